@@ -1,0 +1,37 @@
+# Two commands matter: `make run` (master + slaves locally) and `make test`.
+SHELL := /bin/bash
+export npm_config_nodedir ?= /usr
+
+.PHONY: all install build lint test test-unit test-e2e run clean bench cluster-up cluster-down
+
+all: build
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json
+
+build: install
+	npx tsc -b
+
+lint: install
+	npx eslint .
+
+test: build lint
+	npx jest --ci
+
+test-unit: build
+	npx jest --ci --selectProjects unit
+
+test-e2e: build
+	npx jest --ci --selectProjects e2e
+
+run: build
+	node deploy/local/run.mjs
+
+bench: build
+	node bench/dist/run-all.js
+
+clean:
+	rm -rf */dist node_modules
