@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the binaries of the test control plane into a cache outside git, keyed by version:
+#   kube-apiserver, kube-controller-manager, kube-scheduler (from k8s.io/kubernetes, module in kube-build/)
+#   kwok (simulates nodes so pods get scheduled and report Running/Ready)
+# etcd comes from Debian's etcd-server (/usr/bin/etcd, 3.4+ is what apiserver 1.32 needs).
+# A second run with every binary present does nothing; FORCE=1 rebuilds.
+# Writes build.json beside bin/ (seconds per step, binary sizes) for bench/cluster.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+# Keep these in step with test/cluster/kube-versions.ts.
+KUBE_VERSION=v1.32.2
+KWOK_VERSION=v0.7.0
+# The Go release Kubernetes 1.32 was built and tested with; fetched as a module through the proxy.
+GO_TOOLCHAIN=go1.23.6
+# kwok 0.7 declares go 1.24: the installed Go (newer) builds it.
+KWOK_TOOLCHAIN=local
+
+cache="${SAFESQUID_KUBE_CACHE:-$HOME/.cache/safesquid-kube}/$KUBE_VERSION"
+bin="$cache/bin"
+mkdir -p "$bin"
+
+kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler)
+missing=()
+for c in "${kube_cmds[@]}" kwok; do
+  [[ -x "$bin/$c" ]] || missing+=("$c")
+done
+if [[ ${#missing[@]} -eq 0 && "${FORCE:-}" != 1 ]]; then
+  echo "kube binaries $KUBE_VERSION already built in $bin"
+  exit 0
+fi
+
+command -v etcd >/dev/null || { echo "etcd not found: apt-get install etcd-server" >&2; exit 1; }
+
+# Share the CPU politely with whoever else is on the machine.
+nice_cmd=(nice -n "${BUILD_NICE:-10}")
+export GOFLAGS="${GOFLAGS:-} -trimpath -buildvcs=false"
+ldflags='-s -w'
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+t0=$(now)
+(
+  cd "$here/kube-build"
+  export GOTOOLCHAIN="$GO_TOOLCHAIN"
+  for c in "${kube_cmds[@]}"; do
+    echo "building $c $KUBE_VERSION with $GO_TOOLCHAIN ..."
+    "${nice_cmd[@]}" go build -ldflags="$ldflags" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c"
+    mv "$bin/$c.tmp" "$bin/$c"
+  done
+)
+t1=$(now)
+echo "building kwok $KWOK_VERSION with $KWOK_TOOLCHAIN ..."
+(
+  # go install with an @version uses kwok's own go.mod and go.sum, checked against the checksum database.
+  cd "$cache"
+  GOTOOLCHAIN="$KWOK_TOOLCHAIN" GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+)
+t2=$(now)
+
+sizes=""
+for c in "${kube_cmds[@]}" kwok; do
+  sizes+="\"$c\": $(stat -c %s "$bin/$c"), "
+done
+cat >"$cache/build.json" <<EOF
+{
+  "kubeVersion": "$KUBE_VERSION",
+  "kwokVersion": "$KWOK_VERSION",
+  "goToolchain": "$GO_TOOLCHAIN",
+  "kubeBuildSeconds": $(elapsed "$t0" "$t1"),
+  "kwokBuildSeconds": $(elapsed "$t1" "$t2"),
+  "totalSeconds": $(elapsed "$t0" "$t2"),
+  "cpus": $(nproc),
+  "binaryBytes": { ${sizes%, } },
+  "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+EOF
+cat "$cache/build.json"
+du -sh "$bin"
