@@ -1,0 +1,97 @@
+import { parseBasicAuthorization } from './basic-credentials.js';
+import type { CredentialVerifier } from './credential-verifier.js';
+import { LdapVerifier } from './ldap-verifier.js';
+import { UsersFileStore } from './users-file.js';
+import { UsersFileVerifier } from './users-file-verifier.js';
+import type { AuthOptions, AuthResult, ProxyAuthenticator } from './types.js';
+import { VerificationCache } from './verification-cache.js';
+
+/** The pino subset authentication logs through; messages never carry a password or header. */
+export interface AuthLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface AuthDependencies {
+  logger?: AuthLogger;
+  /** How often the users file is checked for changes (default 1 000 ms). */
+  usersFilePollMs?: number;
+}
+
+const INVALID = 'invalid user name or password';
+const UNAVAILABLE = 'authentication service unavailable';
+
+/**
+ * Builds the authenticator the options ask for, or undefined when they ask for none.
+ * Throws with the file and line (users file) or the setting (LDAP) when the options are bad,
+ * so a slave refuses to start rather than run open.
+ */
+export function createAuthenticator(opts: AuthOptions, deps: AuthDependencies = {}): ProxyAuthenticator | undefined {
+  if (!opts.users && !opts.ldap) return undefined;
+  const logger = deps.logger;
+  const cache = new VerificationCache(opts.cache?.ttlMs, opts.cache?.maxEntries);
+  const verifiers: CredentialVerifier[] = [];
+  if (opts.users) {
+    const store = new UsersFileStore(
+      opts.users.path,
+      {
+        onReload: (users) => {
+          // A removed user or changed password must stop working now, not after the TTL.
+          cache.clear();
+          logger?.info({ file: opts.users!.path, users: users.size }, 'proxy users reloaded');
+        },
+        onError: (err) => logger?.error({ file: err.file, line: err.line, err: err.message }, 'proxy users file refused; keeping the previous users'),
+      },
+      deps.usersFilePollMs,
+    );
+    verifiers.push(new UsersFileVerifier(store));
+  }
+  if (opts.ldap) verifiers.push(new LdapVerifier(opts.ldap));
+  return new BasicAuthenticator(opts.realm ?? 'SafeSquid', verifiers, cache, logger);
+}
+
+class BasicAuthenticator implements ProxyAuthenticator {
+  readonly scheme = 'Basic' as const;
+
+  constructor(
+    readonly realm: string,
+    private readonly verifiers: CredentialVerifier[],
+    private readonly cache: VerificationCache,
+    private readonly logger: AuthLogger | undefined,
+  ) {
+    if (/["\\\r\n]/.test(realm)) throw new Error(`auth realm "${realm}" may not contain quotes, backslashes or line breaks`);
+  }
+
+  async authenticate(header: string | undefined): Promise<AuthResult> {
+    if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
+    return this.cache.resolve(header, () => this.verify(header));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.verifiers.map((v) => v.close?.()));
+  }
+
+  private async verify(header: string): Promise<AuthResult & { cacheable?: boolean }> {
+    const parsed = parseBasicAuthorization(header);
+    if (!parsed.ok) return { ok: false, reason: parsed.reason };
+    const { user } = parsed.credentials;
+    for (const verifier of this.verifiers) {
+      const outcome = await verifier.verify(parsed.credentials);
+      switch (outcome.kind) {
+        case 'ok':
+          return { ok: true, user: outcome.user, groups: outcome.groups };
+        case 'rejected':
+          this.logger?.warn({ user, by: verifier.name, detail: outcome.detail }, 'proxy authentication failed');
+          return { ok: false, reason: INVALID };
+        case 'error':
+          this.logger?.error({ user, by: verifier.name, detail: outcome.detail }, 'proxy authentication back end failed');
+          return { ok: false, reason: UNAVAILABLE, cacheable: false };
+        case 'unknown':
+          continue;
+      }
+    }
+    this.logger?.warn({ user }, 'proxy authentication failed: unknown user');
+    return { ok: false, reason: INVALID };
+  }
+}

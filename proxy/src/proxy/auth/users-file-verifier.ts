@@ -1,0 +1,23 @@
+import type { BasicCredentials } from './basic-credentials.js';
+import type { CredentialVerifier, VerifyOutcome } from './credential-verifier.js';
+import { verifyPassword } from './password-hash.js';
+import type { UsersFileStore } from './users-file.js';
+
+export class UsersFileVerifier implements CredentialVerifier {
+  readonly name: string;
+
+  constructor(private readonly store: UsersFileStore) {
+    this.name = `users file ${store.file}`;
+  }
+
+  async verify({ user, password }: BasicCredentials): Promise<VerifyOutcome> {
+    const entry = this.store.get(user);
+    if (!entry) return { kind: 'unknown' };
+    if (await verifyPassword(password, entry.hash)) return { kind: 'ok', user, groups: [...entry.groups] };
+    return { kind: 'rejected', detail: 'wrong password' };
+  }
+
+  async close(): Promise<void> {
+    this.store.close();
+  }
+}
