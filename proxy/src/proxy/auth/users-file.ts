@@ -1,4 +1,5 @@
-import { readFileSync, watchFile, unwatchFile, type Stats } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { hashKind } from './password-hash.js';
 
 export interface UserEntry {
@@ -73,19 +74,25 @@ export interface UsersFileWatchEvents {
 /**
  * The users of a file, kept current. It polls the file's status rather than using inotify:
  * a Kubernetes Secret volume swaps a `..data` symlink, which an inotify watch on the old file
- * never sees, while `stat` follows the link to the new content.
+ * never sees, while `stat` follows the link to the new content. The status is compared with
+ * the one taken before the last load, so a change made while loading is not missed.
  */
 export class UsersFileStore {
   private current: Map<string, UserEntry>;
-  private readonly listener = (curr: Stats, prev: Stats) => this.changed(curr, prev);
+  private loadedStat: Stats | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private polling = false;
+  private reportedMissing = false;
 
   constructor(
     readonly file: string,
     private readonly events: UsersFileWatchEvents,
     pollIntervalMs = 1000,
   ) {
+    this.loadedStat = statOrUndefined(file);
     this.current = readUsersFile(file);
-    watchFile(file, { interval: pollIntervalMs, persistent: false }, this.listener);
+    this.timer = setInterval(() => void this.poll(), pollIntervalMs);
+    this.timer.unref();
   }
 
   get(user: string): UserEntry | undefined {
@@ -96,25 +103,44 @@ export class UsersFileStore {
     return this.current.size;
   }
 
-  /** Re-reads the file now; a bad file keeps the users already loaded. */
-  reload(): void {
-    try {
-      this.current = readUsersFile(this.file);
-      this.events.onReload(this.current);
-    } catch (err) {
-      this.events.onError(err as UsersFileError);
-    }
-  }
-
   close(): void {
-    unwatchFile(this.file, this.listener);
+    clearInterval(this.timer);
   }
 
-  private changed(curr: Stats, prev: Stats): void {
-    if (curr.nlink === 0 && curr.mtimeMs === 0) {
-      this.events.onError(new UsersFileError(this.file, undefined, 'users file disappeared; keeping the users loaded before'));
-      return;
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      let now: Stats;
+      try {
+        now = await stat(this.file);
+      } catch (err) {
+        if (!this.reportedMissing) {
+          this.reportedMissing = true;
+          this.events.onError(new UsersFileError(this.file, undefined, `cannot read users file (${(err as Error).message}); keeping the users loaded before`));
+        }
+        return;
+      }
+      this.reportedMissing = false;
+      const was = this.loadedStat;
+      if (was && now.mtimeMs === was.mtimeMs && now.ino === was.ino && now.size === was.size && now.ctimeMs === was.ctimeMs) return;
+      this.loadedStat = now;
+      try {
+        this.current = readUsersFile(this.file);
+        this.events.onReload(this.current);
+      } catch (err) {
+        this.events.onError(err as UsersFileError);
+      }
+    } finally {
+      this.polling = false;
     }
-    if (curr.mtimeMs !== prev.mtimeMs || curr.ino !== prev.ino || curr.size !== prev.size) this.reload();
+  }
+}
+
+function statOrUndefined(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
   }
 }
