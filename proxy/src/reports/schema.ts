@@ -1,0 +1,85 @@
+/**
+ * Versioned schema of the report store: entry N is migration N (1-based). Append, never edit
+ * an entry that has shipped; each store records the versions it applied in `schema_migrations`.
+ *
+ * Why each index exists (every report is bounded by a time window, so each index ends in ts):
+ * - records_ts: the time window itself: summary, timeline, per-slave, top-*, categories with
+ *   no other filter; search newest-first (with id, the keyset order); retention purges oldest first.
+ * - records_user_ts: "what did this user do" (top sites / search filtered by user).
+ * - records_host_ts: "who went to this site" (top users / search filtered by host).
+ * - records_action_ts: the blocked-requests report reads only denials, a small share of the table.
+ * - records_slave_ts: per-slave drill-down and search by slave.
+ * - batches_received_at: retention forgets old batch ids without scanning the id index.
+ */
+
+export const SCHEMA_SQLITE: readonly string[] = [
+  `
+  CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    slave TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    records INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX batches_received_at ON batches (received_at);
+  CREATE TABLE records (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    slave TEXT NOT NULL,
+    client TEXT NOT NULL,
+    user_name TEXT,
+    method TEXT NOT NULL,
+    host TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    bytes_up INTEGER NOT NULL,
+    bytes_down INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    rule TEXT,
+    category TEXT,
+    policy_hash TEXT
+  );
+  -- In SQLite every index carries the rowid (id), so (ts) is already the (ts, id) keyset order.
+  CREATE INDEX records_ts ON records (ts);
+  CREATE INDEX records_user_ts ON records (user_name, ts);
+  CREATE INDEX records_host_ts ON records (host, ts);
+  CREATE INDEX records_action_ts ON records (action, ts);
+  CREATE INDEX records_slave_ts ON records (slave, ts);
+  `,
+];
+
+export const SCHEMA_POSTGRES: readonly string[] = [
+  `
+  CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    slave TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    records INTEGER NOT NULL
+  );
+  CREATE INDEX batches_received_at ON batches (received_at);
+  CREATE TABLE records (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    slave TEXT NOT NULL,
+    client TEXT NOT NULL,
+    user_name TEXT,
+    method TEXT NOT NULL,
+    host TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    bytes_up BIGINT NOT NULL,
+    bytes_down BIGINT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    action TEXT NOT NULL,
+    rule TEXT,
+    category TEXT,
+    policy_hash TEXT
+  );
+  -- (ts, id): PostgreSQL indexes do not carry the key, and search pages by (ts, id).
+  CREATE INDEX records_ts ON records (ts, id);
+  CREATE INDEX records_user_ts ON records (user_name, ts);
+  CREATE INDEX records_host_ts ON records (host, ts);
+  CREATE INDEX records_action_ts ON records (action, ts);
+  CREATE INDEX records_slave_ts ON records (slave, ts);
+  `,
+];

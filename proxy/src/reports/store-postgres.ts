@@ -1,0 +1,183 @@
+/**
+ * PostgreSQL report store (pg): one batch = one transaction holding the batch id insert and
+ * one `INSERT ... SELECT FROM unnest(arrays)` of all its records (one round trip, no per-row
+ * statements). Several masters may share the database: the batch id's primary key makes a
+ * concurrent resend of the same batch wait for the first and then insert nothing.
+ */
+import pg from 'pg';
+import type { AccessRecord } from './access-record.js';
+import type { ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
+import {
+  blockedSql, categoriesSql, decodeCursor, perSlaveSql, RECORD_COLUMNS, searchSql, summarySql,
+  timelineSql, topSitesSql, topUsersSql, type Sql,
+} from './report-sql.js';
+import {
+  DEFAULT_PURGE_CHUNK, searchPage, toBlocked, toCategory, toPerSlave, toSummary, toTimeline,
+  toTopSite, toTopUser, type ReportStore,
+} from './store.js';
+import { SCHEMA_POSTGRES } from './schema.js';
+
+type Row = Record<string, unknown>;
+
+const COLUMN_TYPES: Record<(typeof RECORD_COLUMNS)[number], string> = {
+  ts: 'bigint', slave: 'text', client: 'text', user_name: 'text', method: 'text', host: 'text',
+  url: 'text', status: 'int', bytes_up: 'bigint', bytes_down: 'bigint', duration_ms: 'bigint',
+  action: 'text', rule: 'text', category: 'text', policy_hash: 'text',
+};
+const INSERT_RECORDS = `INSERT INTO records (${RECORD_COLUMNS.join(', ')}) SELECT * FROM unnest(${RECORD_COLUMNS.map(
+  (c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`,
+).join(', ')})`;
+
+/** Arbitrary constant: the advisory lock that serialises migrations between masters. */
+const MIGRATION_LOCK = 0x5afe5_0001;
+
+function numbered(q: Sql): { text: string; values: unknown[] } {
+  let n = 0;
+  return { text: q.text.replace(/\?/g, () => `$${++n}`), values: q.params };
+}
+
+function columnArrays(records: readonly AccessRecord[]): unknown[][] {
+  const n = records.length;
+  const cols: unknown[][] = RECORD_COLUMNS.map(() => new Array(n));
+  for (let i = 0; i < n; i++) {
+    const r = records[i];
+    cols[0][i] = r.time;
+    cols[1][i] = r.slave;
+    cols[2][i] = r.client;
+    cols[3][i] = r.user ?? null;
+    cols[4][i] = r.method;
+    cols[5][i] = r.host;
+    cols[6][i] = r.url;
+    cols[7][i] = r.status;
+    cols[8][i] = r.bytesUp;
+    cols[9][i] = r.bytesDown;
+    cols[10][i] = r.durationMs;
+    cols[11][i] = r.action;
+    cols[12][i] = r.rule ?? null;
+    cols[13][i] = r.category ?? null;
+    cols[14][i] = r.policyHash ?? null;
+  }
+  return cols;
+}
+
+export async function openPostgresReportStore(url: string): Promise<ReportStore> {
+  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  // An idle connection dropped by the server must not take the master down; the next query reconnects.
+  pool.on('error', () => {});
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end();
+    const where = url.replace(/\/\/[^@/]*@/, '//***@');
+    throw new Error(`report store: PostgreSQL ${where}: ${(err as Error).message}`, { cause: err });
+  }
+
+  const all = async (q: Sql): Promise<Row[]> => (await pool.query(numbered(q))).rows as Row[];
+
+  return {
+    kind: 'postgres',
+    async ingestBatch(batchId, slave, records) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const b = await client.query(
+          'INSERT INTO batches (id, slave, received_at, records) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING',
+          [batchId, slave, Date.now(), records.length],
+        );
+        if (b.rowCount === 0) {
+          await client.query('ROLLBACK');
+          return { inserted: 0, duplicate: true };
+        }
+        if (records.length > 0) await client.query(INSERT_RECORDS, columnArrays(records));
+        await client.query('COMMIT');
+        return { inserted: records.length, duplicate: false };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async summary(f: ReportFilter) {
+      return toSummary((await all(summarySql(f, 'postgres')))[0], f);
+    },
+    async topSites(q: TopQuery) {
+      return (await all(topSitesSql(q.filter, q.limit, 'postgres'))).map(toTopSite);
+    },
+    async topUsers(q: TopQuery) {
+      return (await all(topUsersSql(q.filter, q.limit, 'postgres'))).map(toTopUser);
+    },
+    async blocked(q: TopQuery) {
+      return (await all(blockedSql(q.filter, q.limit, 'postgres'))).map(toBlocked);
+    },
+    async perSlave(f: ReportFilter) {
+      return (await all(perSlaveSql(f, 'postgres'))).map(toPerSlave);
+    },
+    async timeline(f: ReportFilter, bucket: TimelineBucket) {
+      return (await all(timelineSql(f, bucket, 'postgres'))).map(toTimeline);
+    },
+    async categories(f: ReportFilter) {
+      return (await all(categoriesSql(f, 'postgres'))).map(toCategory);
+    },
+    async search(q: SearchQuery) {
+      const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+      return searchPage(await all(searchSql(q.filter, q.limit + 1, cursor, 'postgres')), q.limit);
+    },
+    async purgeOlderThan(cutoff: number, maxRows = DEFAULT_PURGE_CHUNK) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(
+          'DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < $1 LIMIT $2)',
+          [cutoff, maxRows],
+        );
+        const r = await client.query(
+          'DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < $1 ORDER BY ts LIMIT $2)',
+          [cutoff, maxRows],
+        );
+        await client.query('COMMIT');
+        return r.rowCount ?? 0;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async count() {
+      return Number((await pool.query('SELECT count(*) AS n FROM records')).rows[0].n);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+    );
+    const current = Number((await client.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations')).rows[0].v);
+    const latest = SCHEMA_POSTGRES.length;
+    if (current > latest) {
+      throw new Error(`schema version ${current} is newer than this build knows (${latest}); upgrade the master`);
+    }
+    for (let v = current + 1; v <= latest; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(SCHEMA_POSTGRES[v - 1]);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [v, Date.now()]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    client.release();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * SQLite report store (better-sqlite3): WAL so queries read while a batch is written,
+ * synchronous=NORMAL (durable across process crashes; a power loss may lose the last
+ * transactions, which slaves then resend: they delete a batch only after our ack, and a
+ * lost ack means a resend, and the batch id makes that harmless).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { AccessRecord } from './access-record.js';
+import type { ReportFilter, TimelineBucket, TopQuery, SearchQuery } from './query-types.js';
+import {
+  blockedSql, categoriesSql, decodeCursor, perSlaveSql, RECORD_COLUMNS, searchSql, summarySql,
+  timelineSql, topSitesSql, topUsersSql, type Sql,
+} from './report-sql.js';
+import {
+  DEFAULT_PURGE_CHUNK, recordValues, searchPage, toBlocked, toCategory, toPerSlave, toSummary,
+  toTimeline, toTopSite, toTopUser, type ReportStore,
+} from './store.js';
+import { SCHEMA_SQLITE } from './schema.js';
+
+type Row = Record<string, unknown>;
+
+/** Rows per INSERT statement: fewer statement executions, well under SQLite's 32766 variables. */
+const ROWS_PER_INSERT = 64;
+
+export function openSqliteReportStore(path: string): ReportStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new Error(`report store: cannot open SQLite database ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  // 64 MiB of page cache keeps the upper levels of the five indexes hot while ingesting.
+  db.pragma('cache_size = -65536');
+  db.pragma('temp_store = MEMORY');
+  migrate(db, path);
+
+  const cols = RECORD_COLUMNS.join(', ');
+  const rowPh = `(${RECORD_COLUMNS.map(() => '?').join(', ')})`;
+  const insertMany = db.prepare(`INSERT INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`);
+  const insertOne = db.prepare(`INSERT INTO records (${cols}) VALUES ${rowPh}`);
+  const insertBatch = db.prepare('INSERT OR IGNORE INTO batches (id, slave, received_at, records) VALUES (?, ?, ?, ?)');
+
+  const ingest = db.transaction((batchId: string, slave: string, records: readonly AccessRecord[]) => {
+    if (insertBatch.run(batchId, slave, Date.now(), records.length).changes === 0) {
+      return { inserted: 0, duplicate: true };
+    }
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+      const values: unknown[] = [];
+      for (let j = i; j < i + ROWS_PER_INSERT; j++) values.push(...recordValues(records[j]));
+      insertMany.run(values);
+    }
+    for (; i < records.length; i++) insertOne.run(recordValues(records[i]));
+    return { inserted: records.length, duplicate: false };
+  });
+
+  const purgeRecords = db.prepare(
+    'DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ? ORDER BY ts LIMIT ?)',
+  );
+  const purgeBatches = db.prepare(
+    'DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < ? LIMIT ?)',
+  );
+  const countRecords = db.prepare('SELECT count(*) AS n FROM records');
+
+  const all = (q: Sql): Row[] => db.prepare(q.text).all(...q.params) as Row[];
+  let closed = false;
+
+  return {
+    kind: 'sqlite',
+    async ingestBatch(batchId, slave, records) {
+      return ingest(batchId, slave, records);
+    },
+    async summary(f: ReportFilter) {
+      return toSummary(all(summarySql(f, 'sqlite'))[0], f);
+    },
+    async topSites(q: TopQuery) {
+      return all(topSitesSql(q.filter, q.limit, 'sqlite')).map(toTopSite);
+    },
+    async topUsers(q: TopQuery) {
+      return all(topUsersSql(q.filter, q.limit, 'sqlite')).map(toTopUser);
+    },
+    async blocked(q: TopQuery) {
+      return all(blockedSql(q.filter, q.limit, 'sqlite')).map(toBlocked);
+    },
+    async perSlave(f: ReportFilter) {
+      return all(perSlaveSql(f, 'sqlite')).map(toPerSlave);
+    },
+    async timeline(f: ReportFilter, bucket: TimelineBucket) {
+      return all(timelineSql(f, bucket, 'sqlite')).map(toTimeline);
+    },
+    async categories(f: ReportFilter) {
+      return all(categoriesSql(f, 'sqlite')).map(toCategory);
+    },
+    async search(q: SearchQuery) {
+      const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+      return searchPage(all(searchSql(q.filter, q.limit + 1, cursor, 'sqlite')), q.limit);
+    },
+    async purgeOlderThan(cutoff: number, maxRows = DEFAULT_PURGE_CHUNK) {
+      return db.transaction(() => {
+        purgeBatches.run(cutoff, maxRows);
+        return purgeRecords.run(cutoff, maxRows).changes;
+      })();
+    },
+    async count() {
+      return Number((countRecords.get() as Row).n);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Lets SQLite refresh planner statistics for the indexes the queries used.
+      db.pragma('optimize');
+      db.close();
+    },
+  };
+}
+
+function migrate(db: Database.Database, path: string): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const current = Number((db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get() as Row).v);
+  const latest = SCHEMA_SQLITE.length;
+  if (current > latest) {
+    throw new Error(`report store ${path}: schema version ${current} is newer than this build knows (${latest}); upgrade the master`);
+  }
+  for (let v = current + 1; v <= latest; v++) {
+    db.transaction(() => {
+      db.exec(SCHEMA_SQLITE[v - 1]);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(v, Date.now());
+    })();
+  }
+}

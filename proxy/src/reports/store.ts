@@ -1,0 +1,127 @@
+/**
+ * The master's report store: ingests batches exactly once and answers the report queries.
+ * SQLite (a file on the master's volume) by default, PostgreSQL when a URL is given.
+ */
+import type { AccessRecord } from './access-record.js';
+import type {
+  BlockedRow, CategoryRow, IngestResult, PerSlaveRow, ReportFilter, SearchQuery, SearchResult,
+  StoredRecord, SummaryResult, TimelineBucket, TimelineRow, TopQuery, TopSiteRow, TopUserRow,
+} from './query-types.js';
+import { encodeCursor } from './report-sql.js';
+
+export interface ReportStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Stores the records and the batch id in one transaction. A batch id seen before
+   * inserts nothing and answers `duplicate: true`, so a slave may safely resend.
+   */
+  ingestBatch(batchId: string, slave: string, records: readonly AccessRecord[]): Promise<IngestResult>;
+  summary(filter: ReportFilter): Promise<SummaryResult>;
+  topSites(q: TopQuery): Promise<TopSiteRow[]>;
+  topUsers(q: TopQuery): Promise<TopUserRow[]>;
+  blocked(q: TopQuery): Promise<BlockedRow[]>;
+  perSlave(filter: ReportFilter): Promise<PerSlaveRow[]>;
+  timeline(filter: ReportFilter, bucket: TimelineBucket): Promise<TimelineRow[]>;
+  categories(filter: ReportFilter): Promise<CategoryRow[]>;
+  search(q: SearchQuery): Promise<SearchResult>;
+  /**
+   * Deletes up to `maxRows` records older than `cutoff` (epoch ms), oldest first, and the
+   * batch ids received before it; returns the records deleted. Call again while it returns `maxRows`.
+   */
+  purgeOlderThan(cutoff: number, maxRows?: number): Promise<number>;
+  /** Records stored (for metrics and tests). */
+  count(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type ReportStoreOptions = { sqlitePath: string } | { postgresUrl: string };
+
+export async function openReportStore(opts: ReportStoreOptions): Promise<ReportStore> {
+  if ('postgresUrl' in opts) {
+    const { openPostgresReportStore } = await import('./store-postgres.js');
+    return openPostgresReportStore(opts.postgresUrl);
+  }
+  const { openSqliteReportStore } = await import('./store-sqlite.js');
+  return openSqliteReportStore(opts.sqlitePath);
+}
+
+export const DEFAULT_PURGE_CHUNK = 10_000;
+
+// Row mapping shared by both stores. PostgreSQL returns bigint and numeric aggregates as
+// strings, SQLite as numbers; both become numbers here (they fit: counts and byte sums).
+type Row = Record<string, unknown>;
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+export function toSummary(r: Row, f: ReportFilter): SummaryResult {
+  return {
+    from: f.from, to: f.to,
+    requests: num(r.requests), blocked: num(r.blocked),
+    bytesUp: num(r.bytes_up), bytesDown: num(r.bytes_down),
+    distinctUsers: num(r.distinct_users), distinctHosts: num(r.distinct_hosts), distinctSlaves: num(r.distinct_slaves),
+    firstTime: numOrNull(r.first_time), lastTime: numOrNull(r.last_time),
+  };
+}
+
+export const toTopSite = (r: Row): TopSiteRow => ({
+  host: String(r.host), requests: num(r.requests), blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up), distinctUsers: num(r.distinct_users),
+});
+
+export const toTopUser = (r: Row): TopUserRow => ({
+  user: strOrNull(r.user_name), requests: num(r.requests), blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up), distinctHosts: num(r.distinct_hosts),
+});
+
+export const toBlocked = (r: Row): BlockedRow => ({
+  rule: strOrNull(r.rule), host: String(r.host), category: strOrNull(r.category),
+  requests: num(r.requests), distinctUsers: num(r.distinct_users), lastTime: num(r.last_time),
+});
+
+export const toPerSlave = (r: Row): PerSlaveRow => ({
+  slave: String(r.slave), requests: num(r.requests), blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up), firstTime: num(r.first_time), lastTime: num(r.last_time),
+});
+
+export const toTimeline = (r: Row): TimelineRow => ({
+  time: num(r.bucket), requests: num(r.requests), blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up),
+});
+
+export const toCategory = (r: Row): CategoryRow => ({
+  category: strOrNull(r.category), requests: num(r.requests), blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up),
+});
+
+export function toStoredRecord(r: Row): StoredRecord {
+  const out: StoredRecord = {
+    id: num(r.id), time: num(r.ts), slave: String(r.slave), client: String(r.client),
+    method: String(r.method), host: String(r.host), url: String(r.url), status: num(r.status),
+    bytesUp: num(r.bytes_up), bytesDown: num(r.bytes_down), durationMs: num(r.duration_ms),
+    action: r.action as StoredRecord['action'],
+  };
+  if (r.user_name != null) out.user = String(r.user_name);
+  if (r.rule != null) out.rule = String(r.rule);
+  if (r.category != null) out.category = String(r.category);
+  if (r.policy_hash != null) out.policyHash = String(r.policy_hash);
+  return out;
+}
+
+/** The values of one record in RECORD_COLUMNS order. */
+export function recordValues(r: AccessRecord): (string | number | null)[] {
+  return [
+    r.time, r.slave, r.client, r.user ?? null, r.method, r.host, r.url, r.status,
+    r.bytesUp, r.bytesDown, r.durationMs, r.action, r.rule ?? null, r.category ?? null, r.policyHash ?? null,
+  ];
+}
+
+/** Stores fetch `limit + 1` rows: the extra one only says whether another page exists. */
+export function searchPage(rows: Row[], limit: number): SearchResult {
+  const records = rows.slice(0, limit).map(toStoredRecord);
+  const last = records[records.length - 1];
+  return {
+    records,
+    nextCursor: rows.length > limit && last ? encodeCursor({ ts: last.time, id: last.id }) : null,
+  };
+}
