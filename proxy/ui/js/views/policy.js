@@ -1,0 +1,312 @@
+/**
+ * The policy: what the master serves now, an editor with validate/save (standalone only),
+ * versions with diff and rollback. In Kubernetes mode the operator's ConfigMap is the source
+ * of truth, so everything here is read-only.
+ */
+import { api, ApiError } from '../api.js';
+import { codeEditor } from '../code-editor.js';
+import { emptyState, errorBanner, h, loading, replace } from '../dom.js';
+import { fmtTime, shortHash } from '../format.js';
+
+export const title = 'Policy';
+
+/** @param {HTMLElement} main @param {import('../app.js').ViewContext} ctx */
+export async function render(main, ctx) {
+  replace(main, h('div', { class: 'page-head' }, h('h1', null, 'Policy')), loading());
+  const policy = await api('/policy');
+  if (!ctx.live()) return;
+
+  const editable = Boolean(policy.editable);
+  const text = typeof policy.text === 'string' ? policy.text : JSON.stringify(policy.bundle ?? {}, null, 2);
+  const editor = codeEditor({ id: 'policy-text', value: text, readOnly: !editable, label: 'Policy (YAML)' });
+  const result = h('div', { id: 'policy-result', 'aria-live': 'polite' });
+  const comment = /** @type {HTMLInputElement} */ (h('input', { id: 'policy-comment', name: 'comment', maxlength: 200, placeholder: 'What changed and why' }));
+  const versionsBox = h('div', { id: 'policy-versions' });
+  const diffBox = h('section', { class: 'panel', id: 'policy-diff', hidden: true, 'aria-live': 'polite' });
+  const hashEl = h('code', { title: policy.hash }, shortHash(policy.hash));
+
+  const busy = (/** @type {HTMLButtonElement} */ btn, /** @type {boolean} */ on) => (on ? btn.setAttribute('disabled', '') : btn.removeAttribute('disabled'));
+
+  const validateBtn = /** @type {HTMLButtonElement} */ (
+    h('button', {
+      type: 'button',
+      class: 'btn',
+      id: 'policy-validate',
+      async onclick() {
+        busy(validateBtn, true);
+        replace(result, loading('Validating…'));
+        try {
+          const res = await api('/policy/validate', { method: 'POST', text: editor.textarea.value });
+          replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, 'Valid. '), `Bundle hash ${shortHash(res.hash)}`, summaryText(res.summary)));
+        } catch (err) {
+          replace(result, issuesView(err));
+        } finally {
+          busy(validateBtn, false);
+        }
+      },
+    })
+  );
+  validateBtn.textContent = 'Validate';
+
+  const saveBtn = /** @type {HTMLButtonElement} */ (
+    h('button', {
+      type: 'submit',
+      class: 'btn btn-primary',
+      id: 'policy-save',
+    })
+  );
+  saveBtn.textContent = 'Save new version';
+
+  const form = h(
+    'form',
+    {
+      class: 'panel',
+      'aria-labelledby': 'editor-title',
+      async onsubmit(/** @type {SubmitEvent} */ e) {
+        e.preventDefault();
+        busy(saveBtn, true);
+        replace(result, loading('Saving…'));
+        try {
+          const res = await api(`/policy${comment.value.trim() ? `?comment=${encodeURIComponent(comment.value.trim())}` : ''}`, {
+            method: 'PUT',
+            text: editor.textarea.value,
+          });
+          if (!ctx.live()) return;
+          hashEl.textContent = shortHash(res.hash);
+          hashEl.title = res.hash;
+          comment.value = '';
+          replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, `Saved as version ${res.version}. `), `Slaves pick up ${shortHash(res.hash)} within seconds.`));
+          await loadVersions();
+        } catch (err) {
+          replace(result, issuesView(err));
+        } finally {
+          busy(saveBtn, false);
+        }
+      },
+    },
+    h('div', { class: 'panel-head' }, h('h2', { id: 'editor-title' }, editable ? 'Edit policy' : 'Policy source'), h('span', { class: 'muted' }, 'YAML or JSON; PolicySet manifests or bare specs')),
+    editor.root,
+    editable
+      ? h(
+          'div',
+          { class: 'form-row' },
+          h('label', { for: 'policy-comment', class: 'inline-label' }, 'Comment'),
+          comment,
+          validateBtn,
+          saveBtn,
+        )
+      : null,
+    result,
+  );
+
+  async function loadVersions() {
+    try {
+      const versions = await api('/policy/versions');
+      if (!ctx.live()) return;
+      replace(versionsBox, versionsTable(versions, policy, { onDiff: showDiff, onRollback: rollback }));
+    } catch (err) {
+      if (ctx.live()) replace(versionsBox, errorBanner(err));
+    }
+  }
+
+  /** @param {number} v @param {number | undefined} against @param {{ version: number }[]} versions */
+  async function showDiff(v, against, versions) {
+    diffBox.hidden = false;
+    const select = /** @type {HTMLSelectElement} */ (
+      h(
+        'select',
+        { id: 'diff-against', onchange: () => void showDiff(v, Number(select.value), versions) },
+        versions.filter((x) => x.version !== v).map((x) => h('option', { value: x.version, selected: x.version === against }, `version ${x.version}`)),
+      )
+    );
+    const head = h(
+      'div',
+      { class: 'panel-head' },
+      h('h2', { id: 'diff-title' }, `Version ${v}`, against !== undefined ? ` against version ${against}` : ''),
+      against !== undefined ? h('label', { class: 'inline-label' }, 'Compare with ', select) : null,
+    );
+    replace(diffBox, head, loading());
+    try {
+      if (against === undefined) {
+        const res = await api(`/policy/versions/${v}`);
+        replace(diffBox, head, h('pre', { class: 'code' }, res.text));
+      } else {
+        const res = await api(`/policy/versions/${v}/diff?against=${against}`);
+        replace(diffBox, head, diffView(res.diff));
+      }
+    } catch (err) {
+      replace(diffBox, head, errorBanner(err));
+    }
+    diffBox.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** @param {number} v @param {string} hash */
+  async function rollback(v, hash) {
+    const ok = await confirmDialog(
+      `Roll back to version ${v}?`,
+      `This saves a new version with the policy of version ${v} (${shortHash(hash)}). Slaves enforce it within seconds.`,
+      'Roll back',
+    );
+    if (!ok) return;
+    replace(result, loading('Rolling back…'));
+    try {
+      const res = await api(`/policy/versions/${v}/rollback`, { method: 'POST' });
+      const current = await api('/policy');
+      if (!ctx.live()) return;
+      policy.hash = current.hash;
+      editor.setValue(typeof current.text === 'string' ? current.text : JSON.stringify(current.bundle ?? {}, null, 2));
+      hashEl.textContent = shortHash(current.hash);
+      hashEl.title = current.hash;
+      replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, `Rolled back: version ${res.version} `), `now serves the policy of version ${v} (${shortHash(res.hash)}).`));
+      await loadVersions();
+    } catch (err) {
+      replace(result, errorBanner(err));
+    }
+  }
+
+  replace(
+    main,
+    h('div', { class: 'page-head' }, h('h1', null, 'Policy'), h('p', { class: 'muted' }, 'Serving ', hashEl, ` from ${sourceName(policy.source)}.`)),
+    editable
+      ? null
+      : h(
+          'div',
+          { class: 'banner banner-info', role: 'note', id: 'policy-readonly' },
+          h('strong', null, 'Read-only. '),
+          policy.source === 'configmap'
+            ? `This policy is managed by Kubernetes: it comes from the operator's ConfigMap${policy.sourceName ? ` ${policy.sourceName}` : ''}. Change the PolicySet resources instead.`
+            : `This policy comes from ${sourceName(policy.source)}${policy.sourceName ? ` ${policy.sourceName}` : ''} and cannot be edited here.`,
+        ),
+    form,
+    editable ? h('section', { class: 'panel' }, h('h2', null, 'Versions'), versionsBox) : null,
+    diffBox,
+  );
+  if (editable) {
+    replace(versionsBox, loading());
+    await loadVersions();
+  }
+}
+
+/** @param {string | undefined} source */
+function sourceName(source) {
+  return source === 'configmap' ? 'the Kubernetes ConfigMap' : source === 'file' ? 'a mounted policy file' : 'the portal store';
+}
+
+/** @param {unknown} summary */
+function summaryText(summary) {
+  if (!summary) return '';
+  if (typeof summary === 'string') return ` · ${summary}`;
+  if (typeof summary === 'object') {
+    const parts = Object.entries(summary)
+      .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
+      .map(([k, v]) => `${v} ${k}`);
+    return parts.length ? ` · ${parts.join(', ')}` : '';
+  }
+  return '';
+}
+
+/** The policy engine's issues, each with the set and path it names. @param {unknown} err */
+function issuesView(err) {
+  const issues = err instanceof ApiError && err.body && typeof err.body === 'object' && Array.isArray(/** @type {any} */ (err.body).issues) ? /** @type {any} */ (err.body).issues : null;
+  if (!issues || !issues.length) return errorBanner(err);
+  return h(
+    'div',
+    { class: 'banner banner-error', role: 'alert', id: 'policy-issues' },
+    h('strong', null, issues.length === 1 ? 'The policy has 1 problem; nothing was saved.' : `The policy has ${issues.length} problems; nothing was saved.`),
+    h(
+      'ul',
+      { class: 'issues' },
+      issues.map((/** @type {{ policySet?: string, path?: string, message: string }} */ i) =>
+        h('li', null, i.path ? h('code', { class: 'issue-path' }, i.path) : null, i.policySet ? h('span', { class: 'muted' }, ` in ${i.policySet}`) : null, i.path || i.policySet ? ': ' : '', i.message),
+      ),
+    ),
+  );
+}
+
+/**
+ * @param {{ version: number, hash: string, createdAt: string | number, author?: string, comment?: string }[]} versions
+ * @param {{ hash: string }} current
+ * @param {{ onDiff: (v: number, against: number | undefined, all: typeof versions) => void, onRollback: (v: number, hash: string) => void }} actions
+ */
+function versionsTable(versions, current, actions) {
+  if (!versions.length) return emptyState('No saved versions yet: the master serves its initial policy.');
+  const sorted = [...versions].sort((a, b) => b.version - a.version);
+  const latest = sorted[0].version;
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: 'table', id: 'versions-table' },
+      h('thead', null, h('tr', null, ['Version', 'Hash', 'Saved', 'Author', 'Comment', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'tbody',
+        null,
+        sorted.map((v) => {
+          const previous = sorted.find((x) => x.version < v.version);
+          return h(
+            'tr',
+            { 'data-version': v.version },
+            h('th', { scope: 'row' }, `v${v.version}`, v.version === latest ? h('span', { class: 'badge badge-ok' }, 'current') : null),
+            h('td', null, h('code', { title: v.hash }, shortHash(v.hash))),
+            h('td', { class: 'nowrap' }, fmtTime(v.createdAt)),
+            h('td', null, v.author ?? '—'),
+            h('td', null, v.comment || h('span', { class: 'muted' }, '—')),
+            h(
+              'td',
+              { class: 'actions' },
+              h('button', { type: 'button', class: 'btn btn-small', onclick: () => actions.onDiff(v.version, previous?.version, sorted) }, previous ? 'Diff' : 'View'),
+              h(
+                'button',
+                { type: 'button', class: 'btn btn-small', disabled: v.version === latest || v.hash === current.hash, onclick: () => actions.onRollback(v.version, v.hash) },
+                'Roll back',
+              ),
+            ),
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+/** A unified diff with added and removed lines coloured. @param {string} diff */
+function diffView(diff) {
+  if (!diff.trim()) return emptyState('The two versions are identical.');
+  return h(
+    'pre',
+    { class: 'code diff', id: 'diff-text' },
+    diff.split('\n').map((line) => {
+      const cls = line.startsWith('+++') || line.startsWith('---') ? 'diff-file' : line.startsWith('@@') ? 'diff-hunk' : line.startsWith('+') ? 'diff-add' : line.startsWith('-') ? 'diff-del' : '';
+      return h('span', { class: cls }, `${line}\n`);
+    }),
+  );
+}
+
+/**
+ * A modal confirmation (native `<dialog>`: focus trapped, Escape cancels).
+ * @param {string} question @param {string} detail @param {string} confirmLabel
+ * @returns {Promise<boolean>}
+ */
+function confirmDialog(question, detail, confirmLabel) {
+  return new Promise((resolve) => {
+    const dialog = /** @type {HTMLDialogElement} */ (
+      h(
+        'dialog',
+        { class: 'dialog', 'aria-labelledby': 'dialog-title' },
+        h(
+          'form',
+          { method: 'dialog' },
+          h('h2', { id: 'dialog-title' }, question),
+          h('p', null, detail),
+          h('div', { class: 'dialog-actions' }, h('button', { value: 'cancel', class: 'btn', autofocus: true }, 'Cancel'), h('button', { value: 'confirm', class: 'btn btn-danger' }, confirmLabel)),
+        ),
+      )
+    );
+    dialog.addEventListener('close', () => {
+      resolve(dialog.returnValue === 'confirm');
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
