@@ -1,3 +1,4 @@
+/* global window */
 /** The portal's JSON API (`/api/v1`), as the UI uses it. */
 
 export class ApiError extends Error {
@@ -14,13 +15,13 @@ export const UNAUTHORIZED_EVENT = 'safesquid:unauthorized';
 
 /**
  * @param {string} path under `/api/v1`, e.g. `/cluster`
- * @param {{ method?: string, json?: unknown, text?: string, contentType?: string, signal?: AbortSignal }} [options]
+ * @param {{ method?: string, json?: unknown, text?: string, contentType?: string, headers?: Record<string, string> }} [options]
  * @returns {Promise<any>}
  */
 export async function api(path, options = {}) {
   const method = options.method ?? 'GET';
   /** @type {Record<string, string>} */
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...options.headers };
   /** @type {string | undefined} */
   let body;
   if (options.json !== undefined) {
@@ -31,7 +32,7 @@ export async function api(path, options = {}) {
     body = options.text;
   }
   // Relative to the page, so the portal also works behind a path prefix.
-  const res = await fetch(`api/v1${path}`, { method, headers, body, credentials: 'same-origin', signal: options.signal });
+  const res = await fetch(`api/v1${path}`, { method, headers, body, credentials: 'same-origin' });
   const type = res.headers.get('content-type') ?? '';
   const data = res.status === 204 ? null : type.includes('json') ? await res.json() : await res.text();
   if (!res.ok) {

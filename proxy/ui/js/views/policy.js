@@ -1,9 +1,10 @@
+/* global document */
 /**
  * The policy: what the master serves now, an editor with validate/save (standalone only),
  * versions with diff and rollback. In Kubernetes mode the operator's ConfigMap is the source
  * of truth, so everything here is read-only.
  */
-import { api, ApiError } from '../api.js';
+import { api, ApiError, query } from '../api.js';
 import { codeEditor } from '../code-editor.js';
 import { emptyState, errorBanner, h, loading, replace } from '../dom.js';
 import { fmtTime, shortHash } from '../format.js';
@@ -67,10 +68,9 @@ export async function render(main, ctx) {
         busy(saveBtn, true);
         replace(result, loading('Saving…'));
         try {
-          const res = await api(`/policy${comment.value.trim() ? `?comment=${encodeURIComponent(comment.value.trim())}` : ''}`, {
-            method: 'PUT',
-            text: editor.textarea.value,
-          });
+          const note = comment.value.trim();
+          // In the query rather than a header: headers cannot carry non-Latin-1 text.
+          const res = await api(`/policy${note ? `?${query({ comment: note })}` : ''}`, { method: 'PUT', text: editor.textarea.value });
           if (!ctx.live()) return;
           hashEl.textContent = shortHash(res.hash);
           hashEl.title = res.hash;
@@ -103,13 +103,16 @@ export async function render(main, ctx) {
     try {
       const versions = await api('/policy/versions');
       if (!ctx.live()) return;
-      replace(versionsBox, versionsTable(versions, policy, { onDiff: showDiff, onRollback: rollback }));
+      replace(versionsBox, versionsTable(versions, policy, { onDiff: showDiff, onRollback: editable ? rollback : undefined }));
     } catch (err) {
       if (ctx.live()) replace(versionsBox, errorBanner(err));
     }
   }
 
-  /** @param {number} v @param {number | undefined} against @param {{ version: number }[]} versions */
+  /**
+   * Version `v` against `against` (0: the empty policy, i.e. the whole text as added).
+   * @param {number} v @param {number} against @param {{ version: number }[]} versions
+   */
   async function showDiff(v, against, versions) {
     diffBox.hidden = false;
     const select = /** @type {HTMLSelectElement} */ (
@@ -117,23 +120,20 @@ export async function render(main, ctx) {
         'select',
         { id: 'diff-against', onchange: () => void showDiff(v, Number(select.value), versions) },
         versions.filter((x) => x.version !== v).map((x) => h('option', { value: x.version, selected: x.version === against }, `version ${x.version}`)),
+        h('option', { value: 0, selected: against === 0 }, 'empty policy'),
       )
     );
     const head = h(
       'div',
       { class: 'panel-head' },
-      h('h2', { id: 'diff-title' }, `Version ${v}`, against !== undefined ? ` against version ${against}` : ''),
-      against !== undefined ? h('label', { class: 'inline-label' }, 'Compare with ', select) : null,
+      h('h2', { id: 'diff-title' }, `Changes in version ${v}`),
+      h('label', { class: 'inline-label' }, 'Compared with ', select),
     );
     replace(diffBox, head, loading());
     try {
-      if (against === undefined) {
-        const res = await api(`/policy/versions/${v}`);
-        replace(diffBox, head, h('pre', { class: 'code' }, res.text));
-      } else {
-        const res = await api(`/policy/versions/${v}/diff?against=${against}`);
-        replace(diffBox, head, diffView(res.diff));
-      }
+      const res = await api(`/policy/versions/${v}/diff?against=${against}`);
+      if (!ctx.live()) return;
+      replace(diffBox, head, diffView(res.diff));
     } catch (err) {
       replace(diffBox, head, errorBanner(err));
     }
@@ -173,18 +173,18 @@ export async function render(main, ctx) {
           'div',
           { class: 'banner banner-info', role: 'note', id: 'policy-readonly' },
           h('strong', null, 'Read-only. '),
-          policy.source === 'configmap'
-            ? `This policy is managed by Kubernetes: it comes from the operator's ConfigMap${policy.sourceName ? ` ${policy.sourceName}` : ''}. Change the PolicySet resources instead.`
-            : `This policy comes from ${sourceName(policy.source)}${policy.sourceName ? ` ${policy.sourceName}` : ''} and cannot be edited here.`,
+          typeof policy.readOnlyReason === 'string' && policy.readOnlyReason
+            ? `${policy.readOnlyReason[0].toUpperCase()}${policy.readOnlyReason.slice(1)}.`
+            : policy.source === 'configmap'
+              ? "This policy is managed by Kubernetes: it comes from the operator's ConfigMap. Change the PolicySet resources instead."
+              : `This policy comes from ${sourceName(policy.source)} and cannot be edited here.`,
         ),
     form,
-    editable ? h('section', { class: 'panel' }, h('h2', null, 'Versions'), versionsBox) : null,
+    h('section', { class: 'panel' }, h('h2', null, editable ? 'Versions' : 'History'), versionsBox),
     diffBox,
   );
-  if (editable) {
-    replace(versionsBox, loading());
-    await loadVersions();
-  }
+  replace(versionsBox, loading());
+  await loadVersions();
 }
 
 /** @param {string | undefined} source */
@@ -226,12 +226,14 @@ function issuesView(err) {
 /**
  * @param {{ version: number, hash: string, createdAt: string | number, author?: string, comment?: string }[]} versions
  * @param {{ hash: string }} current
- * @param {{ onDiff: (v: number, against: number | undefined, all: typeof versions) => void, onRollback: (v: number, hash: string) => void }} actions
+ * @param {{ onDiff: (v: number, against: number, all: typeof versions) => void, onRollback?: (v: number, hash: string) => void }} actions
+ *   no `onRollback` when the policy is read-only
  */
 function versionsTable(versions, current, actions) {
   if (!versions.length) return emptyState('No saved versions yet: the master serves its initial policy.');
   const sorted = [...versions].sort((a, b) => b.version - a.version);
   const latest = sorted[0].version;
+  const onRollback = actions.onRollback;
   return h(
     'div',
     { class: 'table-wrap' },
@@ -255,12 +257,14 @@ function versionsTable(versions, current, actions) {
             h(
               'td',
               { class: 'actions' },
-              h('button', { type: 'button', class: 'btn btn-small', onclick: () => actions.onDiff(v.version, previous?.version, sorted) }, previous ? 'Diff' : 'View'),
-              h(
-                'button',
-                { type: 'button', class: 'btn btn-small', disabled: v.version === latest || v.hash === current.hash, onclick: () => actions.onRollback(v.version, v.hash) },
-                'Roll back',
-              ),
+              h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'diff', onclick: () => actions.onDiff(v.version, previous?.version ?? 0, sorted) }, 'Diff'),
+              onRollback
+                ? h(
+                    'button',
+                    { type: 'button', class: 'btn btn-small', 'data-action': 'rollback', disabled: v.version === latest || v.hash === current.hash, onclick: () => onRollback(v.version, v.hash) },
+                    'Roll back',
+                  )
+                : null,
             ),
           );
         }),
