@@ -1,0 +1,293 @@
+/**
+ * A bundle turned into indexes and compiled conditions, and the evaluation of requests and
+ * responses against it. Immutable once built; evaluation is synchronous (it reuses scratch
+ * buffers between calls, which is safe on Node's single thread).
+ */
+import { CidrSet } from './cidr.js';
+import type {
+  AccessRestrictionView,
+  Action,
+  CompiledPolicy,
+  Decision,
+  HeaderEdits,
+  Mode,
+  ReportedMatch,
+  RequestContext,
+  ResponseContext,
+} from './decision.js';
+import { DomainIndex } from './domain-index.js';
+import { normalizeHost, parseDomainPattern, type DomainPattern } from './hostname.js';
+import type { PolicyBundle, ResolvedAccessRestriction } from './bundle.js';
+import { compileMatch, firstFailure, MATCHED, PENDING_RESPONSE, RequestState, type CompiledMatch, type Condition } from './rule-matcher.js';
+import { RuleIndex } from './rule-index.js';
+import type { HeaderEditSpec } from './schema.js';
+import { TimeWindow, ZoneClock } from './time-profile.js';
+
+export interface CompiledRule {
+  /** Position in bundle order (all PolicySets' rules concatenated). */
+  index: number;
+  name: string;
+  policySet: string;
+  action: Action;
+  mode: Mode;
+  message?: string;
+  redirectTo?: string;
+  match: CompiledMatch;
+}
+
+export interface CompiledHeaderRule {
+  name: string;
+  policySet: string;
+  match: CompiledMatch;
+  request?: HeaderEditSpec;
+  response?: HeaderEditSpec;
+}
+
+/** One rule's outcome for `explain`. */
+export interface RuleTrace {
+  rule: CompiledRule;
+  /** `matched`: decided (or, in report mode, recorded); `pending`: needs the response; else the first failing condition. */
+  outcome: 'matched' | 'pending' | Condition;
+}
+
+class AccessRestriction implements AccessRestrictionView {
+  readonly defaultAction: 'allow' | 'deny';
+  readonly connectPorts: readonly number[];
+  private readonly clients: CidrSet | undefined;
+  private readonly ssrfAllowed: CidrSet;
+
+  constructor(readonly resolved: ResolvedAccessRestriction) {
+    this.defaultAction = resolved.defaultAction;
+    this.connectPorts = [...resolved.connectPorts];
+    this.clients = resolved.allowedClients.length ? new CidrSet(resolved.allowedClients) : undefined;
+    this.ssrfAllowed = new CidrSet(resolved.ssrf.allowRanges);
+  }
+
+  isClientAllowed(ip: string): boolean {
+    return this.clients === undefined || this.clients.has(ip);
+  }
+
+  isSsrfAllowed(ip: string): boolean {
+    return this.ssrfAllowed.has(ip);
+  }
+}
+
+interface HostInfo {
+  raw: string;
+  host: string;
+  categories: number[];
+}
+
+export class PolicyEngine implements CompiledPolicy {
+  readonly hash: string;
+  readonly accessRestriction: AccessRestriction;
+  readonly rules: readonly CompiledRule[];
+  readonly headerRules: readonly CompiledHeaderRule[];
+  /** Category names in bundle order; a category's id is its position here. */
+  readonly categories: readonly string[];
+  private readonly categoryIndex = new DomainIndex();
+  private readonly ruleIndex: RuleIndex;
+  private readonly headerRuleIndex: RuleIndex;
+  private readonly groupMembers = new Map<string, Set<string>>();
+  private lastHost: HostInfo = { raw: '\0', host: '', categories: [] };
+
+  /** Expects a bundle that passed validation (`loadCompiledPolicy` / `compilePolicy` see to that). */
+  constructor(readonly bundle: PolicyBundle) {
+    this.hash = bundle.hash;
+    this.accessRestriction = new AccessRestriction(bundle.accessRestriction);
+
+    const categoryIds = new Map<string, number>();
+    const clocks = new Map<string, ZoneClock>();
+    const timeProfiles = new Map<string, TimeWindow>();
+    for (const set of bundle.policySets) {
+      for (const category of set.spec.categories ?? []) {
+        const id = categoryIds.size;
+        categoryIds.set(category.name, id);
+        for (const d of category.domains) this.categoryIndex.add(parseDomainPattern(d) as DomainPattern, id);
+      }
+      for (const group of set.spec.userGroups ?? []) this.groupMembers.set(group.name, new Set(group.users ?? []));
+      for (const p of set.spec.timeProfiles ?? []) {
+        const zone = p.timeZone ?? 'UTC';
+        let clock = clocks.get(zone);
+        if (!clock) clocks.set(zone, (clock = new ZoneClock(zone)));
+        timeProfiles.set(p.name, new TimeWindow(p.name, clock, p.days, p.from, p.to));
+      }
+    }
+    this.categories = [...categoryIds.keys()];
+    const env = { categoryIds, timeProfiles };
+
+    const rules: CompiledRule[] = [];
+    const headerRules: CompiledHeaderRule[] = [];
+    const ruleDomains: (readonly string[] | undefined)[] = [];
+    const headerRuleDomains: (readonly string[] | undefined)[] = [];
+    for (const set of bundle.policySets) {
+      for (const r of set.spec.rules ?? []) {
+        rules.push({
+          index: rules.length,
+          name: r.name,
+          policySet: set.name,
+          action: r.action,
+          mode: r.mode ?? 'enforce',
+          ...(r.message !== undefined ? { message: r.message } : {}),
+          ...(r.redirectTo !== undefined ? { redirectTo: r.redirectTo } : {}),
+          match: compileMatch(r.match, env),
+        });
+        ruleDomains.push(r.match?.domains);
+      }
+      for (const h of set.spec.headerRules ?? []) {
+        headerRules.push({ name: h.name, policySet: set.name, match: compileMatch(h.match, env), request: h.request, response: h.response });
+        headerRuleDomains.push(h.match?.domains);
+      }
+    }
+    this.rules = rules;
+    this.headerRules = headerRules;
+    this.ruleIndex = new RuleIndex(
+      rules.map((r, i) => ({ domains: ruleDomains[i], categoryIds: r.match.categoryIds })),
+      this.categories.length,
+    );
+    this.headerRuleIndex = new RuleIndex(
+      headerRules.map((r, i) => ({ domains: headerRuleDomains[i], categoryIds: r.match.categoryIds })),
+      this.categories.length,
+    );
+  }
+
+  /** Normalised host and its categories; the last answer is kept since a request asks several times. */
+  hostInfo(raw: string): HostInfo {
+    if (raw === this.lastHost.raw) return this.lastHost;
+    const host = normalizeHost(raw);
+    const categories: number[] = [];
+    this.categoryIndex.lookup(host, (id) => {
+      if (!categories.includes(id)) categories.push(id);
+    });
+    if (categories.length > 1) categories.sort((a, b) => a - b);
+    return (this.lastHost = { raw, host, categories });
+  }
+
+  /** Category names of a host, in bundle order. */
+  categoriesOf(host: string): string[] {
+    return this.hostInfo(host).categories.map((id) => this.categories[id]);
+  }
+
+  evaluateRequest(req: RequestContext): Decision {
+    return this.evaluate(req, undefined);
+  }
+
+  evaluateResponse(req: RequestContext, requestDecision: Decision, res: ResponseContext): Decision {
+    if (!requestDecision.needsResponse) return requestDecision;
+    return this.evaluate(req, normalizeMime(res.mimeType));
+  }
+
+  requestHeaderEdits(req: RequestContext): HeaderEdits | undefined {
+    return this.headerEdits(req, 'request');
+  }
+
+  responseHeaderEdits(req: RequestContext): HeaderEdits | undefined {
+    return this.headerEdits(req, 'response');
+  }
+
+  /** Every rule up to the deciding one with its outcome, for `policy explain` (scans all rules; not for the hot path). */
+  trace(req: RequestContext, mimeType?: string): { decision: Decision; rules: RuleTrace[] } {
+    const decision = this.evaluate(req, mimeType === undefined ? undefined : normalizeMime(mimeType));
+    const info = this.hostInfo(req.host);
+    const state = new RequestState(req, info.host, info.categories, mimeType && normalizeMime(mimeType), this.groupMembers);
+    this.ruleIndex.candidates(info.host, info.categories);
+    const rules: RuleTrace[] = [];
+    for (const rule of this.rules) {
+      const r = firstFailure(rule.match, state, this.ruleIndex.domainHit(rule.index));
+      rules.push({ rule, outcome: r === MATCHED ? 'matched' : r === PENDING_RESPONSE ? 'pending' : r });
+      if (r === MATCHED && rule.mode === 'enforce') break;
+    }
+    return { decision, rules };
+  }
+
+  private evaluate(req: RequestContext, mimeType: string | undefined): Decision {
+    const info = this.hostInfo(req.host);
+    const state = new RequestState(req, info.host, info.categories, mimeType, this.groupMembers);
+    const index = this.ruleIndex;
+    const specific = index.candidates(info.host, info.categories);
+    const always = index.always;
+    const category = info.categories.length ? this.categories[info.categories[0]] : undefined;
+    let reported: ReportedMatch[] | undefined;
+    let needsResponse = false;
+    let i = 0;
+    let j = 0;
+    while (i < specific.length || j < always.length) {
+      const id = j >= always.length || (i < specific.length && specific[i] < always[j]) ? specific[i++] : always[j++];
+      const rule = this.rules[id];
+      const result = firstFailure(rule.match, state, index.domainHit(id));
+      if (result === PENDING_RESPONSE) {
+        needsResponse = true;
+        continue;
+      }
+      if (result !== MATCHED) continue;
+      if (rule.mode === 'report') {
+        (reported ??= []).push({ rule: rule.name, policySet: rule.policySet, action: rule.action });
+        continue;
+      }
+      return {
+        action: rule.action,
+        mode: 'enforce',
+        rule: rule.name,
+        policySet: rule.policySet,
+        category,
+        message: rule.message,
+        redirectTo: rule.redirectTo,
+        reported: reported ?? [],
+        reason: `rule "${rule.name}" of PolicySet "${rule.policySet}" matched`,
+        needsResponse,
+      };
+    }
+    const action = this.accessRestriction.defaultAction;
+    return {
+      action,
+      mode: 'enforce',
+      category,
+      reported: reported ?? [],
+      reason: `no rule matched; default action ${action}`,
+      needsResponse,
+    };
+  }
+
+  private headerEdits(req: RequestContext, which: 'request' | 'response'): HeaderEdits | undefined {
+    if (this.headerRules.length === 0) return undefined;
+    const info = this.hostInfo(req.host);
+    const state = new RequestState(req, info.host, info.categories, undefined, this.groupMembers);
+    const index = this.headerRuleIndex;
+    const specific = index.candidates(info.host, info.categories);
+    const always = index.always;
+    let edits: HeaderEdits | undefined;
+    let i = 0;
+    let j = 0;
+    while (i < specific.length || j < always.length) {
+      const id = j >= always.length || (i < specific.length && specific[i] < always[j]) ? specific[i++] : always[j++];
+      const rule = this.headerRules[id];
+      const edit = rule[which];
+      if (!edit || firstFailure(rule.match, state, index.domainHit(id)) !== MATCHED) continue;
+      edits ??= { set: {}, add: {}, remove: [] };
+      applyEdit(edits, edit);
+    }
+    return edits;
+  }
+}
+
+/** Later header rules override earlier ones for the same header name (names lower-cased). */
+function applyEdit(edits: HeaderEdits, edit: HeaderEditSpec): void {
+  for (const name of edit.remove ?? []) {
+    const n = name.toLowerCase();
+    delete edits.set[n];
+    delete edits.add[n];
+    if (!edits.remove.includes(n)) edits.remove.push(n);
+  }
+  for (const [name, value] of Object.entries(edit.set ?? {})) {
+    const n = name.toLowerCase();
+    edits.set[n] = value;
+    delete edits.add[n];
+    edits.remove = edits.remove.filter((r) => r !== n);
+  }
+  for (const [name, value] of Object.entries(edit.add ?? {})) edits.add[name.toLowerCase()] = value;
+}
+
+function normalizeMime(mime: string): string {
+  const semi = mime.indexOf(';');
+  return (semi === -1 ? mime : mime.slice(0, semi)).trim().toLowerCase();
+}

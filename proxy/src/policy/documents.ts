@@ -1,0 +1,85 @@
+/**
+ * Reads policy files: YAML or JSON, one or several documents, each a `PolicySet` manifest, a
+ * bare PolicySet `spec`, a `List` of PolicySets (as `kubectl get -o yaml` prints) or a compiled
+ * `PolicyBundle` (whose hash is checked). Shapes are not validated here: `validatePolicySets`
+ * reports every problem at once.
+ */
+import { basename, extname } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { BUNDLE_API_VERSION, verifyPolicyBundle } from './bundle.js';
+import { PolicyValidationError, type PolicyIssue } from './issues.js';
+import type { PolicySetSource } from './policy-set.js';
+import type { PolicySetSpec } from './schema.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A name for a bare spec: the file's base name, plus the document's position when there are several. */
+function derivedName(origin: string, index: number, count: number): string {
+  const base = basename(origin, extname(origin))
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '');
+  const name = base || 'policy';
+  return count > 1 ? `${name}-${index + 1}` : name;
+}
+
+export function parsePolicyDocuments(text: string, origin: string): PolicySetSource[] {
+  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const issues: PolicyIssue[] = [];
+  const sets: PolicySetSource[] = [];
+  const where = (i: number) => (list.length > 1 ? `${origin} (document ${i + 1})` : origin);
+
+  list.forEach((doc, i) => {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const pos = e.linePos?.[0];
+        issues.push({ policySet: where(i), path: '', message: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}` });
+      }
+      return;
+    }
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return;
+    collect(value, i, list.length);
+  });
+
+  function collect(value: unknown, index: number, count: number, itemPath = ''): void {
+    const fail = (message: string): void => void issues.push({ policySet: where(index), path: itemPath, message });
+    if (!isObj(value)) return fail(`expected a PolicySet manifest or spec (an object), got ${Array.isArray(value) ? 'a list' : typeof value}`);
+    if (value.kind === undefined && value.apiVersion === undefined) {
+      sets.push({ name: derivedName(origin, index, count), spec: value as PolicySetSpec, origin: where(index) });
+      return;
+    }
+    if (value.apiVersion !== BUNDLE_API_VERSION && value.kind !== 'List') {
+      return fail(`unsupported apiVersion ${JSON.stringify(value.apiVersion)} (expected ${BUNDLE_API_VERSION})`);
+    }
+    switch (value.kind) {
+      case 'PolicySet': {
+        const name = isObj(value.metadata) ? value.metadata.name : undefined;
+        if (typeof name !== 'string' || name === '') return fail('metadata.name: required for a PolicySet manifest');
+        if (value.spec === undefined) return fail(`spec: required (PolicySet "${name}")`);
+        sets.push({ name, spec: value.spec as PolicySetSpec, origin: where(index) });
+        return;
+      }
+      case 'List':
+        if (!Array.isArray(value.items)) return fail('items: expected a list');
+        value.items.forEach((item, k) => collect(item, index, count, `items[${k}]`));
+        return;
+      case 'PolicyBundle':
+        try {
+          const bundle = verifyPolicyBundle(value, where(index));
+          for (const s of bundle.policySets) sets.push({ name: s.name, spec: s.spec, origin: where(index) });
+        } catch (err) {
+          if (!(err instanceof PolicyValidationError)) throw err;
+          issues.push(...err.issues);
+        }
+        return;
+      default:
+        return fail(`unsupported kind ${JSON.stringify(value.kind)} (expected PolicySet, List or PolicyBundle)`);
+    }
+  }
+
+  if (issues.length > 0) throw new PolicyValidationError(issues);
+  return sets;
+}

@@ -1,0 +1,20 @@
+/** Validation findings: each names the PolicySet, the field path and what is wrong with it. */
+export interface PolicyIssue {
+  policySet: string;
+  /** Field path inside the spec, e.g. `rules[3].match.urlRegex`; empty for the whole document. */
+  path: string;
+  message: string;
+}
+
+export function formatIssue(issue: PolicyIssue): string {
+  return issue.path ? `${issue.policySet}: ${issue.path}: ${issue.message}` : `${issue.policySet}: ${issue.message}`;
+}
+
+export class PolicyValidationError extends Error {
+  constructor(readonly issues: PolicyIssue[]) {
+    super(
+      `policy is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n` + issues.map(formatIssue).join('\n'),
+    );
+    this.name = 'PolicyValidationError';
+  }
+}

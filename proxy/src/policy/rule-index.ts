@@ -1,0 +1,75 @@
+/**
+ * Which rules can possibly match a host, without looking at every rule: rules with `domains`
+ * are found through a domain index, rules with `categories` through the host's categories,
+ * and only rules with neither are candidates for every host.
+ */
+import { DomainIndex } from './domain-index.js';
+import { parseDomainPattern, type DomainPattern } from './hostname.js';
+
+export interface IndexedRule {
+  domains?: readonly string[];
+  categoryIds?: readonly number[];
+}
+
+const EPOCH_LIMIT = 0x7fffffff;
+
+export class RuleIndex {
+  private readonly domains = new DomainIndex();
+  private readonly byCategory: number[][];
+  /** Rules that are candidates for every host, ascending. */
+  readonly always: readonly number[];
+  private readonly hitEpoch: Int32Array;
+  private readonly seenEpoch: Int32Array;
+  private epoch = 0;
+  private readonly scratch: number[] = [];
+
+  constructor(rules: readonly IndexedRule[], categoryCount: number) {
+    this.byCategory = Array.from({ length: categoryCount }, () => []);
+    const always: number[] = [];
+    rules.forEach((rule, id) => {
+      for (const d of rule.domains ?? []) this.domains.add(parseDomainPattern(d) as DomainPattern, id);
+      for (const c of rule.categoryIds ?? []) this.byCategory[c].push(id);
+      if (rule.domains === undefined && rule.categoryIds === undefined) always.push(id);
+    });
+    this.always = always;
+    this.hitEpoch = new Int32Array(rules.length);
+    this.seenEpoch = new Int32Array(rules.length);
+  }
+
+  /**
+   * Host-specific candidates in rule order (excluding `always`). The returned array and the
+   * `domainHit` marks are reused: valid until the next call.
+   */
+  candidates(host: string, hostCategories: readonly number[]): readonly number[] {
+    if (++this.epoch === EPOCH_LIMIT) {
+      this.hitEpoch.fill(0);
+      this.seenEpoch.fill(0);
+      this.epoch = 1;
+    }
+    const epoch = this.epoch;
+    const out = this.scratch;
+    out.length = 0;
+    this.domains.lookup(host, (id) => {
+      this.hitEpoch[id] = epoch;
+      if (this.seenEpoch[id] !== epoch) {
+        this.seenEpoch[id] = epoch;
+        out.push(id);
+      }
+    });
+    for (const c of hostCategories) {
+      for (const id of this.byCategory[c]) {
+        if (this.seenEpoch[id] !== epoch) {
+          this.seenEpoch[id] = epoch;
+          out.push(id);
+        }
+      }
+    }
+    if (out.length > 1) out.sort((a, b) => a - b);
+    return out;
+  }
+
+  /** Whether the host of the last `candidates` call matched rule `id`'s `domains`. */
+  domainHit(id: number): boolean {
+    return this.hitEpoch[id] === this.epoch;
+  }
+}
