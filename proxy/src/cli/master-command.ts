@@ -1,4 +1,171 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('safesquid master: not built yet\n');
-  return 1;
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { CidrSet } from '../policy/cidr.js';
+import { createEngineCompiler } from '../portal/engine-compiler.js';
+import { startMaster } from '../portal/master.js';
+import { openMasterReports } from '../portal/master-reports.js';
+
+const USAGE = `usage: safesquid master [options]
+
+  --listen HOST:PORT         where the portal listens (default 127.0.0.1:8888)
+  --data-dir DIR             policy store, report database, generated secrets (default ./safesquid-data)
+  --policy FILE              Kubernetes mode: the operator's policy (mounted ConfigMap), read-only in the portal
+  --kube-configmap NS/NAME   Kubernetes mode, in-cluster: also watch that ConfigMap through the API
+  --token-file FILE          the cluster token slaves present (default: generated into the data dir)
+  --admin-token-file FILE    a bearer token with administrator rights (for automation)
+  --admin-user NAME          the web UI administrator (default admin)
+  --admin-password-file FILE its password or bcrypt hash (default: generated into the data dir)
+  --allow CIDR               client addresses allowed to call the portal; repeat or comma-separate
+                             (default 127.0.0.0/8 and ::1)
+  --postgres-url URL         store reports in PostgreSQL (or SAFESQUID_POSTGRES_URL) instead of SQLite
+  --retention-days N         delete access records older than N days (default 90)
+  --log-level LEVEL          pino level (default info)
+`;
+
+class UsageError extends Error {}
+
+function readSecretFile(file: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`cannot read the ${what} file ${file}: ${(err as Error).message}`);
+  }
+  if (!text) throw new UsageError(`the ${what} file ${file} is empty`);
+  return text;
+}
+
+/** Reads a secret from the data dir, generating it on first start (mode 0600). */
+function generatedSecret(dataDir: string, name: string, log: Logger): { value: string; file: string } {
+  const file = join(dataDir, name);
+  if (existsSync(file)) return { value: readSecretFile(file, name), file };
+  const value = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  log.info({ file }, `generated ${name}`);
+  return { value, file };
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8888 or [::1]:8888), got "${text}"`);
+  return { host: m[1] ?? m[2], port };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string', default: '127.0.0.1:8888' },
+        'data-dir': { type: 'string', default: './safesquid-data' },
+        policy: { type: 'string' },
+        'kube-configmap': { type: 'string' },
+        'token-file': { type: 'string' },
+        'admin-token-file': { type: 'string' },
+        'admin-user': { type: 'string', default: 'admin' },
+        'admin-password-file': { type: 'string' },
+        allow: { type: 'string', multiple: true },
+        'postgres-url': { type: 'string' },
+        'retention-days': { type: 'string', default: '90' },
+        'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`safesquid master: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const log = pino({ level: values['log-level'], base: { role: 'master' } });
+  let master;
+  try {
+    const listen = parseListen(values.listen);
+    const allowList = (values.allow ?? ['127.0.0.0/8', '::1']).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
+    try {
+      new CidrSet(allowList);
+    } catch (err) {
+      throw new UsageError(`--allow: ${(err as Error).message}`);
+    }
+    const retentionDays = Number(values['retention-days']);
+    if (!Number.isInteger(retentionDays) || retentionDays < 1) {
+      throw new UsageError(`--retention-days must be a whole number of days ≥ 1, got "${values['retention-days']}"`);
+    }
+    let kubeConfigMap: { namespace: string; name: string } | undefined;
+    if (values['kube-configmap'] !== undefined) {
+      const m = /^([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)$/.exec(values['kube-configmap']);
+      if (!m) throw new UsageError(`--kube-configmap must be NAMESPACE/NAME, got "${values['kube-configmap']}"`);
+      kubeConfigMap = { namespace: m[1], name: m[2] };
+    }
+    if (values.policy !== undefined && !existsSync(values.policy)) throw new UsageError(`--policy: no such file ${values.policy}`);
+
+    const dataDir = resolve(values['data-dir']);
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (err) {
+      throw new UsageError(`--data-dir: cannot create ${dataDir}: ${(err as Error).message}`);
+    }
+    const clusterToken = values['token-file'] ? readSecretFile(values['token-file'], 'cluster token') : generatedSecret(dataDir, 'cluster-token', log).value;
+    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], 'admin token') : undefined;
+    const adminPassword = values['admin-password-file']
+      ? readSecretFile(values['admin-password-file'], 'admin password')
+      : generatedSecret(dataDir, 'admin-password', log).value;
+
+    const defaultFile = fileURLToPath(new URL('../../policies/default.yaml', import.meta.url));
+    const postgresUrl = values['postgres-url'] ?? process.env.SAFESQUID_POSTGRES_URL;
+    const registry = new Registry();
+    const reports = await openMasterReports({ dataDir, postgresUrl, retentionDays, logger: log, registry });
+    master = await startMaster({
+      ...listen,
+      dataDir,
+      policyFile: values.policy,
+      kubeConfigMap,
+      clusterToken,
+      adminToken,
+      admin: { username: values['admin-user'], password: adminPassword },
+      allow: allowList,
+      compiler: createEngineCompiler(),
+      defaultPolicy: { text: readFileSync(defaultFile, 'utf8'), origin: defaultFile },
+      reports,
+      logger: log,
+      registry,
+    }).catch(async (err: unknown) => {
+      await reports.close();
+      throw err;
+    });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`safesquid master: ${err.message}\n`);
+      return 2;
+    }
+    log.fatal({ err: (err as Error).message }, 'master failed to start');
+    process.stderr.write(`safesquid master: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  const running = master;
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      running.close().then(resolveStop, (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        resolveStop();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
 }
