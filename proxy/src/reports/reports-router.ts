@@ -1,0 +1,290 @@
+/**
+ * `/api/v1/reports`: slaves POST batches of access records; the UI and admins query reports.
+ * Mounted by the portal behind its access restriction (allow list + bearer token).
+ */
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { BatchValidationError, validateBatch } from './batch-validation.js';
+import { isoTime, toCsv, type CsvColumn } from './csv.js';
+import {
+  checkKnown, parseBucket, parseCursor, parseFilter, parseFormat, parseInteger, QueryParamError, type Query,
+} from './query-params.js';
+import type {
+  BlockedRow, CategoryRow, IngestResponse, PerSlaveRow, ReportsError, StoredRecord, SummaryResult, TimelineRow,
+  TopSiteRow, TopUserRow,
+} from './query-types.js';
+import type { ReportStore } from './store.js';
+
+const gunzipAsync = promisify(gunzip);
+
+export interface ReportsRouterOptions {
+  store: ReportStore;
+  logger: Logger;
+  registry?: Registry;
+  /** Largest request body as sent (compressed). Default 4 MiB. */
+  maxBatchBytes?: number;
+  /** Largest body after gunzip: a small gzip body can inflate enormously. Default 8 × maxBatchBytes. */
+  maxDecompressedBytes?: number;
+  /** Default 10 000 records per batch. */
+  maxRecords?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: ReportsError,
+  ) {
+    super(body.error);
+  }
+}
+
+function readBody(req: Request, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new HttpError(413, { error: `batch of ${declared} bytes is over the limit of ${limit} bytes; send smaller batches` }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.off('data', onData);
+        reject(new HttpError(413, { error: `batch is over the limit of ${limit} bytes; send smaller batches` }));
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!req.complete) reject(new Error('the slave closed the connection before sending the whole batch'));
+    });
+  });
+}
+
+function sendError(res: Response, status: number, body: ReportsError): void {
+  // Unread request bodies (413) would otherwise keep the connection busy: close it.
+  if (status === 413) res.setHeader('Connection', 'close');
+  res.status(status).json(body);
+}
+
+export function createReportsRouter(opts: ReportsRouterOptions): express.Router {
+  const { store, logger } = opts;
+  const maxBatchBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024;
+  const maxDecompressed = opts.maxDecompressedBytes ?? 8 * maxBatchBytes;
+  const maxRecords = opts.maxRecords ?? 10_000;
+  const registers = opts.registry ? [opts.registry] : [];
+  const ingestedRecords = new Counter({
+    name: 'safesquid_report_ingested_records_total', help: 'Access records stored from slave batches', registers,
+  });
+  const batches = new Counter({
+    name: 'safesquid_report_ingested_batches_total', help: 'Report batches received, by result',
+    labelNames: ['result'] as const, registers,
+  });
+  const ingestSeconds = new Histogram({
+    name: 'safesquid_report_ingest_seconds', help: 'Time to decode, validate and store one batch',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
+  });
+
+  const router = express.Router();
+
+  router.post('/batches', async (req, res) => {
+    const started = process.hrtime.bigint();
+    const slaveHeader = req.get('x-safesquid-slave');
+    try {
+      const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+      if (type !== 'application/json') {
+        throw new HttpError(415, { error: `Content-Type must be application/json, got "${type || '(none)'}"` });
+      }
+      const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
+      if (encoding !== 'gzip' && encoding !== 'identity') {
+        throw new HttpError(415, { error: `Content-Encoding must be gzip or identity, got "${encoding}"` });
+      }
+      const raw = await readBody(req, maxBatchBytes);
+      let body = raw;
+      if (encoding === 'gzip') {
+        try {
+          body = await gunzipAsync(raw, { maxOutputLength: maxDecompressed });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+            throw new HttpError(413, { error: `batch inflates beyond ${maxDecompressed} bytes; send smaller batches` });
+          }
+          throw new HttpError(400, { error: `body is not valid gzip: ${(err as Error).message}` });
+        }
+      } else if (body.length > maxDecompressed) {
+        throw new HttpError(413, { error: `batch of ${body.length} bytes is over the limit of ${maxDecompressed} bytes` });
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch (err) {
+        throw new HttpError(400, { error: `body is not valid JSON: ${(err as Error).message}` });
+      }
+      const batch = validateBatch(parsed, slaveHeader, maxRecords);
+      let result;
+      try {
+        result = await store.ingestBatch(batch.batchId, batch.slave, batch.records);
+      } catch (err) {
+        logger.error({ err, batchId: batch.batchId, slave: batch.slave }, 'report store failed to ingest a batch');
+        throw new HttpError(503, { error: `report store unavailable: ${(err as Error).message}; retry later` });
+      }
+      batches.inc({ result: result.duplicate ? 'duplicate' : 'inserted' });
+      ingestedRecords.inc(result.inserted);
+      if (result.duplicate) logger.info({ batchId: batch.batchId, slave: batch.slave }, 'duplicate report batch acknowledged, nothing stored');
+      const answer: IngestResponse = { batchId: batch.batchId, ...result };
+      res.json(answer);
+    } catch (err) {
+      if (err instanceof BatchValidationError) {
+        batches.inc({ result: 'invalid' });
+        logger.warn({ slave: slaveHeader, err: err.message }, 'report batch refused');
+        sendError(res, 400, { error: err.message, field: err.field, ...(err.index === undefined ? {} : { index: err.index }) });
+      } else if (err instanceof HttpError) {
+        batches.inc({ result: err.status === 503 ? 'store_error' : 'invalid' });
+        if (err.status !== 503) logger.warn({ slave: slaveHeader, status: err.status, err: err.message }, 'report batch refused');
+        sendError(res, err.status, err.body);
+      } else {
+        logger.error({ err, slave: slaveHeader }, 'report batch failed');
+        sendError(res, 500, { error: 'internal error while ingesting the batch' });
+      }
+    } finally {
+      ingestSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  });
+
+  /** One report endpoint: parse, query, answer JSON or CSV. */
+  function report<T>(
+    path: string,
+    extraParams: readonly string[],
+    run: (q: Query) => Promise<{ json: unknown; rows: readonly T[] }>,
+    columns: readonly CsvColumn<T>[],
+  ) {
+    router.get(path, async (req, res) => {
+      const q = req.query as Query;
+      try {
+        checkKnown(q, extraParams);
+        const format = parseFormat(q);
+        const { json, rows } = await run(q);
+        if (format === 'csv') {
+          const name = `safesquid-${path.slice(1)}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.csv`;
+          res.type('text/csv; charset=utf-8').attachment(name).send(toCsv(columns, rows));
+        } else {
+          res.json(json);
+        }
+      } catch (err) {
+        if (err instanceof QueryParamError) {
+          sendError(res, 400, { error: err.message, parameter: err.parameter });
+        } else if (err instanceof RangeError && /^cursor/.test(err.message)) {
+          sendError(res, 400, { error: err.message, parameter: 'cursor' });
+        } else {
+          logger.error({ err, path, query: q }, 'report query failed');
+          sendError(res, 500, { error: `report ${path} failed: ${(err as Error).message}` });
+        }
+      }
+    });
+  }
+
+  const topLimit = (q: Query) => parseInteger(q, 'limit', 1, 1000, 10);
+  const traffic = <T extends { requests: number; blocked: number; bytesDown: number; bytesUp: number }>(): CsvColumn<T>[] => [
+    { header: 'requests', value: (r) => r.requests },
+    { header: 'blocked', value: (r) => r.blocked },
+    { header: 'bytes_down', value: (r) => r.bytesDown },
+    { header: 'bytes_up', value: (r) => r.bytesUp },
+  ];
+
+  report<SummaryResult>('/summary', [], async (q) => {
+    const s = await store.summary(parseFilter(q));
+    return { json: s, rows: [s] };
+  }, [
+    { header: 'from', value: (r) => isoTime(r.from) },
+    { header: 'to', value: (r) => isoTime(r.to) },
+    ...traffic<SummaryResult>(),
+    { header: 'distinct_users', value: (r) => r.distinctUsers },
+    { header: 'distinct_hosts', value: (r) => r.distinctHosts },
+    { header: 'distinct_slaves', value: (r) => r.distinctSlaves },
+    { header: 'first_time', value: (r) => isoTime(r.firstTime) },
+    { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+  ]);
+
+  report<TopSiteRow>('/top-sites', ['limit'], async (q) => {
+    const rows = await store.topSites({ filter: parseFilter(q), limit: topLimit(q) });
+    return { json: rows, rows };
+  }, [
+    { header: 'host', value: (r) => r.host },
+    ...traffic<TopSiteRow>(),
+    { header: 'distinct_users', value: (r) => r.distinctUsers },
+  ]);
+
+  report<TopUserRow>('/top-users', ['limit'], async (q) => {
+    const rows = await store.topUsers({ filter: parseFilter(q), limit: topLimit(q) });
+    return { json: rows, rows };
+  }, [
+    { header: 'user', value: (r) => r.user },
+    ...traffic<TopUserRow>(),
+    { header: 'distinct_hosts', value: (r) => r.distinctHosts },
+  ]);
+
+  report<BlockedRow>('/blocked', ['limit'], async (q) => {
+    const rows = await store.blocked({ filter: parseFilter(q), limit: topLimit(q) });
+    return { json: rows, rows };
+  }, [
+    { header: 'rule', value: (r) => r.rule },
+    { header: 'host', value: (r) => r.host },
+    { header: 'category', value: (r) => r.category },
+    { header: 'requests', value: (r) => r.requests },
+    { header: 'distinct_users', value: (r) => r.distinctUsers },
+    { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+  ]);
+
+  report<PerSlaveRow>('/per-slave', [], async (q) => {
+    const rows = await store.perSlave(parseFilter(q));
+    return { json: rows, rows };
+  }, [
+    { header: 'slave', value: (r) => r.slave },
+    ...traffic<PerSlaveRow>(),
+    { header: 'first_time', value: (r) => isoTime(r.firstTime) },
+    { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+  ]);
+
+  report<TimelineRow>('/timeline', ['bucket'], async (q) => {
+    const filter = parseFilter(q);
+    const rows = await store.timeline(filter, parseBucket(q, filter));
+    return { json: rows, rows };
+  }, [{ header: 'time', value: (r) => isoTime(r.time) }, ...traffic<TimelineRow>()]);
+
+  report<CategoryRow>('/categories', [], async (q) => {
+    const rows = await store.categories(parseFilter(q));
+    return { json: rows, rows };
+  }, [{ header: 'category', value: (r) => r.category }, ...traffic<CategoryRow>()]);
+
+  report<StoredRecord>('/search', ['limit', 'cursor'], async (q) => {
+    // A CSV export may be long; a JSON page is what a screen shows.
+    const csv = parseFormat(q) === 'csv';
+    const limit = parseInteger(q, 'limit', 1, csv ? 100_000 : 1000, csv ? 10_000 : 100);
+    const result = await store.search({ filter: parseFilter(q), limit, cursor: parseCursor(q) });
+    return { json: result, rows: result.records };
+  }, [
+    { header: 'time', value: (r) => isoTime(r.time) },
+    { header: 'slave', value: (r) => r.slave },
+    { header: 'client', value: (r) => r.client },
+    { header: 'user', value: (r) => r.user },
+    { header: 'method', value: (r) => r.method },
+    { header: 'host', value: (r) => r.host },
+    { header: 'url', value: (r) => r.url },
+    { header: 'status', value: (r) => r.status },
+    { header: 'action', value: (r) => r.action },
+    { header: 'rule', value: (r) => r.rule },
+    { header: 'category', value: (r) => r.category },
+    { header: 'bytes_up', value: (r) => r.bytesUp },
+    { header: 'bytes_down', value: (r) => r.bytesDown },
+    { header: 'duration_ms', value: (r) => r.durationMs },
+    { header: 'policy_hash', value: (r) => r.policyHash },
+  ]);
+
+  return router;
+}
