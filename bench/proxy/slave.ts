@@ -1,0 +1,65 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { collectOutput, freePort, type ProcessGroup, waitForPort } from './processes.js';
+import type { RunningProxy } from './squid.js';
+
+export const POLICY_RULES = 1000;
+
+/** 1 000 deny rules on other domains, then an allow for the bench upstream; loopback opened for the SSRF guard. */
+export function benchPolicyYaml(connectPorts: number[]): string {
+  const lines = [
+    'apiVersion: safesquid.io/v1alpha1',
+    'kind: PolicySet',
+    'metadata: {name: bench}',
+    'spec:',
+    '  priority: 100',
+    '  rules:',
+  ];
+  for (let i = 0; i < POLICY_RULES; i++) {
+    const match = i % 10 === 0 ? `{domains: ["*.blocked-${i}.example"]}` : `{domains: [blocked-${i}.example]}`;
+    lines.push(`    - {name: deny-${i}, action: deny, match: ${match}}`);
+  }
+  lines.push(
+    '    - {name: allow-bench-upstream, action: allow, match: {domains: ["127.0.0.1"]}}',
+    '  accessRestriction:',
+    '    defaultAction: deny',
+    `    connectPorts: [${[443, ...connectPorts].join(', ')}]`,
+    '    ssrf: {allowRanges: [127.0.0.0/8]}',
+    '',
+  );
+  return lines.join('\n');
+}
+
+export async function startSlave(
+  group: ProcessGroup,
+  root: string,
+  connectPorts: number[],
+  extraArgs: string[],
+  nodeArgs: string[] = [],
+): Promise<RunningProxy> {
+  const cli = join(root, 'proxy/dist/cli/main.js');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -b" first`);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-slave-'));
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, benchPolicyYaml(connectPorts));
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const args = [
+    ...nodeArgs,
+    cli, 'slave',
+    '--policy', policy,
+    '--listen', `127.0.0.1:${port}`,
+    '--metrics-listen', `127.0.0.1:${metricsPort}`,
+    '--state-dir', join(dir, 'state'),
+    ...extraArgs,
+  ];
+  const child = group.start('slave', process.execPath, args, { cwd: dir });
+  const output = collectOutput(child);
+  try {
+    await waitForPort(port, 'slave', child);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${output()}`);
+  }
+  return { name: 'slave', port, child, output, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

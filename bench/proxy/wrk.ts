@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface WrkResult {
+  requests: number;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Non-2xx/3xx answers plus connect, read, write and timeout errors. */
+  errors: number;
+}
+
+export interface WrkLoad {
+  durationS: number;
+  connections: number;
+  threads: number;
+}
+
+/**
+ * Keep-alive GETs with wrk. Through a proxy the request line carries the absolute URL (a Lua
+ * script sets `wrk.path`) and the connection goes to the proxy; direct uses origin form.
+ */
+export async function runWrk(dir: string, label: string, upstreamPort: number, proxyPort: number | undefined, load: WrkLoad): Promise<WrkResult> {
+  const upstream = `127.0.0.1:${upstreamPort}`;
+  const script = join(dir, `${label}.lua`);
+  writeFileSync(
+    script,
+    [
+      proxyPort === undefined ? 'wrk.path = "/bench"' : `wrk.path = "http://${upstream}/bench"`,
+      `wrk.headers["Host"] = "${upstream}"`,
+      'done = function(summary, latency, requests)',
+      '  local e = summary.errors',
+      '  io.write(string.format("WRK %d %d %d %d %d\\n", summary.requests, summary.duration,',
+      '    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))',
+      'end',
+      '',
+    ].join('\n'),
+  );
+  const target = `http://127.0.0.1:${proxyPort ?? upstreamPort}/`;
+  const args = ['-t', String(load.threads), '-c', String(load.connections), '-d', `${load.durationS}s`, '--timeout', '5s', '-s', script, target];
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.stderr.on('data', (d) => (text += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (load.durationS + 30) * 1000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(text);
+      else reject(new Error(`wrk ${args.join(' ')} exited with ${code}: ${text}`));
+    });
+  });
+  const m = /^WRK (\d+) (\d+) (\d+) (\d+) (\d+)$/m.exec(out);
+  if (!m) throw new Error(`wrk printed no result line:\n${out}`);
+  const [requests, durationUs, p50Us, p99Us, errors] = m.slice(1).map(Number);
+  return { requests, reqPerSec: requests / (durationUs / 1e6), p50Ms: p50Us / 1000, p99Ms: p99Us / 1000, errors };
+}
