@@ -238,10 +238,15 @@ export class PolicyEngine implements CompiledPolicy {
       };
     }
     const action = this.accessRestriction.defaultAction;
+    // Same keys in the same order as a rule's decision: one object shape for V8 and for callers.
     return {
       action,
       mode: 'enforce',
+      rule: undefined,
+      policySet: undefined,
       category,
+      message: undefined,
+      redirectTo: undefined,
       reported: reported ?? [],
       reason: `no rule matched; default action ${action}`,
       needsResponse,

@@ -5,7 +5,7 @@
  * reports every problem at once.
  */
 import { basename, extname } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { BUNDLE_API_VERSION, verifyPolicyBundle } from './bundle.js';
 import { PolicyValidationError, type PolicyIssue } from './issues.js';
 import type { PolicySetSource } from './policy-set.js';
@@ -25,7 +25,8 @@ function derivedName(origin: string, index: number, count: number): string {
 }
 
 export function parsePolicyDocuments(text: string, origin: string): PolicySetSource[] {
-  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter: lines });
   const list = Array.isArray(docs) ? docs : [docs];
   const issues: PolicyIssue[] = [];
   const sets: PolicySetSource[] = [];
@@ -34,7 +35,7 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
   list.forEach((doc, i) => {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const pos = e.linePos?.[0];
+        const pos = lines.linePos(e.pos[0]);
         issues.push({ policySet: where(i), path: '', message: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}` });
       }
       return;
