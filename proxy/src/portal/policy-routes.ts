@@ -7,7 +7,7 @@ import { PolicyRejectedError, type PolicyCompiler } from './policy-compiler.js';
 import type { PolicyHub } from './policy-hub.js';
 import type { PolicyStore } from './policy-store.js';
 import type { SlaveRegistry } from './slave-registry.js';
-import type { StorePolicySource } from './store-policy-source.js';
+import { PORTAL_POLICY_ORIGIN, type StorePolicySource } from './store-policy-source.js';
 import { unifiedDiff } from './text-diff.js';
 
 export interface PolicyRoutesOptions {
@@ -94,7 +94,7 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     const text = readBody(req, res);
     if (text === undefined) return;
     try {
-      const compiled = o.compiler.compileText(text, 'the submitted policy');
+      const compiled = o.compiler.compileText(text, PORTAL_POLICY_ORIGIN);
       res.json({ ok: true, hash: compiled.hash, summary: compiled.summary });
     } catch (err) {
       if (err instanceof PolicyRejectedError) return sendPolicyRejected(res, err);

@@ -48,6 +48,13 @@ export interface PolicySync {
   readonly masterReachable: boolean;
 }
 
+/** `fetch failed: connect ECONNREFUSED 127.0.0.1:8888` rather than just `fetch failed`. */
+function describeError(err: unknown): string {
+  const e = err as { message?: unknown; cause?: { message?: unknown } } | null;
+  if (!e || typeof e.message !== 'string') return String(err);
+  return typeof e.cause?.message === 'string' ? `${e.message}: ${e.cause.message}` : e.message;
+}
+
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000 };
 /** Events that could not be delivered yet; beyond this the oldest are dropped (they are also logged). */
 const MAX_PENDING_EVENTS = 200;
@@ -170,7 +177,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
         record('applied', `policy ${opts.activePolicy.hash} from ${source === 'master' ? 'the master' : `file ${opts.fallbackBundleFile}`}`);
       }
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = describeError(err);
       metrics.refused.inc();
       refusedHash = offeredHash;
       log.error({ offeredHash, source, reason }, 'policy refused; still enforcing the previous one');
@@ -178,13 +185,14 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
   }
 
-  async function pollOnce(): Promise<void> {
+  /** `wait` 0 after a failure: the master answers at once, so recovery is noticed (and reported) at once. */
+  async function pollOnce(wait: number): Promise<void> {
     const known = refusedHash ?? opts.activePolicy.hash ?? undefined;
     const h = headers();
     if (known) h['if-none-match'] = `"${known}"`;
     // The master answers within `wait`; anything much later means the connection is dead.
-    const timeout = AbortSignal.timeout((waitSeconds + 15) * 1000);
-    const res = await fetch(`${base}/api/v1/policy/bundle?wait=${waitSeconds}`, {
+    const timeout = AbortSignal.timeout((wait + 15) * 1000);
+    const res = await fetch(`${base}/api/v1/policy/bundle?wait=${wait}`, {
       headers: h,
       signal: AbortSignal.any([abort.signal, timeout]),
     });
@@ -221,7 +229,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       log.info({ file }, 'master unreachable and the mounted bundle is newer: applying it');
       applyBundle(bundle, 'file', typeof bundle.hash === 'string' ? bundle.hash : undefined);
     } catch (err) {
-      log.warn({ file, err: err instanceof Error ? err.message : String(err) }, 'cannot use the fallback bundle file');
+      log.warn({ file, err: describeError(err) }, 'cannot use the fallback bundle file');
     }
   }
 
@@ -239,7 +247,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     let unreachableSince: number | undefined;
     while (!stopped) {
       try {
-        await pollOnce();
+        await pollOnce(reachable ? waitSeconds : 0);
         metrics.lastSuccess.set(Date.now() / 1000);
         metrics.reachable.set(1);
         reachable = true;
@@ -258,7 +266,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
         metrics.reachable.set(0);
         const denied = err instanceof HttpStatusError && (err.status === 401 || err.status === 403);
         metrics.polls.inc({ result: denied ? 'denied' : 'error' });
-        const reason = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
+        const reason = describeError(err);
         if (unreachableSince === undefined) {
           unreachableSince = Date.now();
           log.warn({ reason }, 'master unreachable; still enforcing the last policy');
