@@ -9,7 +9,7 @@ import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
 import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster, type RunningMaster } from '../portal/master.js';
 import { ActivePolicy } from '../proxy/active-policy.js';
-import { startPolicySync, type PolicySync } from './policy-client.js';
+import { startPolicySync } from './policy-client.js';
 
 const logger = pino({ level: 'silent' });
 const TOKEN = 'sync-test-token';
