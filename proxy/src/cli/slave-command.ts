@@ -1,4 +1,175 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('safesquid slave: not built yet\n');
-  return 1;
+/**
+ * `safesquid slave`: the forward proxy. Flags are checked up front (exit 2 with a message naming
+ * the flag); SIGTERM/SIGINT drain in-flight requests within `--shutdown-grace`.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
+import type { AccessLogFormat } from '../proxy/access-log.js';
+import { startSlave, type HostPort, type SlaveOptions } from '../proxy/slave.js';
+import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
+
+const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
+
+  --policy FILE            PolicySet documents (YAML/JSON) or a compiled PolicyBundle; watched and reloaded
+  --listen HOST:PORT       proxy address (repeatable; ":3128" = all interfaces; default :3128)
+  --metrics-listen H:P     /metrics, /healthz, /readyz (default 127.0.0.1:9090; "off" to disable)
+  --name NAME              slave name in Via, block pages and reports (default: host name)
+  --state-dir DIR          keeps the last good policy bundle (and the report spool) across restarts
+  --master URL             the master's portal; policy comes from it, reports go to it
+  --token-file FILE        cluster token for --master
+  --workers N              worker processes (default 1: no cluster)
+  --access-log FORMAT      squid | json | off (default off): one line per request on stdout
+  --max-connections N      open client connections before new ones get 503 (default ${PROXY_DEFAULTS.maxConnections})
+  --max-tunnels N          open CONNECT tunnels before new ones get 503 (default ${PROXY_DEFAULTS.maxTunnels})
+  --header-timeout MS      time to send request headers (default ${PROXY_DEFAULTS.headerTimeoutMs})
+  --idle-timeout MS        idle client connections and tunnels are closed after this (default ${PROXY_DEFAULTS.idleTimeoutMs})
+  --shutdown-grace MS      on SIGTERM, time in-flight requests get to finish (default 25000)
+
+${AUTH_FLAGS_USAGE}`;
+
+class UsageError extends Error {}
+
+export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'authenticator'> {
+  master?: string;
+  tokenFile?: string;
+  workers: number;
+  shutdownGraceMs: number;
+  auth?: AuthOptions;
+}
+
+/** `:3128`, `127.0.0.1:3128`, `[::1]:3128`, `3128`. */
+export function parseHostPort(text: string, flag: string): HostPort {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text) ?? (/^\d{1,5}$/.test(text) ? [text, undefined, '', text] : null);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--${flag} "${text}": expected HOST:PORT (e.g. 127.0.0.1:3128, :3128, [::1]:3128)`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${flag} "${value}": expected a positive integer`);
+  return Number(value);
+}
+
+export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
+  let auth: AuthOptions | undefined;
+  let rest: string[];
+  try {
+    ({ auth, rest } = parseAuthFlags(argv));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        policy: { type: 'string' },
+        listen: { type: 'string', multiple: true },
+        'metrics-listen': { type: 'string' },
+        name: { type: 'string' },
+        'state-dir': { type: 'string' },
+        master: { type: 'string' },
+        'token-file': { type: 'string' },
+        workers: { type: 'string' },
+        'access-log': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-tunnels': { type: 'string' },
+        'header-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'shutdown-grace': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) throw new UsageError('');
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const policyFile = str('policy');
+  const master = str('master');
+  if (!policyFile && !master) throw new UsageError('--policy FILE is required (or --master URL to get policy from the master)');
+  if (master) {
+    try {
+      new URL(master);
+    } catch {
+      throw new UsageError(`--master "${master}": expected a URL such as http://127.0.0.1:8888`);
+    }
+    if (!str('token-file')) throw new UsageError('--master needs --token-file FILE (the cluster token)');
+  }
+  const accessLog = (str('access-log') ?? 'off') as AccessLogFormat;
+  if (!['squid', 'json', 'off'].includes(accessLog)) throw new UsageError(`--access-log "${accessLog}": expected squid, json or off`);
+  const listen = ((values.listen as string[] | undefined) ?? [':3128']).map((l) => parseHostPort(l, 'listen'));
+  const metricsText = str('metrics-listen') ?? '127.0.0.1:9090';
+  const name = str('name') ?? hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name)) throw new UsageError(`--name "${name}": use letters, digits, ".", "_" and "-"`);
+  return {
+    name,
+    listen,
+    metricsListen: metricsText === 'off' ? undefined : parseHostPort(metricsText, 'metrics-listen'),
+    policyFile,
+    stateDir: str('state-dir'),
+    master,
+    tokenFile: str('token-file'),
+    workers: positiveInt(str('workers'), 'workers', 1),
+    accessLog,
+    maxConnections: positiveInt(str('max-connections'), 'max-connections', PROXY_DEFAULTS.maxConnections),
+    maxTunnels: positiveInt(str('max-tunnels'), 'max-tunnels', PROXY_DEFAULTS.maxTunnels),
+    headerTimeoutMs: positiveInt(str('header-timeout'), 'header-timeout', PROXY_DEFAULTS.headerTimeoutMs),
+    idleTimeoutMs: positiveInt(str('idle-timeout'), 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
+    shutdownGraceMs: positiveInt(str('shutdown-grace'), 'shutdown-grace', 25_000),
+    auth,
+  };
+}
+
+/** Logs go to stderr: stdout carries the access log. */
+function makeLogger(name: string): Logger {
+  return pino({ name: 'safesquid-slave', base: { slave: name, pid: process.pid } }, pino.destination(2));
+}
+
+export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promise<() => Promise<void>> {
+  const authenticator = opts.auth ? createAuthenticator(opts.auth, { logger }) : undefined;
+  const slave = await startSlave({ ...opts, logger, authenticator });
+  return () => slave.stop(opts.shutdownGraceMs);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let opts: SlaveCommandOptions;
+  try {
+    opts = parseSlaveArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    if (err.message) process.stderr.write(`safesquid slave: ${err.message}\n\n`);
+    process.stderr.write(USAGE);
+    return err.message ? 2 : 0;
+  }
+  const logger = makeLogger(opts.name);
+  let stop: () => Promise<void>;
+  try {
+    stop = await runSlave(opts, logger);
+  } catch (err) {
+    process.stderr.write(`safesquid slave: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, graceMs: opts.shutdownGraceMs }, 'shutting down');
+      stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
 }

@@ -1,0 +1,123 @@
+/**
+ * The checks every request and tunnel passes before anything is dialled, in order: a policy is
+ * loaded, the client may use the proxy, proxy authentication, CONNECT port, the policy decision,
+ * and the SSRF guard on the resolved address. The first failing check answers.
+ */
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { CompiledPolicy, Decision, RequestContext } from '../policy/decision.js';
+import type { ProxyAuthenticator } from './auth/index.js';
+import type { Exchange, RecordAction } from './exchange.js';
+import type { ProxyMetrics } from './proxy-metrics.js';
+import type { Target } from './request-target.js';
+import type { SsrfGuard } from './ssrf-guard.js';
+
+export interface PolicySource {
+  readonly current: CompiledPolicy | undefined;
+}
+
+export interface Refusal {
+  ok: false;
+  status: number;
+  reason: string;
+  action: RecordAction;
+  rule?: string;
+  policySet?: string;
+  message?: string;
+  /** For redirects. */
+  location?: string;
+  /** Extra response headers, raw (name, value, ...). */
+  headers?: string[];
+}
+
+export interface Admitted {
+  ok: true;
+  policy: CompiledPolicy;
+  ctx: RequestContext;
+  decision: Decision;
+  /** The checked address to dial. */
+  address: string;
+}
+
+export interface AdmissionDeps {
+  policy: PolicySource;
+  authenticator?: ProxyAuthenticator;
+  guard: SsrfGuard;
+  metrics: ProxyMetrics;
+}
+
+export function refusal(status: number, reason: string, action: RecordAction = 'deny'): Refusal {
+  return { ok: false, status, reason, action };
+}
+
+/** Report-mode decisions are recorded, never enforced. */
+function enforced(d: Decision): boolean {
+  return d.mode !== 'report';
+}
+
+export function refusalFromDecision(d: Decision, target: Target, isTunnel: boolean): Refusal | undefined {
+  if (!enforced(d) || d.action === 'allow') return undefined;
+  const base = { rule: d.rule, policySet: d.policySet, message: d.message };
+  if (d.action === 'redirect' && d.redirectTo && !isTunnel) {
+    return { ok: false, status: 302, reason: d.reason, action: 'redirect', location: d.redirectTo, ...base };
+  }
+  // A tunnel cannot be redirected: browsers ignore a 302 to CONNECT, so it is refused instead.
+  const reason = d.action === 'redirect' ? `${d.reason} (redirect to ${d.redirectTo} is not possible for ${target.display})` : d.reason;
+  return { ok: false, status: 403, reason, action: d.action, ...base };
+}
+
+export async function admit(
+  deps: AdmissionDeps,
+  req: IncomingMessage,
+  target: Target,
+  ex: Exchange,
+  isTunnel: boolean,
+): Promise<Admitted | Refusal> {
+  const policy = deps.policy.current;
+  if (!policy) return refusal(503, 'the proxy has no policy loaded yet; try again shortly');
+  ex.policyHash = policy.hash;
+  const restriction = policy.accessRestriction;
+  if (!restriction.isClientAllowed(ex.client)) {
+    return refusal(403, `client address ${ex.client} is not allowed to use this proxy`);
+  }
+  let groups: string[] | undefined;
+  if (deps.authenticator) {
+    const auth = await deps.authenticator.authenticate(req.headers['proxy-authorization']);
+    if (!auth.ok) {
+      const r = refusal(407, `proxy authentication required: ${auth.reason}`);
+      r.headers = ['Proxy-Authenticate', `Basic realm="${deps.authenticator.realm.replace(/["\\]/g, '')}"`];
+      return r;
+    }
+    ex.user = auth.user;
+    groups = auth.groups;
+  }
+  if (isTunnel && !restriction.connectPorts.includes(target.port)) {
+    return refusal(403, `CONNECT to port ${target.port} is not allowed (allowed ports: ${restriction.connectPorts.join(', ') || 'none'})`);
+  }
+  const ctx: RequestContext = {
+    clientIp: ex.client,
+    user: ex.user,
+    groups,
+    method: ex.method,
+    host: target.host,
+    port: target.port,
+    path: target.path,
+    scheme: target.scheme,
+    headers: req.headers,
+  };
+  const t0 = performance.now();
+  const decision = policy.evaluateRequest(ctx);
+  deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
+  ex.rule = decision.rule;
+  ex.category = decision.category;
+  const refused = refusalFromDecision(decision, target, isTunnel);
+  if (refused) return refused;
+  const verdict = await deps.guard.check(target.host, target.port, (ip) => restriction.isSsrfAllowed(ip));
+  if (!verdict.ok) {
+    const r = refusal(verdict.status, verdict.reason, verdict.status === 403 ? 'deny' : 'allow');
+    if (verdict.status === 403) r.rule = 'ssrf-guard';
+    return r;
+  }
+  ex.peer = verdict.address;
+  return { ok: true, policy, ctx, decision, address: verdict.address };
+}

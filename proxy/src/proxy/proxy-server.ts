@@ -1,0 +1,625 @@
+/**
+ * The slave's forward proxy: absolute-form HTTP requests (with upstream keep-alive pooling,
+ * streaming bodies, 100-continue, WebSocket upgrades) and CONNECT tunnels, each admitted by
+ * policy, authentication and the SSRF guard before anything is dialled.
+ *
+ * Sockets are accepted by plain `net` listeners and handed to one `http.Server`, so that the
+ * connection cap can answer a clear 503 instead of silently refusing, and several listen
+ * addresses share one proxy.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { RecordQueue } from '../reports/record-queue.js';
+import type { AccessLog } from './access-log.js';
+import { admit, refusal, refusalFromDecision, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
+import type { ProxyAuthenticator } from './auth/index.js';
+import { renderBlockPage, wantsHtml } from './block-page.js';
+import { clientAddress, Exchange, socketDelta } from './exchange.js';
+import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
+import type { ProxyMetrics } from './proxy-metrics.js';
+import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
+import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
+import { STATUS_CODES } from 'node:http';
+
+export interface ProxyServerOptions {
+  /** Slave name: in `Via`, block pages and access records. */
+  name: string;
+  policy: PolicySource;
+  queue: RecordQueue;
+  metrics: ProxyMetrics;
+  logger: Logger;
+  authenticator?: ProxyAuthenticator;
+  accessLog?: AccessLog;
+  /** Open client connections (tunnels included) before new ones get a 503. */
+  maxConnections?: number;
+  maxTunnels?: number;
+  /** Time a client has to send complete request headers. */
+  headerTimeoutMs?: number;
+  /** Inactivity after which a client connection, an upstream exchange or a tunnel is closed. */
+  idleTimeoutMs?: number;
+  maxHeaderBytes?: number;
+  resolver?: Resolver;
+  /** Other endpoints of this process (the metrics listener) the SSRF guard must never dial. */
+  extraOwnEndpoints?: () => readonly Endpoint[];
+}
+
+export const PROXY_DEFAULTS = {
+  maxConnections: 20_000,
+  maxTunnels: 16_000,
+  headerTimeoutMs: 30_000,
+  idleTimeoutMs: 120_000,
+  maxHeaderBytes: 32 * 1024,
+};
+
+/** Free upstream connections are dropped before the common 5 s server keep-alive timeout would race us. */
+const UPSTREAM_FREE_SOCKET_MS = 4_000;
+const UPSTREAM_CONNECT_TIMEOUT_MS = 15_000;
+const DROP_ON_REQUEST = new Set(['host', 'x-forwarded-for']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+}
+
+function rawResponse(status: number, headers: readonly string[], body: string): string {
+  let head = statusLine(status);
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${head}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) return true;
+  const cl = req.headers['content-length'];
+  return cl !== undefined && cl !== '0';
+}
+
+class UpstreamTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+}
+
+export class ProxyServer {
+  readonly http: http.Server;
+  private readonly listeners: net.Server[] = [];
+  private endpoints: Endpoint[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly guard: SsrfGuard;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly via: string;
+  private readonly maxConnections: number;
+  private readonly maxTunnels: number;
+  private readonly idleTimeoutMs: number;
+  private readonly deps: AdmissionDeps;
+  private tunnels = 0;
+  private closing = false;
+
+  constructor(private readonly opts: ProxyServerOptions) {
+    this.maxConnections = opts.maxConnections ?? PROXY_DEFAULTS.maxConnections;
+    this.maxTunnels = opts.maxTunnels ?? PROXY_DEFAULTS.maxTunnels;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs;
+    const headerTimeoutMs = opts.headerTimeoutMs ?? PROXY_DEFAULTS.headerTimeoutMs;
+    this.via = `1.1 ${opts.name} (safesquid)`;
+    this.guard = new SsrfGuard({
+      ownEndpoints: () => [...this.addresses(), ...(opts.extraOwnEndpoints?.() ?? [])],
+      resolver: opts.resolver,
+    });
+    this.deps = { policy: opts.policy, authenticator: opts.authenticator, guard: this.guard, metrics: opts.metrics };
+    const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: UPSTREAM_FREE_SOCKET_MS, maxFreeSockets: 1024 };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent(agentOptions);
+    this.http = http.createServer({
+      maxHeaderSize: opts.maxHeaderBytes ?? PROXY_DEFAULTS.maxHeaderBytes,
+      headersTimeout: headerTimeoutMs,
+      // Uploads may legitimately take long; inactivity is what the idle timeout catches.
+      requestTimeout: 0,
+      keepAliveTimeout: this.idleTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headerTimeoutMs / 4))),
+      noDelay: true,
+    });
+    this.http.timeout = this.idleTimeoutMs;
+    this.http.on('request', (req, res) => this.onRequest(req, res, false));
+    this.http.on('checkContinue', (req, res) => this.onRequest(req, res, true));
+    this.http.on('connect', (req, socket, head) => this.onConnect(req, socket as Socket, head));
+    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
+    this.http.on('clientError', (err, socket) => this.onClientError(err, socket));
+    // The http server never listens itself (net listeners hand it sockets), so start its
+    // header-timeout bookkeeping the way `listen` would.
+    this.http.emit('listening');
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onConnection(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: host || undefined, port, backlog: 4096 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.opts.logger.error({ err }, 'proxy listener error'));
+    this.listeners.push(server);
+    const address = server.address() as AddressInfo;
+    this.endpoints = [...this.endpoints, { address: address.address, port: address.port }];
+    return address;
+  }
+
+  addresses(): Endpoint[] {
+    return this.endpoints;
+  }
+
+  get activeConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops accepting, lets in-flight requests and tunnels finish within `graceMs`, then cuts the rest. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    const deadline = Date.now() + graceMs;
+    this.http.closeIdleConnections();
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      this.http.closeIdleConnections();
+    }
+    const cut = this.sockets.size;
+    for (const s of this.sockets) s.destroy();
+    if (cut > 0) this.opts.logger.warn({ connections: cut, graceMs }, 'shutdown grace period over; closed remaining connections');
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+    this.http.close();
+    this.opts.accessLog?.flush();
+  }
+
+  private onConnection(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    if (this.sockets.size >= this.maxConnections) {
+      this.opts.metrics.rejected.labels('connection-limit').inc();
+      this.shed(socket, `the proxy is at its connection limit (${this.maxConnections}); try again shortly`);
+      return;
+    }
+    this.sockets.add(socket);
+    this.opts.metrics.activeConnections.inc();
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.opts.metrics.activeConnections.dec();
+    });
+    this.http.emit('connection', socket);
+  }
+
+  /** Answers 503 without parsing, reads and discards what the client sends, and closes. */
+  private shed(socket: Socket, reason: string): void {
+    socket.end(rawResponse(503, ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Retry-After', '1'], `503 Service Unavailable\n${reason}\n`));
+    socket.resume();
+    socket.setTimeout(2000, () => socket.destroy());
+  }
+
+  private onClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Duplex): void {
+    const code = err.code ?? 'unknown';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let reason = `malformed request (${err.reason ?? err.message}); it was not forwarded`;
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      reason = 'request headers are too large; they were not forwarded';
+    } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
+      status = 408;
+      reason = 'the request headers did not arrive in time';
+    }
+    this.opts.metrics.rejected.labels(String(status)).inc();
+    const ex = new Exchange('NONE', clientAddress(socket as Socket));
+    ex.url = 'error:invalid-request';
+    ex.status = status;
+    ex.action = 'deny';
+    this.record(ex, (socket as Socket).bytesRead ?? 0, 0);
+    socket.end(rawResponse(status, ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Via', this.via], `${status} ${STATUS_CODES[status]}\n${reason}\n`));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  private record(ex: Exchange, bytesUp: number, bytesDown: number): void {
+    ex.bytesUp = bytesUp;
+    ex.bytesDown = bytesDown;
+    const seconds = ex.elapsed();
+    const m = this.opts.metrics;
+    if (ex.method === 'CONNECT') {
+      m.tunnels[ex.action].inc();
+      m.tunnelSeconds.observe(seconds);
+    } else {
+      m.requests[ex.action].inc();
+      m.requestSeconds.observe(seconds);
+    }
+    m.bytesUp.inc(bytesUp);
+    m.bytesDown.inc(bytesDown);
+    const record = ex.toRecord(this.opts.name, seconds);
+    this.opts.queue.push(record);
+    this.opts.accessLog?.write(record, ex);
+  }
+
+  // ---- HTTP (absolute-form) -------------------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const ex = new Exchange(req.method ?? 'GET', clientAddress(req.socket));
+    ex.url = req.url ?? '';
+    if (this.closing) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      const d = socketDelta(req.socket);
+      if (ex.status === 0) ex.status = res.statusCode;
+      this.record(ex, d.read, d.written);
+    });
+    this.handleRequest(req, res, ex, expectContinue).catch((err: unknown) => {
+      this.opts.logger.error({ err, url: ex.url }, 'request handling failed');
+      this.fail(req, res, ex, refusal(500, 'internal proxy error', 'allow'));
+    });
+  }
+
+  private async handleRequest(req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean): Promise<void> {
+    let target: Target;
+    try {
+      target = parseAbsoluteTarget(req.url ?? '');
+      const hosts = rawHeaderCount(req.rawHeaders, 'host');
+      if (hosts > 1) throw new TargetError('more than one Host header');
+      const host = req.headers.host;
+      if (host !== undefined && !isValidHostHeader(host)) throw new TargetError(`invalid Host header "${host.slice(0, 100)}"`);
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      this.fail(req, res, ex, refusal(400, err.message));
+      return;
+    }
+    ex.host = target.host;
+    ex.url = target.display;
+    const admitted = await admit(this.deps, req, target, ex, false);
+    if (!admitted.ok) {
+      this.fail(req, res, ex, admitted, target);
+      return;
+    }
+    if (res.destroyed) return;
+    this.forward(req, res, ex, target, admitted, expectContinue, false);
+  }
+
+  /** Answers with a block page, redirect or error page; never forwards. */
+  private fail(req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Refusal, target?: Target): void {
+    ex.status = r.status;
+    ex.action = r.action;
+    if (r.rule !== undefined) ex.rule = r.rule;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const page = renderBlockPage(
+      {
+        status: r.status,
+        title: r.status === 403 ? 'Access denied' : (STATUS_CODES[r.status] ?? 'Error'),
+        target: target?.display ?? ex.url,
+        reason: r.reason,
+        rule: r.rule,
+        policySet: r.policySet,
+        message: r.message,
+        proxy: this.opts.name,
+      },
+      wantsHtml(req.headers.accept),
+    );
+    const headers = ['Content-Type', page.contentType, 'Cache-Control', 'no-store', 'Via', this.via];
+    if (r.location) headers.push('Location', r.location);
+    if (r.headers) headers.push(...r.headers);
+    // An unread upload is not worth draining: close the connection after the answer.
+    if (!req.complete && hasBody(req)) headers.push('Connection', 'close');
+    headers.push('Content-Length', String(Buffer.byteLength(page.body)));
+    res.writeHead(r.status, headers);
+    res.end(req.method === 'HEAD' ? undefined : page.body);
+  }
+
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    target: Target,
+    a: Admitted,
+    expectContinue: boolean,
+    retried: boolean,
+  ): void {
+    const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, edits: a.policy.requestHeaderEdits(a.ctx) });
+    const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
+    headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', xff ? `${xff}, ${ex.client}` : ex.client);
+    const body = hasBody(req);
+    if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
+    const isHttps = target.scheme === 'https';
+    const upReq = (isHttps ? https : http).request({
+      host: a.address,
+      port: target.port,
+      method: req.method,
+      path: target.path,
+      headers,
+      setHost: false,
+      agent: isHttps ? this.httpsAgent : this.httpAgent,
+      // TLS verifies the name the client asked for while TCP goes to the checked address.
+      ...(isHttps && !net.isIP(target.host) ? { servername: target.host } : {}),
+    });
+    let responded = false;
+    upReq.setTimeout(this.idleTimeoutMs, () => upReq.destroy(new UpstreamTimeout('upstream idle timeout')));
+    upReq.on('response', (upRes) => {
+      responded = true;
+      this.relayResponse(req, res, ex, target, a, upRes);
+    });
+    upReq.on('error', (err: NodeJS.ErrnoException) => {
+      if (responded) {
+        res.destroy();
+        return;
+      }
+      // A pooled connection the upstream closed meanwhile: safe to retry a bodiless idempotent request once.
+      if (!retried && upReq.reusedSocket && !body && IDEMPOTENT.has(req.method ?? '') && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        this.forward(req, res, ex, target, a, expectContinue, true);
+        return;
+      }
+      const timeout = err instanceof UpstreamTimeout || err.code === 'ETIMEDOUT';
+      this.fail(
+        req,
+        res,
+        ex,
+        refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`, 'allow'),
+        target,
+      );
+    });
+    if (expectContinue) {
+      upReq.on('continue', () => res.writeContinue());
+      upReq.flushHeaders();
+    }
+    res.once('close', () => {
+      if (!res.writableFinished) upReq.destroy();
+    });
+    if (body) {
+      // pipe() rather than pipeline(): pipeline allocates an AbortSignal per call, measurable at proxy rates.
+      req.pipe(upReq);
+      req.once('error', () => upReq.destroy());
+    } else {
+      upReq.end();
+    }
+  }
+
+  private relayResponse(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, upRes: IncomingMessage): void {
+    const status = upRes.statusCode ?? 502;
+    const contentType = upRes.headers['content-type'];
+    const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
+    ex.mimeType = mimeType;
+    if (a.decision.needsResponse) {
+      const d = a.policy.evaluateResponse(a.ctx, a.decision, { status, mimeType });
+      ex.rule = d.rule;
+      ex.category = d.category;
+      const refused = refusalFromDecision(d, target, false);
+      if (refused) {
+        upRes.destroy();
+        this.fail(req, res, ex, refused, target);
+        return;
+      }
+    }
+    if (res.destroyed) {
+      upRes.destroy();
+      return;
+    }
+    const headers = endToEndHeaders(upRes.rawHeaders, { edits: a.policy.responseHeaderEdits(a.ctx) });
+    headers.push('Via', this.via);
+    ex.status = status;
+    res.writeHead(status, upRes.statusMessage, headers);
+    upRes.pipe(res);
+    // An upstream that dies mid-body must not look like a complete response to the client.
+    upRes.once('close', () => {
+      if (!upRes.complete) res.destroy();
+    });
+  }
+
+  // ---- WebSocket and other upgrades -------------------------------------------------------
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const ex = new Exchange(req.method ?? 'GET', clientAddress(socket));
+    ex.url = req.url ?? '';
+    const startRead = socket.bytesRead;
+    const done = (up: number, down: number): void => this.record(ex, up, down);
+    this.handleUpgrade(req, socket, head, ex)
+      .then((upstream) => {
+        if (!upstream) {
+          done(socket.bytesRead - startRead, socket.bytesWritten);
+          return;
+        }
+        this.opts.metrics.activeTunnels.inc();
+        upstream.once('close', () => {
+          this.opts.metrics.activeTunnels.dec();
+          done(upstream.bytesWritten, socket.bytesWritten);
+        });
+      })
+      .catch((err: unknown) => {
+        this.opts.logger.error({ err, url: ex.url }, 'upgrade handling failed');
+        socket.destroy();
+      });
+  }
+
+  private rawFail(socket: Socket, ex: Exchange, r: Refusal, target?: Target, html = false): void {
+    ex.status = r.status;
+    ex.action = r.action;
+    if (r.rule !== undefined) ex.rule = r.rule;
+    const page = renderBlockPage(
+      {
+        status: r.status,
+        title: r.status === 403 ? 'Access denied' : (STATUS_CODES[r.status] ?? 'Error'),
+        target: target?.display ?? ex.url,
+        reason: r.reason,
+        rule: r.rule,
+        policySet: r.policySet,
+        message: r.message,
+        proxy: this.opts.name,
+      },
+      html,
+    );
+    const headers = ['Content-Type', page.contentType, 'Cache-Control', 'no-store', 'Via', this.via, 'Connection', 'close'];
+    if (r.location) headers.push('Location', r.location);
+    if (r.headers) headers.push(...r.headers);
+    if (socket.writable) socket.end(rawResponse(r.status, headers, page.body));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /** Resolves to the upstream socket once the upgrade is established, or undefined if refused. */
+  private async handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<Socket | undefined> {
+    let target: Target;
+    try {
+      target = parseAbsoluteTarget(req.url ?? '');
+      if (target.scheme !== 'http') throw new TargetError('upgrades are proxied for http:// URLs only; use CONNECT for TLS');
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      this.rawFail(socket, ex, refusal(400, err.message));
+      return undefined;
+    }
+    ex.host = target.host;
+    ex.url = target.display;
+    if (this.tunnels >= this.maxTunnels) {
+      this.rawFail(socket, ex, refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'), target);
+      return undefined;
+    }
+    const a = await admit(this.deps, req, target, ex, false);
+    if (!a.ok) {
+      this.rawFail(socket, ex, a, target, wantsHtml(req.headers.accept));
+      return undefined;
+    }
+    const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, keepUpgrade: true, edits: a.policy.requestHeaderEdits(a.ctx) });
+    headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', ex.client);
+    return new Promise<Socket | undefined>((resolve) => {
+      const upReq = http.request({ host: a.address, port: target.port, method: req.method, path: target.path, headers, setHost: false, agent: false });
+      upReq.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upReq.destroy(new UpstreamTimeout('upstream timed out')));
+      upReq.on('upgrade', (upRes, upSocket: Socket, upHead) => {
+        upReq.setTimeout(0);
+        ex.status = upRes.statusCode ?? 101;
+        const respHeaders = endToEndHeaders(upRes.rawHeaders, { keepUpgrade: true, edits: a.policy.responseHeaderEdits(a.ctx) });
+        respHeaders.push('Via', this.via);
+        let text = `HTTP/1.1 ${ex.status} ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`;
+        for (let i = 0; i < respHeaders.length; i += 2) text += `${respHeaders[i]}: ${respHeaders[i + 1]}\r\n`;
+        socket.write(text + '\r\n');
+        if (upHead.length) socket.write(upHead);
+        if (head.length) upSocket.write(head);
+        this.splice(socket, upSocket);
+        resolve(upSocket);
+      });
+      upReq.on('response', (upRes) => {
+        // The upstream declined the upgrade: relay its answer and close.
+        ex.status = upRes.statusCode ?? 502;
+        const respHeaders = endToEndHeaders(upRes.rawHeaders, {});
+        respHeaders.push('Via', this.via, 'Connection', 'close');
+        let text = `HTTP/1.1 ${ex.status} ${upRes.statusMessage ?? ''}\r\n`;
+        for (let i = 0; i < respHeaders.length; i += 2) text += `${respHeaders[i]}: ${respHeaders[i + 1]}\r\n`;
+        socket.write(text + '\r\n');
+        upRes.pipe(socket);
+        resolve(undefined);
+      });
+      upReq.on('error', (err: NodeJS.ErrnoException) => {
+        const timeout = err instanceof UpstreamTimeout;
+        this.rawFail(socket, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`, 'allow'), target);
+        resolve(undefined);
+      });
+      upReq.end();
+    });
+  }
+
+  // ---- CONNECT tunnels --------------------------------------------------------------------
+
+  private onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const ex = new Exchange('CONNECT', clientAddress(socket));
+    ex.url = req.url ?? '';
+    this.handleConnect(req, socket, head, ex).catch((err: unknown) => {
+      this.opts.logger.error({ err, target: ex.url }, 'CONNECT handling failed');
+      socket.destroy();
+    });
+  }
+
+  private async handleConnect(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<void> {
+    const startRead = socket.bytesRead;
+    const refuse = (r: Refusal, target?: Target): void => {
+      this.rawFail(socket, ex, r, target);
+      this.record(ex, socket.bytesRead - startRead, 0);
+    };
+    let target: Target;
+    try {
+      target = parseConnectTarget(req.url ?? '');
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      refuse(refusal(400, err.message));
+      return;
+    }
+    ex.host = target.host;
+    ex.url = target.display;
+    if (this.tunnels >= this.maxTunnels) {
+      this.opts.metrics.rejected.labels('tunnel-limit').inc();
+      refuse(refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'), target);
+      return;
+    }
+    this.tunnels++;
+    let counted = true;
+    const release = (): void => {
+      if (counted) this.tunnels--;
+      counted = false;
+    };
+    const a = await admit(this.deps, req, target, ex, true);
+    if (!a.ok || socket.destroyed) {
+      release();
+      if (!a.ok) refuse(a, target);
+      else this.record(ex, 0, 0);
+      return;
+    }
+    const upstream = net.connect({ host: a.address, port: target.port, allowHalfOpen: true, noDelay: true });
+    upstream.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upstream.destroy(new UpstreamTimeout('connect timed out')));
+    const onEarlyError = (err: NodeJS.ErrnoException): void => {
+      release();
+      const timeout = err instanceof UpstreamTimeout;
+      refuse(refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${a.address}): ${timeout ? 'timed out' : (err.code ?? err.message)}`, 'allow'), target);
+    };
+    upstream.once('error', onEarlyError);
+    const onClientGone = (): void => {
+      upstream.destroy();
+    };
+    socket.once('close', onClientGone);
+    upstream.once('connect', () => {
+      upstream.off('error', onEarlyError);
+      socket.off('close', onClientGone);
+      upstream.setTimeout(0);
+      ex.status = 200;
+      this.opts.metrics.activeTunnels.inc();
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) upstream.write(head);
+      this.splice(socket, upstream);
+      upstream.once('close', () => {
+        release();
+        this.opts.metrics.activeTunnels.dec();
+        this.record(ex, upstream.bytesWritten, upstream.bytesRead);
+      });
+    });
+  }
+
+  /**
+   * Pipes raw bytes both ways with back-pressure; an end from one side is passed on as a
+   * half-close, an error or idle timeout on either side closes both.
+   */
+  private splice(client: Socket, upstream: Socket): void {
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const destroyBoth = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', destroyBoth);
+    upstream.on('error', destroyBoth);
+    client.once('close', () => {
+      upstream.destroy();
+    });
+    upstream.once('close', () => {
+      if (client.writableLength === 0) client.destroy();
+      else client.end();
+    });
+    client.setTimeout(this.idleTimeoutMs, destroyBoth);
+    upstream.setTimeout(this.idleTimeoutMs, destroyBoth);
+  }
+}

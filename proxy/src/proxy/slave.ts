@@ -1,0 +1,131 @@
+/**
+ * One slave process: the active policy (state dir, then the policy file, then live reloads),
+ * the forward proxy on its listen addresses, and the metrics/health endpoint.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { RecordQueue } from '../reports/record-queue.js';
+import { AccessLog, type AccessLogFormat } from './access-log.js';
+import { ActivePolicy } from './active-policy.js';
+import type { ProxyAuthenticator } from './auth/index.js';
+import { MetricsServer } from './metrics-server.js';
+import { PolicyFileWatcher } from './policy-file.js';
+import { ProxyMetrics } from './proxy-metrics.js';
+import { ProxyServer } from './proxy-server.js';
+import type { Endpoint } from './ssrf-guard.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface SlaveOptions {
+  name: string;
+  logger: Logger;
+  listen: readonly HostPort[];
+  /** Omitted: no metrics endpoint (workers of a cluster, whose primary serves it). */
+  metricsListen?: HostPort;
+  policyFile?: string;
+  stateDir?: string;
+  accessLog?: AccessLogFormat;
+  authenticator?: ProxyAuthenticator;
+  maxConnections?: number;
+  maxTunnels?: number;
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  queueCapacity?: number;
+}
+
+export interface Slave {
+  readonly active: ActivePolicy;
+  readonly queue: RecordQueue;
+  readonly registry: Registry;
+  readonly proxy: ProxyServer;
+  readonly proxyAddresses: AddressInfo[];
+  readonly metricsAddress?: AddressInfo;
+  stop(graceMs: number): Promise<void>;
+}
+
+export async function startSlave(opts: SlaveOptions): Promise<Slave> {
+  const { logger } = opts;
+  const registry = new Registry();
+  const queue = new RecordQueue(opts.queueCapacity);
+  const metrics = new ProxyMetrics(registry, queue);
+  const active = new ActivePolicy({ stateDir: opts.stateDir, logger });
+  active.on('change', (p) => metrics.setPolicyHash(p.hash));
+
+  if (active.loadPersisted()) logger.info({ hash: active.hash }, 'enforcing the persisted last-known-good policy');
+  let watcher: PolicyFileWatcher | undefined;
+  if (opts.policyFile) {
+    watcher = new PolicyFileWatcher({ path: opts.policyFile, active, logger });
+    try {
+      await watcher.load();
+    } catch (err) {
+      if (!active.current) throw new Error(`cannot load the policy file ${opts.policyFile}: ${(err as Error).message}`);
+      logger.error({ path: opts.policyFile, error: (err as Error).message, hash: active.hash }, 'the policy file is unusable; enforcing the persisted policy');
+    }
+    watcher.start();
+  }
+
+  let metricsServer: MetricsServer | undefined;
+  let stopping = false;
+  let metricsEndpoints: Endpoint[] = [];
+  const extraOwnEndpoints = (): Endpoint[] => metricsEndpoints;
+  const proxy = new ProxyServer({
+    name: opts.name,
+    policy: active,
+    queue,
+    metrics,
+    logger,
+    authenticator: opts.authenticator,
+    accessLog: opts.accessLog && opts.accessLog !== 'off' ? new AccessLog(opts.accessLog) : undefined,
+    maxConnections: opts.maxConnections,
+    maxTunnels: opts.maxTunnels,
+    headerTimeoutMs: opts.headerTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    extraOwnEndpoints,
+  });
+  const proxyAddresses: AddressInfo[] = [];
+  try {
+    for (const l of opts.listen) proxyAddresses.push(await proxy.listen(l.host, l.port));
+    if (opts.metricsListen) {
+      metricsServer = new MetricsServer({
+        metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+        readiness: () =>
+          stopping
+            ? { ready: false, detail: 'not ready: shutting down' }
+            : active.current
+            ? { ready: true, detail: `ready: policy ${active.hash}` }
+            : { ready: false, detail: 'not ready: no policy loaded yet' },
+      });
+      const m = await metricsServer.listen(opts.metricsListen.host, opts.metricsListen.port);
+      metricsEndpoints = [{ address: m.address, port: m.port }];
+    }
+  } catch (err) {
+    watcher?.stop();
+    await proxy.close(0);
+    await metricsServer?.close();
+    throw err;
+  }
+  logger.info(
+    { listen: proxyAddresses.map((a) => `${a.address}:${a.port}`), metrics: metricsServer?.address()?.port, policy: active.hash },
+    'slave started',
+  );
+
+  return {
+    active,
+    queue,
+    registry,
+    proxy,
+    proxyAddresses,
+    metricsAddress: metricsServer?.address(),
+    async stop(graceMs: number) {
+      stopping = true;
+      watcher?.stop();
+      await proxy.close(graceMs);
+      await opts.authenticator?.close?.();
+      await metricsServer?.close();
+    },
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * The SSRF guard: a destination is resolved once, every resolved address is checked, and the
+ * caller dials exactly the address that was checked (never the name again), so a DNS answer
+ * that changes between check and connect cannot smuggle the proxy into an internal network.
+ */
+import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
+import { CidrSet, formatIp, parseIp, type ParsedIp } from '../policy/cidr.js';
+
+/** Address ranges the proxy refuses to dial unless the policy's `ssrf.allowRanges` opens them. */
+const BLOCKED_RANGES: ReadonlyArray<readonly [reason: string, cidrs: readonly string[]]> = [
+  ['unspecified address', ['0.0.0.0/8', '::/128']],
+  ['loopback address', ['127.0.0.0/8', '::1/128']],
+  ['link-local address (cloud metadata lives here)', ['169.254.0.0/16', 'fe80::/10']],
+  ['private address', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'fec0::/10']],
+  ['carrier-grade NAT address', ['100.64.0.0/10']],
+  ['multicast address', ['224.0.0.0/4', 'ff00::/8']],
+  ['reserved address', ['192.0.0.0/24', '198.18.0.0/15', '240.0.0.0/4', '100::/64']],
+  ['IPv4-compatible IPv6 address', ['::/96']],
+];
+
+const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
+const ALL_BLOCKED = new CidrSet(BLOCKED_RANGES.flatMap(([, cidrs]) => cidrs));
+const BY_REASON = BLOCKED_RANGES.map(([reason, cidrs]) => [reason, new CidrSet(cidrs)] as const);
+
+/** IPv6 forms that carry an IPv4 address: each is judged by the IPv4 address inside. */
+const NAT64 = new CidrSet(['64:ff9b::/96', '64:ff9b:1::/48']);
+const SIX_TO_FOUR = new CidrSet(['2002::/16']);
+const TEREDO = new CidrSet(['2001::/32']);
+
+function embeddedIpv4(ip: ParsedIp): { form: string; v4: ParsedIp } | undefined {
+  if (ip.version !== 6) return undefined;
+  if (NAT64.hasParsed(ip)) return { form: 'NAT64', v4: { version: 4, value: Number(ip.value & 0xffffffffn) } };
+  if (SIX_TO_FOUR.hasParsed(ip)) {
+    return { form: '6to4', v4: { version: 4, value: Number((ip.value >> 80n) & 0xffffffffn) } };
+  }
+  if (TEREDO.hasParsed(ip)) {
+    // RFC 4380: the client's IPv4 address is stored inverted in the low 32 bits.
+    return { form: 'Teredo', v4: { version: 4, value: Number(~ip.value & 0xffffffffn) >>> 0 } };
+  }
+  return undefined;
+}
+
+/** Why `ip` is refused by the built-in list, or undefined if it is a public address. */
+export function blockedReason(ip: ParsedIp): string | undefined {
+  if (ALL_BLOCKED.hasParsed(ip)) {
+    for (const [reason, set] of BY_REASON) if (set.hasParsed(ip)) return reason;
+  }
+  const inner = embeddedIpv4(ip);
+  if (inner) {
+    const innerReason = blockedReason(inner.v4);
+    if (innerReason) return `${inner.form} form of a ${innerReason} (${formatIp(inner.v4)})`;
+  }
+  return undefined;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type Resolver = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+export type GuardVerdict =
+  | { ok: true; address: string; family: 4 | 6 }
+  | { ok: false; status: 403 | 502; reason: string };
+
+const DNS_CACHE_TTL_MS = 5_000;
+const DNS_CACHE_MAX = 10_000;
+
+export interface SsrfGuardOptions {
+  /** The proxy's own listening endpoints (incl. metrics), never dialled: that would loop. */
+  ownEndpoints: () => readonly Endpoint[];
+  resolver?: Resolver;
+}
+
+export class SsrfGuard {
+  private readonly resolver: Resolver;
+  private readonly cache = new Map<string, { expires: number; addresses: Array<{ address: string; family: number }> }>();
+  private localAddresses: Set<string> | undefined;
+
+  constructor(private readonly opts: SsrfGuardOptions) {
+    this.resolver = opts.resolver ?? ((host) => lookup(host, { all: true, verbatim: true }));
+  }
+
+  /**
+   * Resolves `host` (once; a short cache spares the resolver on keep-alive bursts), checks every
+   * address, and returns the one to dial. `isAllowed` is the policy's `ssrf.allowRanges`.
+   */
+  async check(host: string, port: number, isAllowed: (ip: string) => boolean): Promise<GuardVerdict> {
+    let addresses: Array<{ address: string; family: number }>;
+    const literal = parseIp(host);
+    if (literal) {
+      addresses = [{ address: formatIp(literal), family: literal.version }];
+    } else {
+      try {
+        addresses = await this.resolve(host);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        return { ok: false, status: 502, reason: `cannot resolve ${host}: ${code}` };
+      }
+      if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no addresses` };
+    }
+    for (const { address } of addresses) {
+      const parsed = parseIp(address);
+      if (!parsed) return { ok: false, status: 502, reason: `resolver returned a non-address "${address}" for ${host}` };
+      const text = formatIp(parsed);
+      if (this.isOwnEndpoint(text, port)) {
+        return { ok: false, status: 403, reason: `${host} resolves to ${text}:${port}, the proxy itself` };
+      }
+      const reason = blockedReason(parsed);
+      if (reason && !isAllowed(text)) {
+        return { ok: false, status: 403, reason: `${host} resolves to ${text}, a ${reason}` };
+      }
+    }
+    const first = parseIp(addresses[0].address)!;
+    return { ok: true, address: formatIp(first), family: first.version };
+  }
+
+  private async resolve(host: string): Promise<Array<{ address: string; family: number }>> {
+    const key = host.toLowerCase();
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > now) return hit.addresses;
+    const addresses = await this.resolver(key);
+    if (this.cache.size >= DNS_CACHE_MAX) this.cache.clear();
+    this.cache.set(key, { expires: now + DNS_CACHE_TTL_MS, addresses });
+    return addresses;
+  }
+
+  private isOwnEndpoint(ip: string, port: number): boolean {
+    for (const ep of this.opts.ownEndpoints()) {
+      if (ep.port !== port) continue;
+      const listen = parseIp(ep.address);
+      if (!listen) continue;
+      const listenText = formatIp(listen);
+      if (listenText === ip) return true;
+      // A wildcard listener answers on every local address.
+      if (listenText === '0.0.0.0' || listenText === '::') {
+        if (this.local().has(ip) || LOOPBACK.has(ip)) return true;
+      }
+    }
+    return false;
+  }
+
+  private local(): Set<string> {
+    if (!this.localAddresses) {
+      const set = new Set<string>(['127.0.0.1', '::1', '0.0.0.0', '::']);
+      for (const list of Object.values(networkInterfaces())) {
+        for (const info of list ?? []) {
+          const parsed = parseIp(info.address);
+          if (parsed) set.add(formatIp(parsed));
+        }
+      }
+      this.localAddresses = set;
+    }
+    return this.localAddresses;
+  }
+}
