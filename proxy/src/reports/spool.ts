@@ -1,0 +1,132 @@
+/**
+ * The slave's on-disk report spool: every batch is written here (gzip JSON, exactly the body
+ * the master receives) before it is sent, and deleted only once the master acknowledged it.
+ * File names keep the order and what the bound needs without reading the files:
+ * `<16-digit sequence>-<record count>-<batch id>.json.gz`.
+ */
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface SpoolEntry {
+  readonly name: string;
+  readonly seq: number;
+  readonly records: number;
+  readonly batchId: string;
+  readonly bytes: number;
+}
+
+const NAME = /^(\d{16})-(\d+)-([A-Za-z0-9][A-Za-z0-9._:-]*)\.json\.gz$/;
+/** Rejected batches are kept for inspection, but not without bound. */
+const MAX_REJECTED = 100;
+
+export class Spool {
+  private entries: SpoolEntry[] = [];
+  private nextSeq = 1;
+  private totalBytes = 0;
+  readonly rejectedDir: string;
+
+  /** Reads what an earlier run left behind (in order); drops half-written files, which were never sent. */
+  constructor(readonly dir: string) {
+    this.rejectedDir = join(dir, 'rejected');
+    try {
+      mkdirSync(this.rejectedDir, { recursive: true });
+    } catch (err) {
+      throw new Error(`report spool: cannot create ${this.rejectedDir}: ${(err as Error).message}`, { cause: err });
+    }
+    for (const name of readdirSync(dir).sort()) {
+      if (name.endsWith('.tmp')) {
+        rmSync(join(dir, name), { force: true });
+        continue;
+      }
+      const m = NAME.exec(name);
+      if (!m) continue;
+      const entry = { name, seq: Number(m[1]), records: Number(m[2]), batchId: m[3], bytes: statSync(join(dir, name)).size };
+      this.entries.push(entry);
+      this.totalBytes += entry.bytes;
+      this.nextSeq = Math.max(this.nextSeq, entry.seq + 1);
+    }
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get batches(): number {
+    return this.entries.length;
+  }
+
+  get records(): number {
+    return this.entries.reduce((n, e) => n + e.records, 0);
+  }
+
+  oldest(): SpoolEntry | undefined {
+    return this.entries[0];
+  }
+
+  /**
+   * Writes a batch durably (write, fsync, rename) and appends it. Callers await one append
+   * before the next: the order of files is the order of calls.
+   */
+  async append(batchId: string, records: number, body: Buffer): Promise<SpoolEntry> {
+    const seq = this.nextSeq++;
+    const name = `${String(seq).padStart(16, '0')}-${records}-${batchId}.json.gz`;
+    const tmp = join(this.dir, `${name}.tmp`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(body);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, name));
+    const entry = { name, seq, records, batchId, bytes: body.length };
+    this.entries.push(entry);
+    this.totalBytes += entry.bytes;
+    return entry;
+  }
+
+  /**
+   * Drops the oldest batches (never `keep`, the one being sent) until the spool fits in
+   * `limitBytes`; returns the records dropped. The newest batch always stays.
+   */
+  enforceLimit(limitBytes: number, keep?: SpoolEntry): number {
+    let dropped = 0;
+    while (this.totalBytes > limitBytes && this.entries.length > 1) {
+      const victim = this.entries[0] === keep ? this.entries[1] : this.entries[0];
+      if (victim === this.entries[this.entries.length - 1]) break;
+      this.forget(victim);
+      rmSync(join(this.dir, victim.name), { force: true });
+      dropped += victim.records;
+    }
+    return dropped;
+  }
+
+  read(entry: SpoolEntry): Promise<Buffer> {
+    return readFile(join(this.dir, entry.name));
+  }
+
+  async remove(entry: SpoolEntry): Promise<void> {
+    this.forget(entry);
+    await unlink(join(this.dir, entry.name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  /** Moves a batch the master refused into `rejected/`, so it neither blocks the spool nor vanishes. */
+  async reject(entry: SpoolEntry): Promise<void> {
+    this.forget(entry);
+    await rename(join(this.dir, entry.name), join(this.rejectedDir, entry.name));
+    const rejected = readdirSync(this.rejectedDir).sort();
+    for (const old of rejected.slice(0, Math.max(0, rejected.length - MAX_REJECTED))) {
+      rmSync(join(this.rejectedDir, old), { force: true });
+    }
+  }
+
+  private forget(entry: SpoolEntry): void {
+    const i = this.entries.indexOf(entry);
+    if (i < 0) return;
+    this.entries.splice(i, 1);
+    this.totalBytes -= entry.bytes;
+  }
+}
