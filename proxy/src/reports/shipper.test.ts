@@ -281,3 +281,18 @@ it('delivers what is queued when stopped with the master up', async () => {
   await shipper.stop();
   expect(master.storedTimes()).toEqual(range(0, 150));
 });
+
+it('shares a registry with the proxy that already exports the queue depth', async () => {
+  const queue = new RecordQueue();
+  const registry = new Registry();
+  const { Gauge } = await import('prom-client');
+  new Gauge({ name: 'safesquid_report_queue_depth', help: 'from the proxy', registers: [registry] });
+  const s = startReportShipper({
+    queue, masterUrl: master.url, token: TOKEN, spoolDir: join(dir, 'spool'), slaveName: 'slave-a', logger: silent, registry,
+  });
+  shippers.push(s);
+  queue.push(rec(1));
+  await s.flush();
+  expect(master.storedTimes()).toEqual([T0 + 1]);
+  expect(await metric(registry, 'safesquid_report_records_sent_total')).toBe(1);
+});

@@ -83,10 +83,13 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
   }
 
   const registers = [opts.registry];
-  new Gauge({
-    name: 'safesquid_report_queue_depth', help: 'Access records waiting in memory to be batched', registers,
-    collect() { this.set(queue.size); },
-  });
+  // The proxy may already export the depth of the queue it fills on this registry.
+  if (!opts.registry.getSingleMetric('safesquid_report_queue_depth')) {
+    new Gauge({
+      name: 'safesquid_report_queue_depth', help: 'Access records waiting in memory to be batched', registers,
+      collect() { this.set(queue.size); },
+    });
+  }
   new Gauge({
     name: 'safesquid_report_spool_bytes', help: 'Bytes of report batches spooled on disk, not yet acknowledged', registers,
     collect() { this.set(spool.bytes); },
