@@ -72,6 +72,7 @@ export async function render(main, ctx) {
           // In the query rather than a header: headers cannot carry non-Latin-1 text.
           const res = await api(`/policy${note ? `?${query({ comment: note })}` : ''}`, { method: 'PUT', text: editor.textarea.value });
           if (!ctx.live()) return;
+          policy.hash = res.hash;
           hashEl.textContent = shortHash(res.hash);
           hashEl.title = res.hash;
           comment.value = '';
@@ -192,17 +193,18 @@ function sourceName(source) {
   return source === 'configmap' ? 'the Kubernetes ConfigMap' : source === 'file' ? 'a mounted policy file' : 'the portal store';
 }
 
-/** @param {unknown} summary */
+/** "5 rules, 4 categories, default action allow" from the compiler's summary. @param {unknown} summary */
 function summaryText(summary) {
-  if (!summary) return '';
-  if (typeof summary === 'string') return ` · ${summary}`;
-  if (typeof summary === 'object') {
-    const parts = Object.entries(summary)
-      .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
-      .map(([k, v]) => `${v} ${k}`);
-    return parts.length ? ` · ${parts.join(', ')}` : '';
+  if (!summary || typeof summary !== 'object') return typeof summary === 'string' ? ` · ${summary}` : '';
+  const s = /** @type {Record<string, unknown>} */ (summary);
+  const parts = [];
+  for (const [key, noun] of [['rules', 'rule'], ['categories', 'category'], ['userGroups', 'user group'], ['timeProfiles', 'time profile'], ['headerRules', 'header rule']]) {
+    const n = s[key];
+    if (typeof n === 'number' && n > 0) parts.push(`${n} ${n === 1 ? noun : noun === 'category' ? 'categories' : `${noun}s`}`);
   }
-  return '';
+  if (Array.isArray(s.policySets)) parts.unshift(`${s.policySets.length} policy set${s.policySets.length === 1 ? '' : 's'}`);
+  if (typeof s.defaultAction === 'string') parts.push(`default action ${s.defaultAction}`);
+  return parts.length ? ` · ${parts.join(', ')}` : '';
 }
 
 /** The policy engine's issues, each with the set and path it names. @param {unknown} err */

@@ -219,7 +219,7 @@ function renderPanels(box, win, ctx) {
       panel('report-per-slave', 'Traffic per slave', '/per-slave', base, (data) =>
         bars(rowsOf(data), (r) => r.slave, 'Requests per slave', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`),
       ),
-      panel('report-categories', 'By category', '/categories', top, (data) =>
+      panel('report-categories', 'By category', '/categories', base, (data) =>
         bars(rowsOf(data), (r) => r.category ?? '(uncategorised)', 'Requests by category', (r) => `${fmtInt(r.blocked)} blocked`),
       ),
     ),
@@ -371,7 +371,7 @@ function recordsTable(records) {
         records.map((r) =>
           h(
             'tr',
-            null,
+            { 'data-time': r.time },
             h('td', { class: 'nowrap' }, fmtTime(r.time)),
             h('td', null, r.slave),
             h('td', { class: 'mono' }, r.client),

@@ -1,0 +1,373 @@
+/**
+ * The portal's web UI in a real headless Chromium against a real master process: login,
+ * overview of live slaves, policy edit/validate/save/diff/rollback, reports over records
+ * ingested through the real batch endpoint, chart rendering checked on screenshots, CSV export.
+ * Any console error, page error, failed request or unexpected HTTP error fails the test.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { AccessRecord } from '../../proxy/src/reports/access-record.js';
+import { launchChromium, watchPage, type LaunchedBrowser, type PageProblems } from './browser.js';
+import { startMasterProcess, type MasterProcess } from './master-process.js';
+import { countPixels } from './png-pixels.js';
+import { startPollingSlave, type PollingSlave } from './polling-slave.js';
+import { buildRecords, expectedFigures, ingest, SITES } from './report-fixture.js';
+
+/** The UI's series colours (proxy/ui/js/charts.js). */
+const REQUESTS_BLUE = '#2563eb';
+const BLOCKED_RED = '#dc2626';
+const SHOTS = mkdtempSync(join(tmpdir(), 'safesquid-ui-shots-'));
+
+let master: MasterProcess;
+let chrome: LaunchedBrowser;
+const slaves: PollingSlave[] = [];
+let records: AccessRecord[];
+let figures: ReturnType<typeof expectedFigures>;
+
+beforeAll(async () => {
+  master = await startMasterProcess();
+  slaves.push(await startPollingSlave({ masterUrl: master.url, token: master.clusterToken, name: 'edge-1', version: '0.1.0', skewMs: 40 }));
+  slaves.push(await startPollingSlave({ masterUrl: master.url, token: master.clusterToken, name: 'edge-2', version: '0.0.9', skewMs: -3500 }));
+  records = buildRecords(Date.now());
+  figures = expectedFigures(records);
+  await ingest(master.url, master.clusterToken, records);
+  chrome = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of slaves) await s.stop();
+  await chrome?.close();
+  await master?.stop();
+  process.stdout.write(`UI screenshots: ${SHOTS}\n`);
+});
+
+interface Session {
+  context: BrowserContext;
+  page: Page;
+  problems: PageProblems;
+}
+
+/** A fresh browser context, signed in through the login form. */
+async function signedIn(): Promise<Session> {
+  const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+  // Well inside jest's 30 s, so a stuck wait names its selector.
+  context.setDefaultTimeout(8000);
+  const page = await context.newPage();
+  // The page asks who is signed in before showing the login form: 401 is the answer.
+  const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
+  await page.goto(`${master.url}/`);
+  await page.fill('#login-username', master.admin.username);
+  await page.fill('#login-password', master.admin.password);
+  await page.press('#login-password', 'Enter');
+  await page.waitForSelector('#slave-table');
+  return { context, page, problems };
+}
+
+async function finish(s: Session): Promise<void> {
+  await s.context.close();
+  expect(s.problems.unexpected()).toEqual([]);
+}
+
+const texts = (page: Page, selector: string) => page.$$eval(selector, (els) => els.map((e) => (e.textContent ?? '').trim()));
+
+/** The bars of one chart as label → value. */
+async function bars(page: Page, panel: string): Promise<Record<string, number>> {
+  await page.waitForSelector(`${panel} .bar`);
+  return page.$eval(panel, (el) =>
+    Object.fromEntries([...el.querySelectorAll('.bar-row')].map((g) => [g.querySelector('.bar-label')!.textContent!, Number(g.querySelector('.bar')!.getAttribute('data-value'))])),
+  );
+}
+
+/** Splits RFC 4180 CSV (the exports quote only when needed). */
+function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (c === '\n') {
+      row.push(cell.replace(/\r$/, ''));
+      rows.push(row);
+      row = [];
+      cell = '';
+    } else cell += c;
+  }
+  const [header, ...body] = rows;
+  return body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
+}
+
+async function download(page: Page, selector: string): Promise<string> {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
+  const path = await file.path();
+  return readFileSync(path, 'utf8');
+}
+
+test('login: a wrong password shows the API error, the right one lands on the overview, sign-out returns to login', async () => {
+  const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 } });
+  context.setDefaultTimeout(8000);
+  const page = await context.newPage();
+  const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
+  await page.goto(`${master.url}/`);
+  await page.waitForSelector('#login-username');
+  expect(await page.isVisible('#nav')).toBe(false);
+  await page.screenshot({ path: join(SHOTS, 'login.png') });
+
+  await page.fill('#login-username', 'admin');
+  await page.fill('#login-password', 'not-the-password');
+  await page.click('form button[type=submit]');
+  await page.locator('.form-error', { hasText: /\S/ }).waitFor();
+  expect(await page.textContent('.form-error')).toBe('wrong username or password');
+  expect(await page.isVisible('#nav')).toBe(false);
+
+  await page.fill('#login-password', master.admin.password);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('#slave-table');
+  expect(await page.textContent('h1')).toBe('Overview');
+  expect(page.url()).toMatch(/#\/overview$/);
+  expect(await page.getAttribute('#nav a[data-route=overview]', 'aria-current')).toBe('page');
+  expect(await page.textContent('#account-name')).toBe('admin');
+
+  // The session cookie survives a reload.
+  await page.reload();
+  await page.waitForSelector('#slave-table');
+
+  await page.click('#logout');
+  await page.waitForSelector('#login-username');
+  expect(await page.isVisible('#nav')).toBe(false);
+  await context.close();
+  expect(problems.unexpected()).toEqual([]);
+});
+
+test('overview lists the running slaves with state, sync, version skew and clock skew', async () => {
+  const s = await signedIn();
+  const { page } = s;
+  expect(await texts(page, '#slave-table tbody th')).toEqual(['edge-1', 'edge-2']);
+  const row = (name: string) => `#slave-table tr[data-slave="${name}"]`;
+  expect(await page.textContent(`${row('edge-1')} .badge-state`)).toBe('online');
+  expect(await page.textContent(`${row('edge-2')} .badge-state`)).toBe('online');
+  expect(await page.textContent(row('edge-1'))).toContain('in sync');
+  expect(await page.textContent(row('edge-1'))).not.toContain('version skew');
+  expect(await page.textContent(row('edge-2'))).toContain('version skew');
+  expect(await page.textContent(`${row('edge-2')} td.num`)).toMatch(/^−3\.5 s$/);
+  expect(await page.textContent('#card-online .card-value')).toBe('2 / 2');
+  expect(await page.textContent('#card-sync .card-value')).toBe('2 / 2');
+  expect(await page.textContent('#card-requests .card-value')).toBe(String(figures.requests));
+  expect(await page.textContent('#card-blocked .card-value')).toBe(String(figures.blocked));
+  await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
+
+  await page.click('#nav a[data-route=slaves]');
+  await page.waitForSelector('#event-table');
+  const events = await texts(page, '#event-table tbody tr');
+  expect(events.filter((e) => e.includes('edge-1') && e.includes('applied')).length).toBeGreaterThan(0);
+  expect(events.filter((e) => e.includes('edge-2') && e.includes('applied')).length).toBeGreaterThan(0);
+  await finish(s);
+});
+
+test('policy: an invalid rule shows the issue with its path and nothing is saved', async () => {
+  const s = await signedIn();
+  const { page, context } = s;
+  s.problems.expect({ status: 422, path: '/api/v1/policy/validate' });
+  s.problems.expect({ status: 422, path: '/api/v1/policy' });
+  await page.click('#nav a[data-route=policy]');
+  await page.waitForSelector('#versions-table');
+  const before = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string; text: string };
+  expect(await page.inputValue('#policy-text')).toBe(before.text);
+  const rowsBefore = await page.$$eval('#versions-table tbody tr', (r) => r.length);
+
+  const broken = before.text.replace(/action: deny/, 'action: explode');
+  expect(broken).not.toBe(before.text);
+  await page.fill('#policy-text', broken);
+  await page.click('#policy-validate');
+  await page.waitForSelector('#policy-issues');
+  const paths = await texts(page, '#policy-issues .issue-path');
+  expect(paths.some((p) => /rules\[0\]\.action/.test(p))).toBe(true);
+  expect(await page.textContent('#policy-issues')).toContain('explode');
+
+  await Promise.all([page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).pathname === '/api/v1/policy'), page.click('#policy-save')]);
+  await page.locator('#policy-issues', { hasText: 'nothing was saved' }).waitFor();
+  await page.screenshot({ path: join(SHOTS, 'policy-invalid.png'), fullPage: true });
+  expect(await page.$$eval('#versions-table tbody tr', (r) => r.length)).toBe(rowsBefore);
+  const after = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string };
+  expect(after.hash).toBe(before.hash);
+  await finish(s);
+});
+
+test('policy: a valid save creates a version whose diff shows the change; rollback (confirmed) restores the old policy', async () => {
+  const s = await signedIn();
+  const { page, context } = s;
+  await page.click('#nav a[data-route=policy]');
+  await page.waitForSelector('#versions-table');
+  const original = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string; text: string };
+  const firstVersion = Number(await page.getAttribute('#versions-table tbody tr:first-child', 'data-version'));
+
+  const edited = original.text.replace(
+    /^( *)rules:\n/m,
+    (_m, indent: string) => `${indent}rules:\n${indent}  - name: ui-test-block\n${indent}    action: deny\n${indent}    message: Blocked by the UI test\n${indent}    match:\n${indent}      domains: [ui-test.example]\n`,
+  );
+  expect(edited).not.toBe(original.text);
+  await page.fill('#policy-text', edited);
+  await page.click('#policy-validate');
+  await page.waitForSelector('#policy-result .banner-ok');
+  await page.fill('#policy-comment', 'block ui-test.example');
+  await page.click('#policy-save');
+  await page.locator('#policy-result', { hasText: `Saved as version ${firstVersion + 1}` }).waitFor();
+  await page.waitForSelector(`#versions-table tr[data-version="${firstVersion + 1}"]`);
+  expect(await page.textContent(`#versions-table tr[data-version="${firstVersion + 1}"]`)).toContain('block ui-test.example');
+  const saved = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string; text: string };
+  expect(saved.text).toBe(edited);
+  expect(saved.hash).not.toBe(original.hash);
+
+  await page.click(`#versions-table tr[data-version="${firstVersion + 1}"] button[data-action=diff]`);
+  await page.waitForSelector('#diff-text');
+  const added = await texts(page, '#diff-text .diff-add');
+  expect(added).toContain('+  - name: ui-test-block'.replace(/^\+/, '+' + ' '.repeat(edited.match(/^( *)rules:/m)![1].length)));
+  expect(await texts(page, '#diff-text .diff-del')).toEqual([]);
+  await page.screenshot({ path: join(SHOTS, 'policy-diff.png'), fullPage: true });
+
+  // Cancel first: nothing happens.
+  const rollbackFirst = `#versions-table tr[data-version="${firstVersion}"] button[data-action=rollback]`;
+  await page.click(rollbackFirst);
+  await page.waitForSelector('dialog[open]');
+  expect(await page.textContent('dialog[open] h2')).toBe(`Roll back to version ${firstVersion}?`);
+  await page.click('dialog[open] button[value=cancel]');
+  await page.waitForSelector('dialog', { state: 'detached' });
+  expect(await page.$$eval('#versions-table tbody tr', (r) => r.length)).toBe(2);
+
+  await page.click(rollbackFirst);
+  await page.waitForSelector('dialog[open]');
+  await page.click('dialog[open] button[value=confirm]');
+  await page.locator('#policy-result', { hasText: `Rolled back: version ${firstVersion + 2}` }).waitFor();
+  await page.waitForSelector(`#versions-table tr[data-version="${firstVersion + 2}"]`);
+  expect(await page.inputValue('#policy-text')).toBe(original.text);
+  const rolledBack = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string };
+  expect(rolledBack.hash).toBe(original.hash);
+  expect(await page.getAttribute(`#versions-table tr[data-version="${firstVersion + 2}"] td code`, 'title')).toBe(original.hash);
+  await finish(s);
+});
+
+async function openReports(s: Session): Promise<void> {
+  await s.page.click('#nav a[data-route=reports]');
+  await s.page.click('button[data-range="1h"]');
+  await s.page.waitForSelector('#report-timeline .point');
+  await s.page.waitForSelector('#report-top-sites .bar');
+}
+
+test('reports show the ingested records: totals, top sites, users, slaves, categories, blocked and the timeline', async () => {
+  const s = await signedIn();
+  const { page } = s;
+  await openReports(s);
+  expect(await page.textContent('#sum-requests .card-value')).toBe(String(figures.requests));
+  expect(await page.textContent('#sum-blocked .card-value')).toBe(String(figures.blocked));
+  expect(await bars(page, '#report-top-sites')).toEqual(Object.fromEntries(figures.sites));
+  expect(await bars(page, '#report-top-users')).toEqual(Object.fromEntries(figures.users));
+  expect(await bars(page, '#report-per-slave')).toEqual(Object.fromEntries(figures.slaves));
+  expect(await bars(page, '#report-categories')).toEqual(Object.fromEntries(figures.categories));
+  // Largest first, as the API orders them.
+  expect(Object.keys(await bars(page, '#report-top-sites'))).toEqual([...SITES].sort((a, b) => b.count - a.count).map((x) => x.host));
+
+  const blocked = await page.$$eval('#report-blocked tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())));
+  expect(blocked.map((r) => [r[0], r[1], r[3]])).toEqual(
+    SITES.filter((x) => x.action === 'deny').map((x) => [x.host, x.rule, String(x.count)]),
+  );
+
+  const points = await page.$$eval('#report-timeline .point', (els) => els.map((e) => Number(e.getAttribute('data-requests'))));
+  expect(points).toHaveLength(figures.minuteBuckets);
+  expect(points.reduce((a, b) => a + b, 0)).toBe(figures.requests);
+  await page.screenshot({ path: join(SHOTS, 'reports.png'), fullPage: true });
+  await finish(s);
+});
+
+test('charts render: screenshots hold the series colours, and an empty range shows an empty state instead', async () => {
+  const s = await signedIn();
+  const { page } = s;
+  await openReports(s);
+
+  const timeline = await page.locator('#report-timeline figure').screenshot({ path: join(SHOTS, 'chart-timeline.png') });
+  const t = countPixels(timeline, REQUESTS_BLUE);
+  // The requests line and its points: far more than stray anti-aliasing, yet not the whole image.
+  expect(t.matching).toBeGreaterThan(400);
+  expect(t.matching).toBeLessThan(t.total / 2);
+  expect(countPixels(timeline, BLOCKED_RED).matching).toBeGreaterThan(150);
+
+  const topSites = await page.locator('#report-top-sites figure').screenshot({ path: join(SHOTS, 'chart-top-sites.png') });
+  expect(await page.$$eval('#report-top-sites .bar', (b) => b.length)).toBe(SITES.length);
+  const b = countPixels(topSites, REQUESTS_BLUE);
+  // Five bars of 18 px height, the longest ~250 px wide at this viewport.
+  expect(b.matching).toBeGreaterThan(SITES.length * 18 * 20);
+
+  // A range a year back holds nothing: no chart, no blue, an honest message.
+  await page.click('button[data-range="custom"]');
+  const yearAgo = Date.now() - 365 * 86_400_000;
+  const local = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.fill('#range-from', local(yearAgo));
+  await page.fill('#range-to', local(yearAgo + 3_600_000));
+  await page.click('.custom-range button[type=submit]');
+  await page.waitForSelector('#report-timeline .empty');
+  expect(await page.textContent('#report-timeline .empty')).toBe('No data in this range.');
+  expect(await page.$$('#report-timeline svg')).toHaveLength(0);
+  await page.waitForSelector('#report-top-sites .empty');
+  const empty = await page.locator('#report-timeline').screenshot();
+  expect(countPixels(empty, REQUESTS_BLUE).matching).toBeLessThan(50);
+  await finish(s);
+});
+
+test('CSV export downloads files whose rows match the records', async () => {
+  const s = await signedIn();
+  const { page } = s;
+  await openReports(s);
+
+  const sites = parseCsv(await download(page, '#report-top-sites a.csv'));
+  expect(Object.fromEntries(sites.map((r) => [r.host, Number(r.requests)]))).toEqual(Object.fromEntries(figures.sites));
+
+  await page.fill('#search-user', 'alice');
+  await page.click('#search button[type=submit]');
+  await page.locator('#search-page', { hasText: /^Page 1 / }).waitFor();
+  const alice = records.filter((r) => r.user === 'alice');
+  const rows = parseCsv(await download(page, '#search-csv'));
+  expect(rows).toHaveLength(alice.length);
+  expect(new Set(rows.map((r) => r.user))).toEqual(new Set(['alice']));
+  expect(rows.map((r) => r.url).sort()).toEqual(alice.map((r) => r.url).sort());
+  writeFileSync(join(SHOTS, 'search-alice.csv'), rows.map((r) => r.url).join('\n'));
+  await finish(s);
+});
+
+test('search pages through every record once, newest first, with the cursor', async () => {
+  const s = await signedIn();
+  const { page } = s;
+  await openReports(s);
+  await page.waitForSelector('#search-table');
+  const seen: string[] = [];
+  const times: number[] = [];
+  for (let pageNo = 1; ; pageNo++) {
+    await page.locator('#search-page', { hasText: new RegExp(`^Page ${pageNo} `) }).waitFor();
+    seen.push(...(await page.$$eval('#search-table td.url', (tds) => tds.map((td) => td.getAttribute('title') ?? ''))));
+    times.push(...(await page.$$eval('#search-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-time'))))));
+    if (await page.isDisabled('#search-next')) break;
+    expect(pageNo).toBeLessThan(10);
+    await page.click('#search-next');
+  }
+  expect(seen).toHaveLength(records.length);
+  expect(new Set(seen).size).toBe(records.length);
+  expect(times).toEqual([...times].sort((a, b) => b - a));
+  await page.click('#search-prev');
+  await page.locator('#search-page', { hasText: /^Page \d+ · 25 records$/ }).waitFor();
+
+  await page.selectOption('#search-action', 'deny');
+  await page.click('#search button[type=submit]');
+  await page.locator('#search-page', { hasText: new RegExp(`^Page 1 · ${figures.blocked} records$`) }).waitFor();
+  expect(new Set(await texts(page, '#search-table .badge'))).toEqual(new Set(['deny']));
+  await finish(s);
+});
