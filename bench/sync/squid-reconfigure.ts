@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { collectOutput, freePort, waitForPort, type ProcessGroup } from '../proxy/processes.js';
+
+function squidConf(dir: string, port: number, blocked: string): string {
+  return [
+    `http_port 127.0.0.1:${port}`,
+    `pid_filename ${join(dir, 'squid.pid')}`,
+    'cache_effective_user proxy',
+    'access_log none',
+    `cache_log ${join(dir, 'cache.log')}`,
+    'cache_store_log none',
+    'netdb_filename none',
+    `coredump_dir ${dir}`,
+    'cache deny all',
+    'cache_mem 0 MB',
+    'shutdown_lifetime 1 seconds',
+    `acl blocked urlpath_regex ^/${blocked}`,
+    'http_access deny blocked',
+    'http_access allow localhost',
+    'http_access deny all',
+    '',
+  ].join('\n');
+}
+
+function status(proxyPort: number, url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.setTimeout(5000, () => req.destroy());
+    req.end();
+  });
+}
+
+/**
+ * The anchor: one Squid, an ACL change by `squid -k reconfigure`, timed until Squid enforces it
+ * (polled every 5 ms). This is the best case for a single Squid; a fleet adds its own rollout.
+ */
+export async function squidReconfigureMs(group: ProcessGroup, upstreamPort: number, changes: number): Promise<number[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-sync-squid-'));
+  try {
+    const port = await freePort();
+    const conf = join(dir, 'squid.conf');
+    writeFileSync(conf, squidConf(dir, port, 'p0'));
+    const proxyUser = spawnSync('id', ['-u', 'proxy'], { encoding: 'utf8' });
+    const proxyGroup = spawnSync('id', ['-g', 'proxy'], { encoding: 'utf8' });
+    if (userInfo().uid === 0 && proxyUser.status === 0) chownSync(dir, Number(proxyUser.stdout), Number(proxyGroup.stdout));
+    const child = group.start('squid', '/usr/sbin/squid', ['-N', '-f', conf]);
+    const output = collectOutput(child);
+    await waitForPort(port, 'squid', child).catch((err: Error) => {
+      throw new Error(`${err.message}\n${output()}`);
+    });
+    const times: number[] = [];
+    for (let i = 1; i <= changes; i++) {
+      const path = `p${i}`;
+      writeFileSync(conf, squidConf(dir, port, path));
+      const t0 = performance.now();
+      const r = spawnSync('/usr/sbin/squid', ['-k', 'reconfigure', '-f', conf], { encoding: 'utf8', timeout: 10_000 });
+      if (r.status !== 0) throw new Error(`squid -k reconfigure failed: ${r.stderr}`);
+      const deadline = Date.now() + 30_000;
+      while ((await status(port, `http://127.0.0.1:${upstreamPort}/${path}/x`)) !== 403) {
+        if (Date.now() > deadline) throw new Error('squid did not enforce the new ACL within 30 s');
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      times.push(performance.now() - t0);
+    }
+    await group.stop(child);
+    return times;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

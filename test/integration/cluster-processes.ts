@@ -1,0 +1,235 @@
+/**
+ * A master and slaves as real processes (`node proxy/dist/cli/main.js ...`) on loopback, a real
+ * upstream, and plain HTTP helpers for the portal API and for requests through a slave.
+ * Every process started here is stopped by PID by its `stop()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../proxy/dist/cli/main.js', import.meta.url));
+
+export interface Proc {
+  pid: number;
+  output(): string;
+  /** SIGTERM (or the given signal), SIGKILL after 10 s; resolves when the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function spawnCli(args: string[]): { child: ChildProcess; output: () => string; proc: Proc } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const proc: Proc = {
+    pid: child.pid!,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(child.pid!, signal);
+        const timer = setTimeout(() => child.exitCode === null && child.signalCode === null && process.kill(child.pid!, 'SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+  return { child, output: () => output, proc };
+}
+
+/** Waits for a JSON log line that `pick` accepts. */
+async function logLine<T>(what: string, p: { child: ChildProcess; output: () => string }, pick: (entry: any) => T | undefined): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    for (const line of p.output().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const found = pick(JSON.parse(line));
+        if (found !== undefined) return found;
+      } catch {
+        // partial line
+      }
+    }
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${what} exited before it was ready:\n${p.output()}`);
+    if (Date.now() > deadline) throw new Error(`${what} not ready after 15 s:\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface ClusterSecrets {
+  dir: string;
+  clusterToken: string;
+  tokenFile: string;
+  adminToken: string;
+  adminTokenFile: string;
+  remove(): void;
+}
+
+export function clusterSecrets(): ClusterSecrets {
+  const dir = mkdtempSync(join(tmpdir(), 'safesquid-cluster-'));
+  const clusterToken = `cluster-${Math.random().toString(36).slice(2)}`;
+  const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(join(dir, 'cluster-token'), `${clusterToken}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
+  return {
+    dir,
+    clusterToken,
+    tokenFile: join(dir, 'cluster-token'),
+    adminToken,
+    adminTokenFile: join(dir, 'admin-token'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface MasterProc extends Proc {
+  url: string;
+  port: number;
+}
+
+export async function startMaster(s: ClusterSecrets, o: { port?: number; allow?: string[]; extra?: string[]; dataDir?: string } = {}): Promise<MasterProc> {
+  const args = [
+    'master',
+    '--listen', `127.0.0.1:${o.port ?? 0}`,
+    '--data-dir', o.dataDir ?? join(s.dir, 'master'),
+    '--token-file', s.tokenFile,
+    '--admin-token-file', s.adminTokenFile,
+    ...(o.allow ?? ['127.0.0.0/8']).flatMap((a) => ['--allow', a]),
+    ...(o.extra ?? []),
+  ];
+  const p = spawnCli(args);
+  try {
+    const url = await logLine('the master', p, (e) => (e.msg === 'Configuration Portal listening' ? (e.url as string) : undefined));
+    return { ...p.proc, url, port: Number(new URL(url).port) };
+  } catch (err) {
+    await p.proc.stop('SIGKILL');
+    throw err;
+  }
+}
+
+export interface SlaveProc extends Proc {
+  name: string;
+  port: number;
+  metricsPort: number;
+}
+
+export async function startSlave(
+  s: ClusterSecrets,
+  o: { name: string; masterUrl: string; port?: number; metricsPort?: number; tokenFile?: string; extra?: string[] },
+): Promise<SlaveProc> {
+  const args = [
+    'slave',
+    '--name', o.name,
+    '--listen', `127.0.0.1:${o.port ?? 0}`,
+    '--metrics-listen', `127.0.0.1:${o.metricsPort ?? 0}`,
+    '--master', o.masterUrl,
+    '--token-file', o.tokenFile ?? s.tokenFile,
+    '--state-dir', join(s.dir, o.name),
+    ...(o.extra ?? []),
+  ];
+  const p = spawnCli(args);
+  try {
+    const started = await logLine(`slave ${o.name}`, p, (e) => (e.msg === 'slave started' ? (e as { listen: string[]; metrics: number }) : undefined));
+    return { ...p.proc, name: o.name, port: Number(started.listen[0].split(':').pop()), metricsPort: started.metrics };
+  } catch (err) {
+    await p.proc.stop('SIGKILL');
+    throw err;
+  }
+}
+
+export interface Upstream {
+  port: number;
+  hits: number;
+  close(): Promise<void>;
+}
+
+/** A real origin server on 127.0.0.1 that answers 200 "ok <path>" to everything. */
+export async function startUpstream(): Promise<Upstream> {
+  const u = { port: 0, hits: 0, close: async () => {} };
+  const server = http.createServer((req, res) => {
+    u.hits++;
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${req.url}`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  u.port = (server.address() as AddressInfo).port;
+  u.close = () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
+  return u;
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  json: any;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+export function request(
+  url: string,
+  o: { method?: string; token?: string; body?: string; type?: string; headers?: Record<string, string>; localAddress?: string; proxyPort?: number } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    if (o.body !== undefined) headers['content-type'] = o.type ?? 'application/yaml';
+    // Through a slave: absolute-form request line to the proxy port.
+    const opts: http.RequestOptions = o.proxyPort
+      ? { host: '127.0.0.1', port: o.proxyPort, path: url, method: o.method ?? 'GET', headers: { ...headers, host: target.host }, agent }
+      : { host: target.hostname, port: target.port, path: target.pathname + target.search, method: o.method ?? 'GET', headers, agent, localAddress: o.localAddress };
+    if (o.localAddress) opts.agent = false;
+    const req = http.request(opts, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${o.method ?? 'GET'} ${url} timed out`)));
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A policy for tests: paths starting with `/<blocked>` are denied; loopback upstreams allowed. */
+export function blockingPolicy(blocked: string): string {
+  return `rules:
+  - name: block-${blocked}
+    action: deny
+    message: ${blocked} is blocked
+    match: {urlRegex: "^/${blocked}"}
+accessRestriction:
+  defaultAction: allow
+  ssrf: {allowRanges: [127.0.0.0/8]}
+`;
+}
+
+export function closeAgent(): void {
+  agent.destroy();
+}
