@@ -20,7 +20,7 @@ import { normalizeHost, parseDomainPattern, type DomainPattern } from './hostnam
 import type { PolicyBundle, ResolvedAccessRestriction } from './bundle.js';
 import { compileMatch, firstFailure, MATCHED, PENDING_RESPONSE, RequestState, type CompiledMatch, type Condition } from './rule-matcher.js';
 import { RuleIndex } from './rule-index.js';
-import type { HeaderEditSpec } from './schema.js';
+import type { HeaderEditSpec, RuleSpec } from './schema.js';
 import { TimeWindow, ZoneClock } from './time-profile.js';
 
 export interface CompiledRule {
@@ -33,6 +33,8 @@ export interface CompiledRule {
   message?: string;
   redirectTo?: string;
   match: CompiledMatch;
+  /** The rule as written, for `explain`. */
+  spec: RuleSpec;
 }
 
 export interface CompiledHeaderRule {
@@ -131,6 +133,7 @@ export class PolicyEngine implements CompiledPolicy {
           ...(r.message !== undefined ? { message: r.message } : {}),
           ...(r.redirectTo !== undefined ? { redirectTo: r.redirectTo } : {}),
           match: compileMatch(r.match, env),
+          spec: r,
         });
         ruleDomains.push(r.match?.domains);
       }

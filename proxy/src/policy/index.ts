@@ -25,6 +25,7 @@ export {
 export { PolicyEngine, type CompiledRule, type RuleTrace } from './compiled-policy.js';
 export { CidrSet, CidrParseError, parseIp, normalizeIp, parseCidr } from './cidr.js';
 export { normalizeHost } from './hostname.js';
+export { explainRequest, type Explanation, type ExplainedRule } from './explain.js';
 
 /** Checks a bundle from elsewhere (hash, order, validity; throws `PolicyValidationError`) and builds its indexes. */
 export function loadCompiledPolicy(bundle: PolicyBundle): PolicyEngine {
