@@ -113,8 +113,10 @@ export class SsrfGuard {
         return { ok: false, status: 403, reason: `${host} resolves to ${text}, a ${reason}` };
       }
     }
-    const first = parseIp(addresses[0].address)!;
-    return { ok: true, address: formatIp(first), family: first.version };
+    // IPv4 first: many networks resolve AAAA without routing IPv6.
+    const chosen = addresses.find((a) => parseIp(a.address)!.version === 4) ?? addresses[0];
+    const parsed = parseIp(chosen.address)!;
+    return { ok: true, address: formatIp(parsed), family: parsed.version };
   }
 
   private async resolve(host: string): Promise<Array<{ address: string; family: number }>> {
