@@ -82,7 +82,8 @@ export class ConfigMapPolicySource {
     this.lastText = text;
     const origin = `${this.description} key ${key}`;
     try {
-      const loaded = loadPolicyContent(text, origin, this.compiler);
+      // The key is the engine's origin: a bare spec takes its PolicySet name from it ("policy.yaml" → policy).
+      const loaded = loadPolicyContent(text, key, this.compiler);
       if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: 'configmap', text })) {
         this.logger.info({ configMap: this.description, hash: loaded.hash, resourceVersion: cm.metadata?.resourceVersion }, 'policy ConfigMap changed');
       }
