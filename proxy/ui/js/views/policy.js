@@ -258,7 +258,10 @@ function versionsTable(versions, current, actions) {
             h('td', null, v.comment || h('span', { class: 'muted' }, '—')),
             h(
               'td',
-              { class: 'actions' },
+              null,
+              h(
+                'div',
+                { class: 'actions' },
               h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'diff', onclick: () => actions.onDiff(v.version, previous?.version ?? 0, sorted) }, 'Diff'),
               onRollback
                 ? h(
@@ -267,6 +270,7 @@ function versionsTable(versions, current, actions) {
                     'Roll back',
                   )
                 : null,
+              ),
             ),
           );
         }),
