@@ -311,8 +311,9 @@ export class ProxyServer {
     const headers = ['Content-Type', page.contentType, 'Cache-Control', 'no-store', 'Via', this.via];
     if (r.location) headers.push('Location', r.location);
     if (r.headers) headers.push(...r.headers);
-    // An unread upload is not worth draining: close the connection after the answer.
-    if (!req.complete && hasBody(req)) headers.push('Connection', 'close');
+    // After a malformed request the connection's framing is suspect, and an unread upload is not
+    // worth draining: close the connection after the answer.
+    if (r.status === 400 || (!req.complete && hasBody(req))) headers.push('Connection', 'close');
     headers.push('Content-Length', String(Buffer.byteLength(page.body)));
     res.writeHead(r.status, headers);
     res.end(req.method === 'HEAD' ? undefined : page.body);
