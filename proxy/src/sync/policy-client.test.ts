@@ -159,6 +159,15 @@ describe('startPolicySync', () => {
     writeFileSync(file, JSON.stringify(b));
     await until('fallback policy', () => activePolicy.hash === b.hash);
     expect(activePolicy.currentSource).toBe('file');
+
+    // PolicySet documents work too; a file that does not load is refused and changes nothing.
+    await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(file, 'rules: [{name: broken, action: explode}]\n');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(activePolicy.hash).toBe(b.hash);
+    writeFileSync(file, text('yaml.example'));
+    const fromYaml = compilePolicyBundle(parsePolicyDocuments(text('yaml.example'), file));
+    await until('YAML fallback policy', () => activePolicy.hash === fromYaml.hash);
   });
 
   it('does not apply anything when the master refuses its token', async () => {

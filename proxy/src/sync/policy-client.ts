@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { packageVersion } from './package-version.js';
@@ -32,7 +33,10 @@ export interface PolicySyncOptions {
   activePolicy: PolicyTarget;
   logger: Logger;
   registry: Registry;
-  /** A compiled bundle (JSON) mounted from the ConfigMap: used while the master is away, when newer. */
+  /**
+   * The mounted policy (the operator's compiled bundle, or PolicySet documents): applied while the
+   * master is unreachable, when the file changed after the policy in force was obtained.
+   */
   fallbackBundleFile?: string;
   /** How long the master may hold a long-poll; default 30 s, at most 60. */
   waitSeconds?: number;
@@ -220,17 +224,29 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   async function tryFallbackFile(): Promise<void> {
     const file = opts.fallbackBundleFile;
     if (!file) return;
+    let text: string;
     try {
       const st = await stat(file);
       if (st.mtimeMs <= policyObtainedAt || st.mtimeMs === fallbackCheckedMtime) return;
       fallbackCheckedMtime = st.mtimeMs;
-      const bundle = JSON.parse(await readFile(file, 'utf8')) as { hash?: unknown };
-      if (typeof bundle.hash === 'string' && bundle.hash === opts.activePolicy.hash) return;
-      log.info({ file }, 'master unreachable and the mounted bundle is newer: applying it');
-      applyBundle(bundle, 'file', typeof bundle.hash === 'string' ? bundle.hash : undefined);
+      text = await readFile(file, 'utf8');
     } catch (err) {
-      log.warn({ file, err: describeError(err) }, 'cannot use the fallback bundle file');
+      log.warn({ file, err: describeError(err) }, 'cannot read the fallback policy file');
+      return;
     }
+    let bundle;
+    try {
+      // A compiled bundle (what the operator mounts) or PolicySet documents: the engine reads both.
+      bundle = compilePolicyBundle(parsePolicyDocuments(text, file));
+    } catch (err) {
+      metrics.refused.inc();
+      log.error({ file, reason: describeError(err) }, 'the fallback policy file does not load; still enforcing the previous policy');
+      record('refused', `file ${file}: ${describeError(err)}`);
+      return;
+    }
+    if (bundle.hash === opts.activePolicy.hash) return;
+    log.info({ file, hash: bundle.hash }, 'master unreachable and the mounted policy file is newer: applying it');
+    applyBundle(bundle, 'file', bundle.hash);
   }
 
   const sleep = (ms: number) =>
