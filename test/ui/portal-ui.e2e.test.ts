@@ -4,7 +4,7 @@
  * ingested through the real batch endpoint, chart rendering checked on screenshots, CSV export.
  * Any console error, page error, failed request or unexpected HTTP error fails the test.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -56,19 +56,19 @@ interface Session {
   problems: PageProblems;
 }
 
-/** A fresh browser context, signed in through the login form. */
-async function signedIn(): Promise<Session> {
+/** A fresh browser context, signed in through the login form, on the overview. */
+async function signedIn(m: MasterProcess = master): Promise<Session> {
   const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
   // Well inside jest's 30 s, so a stuck wait names its selector.
   context.setDefaultTimeout(8000);
   const page = await context.newPage();
   // The page asks who is signed in before showing the login form: 401 is the answer.
   const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
-  await page.goto(`${master.url}/`);
-  await page.fill('#login-username', master.admin.username);
-  await page.fill('#login-password', master.admin.password);
+  await page.goto(`${m.url}/`);
+  await page.fill('#login-username', m.admin.username);
+  await page.fill('#login-password', m.admin.password);
   await page.press('#login-password', 'Enter');
-  await page.waitForSelector('#slave-table');
+  await page.locator('#overview-updated', { hasText: /^Updated/ }).waitFor();
   return { context, page, problems };
 }
 
@@ -383,4 +383,112 @@ test('search pages through every record once, newest first, with the cursor', as
   await page.locator('#search-page', { hasText: new RegExp(`^Page 1 · ${figures.blocked} records$`) }).waitFor();
   expect(new Set(await texts(page, '#search-table .badge'))).toEqual(new Set(['deny']));
   await finish(s);
+});
+
+test('an API error shows its own message in a banner', async () => {
+  const s = await signedIn();
+  const { page } = s;
+  s.problems.expect({ status: 400, path: '/api/v1/reports/search' });
+  await openReports(s);
+  await page.fill('#search-user', 'x'.repeat(600));
+  await page.click('#search button[type=submit]');
+  await page.waitForSelector('#search-results .banner-error');
+  expect(await page.textContent('#search-results .banner-error')).toBe('Error: user: longer than 512 characters');
+  await finish(s);
+});
+
+/** Presses Tab until the focused element's text is `text`; fails after `max` presses. */
+async function tabTo(page: Page, text: string, max = 60): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    if ((await page.evaluate('document.activeElement && document.activeElement.textContent.trim()')) === text) return;
+  }
+  throw new Error(`no focusable element with text "${text}" within ${max} Tab presses`);
+}
+
+test('keyboard only: sign in, move between pages, pick a range, dismiss a dialog with Escape', async () => {
+  const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 } });
+  context.setDefaultTimeout(8000);
+  const page = await context.newPage();
+  const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
+  await page.goto(`${master.url}/`);
+  await page.waitForSelector('#login-username:focus');
+  await page.keyboard.type(master.admin.username);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(master.admin.password);
+  await page.keyboard.press('Enter');
+  await page.locator('#overview-updated', { hasText: /^Updated/ }).waitFor();
+
+  await tabTo(page, 'Reports');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#report-top-sites');
+  await tabTo(page, 'Last hour');
+  await page.keyboard.press('Space');
+  expect(await page.getAttribute('button[data-range="1h"]', 'aria-pressed')).toBe('true');
+  await page.waitForSelector('#report-timeline .point');
+
+  await page.click('#nav a[data-route=policy]');
+  await page.waitForSelector('#versions-table');
+  const versions = await page.$$eval('#versions-table tbody tr', (r) => r.length);
+  await tabTo(page, 'Roll back');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('dialog[open] button[value=cancel]:focus');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('dialog', { state: 'detached' });
+  expect(await page.$$eval('#versions-table tbody tr', (r) => r.length)).toBe(versions);
+  await context.close();
+  expect(problems.unexpected()).toEqual([]);
+});
+
+describe('Kubernetes mode: policy from a mounted file', () => {
+  let k8s: MasterProcess;
+  let dir: string;
+  let policyFile: string;
+  let original: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'safesquid-ui-k8s-'));
+    policyFile = join(dir, 'policy.yaml');
+    original = readFileSync(new URL('../../proxy/policies/default.yaml', import.meta.url), 'utf8');
+    writeFileSync(policyFile, original);
+    k8s = await startMasterProcess(['--policy', policyFile]);
+  }, 30_000);
+
+  afterAll(async () => {
+    await k8s?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the policy is read-only with a banner naming its source, history and diffs still shown, and a file change shows up', async () => {
+    const s = await signedIn(k8s);
+    const { page, context } = s;
+    expect(await page.textContent('.facts')).toContain('Kubernetes (policy from the operator)');
+    await page.click('#nav a[data-route=policy]');
+    await page.waitForSelector('#versions-table');
+    expect(await page.textContent('#policy-readonly')).toMatch(/^Read-only\. .*(Kubernetes|policy file)/);
+    expect(await page.getAttribute('#policy-text', 'readonly')).toBe('');
+    expect(await page.inputValue('#policy-text')).toBe(original);
+    expect(await page.$$('#policy-save, #policy-validate, [data-action=rollback]')).toHaveLength(0);
+    await page.screenshot({ path: join(SHOTS, 'policy-readonly.png'), fullPage: true });
+
+    // The operator rewrites the mounted file: the master serves it and records it in the history.
+    const changed = original.replace(/^( *)rules:\n/m, (_m, i: string) => `${i}rules:\n${i}  - name: from-operator\n${i}    action: deny\n${i}    match:\n${i}      domains: [operator.example]\n`);
+    expect(changed).not.toBe(original);
+    writeFileSync(policyFile, changed);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const p = (await (await context.request.get(`${k8s.url}/api/v1/policy`)).json()) as { text: string };
+      if (p.text === changed) break;
+      if (Date.now() > deadline) throw new Error('the master did not pick up the changed policy file within 10 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await page.click('#nav a[data-route=overview]');
+    await page.click('#nav a[data-route=policy]');
+    await page.waitForSelector('#versions-table tbody tr:nth-child(2)');
+    expect(await page.inputValue('#policy-text')).toBe(changed);
+    await page.click('#versions-table tbody tr:first-child button[data-action=diff]');
+    await page.waitForSelector('#diff-text');
+    expect(await texts(page, '#diff-text .diff-add')).toContain(`+${' '.repeat(changed.match(/^( *)rules:/m)![1].length)}  - name: from-operator`);
+    await finish(s);
+  });
 });
