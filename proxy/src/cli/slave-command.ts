@@ -2,17 +2,22 @@
  * `safesquid slave`: the forward proxy. Flags are checked up front (exit 2 with a message naming
  * the flag); SIGTERM/SIGINT drain in-flight requests within `--shutdown-grace`.
  */
-import { hostname } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
 import { startSlave, type HostPort, type SlaveOptions } from '../proxy/slave.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
+import { startReportShipper } from '../reports/shipper.js';
+import { startPolicySync } from '../sync/policy-client.js';
 
 const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
 
   --policy FILE            PolicySet documents (YAML/JSON) or a compiled PolicyBundle; watched and reloaded
+                           (with --master: the fallback while the master is away)
   --listen HOST:PORT       proxy address (repeatable; ":3128" = all interfaces; default :3128)
   --metrics-listen H:P     /metrics, /healthz, /readyz (default 127.0.0.1:9090; "off" to disable)
   --name NAME              slave name in Via, block pages and reports (default: host name)
@@ -133,8 +138,25 @@ function makeLogger(name: string): Logger {
 
 export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promise<() => Promise<void>> {
   const authenticator = opts.auth ? createAuthenticator(opts.auth, { logger }) : undefined;
-  const slave = await startSlave({ ...opts, logger, authenticator });
-  return () => slave.stop(opts.shutdownGraceMs);
+  if (!opts.master) {
+    const slave = await startSlave({ ...opts, logger, authenticator });
+    return () => slave.stop(opts.shutdownGraceMs);
+  }
+  // With a master, it is the policy authority; the file (a mounted bundle) is the sync client's
+  // fallback and only seeds a slave that has nothing persisted.
+  const token = (await readFile(opts.tokenFile!, 'utf8')).trim();
+  if (!token) throw new Error(`the token file ${opts.tokenFile} is empty`);
+  const slave = await startSlave({ ...opts, policyFileMode: 'initial', logger, authenticator });
+  const spoolDir = opts.stateDir ? join(opts.stateDir, 'spool') : join(tmpdir(), `safesquid-${opts.name}-spool`);
+  if (!opts.stateDir) logger.warn({ spoolDir }, 'no --state-dir: undelivered reports are spooled in a temporary directory');
+  const common = { masterUrl: opts.master, token, slaveName: opts.name, logger, registry: slave.registry };
+  const sync = startPolicySync({ ...common, activePolicy: slave.active, fallbackBundleFile: opts.policyFile });
+  const shipper = startReportShipper({ ...common, queue: slave.queue, spoolDir });
+  return async () => {
+    sync.stop();
+    await slave.stop(opts.shutdownGraceMs);
+    await shipper.stop();
+  };
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -27,6 +27,11 @@ export interface SlaveOptions {
   /** Omitted: no metrics endpoint (workers of a cluster, whose primary serves it). */
   metricsListen?: HostPort;
   policyFile?: string;
+  /**
+   * `watch` (default): the file is the policy source, reloaded live. `initial`: another source
+   * (the master) is authoritative; the file is only read at start when nothing was persisted.
+   */
+  policyFileMode?: 'watch' | 'initial';
   stateDir?: string;
   accessLog?: AccessLogFormat;
   authenticator?: ProxyAuthenticator;
@@ -57,15 +62,17 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
 
   if (active.loadPersisted()) logger.info({ hash: active.hash }, 'enforcing the persisted last-known-good policy');
   let watcher: PolicyFileWatcher | undefined;
-  if (opts.policyFile) {
+  const watchFile = (opts.policyFileMode ?? 'watch') === 'watch';
+  if (opts.policyFile && (watchFile || !active.current)) {
     watcher = new PolicyFileWatcher({ path: opts.policyFile, active, logger });
     try {
       await watcher.load();
     } catch (err) {
-      if (!active.current) throw new Error(`cannot load the policy file ${opts.policyFile}: ${(err as Error).message}`);
-      logger.error({ path: opts.policyFile, error: (err as Error).message, hash: active.hash }, 'the policy file is unusable; enforcing the persisted policy');
+      if (!active.current && watchFile) throw new Error(`cannot load the policy file ${opts.policyFile}: ${(err as Error).message}`);
+      logger.error({ path: opts.policyFile, error: (err as Error).message, hash: active.hash }, 'the policy file is unusable; enforcing what else there is');
     }
-    watcher.start();
+    if (watchFile) watcher.start();
+    else watcher = undefined;
   }
 
   let metricsServer: MetricsServer | undefined;
