@@ -38,6 +38,10 @@ export function openSqliteReportStore(path: string): ReportStore {
   // 64 MiB of page cache keeps the upper levels of the five indexes hot while ingesting.
   db.pragma('cache_size = -65536');
   db.pragma('temp_store = MEMORY');
+  // Checkpoint every 64 MiB of WAL rather than 4 MiB: index pages dirtied by many batches are
+  // then copied back once, not once per 4 MiB (~20 % less ingestion CPU measured in bench/reports).
+  db.pragma('wal_autocheckpoint = 16384');
+  db.pragma('journal_size_limit = 67108864');
   migrate(db, path);
 
   const cols = RECORD_COLUMNS.join(', ');

@@ -1,0 +1,96 @@
+/** Ingestion rates: through the store API (with a no-index anchor) and through POST /batches. */
+import http from 'node:http';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { openReportStore, type AccessRecord, type ReportStore, type ReportStoreOptions } from '@safesquid/proxy/reports';
+import { request, storedRecords, type BenchMaster } from './master.js';
+
+const gzipAsync = promisify(gzip);
+const INDEXES = ['records_ts', 'records_user_ts', 'records_host_ts', 'records_action_ts', 'records_slave_ts'];
+
+export interface Rate {
+  /** Records per wall-clock second. */
+  wall: number;
+  /** Records per CPU second of this process (SQLite runs in it; PostgreSQL mostly does not). */
+  cpu: number;
+}
+
+export async function ingestThroughStore(store: ReportStore, records: AccessRecord[], batchSize: number, tag: string): Promise<Rate> {
+  const slave = records[0].slave;
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
+  for (let i = 0; i < records.length; i += batchSize) {
+    await store.ingestBatch(`${tag}-${i}`, slave, records.slice(i, i + batchSize));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const stored = await store.count();
+  if (stored !== records.length) throw new Error(`${store.kind}: stored ${stored} of ${records.length} records`);
+  return { wall: records.length / seconds, cpu: records.length / ((cpu.user + cpu.system) / 1e6) };
+}
+
+/**
+ * The anchor: the same store code into a table without its five secondary indexes, so the
+ * figure beside it shows what the report indexes cost at ingestion.
+ */
+export async function ingestWithoutIndexes(opts: ReportStoreOptions, records: AccessRecord[], batchSize: number): Promise<Rate> {
+  const store = await openReportStore(opts);
+  try {
+    if ('sqlitePath' in opts) {
+      const db = new Database(opts.sqlitePath);
+      for (const ix of INDEXES) db.exec(`DROP INDEX ${ix}`);
+      db.close();
+    } else {
+      const c = new pg.Client({ connectionString: opts.postgresUrl });
+      await c.connect();
+      for (const ix of INDEXES) await c.query(`DROP INDEX ${ix}`);
+      await c.end();
+    }
+    return await ingestThroughStore(store, records, batchSize, 'bare');
+  } finally {
+    await store.close();
+  }
+}
+
+/** POSTs pre-gzipped batches to a real master with `concurrency` keep-alive connections. */
+export async function ingestThroughHttp(
+  master: BenchMaster, bySlave: AccessRecord[][], batchSize: number, concurrency: number,
+): Promise<{ recordsPerSec: number; recordsPerMasterCpuSec: number; stored: number; sent: number; gzipBytesPerRecord: number }> {
+  const bodies: { slave: string; body: Buffer }[] = [];
+  let sent = 0;
+  for (const records of bySlave) {
+    const slave = records[0].slave;
+    for (let i = 0; i < records.length; i += batchSize) {
+      const batch = records.slice(i, i + batchSize);
+      sent += batch.length;
+      const body = await gzipAsync(Buffer.from(JSON.stringify({ batchId: `${slave}-${i}`, slave, records: batch })));
+      bodies.push({ slave, body });
+    }
+  }
+  // Interleave slaves, as several slaves would send at once.
+  bodies.sort((a, b) => a.body.length - b.body.length || a.slave.localeCompare(b.slave));
+  const gzipBytes = bodies.reduce((n, b) => n + b.body.length, 0);
+  const before = await storedRecords(master);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let next = 0;
+  const cpu0 = master.cpuSeconds();
+  const started = performance.now();
+  const worker = async () => {
+    while (next < bodies.length) {
+      const { slave, body } = bodies[next++];
+      const r = await request(agent, `${master.url}/api/v1/reports/batches`, 'POST', {
+        authorization: `Bearer ${master.token}`, 'content-type': 'application/json', 'content-encoding': 'gzip',
+        'content-length': body.length, 'x-safesquid-slave': slave,
+      }, body);
+      if (r.status !== 200) throw new Error(`POST /batches answered ${r.status}: ${r.body}`);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = master.cpuSeconds() - cpu0;
+  agent.destroy();
+  const stored = (await storedRecords(master)) - before;
+  return { recordsPerSec: sent / seconds, recordsPerMasterCpuSec: sent / cpu, stored, sent, gzipBytesPerRecord: gzipBytes / sent };
+}

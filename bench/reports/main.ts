@@ -1,0 +1,170 @@
+/**
+ * bench/reports: ingestion records/s into SQLite and PostgreSQL (store API, with a no-index
+ * anchor measured in the same run; and POST /batches on a real master), report query latency
+ * on a larger table, and the slave's req/s with reporting on vs off. See `--help`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { openReportStore, type ReportFilter, type ReportStoreOptions } from '@safesquid/proxy/reports';
+import { startPostgres, type PostgresServer } from '@safesquid/test/dist/reports/postgres-server.js';
+import { ProcessGroup } from '../proxy/processes.js';
+import { ingestThroughHttp, ingestThroughStore, ingestWithoutIndexes } from './ingest.js';
+import { startMaster } from './master.js';
+import { medianMs, QUERY_CASES } from './queries.js';
+import { makeRecords } from './records.js';
+import { measureSlaveCost } from './slave-cost.js';
+
+const HELP = `usage: node bench/dist/reports/main.js [options]
+  --records N        records per ingestion run (default 200000)
+  --batch N          records per batch (default 500)
+  --query-rows N     rows of the table the queries run on (default 1000000)
+  --only LIST        comma-separated subset of store,http,query,slave (default all)
+  --no-postgres      SQLite only
+  --duration S       wrk seconds per slave run (default 8)
+  --rounds N         slave off/on pairs (default 2)
+  --connections N    wrk connections (default 50)
+`;
+const TARGET = 50_000;
+const DAY = 86_400_000;
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)} %`;
+
+function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      records: { type: 'string', default: '200000' },
+      batch: { type: 'string', default: '500' },
+      'query-rows': { type: 'string', default: '1000000' },
+      only: { type: 'string', default: 'store,http,query,slave' },
+      'no-postgres': { type: 'boolean', default: false },
+      duration: { type: 'string', default: '8' },
+      rounds: { type: 'string', default: '2' },
+      connections: { type: 'string', default: '50' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const n = Number(values.records);
+  const batch = Number(values.batch);
+  const queryRows = Number(values['query-rows']);
+  const only = new Set(values.only.split(','));
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const group = new ProcessGroup();
+  process.on('exit', () => group.killAllNow());
+  const dir = mkdtempSync(join(tmpdir(), 'bench-reports-'));
+  let pgServer: PostgresServer | undefined;
+  let dbn = 0;
+  const targets: { name: string; opts: () => Promise<ReportStoreOptions> }[] = [
+    { name: 'SQLite', opts: async () => ({ sqlitePath: join(dir, `r${dbn++}.db`) }) },
+  ];
+  try {
+    if (!values['no-postgres'] && (only.has('store') || only.has('http') || only.has('query'))) {
+      // Durable settings (fsync on, synchronous_commit on): the figure a production master would see.
+      pgServer = await startPostgres({ fast: false });
+      const server = pgServer;
+      targets.push({ name: 'PostgreSQL', opts: async () => ({ postgresUrl: await server.createDatabase(`r${dbn++}`) }) });
+    }
+    const start = Date.now() - 30 * DAY;
+    const records = makeRecords(n, { slave: 'bench-s1', start, spanMs: 30 * DAY, seed: 1 });
+    process.stdout.write(`bench/reports: ${fmt(n)} synthetic records, batches of ${batch}; target ≥ ${fmt(TARGET)} records/s\n`);
+    // The machine may be shared: per-CPU-second figures are the ones that do not move with its load.
+    process.stdout.write(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs\n\n`);
+
+    if (only.has('store')) {
+      const rows: (string | number)[][] = [];
+      for (const t of targets) {
+        const store = await openReportStore(await t.opts());
+        const rate = await ingestThroughStore(store, records, batch, 'b');
+        await store.close();
+        const bare = await ingestWithoutIndexes(await t.opts(), records, batch);
+        const sqlite = t.name === 'SQLite';
+        rows.push([`${t.name} store API`, fmt(rate.wall), fmt(bare.wall), sqlite ? fmt(rate.cpu) : '-', sqlite ? fmt(bare.cpu) : '-', rate.wall >= TARGET ? 'yes' : 'NO']);
+      }
+      process.stdout.write(`ingestion through the store API (one transaction per batch, batch ids, 5 report indexes)\n`);
+      process.stdout.write(`${table(['store', 'records/s', 'anchor: no indexes', 'per CPU-s', 'anchor per CPU-s', `≥ ${fmt(TARGET)}`], rows)}\n\n`);
+    }
+
+    if (only.has('http')) {
+      const rows: (string | number)[][] = [];
+      const bySlave = [0, 1, 2, 3].map((s) =>
+        makeRecords(Math.ceil(n / 4), { slave: `bench-s${s}`, start, spanMs: 30 * DAY, seed: 10 + s }),
+      );
+      for (const t of targets) {
+        const opts = await t.opts();
+        const master = await startMaster(group, root, 'postgresUrl' in opts ? { postgresUrl: opts.postgresUrl } : {});
+        try {
+          const r = await ingestThroughHttp(master, bySlave, batch, 4);
+          if (r.stored !== r.sent) throw new Error(`${t.name}: master stored ${r.stored} of ${r.sent} records`);
+          rows.push([`${t.name} via POST /batches`, fmt(r.recordsPerSec), fmt(r.recordsPerMasterCpuSec), `${r.gzipBytesPerRecord.toFixed(0)} B`, `${fmt(r.stored)}/${fmt(r.sent)}`, r.recordsPerSec >= TARGET ? 'yes' : 'NO']);
+        } finally {
+          await master.stop();
+        }
+      }
+      process.stdout.write(`ingestion through a real master (gzip batches, 4 keep-alive connections, 4 slaves)\n`);
+      process.stdout.write(`${table(['path', 'records/s', 'per master CPU-s', 'gzip/record', 'stored/sent', `≥ ${fmt(TARGET)}`], rows)}\n\n`);
+    }
+
+    if (only.has('query')) {
+      const big = makeRecords(queryRows, { slave: 'bench-s1', start, spanMs: 30 * DAY, seed: 2 });
+      const windows: [string, ReportFilter][] = [
+        ['30 d', { from: start, to: start + 30 * DAY }],
+        ['24 h', { from: start + 29 * DAY, to: start + 30 * DAY }],
+      ];
+      const results = new Map<string, string[]>();
+      const headers = ['report'];
+      for (const t of targets) {
+        const store = await openReportStore(await t.opts());
+        const loadStart = performance.now();
+        for (let i = 0; i < big.length; i += 5000) await store.ingestBatch(`q-${i}`, 'bench-s1', big.slice(i, i + 5000));
+        process.stdout.write(`(${t.name}: loaded ${fmt(queryRows)} rows in ${((performance.now() - loadStart) / 1000).toFixed(1)} s)\n`);
+        for (const [label, f] of windows) {
+          headers.push(`${t.name} ${label} ms`);
+          for (const q of QUERY_CASES) {
+            await q.run(store, f); // warm the cache: steady state, not first touch
+            const ms = await medianMs(() => q.run(store, f), 3);
+            results.set(q.name, [...(results.get(q.name) ?? []), ms.toFixed(ms < 10 ? 1 : 0)]);
+          }
+        }
+        await store.close();
+      }
+      process.stdout.write(`report latency on ${fmt(queryRows)} rows over 30 days (median of 3 after a warm-up run)\n`);
+      process.stdout.write(`${table(headers, QUERY_CASES.map((q) => [q.name, ...(results.get(q.name) ?? [])]))}\n\n`);
+    }
+
+    if (only.has('slave')) {
+      const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
+      const r = await measureSlaveCost(group, root, load, Number(values.rounds));
+      const mean = (xs: { reqPerSec: number }[]) => xs.reduce((a, x) => a + x.reqPerSec, 0) / xs.length;
+      const off = mean(r.off);
+      const on = mean(r.on);
+      const rows = r.off.map((o, i) => [`round ${i + 1}`, fmt(o.reqPerSec), fmt(r.on[i].reqPerSec), pct(r.on[i].reqPerSec, o.reqPerSec)]);
+      rows.push(['mean', fmt(off), fmt(on), pct(on, off)]);
+      process.stdout.write(`slave req/s through wrk (${load.connections} connections, ${load.durationS} s), reports off (anchor) vs on\n`);
+      process.stdout.write(`${table(['run', 'off req/s', 'on req/s', 'change'], rows)}\n`);
+      process.stdout.write(`records stored by the master from the "on" runs: ${fmt(r.stored)} of ${fmt(r.requestsOn)} requests; cost target ≤ 10 %\n`);
+    }
+  } finally {
+    await group.stopAll();
+    await pgServer?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/reports: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

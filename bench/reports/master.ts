@@ -1,0 +1,89 @@
+/** A real `safesquid master` process for the bench, with its tokens, and helpers to talk to it. */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SummaryResult } from '@safesquid/proxy/reports';
+import { collectOutput, freePort, type ProcessGroup, waitForPort } from '../proxy/processes.js';
+
+export interface BenchMaster {
+  url: string;
+  port: number;
+  token: string;
+  tokenFile: string;
+  adminToken: string;
+  /** CPU seconds (user + system) the master process has used so far. */
+  cpuSeconds(): number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startMaster(group: ProcessGroup, root: string, opts: { postgresUrl?: string; policyFile?: string } = {}): Promise<BenchMaster> {
+  const cli = join(root, 'proxy/dist/cli/main.js');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -b" first`);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-master-'));
+  const token = 'bench-sync-token-0123456789';
+  const adminToken = 'bench-admin-token-0123456789';
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  writeFileSync(join(dir, 'admin-token'), adminToken, { mode: 0o600 });
+  const port = await freePort();
+  const args = [
+    cli, 'master', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'),
+    '--token-file', tokenFile, '--admin-token-file', join(dir, 'admin-token'), '--log-level', 'warn',
+    ...(opts.postgresUrl ? ['--postgres-url', opts.postgresUrl] : []),
+    ...(opts.policyFile ? ['--policy', opts.policyFile] : []),
+  ];
+  const child = group.start('master', process.execPath, args, { cwd: dir });
+  const output = collectOutput(child);
+  try {
+    await waitForPort(port, 'master', child);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${output()}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`, port, token, tokenFile, adminToken, output,
+    cpuSeconds: () => processCpuSeconds(child.pid!),
+    async stop() {
+      await group.stop(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** utime + stime from /proc/<pid>/stat, in seconds (clock ticks of 1/100 s on Linux). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export function request(
+  agent: http.Agent, url: string, method: string, headers: Record<string, string | number>, body?: Buffer,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Records the master holds over all time (admin token). */
+export async function storedRecords(master: BenchMaster): Promise<number> {
+  const agent = new http.Agent();
+  try {
+    const r = await request(agent, `${master.url}/api/v1/reports/summary?from=0&to=${Date.now() + 86_400_000}`, 'GET', {
+      authorization: `Bearer ${master.adminToken}`,
+    });
+    if (r.status !== 200) throw new Error(`GET /summary answered ${r.status}: ${r.body}`);
+    return (JSON.parse(r.body) as SummaryResult).requests;
+  } finally {
+    agent.destroy();
+  }
+}

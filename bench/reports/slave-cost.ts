@@ -1,0 +1,54 @@
+/**
+ * What reporting costs the slave: wrk through `safesquid slave` against a local upstream,
+ * with reports off (no master) and on (shipping to a real master), alternated so drift in
+ * the shared machine's load hits both alike.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProcessGroup } from '../proxy/processes.js';
+import { benchPolicyYaml, startSlave } from '../proxy/slave.js';
+import type { RunningProxy } from '../proxy/squid.js';
+import { startUpstreams } from '../proxy/upstreams.js';
+import { runWrk, type WrkLoad, type WrkResult } from '../proxy/wrk.js';
+import { startMaster, storedRecords } from './master.js';
+
+export interface SlaveCostResult {
+  off: WrkResult[];
+  on: WrkResult[];
+  /** Records the master stored from the "on" runs, and the requests wrk counted in them. */
+  stored: number;
+  requestsOn: number;
+}
+
+export async function measureSlaveCost(group: ProcessGroup, root: string, load: WrkLoad, rounds: number): Promise<SlaveCostResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-reports-slave-'));
+  const upstreams = await startUpstreams();
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, benchPolicyYaml([]));
+  const master = await startMaster(group, root, { policyFile });
+  const result: SlaveCostResult = { off: [], on: [], stored: 0, requestsOn: 0 };
+  try {
+    const withMaster = ['--master', master.url, '--token-file', master.tokenFile, '--name', 'bench-slave'];
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of ['off', 'on'] as const) {
+        const slave: RunningProxy = await startSlave(group, root, [], mode === 'on' ? withMaster : []);
+        try {
+          const r = await runWrk(dir, `${mode}-${round}`, upstreams.httpPort, slave.port, load);
+          result[mode].push(r);
+          if (mode === 'on') result.requestsOn += r.requests;
+        } finally {
+          // SIGTERM: the slave flushes what is queued to the master before it exits.
+          await group.stop(slave.child);
+          slave.cleanup();
+        }
+      }
+    }
+    result.stored = await storedRecords(master);
+  } finally {
+    await master.stop();
+    await upstreams.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return result;
+}
