@@ -1,0 +1,34 @@
+import { endToEndHeaders, rawHeader, rawHeaderCount } from './hop-headers.js';
+
+describe('endToEndHeaders', () => {
+  const raw = [
+    'Host', 'a', 'Connection', 'keep-alive, X-Secret', 'X-Secret', '1', 'Keep-Alive', 'timeout=5', 'Proxy-Authorization', 'Basic x',
+    'Proxy-Connection', 'keep-alive', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'websocket', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2',
+    'X-Debug', 'on',
+  ];
+
+  it('drops hop-by-hop fields, those the Connection header names, and proxy credentials; keeps repeats and order', () => {
+    expect(endToEndHeaders(raw, { drop: new Set(['host']) })).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Debug', 'on']);
+  });
+
+  it('keeps Upgrade and Connection for upgrade handshakes', () => {
+    const out = endToEndHeaders(['Connection', 'Upgrade', 'Upgrade', 'websocket', 'X', 'y'], { keepUpgrade: true });
+    expect(out).toEqual(['Connection', 'Upgrade', 'Upgrade', 'websocket', 'X', 'y']);
+  });
+
+  it('applies policy edits: remove, set (replacing every instance), add', () => {
+    const out = endToEndHeaders(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'x-debug', 'on', 'Accept', '*/*'], {
+      edits: { remove: ['X-Debug'], set: { 'set-cookie': 'only=1' }, add: { Accept: 'text/html' } },
+    });
+    expect(out).toEqual(['Accept', '*/*', 'set-cookie', 'only=1', 'Accept', 'text/html']);
+  });
+});
+
+describe('rawHeader', () => {
+  it('finds case-insensitively and counts repeats', () => {
+    const raw = ['HOST', 'a', 'host', 'b'];
+    expect(rawHeader(raw, 'host')).toBe('a');
+    expect(rawHeaderCount(raw, 'host')).toBe(2);
+    expect(rawHeader(raw, 'via')).toBeUndefined();
+  });
+});

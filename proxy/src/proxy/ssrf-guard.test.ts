@@ -1,0 +1,88 @@
+import { parseIp } from '../policy/cidr.js';
+import { blockedReason, SsrfGuard, type Resolver } from './ssrf-guard.js';
+
+const reason = (ip: string): string | undefined => blockedReason(parseIp(ip)!);
+
+describe('blockedReason', () => {
+  it.each([
+    ['127.0.0.1', /loopback/],
+    ['127.255.0.9', /loopback/],
+    ['::1', /loopback/],
+    ['169.254.169.254', /link-local.*metadata/],
+    ['fe80::1', /link-local/],
+    ['10.1.2.3', /private/],
+    ['172.16.0.1', /private/],
+    ['172.31.255.255', /private/],
+    ['192.168.1.1', /private/],
+    ['fd00::1', /private/],
+    ['100.64.0.1', /carrier-grade NAT/],
+    ['100.127.255.254', /carrier-grade NAT/],
+    ['224.0.0.1', /multicast/],
+    ['ff02::1', /multicast/],
+    ['0.0.0.0', /unspecified/],
+    ['::', /unspecified/],
+    ['255.255.255.255', /reserved/],
+    ['::ffff:127.0.0.1', /loopback/],
+    ['::ffff:169.254.169.254', /link-local/],
+    ['::127.0.0.1', /IPv4-compatible/],
+    ['64:ff9b::7f00:1', /NAT64 form of a loopback address \(127\.0\.0\.1\)/],
+    ['64:ff9b::a9fe:a9fe', /NAT64 form of a link-local/],
+    ['2002:7f00:1::', /6to4 form of a loopback/],
+    ['2002:a00:1::1', /6to4 form of a private/],
+    // Teredo stores the client address inverted: ~127.0.0.1 = 80ff:fffe.
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', /Teredo form of a loopback/],
+  ])('refuses %s', (ip, why) => {
+    expect(reason(ip)).toMatch(why);
+  });
+
+  it.each(['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '64:ff9b::808:808', '2002:808:808::1'])(
+    'lets the public address %s through',
+    (ip) => {
+      expect(reason(ip)).toBeUndefined();
+    },
+  );
+});
+
+describe('SsrfGuard.check', () => {
+  // The resolver is the seam under test: it stands for DNS answers, nothing is dialled here.
+  const answers: Record<string, string[]> = {
+    'metadata.test': ['169.254.169.254'],
+    'mixed.test': ['93.184.216.34', '10.0.0.5'],
+    'public.test': ['2606:4700::1111', '93.184.216.34'],
+    'loop.test': ['127.0.0.1'],
+  };
+  const resolver: Resolver = async (host) => {
+    const list = answers[host];
+    if (!list) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    return list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+  const guard = new SsrfGuard({ ownEndpoints: () => [{ address: '0.0.0.0', port: 3128 }], resolver });
+  const none = (): boolean => false;
+
+  it('refuses a name whose answer is internal, naming the address', async () => {
+    expect(await guard.check('metadata.test', 80, none)).toEqual({ ok: false, status: 403, reason: expect.stringMatching(/169\.254\.169\.254, a link-local/) });
+  });
+
+  it('refuses when any one of several answers is internal', async () => {
+    expect(await guard.check('mixed.test', 80, none)).toMatchObject({ ok: false, status: 403, reason: expect.stringMatching(/10\.0\.0\.5/) });
+  });
+
+  it('returns the checked address to dial, IPv4 first', async () => {
+    expect(await guard.check('public.test', 443, none)).toEqual({ ok: true, address: '93.184.216.34', family: 4 });
+  });
+
+  it('opens ranges the policy allows, but never the proxy itself', async () => {
+    const allowLoopback = (ip: string): boolean => ip.startsWith('127.');
+    expect(await guard.check('loop.test', 8080, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
+    expect(await guard.check('loop.test', 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
+    expect(await guard.check('127.0.0.7', 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
+  });
+
+  it('answers 502 for names that do not resolve', async () => {
+    expect(await guard.check('nowhere.test', 80, none)).toMatchObject({ ok: false, status: 502, reason: expect.stringMatching(/ENOTFOUND/) });
+  });
+
+  it('checks IP literals without resolving them', async () => {
+    expect(await guard.check('::ffff:a9fe:a9fe', 80, none)).toMatchObject({ ok: false, status: 403 });
+  });
+});
