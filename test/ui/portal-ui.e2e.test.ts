@@ -208,6 +208,13 @@ test('policy: an invalid rule shows the issue with its path and nothing is saved
   const paths = await texts(page, '#policy-issues .issue-path');
   expect(paths.some((p) => /rules\[0\]\.action/.test(p))).toBe(true);
   expect(await page.textContent('#policy-issues')).toContain('explode');
+  // The issue names its line, marked in the gutter and one click away.
+  const line = broken.split('\n').findIndex((l) => l.includes('action: explode')) + 1;
+  expect(await texts(page, '#policy-issues .issue-line')).toEqual([`line ${line}`]);
+  expect(await texts(page, '.gutter-issue')).toEqual([String(line)]);
+  await page.click('#policy-issues .issue-line');
+  const caret = (await page.evaluate("document.getElementById('policy-text').selectionStart")) as number;
+  expect(broken.slice(0, caret).split('\n')).toHaveLength(line);
 
   await Promise.all([page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).pathname === '/api/v1/policy'), page.click('#policy-save')]);
   await page.locator('#policy-issues', { hasText: 'nothing was saved' }).waitFor();

@@ -3,7 +3,7 @@
  * an element a test can count (`.point` per timeline bucket with data, `.bar` per bar).
  */
 import { h, s } from './dom.js';
-import { fmtInt } from './format.js';
+import { fmtCompact, fmtInt } from './format.js';
 
 /** Series colours; the CSS legend and the screenshot test use the same values. */
 export const COLORS = { requests: '#2563eb', blocked: '#dc2626' };
@@ -46,7 +46,7 @@ export function timelineChart({ points, from, to, bucketMs, label }) {
   const grid = [];
   for (let v = 0; v <= top; v += step) {
     grid.push(s('line', { class: 'grid', x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v) }));
-    grid.push(s('text', { class: 'axis', x: pad.l - 8, y: y(v) + 4, 'text-anchor': 'end' }, fmtInt(v)));
+    grid.push(s('text', { class: 'axis', x: pad.l - 8, y: y(v) + 4, 'text-anchor': 'end' }, fmtCompact(v)));
   }
   const xTicks = [];
   const tickCount = Math.min(6, series.length);

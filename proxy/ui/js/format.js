@@ -1,10 +1,16 @@
 /** Number, byte, time and hash formatting shared by the views. */
 
 const integer = new Intl.NumberFormat('en-US');
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 
 /** @param {number | null | undefined} n */
 export function fmtInt(n) {
   return typeof n === 'number' && Number.isFinite(n) ? integer.format(Math.round(n)) : '—';
+}
+
+/** "12K", "3.4M": for axis labels, where space is short. @param {number} n */
+export function fmtCompact(n) {
+  return compact.format(n);
 }
 
 /** @param {number | null | undefined} n */
