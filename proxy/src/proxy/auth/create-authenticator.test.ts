@@ -58,6 +58,20 @@ describe('createAuthenticator with a users file', () => {
     await expect(auth.authenticate('Digest x')).resolves.toEqual({ ok: false, reason: 'unsupported authentication scheme "Digest"' });
   });
 
+  it('spends a hash verification on unknown users too, so timing does not reveal names', async () => {
+    const slow = join(dir, 'slow-users');
+    writeFileSync(slow, `alice:${bcrypt.hashSync('pw', 10)}\n`);
+    const a = createAuthenticator({ users: { path: slow } })!;
+    try {
+      const t0 = performance.now();
+      await a.authenticate(basic('nobody', 'pw'));
+      // A bcrypt of cost 10 takes tens of milliseconds; a map miss alone takes microseconds.
+      expect(performance.now() - t0).toBeGreaterThan(10);
+    } finally {
+      await a.close?.();
+    }
+  });
+
   it('answers a repeated good header from the cache, fast', async () => {
     const header = basic('alice', 'alice-pw');
     await auth.authenticate(header);

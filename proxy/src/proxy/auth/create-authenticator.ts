@@ -5,6 +5,7 @@ import { UsersFileStore } from './users-file.js';
 import { UsersFileVerifier } from './users-file-verifier.js';
 import type { AuthOptions, AuthResult, ProxyAuthenticator } from './types.js';
 import { VerificationCache } from './verification-cache.js';
+import { VerificationLimiter } from './verification-limiter.js';
 
 /** The pino subset authentication logs through; messages never carry a password or header. */
 export interface AuthLogger {
@@ -21,6 +22,7 @@ export interface AuthDependencies {
 
 const INVALID = 'invalid user name or password';
 const UNAVAILABLE = 'authentication service unavailable';
+const BUSY = 'too many authentications in progress; try again';
 
 /**
  * Builds the authenticator the options ask for, or undefined when they ask for none.
@@ -45,7 +47,8 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthDependencies = 
       },
       deps.usersFilePollMs,
     );
-    verifiers.push(new UsersFileVerifier(store));
+    // Alone, the file must not reveal by timing which names exist; before LDAP, unknown names go on.
+    verifiers.push(new UsersFileVerifier(store, { decoyForUnknown: !opts.ldap }));
   }
   if (opts.ldap) verifiers.push(new LdapVerifier(opts.ldap));
   return new BasicAuthenticator(opts.realm ?? 'SafeSquid', verifiers, cache, logger);
@@ -59,13 +62,14 @@ class BasicAuthenticator implements ProxyAuthenticator {
     private readonly verifiers: CredentialVerifier[],
     private readonly cache: VerificationCache,
     private readonly logger: AuthLogger | undefined,
+    private readonly limiter = new VerificationLimiter(),
   ) {
     if (/["\\\r\n]/.test(realm)) throw new Error(`auth realm "${realm}" may not contain quotes, backslashes or line breaks`);
   }
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
     if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
-    return this.cache.resolve(header, () => this.verify(header));
+    return this.cache.resolve(header, async () => (await this.limiter.run(() => this.verify(header))) ?? { ok: false, reason: BUSY, cacheable: false });
   }
 
   async close(): Promise<void> {

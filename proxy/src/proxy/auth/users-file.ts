@@ -103,6 +103,11 @@ export class UsersFileStore {
     return this.current.size;
   }
 
+  /** A hash of the file (same algorithm and cost as real users), for decoy verifications. */
+  anyHash(): string | undefined {
+    return this.current.values().next().value?.hash;
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
