@@ -2,6 +2,8 @@
  * The master and several slaves as real processes on loopback: policy down, reports up, and the
  * master's access restriction. Each scenario starts its own cluster and stops every process by PID.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   blockingPolicy,
   closeAgent,
@@ -124,7 +126,15 @@ it('keeps enforcing and spooling while the master is down, then delivers every r
   await m1.stop('SIGKILL');
   await outage;
   await traffic(20, 403);
-  await new Promise((r) => setTimeout(r, 1500)); // long enough for batches to be cut and spooled
+  // Records of the outage are on disk, waiting, and none was dropped.
+  for (const s of slaves) {
+    await until(`${s.name} spooling`, async () => {
+      const metrics = (await request(`http://127.0.0.1:${s.metricsPort}/metrics`)).text;
+      return /^safesquid_report_spool_batches [1-9]/m.test(metrics) || undefined;
+    });
+    const metrics = (await request(`http://127.0.0.1:${s.metricsPort}/metrics`)).text;
+    expect(metrics).toMatch(/^safesquid_report_records_dropped_total(\{[^}]*\})? 0$/m);
+  }
 
   const m2 = await master({ port: m1.port });
   await until('every record delivered', async () => (await storedRecords(m2, start)) >= sent, 30_000);
@@ -169,4 +179,16 @@ it('refuses an address outside the allow list (403) and a wrong token (401)', as
   const registry = await request(`${m.url}/api/v1/slaves`, { token: secrets.adminToken, localAddress: '127.0.0.2' });
   expect(registry.json).toEqual([]);
   expect(await via(s, 'anything')).not.toBe(200);
+
+  // From an allowed address but with the wrong cluster token: refused with 401, never registered.
+  const open = await master();
+  writeFileSync(join(secrets.dir, 'wrong-token'), 'not-the-cluster-token\n');
+  const impostor = await slave({ name: 'impostor', masterUrl: open.url, tokenFile: join(secrets.dir, 'wrong-token') });
+  await until('the impostor refused', async () => {
+    const metrics = (await request(`http://127.0.0.1:${impostor.metricsPort}/metrics`)).text;
+    return /safesquid_sync_polls_total\{result="denied"\} [1-9]/.test(metrics) || undefined;
+  });
+  expect(open.output()).toContain('the bearer token is not valid for this cluster');
+  expect((await admin(open, '/slaves')).json).toEqual([]);
+  expect(await via(impostor, 'anything')).not.toBe(200);
 });
