@@ -222,6 +222,16 @@ test('policy: an invalid rule shows the issue with its path and nothing is saved
   expect(await page.$$eval('#versions-table tbody tr', (r) => r.length)).toBe(rowsBefore);
   const after = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string };
   expect(after.hash).toBe(before.hash);
+
+  // The unsaved edits survive a visit elsewhere, clearly marked, and can be dropped.
+  await page.click('#nav a[data-route=overview]');
+  await page.waitForSelector('#slave-table');
+  await page.click('#nav a[data-route=policy]');
+  await page.waitForSelector('#draft-notice');
+  expect(await page.inputValue('#policy-text')).toBe(broken);
+  await page.click('#draft-discard');
+  expect(await page.inputValue('#policy-text')).toBe(before.text);
+  expect(await page.$$('#draft-notice')).toHaveLength(0);
   await finish(s);
 });
 

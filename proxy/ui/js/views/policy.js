@@ -1,4 +1,4 @@
-/* global document */
+/* global document, window */
 /**
  * The policy: what the master serves now, an editor with validate/save (standalone only),
  * versions with diff and rollback. In Kubernetes mode the operator's ConfigMap is the source
@@ -12,6 +12,12 @@ import { locatePath } from '../yaml-locate.js';
 
 export const title = 'Policy';
 
+/**
+ * Edits not yet saved, kept while the administrator visits other pages (not across reloads).
+ * @type {{ base: string, text: string } | null}
+ */
+let draft = null;
+
 /** @param {HTMLElement} main @param {import('../app.js').ViewContext} ctx */
 export async function render(main, ctx) {
   replace(main, h('div', { class: 'page-head' }, h('h1', null, 'Policy')), loading());
@@ -19,13 +25,52 @@ export async function render(main, ctx) {
   if (!ctx.live()) return;
 
   const editable = Boolean(policy.editable);
-  const text = typeof policy.text === 'string' ? policy.text : JSON.stringify(policy.bundle ?? {}, null, 2);
-  const editor = codeEditor({ id: 'policy-text', value: text, readOnly: !editable, label: 'Policy (YAML)' });
+  const textOf = (/** @type {any} */ p) => (typeof p.text === 'string' ? p.text : JSON.stringify(p.bundle ?? {}, null, 2));
+  /** The policy in force, as text: what the editor holds when there are no edits. */
+  let baseline = textOf(policy);
+  const editor = codeEditor({ id: 'policy-text', value: baseline, readOnly: !editable, label: 'Policy (YAML)' });
   const result = h('div', { id: 'policy-result', 'aria-live': 'polite' });
   const comment = /** @type {HTMLInputElement} */ (h('input', { id: 'policy-comment', name: 'comment', maxlength: 200, placeholder: 'What changed and why' }));
   const versionsBox = h('div', { id: 'policy-versions' });
   const diffBox = h('section', { class: 'panel', id: 'policy-diff', hidden: true, 'aria-live': 'polite' });
   const hashEl = h('code', { title: policy.hash }, shortHash(policy.hash));
+
+  if (editable) restoreDraft();
+  editor.textarea.addEventListener('input', () => {
+    draft = editor.textarea.value === baseline ? null : { base: policy.hash, text: editor.textarea.value };
+  });
+  // Leaving the portal (reload, closing the tab) with unsaved edits asks first.
+  const guard = (/** @type {BeforeUnloadEvent} */ e) => {
+    if (draft) e.preventDefault();
+  };
+  window.addEventListener('beforeunload', guard);
+  ctx.onLeave(() => window.removeEventListener('beforeunload', guard));
+
+  function restoreDraft() {
+    if (!draft || draft.text === baseline) return;
+    const saved = draft;
+    const discard = h('button', { type: 'button', class: 'btn btn-small', id: 'draft-discard' }, 'Discard them');
+    discard.addEventListener('click', () => {
+      draft = null;
+      editor.setValue(baseline);
+      replace(result);
+    });
+    if (saved.base === policy.hash) {
+      editor.setValue(saved.text);
+      replace(result, h('div', { class: 'banner banner-info', role: 'status', id: 'draft-notice' }, h('strong', null, 'Unsaved edits restored. '), 'They are not in force until saved. ', discard));
+      return;
+    }
+    // The policy changed since the edits began: show the current one, offer the edits back.
+    const restore = h('button', { type: 'button', class: 'btn btn-small', id: 'draft-restore' }, 'Restore my edits');
+    restore.addEventListener('click', () => {
+      editor.setValue(saved.text);
+      replace(result, h('div', { class: 'banner banner-info', role: 'status' }, 'Your edits are back; Validate shows how they fare against the current policy.'));
+    });
+    replace(
+      result,
+      h('div', { class: 'banner banner-info', role: 'status', id: 'draft-notice' }, h('strong', null, 'The policy changed '), `(now ${shortHash(policy.hash)}) since you began editing ${shortHash(saved.base)}. `, restore, ' ', discard),
+    );
+  }
 
   const busy = (/** @type {HTMLButtonElement} */ btn, /** @type {boolean} */ on) => (on ? btn.setAttribute('disabled', '') : btn.removeAttribute('disabled'));
 
@@ -73,7 +118,9 @@ export async function render(main, ctx) {
           const note = comment.value.trim();
           // In the query rather than a header: headers cannot carry non-Latin-1 text.
           const res = await api(`/policy${note ? `?${query({ comment: note })}` : ''}`, { method: 'PUT', text: editor.textarea.value });
+          draft = null;
           if (!ctx.live()) return;
+          baseline = editor.textarea.value;
           editor.markLines([]);
           policy.hash = res.hash;
           hashEl.textContent = shortHash(res.hash);
@@ -156,9 +203,11 @@ export async function render(main, ctx) {
     try {
       const res = await api(`/policy/versions/${v}/rollback`, { method: 'POST' });
       const current = await api('/policy');
+      draft = null;
       if (!ctx.live()) return;
       policy.hash = current.hash;
-      editor.setValue(typeof current.text === 'string' ? current.text : JSON.stringify(current.bundle ?? {}, null, 2));
+      baseline = textOf(current);
+      editor.setValue(baseline);
       hashEl.textContent = shortHash(current.hash);
       hashEl.title = current.hash;
       replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, `Rolled back: version ${res.version} `), `now serves the policy of version ${v} (${shortHash(res.hash)}).`));
