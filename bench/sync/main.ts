@@ -113,12 +113,14 @@ async function main(): Promise<void> {
     };
     await waitAll(hash, performance.now(), 30_000);
 
+    const saved: number[] = [];
     const perSlave: number[] = [];
     const lastSlave: number[] = [];
     const enforced: number[] = [];
     for (let i = 1; i <= changes; i++) {
       const t0 = performance.now();
       hash = await put(policy(`p${i}`));
+      saved.push(performance.now() - t0);
       const times = await waitAll(hash, t0, 30_000);
       perSlave.push(...times);
       lastSlave.push(Math.max(...times));
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
     };
     console.log(`\nbench/sync: ${changes} policy changes, ${slaveCount} slaves + master on loopback (2-core shared host)\n`);
     console.log(`${'measure'.padEnd(52)} ${'p50'.padStart(9)} ${'p99'.padStart(9)} ${'max'.padStart(9)}`);
+    console.log(row('save (PUT /policy: validate, compile, store) answered', saved));
     console.log(row(`save → slave reports new hash (each of ${slaveCount * changes})`, perSlave));
     console.log(row(`save → last of ${slaveCount} slaves reports it (per change)`, lastSlave));
     console.log(row('save → a slave enforces it (per change)', enforced));
