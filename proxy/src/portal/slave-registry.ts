@@ -26,9 +26,13 @@ interface Record_ {
   lastReportAt: number | null;
   lastSeenAt: number;
   clockSkewMs: number | null;
+  /** Recent (slave clock − arrival time) samples: each is the skew minus that request's delay. */
+  skewSamples: number[];
   openPolls: number;
   events: { time: number; kind: SyncEvent['kind']; detail: string }[];
 }
+
+const SKEW_SAMPLES = 8;
 
 export interface SlaveRegistryOptions {
   /** Seen within this long (or holding a long-poll open): online. Default 20 s. */
@@ -82,6 +86,7 @@ export class SlaveRegistry {
         lastReportAt: null,
         lastSeenAt: now,
         clockSkewMs: null,
+        skewSamples: [],
         openPolls: 0,
         events: [],
       };
@@ -91,7 +96,12 @@ export class SlaveRegistry {
     r.lastSeenAt = now;
     if (c.version) r.version = c.version;
     if (c.policyHash !== undefined) r.policyHash = c.policyHash || null;
-    if (c.slaveTime !== undefined && Number.isFinite(c.slaveTime)) r.clockSkewMs = Math.round(c.slaveTime - now);
+    if (c.slaveTime !== undefined && Number.isFinite(c.slaveTime)) {
+      // Transit and queueing only ever make a sample smaller: the largest recent one is the best estimate.
+      r.skewSamples.push(c.slaveTime - now);
+      if (r.skewSamples.length > SKEW_SAMPLES) r.skewSamples.shift();
+      r.clockSkewMs = Math.round(Math.max(...r.skewSamples));
+    }
   }
 
   /** Marks a policy poll as started; call the returned function when it ends. */

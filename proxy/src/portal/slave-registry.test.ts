@@ -1,0 +1,33 @@
+import { SlaveRegistry } from './slave-registry.js';
+
+describe('SlaveRegistry', () => {
+  let now = 1_000_000;
+  const registry = () => new SlaveRegistry({ onlineMs: 20_000, staleMs: 300_000, maxEvents: 3, now: () => now });
+
+  it('is online while a poll is open or recently seen, then stale, then offline', () => {
+    const r = registry();
+    const done = r.pollStarted({ name: 's', address: '127.0.0.1', policyHash: 'h1' });
+    now += 600_000;
+    expect(r.list('h1')[0]).toMatchObject({ state: 'online', inSync: true });
+    done();
+    now += 19_000;
+    expect(r.list('h1')[0].state).toBe('online');
+    now += 2_000;
+    expect(r.list('h1')[0].state).toBe('stale');
+    now += 300_000;
+    expect(r.list('h2')[0]).toMatchObject({ state: 'offline', inSync: false });
+  });
+
+  it('estimates clock skew from the least delayed recent request', () => {
+    const r = registry();
+    for (const delay of [120, 5, 300]) r.contact({ name: 's', address: 'a', slaveTime: now + 2_000 - delay });
+    expect(r.list(undefined)[0].clockSkewMs).toBe(1_995);
+  });
+
+  it('keeps the newest events only', () => {
+    const r = registry();
+    r.contact({ name: 's', address: 'a' });
+    for (let i = 0; i < 5; i++) r.addEvent('s', { time: i, kind: 'applied', detail: `#${i}` });
+    expect(r.list(undefined)[0].events.map((e) => e.detail)).toEqual(['#2', '#3', '#4']);
+  });
+});
