@@ -1,0 +1,37 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from './master-command.js';
+
+describe('safesquid master flags', () => {
+  let dir: string;
+  let stderr: string;
+  let spy: jest.SpyInstance;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'master-flags-'));
+    stderr = '';
+    spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+  });
+
+  afterEach(() => {
+    spy.mockRestore();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--listen', '8888'], /--listen must be HOST:PORT/],
+    [['--allow', '10.0.0.0/33'], /--allow: .*10\.0\.0\.0\/33/],
+    [['--retention-days', '0'], /--retention-days must be a whole number of days/],
+    [['--kube-configmap', 'just-a-name'], /--kube-configmap must be NAMESPACE\/NAME/],
+    [['--policy', '/nonexistent/policy.yaml'], /--policy: no such file \/nonexistent\/policy\.yaml/],
+    [['--token-file', '/nonexistent/token'], /cannot read the cluster token file \/nonexistent\/token/],
+  ])('%j exits 2 with a message naming the problem', async (args, message) => {
+    expect(await run(['--data-dir', join(dir, 'data'), '--log-level', 'silent', ...args])).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+});
