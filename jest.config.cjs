@@ -33,5 +33,15 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e.test.ts'],
     },
+    {
+      ...common,
+      // Against a real control plane (etcd, apiserver, controller-manager, scheduler, kwok) started once
+      // for the project; needs the binaries from `make kube-binaries`.
+      displayName: 'cluster',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.cluster.test.ts'],
+      globalSetup: '<rootDir>/test/cluster/jest-global-setup.cjs',
+      globalTeardown: '<rootDir>/test/cluster/jest-global-teardown.ts',
+    },
   ],
 };
