@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export npm_config_nodedir ?= /usr
 
-.PHONY: all install build lint test test-unit test-e2e run clean bench cluster-up cluster-down
+.PHONY: all install build lint test test-unit test-e2e run clean bench cluster-up cluster-down kube-binaries
 
 all: build
 
@@ -32,6 +32,16 @@ run: build
 
 bench: build
 	node bench/dist/run-all.js
+
+# Kubernetes control plane for tests and by hand (test/cluster/): binaries cached outside git.
+kube-binaries:
+	bash test/cluster/build-kube-binaries.sh
+
+cluster-up: build kube-binaries
+	node test/dist/cluster/cli.js up
+
+cluster-down: build
+	node test/dist/cluster/cli.js down
 
 clean:
 	rm -rf */dist node_modules
