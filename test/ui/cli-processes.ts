@@ -55,6 +55,8 @@ export interface MasterProcess extends Spawned {
   url: string;
   clusterToken: string;
   tokenFile: string;
+  /** Bearer token with administrator rights, for checks the test makes outside the browser. */
+  adminToken: string;
   admin: { username: string; password: string };
   /** Scratch directory for this master and its slaves; removed by stop(). */
   dir: string;
@@ -64,11 +66,13 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
   const dir = mkdtempSync(join(tmpdir(), 'safesquid-ui-'));
   const clusterToken = `cluster-${Math.random().toString(36).slice(2)}`;
   const admin = { username: 'admin', password: `pw-${Math.random().toString(36).slice(2)}` };
+  const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, `${clusterToken}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
   writeFileSync(join(dir, 'admin-password'), `${admin.password}\n`, { mode: 0o600 });
   const args = ['master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--token-file', tokenFile];
-  args.push('--admin-password-file', join(dir, 'admin-password'), '--allow', '127.0.0.0/8', ...extraArgs);
+  args.push('--admin-password-file', join(dir, 'admin-password'), '--admin-token-file', join(dir, 'admin-token'), '--allow', '127.0.0.0/8', ...extraArgs);
   let p;
   try {
     p = await spawnCli('the master', args, (e) => (e.msg === 'Configuration Portal listening' ? String(e.url) : undefined));
@@ -82,6 +86,7 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
     url: p.ready,
     clusterToken,
     tokenFile,
+    adminToken,
     admin,
     dir,
     async stop() {
@@ -95,10 +100,20 @@ export interface SlaveProcess extends Spawned {
   name: string;
 }
 
-/** A slave that takes its policy from `master` and ships reports to it. */
+/** A slave that takes its policy from `master` and ships reports to it; resolves once the master lists it in sync. */
 export async function startSlaveProcess(master: MasterProcess, name: string): Promise<SlaveProcess> {
   const args = ['slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
   args.push('--master', master.url, '--token-file', master.tokenFile, '--state-dir', join(master.dir, name));
   const p = await spawnCli(`slave ${name}`, args, (e) => (e.msg === 'slave started' ? true : undefined));
-  return { ...p, name };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await fetch(`${master.url}/api/v1/slaves`, { headers: { Authorization: `Bearer ${master.adminToken}` } });
+    const slaves = (await res.json()) as { name: string; inSync: boolean }[];
+    if (slaves.some((s) => s.name === name && s.inSync)) return { ...p, name };
+    if (Date.now() > deadline) {
+      await p.stop();
+      throw new Error(`slave ${name} not in sync with the master after 10 s:\n${p.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
