@@ -210,3 +210,30 @@ describe('slave lifecycle', () => {
     }
   });
 });
+
+describe('slave with --workers', () => {
+  it('shares the listen port across workers, sums their metrics, and drains them all on SIGTERM', async () => {
+    const upstream = await startUpstream();
+    const dir = tempDir('workers');
+    writePolicy(join(dir.path, 'p.yaml'), 'workers', spec('denied'));
+    const slave = await startSlave(['--policy', join(dir.path, 'p.yaml'), '--workers', '2']);
+    try {
+      expect(slave.stderr().match(/"worker started"/g)).toHaveLength(2);
+      const agent = new http.Agent({ keepAlive: false });
+      for (let i = 0; i < 6; i++) expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/w${i}`, { agent })).status).toBe(200);
+      expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/denied`)).status).toBe(403);
+      const ready = await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.text()).toMatch(/^ready: 2 workers, policy sha256:/);
+      const text = await metricsText(slave.metricsPort);
+      expect(text).toContain('safesquid_proxy_requests_total{action="allow"} 6');
+      expect(text).toContain('safesquid_proxy_requests_total{action="deny"} 1');
+      expect(text).toMatch(/safesquid_policy_info\{hash="sha256:[0-9a-f]{64}"\} 1\n/);
+      expect(await slave.stop('SIGTERM')).toBe(0);
+    } finally {
+      await slave.stop('SIGKILL');
+      await upstream.close();
+      dir.remove();
+    }
+  });
+});

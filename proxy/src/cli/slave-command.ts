@@ -2,6 +2,7 @@
  * `safesquid slave`: the forward proxy. Flags are checked up front (exit 2 with a message naming
  * the flag); SIGTERM/SIGINT drain in-flight requests within `--shutdown-grace`.
  */
+import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
-import { startSlave, type HostPort, type SlaveOptions } from '../proxy/slave.js';
+import { startSlave, type HostPort, type Slave, type SlaveOptions } from '../proxy/slave.js';
+import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
@@ -137,9 +139,34 @@ function makeLogger(name: string): Logger {
 }
 
 export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promise<() => Promise<void>> {
+  if (opts.workers > 1 && !isClusterWorker()) return runPrimary({ ...opts, logger });
+  if (isClusterWorker()) {
+    // Limits are for the whole slave: each worker takes its share.
+    const share = (n: number | undefined): number | undefined => (n === undefined ? undefined : Math.max(1, Math.ceil(n / opts.workers)));
+    const id = cluster.worker!.id;
+    opts = {
+      ...opts,
+      metricsListen: undefined,
+      maxConnections: share(opts.maxConnections),
+      maxTunnels: share(opts.maxTunnels),
+    };
+    const stop = await startSlaveProcess({ ...opts, role: 'worker', extraOwnEndpoints: primaryEndpoints }, logger, `worker-${id}`);
+    return async () => {
+      await stop();
+      process.disconnect?.();
+    };
+  }
+  return startSlaveProcess(opts, logger, undefined);
+}
+
+async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 'role' | 'extraOwnEndpoints'>, logger: Logger, spoolSubdir: string | undefined): Promise<() => Promise<void>> {
   const authenticator = opts.auth ? createAuthenticator(opts.auth, { logger }) : undefined;
+  const announce = (slave: Slave): void => {
+    if (opts.role === 'worker') reportToPrimary(slave.registry, slave.proxyAddresses, slave.active);
+  };
   if (!opts.master) {
     const slave = await startSlave({ ...opts, logger, authenticator });
+    announce(slave);
     return () => slave.stop(opts.shutdownGraceMs);
   }
   // With a master, it is the policy authority; the file (a mounted bundle) is the sync client's
@@ -147,7 +174,9 @@ export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promi
   const token = (await readFile(opts.tokenFile!, 'utf8')).trim();
   if (!token) throw new Error(`the token file ${opts.tokenFile} is empty`);
   const slave = await startSlave({ ...opts, policyFileMode: 'initial', logger, authenticator });
-  const spoolDir = opts.stateDir ? join(opts.stateDir, 'spool') : join(tmpdir(), `safesquid-${opts.name}-spool`);
+  announce(slave);
+  const spoolRoot = opts.stateDir ? join(opts.stateDir, 'spool') : join(tmpdir(), `safesquid-${opts.name}-spool`);
+  const spoolDir = spoolSubdir ? join(spoolRoot, spoolSubdir) : spoolRoot;
   if (!opts.stateDir) logger.warn({ spoolDir }, 'no --state-dir: undelivered reports are spooled in a temporary directory');
   const common = { masterUrl: opts.master, token, slaveName: opts.name, logger, registry: slave.registry };
   const sync = startPolicySync({ ...common, activePolicy: slave.active, fallbackBundleFile: opts.policyFile });

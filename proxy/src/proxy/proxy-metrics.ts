@@ -93,6 +93,8 @@ export class ProxyMetrics {
       name: 'safesquid_policy_info',
       help: 'The policy bundle in force (value 1, hash as label)',
       labelNames: ['hash'],
+      // Summed over --workers it would read N; every worker enforcing a hash is still "1".
+      aggregator: 'max',
       registers,
     });
     new Gauge({

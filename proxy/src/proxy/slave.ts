@@ -40,6 +40,10 @@ export interface SlaveOptions {
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   queueCapacity?: number;
+  /** Endpoints of other processes of this slave (a cluster primary's metrics) the SSRF guard refuses. */
+  extraOwnEndpoints?: () => readonly Endpoint[];
+  /** A cluster worker logs "worker started"; "slave started" is the primary's to say. */
+  role?: 'slave' | 'worker';
 }
 
 export interface Slave {
@@ -78,7 +82,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
   let metricsServer: MetricsServer | undefined;
   let stopping = false;
   let metricsEndpoints: Endpoint[] = [];
-  const extraOwnEndpoints = (): Endpoint[] => metricsEndpoints;
+  const extraOwnEndpoints = (): readonly Endpoint[] => (opts.extraOwnEndpoints ? [...metricsEndpoints, ...opts.extraOwnEndpoints()] : metricsEndpoints);
   const proxy = new ProxyServer({
     name: opts.name,
     policy: active,
@@ -117,7 +121,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
   }
   logger.info(
     { listen: proxyAddresses.map((a) => `${a.address}:${a.port}`), metrics: metricsServer?.address()?.port, policy: active.hash },
-    'slave started',
+    opts.role === 'worker' ? 'worker started' : 'slave started',
   );
 
   return {
