@@ -1,9 +1,13 @@
+import { gzipSync } from 'node:zlib';
+
 /** The policy in force on the master, as slaves fetch it. */
 export interface CurrentPolicy {
   hash: string;
   bundle: unknown;
   /** The bundle serialised once per change: every slave gets the same bytes. */
   body: Buffer;
+  /** The same, gzip-compressed on first demand (large category lists shrink tenfold). */
+  gzipped(): Buffer;
   source: 'store' | 'file' | 'configmap';
   updatedAt: Date;
   /** The policy text as saved (YAML/JSON), when known. */
@@ -29,14 +33,17 @@ export class PolicyHub {
     return this.waiters.size;
   }
 
-  set(next: Omit<CurrentPolicy, 'body' | 'updatedAt'> & { updatedAt?: Date }): boolean {
+  set(next: Omit<CurrentPolicy, 'body' | 'gzipped' | 'updatedAt'> & { updatedAt?: Date }): boolean {
     if (this.value && this.value.hash === next.hash && this.value.source === next.source) {
       if (next.text !== undefined) this.value.text = next.text;
       return false;
     }
+    const body = Buffer.from(JSON.stringify(next.bundle));
+    let gz: Buffer | undefined;
     const value: CurrentPolicy = {
       ...next,
-      body: Buffer.from(JSON.stringify(next.bundle)),
+      body,
+      gzipped: () => (gz ??= gzipSync(body)),
       updatedAt: next.updatedAt ?? new Date(),
     };
     this.value = value;

@@ -1,5 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { MAX_WAIT_SECONDS, POLICY_HASH_HEADER, SLAVE_HEADER, SLAVE_NAME_PATTERN, TIME_HEADER, VERSION_HEADER, unquoteEtag } from '../sync/protocol.js';
 import { clientIp } from './access-control.js';
 import { sendError, sendPolicyRejected } from './http-errors.js';
@@ -20,6 +21,7 @@ export interface PolicyRoutesOptions {
   store: PolicyStore;
   registry: SlaveRegistry;
   logger: Logger;
+  metrics: Registry;
   guards: { admin: express.RequestHandler; slave: express.RequestHandler };
 }
 
@@ -42,6 +44,12 @@ export function slaveContact(req: Request): { name: string; address: string; ver
 
 export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
   const r = Router();
+  const polls = new Counter({
+    name: 'safesquid_portal_policy_polls_total',
+    help: 'Policy bundle requests answered, by outcome (changed: a bundle was sent; unchanged: 304)',
+    labelNames: ['result'] as const,
+    registers: [o.metrics],
+  });
   const textBody = express.text({ type: POLICY_BODY_TYPES, limit: MAX_POLICY_BYTES });
   const readBody = (req: Request, res: Response): string | undefined => {
     if (typeof req.body !== 'string' || req.body.trim() === '') {
@@ -74,6 +82,7 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     done?.();
     if (res.writableEnded || res.destroyed) return;
     res.setHeader('Cache-Control', 'no-cache');
+    polls.inc({ result: answer ? 'changed' : 'unchanged' });
     if (!answer) {
       res.setHeader('ETag', `"${known}"`);
       res.status(304).end();
@@ -81,7 +90,11 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     }
     res.setHeader('ETag', `"${answer.hash}"`);
     res.setHeader('Content-Type', 'application/json');
-    res.end(answer.body);
+    res.setHeader('Vary', 'Accept-Encoding');
+    if (answer.body.length > 1024 && /\bgzip\b/.test(req.get('accept-encoding') ?? '')) {
+      res.setHeader('Content-Encoding', 'gzip');
+      res.end(answer.gzipped());
+    } else res.end(answer.body);
   });
 
   r.get('/policy', o.guards.admin, (_req, res) => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { packageVersion } from '../sync/package-version.js';
 import { createAccessControl } from './access-control.js';
 import type { AdminSessions } from './admin-sessions.js';
@@ -61,6 +61,16 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   });
   const guards = { admin: access.requireAdmin, slave: access.requireSlave };
   registerPortalMetrics(o);
+  const requests = new Counter({
+    name: 'safesquid_portal_http_requests_total',
+    help: 'Portal HTTP requests by method and status',
+    labelNames: ['method', 'status'] as const,
+    registers: [o.registry],
+  });
+  app.use((req, res, next) => {
+    res.on('finish', () => requests.inc({ method: req.method, status: String(res.statusCode) }));
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -81,7 +91,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   const api = express.Router();
   api.use(access.identify);
   api.use(createSessionRoutes({ sessions: o.sessions, logger: o.logger }));
-  api.use(createPolicyRoutes({ ...o, registry: o.slaves, guards }));
+  api.use(createPolicyRoutes({ ...o, registry: o.slaves, metrics: o.registry, guards }));
   api.use(createSlaveRoutes({ hub: o.hub, registry: o.slaves, logger: o.logger, guards }));
   api.get('/cluster', guards.admin, (_req, res) => {
     const current = o.hub.current;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { createEngineCompiler } from './engine-compiler.js';
 import { startMaster, type MasterOptions, type RunningMaster } from './master.js';
@@ -195,6 +196,29 @@ describe('standalone policy', () => {
     expect(changed.status).toBe(200);
     expect(changed.json.hash).toBe(saved.json.hash);
     expect(Date.now() - t1).toBeLessThan(1000);
+  });
+
+  it('sends large bundles gzip-compressed to clients that accept it, counted by outcome', async () => {
+    const m = await master();
+    const domains = Array.from({ length: 500 }, (_, i) => `site-${i}.example`).join(', ');
+    const big = `categories:\n  - name: many\n    domains: [${domains}]\nrules:\n  - {name: r, action: deny, match: {categories: [many]}}\n`;
+    expect((await call(m.url, 'PUT', '/api/v1/policy', { token: ADMIN, body: big })).status).toBe(201);
+    const plain = await call(m.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER });
+    const zipped = await new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
+      httpRequest(`${m.url}/api/v1/policy/bundle`, { headers: { authorization: `Bearer ${CLUSTER}`, 'accept-encoding': 'gzip' }, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(zipped.encoding).toBe('gzip');
+    expect(zipped.body.length).toBeLessThan(plain.text.length / 3);
+    expect(JSON.parse(gunzipSync(zipped.body).toString())).toEqual(plain.json);
+    const metrics = (await call(m.url, 'GET', '/metrics')).text;
+    expect(metrics).toContain('safesquid_portal_policy_polls_total{result="changed"} 2');
+    expect(metrics).toMatch(/safesquid_portal_http_requests_total\{method="PUT",status="201"\} 1/);
   });
 });
 
