@@ -1,5 +1,5 @@
 import bcrypt from 'bcryptjs';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseUsersFile, readUsersFile, UsersFileError, UsersFileStore } from './users-file.js';
@@ -70,6 +70,31 @@ describe('UsersFileStore', () => {
       expect(errors[0].message).toMatch(/users:2: user "carol"/);
       expect(store.get('bob')).toBeDefined();
       expect(store.get('carol')).toBeUndefined();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('follows a Kubernetes Secret volume update (atomic swap of the ..data symlink)', async () => {
+    // The kubelet's layout: users -> ..data/users, ..data -> ..<timestamp>/, swapped by rename.
+    const version = (name: string, text: string) => {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'users'), text);
+    };
+    version('..2026_01', `alice:${HASH}\n`);
+    symlinkSync('..2026_01', join(dir, '..data'));
+    symlinkSync('..data/users', join(dir, 'users'));
+    const reloads: Map<string, UserEntry>[] = [];
+    const store = new UsersFileStore(join(dir, 'users'), { onReload: (u) => reloads.push(u), onError: () => undefined }, 20);
+    try {
+      expect(store.get('alice')).toBeDefined();
+      version('..2026_02', `bob:${HASH}\n`);
+      symlinkSync('..2026_02', join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+      rmSync(join(dir, '..2026_01'), { recursive: true });
+      await waitFor(() => reloads.length === 1);
+      expect(store.get('alice')).toBeUndefined();
+      expect(store.get('bob')).toBeDefined();
     } finally {
       store.close();
     }
