@@ -18,6 +18,7 @@ import {
   toTimeline, toTopSite, toTopUser, type ReportStore,
 } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
+import { SqliteReaders } from './sqlite-readers.js';
 
 type Row = Record<string, unknown>;
 
@@ -72,7 +73,10 @@ export function openSqliteReportStore(path: string): ReportStore {
   );
   const countRecords = db.prepare('SELECT count(*) AS n FROM records');
 
-  const all = (q: Sql): Row[] => db.prepare(q.text).all(...q.params) as Row[];
+  // In-memory databases cannot be shared with reader threads; they are for tests and tools.
+  const readers = path === ':memory:' ? undefined : new SqliteReaders(path);
+  const all = async (q: Sql): Promise<Row[]> =>
+    readers ? readers.all(q.text, q.params) : (db.prepare(q.text).all(...q.params) as Row[]);
   let closed = false;
 
   return {
@@ -81,29 +85,29 @@ export function openSqliteReportStore(path: string): ReportStore {
       return ingest(batchId, slave, records);
     },
     async summary(f: ReportFilter) {
-      return toSummary(all(summarySql(f, 'sqlite'))[0], f);
+      return toSummary((await all(summarySql(f, 'sqlite')))[0], f);
     },
     async topSites(q: TopQuery) {
-      return all(topSitesSql(q.filter, q.limit, 'sqlite')).map(toTopSite);
+      return (await all(topSitesSql(q.filter, q.limit, 'sqlite'))).map(toTopSite);
     },
     async topUsers(q: TopQuery) {
-      return all(topUsersSql(q.filter, q.limit, 'sqlite')).map(toTopUser);
+      return (await all(topUsersSql(q.filter, q.limit, 'sqlite'))).map(toTopUser);
     },
     async blocked(q: TopQuery) {
-      return all(blockedSql(q.filter, q.limit, 'sqlite')).map(toBlocked);
+      return (await all(blockedSql(q.filter, q.limit, 'sqlite'))).map(toBlocked);
     },
     async perSlave(f: ReportFilter) {
-      return all(perSlaveSql(f, 'sqlite')).map(toPerSlave);
+      return (await all(perSlaveSql(f, 'sqlite'))).map(toPerSlave);
     },
     async timeline(f: ReportFilter, bucket: TimelineBucket) {
-      return all(timelineSql(f, bucket, 'sqlite')).map(toTimeline);
+      return (await all(timelineSql(f, bucket, 'sqlite'))).map(toTimeline);
     },
     async categories(f: ReportFilter) {
-      return all(categoriesSql(f, 'sqlite')).map(toCategory);
+      return (await all(categoriesSql(f, 'sqlite'))).map(toCategory);
     },
     async search(q: SearchQuery) {
       const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-      return searchPage(all(searchSql(q.filter, q.limit + 1, cursor, 'sqlite')), q.limit);
+      return searchPage(await all(searchSql(q.filter, q.limit + 1, cursor, 'sqlite')), q.limit);
     },
     async purgeOlderThan(cutoff: number, maxRows = DEFAULT_PURGE_CHUNK) {
       return db.transaction(() => {
@@ -117,6 +121,7 @@ export function openSqliteReportStore(path: string): ReportStore {
     async close() {
       if (closed) return;
       closed = true;
+      await readers?.close();
       // Lets SQLite refresh planner statistics for the indexes the queries used.
       db.pragma('optimize');
       db.close();
