@@ -19,7 +19,7 @@ import { DomainIndex } from './domain-index.js';
 import { normalizeHost, parseDomainPattern, type DomainPattern } from './hostname.js';
 import type { PolicyBundle, ResolvedAccessRestriction } from './bundle.js';
 import { compileMatch, firstFailure, MATCHED, PENDING_RESPONSE, RequestState, type CompiledMatch, type Condition } from './rule-matcher.js';
-import { RuleIndex } from './rule-index.js';
+import { RuleIndex, type HostMatches } from './rule-index.js';
 import type { HeaderEditSpec, RuleSpec } from './schema.js';
 import { TimeWindow, ZoneClock } from './time-profile.js';
 
@@ -35,6 +35,8 @@ export interface CompiledRule {
   match: CompiledMatch;
   /** The rule as written, for `explain`. */
   spec: RuleSpec;
+  /** `Decision.reason` when it decides (built once, not per request). */
+  reason: string;
 }
 
 export interface CompiledHeaderRule {
@@ -74,10 +76,15 @@ class AccessRestriction implements AccessRestrictionView {
   }
 }
 
-interface HostInfo {
+/** Shared by every decision without report-mode matches (most of them); frozen so no caller can fill it. */
+const NONE_REPORTED: ReportedMatch[] = Object.freeze([]) as unknown as ReportedMatch[];
+
+const CATEGORIES = 0;
+const RULES = 1;
+const HEADER_RULES = 2;
+
+interface HostInfo extends HostMatches {
   raw: string;
-  host: string;
-  categories: number[];
 }
 
 export class PolicyEngine implements CompiledPolicy {
@@ -87,16 +94,20 @@ export class PolicyEngine implements CompiledPolicy {
   readonly headerRules: readonly CompiledHeaderRule[];
   /** Category names in bundle order; a category's id is its position here. */
   readonly categories: readonly string[];
-  private readonly categoryIndex = new DomainIndex();
+  private readonly domainIndex = new DomainIndex(3);
   private readonly ruleIndex: RuleIndex;
   private readonly headerRuleIndex: RuleIndex;
   private readonly groupMembers = new Map<string, Set<string>>();
-  private lastHost: HostInfo = { raw: '\0', host: '', categories: [] };
+  /** The last host looked up; a request asks several times (decision, header edits), so the answer is kept. */
+  private readonly lastHost: HostInfo & { matches: number[]; categories: number[] } = { raw: '\0', host: '', matches: [], categories: [] };
+  private readonly state = new RequestState(this.groupMembers);
+  private readonly defaultReason: string;
 
   /** Expects a bundle that passed validation (`loadCompiledPolicy` / `compilePolicy` see to that). */
   constructor(readonly bundle: PolicyBundle) {
     this.hash = bundle.hash;
     this.accessRestriction = new AccessRestriction(bundle.accessRestriction);
+    this.defaultReason = `no rule matched; default action ${bundle.accessRestriction.defaultAction}`;
 
     const categoryIds = new Map<string, number>();
     const clocks = new Map<string, ZoneClock>();
@@ -105,7 +116,7 @@ export class PolicyEngine implements CompiledPolicy {
       for (const category of set.spec.categories ?? []) {
         const id = categoryIds.size;
         categoryIds.set(category.name, id);
-        for (const d of category.domains) this.categoryIndex.add(parseDomainPattern(d) as DomainPattern, id);
+        for (const d of category.domains) this.domainIndex.add(CATEGORIES, parseDomainPattern(d) as DomainPattern, id);
       }
       for (const group of set.spec.userGroups ?? []) this.groupMembers.set(group.name, new Set(group.users ?? []));
       for (const p of set.spec.timeProfiles ?? []) {
@@ -120,8 +131,6 @@ export class PolicyEngine implements CompiledPolicy {
 
     const rules: CompiledRule[] = [];
     const headerRules: CompiledHeaderRule[] = [];
-    const ruleDomains: (readonly string[] | undefined)[] = [];
-    const headerRuleDomains: (readonly string[] | undefined)[] = [];
     for (const set of bundle.policySets) {
       for (const r of set.spec.rules ?? []) {
         rules.push({
@@ -134,36 +143,45 @@ export class PolicyEngine implements CompiledPolicy {
           ...(r.redirectTo !== undefined ? { redirectTo: r.redirectTo } : {}),
           match: compileMatch(r.match, env),
           spec: r,
+          reason: `rule "${r.name}" of PolicySet "${set.name}" matched`,
         });
-        ruleDomains.push(r.match?.domains);
+        for (const d of r.match?.domains ?? []) this.domainIndex.add(RULES, parseDomainPattern(d) as DomainPattern, rules.length - 1);
       }
       for (const h of set.spec.headerRules ?? []) {
         headerRules.push({ name: h.name, policySet: set.name, match: compileMatch(h.match, env), request: h.request, response: h.response });
-        headerRuleDomains.push(h.match?.domains);
+        for (const d of h.match?.domains ?? []) this.domainIndex.add(HEADER_RULES, parseDomainPattern(d) as DomainPattern, headerRules.length - 1);
       }
     }
     this.rules = rules;
     this.headerRules = headerRules;
-    this.ruleIndex = new RuleIndex(
-      rules.map((r, i) => ({ domains: ruleDomains[i], categoryIds: r.match.categoryIds })),
-      this.categories.length,
-    );
-    this.headerRuleIndex = new RuleIndex(
-      headerRules.map((r, i) => ({ domains: headerRuleDomains[i], categoryIds: r.match.categoryIds })),
-      this.categories.length,
-    );
+    this.domainIndex.freeze();
+    this.ruleIndex = new RuleIndex(this.domainIndex, RULES, rules.map((r) => r.match), this.categories.length);
+    this.headerRuleIndex = new RuleIndex(this.domainIndex, HEADER_RULES, headerRules.map((r) => r.match), this.categories.length);
   }
 
   /** Normalised host and its categories; the last answer is kept since a request asks several times. */
   hostInfo(raw: string): HostInfo {
-    if (raw === this.lastHost.raw) return this.lastHost;
+    const info = this.lastHost;
+    if (raw === info.raw) return info;
     const host = normalizeHost(raw);
-    const categories: number[] = [];
-    this.categoryIndex.lookup(host, (id) => {
-      if (!categories.includes(id)) categories.push(id);
-    });
+    const index = this.domainIndex;
+    const count = index.match(host);
+    const { matches, categories } = info;
+    matches.length = 0;
+    categories.length = 0;
+    for (let i = 0; i < count; i++) {
+      const m = index.matches[i];
+      matches.push(m);
+      const end = index.idsEnd(CATEGORIES, m);
+      for (let p = index.idsStart(CATEGORIES, m); p < end; p++) {
+        const id = index.idAt(p);
+        if (!categories.includes(id)) categories.push(id);
+      }
+    }
     if (categories.length > 1) categories.sort((a, b) => a - b);
-    return (this.lastHost = { raw, host, categories });
+    info.raw = raw;
+    info.host = host;
+    return info;
   }
 
   /** Category names of a host, in bundle order. */
@@ -192,8 +210,8 @@ export class PolicyEngine implements CompiledPolicy {
   trace(req: RequestContext, mimeType?: string): { decision: Decision; rules: RuleTrace[] } {
     const decision = this.evaluate(req, mimeType === undefined ? undefined : normalizeMime(mimeType));
     const info = this.hostInfo(req.host);
-    const state = new RequestState(req, info.host, info.categories, mimeType && normalizeMime(mimeType), this.groupMembers);
-    this.ruleIndex.candidates(info.host, info.categories);
+    const state = this.state.reset(req, info.host, info.categories, mimeType && normalizeMime(mimeType));
+    this.ruleIndex.candidates(info);
     const rules: RuleTrace[] = [];
     for (const rule of this.rules) {
       const r = firstFailure(rule.match, state, this.ruleIndex.domainHit(rule.index));
@@ -205,9 +223,9 @@ export class PolicyEngine implements CompiledPolicy {
 
   private evaluate(req: RequestContext, mimeType: string | undefined): Decision {
     const info = this.hostInfo(req.host);
-    const state = new RequestState(req, info.host, info.categories, mimeType, this.groupMembers);
+    const state = this.state.reset(req, info.host, info.categories, mimeType);
     const index = this.ruleIndex;
-    const specific = index.candidates(info.host, info.categories);
+    const specific = index.candidates(info);
     const always = index.always;
     const category = info.categories.length ? this.categories[info.categories[0]] : undefined;
     let reported: ReportedMatch[] | undefined;
@@ -235,8 +253,8 @@ export class PolicyEngine implements CompiledPolicy {
         category,
         message: rule.message,
         redirectTo: rule.redirectTo,
-        reported: reported ?? [],
-        reason: `rule "${rule.name}" of PolicySet "${rule.policySet}" matched`,
+        reported: reported ?? NONE_REPORTED,
+        reason: rule.reason,
         needsResponse,
       };
     }
@@ -250,8 +268,8 @@ export class PolicyEngine implements CompiledPolicy {
       category,
       message: undefined,
       redirectTo: undefined,
-      reported: reported ?? [],
-      reason: `no rule matched; default action ${action}`,
+      reported: reported ?? NONE_REPORTED,
+      reason: this.defaultReason,
       needsResponse,
     };
   }
@@ -259,9 +277,9 @@ export class PolicyEngine implements CompiledPolicy {
   private headerEdits(req: RequestContext, which: 'request' | 'response'): HeaderEdits | undefined {
     if (this.headerRules.length === 0) return undefined;
     const info = this.hostInfo(req.host);
-    const state = new RequestState(req, info.host, info.categories, undefined, this.groupMembers);
+    const state = this.state.reset(req, info.host, info.categories, undefined);
     const index = this.headerRuleIndex;
-    const specific = index.candidates(info.host, info.categories);
+    const specific = index.candidates(info);
     const always = index.always;
     let edits: HeaderEdits | undefined;
     let i = 0;
