@@ -98,18 +98,20 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
 
 export interface SlaveProcess extends Spawned {
   name: string;
+  /** The forward proxy's port on 127.0.0.1. */
+  port: number;
 }
 
 /** A slave that takes its policy from `master` and ships reports to it; resolves once the master lists it in sync. */
 export async function startSlaveProcess(master: MasterProcess, name: string): Promise<SlaveProcess> {
   const args = ['slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
   args.push('--master', master.url, '--token-file', master.tokenFile, '--state-dir', join(master.dir, name));
-  const p = await spawnCli(`slave ${name}`, args, (e) => (e.msg === 'slave started' ? true : undefined));
+  const p = await spawnCli(`slave ${name}`, args, (e) => (e.msg === 'slave started' ? Number(String((e.listen as string[])[0]).split(':').pop()) : undefined));
   const deadline = Date.now() + 10_000;
   for (;;) {
     const res = await fetch(`${master.url}/api/v1/slaves`, { headers: { Authorization: `Bearer ${master.adminToken}` } });
     const slaves = (await res.json()) as { name: string; inSync: boolean }[];
-    if (slaves.some((s) => s.name === name && s.inSync)) return { ...p, name };
+    if (slaves.some((s) => s.name === name && s.inSync)) return { ...p, name, port: p.ready };
     if (Date.now() > deadline) {
       await p.stop();
       throw new Error(`slave ${name} not in sync with the master after 10 s:\n${p.output()}`);
