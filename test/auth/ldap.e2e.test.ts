@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthenticator, type ProxyAuthenticator } from '../../proxy/src/proxy/auth/index.js';
 import { freePort, Slapd, SUFFIX } from './slapd.js';
+import { makeTestCa, type TestCa } from './test-ca.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const INVALID = { ok: false, reason: 'invalid user name or password' };
@@ -14,6 +15,7 @@ const GROUPS = `ou=groups,${SUFFIX}`;
 describe('LDAP authentication against a real slapd', () => {
   let slapd: Slapd;
   let dir: string;
+  let ca: TestCa;
   const authenticators: ProxyAuthenticator[] = [];
   const make = (opts: Parameters<typeof createAuthenticator>[0]) => {
     const a = createAuthenticator(opts)!;
@@ -22,6 +24,8 @@ describe('LDAP authentication against a real slapd', () => {
   };
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ldap-auth-'));
+    ca = makeTestCa(dir);
     slapd = await Slapd.start(
       [
         { uid: 'alice', password: 'alice-pw' },
@@ -32,8 +36,8 @@ describe('LDAP authentication against a real slapd', () => {
         { cn: 'staff', members: ['alice', 'bob'] },
         { cn: 'admins', members: ['alice'] },
       ],
+      ca,
     );
-    dir = mkdtempSync(join(tmpdir(), 'ldap-auth-'));
   }, 20_000);
 
   afterAll(async () => {
@@ -127,6 +131,23 @@ describe('LDAP authentication against a real slapd', () => {
     const header = basic('alice', 'alice-pw');
     await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable' });
     await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable' });
+  });
+
+  describe('TLS', () => {
+    const template = `uid={user},${PEOPLE}`;
+    it('binds over ldaps:// and StartTLS when the server certificate checks out against the CA file', async () => {
+      const ldaps = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template, tls: { caFile: ca.caFile } } });
+      await expect(ldaps.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true, user: 'bob' });
+      const startTls = make({ ldap: { url: slapd.url, bindDnTemplate: template, tls: { caFile: ca.caFile, startTls: true } } });
+      await expect(startTls.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true, user: 'bob' });
+    });
+
+    it('refuses a server whose certificate it cannot verify, unless told to accept any', async () => {
+      const untrusted = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template } });
+      await expect(untrusted.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: false, reason: 'authentication service unavailable' });
+      const insecure = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template, tls: { rejectUnauthorized: false } } });
+      await expect(insecure.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true });
+    });
   });
 
   it('refuses bad LDAP settings with a clear error', () => {

@@ -23,11 +23,13 @@ export interface LdapGroup {
 export class Slapd {
   private constructor(
     readonly url: string,
+    /** `ldaps://` URL when started with a certificate. */
+    readonly ldapsUrl: string | undefined,
     readonly dir: string,
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(users: LdapUser[], groups: LdapGroup[]): Promise<Slapd> {
+  static async start(users: LdapUser[], groups: LdapGroup[], tls?: { certFile: string; keyFile: string }): Promise<Slapd> {
     const dir = mkdtempSync(join(tmpdir(), 'slapd-'));
     mkdirSync(join(dir, 'db'));
     const conf = join(dir, 'slapd.conf');
@@ -39,6 +41,7 @@ export class Slapd {
         'moduleload back_mdb',
         'moduleload memberof',
         `pidfile ${join(dir, 'slapd.pid')}`,
+        ...(tls ? [`TLSCertificateFile ${tls.certFile}`, `TLSCertificateKeyFile ${tls.keyFile}`] : []),
         `argsfile ${join(dir, 'slapd.args')}`,
         'database mdb',
         'maxsize 10485760',
@@ -66,13 +69,17 @@ export class Slapd {
 
     const port = await freePort();
     const url = `ldap://127.0.0.1:${port}`;
+    const tlsPort = tls ? await freePort() : undefined;
+    const ldapsUrl = tlsPort ? `ldaps://127.0.0.1:${tlsPort}` : undefined;
+    const listen = [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' ');
     // `-d 0` keeps slapd in the foreground, so the child's PID is slapd's own.
-    const child = spawn('/usr/sbin/slapd', ['-d', '0', '-h', `${url}/`, '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/sbin/slapd', ['-d', '0', '-h', listen, '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
-    const slapd = new Slapd(url, dir, child);
+    const slapd = new Slapd(url, ldapsUrl, dir, child);
     try {
       await waitForPort(port, child, () => stderr);
+      if (tlsPort) await waitForPort(tlsPort, child, () => stderr);
       // Groups go in over the wire so the memberof overlay maintains users' memberOf.
       const groupLdif = groups
         .map((g) => [`dn: cn=${g.cn},ou=groups,${SUFFIX}`, 'objectClass: groupOfNames', `cn: ${g.cn}`, ...g.members.map((m) => `member: uid=${m},ou=people,${SUFFIX}`)].join('\n'))

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, NoSuchObjectError } from 'ldapts';
 import type { BasicCredentials } from './basic-credentials.js';
@@ -40,20 +41,25 @@ export class LdapVerifier implements CredentialVerifier {
     this.name = `LDAP ${url.host}`;
     this.servicePassword = opts.serviceBindPasswordFile ? readSecret(opts.serviceBindPasswordFile) : undefined;
     const tls = opts.tls;
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     if (url.protocol === 'ldaps:' || tls?.startTls) {
       this.tlsOptions = {
         ca: tls?.caFile ? readFileSync(tls.caFile) : undefined,
         rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-        servername: url.hostname,
+        // SNI may not carry an IP address (RFC 6066); then the address itself is what is verified.
+        ...(isIP(host) ? { host } : { servername: host }),
       };
     }
   }
 
   async verify({ user, password }: BasicCredentials): Promise<VerifyOutcome> {
     const timeout = this.opts.timeoutMs ?? 5000;
-    const client = new Client({ url: this.opts.url, timeout, connectTimeout: timeout, tlsOptions: this.tlsOptions });
+    // ldapts breaks StartTLS when a plain ldap:// client also has tlsOptions, and it writes the
+    // socket into the options it is given: hand each call its own copy, only where it belongs.
+    const startTls = this.opts.tls?.startTls === true;
+    const client = new Client({ url: this.opts.url, timeout, connectTimeout: timeout, tlsOptions: startTls ? undefined : { ...this.tlsOptions } });
     try {
-      if (this.opts.tls?.startTls) await client.startTLS(this.tlsOptions);
+      if (startTls) await client.startTLS({ ...this.tlsOptions });
       const dn = await this.userDn(client, user);
       if (dn === undefined) return { kind: 'unknown' };
       try {
