@@ -21,6 +21,7 @@ import { clientAddress, Exchange, socketDelta } from './exchange.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
+import { splice } from './socket-splice.js';
 import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { STATUS_CODES } from 'node:http';
 
@@ -76,6 +77,8 @@ function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return cl !== undefined && cl !== '0';
 }
+
+function ignore(): void {}
 
 class UpstreamTimeout extends Error {
   readonly code = 'ETIMEDOUT';
@@ -179,7 +182,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {});
+    socket.on('error', ignore);
     if (this.sockets.size >= this.maxConnections) {
       this.opts.metrics.rejected.labels('connection-limit').inc();
       this.shed(socket, `the proxy is at its connection limit (${this.maxConnections}); try again shortly`);
@@ -503,7 +506,7 @@ export class ProxyServer {
         socket.write(text + '\r\n');
         if (upHead.length) socket.write(upHead);
         if (head.length) upSocket.write(head);
-        this.splice(socket, upSocket);
+        splice(socket, upSocket, this.idleTimeoutMs);
         resolve(upSocket);
       });
       upReq.on('response', (upRes) => {
@@ -539,88 +542,67 @@ export class ProxyServer {
 
   private async handleConnect(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<void> {
     const startRead = socket.bytesRead;
-    const refuse = (r: Refusal, target?: Target): void => {
-      this.rawFail(socket, ex, r, target);
-      this.record(ex, socket.bytesRead - startRead, 0);
-    };
     let target: Target;
     try {
       target = parseConnectTarget(req.url ?? '');
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
-      refuse(refusal(400, err.message));
+      this.refuseTunnel(socket, ex, refusal(400, err.message), startRead);
       return;
     }
     ex.host = target.host;
     ex.url = target.display;
     if (this.tunnels >= this.maxTunnels) {
       this.opts.metrics.rejected.labels('tunnel-limit').inc();
-      refuse(refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'), target);
+      this.refuseTunnel(socket, ex, refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'), startRead, target);
       return;
     }
     this.tunnels++;
-    let counted = true;
-    const release = (): void => {
-      if (counted) this.tunnels--;
-      counted = false;
-    };
     const a = await admit(this.deps, req, target, ex, true);
     if (!a.ok || socket.destroyed) {
-      release();
-      if (!a.ok) refuse(a, target);
+      this.tunnels--;
+      if (!a.ok) this.refuseTunnel(socket, ex, a, startRead, target);
       else this.record(ex, 0, 0);
       return;
     }
-    const upstream = net.connect({ host: a.address, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.dialTunnel(socket, head, ex, a.address, target, startRead);
+  }
+
+  private refuseTunnel(socket: Socket, ex: Exchange, r: Refusal, startRead: number, target?: Target): void {
+    this.rawFail(socket, ex, r, target);
+    this.record(ex, socket.bytesRead - startRead, 0);
+  }
+
+  /** Separate from `handleConnect` so that the tunnel's closures keep neither the request nor the decision alive. */
+  private dialTunnel(socket: Socket, head: Buffer | undefined, ex: Exchange, address: string, target: Target, startRead: number): void {
+    const upstream = net.connect({ host: address, port: target.port, allowHalfOpen: true, noDelay: true });
     upstream.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upstream.destroy(new UpstreamTimeout('connect timed out')));
     const onEarlyError = (err: NodeJS.ErrnoException): void => {
-      release();
+      this.tunnels--;
+      socket.off('close', onClientGone);
       const timeout = err instanceof UpstreamTimeout;
-      refuse(refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${a.address}): ${timeout ? 'timed out' : (err.code ?? err.message)}`, 'allow'), target);
+      const why = timeout ? 'timed out' : (err.code ?? err.message);
+      this.refuseTunnel(socket, ex, refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${address}): ${why}`, 'allow'), startRead, target);
     };
-    upstream.once('error', onEarlyError);
     const onClientGone = (): void => {
       upstream.destroy();
     };
+    upstream.once('error', onEarlyError);
     socket.once('close', onClientGone);
     upstream.once('connect', () => {
       upstream.off('error', onEarlyError);
       socket.off('close', onClientGone);
-      upstream.setTimeout(0);
       ex.status = 200;
       this.opts.metrics.activeTunnels.inc();
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length) upstream.write(head);
-      this.splice(socket, upstream);
+      if (head?.length) upstream.write(head);
+      head = undefined;
+      splice(socket, upstream, this.idleTimeoutMs);
       upstream.once('close', () => {
-        release();
+        this.tunnels--;
         this.opts.metrics.activeTunnels.dec();
         this.record(ex, upstream.bytesWritten, upstream.bytesRead);
       });
     });
-  }
-
-  /**
-   * Pipes raw bytes both ways with back-pressure; an end from one side is passed on as a
-   * half-close, an error or idle timeout on either side closes both.
-   */
-  private splice(client: Socket, upstream: Socket): void {
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const destroyBoth = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', destroyBoth);
-    upstream.on('error', destroyBoth);
-    client.once('close', () => {
-      upstream.destroy();
-    });
-    upstream.once('close', () => {
-      if (client.writableLength === 0) client.destroy();
-      else client.end();
-    });
-    client.setTimeout(this.idleTimeoutMs, destroyBoth);
-    upstream.setTimeout(this.idleTimeoutMs, destroyBoth);
   }
 }
