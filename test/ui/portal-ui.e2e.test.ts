@@ -332,6 +332,18 @@ test('reports show the ingested records: totals, top sites, users, slaves, categ
   expect(points).toHaveLength(figures.minuteBuckets);
   expect(points.reduce((a, b) => a + b, 0)).toBe(figures.requests);
   await page.screenshot({ path: join(SHOTS, 'reports.png'), fullPage: true });
+
+  // A bar leads to its records: by click, and by keyboard.
+  const social = SITES.find((x) => x.host === 'social.example')!;
+  await page.click('#report-top-sites .bar-link:has(.bar-label:text-is("social.example"))');
+  await page.locator('#search-page', { hasText: `Page 1 · ${social.count} records` }).waitFor();
+  expect(await page.inputValue('#search-host')).toBe('social.example');
+  expect(new Set(await page.$$eval('#search-table td.url', (tds) => tds.map((td) => new URL(td.getAttribute('title')!).host)))).toEqual(new Set(['social.example']));
+  await page.focus('#report-top-users .bar-link:has(.bar-label:text-is("bob"))');
+  await page.keyboard.press('Enter');
+  await page.locator('#search-page', { hasText: `Page 1 · ${figures.users.get('bob')} records` }).waitFor();
+  expect(await page.inputValue('#search-host')).toBe('');
+  expect(new Set(await page.$$eval('#search-table tbody tr td:nth-child(4)', (tds) => tds.map((td) => td.textContent)))).toEqual(new Set(['bob']));
   await finish(s);
 });
 

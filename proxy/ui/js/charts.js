@@ -101,8 +101,8 @@ function timeTickFormat(bucketMs, span) {
 }
 
 /**
- * Horizontal bars, largest first as given.
- * @param {{ rows: { label: string, value: number, detail?: string }[], color?: string, label: string, valueFormat?: (n: number) => string }} opts
+ * Horizontal bars, largest first as given. A row with `onSelect` is a button (click, Enter, Space).
+ * @param {{ rows: { label: string, value: number, detail?: string, onSelect?: () => void, action?: string }[], color?: string, label: string, valueFormat?: (n: number) => string }} opts
  */
 export function barChart({ rows, color = COLORS.requests, label, valueFormat = fmtInt }) {
   const W = 560;
@@ -115,9 +115,24 @@ export function barChart({ rows, color = COLORS.requests, label, valueFormat = f
   const bars = rows.map((r, i) => {
     const y = i * rowH + 4;
     const text = r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label;
+    const select = r.onSelect;
     return s(
       'g',
-      { class: 'bar-row' },
+      select
+        ? {
+            class: 'bar-row bar-link',
+            tabindex: 0,
+            role: 'button',
+            'aria-label': `${r.label}: ${valueFormat(r.value)}. ${r.action ?? 'Select'}`,
+            onclick: select,
+            onkeydown(/** @type {KeyboardEvent} */ e) {
+              if (e.key === 'Enter' || e.key === ' ') {
+                e.preventDefault();
+                select();
+              }
+            },
+          }
+        : { class: 'bar-row' },
       s('title', null, `${r.label}: ${valueFormat(r.value)}${r.detail ? ` (${r.detail})` : ''}`),
       s('text', { class: 'bar-label', x: labelW - 8, y: y + rowH / 2 + 1, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, text),
       s('rect', { class: 'bar-track', x: labelW, y: y + 4, width: bw, height: rowH - 10, rx: 3 }),

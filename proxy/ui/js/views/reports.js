@@ -58,8 +58,8 @@ export function render(main, ctx) {
 
   function load() {
     const win = currentWindow();
-    renderPanels(panels, win, ctx);
-    renderSearch(searchBox, win, ctx);
+    const searchFor = renderSearch(searchBox, win, ctx);
+    renderPanels(panels, win, ctx, searchFor);
   }
   load();
 }
@@ -141,8 +141,9 @@ function rangePicker(onChange) {
 
 /**
  * @param {HTMLElement} box @param {{ from: number, to: number }} win @param {import('../app.js').ViewContext} ctx
+ * @param {(filters: Record<string, string>) => void} searchFor drill-down from a bar to its records
  */
-function renderPanels(box, win, ctx) {
+function renderPanels(box, win, ctx, searchFor) {
   const bucket = bucketFor(win.to - win.from);
   const base = { from: win.from, to: win.to };
   const top = { ...base, limit: TOP };
@@ -211,16 +212,16 @@ function renderPanels(box, win, ctx) {
       'div',
       { class: 'grid-2' },
       panel('report-top-sites', 'Top sites', '/top-sites', top, (data) =>
-        bars(rowsOf(data), (r) => r.host, 'Top sites by requests', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`),
+        bars(rowsOf(data), (r) => r.host, 'Top sites by requests', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`, (r) => ({ host: r.host }), searchFor),
       ),
       panel('report-top-users', 'Top users', '/top-users', top, (data) =>
-        bars(rowsOf(data), (r) => r.user ?? '(not authenticated)', 'Top users by requests', (r) => `${fmtInt(r.distinctHosts)} sites · ${fmtBytes(r.bytesDown)} down`),
+        bars(rowsOf(data), (r) => r.user ?? '(not authenticated)', 'Top users by requests', (r) => `${fmtInt(r.distinctHosts)} sites · ${fmtBytes(r.bytesDown)} down`, (r) => (r.user ? { user: r.user } : null), searchFor),
       ),
       panel('report-per-slave', 'Traffic per slave', '/per-slave', base, (data) =>
-        bars(rowsOf(data), (r) => r.slave, 'Requests per slave', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`),
+        bars(rowsOf(data), (r) => r.slave, 'Requests per slave', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`, (r) => ({ slave: r.slave }), searchFor),
       ),
       panel('report-categories', 'By category', '/categories', base, (data) =>
-        bars(rowsOf(data), (r) => r.category ?? '(uncategorised)', 'Requests by category', (r) => `${fmtInt(r.blocked)} blocked`),
+        bars(rowsOf(data), (r) => r.category ?? '(uncategorised)', 'Requests by category', (r) => `${fmtInt(r.blocked)} blocked`, (r) => (r.category ? { category: r.category } : null), searchFor),
       ),
     ),
     panel('report-blocked', 'Blocked requests', '/blocked', { ...base, limit: 20 }, (data) => blockedTable(rowsOf(data)), 'panel-wide'),
@@ -229,10 +230,18 @@ function renderPanels(box, win, ctx) {
 
 /**
  * @param {any[]} rows @param {(r: any) => string} label @param {string} title @param {(r: any) => string} detail
+ * @param {(r: any) => Record<string, string> | null} filterOf the search a bar leads to (null: none)
+ * @param {(filters: Record<string, string>) => void} searchFor
  */
-function bars(rows, label, title, detail) {
+function bars(rows, label, title, detail, filterOf, searchFor) {
   if (!rows.length) return null;
-  return barChart({ rows: rows.map((r) => ({ label: label(r), value: r.requests, detail: detail(r) })), label: title });
+  return barChart({
+    rows: rows.map((r) => {
+      const filter = filterOf(r);
+      return { label: label(r), value: r.requests, detail: detail(r), action: 'Search its records', onSelect: filter ? () => searchFor(filter) : undefined };
+    }),
+    label: title,
+  });
 }
 
 /** @param {any[]} rows */
@@ -269,6 +278,7 @@ function blockedTable(rows) {
 /**
  * Record search with cursor paging (the API pages newest first).
  * @param {HTMLElement} box @param {{ from: number, to: number }} win @param {import('../app.js').ViewContext} ctx
+ * @returns {(filters: Record<string, string>) => void} runs a search for exactly these filters
  */
 function renderSearch(box, win, ctx) {
   const field = (/** @type {string} */ name, /** @type {string} */ label, /** @type {string} */ placeholder) =>
@@ -303,6 +313,7 @@ function renderSearch(box, win, ctx) {
         h('select', { id: 'search-action', name: 'action' }, h('option', { value: '' }, 'any'), h('option', { value: 'allow' }, 'allow'), h('option', { value: 'deny' }, 'deny'), h('option', { value: 'redirect' }, 'redirect')),
       ),
       field('category', 'Category', 'social'),
+      field('slave', 'Slave', 'edge-1'),
       h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search')),
     )
   );
@@ -311,7 +322,7 @@ function renderSearch(box, win, ctx) {
     const data = new FormData(form);
     /** @type {Record<string, string | number>} */
     const out = { from: win.from, to: win.to };
-    for (const key of ['user', 'host', 'url', 'action', 'category']) {
+    for (const key of ['user', 'host', 'url', 'action', 'category', 'slave']) {
       const v = String(data.get(key) ?? '').trim();
       if (v) out[key] = key === 'host' ? v.toLowerCase() : v;
     }
@@ -348,8 +359,21 @@ function renderSearch(box, win, ctx) {
     }
   }
 
-  replace(box, h('div', { class: 'panel-head' }, h('h2', null, 'Search records'), csv), form, results);
+  replace(box, h('div', { class: 'panel-head' }, h('h2', { id: 'search-title', tabindex: -1 }, 'Search records'), csv), form, results);
   void run();
+
+  return (/** @type {Record<string, string>} */ wanted) => {
+    form.reset();
+    for (const [key, value] of Object.entries(wanted)) {
+      const input = /** @type {HTMLInputElement | null} */ (form.elements.namedItem(key));
+      if (input) input.value = value;
+    }
+    trail = [];
+    cursor = undefined;
+    void run();
+    box.scrollIntoView({ block: 'start' });
+    /** @type {HTMLElement} */ (box.querySelector('#search-title')).focus({ preventScroll: true });
+  };
 }
 
 /** @param {any[]} records */
