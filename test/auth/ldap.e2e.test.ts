@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthenticator, type ProxyAuthenticator } from '../../proxy/src/proxy/auth/index.js';
+import { LdapVerifier } from '../../proxy/src/proxy/auth/ldap-verifier.js';
 import { freePort, Slapd, SUFFIX } from './slapd.js';
 import { makeTestCa, type TestCa } from './test-ca.js';
 
@@ -65,6 +66,9 @@ describe('LDAP authentication against a real slapd', () => {
     it('never turns an empty password into an anonymous bind', async () => {
       const empty = await auth.authenticate(basic('alice', ''));
       expect(empty.ok).toBe(false);
+      // Also when the verifier is called directly, below the header parsing that refuses it first.
+      const verifier = new LdapVerifier({ url: slapd.url, bindDnTemplate: `uid={user},${PEOPLE}` });
+      await expect(verifier.verify({ user: 'alice', password: '' })).resolves.toEqual({ kind: 'rejected', detail: 'empty password' });
     });
 
     it('escapes DN specials so a user name stays one RDN value', async () => {

@@ -53,6 +53,8 @@ export class LdapVerifier implements CredentialVerifier {
   }
 
   async verify({ user, password }: BasicCredentials): Promise<VerifyOutcome> {
+    // An empty simple bind is an anonymous bind that servers accept: never let one through.
+    if (password === '') return { kind: 'rejected', detail: 'empty password' };
     const timeout = this.opts.timeoutMs ?? 5000;
     // ldapts breaks StartTLS when a plain ldap:// client also has tlsOptions, and it writes the
     // socket into the options it is given: hand each call its own copy, only where it belongs.
