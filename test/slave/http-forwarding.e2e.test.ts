@@ -3,10 +3,12 @@
  * headers, keep-alive pooling, streaming both ways, chunked, 100-continue, HEAD, WebSocket
  * upgrades, and the policy's deny/redirect/MIME/header rules as the client sees them.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   rawRequest,
   startSlave,
@@ -18,6 +20,8 @@ import {
   type RunningSlave,
   type Upstream,
 } from './harness.js';
+
+const run = promisify(execFile);
 
 const POLICY = `
 rules:
@@ -104,6 +108,16 @@ describe('slave HTTP forwarding', () => {
     expect(res.head).toMatch(/\r\nX-Inspected: yes/i);
     expect(res.head).not.toMatch(/X-Upstream-Hop/i);
     expect(res.head).not.toMatch(/timeout=5/);
+  });
+
+  it('serves curl as a plain HTTP proxy client', async () => {
+    const { stdout } = await run('curl', ['-sS', '-x', `http://127.0.0.1:${slave.port}`, '-H', 'X-From: curl', `${base}/curl?q=1`]);
+    const seen = JSON.parse(stdout) as { url: string; headers: Record<string, string> };
+    expect(seen.url).toBe('/curl?q=1');
+    expect(seen.headers['x-from']).toBe('curl');
+    expect(seen.headers['proxy-connection']).toBeUndefined();
+    const { stdout: status } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-x', `http://127.0.0.1:${slave.port}`, `${base}/downloads/x`]);
+    expect(status).toBe('403');
   });
 
   it('reuses upstream connections across client requests (keep-alive pool)', async () => {

@@ -433,8 +433,11 @@ export class ProxyServer {
           done(socket.bytesRead - startRead, socket.bytesWritten);
           return;
         }
+        // An upgraded connection is a tunnel for the limits and the gauge.
+        this.tunnels++;
         this.opts.metrics.activeTunnels.inc();
         upstream.once('close', () => {
+          this.tunnels--;
           this.opts.metrics.activeTunnels.dec();
           done(upstream.bytesWritten, socket.bytesWritten);
         });
