@@ -173,6 +173,8 @@ test('overview lists the running slaves with state, sync, version skew and clock
   expect(await page.textContent(`${row('edge-legacy')} td.num`)).toMatch(/^−3\.[5-9] s$/);
   expect(await page.getAttribute(`${row('edge-legacy')} td.num`, 'class')).toContain('text-warn');
   expect(await page.textContent('#card-online .card-value')).toBe('3 / 3');
+  const { version } = JSON.parse(readFileSync(new URL('../../proxy/package.json', import.meta.url), 'utf8')) as { version: string };
+  expect(await page.textContent('#card-online .card-note')).toBe(`all reachable · 1 not on ${version}`);
   expect(await page.textContent('#card-sync .card-value')).toBe('3 / 3');
   expect(await page.textContent('#card-requests .card-value')).toBe(String(figures.requests));
   expect(await page.textContent('#card-blocked .card-value')).toBe(String(figures.blocked));

@@ -39,11 +39,20 @@ function content(cluster, summary) {
   const inSync = slaves.filter((s) => s.inSync).length;
   const sum = summary.status === 'fulfilled' ? summary.value : null;
   const policy = cluster.policy ?? {};
+  const masterVersion = cluster.master?.version;
+  const skewed = slaves.filter((s) => masterVersion && s.version && s.version !== masterVersion).length;
+  const reach = online === slaves.length ? 'all reachable' : `${slaves.length - online} not online`;
   return [
     h(
       'section',
       { class: 'cards', 'aria-label': 'Cluster summary' },
-      card('Slaves online', `${online} / ${slaves.length}`, online === slaves.length ? 'all reachable' : `${slaves.length - online} not online`, online < slaves.length ? 'warn' : 'ok', 'card-online'),
+      card(
+        'Slaves online',
+        `${online} / ${slaves.length}`,
+        skewed ? `${reach} · ${skewed} not on ${masterVersion}` : reach,
+        online < slaves.length || skewed ? 'warn' : 'ok',
+        'card-online',
+      ),
       card('Policy in sync', `${inSync} / ${slaves.length}`, `enforcing ${shortHash(policy.hash)}`, inSync < slaves.length ? 'warn' : 'ok', 'card-sync'),
       card('Requests, last hour', sum ? fmtInt(sum.requests) : '—', sum ? `${fmtInt(sum.distinctUsers)} users · ${fmtInt(sum.distinctHosts)} sites` : 'reports unavailable', 'neutral', 'card-requests'),
       card('Blocked, last hour', sum ? fmtInt(sum.blocked) : '—', sum && sum.requests ? `${((100 * sum.blocked) / sum.requests).toFixed(1)} % of requests` : 'no requests', sum && sum.blocked ? 'bad' : 'neutral', 'card-blocked'),
