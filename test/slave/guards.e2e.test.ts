@@ -94,6 +94,24 @@ describe('slave guards', () => {
     });
   });
 
+  describe('allowed clients', () => {
+    it('refuses clients outside accessRestriction.allowedClients before anything else', async () => {
+      const file = join(dir.path, 'clients.yaml');
+      writePolicy(file, 'clients', policy(`  allowedClients: [10.0.0.0/8]\n  ssrf: {allowRanges: [127.0.0.0/8]}`));
+      const slave = await startSlave(['--policy', file]);
+      try {
+        const before = upstream.seen.length;
+        const res = await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/from-outside`);
+        expect(res.status).toBe(403);
+        expect(res.body.toString()).toContain('client address 127.0.0.1 is not allowed to use this proxy');
+        expect((await rawRequest(slave.port, `CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: x\r\n\r\n`)).status).toBe(403);
+        expect(upstream.seen.length).toBe(before);
+      } finally {
+        await slave.stop('SIGKILL');
+      }
+    });
+  });
+
   describe('strict parsing', () => {
     const target = (): string => `http://127.0.0.1:${upstream.port}/bad`;
     const cases: Array<[string, () => string, number]> = [

@@ -1,0 +1,45 @@
+import { parseHostPort, parseSlaveArgs } from './slave-command.js';
+
+describe('slave flags', () => {
+  it('parses listen addresses: all interfaces, IPv4, bracketed IPv6, bare port', () => {
+    expect(parseHostPort(':3128', 'listen')).toEqual({ host: '', port: 3128 });
+    expect(parseHostPort('127.0.0.1:3128', 'listen')).toEqual({ host: '127.0.0.1', port: 3128 });
+    expect(parseHostPort('[::1]:3128', 'listen')).toEqual({ host: '::1', port: 3128 });
+    expect(parseHostPort('3128', 'listen')).toEqual({ host: '', port: 3128 });
+    for (const bad of ['', 'host', '1.2.3.4:', '1.2.3.4:99999', '::1:3128']) expect(() => parseHostPort(bad, 'listen')).toThrow(/--listen/);
+  });
+
+  it('applies defaults and reads every flag', () => {
+    const o = parseSlaveArgs(['--policy', 'p.yaml', '--listen', '127.0.0.1:3128', '--listen', '127.0.0.1:3129', '--name', 's-1']);
+    expect(o).toMatchObject({
+      policyFile: 'p.yaml',
+      name: 's-1',
+      listen: [{ host: '127.0.0.1', port: 3128 }, { host: '127.0.0.1', port: 3129 }],
+      metricsListen: { host: '127.0.0.1', port: 9090 },
+      workers: 1,
+      accessLog: 'off',
+      shutdownGraceMs: 25000,
+    });
+    const all = parseSlaveArgs([
+      '--master', 'http://127.0.0.1:8888', '--token-file', 't', '--state-dir', 'd', '--workers', '2', '--access-log', 'json',
+      '--max-connections', '10', '--max-tunnels', '5', '--header-timeout', '100', '--idle-timeout', '200', '--shutdown-grace', '300',
+      '--metrics-listen', 'off', '--auth-users', 'users.txt',
+    ]);
+    expect(all).toMatchObject({
+      master: 'http://127.0.0.1:8888', tokenFile: 't', stateDir: 'd', workers: 2, accessLog: 'json', maxConnections: 10, maxTunnels: 5,
+      headerTimeoutMs: 100, idleTimeoutMs: 200, shutdownGraceMs: 300, metricsListen: undefined, listen: [{ host: '', port: 3128 }],
+    });
+    expect(all.auth?.users?.path).toBe('users.txt');
+  });
+
+  it.each([
+    [[], /--policy FILE is required/],
+    [['--policy', 'p', '--master', 'not a url', '--token-file', 't'], /--master "not a url"/],
+    [['--policy', 'p', '--workers', 'two'], /--workers "two"/],
+    [['--policy', 'p', '--name', 'bad name'], /--name "bad name"/],
+    [['--policy', 'p', '--auth-nonsense', 'x'], /--auth-nonsense/],
+    [['--policy', 'p', 'stray'], /stray|positional/i],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseSlaveArgs(argv as string[])).toThrow(message);
+  });
+});
