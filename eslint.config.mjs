@@ -6,6 +6,7 @@ export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'charts/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { files: ['proxy/ui/**/*.js'], languageOptions: { globals: globals.browser } },
   {
     languageOptions: { globals: { ...globals.node, ...globals.jest } },
     rules: {

@@ -1,4 +1,3 @@
-/* global window */
 /** The portal's JSON API (`/api/v1`), as the UI uses it. */
 
 export class ApiError extends Error {

@@ -1,4 +1,3 @@
-/* global document, location, window */
 /**
  * The portal's single page: a hash router (`#/overview`, `#/policy`, `#/reports`, `#/slaves`)
  * in front of one module per view. Nothing is shown but the login form until the session

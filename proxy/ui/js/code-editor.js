@@ -1,4 +1,3 @@
-/* global getComputedStyle */
 /** A textarea with a line-number gutter that can mark lines with issues and jump to them. */
 import { h } from './dom.js';
 

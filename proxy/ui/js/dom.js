@@ -1,4 +1,3 @@
-/* global document, Node */
 /**
  * Tiny DOM builder. Text always goes in as text nodes, never as HTML, so values that come
  * from the API (host names, URLs, user names) cannot inject markup.

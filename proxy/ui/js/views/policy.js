@@ -1,4 +1,3 @@
-/* global document, window */
 /**
  * The policy: what the master serves now, an editor with validate/save (standalone only),
  * versions with diff and rollback. In Kubernetes mode the operator's ConfigMap is the source
