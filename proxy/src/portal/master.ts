@@ -63,6 +63,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const slaves = new SlaveRegistry(o.slaveStateMs);
   const sources: Source[] = [];
   let editor: StorePolicySource | undefined;
+  let closing: Promise<void> | undefined;
   let readOnlyReason = '';
 
   try {
@@ -107,6 +108,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     reports: o.reports?.router,
     logger: log,
     registry,
+    shuttingDown: () => closing !== undefined,
   });
   const server: Server = createServer(app);
   // Long-polls are held up to 60 s: keep Node's own timeouts above that.
@@ -124,7 +126,6 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const url = `http://${host}:${port}`;
   log.info({ url, mode: editor ? 'standalone' : 'kubernetes', policyHash: hub.current?.hash, allow: o.allow }, 'Configuration Portal listening');
 
-  let closing: Promise<void> | undefined;
   return {
     url,
     port,

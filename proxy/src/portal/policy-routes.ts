@@ -22,6 +22,7 @@ export interface PolicyRoutesOptions {
   registry: SlaveRegistry;
   logger: Logger;
   metrics: Registry;
+  shuttingDown: () => boolean;
   guards: { admin: express.RequestHandler; slave: express.RequestHandler };
 }
 
@@ -81,6 +82,7 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     }
     done?.();
     if (res.writableEnded || res.destroyed) return;
+    if (o.shuttingDown()) res.setHeader('Connection', 'close');
     res.setHeader('Cache-Control', 'no-cache');
     polls.inc({ result: answer ? 'changed' : 'unchanged' });
     if (!answer) {

@@ -37,6 +37,8 @@ export interface PortalAppOptions {
   /** Static web UI; defaults to the package's `ui/` folder. */
   uiDir?: string;
   startedAt?: Date;
+  /** True once the master is stopping: new requests get 503 and connections are not kept alive. */
+  shuttingDown?: () => boolean;
 }
 
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
@@ -69,6 +71,11 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   });
   app.use((req, res, next) => {
     res.on('finish', () => requests.inc({ method: req.method, status: String(res.statusCode) }));
+    if (o.shuttingDown?.()) {
+      // A keep-alive connection must not make a stopping master look alive to a slave.
+      res.setHeader('Connection', 'close');
+      return sendError(res, 503, 'the master is shutting down');
+    }
     next();
   });
 
@@ -91,7 +98,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   const api = express.Router();
   api.use(access.identify);
   api.use(createSessionRoutes({ sessions: o.sessions, logger: o.logger }));
-  api.use(createPolicyRoutes({ ...o, registry: o.slaves, metrics: o.registry, guards }));
+  api.use(createPolicyRoutes({ ...o, registry: o.slaves, metrics: o.registry, guards, shuttingDown: o.shuttingDown ?? (() => false) }));
   api.use(createSlaveRoutes({ hub: o.hub, registry: o.slaves, logger: o.logger, guards }));
   api.get('/cluster', guards.admin, (_req, res) => {
     const current = o.hub.current;
