@@ -15,7 +15,7 @@ import { ingestThroughHttp, ingestThroughStore, ingestWithoutIndexes } from './i
 import { startMaster } from './master.js';
 import { medianMs, QUERY_CASES } from './queries.js';
 import { makeRecords } from './records.js';
-import { measureSlaveCost } from './slave-cost.js';
+import { measureSlaveCost, type SlaveRun } from './slave-cost.js';
 
 const HELP = `usage: node bench/dist/reports/main.js [options]
   --records N        records per ingestion run (default 200000)
@@ -148,14 +148,18 @@ async function main(): Promise<void> {
     if (only.has('slave')) {
       const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
       const r = await measureSlaveCost(group, root, load, Number(values.rounds));
-      const mean = (xs: { reqPerSec: number }[]) => xs.reduce((a, x) => a + x.reqPerSec, 0) / xs.length;
-      const off = mean(r.off);
-      const on = mean(r.on);
-      const rows = r.off.map((o, i) => [`round ${i + 1}`, fmt(o.reqPerSec), fmt(r.on[i].reqPerSec), pct(r.on[i].reqPerSec, o.reqPerSec)]);
-      rows.push(['mean', fmt(off), fmt(on), pct(on, off)]);
-      process.stdout.write(`slave req/s through wrk (${load.connections} connections, ${load.durationS} s), reports off (anchor) vs on\n`);
-      process.stdout.write(`${table(['run', 'off req/s', 'on req/s', 'change'], rows)}\n`);
-      process.stdout.write(`records stored by the master from the "on" runs: ${fmt(r.stored)} of ${fmt(r.requestsOn)} requests; cost target ≤ 10 %\n`);
+      const mean = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest') => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+      const rows = r.off.map((o, i) => {
+        const on = r.on[i];
+        return [`round ${i + 1}`, fmt(o.reqPerSec), fmt(on.reqPerSec), pct(on.reqPerSec, o.reqPerSec),
+          o.slaveCpuUsPerRequest.toFixed(1), on.slaveCpuUsPerRequest.toFixed(1), pct(on.slaveCpuUsPerRequest, o.slaveCpuUsPerRequest)];
+      });
+      const [offRps, onRps] = [mean(r.off, 'reqPerSec'), mean(r.on, 'reqPerSec')];
+      const [offCpu, onCpu] = [mean(r.off, 'slaveCpuUsPerRequest'), mean(r.on, 'slaveCpuUsPerRequest')];
+      rows.push(['mean', fmt(offRps), fmt(onRps), pct(onRps, offRps), offCpu.toFixed(1), onCpu.toFixed(1), pct(onCpu, offCpu)]);
+      process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s), reports off (anchor) vs on (master at nice 19)\n`);
+      process.stdout.write(`${table(['run', 'off req/s', 'on req/s', 'change', 'off slave CPU µs/req', 'on slave CPU µs/req', 'change'], rows)}\n`);
+      process.stdout.write(`records stored by the master from the "on" runs: ${fmt(r.stored)}; requests wrk completed: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %\n`);
     }
   } finally {
     await group.stopAll();

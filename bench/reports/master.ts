@@ -18,7 +18,9 @@ export interface BenchMaster {
   stop(): Promise<void>;
 }
 
-export async function startMaster(group: ProcessGroup, root: string, opts: { postgresUrl?: string; policyFile?: string } = {}): Promise<BenchMaster> {
+export async function startMaster(
+  group: ProcessGroup, root: string, opts: { postgresUrl?: string; policyFile?: string; nice?: boolean } = {},
+): Promise<BenchMaster> {
   const cli = join(root, 'proxy/dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -b" first`);
   const dir = mkdtempSync(join(tmpdir(), 'bench-master-'));
@@ -34,7 +36,10 @@ export async function startMaster(group: ProcessGroup, root: string, opts: { pos
     ...(opts.postgresUrl ? ['--postgres-url', opts.postgresUrl] : []),
     ...(opts.policyFile ? ['--policy', opts.policyFile] : []),
   ];
-  const child = group.start('master', process.execPath, args, { cwd: dir });
+  // `nice` execs node in place, so the PID is the master's.
+  const child = opts.nice
+    ? group.start('master', 'nice', ['-n', '19', process.execPath, ...args], { cwd: dir })
+    : group.start('master', process.execPath, args, { cwd: dir });
   const output = collectOutput(child);
   try {
     await waitForPort(port, 'master', child);

@@ -11,11 +11,16 @@ import { benchPolicyYaml, startSlave } from '../proxy/slave.js';
 import type { RunningProxy } from '../proxy/squid.js';
 import { startUpstreams } from '../proxy/upstreams.js';
 import { runWrk, type WrkLoad, type WrkResult } from '../proxy/wrk.js';
-import { startMaster, storedRecords } from './master.js';
+import { processCpuSeconds, startMaster, storedRecords } from './master.js';
+
+export interface SlaveRun extends WrkResult {
+  /** CPU microseconds the slave process spent per request wrk completed. */
+  slaveCpuUsPerRequest: number;
+}
 
 export interface SlaveCostResult {
-  off: WrkResult[];
-  on: WrkResult[];
+  off: SlaveRun[];
+  on: SlaveRun[];
   /** Records the master stored from the "on" runs, and the requests wrk counted in them. */
   stored: number;
   requestsOn: number;
@@ -26,7 +31,9 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
   const upstreams = await startUpstreams();
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, benchPolicyYaml([]));
-  const master = await startMaster(group, root, { policyFile });
+  // The master would run on another machine; here it shares two cores with wrk, the upstream and
+  // the slave, so it runs at the lowest priority and takes only CPU the slave leaves idle.
+  const master = await startMaster(group, root, { policyFile, nice: true });
   const result: SlaveCostResult = { off: [], on: [], stored: 0, requestsOn: 0 };
   try {
     const withMaster = ['--master', master.url, '--token-file', master.tokenFile, '--name', 'bench-slave'];
@@ -34,8 +41,10 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
       for (const mode of ['off', 'on'] as const) {
         const slave: RunningProxy = await startSlave(group, root, [], mode === 'on' ? withMaster : []);
         try {
+          const cpu0 = processCpuSeconds(slave.child.pid!);
           const r = await runWrk(dir, `${mode}-${round}`, upstreams.httpPort, slave.port, load);
-          result[mode].push(r);
+          const cpu = processCpuSeconds(slave.child.pid!) - cpu0;
+          result[mode].push({ ...r, slaveCpuUsPerRequest: (cpu * 1e6) / r.requests });
           if (mode === 'on') result.requestsOn += r.requests;
         } finally {
           // SIGTERM: the slave flushes what is queued to the master before it exits.

@@ -33,6 +33,15 @@ describe('RecordQueue', () => {
     expect(q.size).toBe(next - expected);
   });
 
+  it('stays bounded in memory when nobody drains it', () => {
+    const q = new RecordQueue(100);
+    for (let i = 0; i < 10_000; i++) q.push(rec(i));
+    expect(q.size).toBe(100);
+    expect(q.dropped).toBe(9900);
+    expect((q as unknown as { items: unknown[] }).items.length).toBeLessThanOrEqual(200);
+    expect(q.drain(1000).map((r) => r.time)).toEqual(Array.from({ length: 100 }, (_, i) => 9900 + i));
+  });
+
   it('rejects a nonsensical capacity', () => {
     expect(() => new RecordQueue(0)).toThrow(/positive integer/);
   });

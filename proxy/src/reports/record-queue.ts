@@ -23,6 +23,9 @@ export class RecordQueue {
     if (this.size >= this.capacity) {
       this.head++;
       this.dropped++;
+      // Nobody drains a queue that is full (no master configured, or it is away): compact here
+      // too, or the array would keep every record ever pushed.
+      if (this.head >= this.capacity) this.compact();
     }
     this.items.push(record);
   }
@@ -31,10 +34,12 @@ export class RecordQueue {
   drain(max: number): AccessRecord[] {
     const out = this.items.slice(this.head, this.head + max);
     this.head += out.length;
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    if (this.head > 4096 && this.head * 2 > this.items.length) this.compact();
     return out;
+  }
+
+  private compact(): void {
+    this.items = this.items.slice(this.head);
+    this.head = 0;
   }
 }

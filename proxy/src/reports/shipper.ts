@@ -134,7 +134,8 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
   const writeBatch = async (records: AccessRecord[]) => {
     const batchId = `${idPrefix}-${Date.now()}-${randomBytes(6).toString('hex')}`;
     const own = records.map((r) => (r.slave === slaveName ? r : { ...r, slave: slaveName }));
-    const body = await gzipAsync(Buffer.from(JSON.stringify({ batchId, slave: slaveName, records: own })));
+    // Level 1: a third of level 6's CPU on the slave for ~20 % more bytes (access records compress ~6x anyway).
+    const body = await gzipAsync(Buffer.from(JSON.stringify({ batchId, slave: slaveName, records: own })), { level: 1 });
     try {
       await spool.append(batchId, records.length, body);
     } catch (err) {
