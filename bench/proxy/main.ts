@@ -4,10 +4,10 @@
  * curl, RSS, and the RSS that idle CONNECT tunnels add. See `--help`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectBulkMBps } from './connect-bulk.js';
+import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
 import { ProcessGroup, rssTreeBytes } from './processes.js';
 import { POLICY_RULES, startSlave } from './slave.js';
@@ -16,7 +16,8 @@ import { startUpstreams } from './upstreams.js';
 import { runWrk, type WrkLoad, type WrkResult } from './wrk.js';
 
 const HELP = `usage: node bench/dist/proxy/main.js [options]
-  --duration S        wrk duration per target (default 10)
+  --duration S        wrk duration of one round (default 5)
+  --rounds N          wrk rounds per target, in alternating order (default 2)
   --connections N     wrk connections (default 50)
   --threads N         wrk threads (default 2)
   --tunnels N         idle CONNECT tunnels per proxy (default 10000, lowered to fit the fd limit)
@@ -27,6 +28,7 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
 
 interface Options {
   load: WrkLoad;
+  rounds: number;
   tunnels: number;
   only: Set<string>;
   slaveArgs: string[];
@@ -45,9 +47,10 @@ interface Row {
 
 const MB = 1024 * 1024;
 const TUNNEL_TARGET = 10_000;
+const CONNECT_ROUNDS = 5;
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { load: { durationS: 10, connections: 50, threads: 2 }, tunnels: TUNNEL_TARGET, only: new Set(['direct', 'squid', 'slave']), slaveArgs: [] };
+  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, tunnels: TUNNEL_TARGET, only: new Set(['direct', 'squid', 'slave']), slaveArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -66,6 +69,7 @@ function parseOptions(argv: string[]): Options {
       case '--connections': opts.load.connections = int(); break;
       case '--threads': opts.load.threads = int(); break;
       case '--tunnels': opts.tunnels = int(); break;
+      case '--rounds': opts.rounds = int(); break;
       case '--only': opts.only = new Set(value().split(',')); break;
       case '--slave-arg': opts.slaveArgs.push(value()); break;
       case '--cpu-prof': opts.cpuProfDir = value(); break;
@@ -101,9 +105,10 @@ async function main(): Promise<number> {
     process.stderr.write('bench: did not finish within its time bound; killing everything\n');
     group.killAllNow();
     process.exit(1);
-  }, (opts.load.durationS * 3 + 240) * 1000);
+  }, (opts.load.durationS * opts.rounds * 3 + 300) * 1000);
   watchdog.unref();
 
+  const loadBefore = loadavg()[0];
   const upstreams = await startUpstreams();
   const sink = group.start('tcp-sink', process.execPath, [fileURLToPath(new URL('./tcp-sink.js', import.meta.url))]);
   const sinkPort = await new Promise<number>((resolve, reject) => {
@@ -114,28 +119,65 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const proxies: RunningProxy[] = [];
   try {
-    if (opts.only.has('direct')) rows.push(await measure('direct', undefined));
+    const targets: { row: Row; proxy?: RunningProxy }[] = [];
+    if (opts.only.has('direct')) targets.push({ row: { name: 'direct' } });
     if (opts.only.has('squid')) {
       const squid = await startSquid(group, connectPorts).catch((err: Error) => err);
-      rows.push(squid instanceof Error ? { name: 'squid', error: squid.message } : await measure('squid', squid));
-      if (!(squid instanceof Error)) proxies.push(squid);
+      if (squid instanceof Error) rows.push({ name: 'squid', error: squid.message });
+      else proxies.push(squid);
     }
     if (opts.only.has('slave')) {
       const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
       const slave = await startSlave(group, root, connectPorts, opts.slaveArgs, nodeArgs).catch((err: Error) => err);
-      rows.push(slave instanceof Error ? { name: 'slave', error: slave.message } : await measure('slave', slave));
-      if (!(slave instanceof Error)) proxies.push(slave);
+      if (slave instanceof Error) rows.push({ name: 'slave', error: slave.message });
+      else proxies.push(slave);
     }
+    for (const proxy of proxies) targets.push({ row: { name: proxy.name }, proxy });
+    rows.unshift(...targets.map((t) => t.row));
+    for (const t of targets) if (t.proxy) t.row.rssIdle = rssTreeBytes(t.proxy.child.pid!);
+
+    // The machine is shared: alternate the order (A B C C B A ...) so drifting load hits every target alike.
+    const order = (round: number) => (round % 2 === 0 ? targets : [...targets].reverse());
+    const wrkRuns = new Map<Row, WrkResult[]>();
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const t of order(round)) {
+        if (t.row.error) continue;
+        try {
+          const r = await runWrk(dir, t.row.name, upstreams.httpPort, t.proxy?.port, opts.load);
+          wrkRuns.set(t.row, [...(wrkRuns.get(t.row) ?? []), r]);
+        } catch (err) {
+          t.row.error = describe(err, t.proxy);
+        }
+      }
+    }
+    for (const [row, runs] of wrkRuns) row.wrk = combine(runs, opts.load.durationS);
+
+    const speeds = new Map<Row, number[]>();
+    for (let round = -1; round < CONNECT_ROUNDS; round++) {
+      for (const t of order(round + 1)) {
+        if (t.row.error) continue;
+        try {
+          const mbps = await downloadMBps(upstreams.httpsPort, t.proxy?.port);
+          // Round -1 warms up TLS and the upstream's JIT; it is not counted.
+          if (round >= 0) speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
+        } catch (err) {
+          t.row.error = describe(err, t.proxy);
+        }
+      }
+    }
+    for (const [row, s] of speeds) row.connectMBps = median(s);
+    for (const t of targets) if (t.proxy && !t.row.error) t.row.rssLoaded = rssTreeBytes(t.proxy.child.pid!);
+
     const tunnels = tunnelsThatFit(opts.tunnels);
-    for (const proxy of proxies) {
-      const row = rows.find((r) => r.name === proxy.name)!;
-      if (row.error) continue;
-      const before = rssTreeBytes(proxy.child.pid!);
-      const result = await openIdleTunnels(proxy.port, sinkPort, tunnels);
+    for (const t of targets) {
+      if (!t.proxy || t.row.error) continue;
+      const pid = t.proxy.child.pid!;
+      const before = rssTreeBytes(pid);
+      const result = await openIdleTunnels(t.proxy.port, sinkPort, tunnels);
       await new Promise((r) => setTimeout(r, 2000));
-      const withTunnels = rssTreeBytes(proxy.child.pid!);
+      const withTunnels = rssTreeBytes(pid);
       closeTunnels(result.sockets);
-      row.tunnels = {
+      t.row.tunnels = {
         opened: result.opened,
         requested: tunnels,
         addedBytes: withTunnels - before,
@@ -143,7 +185,7 @@ async function main(): Promise<number> {
       };
       await new Promise((r) => setTimeout(r, 1000));
     }
-    print(rows, opts, tunnels < opts.tunnels ? tunnels : undefined);
+    print(rows, opts, tunnels < opts.tunnels ? tunnels : undefined, [loadBefore, loadavg()[0]]);
     return 0;
   } finally {
     await group.stopAll();
@@ -151,29 +193,34 @@ async function main(): Promise<number> {
     await upstreams.close();
     rmSync(dir, { recursive: true, force: true });
   }
-
-  async function measure(name: string, proxy: RunningProxy | undefined): Promise<Row> {
-    const row: Row = { name };
-    const pid = proxy?.child.pid;
-    try {
-      if (pid) row.rssIdle = rssTreeBytes(pid);
-      row.wrk = await runWrk(dir, name, upstreams.httpPort, proxy?.port, opts.load);
-      row.connectMBps = await connectBulkMBps(upstreams.httpsPort, proxy?.port);
-      if (pid) row.rssLoaded = rssTreeBytes(pid);
-    } catch (err) {
-      row.error = `${(err as Error).message}${proxy ? `\n${proxy.output().slice(-2000)}` : ''}`;
-    }
-    return row;
-  }
 }
 
-function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined): void {
+function describe(err: unknown, proxy: RunningProxy | undefined): string {
+  return `${(err as Error).message}${proxy ? `\n${proxy.output().slice(-2000)}` : ''}`;
+}
+
+/** Requests over the summed time; latency percentiles as the mean over rounds. */
+function combine(runs: WrkResult[], durationS: number): WrkResult {
+  const sum = (f: (r: WrkResult) => number) => runs.reduce((a, r) => a + f(r), 0);
+  return {
+    requests: sum((r) => r.requests),
+    reqPerSec: sum((r) => r.reqPerSec * durationS) / (runs.length * durationS),
+    p50Ms: sum((r) => r.p50Ms) / runs.length,
+    p99Ms: sum((r) => r.p99Ms) / runs.length,
+    errors: sum((r) => r.errors),
+  };
+}
+
+function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined, load1m: [number, number]): void {
   const { load } = opts;
   const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '-' : n.toFixed(digits));
   const mb = (b: number | undefined) => (b === undefined ? '-' : (b / MB).toFixed(1));
   const out: string[] = [];
-  out.push(`proxy bench: wrk -t${load.threads} -c${load.connections} -d${load.durationS}s keep-alive 100-byte GETs (absolute-form through proxies);`);
-  out.push(`CONNECT: median of 3 curl downloads of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
+  out.push(`proxy bench: wrk -t${load.threads} -c${load.connections}, ${opts.rounds} rounds of ${load.durationS}s per target in alternating order, keep-alive`);
+  out.push(`100-byte GETs (absolute-form through proxies; p50/p99 = mean over rounds); CONNECT: median of ${CONNECT_ROUNDS} curl downloads`);
+  out.push(`of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
+  // Everything here shares the machine's cores with wrk, curl, the upstreams and whatever else runs.
+  out.push(`machine: ${cpus().length} cores, 1-min load average ${load1m[0].toFixed(1)} at start, ${load1m[1].toFixed(1)} at end`);
   out.push('');
   const head = ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CONNECT MB/s', 'RSS idle MB', 'RSS loaded MB', `idle tunnels`, 'RSS added MB'];
   const table = [head];
