@@ -141,6 +141,19 @@ describe('access restriction', () => {
   });
 });
 
+it('refuses logins (429) from an address after 10 failures, even with the right password', async () => {
+  const m = await master();
+  const login = (password: string) =>
+    call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password }), type: 'application/json', localAddress: '127.0.0.3' });
+  const failed = await Promise.all(Array.from({ length: 10 }, () => login('guess')));
+  expect(failed.map((r) => r.status)).toEqual(Array(10).fill(401));
+  const blocked = await login('pw-123');
+  expect(blocked.status).toBe(429);
+  expect(blocked.json.error).toMatch(/^too many failed logins from 127\.0\.0\.3; try again in \d+ s$/);
+  // Other addresses are not affected.
+  expect((await call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password: 'pw-123' }), type: 'application/json' })).status).toBe(200);
+});
+
 describe('standalone policy', () => {
   it('validates, saves versions, diffs and rolls back', async () => {
     const m = await master();
