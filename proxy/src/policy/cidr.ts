@@ -81,10 +81,26 @@ function fastV4(s: string): number {
   return value * 256 + octet;
 }
 
+/**
+ * IPv6 parsing goes through node's validation regex and BigInt arithmetic (~1 µs); clients and
+ * resolved addresses repeat, so results are kept, up to a bound (then the cache starts over).
+ */
+const slowPathCache = new Map<string, ParsedIp | undefined>();
+const SLOW_PATH_CACHE_LIMIT = 4096;
+
 /** Parses an IPv4 or IPv6 address; IPv4-mapped IPv6 comes back as IPv4. Undefined if not an IP. */
 export function parseIp(ip: string): ParsedIp | undefined {
   const v4 = fastV4(ip);
   if (v4 !== -1) return { version: 4, value: v4 };
+  const cached = slowPathCache.get(ip);
+  if (cached !== undefined || slowPathCache.has(ip)) return cached && { ...cached };
+  if (slowPathCache.size >= SLOW_PATH_CACHE_LIMIT) slowPathCache.clear();
+  const parsed = parseSlowPath(ip);
+  slowPathCache.set(ip, parsed);
+  return parsed && { ...parsed };
+}
+
+function parseSlowPath(ip: string): ParsedIp | undefined {
   const s = bare(ip);
   if (isIPv4(s)) return { version: 4, value: parseV4(s) };
   if (!isIPv6(s)) return undefined;

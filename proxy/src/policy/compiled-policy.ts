@@ -79,6 +79,8 @@ class AccessRestriction implements AccessRestrictionView {
 /** Shared by every decision without report-mode matches (most of them); frozen so no caller can fill it. */
 const NONE_REPORTED: ReportedMatch[] = Object.freeze([]) as unknown as ReportedMatch[];
 
+const NO_CATEGORIES: number[] = Object.freeze([]) as unknown as number[];
+
 const CATEGORIES = 0;
 const RULES = 1;
 const HEADER_RULES = 2;
@@ -99,7 +101,7 @@ export class PolicyEngine implements CompiledPolicy {
   private readonly headerRuleIndex: RuleIndex;
   private readonly groupMembers = new Map<string, Set<string>>();
   /** The last host looked up; a request asks several times (decision, header edits), so the answer is kept. */
-  private readonly lastHost: HostInfo & { matches: number[]; categories: number[] } = { raw: '\0', host: '', matches: [], categories: [] };
+  private readonly lastHost: HostInfo = { raw: '\0', host: '', matchCount: 0, categories: NO_CATEGORIES };
   private readonly state = new RequestState(this.groupMembers);
   private readonly defaultReason: string;
 
@@ -166,19 +168,19 @@ export class PolicyEngine implements CompiledPolicy {
     const host = normalizeHost(raw);
     const index = this.domainIndex;
     const count = index.match(host);
-    const { matches, categories } = info;
-    matches.length = 0;
-    categories.length = 0;
+    let categories = NO_CATEGORIES;
     for (let i = 0; i < count; i++) {
       const m = index.matches[i];
-      matches.push(m);
-      const end = index.idsEnd(CATEGORIES, m);
-      for (let p = index.idsStart(CATEGORIES, m); p < end; p++) {
-        const id = index.idAt(p);
-        if (!categories.includes(id)) categories.push(id);
+      const ids = index.idCount(CATEGORIES, m);
+      for (let k = 0; k < ids; k++) {
+        const id = index.idAt(CATEGORIES, m, k);
+        if (categories === NO_CATEGORIES) categories = [id];
+        else if (!categories.includes(id)) categories.push(id);
       }
     }
     if (categories.length > 1) categories.sort((a, b) => a - b);
+    info.matchCount = count;
+    info.categories = categories;
     info.raw = raw;
     info.host = host;
     return info;
@@ -225,15 +227,16 @@ export class PolicyEngine implements CompiledPolicy {
     const info = this.hostInfo(req.host);
     const state = this.state.reset(req, info.host, info.categories, mimeType);
     const index = this.ruleIndex;
-    const specific = index.candidates(info);
+    const n = index.candidates(info);
+    const specific = index.ids;
     const always = index.always;
     const category = info.categories.length ? this.categories[info.categories[0]] : undefined;
     let reported: ReportedMatch[] | undefined;
     let needsResponse = false;
     let i = 0;
     let j = 0;
-    while (i < specific.length || j < always.length) {
-      const id = j >= always.length || (i < specific.length && specific[i] < always[j]) ? specific[i++] : always[j++];
+    while (i < n || j < always.length) {
+      const id = j >= always.length || (i < n && specific[i] < always[j]) ? specific[i++] : always[j++];
       const rule = this.rules[id];
       const result = firstFailure(rule.match, state, index.domainHit(id));
       if (result === PENDING_RESPONSE) {
@@ -279,13 +282,14 @@ export class PolicyEngine implements CompiledPolicy {
     const info = this.hostInfo(req.host);
     const state = this.state.reset(req, info.host, info.categories, undefined);
     const index = this.headerRuleIndex;
-    const specific = index.candidates(info);
+    const n = index.candidates(info);
+    const specific = index.ids;
     const always = index.always;
     let edits: HeaderEdits | undefined;
     let i = 0;
     let j = 0;
-    while (i < specific.length || j < always.length) {
-      const id = j >= always.length || (i < specific.length && specific[i] < always[j]) ? specific[i++] : always[j++];
+    while (i < n || j < always.length) {
+      const id = j >= always.length || (i < n && specific[i] < always[j]) ? specific[i++] : always[j++];
       const rule = this.headerRules[id];
       const edit = rule[which];
       if (!edit || firstFailure(rule.match, state, index.domainHit(id)) !== MATCHED) continue;

@@ -30,8 +30,13 @@ function slotOf(h: number, mask: number): number {
   return (h ^ (h >>> 15)) & mask;
 }
 
-/** Ints per slot: hash, entry + 1 (0 = empty), domain length, offset in `text`. */
+/**
+ * Ints per slot: hash; offset of the domain in `text`; meta = length | SINGLE | list << 9;
+ * data = the id itself for an entry with a single id (most entries: one category's domain),
+ * else the entry's row in `offsets`. A slot with meta 0 is empty.
+ */
 const STRIDE = 4;
+const SINGLE = 1 << 8;
 /** Up to this many labels are matched per host; DNS allows 127. */
 const MAX_MATCHES = 128;
 
@@ -42,11 +47,12 @@ export class DomainIndex {
   private mask = 0;
   /** Every domain, concatenated; slots point into it. */
   private text = '';
-  /** Per entry, `lists + 1` offsets into `values` (list = kind * 2 for exact, kind * 2 + 1 for subdomains). */
+  /** For entries with several ids: per entry, `lists + 1` offsets into `values`. */
   private offsets = new Int32Array(1);
   private values = new Int32Array(0);
+  /** Number of id lists: kind * 2 for exact-host ids, kind * 2 + 1 for subdomain ids. */
   private readonly lists: number;
-  /** Matches of the last `match` call: entry * 2 (exact) or entry * 2 + 1 (subdomain). */
+  /** Matches of the last `match` call: slot * 2 (exact host) or slot * 2 + 1 (a parent domain). */
   readonly matches = new Int32Array(MAX_MATCHES);
 
   constructor(readonly kinds: number) {
@@ -68,13 +74,14 @@ export class DomainIndex {
       b.byDomain.set(pattern.domain, entry);
       b.domains.push(pattern.domain);
     }
-    const push = (list: number) => {
-      const ids = b.lists[list][entry];
-      if (!ids) b.lists[list][entry] = [id];
-      else if (ids[ids.length - 1] !== id) ids.push(id);
-    };
-    if (pattern.kind !== 'subdomains') push(kind * 2);
-    if (pattern.kind !== 'exact') push(kind * 2 + 1);
+    if (pattern.kind !== 'subdomains') this.push(b.lists[kind * 2], entry, id);
+    if (pattern.kind !== 'exact') this.push(b.lists[kind * 2 + 1], entry, id);
+  }
+
+  private push(list: (number[] | undefined)[], entry: number, id: number): void {
+    const ids = list[entry];
+    if (!ids) list[entry] = [id];
+    else if (ids[ids.length - 1] !== id) ids.push(id);
   }
 
   /** Builds the probe table and the flat id arrays; call once after the last `add`. */
@@ -83,49 +90,77 @@ export class DomainIndex {
     if (!b) return;
     this.building = undefined;
     const n = b.domains.length;
+    const lists = this.lists;
     this.entries = n;
     let capacity = 4;
     while (capacity < n * 2) capacity *= 2;
-    this.slots = new Int32Array(capacity * STRIDE);
-    this.mask = capacity - 1;
-    let offset = 0;
-    for (let e = 0; e < n; e++) {
-      const d = b.domains[e];
-      const h = hashOf(d);
-      let s = slotOf(h, this.mask);
-      while (this.slots[s * STRIDE + 1] !== 0) s = (s + 1) & this.mask;
-      const at = s * STRIDE;
-      this.slots[at] = h;
-      this.slots[at + 1] = e + 1;
-      this.slots[at + 2] = d.length;
-      this.slots[at + 3] = offset;
-      offset += d.length;
-    }
-    this.text = b.domains.join('');
+    const slots = new Int32Array(capacity * STRIDE);
+    const mask = capacity - 1;
 
-    const lists = this.lists;
-    this.offsets = new Int32Array(n * lists + 1);
+    // Entries with more than one id get a row of offsets; count them and their ids first.
+    let multi = 0;
     let total = 0;
-    for (let e = 0; e < n; e++) for (let l = 0; l < lists; l++) total += b.lists[l][e]?.length ?? 0;
-    this.values = new Int32Array(total);
-    let v = 0;
+    const idCount = new Int32Array(n);
     for (let e = 0; e < n; e++) {
-      for (let l = 0; l < lists; l++) {
-        this.offsets[e * lists + l] = v;
-        for (const id of b.lists[l][e] ?? []) this.values[v++] = id;
+      for (let l = 0; l < lists; l++) idCount[e] += b.lists[l][e]?.length ?? 0;
+      if (idCount[e] > 1) {
+        multi++;
+        total += idCount[e];
       }
     }
-    this.offsets[n * lists] = v;
+    const offsets = new Int32Array(multi * (lists + 1));
+    const values = new Int32Array(total);
+    let row = 0;
+    let v = 0;
+    let textOffset = 0;
+    for (let e = 0; e < n; e++) {
+      const d = b.domains[e];
+      let meta = d.length;
+      let data = 0;
+      if (idCount[e] === 1) {
+        for (let l = 0; l < lists; l++) {
+          const ids = b.lists[l][e];
+          if (ids) {
+            meta |= SINGLE | (l << 9);
+            data = ids[0];
+          }
+        }
+      } else {
+        // An entry with no ids (cannot happen through `add`) gets an empty row like any multi entry.
+        const base = row * (lists + 1);
+        for (let l = 0; l < lists; l++) {
+          offsets[base + l] = v;
+          for (const id of b.lists[l][e] ?? []) values[v++] = id;
+        }
+        offsets[base + lists] = v;
+        data = row++;
+      }
+      const h = hashOf(d);
+      let s = slotOf(h, mask);
+      while (slots[s * STRIDE + 2] !== 0) s = (s + 1) & mask;
+      const at = s * STRIDE;
+      slots[at] = h;
+      slots[at + 1] = textOffset;
+      slots[at + 2] = meta;
+      slots[at + 3] = data;
+      textOffset += d.length;
+    }
+    this.text = b.domains.join('');
+    this.slots = slots;
+    this.mask = mask;
+    this.offsets = offsets;
+    this.values = values;
   }
 
+  /** The slot holding `host.slice(start)` (whose hash is `h`), or -1. */
   private find(host: string, start: number, h: number): number {
     const len = host.length - start;
     const slots = this.slots;
     for (let s = slotOf(h, this.mask); ; s = (s + 1) & this.mask) {
       const at = s * STRIDE;
-      const entry = slots[at + 1];
-      if (entry === 0) return -1;
-      if (slots[at] === h && slots[at + 2] === len && this.equalAt(slots[at + 3], host, start, len)) return entry - 1;
+      const meta = slots[at + 2];
+      if (meta === 0) return -1;
+      if (slots[at] === h && (meta & 0xff) === len && this.equalAt(slots[at + 1], host, start, len)) return s;
     }
   }
 
@@ -137,7 +172,7 @@ export class DomainIndex {
 
   /**
    * Finds the entries that match the normalised `host` into `this.matches` (valid until the next
-   * call) and returns how many there are. Read their ids with `idsStart`/`idsEnd`/`idAt`.
+   * call) and returns how many there are. Read their ids with `idCount`/`idAt`.
    */
   match(host: string): number {
     if (this.building) throw new Error('DomainIndex.match before freeze');
@@ -147,27 +182,30 @@ export class DomainIndex {
     for (let i = host.length - 1; i >= 0; i--) {
       h = step(h, host.charCodeAt(i));
       if (i === 0) {
-        const e = this.find(host, 0, h);
-        if (e !== -1) this.matches[n++] = e * 2;
+        const s = this.find(host, 0, h);
+        if (s !== -1) this.matches[n++] = s * 2;
       } else if (host.charCodeAt(i - 1) === 46 /* . */ && n < MAX_MATCHES - 1) {
-        const e = this.find(host, i, h);
-        if (e !== -1) this.matches[n++] = e * 2 + 1;
+        const s = this.find(host, i, h);
+        if (s !== -1) this.matches[n++] = s * 2 + 1;
       }
     }
     return n;
   }
 
-  /** First position in `idAt` of the ids of `kind` that a match stands for. */
-  idsStart(kind: number, match: number): number {
-    return this.offsets[(match >> 1) * this.lists + kind * 2 + (match & 1)];
+  /** How many ids of `kind` a match (from `matches`) stands for. */
+  idCount(kind: number, match: number): number {
+    const at = (match >> 1) * STRIDE;
+    const list = kind * 2 + (match & 1);
+    const meta = this.slots[at + 2];
+    if (meta & SINGLE) return meta >> 9 === list ? 1 : 0;
+    const base = this.slots[at + 3] * (this.lists + 1) + list;
+    return this.offsets[base + 1] - this.offsets[base];
   }
 
-  /** One past the last position. */
-  idsEnd(kind: number, match: number): number {
-    return this.offsets[(match >> 1) * this.lists + kind * 2 + (match & 1) + 1];
-  }
-
-  idAt(position: number): number {
-    return this.values[position];
+  /** The `i`-th id of `kind` for a match (ascending in `i`). */
+  idAt(kind: number, match: number, i: number): number {
+    const at = (match >> 1) * STRIDE;
+    if (this.slots[at + 2] & SINGLE) return this.slots[at + 3];
+    return this.values[this.offsets[this.slots[at + 3] * (this.lists + 1) + kind * 2 + (match & 1)] + i];
   }
 }

@@ -37,11 +37,25 @@ export function normalizeHost(host: string): string {
   return ascii === '' ? h : ascii;
 }
 
-const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
+/** Lower-case LDH labels (underscore allowed, as in `_dmarc`), 1–63 characters, no leading or trailing '-'. */
 export function isValidHostname(host: string): boolean {
-  if (host.length === 0 || host.length > 253) return false;
-  return host.split('.').every((label) => LABEL.test(label));
+  const n = host.length;
+  if (n === 0 || n > 253) return false;
+  let labelStart = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i === n ? 46 : host.charCodeAt(i);
+    if (c === 46 /* . */) {
+      const len = i - labelStart;
+      if (len === 0 || len > 63 || host.charCodeAt(labelStart) === 45 || host.charCodeAt(i - 1) === 45) return false;
+      labelStart = i + 1;
+    } else if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95)) return false;
+  }
+  return true;
+}
+
+/** Could be an IP literal (digits and dots, or a colon): only those are worth parsing as one. */
+function mayBeIp(host: string): boolean {
+  return host.includes(':') || /^[0-9.]+$/.test(host);
 }
 
 export type DomainPatternKind = 'exact' | 'subdomains' | 'apexAndSubdomains';
@@ -73,7 +87,7 @@ export function parseDomainPattern(pattern: string): DomainPattern | { error: st
   }
   if (rest.startsWith('.') || rest === '') return { error: `"${pattern}" is not a domain` };
   const domain = normalizeHost(rest);
-  if (kind === 'exact' && normalizeIp(domain) === domain) return { kind, domain };
+  if (kind === 'exact' && mayBeIp(domain) && normalizeIp(domain) === domain) return { kind, domain };
   if (!isValidHostname(domain)) return { error: `"${pattern}" is not a valid domain name` };
   return { kind, domain };
 }

@@ -13,7 +13,20 @@ export interface SafeRegex {
 
 export function compileRegex(source: string): SafeRegex {
   const re = RE2JS.compile(source);
-  return { source, test: (input: string) => re.test(input) };
+  // Inputs repeat (one browser sends the same User-Agent on every request): remember the last
+  // answer; comparing strings is far cheaper than running RE2.
+  let lastInput: string | undefined;
+  let lastResult = false;
+  return {
+    source,
+    test(input: string): boolean {
+      if (input !== lastInput) {
+        lastResult = re.test(input);
+        lastInput = input;
+      }
+      return lastResult;
+    },
+  };
 }
 
 /** An error message for an invalid pattern, or undefined when it compiles. */

@@ -13,8 +13,8 @@ export interface IndexedRule {
 /** A host as the indexes see it: its domain-index matches and categories. */
 export interface HostMatches {
   host: string;
-  /** Entries of the domain index that match the host (see `DomainIndex.match`). */
-  matches: readonly number[];
+  /** Entries of the domain index that match the host: the first `matchCount` of `DomainIndex.matches`. */
+  matchCount: number;
   /** Ids of the categories the host belongs to, ascending (bundle order). */
   categories: readonly number[];
 }
@@ -28,7 +28,9 @@ export class RuleIndex {
   private readonly hitEpoch: Int32Array;
   private readonly seenEpoch: Int32Array;
   private epoch = 0;
-  private readonly scratch: number[] = [];
+  /** Host-specific candidates of the last `candidates` call: the first `count` items. */
+  readonly ids: Int32Array;
+  count = 0;
 
   /** The rules' domain patterns must already be in `domains` under `kind`, with the rule's position as id. */
   constructor(
@@ -46,30 +48,32 @@ export class RuleIndex {
     this.always = always;
     this.hitEpoch = new Int32Array(rules.length);
     this.seenEpoch = new Int32Array(rules.length);
+    this.ids = new Int32Array(rules.length);
   }
 
   /**
-   * Host-specific candidates in rule order (excluding `always`). The returned array and the
-   * `domainHit` marks are reused: valid until the next call.
+   * Collects the host-specific candidates (excluding `always`) in rule order into `ids` and
+   * returns their count. `ids` and the `domainHit` marks are reused: valid until the next call.
    */
-  candidates(host: HostMatches): readonly number[] {
+  candidates(host: HostMatches): number {
     if (++this.epoch === EPOCH_LIMIT) {
       this.hitEpoch.fill(0);
       this.seenEpoch.fill(0);
       this.epoch = 1;
     }
     const epoch = this.epoch;
-    const out = this.scratch;
-    out.length = 0;
+    const out = this.ids;
+    let n = 0;
     const index = this.domains;
-    for (const m of host.matches) {
-      const end = index.idsEnd(this.kind, m);
-      for (let p = index.idsStart(this.kind, m); p < end; p++) {
-        const id = index.idAt(p);
+    for (let i = 0; i < host.matchCount; i++) {
+      const m = index.matches[i];
+      const count = index.idCount(this.kind, m);
+      for (let k = 0; k < count; k++) {
+        const id = index.idAt(this.kind, m, k);
         this.hitEpoch[id] = epoch;
         if (this.seenEpoch[id] !== epoch) {
           this.seenEpoch[id] = epoch;
-          out.push(id);
+          out[n++] = id;
         }
       }
     }
@@ -77,12 +81,21 @@ export class RuleIndex {
       for (const id of this.byCategory[c]) {
         if (this.seenEpoch[id] !== epoch) {
           this.seenEpoch[id] = epoch;
-          out.push(id);
+          out[n++] = id;
         }
       }
     }
-    if (out.length > 1) out.sort((a, b) => a - b);
-    return out;
+    // Insertion sort: a host has a handful of candidates.
+    for (let i = 1; i < n; i++) {
+      const v = out[i];
+      let j = i - 1;
+      while (j >= 0 && out[j] > v) {
+        out[j + 1] = out[j];
+        j--;
+      }
+      out[j + 1] = v;
+    }
+    return (this.count = n);
   }
 
   /** Whether the host of the last `candidates` call matched rule `id`'s `domains`. */
