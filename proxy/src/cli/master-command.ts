@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { CidrSet } from '../policy/cidr.js';
 import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
+import { SecretFile } from '../portal/secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';
 
 const USAGE = `usage: safesquid master [options]
@@ -117,8 +118,18 @@ export async function run(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError(`--data-dir: cannot create ${dataDir}: ${(err as Error).message}`);
     }
-    const clusterToken = values['token-file'] ? readSecretFile(values['token-file'], 'cluster token') : generatedSecret(dataDir, 'cluster-token', log).value;
-    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], 'admin token') : undefined;
+    // Token files are re-read when they change (a rotated Secret), the admin password at start only.
+    const rotated = (what: string, path: string) => log.info({ file: path }, `${what} file changed: now accepting the new ${what}`);
+    const tokenFile = (path: string, what: string) => {
+      try {
+        const secret = new SecretFile(path, what, rotated);
+        return () => secret.value;
+      } catch (err) {
+        throw new UsageError(`cannot read the ${what} file ${path}: ${(err as Error).message}`);
+      }
+    };
+    const clusterToken = values['token-file'] ? tokenFile(values['token-file'], 'cluster token') : generatedSecret(dataDir, 'cluster-token', log).value;
+    const adminToken = values['admin-token-file'] ? tokenFile(values['admin-token-file'], 'admin token') : undefined;
     const adminPassword = values['admin-password-file']
       ? readSecretFile(values['admin-password-file'], 'admin password')
       : generatedSecret(dataDir, 'admin-password', log).value;

@@ -16,10 +16,10 @@ declare module 'express-serve-static-core' {
 export interface AccessControlOptions {
   /** Client CIDRs allowed to call anything but the probes. */
   allow: CidrSet;
-  /** Cluster token the slaves present. */
-  clusterToken: string;
+  /** Cluster token the slaves present (a function: it may be rotated while the master runs). */
+  clusterToken: () => string;
   /** Optional token for automation acting as an administrator. */
-  adminToken?: string;
+  adminToken?: () => string;
   sessions: AdminSessions;
   logger: Logger;
   registry: Registry;
@@ -70,8 +70,8 @@ export function createAccessControl(opts: AccessControlOptions) {
     if (header !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) return refuse(req, res, 401, 'the Authorization header must be "Bearer <token>"', 'malformed');
-      if (secretEquals(m[1], opts.clusterToken)) req.principal = { kind: 'slave' };
-      else if (opts.adminToken && secretEquals(m[1], opts.adminToken)) req.principal = { kind: 'admin', username: 'admin-token', via: 'token' };
+      if (secretEquals(m[1], opts.clusterToken())) req.principal = { kind: 'slave' };
+      else if (opts.adminToken && secretEquals(m[1], opts.adminToken())) req.principal = { kind: 'admin', username: 'admin-token', via: 'token' };
       else return refuse(req, res, 401, 'the bearer token is not valid for this cluster', 'token');
       return next();
     }

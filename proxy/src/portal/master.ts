@@ -23,8 +23,8 @@ export interface MasterOptions {
   policyFile?: string;
   /** Kubernetes mode, in-cluster: also watch the ConfigMap through the API. */
   kubeConfigMap?: { namespace: string; name: string };
-  clusterToken: string;
-  adminToken?: string;
+  clusterToken: string | (() => string);
+  adminToken?: string | (() => string);
   admin: AdminCredentials;
   allow: readonly string[];
   compiler: PolicyCompiler;

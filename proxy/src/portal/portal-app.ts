@@ -26,8 +26,8 @@ export interface PortalAppOptions {
   slaves: SlaveRegistry;
   sessions: AdminSessions;
   allow: CidrSet;
-  clusterToken: string;
-  adminToken?: string;
+  clusterToken: string | (() => string);
+  adminToken?: string | (() => string);
   /** The reports router (proxy/src/reports), mounted at /api/v1/reports. */
   reports?: RequestHandler;
   /** Extra readiness check (e.g. the report store answers). */
@@ -40,6 +40,8 @@ export interface PortalAppOptions {
   /** True once the master is stopping: new requests get 503 and connections are not kept alive. */
   shuttingDown?: () => boolean;
 }
+
+const asGetter = (v: string | (() => string)) => (typeof v === 'string' ? () => v : v);
 
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
 
@@ -55,8 +57,8 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   const startedAt = o.startedAt ?? new Date();
   const access = createAccessControl({
     allow: o.allow,
-    clusterToken: o.clusterToken,
-    adminToken: o.adminToken,
+    clusterToken: asGetter(o.clusterToken),
+    adminToken: o.adminToken === undefined ? undefined : asGetter(o.adminToken),
     sessions: o.sessions,
     logger: o.logger,
     registry: o.registry,
