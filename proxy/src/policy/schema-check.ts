@@ -1,6 +1,6 @@
 /**
- * Checks a value against the plain JSON Schema subset `schema.ts` uses (objects with closed
- * properties, arrays, strings with enum/pattern/length, integers with bounds) and reports every
+ * Checks a value against the plain JSON Schema subset `schema.ts` uses (objects, arrays, strings
+ * with enum/pattern/length, integers with bounds) and reports every
  * mismatch with a path like `rules[3].match.ports[0]`. Written out rather than taken from a
  * generic validator so that messages name the field and the allowed values in words.
  */
@@ -64,7 +64,8 @@ function visit(schema: JsonSchema, value: unknown, path: string, issues: SchemaI
         const childPath = joinPath(path, key);
         if (Object.hasOwn(known, key)) visit(known[key], child, childPath, issues);
         else if (typeof schema.additionalProperties === 'object') visit(schema.additionalProperties, child, childPath, issues);
-        else if (schema.additionalProperties === false) {
+        // An object with `properties` is closed unless it says otherwise (Kubernetes semantics: unknown fields are pruned).
+        else if (schema.additionalProperties !== true) {
           issues.push({ path: childPath, message: `unknown field (allowed: ${Object.keys(known).join(', ')})` });
         }
       }

@@ -1,10 +1,12 @@
 /**
  * The PolicySet `spec`: the one source of truth for the policy language's shape. The operator
  * turns this schema into the CRD's openAPIV3Schema, so it stays plain JSON Schema that
- * Kubernetes structural schemas accept: objects with `properties` and
- * `additionalProperties: false`, string enums (not `anyOf` of constants), no `$ref`, no
- * `patternProperties`. Checks that need more than a schema (references, CIDRs, regexes, time
- * zones) live in `validate.ts`.
+ * Kubernetes structural schemas accept: every node has a `type`; string enums, not `anyOf` of
+ * constants; maps as `additionalProperties: {schema}` without `properties`; no `$ref`, no
+ * `patternProperties`, and no `additionalProperties: false` beside `properties` (Kubernetes
+ * forbids it and prunes unknown fields instead). Objects with `properties` are closed anyway:
+ * `schema-check.ts` reports unknown fields, as `kubectl --validate=strict` would.
+ * Checks that need more than a schema (references, CIDRs, regexes, time zones) live in `validate.ts`.
  */
 import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/typebox';
 
@@ -18,8 +20,9 @@ function StringMap(options: SchemaOptions = {}) {
   return Type.Unsafe<Record<string, string>>({ ...options, type: 'object', additionalProperties: { type: 'string' } });
 }
 
+/** An object with known fields only (closed by `schema-check.ts`, pruned by Kubernetes). */
 function Strict<T extends Parameters<typeof Type.Object>[0]>(properties: T, options: SchemaOptions = {}) {
-  return Type.Object(properties, { additionalProperties: false, ...options });
+  return Type.Object(properties, options);
 }
 
 function List<T extends TSchema>(items: T, options: SchemaOptions = {}) {
