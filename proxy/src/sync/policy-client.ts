@@ -27,8 +27,8 @@ export interface PolicyTarget {
 export interface PolicySyncOptions {
   /** The master's base URL, e.g. `http://127.0.0.1:8888`. */
   masterUrl: string;
-  /** The cluster token (`Authorization: Bearer`). */
-  token: string;
+  /** The cluster token (`Authorization: Bearer`); a function lets a rotated Secret take effect. */
+  token: string | (() => string);
   slaveName: string;
   activePolicy: PolicyTarget;
   logger: Logger;
@@ -131,7 +131,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
 
   const headers = (): Record<string, string> => {
     const h: Record<string, string> = {
-      authorization: `Bearer ${opts.token}`,
+      authorization: `Bearer ${typeof opts.token === 'function' ? opts.token() : opts.token}`,
       [SLAVE_HEADER]: opts.slaveName,
       [VERSION_HEADER]: version,
       [TIME_HEADER]: String(Date.now()),
