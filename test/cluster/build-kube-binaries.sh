@@ -92,6 +92,7 @@ cat >"$cache/build.json" <<EOF
   "etcdBuildSeconds": $(elapsed "$t1" "$te"),
   "kwokBuildSeconds": $(elapsed "$te" "$t2"),
   "totalSeconds": $(elapsed "$t0" "$t2"),
+  "goBuildCache": "$([[ "${COLD:-}" == 1 ]] && echo cold || echo reused)",
   "cpus": $(nproc),
   "binaryBytes": { ${sizes%, } },
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
