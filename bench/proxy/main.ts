@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
-import { ProcessGroup, rssTreeBytes } from './processes.js';
+import { cpuTreeSeconds, ProcessGroup, rssTreeBytes } from './processes.js';
 import { POLICY_RULES, startSlave } from './slave.js';
 import { startSquid, type RunningProxy } from './squid.js';
-import { startUpstreams } from './upstreams.js';
+import { BIG_BODY_BYTES, startUpstreams } from './upstreams.js';
 import { runWrk, type WrkLoad, type WrkResult } from './wrk.js';
 
 const HELP = `usage: node bench/dist/proxy/main.js [options]
@@ -39,6 +39,10 @@ interface Row {
   name: string;
   wrk?: WrkResult;
   connectMBps?: number;
+  /** Proxy CPU seconds spent during the wrk rounds, and during the counted downloads. */
+  wrkCpuS?: number;
+  connectCpuS?: number;
+  connectBytes?: number;
   rssIdle?: number;
   rssLoaded?: number;
   tunnels?: { opened: number; requested: number; addedBytes: number; failures: string };
@@ -143,7 +147,9 @@ async function main(): Promise<number> {
       for (const t of order(round)) {
         if (t.row.error) continue;
         try {
+          const cpu0 = t.proxy ? cpuTreeSeconds(t.proxy.child.pid!) : 0;
           const r = await runWrk(dir, t.row.name, upstreams.httpPort, t.proxy?.port, opts.load);
+          if (t.proxy) t.row.wrkCpuS = (t.row.wrkCpuS ?? 0) + cpuTreeSeconds(t.proxy.child.pid!) - cpu0;
           wrkRuns.set(t.row, [...(wrkRuns.get(t.row) ?? []), r]);
         } catch (err) {
           t.row.error = describe(err, t.proxy);
@@ -157,9 +163,15 @@ async function main(): Promise<number> {
       for (const t of order(round + 1)) {
         if (t.row.error) continue;
         try {
+          const cpu0 = t.proxy ? cpuTreeSeconds(t.proxy.child.pid!) : 0;
           const mbps = await downloadMBps(upstreams.httpsPort, t.proxy?.port);
           // Round -1 warms up TLS and the upstream's JIT; it is not counted.
-          if (round >= 0) speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
+          if (round < 0) continue;
+          speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
+          if (t.proxy) {
+            t.row.connectCpuS = (t.row.connectCpuS ?? 0) + cpuTreeSeconds(t.proxy.child.pid!) - cpu0;
+            t.row.connectBytes = (t.row.connectBytes ?? 0) + BIG_BODY_BYTES;
+          }
         } catch (err) {
           t.row.error = describe(err, t.proxy);
         }
@@ -220,9 +232,10 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   out.push(`100-byte GETs (absolute-form through proxies; p50/p99 = mean over rounds); CONNECT: median of ${CONNECT_ROUNDS} curl downloads`);
   out.push(`of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
   // Everything here shares the machine's cores with wrk, curl, the upstreams and whatever else runs.
+  out.push('CPU us/req and CPU s/GB: CPU time the proxy process tree used per request / per GB tunnelled (less sensitive to machine load)');
   out.push(`machine: ${cpus().length} cores, 1-min load average ${load1m[0].toFixed(1)} at start, ${load1m[1].toFixed(1)} at end`);
   out.push('');
-  const head = ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CONNECT MB/s', 'RSS idle MB', 'RSS loaded MB', `idle tunnels`, 'RSS added MB'];
+  const head = ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU us/req', 'CONNECT MB/s', 'CPU s/GB', 'RSS idle MB', 'RSS loaded MB', `idle tunnels`, 'RSS added MB'];
   const table = [head];
   for (const r of rows) {
     table.push([
@@ -231,7 +244,9 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
       fmt(r.wrk?.p50Ms, 2),
       fmt(r.wrk?.p99Ms, 2),
       fmt(r.wrk?.errors),
+      r.wrkCpuS !== undefined && r.wrk ? fmt((r.wrkCpuS / r.wrk.requests) * 1e6, 1) : '-',
       fmt(r.connectMBps, 0),
+      r.connectCpuS !== undefined && r.connectBytes ? fmt(r.connectCpuS / (r.connectBytes / 1e9), 2) : '-',
       mb(r.rssIdle),
       mb(r.rssLoaded),
       r.tunnels ? `${r.tunnels.opened}/${r.tunnels.requested}` : '-',
@@ -256,7 +271,8 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
     const ratio = slave.connectMBps / direct.connectMBps;
     out.push(`target slave CONNECT >= 0.85x direct: ${ratio.toFixed(2)}x (${fmt(slave.connectMBps)} vs ${fmt(direct.connectMBps)} MB/s)  ${verdict(ratio >= 0.85)}`);
   }
-  if (slave?.tunnels && slave.tunnels.opened > 0) {
+  // A few tunnels are lost in the noise of garbage collection: judge only a real population.
+  if (slave?.tunnels && slave.tunnels.opened >= 1000) {
     const per10k = (slave.tunnels.addedBytes / slave.tunnels.opened) * TUNNEL_TARGET;
     const scaled = slave.tunnels.opened === TUNNEL_TARGET ? '' : ` (${slave.tunnels.opened} opened, scaled linearly to ${TUNNEL_TARGET})`;
     const anchor = squid?.tunnels?.opened ? `; squid ${mb((squid.tunnels.addedBytes / squid.tunnels.opened) * TUNNEL_TARGET)} MB` : '';

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 
@@ -70,8 +70,9 @@ export async function waitForPort(port: number, what: string, child?: ChildProce
   }
 }
 
-/** Resident memory of a process and all its descendants, in bytes (VmRSS from /proc). */
-export function rssTreeBytes(pid: number): number {
+const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+function descendants(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -83,19 +84,47 @@ export function rssTreeBytes(pid: number): number {
       // exited while we looked
     }
   }
-  let total = 0;
+  const all: number[] = [];
   const queue = [pid];
   while (queue.length) {
     const p = queue.pop()!;
+    all.push(p);
+    queue.push(...(parents.get(p) ?? []));
+  }
+  return all;
+}
+
+/** Resident memory of a process and all its descendants, in bytes (VmRSS from /proc). */
+export function rssTreeBytes(pid: number): number {
+  let total = 0;
+  for (const p of descendants(pid)) {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) total += Number(m[1]) * 1024;
     } catch {
-      continue;
+      // exited while we looked
     }
-    queue.push(...(parents.get(p) ?? []));
   }
   return total;
+}
+
+/**
+ * CPU time (user + system) a process and its living descendants have used, in seconds. Unlike
+ * throughput on a shared machine, the CPU a proxy spends per request does not depend on how
+ * busy the other processes keep the cores.
+ */
+export function cpuTreeSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of descendants(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_S;
 }
 
 export function collectOutput(child: ChildProcess, limit = 64 * 1024): () => string {
