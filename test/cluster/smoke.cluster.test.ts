@@ -108,6 +108,15 @@ test("a Deployment's pods are scheduled onto kwok nodes and become Running and R
     return d.status.readyReplicas === 2 ? d : undefined;
   });
   expect(deploy.status.availableReplicas).toBe(2);
+
+  // The endpointslice controller publishes the Ready pods behind a Service.
+  await kubectlOk(['-n', ns, 'expose', 'deployment', 'web', '--port=80']);
+  const addresses = await eventually('an EndpointSlice of service web with 2 ready endpoints', async () => {
+    const slices = await getJson(['-n', ns, 'endpointslices', '-l', 'kubernetes.io/service-name=web']);
+    const ready = slices.items.flatMap((s: any) => s.endpoints ?? []).filter((e: any) => e.conditions.ready);
+    return ready.length === 2 ? ready.flatMap((e: any) => e.addresses) : undefined;
+  });
+  expect(addresses.sort()).toEqual(pods.map((p: any) => p.status.podIP).sort());
 });
 
 test('deleting an owner garbage-collects its dependents', async () => {
