@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './policy-command.js';
 
-const example = fileURLToPath(new URL('../../examples/corp-baseline.yaml', import.meta.url));
+const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+const example = join(examples, 'corp-baseline.yaml');
 let dir: string;
 
 beforeAll(() => {
@@ -56,8 +57,10 @@ describe('policy validate', () => {
     ]);
   });
 
-  test('the shipped example is valid', async () => {
-    expect((await cli('validate', example)).code).toBe(0);
+  test.each(readdirSync(examples).filter((f) => /\.(ya?ml|json)$/.test(f)))('the shipped example %s is valid', async (name) => {
+    const r = await cli('validate', join(examples, name));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
   });
 
   test('a reference to a list in a file not given is an error naming file, PolicySet, path', async () => {

@@ -377,3 +377,65 @@ describe('index', () => {
     expect(checks).toBe(1);
   });
 });
+
+describe('state kept between calls', () => {
+  test('the per-minute zone cache follows the clock, forwards and backwards', () => {
+    const p = oneRule({ time: 'work' });
+    const at = (iso: string) => p.evaluateRequest(req({ time: new Date(iso) })).action;
+    expect(at('2026-11-23T03:29:59Z')).toBe('allow'); // 08:59 Kolkata
+    expect(at('2026-11-23T03:30:00Z')).toBe('deny'); // 09:00
+    expect(at('2026-11-23T03:29:00Z')).toBe('allow');
+    expect(at('2026-11-23T12:29:59Z')).toBe('deny'); // 17:59
+    expect(at('2026-11-23T12:30:00Z')).toBe('allow'); // 18:00
+    expect(at('2026-11-28T06:00:00Z')).toBe('allow'); // Saturday
+  });
+
+  test('requests for different hosts, users and clients in turn do not leak into each other', () => {
+    const p = compilePolicy([
+      {
+        name: 'p',
+        spec: {
+          ...base,
+          rules: [
+            { name: 'social-staff', action: 'deny', match: { categories: ['social'], groups: ['staff'] } },
+            { name: 'v6-only', action: 'redirect', redirectTo: 'https://v6.test/', match: { sources: ['2001:db8::/32'] } },
+            { name: 'rest', action: 'allow' },
+          ],
+          headerRules: [{ name: 'fb', match: { domains: ['facebook.com'] }, request: { set: { 'X-FB': '1' } } }],
+        },
+      },
+    ]);
+    const fb = req({ host: 'facebook.com', user: 'alice' });
+    const other = req({ host: 'example.org', user: 'dave', clientIp: '2001:db8::1' });
+    for (let i = 0; i < 3; i++) {
+      expect(p.evaluateRequest(fb).rule).toBe('social-staff');
+      expect(p.requestHeaderEdits(other)).toBeUndefined();
+      expect(p.evaluateRequest(other)).toMatchObject({ rule: 'v6-only', category: 'mixed' });
+      expect(p.requestHeaderEdits(fb)?.set).toEqual({ 'x-fb': '1' });
+      expect(p.evaluateRequest({ ...fb, user: 'dave' })).toMatchObject({ rule: 'rest', category: 'social' });
+      expect(p.evaluateRequest({ ...other, clientIp: '10.0.0.1' }).rule).toBe('rest');
+    }
+  });
+
+  test('a report-mode MIME rule is recorded when the response arrives', () => {
+    const p = compilePolicy([
+      {
+        name: 'p',
+        spec: {
+          rules: [
+            { name: 'audit-video', action: 'deny', mode: 'report', match: { responseMimeTypes: ['video/*'] } },
+            { name: 'ok', action: 'allow' },
+          ],
+        },
+      },
+    ]);
+    const r = req();
+    const d = p.evaluateRequest(r);
+    expect(d).toMatchObject({ rule: 'ok', needsResponse: true, reported: [] });
+    expect(p.evaluateResponse(r, d, { status: 200, mimeType: 'video/webm' })).toMatchObject({
+      rule: 'ok',
+      needsResponse: false,
+      reported: [{ rule: 'audit-video', policySet: 'p', action: 'deny' }],
+    });
+  });
+});
