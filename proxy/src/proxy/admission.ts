@@ -10,7 +10,7 @@ import type { ProxyAuthenticator } from './auth/index.js';
 import type { Exchange, RecordAction } from './exchange.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import type { Target } from './request-target.js';
-import type { SsrfGuard } from './ssrf-guard.js';
+import type { GuardVerdict, SsrfGuard } from './ssrf-guard.js';
 
 export interface PolicySource {
   readonly current: CompiledPolicy | undefined;
@@ -66,31 +66,39 @@ export function refusalFromDecision(d: Decision, target: Target, isTunnel: boole
   return { ok: false, status: 403, reason, action: d.action, ...base };
 }
 
-export async function admit(
+export type Admission = Admitted | Refusal;
+
+/** Synchronous unless authentication or DNS has to wait: most requests take no extra event-loop turn. */
+export function admit(deps: AdmissionDeps, req: IncomingMessage, target: Target, ex: Exchange, isTunnel: boolean): Admission | Promise<Admission> {
+  const policy = deps.policy.current;
+  if (!policy) return refusal(503, 'the proxy has no policy loaded yet; try again shortly');
+  ex.policyHash = policy.hash;
+  if (!policy.accessRestriction.isClientAllowed(ex.client)) {
+    return refusal(403, `client address ${ex.client} is not allowed to use this proxy`);
+  }
+  const authenticator = deps.authenticator;
+  if (!authenticator) return decide(deps, policy, req, target, ex, isTunnel, undefined);
+  return authenticator.authenticate(req.headers['proxy-authorization']).then((auth) => {
+    if (!auth.ok) {
+      const r = refusal(407, `proxy authentication required: ${auth.reason}`);
+      r.headers = ['Proxy-Authenticate', `Basic realm="${authenticator.realm.replace(/["\\]/g, '')}"`];
+      return r;
+    }
+    ex.user = auth.user;
+    return decide(deps, policy, req, target, ex, isTunnel, auth.groups);
+  });
+}
+
+function decide(
   deps: AdmissionDeps,
+  policy: CompiledPolicy,
   req: IncomingMessage,
   target: Target,
   ex: Exchange,
   isTunnel: boolean,
-): Promise<Admitted | Refusal> {
-  const policy = deps.policy.current;
-  if (!policy) return refusal(503, 'the proxy has no policy loaded yet; try again shortly');
-  ex.policyHash = policy.hash;
+  groups: string[] | undefined,
+): Admission | Promise<Admission> {
   const restriction = policy.accessRestriction;
-  if (!restriction.isClientAllowed(ex.client)) {
-    return refusal(403, `client address ${ex.client} is not allowed to use this proxy`);
-  }
-  let groups: string[] | undefined;
-  if (deps.authenticator) {
-    const auth = await deps.authenticator.authenticate(req.headers['proxy-authorization']);
-    if (!auth.ok) {
-      const r = refusal(407, `proxy authentication required: ${auth.reason}`);
-      r.headers = ['Proxy-Authenticate', `Basic realm="${deps.authenticator.realm.replace(/["\\]/g, '')}"`];
-      return r;
-    }
-    ex.user = auth.user;
-    groups = auth.groups;
-  }
   if (isTunnel && !restriction.connectPorts.includes(target.port)) {
     return refusal(403, `CONNECT to port ${target.port} is not allowed (allowed ports: ${restriction.connectPorts.join(', ') || 'none'})`);
   }
@@ -112,12 +120,15 @@ export async function admit(
   ex.category = decision.category;
   const refused = refusalFromDecision(decision, target, isTunnel);
   if (refused) return refused;
-  const verdict = await deps.guard.check(target.host, target.port, (ip) => restriction.isSsrfAllowed(ip));
-  if (!verdict.ok) {
-    const r = refusal(verdict.status, verdict.reason, verdict.status === 403 ? 'deny' : 'allow');
-    if (verdict.status === 403) r.rule = 'ssrf-guard';
-    return r;
-  }
-  ex.peer = verdict.address;
-  return { ok: true, policy, ctx, decision, address: verdict.address };
+  const verdict = deps.guard.check(target.host, target.port, restriction);
+  const admitted = (v: GuardVerdict): Admission => {
+    if (!v.ok) {
+      const r = refusal(v.status, v.reason, v.status === 403 ? 'deny' : 'allow');
+      if (v.status === 403) r.rule = 'ssrf-guard';
+      return r;
+    }
+    ex.peer = v.address;
+    return { ok: true, policy, ctx, decision, address: v.address };
+  };
+  return verdict instanceof Promise ? verdict.then(admitted) : admitted(verdict);
 }

@@ -3,6 +3,7 @@
  * it becomes at the end. One small fixed-shape object per request; nothing else is allocated for
  * bookkeeping.
  */
+import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AccessRecord } from '../reports/access-record.js';
@@ -24,6 +25,8 @@ export class Exchange {
   mimeType: string | undefined = undefined;
   bytesUp = 0;
   bytesDown = 0;
+  /** The upstream request in flight, if any. */
+  upstream: ClientRequest | undefined = undefined;
 
   constructor(
     readonly method: string,

@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RecordQueue } from '../reports/record-queue.js';
 import type { AccessLog } from './access-log.js';
-import { admit, refusal, refusalFromDecision, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
+import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
 import type { ProxyAuthenticator } from './auth/index.js';
 import { renderBlockPage, wantsHtml } from './block-page.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
@@ -55,8 +55,6 @@ export const PROXY_DEFAULTS = {
   maxHeaderBytes: 32 * 1024,
 };
 
-/** Free upstream connections are dropped before the common 5 s server keep-alive timeout would race us. */
-const UPSTREAM_FREE_SOCKET_MS = 4_000;
 const UPSTREAM_CONNECT_TIMEOUT_MS = 15_000;
 const DROP_ON_REQUEST = new Set(['host', 'x-forwarded-for']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -111,7 +109,8 @@ export class ProxyServer {
       resolver: opts.resolver,
     });
     this.deps = { policy: opts.policy, authenticator: opts.authenticator, guard: this.guard, metrics: opts.metrics };
-    const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: UPSTREAM_FREE_SOCKET_MS, maxFreeSockets: 1024 };
+    // One socket timeout for pooled upstream connections, busy or free: no per-request timer.
+    const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: this.idleTimeoutMs, maxFreeSockets: 1024 };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
     this.http = http.createServer({
@@ -255,17 +254,25 @@ export class ProxyServer {
     ex.url = req.url ?? '';
     if (this.closing) res.shouldKeepAlive = false;
     res.once('close', () => {
+      // A client that went away mid-response takes the upstream exchange with it.
+      if (!res.writableFinished) ex.upstream?.destroy();
       const d = socketDelta(req.socket);
       if (ex.status === 0) ex.status = res.statusCode;
       this.record(ex, d.read, d.written);
     });
-    this.handleRequest(req, res, ex, expectContinue).catch((err: unknown) => {
-      this.opts.logger.error({ err, url: ex.url }, 'request handling failed');
-      this.fail(req, res, ex, refusal(500, 'internal proxy error', 'allow'));
-    });
+    try {
+      this.handleRequest(req, res, ex, expectContinue);
+    } catch (err) {
+      this.internalError(req, res, ex, err);
+    }
   }
 
-  private async handleRequest(req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean): Promise<void> {
+  private internalError(req: IncomingMessage, res: ServerResponse, ex: Exchange, err: unknown): void {
+    this.opts.logger.error({ err, url: ex.url }, 'request handling failed');
+    this.fail(req, res, ex, refusal(500, 'internal proxy error', 'allow'));
+  }
+
+  private handleRequest(req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean): void {
     let target: Target;
     try {
       target = parseAbsoluteTarget(req.url ?? '');
@@ -280,13 +287,24 @@ export class ProxyServer {
     }
     ex.host = target.host;
     ex.url = target.display;
-    const admitted = await admit(this.deps, req, target, ex, false);
-    if (!admitted.ok) {
-      this.fail(req, res, ex, admitted, target);
+    const admission = admit(this.deps, req, target, ex, false);
+    if (!(admission instanceof Promise)) {
+      this.admitted(req, res, ex, target, admission, expectContinue);
+      return;
+    }
+    admission.then(
+      (a) => this.admitted(req, res, ex, target, a, expectContinue),
+      (err: unknown) => this.internalError(req, res, ex, err),
+    );
+  }
+
+  private admitted(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admission, expectContinue: boolean): void {
+    if (!a.ok) {
+      this.fail(req, res, ex, a, target);
       return;
     }
     if (res.destroyed) return;
-    this.forward(req, res, ex, target, admitted, expectContinue, false);
+    this.forward(req, res, ex, target, a, expectContinue, false);
   }
 
   /** Answers with a block page, redirect or error page; never forwards. */
@@ -348,8 +366,10 @@ export class ProxyServer {
       // TLS verifies the name the client asked for while TCP goes to the checked address.
       ...(isHttps && !net.isIP(target.host) ? { servername: target.host } : {}),
     });
+    ex.upstream = upReq;
     let responded = false;
-    upReq.setTimeout(this.idleTimeoutMs, () => upReq.destroy(new UpstreamTimeout('upstream idle timeout')));
+    // The agent's socket timeout (the idle timeout) surfaces here while the request owns the socket.
+    upReq.on('timeout', () => upReq.destroy(new UpstreamTimeout('upstream idle timeout')));
     upReq.on('response', (upRes) => {
       responded = true;
       this.relayResponse(req, res, ex, target, a, upRes);
@@ -377,9 +397,6 @@ export class ProxyServer {
       upReq.on('continue', () => res.writeContinue());
       upReq.flushHeaders();
     }
-    res.once('close', () => {
-      if (!res.writableFinished) upReq.destroy();
-    });
     if (body) {
       // pipe() rather than pipeline(): pipeline allocates an AbortSignal per call, measurable at proxy rates.
       req.pipe(upReq);

@@ -57,7 +57,7 @@ describe('SsrfGuard.check', () => {
     return list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
   const guard = new SsrfGuard({ ownEndpoints: () => [{ address: '0.0.0.0', port: 3128 }], resolver });
-  const none = (): boolean => false;
+  const none = { isSsrfAllowed: (): boolean => false };
 
   it('refuses a name whose answer is internal, naming the address', async () => {
     expect(await guard.check('metadata.test', 80, none)).toEqual({ ok: false, status: 403, reason: expect.stringMatching(/169\.254\.169\.254, a link-local/) });
@@ -72,7 +72,7 @@ describe('SsrfGuard.check', () => {
   });
 
   it('opens ranges the policy allows, but never the proxy itself', async () => {
-    const allowLoopback = (ip: string): boolean => ip.startsWith('127.');
+    const allowLoopback = { isSsrfAllowed: (ip: string): boolean => ip.startsWith('127.') };
     expect(await guard.check('loop.test', 8080, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
     expect(await guard.check('loop.test', 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
     expect(await guard.check('127.0.0.7', 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });

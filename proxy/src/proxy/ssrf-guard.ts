@@ -68,6 +68,11 @@ export type GuardVerdict =
 const DNS_CACHE_TTL_MS = 5_000;
 const DNS_CACHE_MAX = 10_000;
 
+/** The policy's exceptions to the built-in deny list (`accessRestriction.ssrf.allowRanges`). */
+export interface SsrfExceptions {
+  isSsrfAllowed(ip: string): boolean;
+}
+
 export interface SsrfGuardOptions {
   /** The proxy's own listening endpoints (incl. metrics), never dialled: that would loop. */
   ownEndpoints: () => readonly Endpoint[];
@@ -85,22 +90,28 @@ export class SsrfGuard {
 
   /**
    * Resolves `host` (once; a short cache spares the resolver on keep-alive bursts), checks every
-   * address, and returns the one to dial. `isAllowed` is the policy's `ssrf.allowRanges`.
+   * address, and returns the one to dial. `policy.isSsrfAllowed` is the policy's `ssrf.allowRanges`.
+   * Synchronous for IP literals and cached names: the request path then takes no extra turn.
    */
-  async check(host: string, port: number, isAllowed: (ip: string) => boolean): Promise<GuardVerdict> {
-    let addresses: Array<{ address: string; family: number }>;
+  check(host: string, port: number, policy: SsrfExceptions): GuardVerdict | Promise<GuardVerdict> {
     const literal = parseIp(host);
-    if (literal) {
-      addresses = [{ address: formatIp(literal), family: literal.version }];
-    } else {
-      try {
-        addresses = await this.resolve(host);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        return { ok: false, status: 502, reason: `cannot resolve ${host}: ${code}` };
-      }
-      if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no addresses` };
-    }
+    if (literal) return this.judge(host, port, [{ address: formatIp(literal), family: literal.version }], policy);
+    const key = host.toLowerCase();
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > Date.now()) return this.judge(host, port, hit.addresses, policy);
+    return this.resolver(key).then(
+      (addresses) => {
+        if (this.cache.size >= DNS_CACHE_MAX) this.cache.clear();
+        this.cache.set(key, { expires: Date.now() + DNS_CACHE_TTL_MS, addresses });
+        return this.judge(host, port, addresses, policy);
+      },
+      (err: NodeJS.ErrnoException): GuardVerdict => ({ ok: false, status: 502, reason: `cannot resolve ${host}: ${err.code ?? String(err)}` }),
+    );
+  }
+
+  private judge(host: string, port: number, addresses: ReadonlyArray<{ address: string; family?: number }>, policy: SsrfExceptions): GuardVerdict {
+    if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no addresses` };
+    let chosen: ParsedIp | undefined;
     for (const { address } of addresses) {
       const parsed = parseIp(address);
       if (!parsed) return { ok: false, status: 502, reason: `resolver returned a non-address "${address}" for ${host}` };
@@ -109,25 +120,13 @@ export class SsrfGuard {
         return { ok: false, status: 403, reason: `${host} resolves to ${text}:${port}, the proxy itself` };
       }
       const reason = blockedReason(parsed);
-      if (reason && !isAllowed(text)) {
+      if (reason && !policy.isSsrfAllowed(text)) {
         return { ok: false, status: 403, reason: `${host} resolves to ${text}, a ${reason}` };
       }
+      // IPv4 first: many networks resolve AAAA without routing IPv6.
+      if (!chosen || (chosen.version === 6 && parsed.version === 4)) chosen = parsed;
     }
-    // IPv4 first: many networks resolve AAAA without routing IPv6.
-    const chosen = addresses.find((a) => parseIp(a.address)!.version === 4) ?? addresses[0];
-    const parsed = parseIp(chosen.address)!;
-    return { ok: true, address: formatIp(parsed), family: parsed.version };
-  }
-
-  private async resolve(host: string): Promise<Array<{ address: string; family: number }>> {
-    const key = host.toLowerCase();
-    const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > now) return hit.addresses;
-    const addresses = await this.resolver(key);
-    if (this.cache.size >= DNS_CACHE_MAX) this.cache.clear();
-    this.cache.set(key, { expires: now + DNS_CACHE_TTL_MS, addresses });
-    return addresses;
+    return { ok: true, address: formatIp(chosen!), family: chosen!.version };
   }
 
   private isOwnEndpoint(ip: string, port: number): boolean {
