@@ -77,7 +77,7 @@ class AccessRestriction implements AccessRestrictionView {
 }
 
 /** Shared by every decision without report-mode matches (most of them); frozen so no caller can fill it. */
-const NONE_REPORTED: ReportedMatch[] = Object.freeze([]) as unknown as ReportedMatch[];
+const NONE_REPORTED: readonly ReportedMatch[] = Object.freeze([]);
 
 const NO_CATEGORIES: number[] = Object.freeze([]) as unknown as number[];
 

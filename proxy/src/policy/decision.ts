@@ -52,8 +52,8 @@ export interface Decision {
   category?: string;
   message?: string;
   redirectTo?: string;
-  /** Report-mode rules that matched on the way to this decision. */
-  reported: ReportedMatch[];
+  /** Report-mode rules that matched on the way to this decision (shared and frozen when empty: do not mutate). */
+  reported: readonly ReportedMatch[];
   /** Why, in words a human reads in `policy explain` and on block pages. */
   reason: string;
   /** True when a rule that comes before the deciding one depends on the response (MIME type). */
