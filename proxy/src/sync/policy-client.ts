@@ -157,7 +157,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
           method: 'POST',
           headers: { ...headers(), 'content-type': 'application/json' },
           body: JSON.stringify(event),
-          signal: abort.signal,
+          signal: AbortSignal.any([abort.signal, AbortSignal.timeout(10_000)]),
         });
         await res.arrayBuffer();
         if (!res.ok && res.status !== 400) break; // 400: the master rejects this event for good; drop it.
