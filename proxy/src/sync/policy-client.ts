@@ -216,8 +216,19 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       throw new HttpStatusError(res.status, `master answered ${res.status}: ${reason}`);
     }
     const offeredHash = unquoteEtag(res.headers.get('etag'));
-    const bundle: unknown = await res.json();
+    const text = await res.text();
     metrics.polls.inc({ result: 'changed' });
+    let bundle: unknown;
+    try {
+      bundle = JSON.parse(text);
+    } catch (err) {
+      // Reachable but unusable: a refusal, not an outage.
+      metrics.refused.inc();
+      refusedHash = offeredHash;
+      log.error({ offeredHash, reason: describeError(err) }, 'the master sent a policy bundle that is not JSON');
+      record('refused', `policy ${offeredHash ?? '(no hash)'} from master: not JSON (${describeError(err)})`);
+      return;
+    }
     applyBundle(bundle, 'master', offeredHash);
   }
 
