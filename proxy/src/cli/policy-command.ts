@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   compilePolicy,
+  compilePolicyBundle,
   explainRequest,
   formatIssue,
   normalizeIp,
@@ -105,10 +106,13 @@ async function validate(files: string[], io: CommandIo): Promise<number> {
   for (const f of loaded.files) {
     const count = (pick: (s: PolicySetSource) => unknown[] | undefined) => f.sets.reduce((n, s) => n + (pick(s)?.length ?? 0), 0);
     const names = f.sets.map((s) => s.name).join(', ');
+    // A file's own hash is what the master would serve for it alone; a file that uses lists from
+    // the others has none.
+    const alone = loaded.files.length === 1 || validatePolicySets(f.sets).length === 0 ? compilePolicyBundle(f.sets).hash : 'uses lists from the other files';
     io.out(
       `${f.file}: ok: ${f.sets.length} PolicySet${f.sets.length === 1 ? '' : 's'}${names ? ` (${names})` : ''}, ` +
         `${count((s) => s.spec.rules)} rules, ${count((s) => s.spec.headerRules)} header rules, ` +
-        `${count((s) => s.spec.categories)} categories\n`,
+        `${count((s) => s.spec.categories)} categories, ${alone}\n`,
     );
   }
   io.out(`bundle: ${engine.hash} (${engine.bundle.policySets.length} PolicySets, ${engine.rules.length} rules)\n`);
