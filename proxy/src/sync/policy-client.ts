@@ -124,6 +124,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   let flushing = false;
   /** A hash the master offered that we could not load: do not fetch it again until it changes. */
   let refusedHash: string | undefined;
+  let lastRefusalAt = 0;
   /** When the policy in force was obtained; the fallback file must be newer than this. */
   let policyObtainedAt = Date.now();
   let fallbackCheckedMtime = 0;
@@ -184,6 +185,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       const reason = describeError(err);
       metrics.refused.inc();
       refusedHash = offeredHash;
+      if (source === 'master') lastRefusalAt = Date.now();
       log.error({ offeredHash, source, reason }, 'policy refused; still enforcing the previous one');
       record('refused', `policy ${offeredHash ?? '(no hash)'} from ${source}: ${reason}`);
     }
@@ -225,6 +227,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       // Reachable but unusable: a refusal, not an outage.
       metrics.refused.inc();
       refusedHash = offeredHash;
+      lastRefusalAt = Date.now();
       log.error({ offeredHash, reason: describeError(err) }, 'the master sent a policy bundle that is not JSON');
       record('refused', `policy ${offeredHash ?? '(no hash)'} from master: not JSON (${describeError(err)})`);
       return;
@@ -275,6 +278,8 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     while (!stopped) {
       try {
         await pollOnce(reachable ? waitSeconds : 0);
+        // A refused bundle without an ETag cannot be skipped by If-None-Match: do not spin on it.
+        if (refusedHash === undefined && lastRefusalAt > Date.now() - 1000) await sleep(backoff.maxMs);
         metrics.lastSuccess.set(Date.now() / 1000);
         metrics.reachable.set(1);
         reachable = true;
