@@ -130,6 +130,14 @@ describe('slave guards', () => {
       ['credentials in the URL', () => `GET http://u:p@127.0.0.1:${upstream.port}/bad HTTP/1.1\r\nHost: x\r\n\r\n`, 400],
     ];
 
+    it('answers 508 to a request that already passed through this proxy (Via loop)', async () => {
+      const before = upstream.seen.length;
+      const res = await rawRequest(open.port, `GET ${target()} HTTP/1.1\r\nHost: x\r\nVia: 1.1 other, 1.1 e2e-slave (safesquid)\r\nConnection: close\r\n\r\n`);
+      expect(res.status).toBe(508);
+      expect(res.body).toContain('forwarding loop');
+      expect(upstream.seen.length).toBe(before);
+    });
+
     it.each(cases)('answers %s with the right status and forwards nothing', async (_name, request, status) => {
       const before = upstream.seen.length;
       const res = await rawRequest(open.port, request());

@@ -91,6 +91,7 @@ export class ProxyServer {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly via: string;
+  private readonly viaPseudonym: string;
   private readonly maxConnections: number;
   private readonly maxTunnels: number;
   private readonly idleTimeoutMs: number;
@@ -103,7 +104,8 @@ export class ProxyServer {
     this.maxTunnels = opts.maxTunnels ?? PROXY_DEFAULTS.maxTunnels;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs;
     const headerTimeoutMs = opts.headerTimeoutMs ?? PROXY_DEFAULTS.headerTimeoutMs;
-    this.via = `1.1 ${opts.name} (safesquid)`;
+    this.viaPseudonym = `${opts.name} (safesquid)`;
+    this.via = `1.1 ${this.viaPseudonym}`;
     this.guard = new SsrfGuard({
       ownEndpoints: () => [...this.addresses(), ...(opts.extraOwnEndpoints?.() ?? [])],
       resolver: opts.resolver,
@@ -287,6 +289,11 @@ export class ProxyServer {
     }
     ex.host = target.host;
     ex.url = target.display;
+    const via = rawHeader(req.rawHeaders, 'via');
+    if (via !== undefined && via.includes(this.viaPseudonym)) {
+      this.fail(req, res, ex, refusal(508, `forwarding loop: the request already passed through ${this.opts.name} (Via: ${via.slice(0, 200)})`), target);
+      return;
+    }
     const admission = admit(this.deps, req, target, ex, false);
     if (!(admission instanceof Promise)) {
       this.admitted(req, res, ex, target, admission, expectContinue);
