@@ -5,9 +5,10 @@ import { BIG_BODY_BYTES } from './upstreams.js';
  * MB/s (10^6 bytes/s) of one 64 MiB HTTPS download with curl, through the proxy's CONNECT or
  * direct, checked to be complete.
  */
-export async function downloadMBps(httpsPort: number, proxyPort: number | undefined): Promise<number> {
+export async function downloadMBps(httpsPort: number, proxy: { port: number; credentials?: string } | undefined): Promise<number> {
   const args = ['-sS', '-k', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{speed_download}', '--max-time', '60'];
-  if (proxyPort !== undefined) args.push('-x', `http://127.0.0.1:${proxyPort}`, '--proxytunnel');
+  if (proxy) args.push('-x', `http://127.0.0.1:${proxy.port}`, '--proxytunnel');
+  if (proxy?.credentials) args.push('--proxy-user', proxy.credentials);
   args.push(`https://127.0.0.1:${httpsPort}/big`);
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -21,7 +21,8 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
   --connections N     wrk connections (default 50)
   --threads N         wrk threads (default 2)
   --tunnels N         idle CONNECT tunnels per proxy (default 10000, lowered to fit the fd limit)
-  --only LIST         comma-separated subset of direct,squid,slave
+  --only LIST         comma-separated subset of direct,squid,slave,slave+auth
+                      (slave+auth: the slave requiring Basic auth of a bcrypt user, every request authenticated)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
   --cpu-prof DIR      run the slave under node --cpu-prof, profiles written to DIR
 `;
@@ -52,9 +53,10 @@ interface Row {
 const MB = 1024 * 1024;
 const TUNNEL_TARGET = 10_000;
 const CONNECT_ROUNDS = 5;
+const TARGETS = ['direct', 'squid', 'slave', 'slave+auth'] as const;
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, tunnels: TUNNEL_TARGET, only: new Set(['direct', 'squid', 'slave']), slaveArgs: [] };
+  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, tunnels: TUNNEL_TARGET, only: new Set(TARGETS), slaveArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -81,7 +83,7 @@ function parseOptions(argv: string[]): Options {
       default: throw new Error(`unknown option ${flag}\n\n${HELP}`);
     }
   }
-  for (const name of opts.only) if (!['direct', 'squid', 'slave'].includes(name)) throw new Error(`--only: unknown target "${name}"`);
+  for (const name of opts.only) if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`--only: unknown target "${name}"`);
   return opts;
 }
 
@@ -130,16 +132,39 @@ async function main(): Promise<number> {
       if (squid instanceof Error) rows.push({ name: 'squid', error: squid.message });
       else proxies.push(squid);
     }
-    if (opts.only.has('slave')) {
-      const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
-      const slave = await startSlave(group, root, connectPorts, opts.slaveArgs, nodeArgs).catch((err: Error) => err);
-      if (slave instanceof Error) rows.push({ name: 'slave', error: slave.message });
+    const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
+    for (const name of ['slave', 'slave+auth'] as const) {
+      if (!opts.only.has(name)) continue;
+      const launch = { name, extraArgs: opts.slaveArgs, nodeArgs, withAuth: name === 'slave+auth' };
+      const slave = await startSlave(group, root, connectPorts, launch).catch((err: Error) => err);
+      if (slave instanceof Error) rows.push({ name, error: slave.message });
       else proxies.push(slave);
     }
     for (const proxy of proxies) targets.push({ row: { name: proxy.name }, proxy });
     rows.unshift(...targets.map((t) => t.row));
+    await new Promise((r) => setTimeout(r, 1000));
     for (const t of targets) if (t.proxy) t.row.rssIdle = rssTreeBytes(t.proxy.child.pid!);
 
+    // Idle tunnels first, on fresh processes: later, garbage left by the load phases is collected
+    // at random moments and would swamp the difference being measured.
+    const tunnels = tunnelsThatFit(opts.tunnels);
+    for (const t of targets) {
+      // The authenticated slave tunnels like the plain one; its request figures show what auth costs.
+      if (!t.proxy || t.row.error || t.proxy.credentials) continue;
+      const pid = t.proxy.child.pid!;
+      const before = rssTreeBytes(pid);
+      const result = await openIdleTunnels(t.proxy.port, sinkPort, tunnels);
+      await new Promise((r) => setTimeout(r, 2000));
+      const withTunnels = rssTreeBytes(pid);
+      closeTunnels(result.sockets);
+      t.row.tunnels = {
+        opened: result.opened,
+        requested: tunnels,
+        addedBytes: withTunnels - before,
+        failures: [...result.failures].map(([why, n]) => `${n}× ${why}`).join('; '),
+      };
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     // The machine is shared: alternate the order (A B C C B A ...) so drifting load hits every target alike.
     const order = (round: number) => (round % 2 === 0 ? targets : [...targets].reverse());
     const wrkRuns = new Map<Row, WrkResult[]>();
@@ -148,7 +173,7 @@ async function main(): Promise<number> {
         if (t.row.error) continue;
         try {
           const cpu0 = t.proxy ? cpuTreeSeconds(t.proxy.child.pid!) : 0;
-          const r = await runWrk(dir, t.row.name, upstreams.httpPort, t.proxy?.port, opts.load);
+          const r = await runWrk(dir, t.row.name, upstreams.httpPort, t.proxy, opts.load);
           if (t.proxy) t.row.wrkCpuS = (t.row.wrkCpuS ?? 0) + cpuTreeSeconds(t.proxy.child.pid!) - cpu0;
           wrkRuns.set(t.row, [...(wrkRuns.get(t.row) ?? []), r]);
         } catch (err) {
@@ -164,7 +189,7 @@ async function main(): Promise<number> {
         if (t.row.error) continue;
         try {
           const cpu0 = t.proxy ? cpuTreeSeconds(t.proxy.child.pid!) : 0;
-          const mbps = await downloadMBps(upstreams.httpsPort, t.proxy?.port);
+          const mbps = await downloadMBps(upstreams.httpsPort, t.proxy);
           // Round -1 warms up TLS and the upstream's JIT; it is not counted.
           if (round < 0) continue;
           speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
@@ -180,23 +205,6 @@ async function main(): Promise<number> {
     for (const [row, s] of speeds) row.connectMBps = median(s);
     for (const t of targets) if (t.proxy && !t.row.error) t.row.rssLoaded = rssTreeBytes(t.proxy.child.pid!);
 
-    const tunnels = tunnelsThatFit(opts.tunnels);
-    for (const t of targets) {
-      if (!t.proxy || t.row.error) continue;
-      const pid = t.proxy.child.pid!;
-      const before = rssTreeBytes(pid);
-      const result = await openIdleTunnels(t.proxy.port, sinkPort, tunnels);
-      await new Promise((r) => setTimeout(r, 2000));
-      const withTunnels = rssTreeBytes(pid);
-      closeTunnels(result.sockets);
-      t.row.tunnels = {
-        opened: result.opened,
-        requested: tunnels,
-        addedBytes: withTunnels - before,
-        failures: [...result.failures].map(([why, n]) => `${n}× ${why}`).join('; '),
-      };
-      await new Promise((r) => setTimeout(r, 1000));
-    }
     print(rows, opts, tunnels < opts.tunnels ? tunnels : undefined, [loadBefore, loadavg()[0]]);
     return 0;
   } finally {
@@ -270,6 +278,14 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   if (slave?.connectMBps !== undefined && direct?.connectMBps !== undefined) {
     const ratio = slave.connectMBps / direct.connectMBps;
     out.push(`target slave CONNECT >= 0.85x direct: ${ratio.toFixed(2)}x (${fmt(slave.connectMBps)} vs ${fmt(direct.connectMBps)} MB/s)  ${verdict(ratio >= 0.85)}`);
+  }
+  const authed = by('slave+auth');
+  if (authed?.wrk && slave?.wrk) {
+    const cpu = (r: Row) => (r.wrkCpuS !== undefined && r.wrk ? (r.wrkCpuS / r.wrk.requests) * 1e6 : NaN);
+    out.push(
+      `auth on every request (cached bcrypt):   ${(authed.wrk.reqPerSec / slave.wrk.reqPerSec).toFixed(2)}x the slave's req/s, ` +
+        `${fmt(cpu(authed) - cpu(slave), 1)} us CPU/req more`,
+    );
   }
   // A few tunnels are lost in the noise of garbage collection: judge only a real population.
   if (slave?.tunnels && slave.tunnels.opened >= 1000) {

@@ -1,3 +1,5 @@
+import bcrypt from 'bcryptjs';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,35 +33,48 @@ export function benchPolicyYaml(connectPorts: number[]): string {
   return lines.join('\n');
 }
 
-export async function startSlave(
-  group: ProcessGroup,
-  root: string,
-  connectPorts: number[],
-  extraArgs: string[],
-  nodeArgs: string[] = [],
-): Promise<RunningProxy> {
+export interface SlaveLaunch {
+  name: string;
+  extraArgs: string[];
+  nodeArgs?: string[];
+  /** Require Basic authentication of one user from a users file (bcrypt, cost 10). */
+  withAuth?: boolean;
+}
+
+/** `launch` may be just the extra CLI arguments (bench/reports calls it so). */
+export async function startSlave(group: ProcessGroup, root: string, connectPorts: number[], launchOrArgs: SlaveLaunch | string[]): Promise<RunningProxy> {
+  const launch: SlaveLaunch = Array.isArray(launchOrArgs) ? { name: 'slave', extraArgs: launchOrArgs } : launchOrArgs;
   const cli = join(root, 'proxy/dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -b" first`);
   const dir = mkdtempSync(join(tmpdir(), 'bench-slave-'));
+  const authArgs: string[] = [];
+  let credentials: string | undefined;
+  if (launch.withAuth) {
+    const password = randomBytes(12).toString('hex');
+    writeFileSync(join(dir, 'users'), `bench:${bcrypt.hashSync(password, 10)}\n`);
+    authArgs.push('--auth-users', join(dir, 'users'));
+    credentials = `bench:${password}`;
+  }
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, benchPolicyYaml(connectPorts));
   const port = await freePort();
   const metricsPort = await freePort();
   const args = [
-    ...nodeArgs,
+    ...(launch.nodeArgs ?? []),
     cli, 'slave',
     '--policy', policy,
     '--listen', `127.0.0.1:${port}`,
     '--metrics-listen', `127.0.0.1:${metricsPort}`,
     '--state-dir', join(dir, 'state'),
-    ...extraArgs,
+    ...authArgs,
+    ...launch.extraArgs,
   ];
-  const child = group.start('slave', process.execPath, args, { cwd: dir });
+  const child = group.start(launch.name, process.execPath, args, { cwd: dir });
   const output = collectOutput(child);
   try {
-    await waitForPort(port, 'slave', child);
+    await waitForPort(port, launch.name, child);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${output()}`);
   }
-  return { name: 'slave', port, child, output, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { name: launch.name, port, credentials, child, output, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

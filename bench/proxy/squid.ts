@@ -8,6 +8,8 @@ import { collectOutput, freePort, type ProcessGroup, waitForPort } from './proce
 export interface RunningProxy {
   name: string;
   port: number;
+  /** `user:password` the proxy requires (Basic), if any. */
+  credentials?: string;
   child: ChildProcess;
   output(): string;
   cleanup(): void;

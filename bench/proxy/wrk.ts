@@ -21,14 +21,23 @@ export interface WrkLoad {
  * Keep-alive GETs with wrk. Through a proxy the request line carries the absolute URL (a Lua
  * script sets `wrk.path`) and the connection goes to the proxy; direct uses origin form.
  */
-export async function runWrk(dir: string, label: string, upstreamPort: number, proxyPort: number | undefined, load: WrkLoad): Promise<WrkResult> {
+export async function runWrk(
+  dir: string,
+  label: string,
+  upstreamPort: number,
+  proxyOrPort: { port: number; credentials?: string } | number | undefined,
+  load: WrkLoad,
+): Promise<WrkResult> {
+  const proxy = typeof proxyOrPort === 'number' ? { port: proxyOrPort } : proxyOrPort;
   const upstream = `127.0.0.1:${upstreamPort}`;
-  const script = join(dir, `${label}.lua`);
+  const proxyPort: number | undefined = proxy?.port;
+  const script = join(dir, `${label.replace(/\W/g, '_')}.lua`);
   writeFileSync(
     script,
     [
       proxyPort === undefined ? 'wrk.path = "/bench"' : `wrk.path = "http://${upstream}/bench"`,
       `wrk.headers["Host"] = "${upstream}"`,
+      ...(proxy?.credentials ? [`wrk.headers["Proxy-Authorization"] = "Basic ${Buffer.from(proxy.credentials).toString('base64')}"`] : []),
       'done = function(summary, latency, requests)',
       '  local e = summary.errors',
       '  io.write(string.format("WRK %d %d %d %d %d\\n", summary.requests, summary.duration,',
