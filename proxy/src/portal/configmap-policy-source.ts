@@ -84,7 +84,7 @@ export class ConfigMapPolicySource {
     try {
       // The key is the engine's origin: a bare spec takes its PolicySet name from it ("policy.yaml" → policy).
       const loaded = loadPolicyContent(text, key, this.compiler);
-      if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: 'configmap', text })) {
+      if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: 'configmap', origin: this.description, text })) {
         this.logger.info({ configMap: this.description, hash: loaded.hash, resourceVersion: cm.metadata?.resourceVersion }, 'policy ConfigMap changed');
       }
     } catch (err) {

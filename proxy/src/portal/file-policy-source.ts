@@ -75,7 +75,7 @@ export class FilePolicySource {
     if (text === this.lastText) return;
     const loaded = loadPolicyContent(text, this.file, this.compiler);
     this.lastText = text;
-    if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: this.label, text })) {
+    if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: this.label, origin: this.description, text })) {
       this.logger.info({ file: this.file, hash: loaded.hash }, initial ? 'policy loaded from file' : 'policy file changed');
     }
   }

@@ -9,6 +9,8 @@ export interface CurrentPolicy {
   /** The same, gzip-compressed on first demand (large category lists shrink tenfold). */
   gzipped(): Buffer;
   source: 'store' | 'file' | 'configmap';
+  /** Where a read-only policy comes from, in words (`file /etc/policy/bundle.json`, `ConfigMap ns/name`). */
+  origin?: string;
   updatedAt: Date;
   /** The policy text as saved (YAML/JSON), when known. */
   text?: string;

@@ -102,7 +102,9 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
   r.get('/policy', o.guards.admin, (_req, res) => {
     const current = o.hub.current;
     if (!current) return sendError(res, 503, 'the master has no policy loaded yet');
-    res.json({ hash: current.hash, editable: o.editor !== undefined, source: current.source, text: current.text, bundle: current.bundle });
+    const editable = o.editor !== undefined;
+    const readOnlyReason = editable ? undefined : `the policy is managed outside the portal, in the ${current.origin ?? current.source}`;
+    res.json({ hash: current.hash, editable, readOnlyReason, source: current.source, text: current.text, bundle: current.bundle });
   });
 
   r.post('/policy/validate', o.guards.admin, textBody, (req, res) => {

@@ -288,6 +288,7 @@ describe('Kubernetes mode (policy from a mounted file)', () => {
     const m = await master({ policyFile: file });
     const before = (await call(m.url, 'GET', '/api/v1/policy', { token: ADMIN })).json;
     expect(before).toMatchObject({ editable: false, source: 'file' });
+    expect(before.readOnlyReason).toBe(`the policy is managed outside the portal, in the file ${file}`);
     const put = await call(m.url, 'PUT', '/api/v1/policy', { token: ADMIN, body: policyText('x', 'x.example') });
     expect(put.status).toBe(409);
     expect(put.json.error).toMatch(/^policy is managed by Kubernetes/);
