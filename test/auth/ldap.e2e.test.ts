@@ -133,8 +133,8 @@ describe('LDAP authentication against a real slapd', () => {
     const port = await freePort();
     const auth = make({ ldap: { url: `ldap://127.0.0.1:${port}`, bindDnTemplate: `uid={user},${PEOPLE}`, timeoutMs: 1000 } });
     const header = basic('alice', 'alice-pw');
-    await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable' });
-    await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable' });
+    await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable', unavailable: true });
+    await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable', unavailable: true });
   });
 
   describe('TLS', () => {
@@ -148,7 +148,7 @@ describe('LDAP authentication against a real slapd', () => {
 
     it('refuses a server whose certificate it cannot verify, unless told to accept any', async () => {
       const untrusted = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template } });
-      await expect(untrusted.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: false, reason: 'authentication service unavailable' });
+      await expect(untrusted.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: false, reason: 'authentication service unavailable', unavailable: true });
       const insecure = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template, tls: { rejectUnauthorized: false } } });
       await expect(insecure.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true });
     });

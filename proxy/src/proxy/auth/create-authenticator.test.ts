@@ -93,6 +93,15 @@ describe('createAuthenticator with a users file', () => {
     await expect(auth.authenticate(basic('carol', 'carol-pw'))).resolves.toMatchObject({ ok: true, user: 'carol' });
   });
 
+  it('turns checks away as unavailable (not as bad credentials) beyond its queue', async () => {
+    // 4 checks run and 1 000 wait; the rest are answered at once, and nothing of theirs is cached.
+    const results = await Promise.all(Array.from({ length: 1010 }, (_, i) => auth.authenticate(basic('alice', `guess-${i}`))));
+    const busy = results.filter((r) => !r.ok && r.unavailable);
+    expect(busy).toHaveLength(6);
+    expect(busy[0]).toEqual({ ok: false, reason: 'too many authentications in progress; try again', unavailable: true });
+    expect(results.filter((r) => !r.ok && r.reason === 'invalid user name or password')).toHaveLength(1004);
+  });
+
   it('never logs a password or the header', async () => {
     await auth.authenticate(basic('alice', 'very-secret-guess'));
     const all = logged.join('\n');

@@ -69,7 +69,7 @@ class BasicAuthenticator implements ProxyAuthenticator {
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
     if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
-    return this.cache.resolve(header, async () => (await this.limiter.run(() => this.verify(header))) ?? { ok: false, reason: BUSY, cacheable: false });
+    return this.cache.resolve(header, async () => (await this.limiter.run(() => this.verify(header))) ?? { ok: false, reason: BUSY, unavailable: true, cacheable: false });
   }
 
   async close(): Promise<void> {
@@ -90,7 +90,7 @@ class BasicAuthenticator implements ProxyAuthenticator {
           return { ok: false, reason: INVALID };
         case 'error':
           this.logger?.error({ user, by: verifier.name, detail: outcome.detail }, 'proxy authentication back end failed');
-          return { ok: false, reason: UNAVAILABLE, cacheable: false };
+          return { ok: false, reason: UNAVAILABLE, unavailable: true, cacheable: false };
         case 'unknown':
           continue;
       }

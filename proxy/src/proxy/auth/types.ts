@@ -4,7 +4,13 @@
  * answers 407 with `Proxy-Authenticate: Basic realm="<realm>"` when the result is not ok.
  */
 
-export type AuthResult = { ok: true; user: string; groups: string[] } | { ok: false; reason: string };
+export type AuthResult =
+  | { ok: true; user: string; groups: string[] }
+  /**
+   * `unavailable`: the credentials could not be checked (LDAP down, too many checks running).
+   * A 503 fits better than a 407, which would make a browser ask its user for the password again.
+   */
+  | { ok: false; reason: string; unavailable?: true };
 
 export interface ProxyAuthenticator {
   readonly scheme: 'Basic';
