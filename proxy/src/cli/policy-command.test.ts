@@ -154,6 +154,13 @@ describe('policy explain', () => {
     expect(decided.admission).toEqual({ clientAllowed: true });
   });
 
+  test('header rule edits are shown', async () => {
+    const r = await cli('explain', example, '--url', 'https://www.google.com/search?q=x', '--client', '10.0.0.1');
+    expect(r.out).toContain('headers:  request: set cookie-extra: SS=1; remove x-debug');
+    const json = JSON.parse((await cli('explain', example, '--url', 'https://example.org/', '--client', '10.0.0.1', '--json')).out);
+    expect(json.headerEdits).toEqual({});
+  });
+
   test('CONNECT to a port outside connectPorts and a client outside allowedClients are flagged', async () => {
     const r = await cli('explain', example, '--url', '[2001:db8::1]:8443', '--client', '2001:db8::99');
     expect(r.out).toContain('CONNECT to port 8443 is not in accessRestriction.connectPorts');

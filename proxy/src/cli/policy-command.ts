@@ -202,6 +202,15 @@ function printExplanation(x: Explanation, req: RequestContext, io: CommandIo): v
     const tag = { decides: 'DECIDES ', reported: 'REPORTED', pending: 'PENDING ', skipped: 'no      ' }[r.outcome];
     lines.push(`  ${String(i + 1).padStart(3)}. ${label}  ${tag}  ${r.condition ? `${r.condition}: ` : ''}${r.detail}`);
   });
+  for (const [which, edits] of Object.entries(x.headerEdits)) {
+    if (!edits) continue;
+    const parts = [
+      ...Object.entries(edits.set).map(([k, v]) => `set ${k}: ${v}`),
+      ...Object.entries(edits.add).map(([k, v]) => `add ${k}: ${v}`),
+      ...edits.remove.map((k) => `remove ${k}`),
+    ];
+    lines.push(`headers:  ${which}: ${parts.length ? parts.join('; ') : '(no change)'}`);
+  }
   lines.push(`policy:   ${x.hash}`);
   io.out(lines.join('\n') + '\n');
 }

@@ -5,7 +5,7 @@
  * portal; it walks every rule, so it is not for the request path.
  */
 import type { PolicyEngine } from './compiled-policy.js';
-import type { Decision, RequestContext } from './decision.js';
+import type { Decision, HeaderEdits, RequestContext } from './decision.js';
 import { normalizeHost } from './hostname.js';
 import type { Condition } from './rule-matcher.js';
 import { DAYS } from './schema.js';
@@ -29,6 +29,8 @@ export interface Explanation {
   /** The access restriction's say, which the slave applies before any rule. */
   admission: { clientAllowed: boolean; connectPortAllowed: boolean | undefined };
   rules: ExplainedRule[];
+  /** What the header rules do to this request and its response. */
+  headerEdits: { request?: HeaderEdits; response?: HeaderEdits };
 }
 
 const list = (values: readonly (string | number)[] | undefined) => `[${(values ?? []).join(', ')}]`;
@@ -118,5 +120,6 @@ export function explainRequest(engine: PolicyEngine, req: RequestContext, mimeTy
       connectPortAllowed: req.method.toUpperCase() === 'CONNECT' ? restriction.connectPorts.includes(req.port) : undefined,
     },
     rules: explained,
+    headerEdits: { request: engine.requestHeaderEdits(req), response: engine.responseHeaderEdits(req) },
   };
 }
