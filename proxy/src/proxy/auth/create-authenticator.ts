@@ -6,6 +6,7 @@ import { UsersFileVerifier } from './users-file-verifier.js';
 import type { AuthOptions, AuthResult, ProxyAuthenticator } from './types.js';
 import { VerificationCache } from './verification-cache.js';
 import { VerificationLimiter } from './verification-limiter.js';
+import { LogThrottle } from './log-throttle.js';
 
 /** The pino subset authentication logs through; messages never carry a password or header. */
 export interface AuthLogger {
@@ -63,6 +64,8 @@ class BasicAuthenticator implements ProxyAuthenticator {
     private readonly cache: VerificationCache,
     private readonly logger: AuthLogger | undefined,
     private readonly limiter = new VerificationLimiter(),
+    private readonly failureLog = new LogThrottle(),
+    private readonly backendLog = new LogThrottle(),
   ) {
     if (/["\\\r\n]/.test(realm)) throw new Error(`auth realm "${realm}" may not contain quotes, backslashes or line breaks`);
   }
@@ -86,16 +89,16 @@ class BasicAuthenticator implements ProxyAuthenticator {
         case 'ok':
           return { ok: true, user: outcome.user, groups: outcome.groups };
         case 'rejected':
-          this.logger?.warn({ user, by: verifier.name, detail: outcome.detail }, 'proxy authentication failed');
+          this.failureLog.log((suppressed) => this.logger?.warn({ user, by: verifier.name, detail: outcome.detail, suppressed }, 'proxy authentication failed'));
           return { ok: false, reason: INVALID };
         case 'error':
-          this.logger?.error({ user, by: verifier.name, detail: outcome.detail }, 'proxy authentication back end failed');
+          this.backendLog.log((suppressed) => this.logger?.error({ user, by: verifier.name, detail: outcome.detail, suppressed }, 'proxy authentication back end failed'));
           return { ok: false, reason: UNAVAILABLE, unavailable: true, cacheable: false };
         case 'unknown':
           continue;
       }
     }
-    this.logger?.warn({ user }, 'proxy authentication failed: unknown user');
+    this.failureLog.log((suppressed) => this.logger?.warn({ user, suppressed }, 'proxy authentication failed: unknown user'));
     return { ok: false, reason: INVALID };
   }
 }
