@@ -30,6 +30,7 @@ describe('parsePolicyDocuments', () => {
 
   test('bare specs take their name from the file, with the document number when there are several', () => {
     expect(parsePolicyDocuments('rules: []\n', 'dir/Team Rules.yaml').map((s) => s.name)).toEqual(['team-rules']);
+    expect(parsePolicyDocuments('---\nrules: []\n---\n', 'one.yaml').map((s) => s.name)).toEqual(['one']);
     const text = `rules: []\n---\n${manifest}\n---\npriority: 3\n---\n`;
     expect(parsePolicyDocuments(text, 'base.yml').map((s) => s.name)).toEqual(['base-1', 'corp', 'base-3']);
   });
@@ -65,6 +66,7 @@ describe('parsePolicyDocuments', () => {
     ['wrong kind', 'apiVersion: safesquid.io/v1alpha1\nkind: SafeSquidCluster\nspec: {}\n', /unsupported kind "SafeSquidCluster"/],
     ['manifest without a name', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nspec: {}\n', /metadata\.name: required/],
     ['manifest without a spec', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: a}\n', /spec: required \(PolicySet "a"\)/],
+    ['an alias bomb', 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /^x\.yaml: .*alias/i],
     ['second document bad', 'rules: []\n---\n[1, 2]\n', /^x\.yaml \(document 2\): expected a PolicySet manifest or spec \(an object\), got a list$/],
   ])('%s is an error naming the file', (_name, text, pattern) => {
     expect(() => parsePolicyDocuments(text, 'x.yaml')).toThrow(PolicyValidationError);

@@ -30,7 +30,20 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
   const list = Array.isArray(docs) ? docs : [docs];
   const issues: PolicyIssue[] = [];
   const sets: PolicySetSource[] = [];
-  const where = (i: number) => (list.length > 1 ? `${origin} (document ${i + 1})` : origin);
+  // An empty document (a trailing `---`) does not count: one spec plus a separator is still "the" spec.
+  const conversionErrors: (string | undefined)[] = [];
+  const values: unknown[] = list.map((doc, i) => {
+    if (doc.errors.length > 0) return undefined;
+    try {
+      return doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // e.g. an alias bomb ("billion laughs"): refused rather than expanded
+      conversionErrors[i] = (err as Error).message;
+      return undefined;
+    }
+  });
+  const nonEmpty = list.filter((doc, i) => doc.errors.length > 0 || conversionErrors[i] !== undefined || (values[i] !== null && values[i] !== undefined)).length;
+  const where = (i: number) => (nonEmpty > 1 ? `${origin} (document ${i + 1})` : origin);
 
   list.forEach((doc, i) => {
     if (doc.errors.length > 0) {
@@ -40,9 +53,11 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
       }
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    const problem = conversionErrors[i];
+    if (problem !== undefined) return void issues.push({ policySet: where(i), path: '', message: problem });
+    const value = values[i];
     if (value === null || value === undefined) return;
-    collect(value, i, list.length);
+    collect(value, i, nonEmpty);
   });
 
   function collect(value: unknown, index: number, count: number, itemPath = ''): void {
