@@ -68,6 +68,13 @@ describe('policy validate', () => {
     expect(r.code).toBe(0);
   });
 
+  test('several PolicySets setting the access restriction get a note naming the one that applies', async () => {
+    const f = file('two-restrictions.yaml', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: b}\nspec: {priority: 1, accessRestriction: {defaultAction: allow}}\n---\napiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: a}\nspec: {priority: 2, accessRestriction: {defaultAction: deny}}\n');
+    const r = await cli('validate', f);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('note: accessRestriction is set by b, a; only "b" (first by priority, then name) applies');
+  });
+
   test('a reference to a list in a file not given is an error naming file, PolicySet, path', async () => {
     const b = file('rules-alone.yaml', rules);
     const r = await cli('validate', b);

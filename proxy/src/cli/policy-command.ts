@@ -116,6 +116,10 @@ async function validate(files: string[], io: CommandIo): Promise<number> {
     );
   }
   io.out(`bundle: ${engine.hash} (${engine.bundle.policySets.length} PolicySets, ${engine.rules.length} rules)\n`);
+  const setters = engine.bundle.policySets.filter((s) => s.spec.accessRestriction !== undefined).map((s) => s.name);
+  if (setters.length > 1) {
+    io.out(`note: accessRestriction is set by ${setters.join(', ')}; only "${setters[0]}" (first by priority, then name) applies\n`);
+  }
   return 0;
 }
 
