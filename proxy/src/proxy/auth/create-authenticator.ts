@@ -1,4 +1,4 @@
-import { parseBasicAuthorization } from './basic-credentials.js';
+import { parseBasicAuthorization, type BasicCredentials } from './basic-credentials.js';
 import type { CredentialVerifier } from './credential-verifier.js';
 import { LdapVerifier } from './ldap-verifier.js';
 import { UsersFileStore } from './users-file.js';
@@ -72,19 +72,23 @@ class BasicAuthenticator implements ProxyAuthenticator {
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
     if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
-    return this.cache.resolve(header, async () => (await this.limiter.run(() => this.verify(header))) ?? { ok: false, reason: BUSY, unavailable: true, cacheable: false });
+    return this.cache.resolve(header, async () => {
+      // Malformed headers are refused before queueing: they cost nothing to judge.
+      const parsed = parseBasicAuthorization(header);
+      if (!parsed.ok) return { ok: false, reason: parsed.reason };
+      const result = await this.limiter.run(() => this.verify(parsed.credentials));
+      return result ?? { ok: false, reason: BUSY, unavailable: true, cacheable: false };
+    });
   }
 
   async close(): Promise<void> {
     await Promise.all(this.verifiers.map((v) => v.close?.()));
   }
 
-  private async verify(header: string): Promise<AuthResult & { cacheable?: boolean }> {
-    const parsed = parseBasicAuthorization(header);
-    if (!parsed.ok) return { ok: false, reason: parsed.reason };
-    const { user } = parsed.credentials;
+  private async verify(credentials: BasicCredentials): Promise<AuthResult & { cacheable?: boolean }> {
+    const { user } = credentials;
     for (const verifier of this.verifiers) {
-      const outcome = await verifier.verify(parsed.credentials);
+      const outcome = await verifier.verify(credentials);
       switch (outcome.kind) {
         case 'ok':
           return { ok: true, user: outcome.user, groups: outcome.groups };
