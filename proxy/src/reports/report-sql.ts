@@ -126,7 +126,8 @@ export interface SearchCursor {
 
 export function searchSql(f: ReportFilter, limit: number, cursor: SearchCursor | undefined, d: Dialect): Sql {
   const w = cursor
-    ? where(f, d, ['(ts < ? OR (ts = ? AND id < ?))'], [cursor.ts, cursor.ts, cursor.id])
+    ? // A row-value comparison, so both engines walk the (ts, id) order of records_ts from the cursor.
+      where(f, d, ['(ts, id) < (?, ?)'], [cursor.ts, cursor.id])
     : where(f, d);
   return {
     text: `SELECT id, ${RECORD_COLUMNS.join(', ')} FROM records ${w.text} ORDER BY ts DESC, id DESC LIMIT ?`,
