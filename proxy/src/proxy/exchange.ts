@@ -3,7 +3,6 @@
  * it becomes at the end. One small fixed-shape object per request; nothing else is allocated for
  * bookkeeping.
  */
-import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AccessRecord } from '../reports/access-record.js';
@@ -25,8 +24,8 @@ export class Exchange {
   mimeType: string | undefined = undefined;
   bytesUp = 0;
   bytesDown = 0;
-  /** The upstream request in flight, if any. */
-  upstream: ClientRequest | undefined = undefined;
+  /** Cancels the upstream exchange in flight, if any. */
+  abortUpstream: (() => void) | undefined = undefined;
 
   constructor(
     readonly method: string,

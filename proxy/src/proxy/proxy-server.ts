@@ -22,6 +22,8 @@ import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { splice } from './socket-splice.js';
+import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
+import type { Agent, Dispatcher } from 'undici';
 import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { STATUS_CODES } from 'node:http';
 
@@ -58,6 +60,7 @@ export const PROXY_DEFAULTS = {
 const UPSTREAM_CONNECT_TIMEOUT_MS = 15_000;
 const DROP_ON_REQUEST = new Set(['host', 'x-forwarded-for']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const STALE_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 function statusLine(status: number): string {
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
@@ -90,6 +93,7 @@ export class ProxyServer {
   private readonly guard: SsrfGuard;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly upstreamAgent: Agent;
   private readonly via: string;
   private readonly viaPseudonym: string;
   private readonly maxConnections: number;
@@ -115,6 +119,7 @@ export class ProxyServer {
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: this.idleTimeoutMs, maxFreeSockets: 1024 };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
+    this.upstreamAgent = createUpstreamAgent(UPSTREAM_CONNECT_TIMEOUT_MS, this.idleTimeoutMs);
     this.http = http.createServer({
       maxHeaderSize: opts.maxHeaderBytes ?? PROXY_DEFAULTS.maxHeaderBytes,
       headersTimeout: headerTimeoutMs,
@@ -174,6 +179,7 @@ export class ProxyServer {
     if (cut > 0) this.opts.logger.warn({ connections: cut, graceMs }, 'shutdown grace period over; closed remaining connections');
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    await this.upstreamAgent.destroy();
     this.http.close();
     this.opts.accessLog?.flush();
   }
@@ -252,13 +258,15 @@ export class ProxyServer {
   // ---- HTTP (absolute-form) -------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
-    const ex = new Exchange(req.method ?? 'GET', clientAddress(req.socket));
+    // node detaches req.socket once the exchange is over: keep it for the byte counts.
+    const socket = req.socket;
+    const ex = new Exchange(req.method ?? 'GET', clientAddress(socket));
     ex.url = req.url ?? '';
     if (this.closing) res.shouldKeepAlive = false;
     res.once('close', () => {
       // A client that went away mid-response takes the upstream exchange with it.
-      if (!res.writableFinished) ex.upstream?.destroy();
-      const d = socketDelta(req.socket);
+      if (!res.writableFinished) ex.abortUpstream?.();
+      const d = socketDelta(socket);
       if (ex.status === 0) ex.status = res.statusCode;
       this.record(ex, d.read, d.written);
     });
@@ -311,7 +319,57 @@ export class ProxyServer {
       return;
     }
     if (res.destroyed) return;
-    this.forward(req, res, ex, target, a, expectContinue, false);
+    // undici's HTTP/1.1 client has no 100-continue: those few requests take node:http.
+    if (expectContinue) this.forward(req, res, ex, target, a, true, false);
+    else this.relay(req, res, ex, target, a, false);
+  }
+
+  private relay(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, retried: boolean): void {
+    const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, edits: a.policy.requestHeaderEdits(a.ctx) });
+    const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
+    headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', xff ? `${xff}, ${ex.client}` : ex.client);
+    const body = hasBody(req);
+    const handler = new RelayHandler(res, body, {
+      onResponse: (status, statusText, raw) => this.respond(req, res, ex, target, a, status, statusText, raw),
+      onFailure: (err, retryable) => {
+        // A pooled connection the upstream closed meanwhile: safe to retry a bodiless idempotent request once.
+        if (retryable && !retried && IDEMPOTENT.has(req.method ?? '') && STALE_CONNECTION.has(err.code ?? '')) {
+          this.relay(req, res, ex, target, a, true);
+          return;
+        }
+        const f = upstreamFailure(err);
+        this.fail(req, res, ex, refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'), target);
+      },
+    });
+    ex.abortUpstream = () => handler.abort();
+    const host = a.address.includes(':') ? `[${a.address}]` : a.address;
+    this.upstreamAgent.dispatch(
+      { origin: `${target.scheme}://${host}:${target.port}`, path: target.path, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: body ? req : null },
+      handler,
+    );
+  }
+
+  /** The upstream's response head: policy on the response, then the head to the client. False: do not stream the body. */
+  private respond(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, status: number, statusText: string, raw: string[]): boolean {
+    const contentType = rawHeader(raw, 'content-type');
+    const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
+    ex.mimeType = mimeType;
+    if (a.decision.needsResponse) {
+      const d = a.policy.evaluateResponse(a.ctx, a.decision, { status, mimeType });
+      ex.rule = d.rule;
+      ex.category = d.category;
+      const refused = refusalFromDecision(d, target, false);
+      if (refused) {
+        this.fail(req, res, ex, refused, target);
+        return false;
+      }
+    }
+    if (res.destroyed) return false;
+    const headers = endToEndHeaders(raw, { edits: a.policy.responseHeaderEdits(a.ctx) });
+    headers.push('Via', this.via);
+    ex.status = status;
+    res.writeHead(status, statusText, headers);
+    return true;
   }
 
   /** Answers with a block page, redirect or error page; never forwards. */
@@ -373,7 +431,7 @@ export class ProxyServer {
       // TLS verifies the name the client asked for while TCP goes to the checked address.
       ...(isHttps && !net.isIP(target.host) ? { servername: target.host } : {}),
     });
-    ex.upstream = upReq;
+    ex.abortUpstream = () => upReq.destroy();
     let responded = false;
     // The agent's socket timeout (the idle timeout) surfaces here while the request owns the socket.
     upReq.on('timeout', () => upReq.destroy(new UpstreamTimeout('upstream idle timeout')));
