@@ -24,7 +24,7 @@ const HELP = `usage: node bench/dist/reports/main.js [options]
   --only LIST        comma-separated subset of store,http,query,slave (default all)
   --no-postgres      SQLite only
   --duration S       wrk seconds per slave run (default 8)
-  --rounds N         slave off/on pairs (default 2)
+  --rounds N         slave off/on pairs (default 3)
   --connections N    wrk connections (default 50)
 `;
 const TARGET = 50_000;
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       only: { type: 'string', default: 'store,http,query,slave' },
       'no-postgres': { type: 'boolean', default: false },
       duration: { type: 'string', default: '8' },
-      rounds: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
       help: { type: 'boolean', default: false },
     },
@@ -148,7 +148,11 @@ async function main(): Promise<void> {
     if (only.has('slave')) {
       const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
       const r = await measureSlaveCost(group, root, load, Number(values.rounds));
-      const mean = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest') => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+      // Median: one round disturbed by the shared machine should not carry the result.
+      const mean = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest') => {
+        const v = xs.map((x) => x[k]).sort((a, b) => a - b);
+        return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+      };
       const rows = r.off.map((o, i) => {
         const on = r.on[i];
         return [`round ${i + 1}`, fmt(o.reqPerSec), fmt(on.reqPerSec), pct(on.reqPerSec, o.reqPerSec),
@@ -156,7 +160,7 @@ async function main(): Promise<void> {
       });
       const [offRps, onRps] = [mean(r.off, 'reqPerSec'), mean(r.on, 'reqPerSec')];
       const [offCpu, onCpu] = [mean(r.off, 'slaveCpuUsPerRequest'), mean(r.on, 'slaveCpuUsPerRequest')];
-      rows.push(['mean', fmt(offRps), fmt(onRps), pct(onRps, offRps), offCpu.toFixed(1), onCpu.toFixed(1), pct(onCpu, offCpu)]);
+      rows.push(['median', fmt(offRps), fmt(onRps), pct(onRps, offRps), offCpu.toFixed(1), onCpu.toFixed(1), pct(onCpu, offCpu)]);
       process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s), reports off (anchor) vs on (master at nice 19)\n`);
       process.stdout.write(`${table(['run', 'off req/s', 'on req/s', 'change', 'off slave CPU µs/req', 'on slave CPU µs/req', 'change'], rows)}\n`);
       process.stdout.write(`records stored by the master from the "on" runs: ${fmt(r.stored)}; requests wrk completed: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %\n`);
