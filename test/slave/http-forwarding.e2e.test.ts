@@ -22,6 +22,7 @@ import {
 } from './harness.js';
 
 const run = promisify(execFile);
+const BIG = randomBytes(16 * 1024 * 1024);
 
 const POLICY = `
 rules:
@@ -64,6 +65,10 @@ describe('slave HTTP forwarding', () => {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         res.write('part one,');
         setTimeout(() => res.end('part two'), 20);
+        return;
+      }
+      if (req.url === '/big') {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG.length) }).end(BIG);
         return;
       }
       if (req.url === '/head') {
@@ -153,6 +158,27 @@ describe('slave HTTP forwarding', () => {
     expect(seen.bodyLength).toBe(payload.length);
     expect(seen.sha).toBe(createHash('sha256').update(payload).digest('hex'));
     expect(seen.headers['transfer-encoding']).toBe('chunked');
+  });
+
+  it('streams a 16 MiB download to a slow reader intact (back-pressure)', async () => {
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: slave.port, path: `${base}/big` }, (r) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        r.on('data', (c: Buffer) => {
+          chunks.push(c);
+          // Stall now and then so the proxy has to hold the upstream back.
+          if (++n % 64 === 0) {
+            r.pause();
+            setTimeout(() => r.resume(), 5);
+          }
+        });
+        r.on('end', () => resolve(Buffer.concat(chunks)));
+        r.on('error', reject);
+      }).on('error', reject);
+    });
+    expect(got.length).toBe(BIG.length);
+    expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(BIG).digest('hex'));
   });
 
   it('streams bodies both ways without buffering them whole', async () => {
