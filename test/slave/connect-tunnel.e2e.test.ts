@@ -67,7 +67,7 @@ rules:
 accessRestriction:
   defaultAction: deny
   connectPorts: [443, ${tlsPort}, ${tcpPort}, ${closedPort}]
-  ssrf: {allowRanges: [127.0.0.0/8]}
+  ssrf: {allowRanges: [127.0.0.0/8, "::1/128"]}
 `,
     );
     slave = await startSlave(['--policy', join(dir.path, 'policy.yaml')], { NODE_EXTRA_CA_CERTS: cert });
@@ -152,5 +152,33 @@ accessRestriction:
     const res = await viaProxy(slave.port, `https://127.0.0.1:${tlsPort}/originated`);
     expect(res.status).toBe(200);
     expect(res.body.toString()).toBe('tls ok /originated via=1.1 e2e-slave (safesquid)');
+    // By name: TCP goes to the checked address, TLS verifies the certificate against the name.
+    const byName = await viaProxy(slave.port, `https://localhost:${tlsPort}/named`);
+    expect(byName.status).toBe(200);
+    expect(byName.body.toString()).toBe('tls ok /named via=1.1 e2e-slave (safesquid)');
+  });
+
+  it('answers 502 when the upstream certificate cannot be verified, and sends it nothing', async () => {
+    const key = join(dir.path, 'other-key.pem');
+    const other = join(dir.path, 'other-cert.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=other.example', '-addext', 'subjectAltName=DNS:other.example', '-keyout', key, '-out', other,
+    ], { stdio: 'ignore' });
+    let requests = 0;
+    const untrusted = https.createServer({ key: readFileSync(key), cert: readFileSync(other) }, (_req, res) => {
+      requests++;
+      res.end('should not be reached');
+    });
+    await new Promise<void>((r) => untrusted.listen(0, '127.0.0.1', r));
+    try {
+      const res = await viaProxy(slave.port, `https://127.0.0.1:${(untrusted.address() as AddressInfo).port}/secret`);
+      expect(res.status).toBe(502);
+      expect(res.body.toString()).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME_INVALID/);
+      expect(requests).toBe(0);
+    } finally {
+      untrusted.closeAllConnections();
+      await new Promise((r) => untrusted.close(r));
+    }
   });
 });
