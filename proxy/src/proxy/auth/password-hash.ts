@@ -1,5 +1,4 @@
-import bcrypt from 'bcryptjs';
-import { argon2Verify } from 'hash-wasm';
+import { HashWorkerPool } from './hash-worker-pool.js';
 
 export type HashKind = 'bcrypt' | 'argon2';
 
@@ -13,14 +12,12 @@ export function hashKind(hash: string): HashKind | undefined {
   return undefined;
 }
 
-/** Constant-work verification of a password against a bcrypt or argon2 hash. */
+let pool: HashWorkerPool | undefined;
+
+/** Verifies a password against a bcrypt or argon2 hash, off the event loop. */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
-  switch (hashKind(hash)) {
-    case 'bcrypt':
-      return bcrypt.compare(password, hash);
-    case 'argon2':
-      return argon2Verify({ password, hash });
-    default:
-      return false;
-  }
+  const kind = hashKind(hash);
+  if (!kind) return false;
+  pool ??= new HashWorkerPool();
+  return pool.verify(kind, password, hash);
 }
