@@ -8,6 +8,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { openReportStore, type ReportFilter, type ReportStoreOptions } from '@safesquid/proxy/reports';
 import { startPostgres, type PostgresServer } from '@safesquid/test/dist/reports/postgres-server.js';
 import { ProcessGroup } from '../proxy/processes.js';
@@ -38,6 +40,24 @@ function table(headers: string[], rows: (string | number)[][]): string {
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+async function rollupRowCount(opts: ReportStoreOptions): Promise<number> {
+  if ('sqlitePath' in opts) {
+    const db = new Database(opts.sqlitePath, { readonly: true });
+    try {
+      return Number((db.prepare('SELECT count(*) AS n FROM records_hourly').get() as { n: number }).n);
+    } finally {
+      db.close();
+    }
+  }
+  const c = new pg.Client({ connectionString: opts.postgresUrl });
+  await c.connect();
+  try {
+    return Number((await c.query('SELECT count(*) AS n FROM records_hourly')).rows[0].n);
+  } finally {
+    await c.end();
+  }
 }
 
 async function main(): Promise<void> {
@@ -127,10 +147,12 @@ async function main(): Promise<void> {
       const results = new Map<string, string[]>();
       const headers = ['report'];
       for (const t of targets) {
-        const store = await openReportStore(await t.opts());
+        const opts = await t.opts();
+        const store = await openReportStore(opts);
         const loadStart = performance.now();
         for (let i = 0; i < big.length; i += 5000) await store.ingestBatch(`q-${i}`, 'bench-s1', big.slice(i, i + 5000));
-        process.stdout.write(`(${t.name}: loaded ${fmt(queryRows)} rows in ${((performance.now() - loadStart) / 1000).toFixed(1)} s)\n`);
+        const loadS = (performance.now() - loadStart) / 1000;
+        process.stdout.write(`(${t.name}: loaded ${fmt(queryRows)} records in ${loadS.toFixed(1)} s; ${fmt(await rollupRowCount(opts))} hourly rollup rows)\n`);
         for (const [label, f] of windows) {
           headers.push(`${t.name} ${label} ms`);
           for (const q of QUERY_CASES) {

@@ -1,4 +1,8 @@
-/** Synthetic access records with a realistic shape: skewed hosts and users, ~5 % denied. */
+/**
+ * Synthetic access records with a realistic shape: skewed hosts and users, ~5 % denied, and
+ * page views (a user fetching 1-30 objects from one host in a row, ~10 on average), as a
+ * proxy sees them; a denied view is one request (the block page ends it).
+ */
 import type { AccessRecord } from '@safesquid/proxy/reports';
 
 const HOSTS = 5000;
@@ -28,13 +32,21 @@ export interface RecordShape {
 export function makeRecords(n: number, shape: RecordShape): AccessRecord[] {
   const rnd = prng(shape.seed);
   const out: AccessRecord[] = new Array(n);
+  let h = 0;
+  let u = 0;
+  let action: AccessRecord['action'] = 'allow';
+  let left = 0;
   for (let i = 0; i < n; i++) {
-    // Cubing a uniform number skews towards the first hosts/users, as real traffic does.
-    const h = Math.floor(HOSTS * rnd() ** 3);
-    const u = Math.floor(USERS * rnd() ** 2);
+    if (left === 0) {
+      // Cubing a uniform number skews towards the first hosts/users, as real traffic does.
+      h = Math.floor(HOSTS * rnd() ** 3);
+      u = Math.floor(USERS * rnd() ** 2);
+      const roll = rnd();
+      action = roll < 0.05 ? 'deny' : roll < 0.07 ? 'redirect' : 'allow';
+      left = action === 'allow' ? 1 + Math.floor(rnd() ** 2 * 30) : 1;
+    }
+    left--;
     const host = `site${h}.example`;
-    const roll = rnd();
-    const action: AccessRecord['action'] = roll < 0.05 ? 'deny' : roll < 0.07 ? 'redirect' : 'allow';
     const category = h % 3 === 0 ? CATEGORIES[h % CATEGORIES.length] : undefined;
     const r: AccessRecord = {
       time: shape.start + Math.floor((i * shape.spanMs) / n),

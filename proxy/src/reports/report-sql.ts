@@ -42,80 +42,139 @@ function where(f: ReportFilter, dialect: Dialect, extra: string[] = [], extraPar
   return { text: `WHERE ${conds.join(' AND ')}`, params };
 }
 
-const BLOCKED = "sum(CASE WHEN action = 'deny' THEN 1 ELSE 0 END)";
+export const HOUR_MS = 3_600_000;
+
+/** Columns every aggregate reads, from raw records or from the hourly rollup alike. */
+const RAW_SOURCE = `slave, host, user_name, action, category, rule, 1 AS requests, bytes_up, bytes_down,
+  ts AS first_ts, ts AS last_ts, ts AS bucket_ts`;
+// The rollup keys use '' for "none" (NULLs would never conflict in its primary key).
+const ROLLUP_SOURCE = `slave, host, NULLIF(user_name, '') AS user_name, action, NULLIF(category, '') AS category,
+  NULLIF(rule, '') AS rule, requests, bytes_up, bytes_down, first_ts, last_ts, hour AS bucket_ts`;
+
+function dimensionConds(f: ReportFilter): { conds: string[]; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  for (const [col, v] of [['user_name', f.user], ['host', f.host], ['action', f.action], ['category', f.category], ['slave', f.slave]] as const) {
+    if (v === undefined) continue;
+    conds.push(`${col} = ?`);
+    params.push(v);
+  }
+  return { conds, params };
+}
+
+/**
+ * The rows an aggregate reads. Whole hours inside the window come from `records_hourly`
+ * (one row per hour, slave, host, user, action, category and rule, kept at ingestion), the
+ * ragged edges from `records`; a URL filter or minute buckets need the raw records throughout.
+ */
+function source(f: ReportFilter, d: Dialect, rollup: boolean): Sql {
+  const hs = Math.ceil(f.from / HOUR_MS) * HOUR_MS;
+  const he = Math.floor(f.to / HOUR_MS) * HOUR_MS;
+  if (!rollup || f.url !== undefined || hs >= he) {
+    const w = where(f, d);
+    return { text: `SELECT ${RAW_SOURCE} FROM records ${w.text}`, params: w.params };
+  }
+  const dims = dimensionConds(f);
+  const and = dims.conds.map((c) => ` AND ${c}`).join('');
+  return {
+    text: `SELECT ${RAW_SOURCE} FROM records WHERE ((ts >= ? AND ts < ?) OR (ts >= ? AND ts < ?))${and}
+      UNION ALL SELECT ${ROLLUP_SOURCE} FROM records_hourly WHERE hour >= ? AND hour < ?${and}`,
+    params: [f.from, hs, he, f.to, ...dims.params, hs, he, ...dims.params],
+  };
+}
+
+const BLOCKED = "sum(CASE WHEN action = 'deny' THEN requests ELSE 0 END)";
 
 export function summarySql(f: ReportFilter, d: Dialect): Sql {
-  const w = where(f, d);
+  const s = source(f, d, true);
   return {
-    text: `SELECT count(*) AS requests, ${BLOCKED} AS blocked,
+    text: `SELECT sum(requests) AS requests, ${BLOCKED} AS blocked,
       sum(bytes_up) AS bytes_up, sum(bytes_down) AS bytes_down,
       count(DISTINCT user_name) AS distinct_users, count(DISTINCT host) AS distinct_hosts,
-      count(DISTINCT slave) AS distinct_slaves, min(ts) AS first_time, max(ts) AS last_time
-      FROM records ${w.text}`,
-    params: w.params,
+      count(DISTINCT slave) AS distinct_slaves, min(first_ts) AS first_time, max(last_ts) AS last_time
+      FROM (${s.text}) src`,
+    params: s.params,
   };
 }
 
 export function topSitesSql(f: ReportFilter, limit: number, d: Dialect): Sql {
-  const w = where(f, d);
+  const s = source(f, d, true);
   return {
-    text: `SELECT host, count(*) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
+    text: `SELECT host, sum(requests) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
       sum(bytes_up) AS bytes_up, count(DISTINCT user_name) AS distinct_users
-      FROM records ${w.text} GROUP BY host ORDER BY requests DESC, host LIMIT ?`,
-    params: [...w.params, limit],
+      FROM (${s.text}) src GROUP BY host ORDER BY requests DESC, host LIMIT ?`,
+    params: [...s.params, limit],
   };
 }
 
 export function topUsersSql(f: ReportFilter, limit: number, d: Dialect): Sql {
-  const w = where(f, d);
+  const s = source(f, d, true);
   return {
-    text: `SELECT user_name, count(*) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
+    text: `SELECT user_name, sum(requests) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
       sum(bytes_up) AS bytes_up, count(DISTINCT host) AS distinct_hosts
-      FROM records ${w.text} GROUP BY user_name ORDER BY requests DESC, user_name LIMIT ?`,
-    params: [...w.params, limit],
+      FROM (${s.text}) src GROUP BY user_name ORDER BY requests DESC, user_name LIMIT ?`,
+    params: [...s.params, limit],
   };
 }
 
 export function blockedSql(f: ReportFilter, limit: number, d: Dialect): Sql {
   // The blocked report is about denials whatever `action` the caller passed.
-  const w = where({ ...f, action: 'deny' }, d);
+  const s = source({ ...f, action: 'deny' }, d, true);
   return {
-    text: `SELECT rule, host, max(category) AS category, count(*) AS requests,
-      count(DISTINCT user_name) AS distinct_users, max(ts) AS last_time
-      FROM records ${w.text} GROUP BY rule, host ORDER BY requests DESC, host LIMIT ?`,
-    params: [...w.params, limit],
+    text: `SELECT rule, host, max(category) AS category, sum(requests) AS requests,
+      count(DISTINCT user_name) AS distinct_users, max(last_ts) AS last_time
+      FROM (${s.text}) src GROUP BY rule, host ORDER BY requests DESC, host LIMIT ?`,
+    params: [...s.params, limit],
   };
 }
 
 export function perSlaveSql(f: ReportFilter, d: Dialect): Sql {
-  const w = where(f, d);
+  const s = source(f, d, true);
   return {
-    text: `SELECT slave, count(*) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
-      sum(bytes_up) AS bytes_up, min(ts) AS first_time, max(ts) AS last_time
-      FROM records ${w.text} GROUP BY slave ORDER BY slave`,
-    params: w.params,
+    text: `SELECT slave, sum(requests) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
+      sum(bytes_up) AS bytes_up, min(first_ts) AS first_time, max(last_ts) AS last_time
+      FROM (${s.text}) src GROUP BY slave ORDER BY slave`,
+    params: s.params,
   };
 }
 
 export function timelineSql(f: ReportFilter, bucket: TimelineBucket, d: Dialect): Sql {
-  const w = where(f, d);
+  const s = source(f, d, bucket !== 'minute');
   const ms = BUCKET_MS[bucket];
-  // Integer division in both dialects (ts is an integer column): UTC bucket starts.
+  // Integer division in both dialects (the time columns are integers): UTC bucket starts.
   return {
-    text: `SELECT (ts / ${ms}) * ${ms} AS bucket, count(*) AS requests, ${BLOCKED} AS blocked,
+    text: `SELECT (bucket_ts / ${ms}) * ${ms} AS bucket, sum(requests) AS requests, ${BLOCKED} AS blocked,
       sum(bytes_down) AS bytes_down, sum(bytes_up) AS bytes_up
-      FROM records ${w.text} GROUP BY bucket ORDER BY bucket`,
-    params: w.params,
+      FROM (${s.text}) src GROUP BY bucket ORDER BY bucket`,
+    params: s.params,
   };
 }
 
 export function categoriesSql(f: ReportFilter, d: Dialect): Sql {
-  const w = where(f, d);
+  const s = source(f, d, true);
   return {
-    text: `SELECT category, count(*) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
+    text: `SELECT category, sum(requests) AS requests, ${BLOCKED} AS blocked, sum(bytes_down) AS bytes_down,
       sum(bytes_up) AS bytes_up
-      FROM records ${w.text} GROUP BY category ORDER BY requests DESC, category`,
-    params: w.params,
+      FROM (${s.text}) src GROUP BY category ORDER BY requests DESC, category`,
+    params: s.params,
+  };
+}
+
+/** Columns of `records_hourly` in the order rollupRows() produces values. */
+export const ROLLUP_COLUMNS = [
+  'hour', 'slave', 'host', 'user_name', 'action', 'category', 'rule',
+  'requests', 'bytes_up', 'bytes_down', 'first_ts', 'last_ts',
+] as const;
+export const ROLLUP_KEY = 'hour, slave, host, user_name, action, category, rule';
+
+/** Recomputes the rollup of one hour from the records still stored (after a purge cut into it). */
+export function rebuildHourSql(): Sql {
+  return {
+    text: `INSERT INTO records_hourly (${ROLLUP_COLUMNS.join(', ')})
+      SELECT ?, slave, host, coalesce(user_name, ''), action, coalesce(category, ''), coalesce(rule, ''),
+        count(*), sum(bytes_up), sum(bytes_down), min(ts), max(ts)
+      FROM records WHERE ts >= ? AND ts < ? GROUP BY slave, host, user_name, action, category, rule`,
+    params: [],
   };
 }
 

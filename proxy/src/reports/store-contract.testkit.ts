@@ -64,6 +64,23 @@ export function fixtureBatches(): { id: string; slave: string; records: AccessRe
 
 const ALL: ReportFilter = { from: T0 - DAY, to: T0 + 2 * DAY };
 
+/** Every fixture URL holds a ':', and a URL filter makes the store read raw records only. */
+const RAW = { url: ':' };
+
+/** Every aggregate of a window, read through the rollup where the store may, and from raw records. */
+async function allAggregates(store: ReportStore, f: ReportFilter) {
+  return {
+    summary: { ...(await store.summary(f)), from: 0, to: 0 },
+    topSites: await store.topSites({ filter: f, limit: 100 }),
+    topUsers: await store.topUsers({ filter: f, limit: 100 }),
+    blocked: await store.blocked({ filter: f, limit: 100 }),
+    perSlave: await store.perSlave(f),
+    hours: await store.timeline(f, 'hour'),
+    days: await store.timeline(f, 'day'),
+    categories: await store.categories(f),
+  };
+}
+
 export function describeReportStore(name: string, open: () => Promise<ReportStore>): void {
   describe(`ReportStore contract: ${name}`, () => {
     let store: ReportStore;
@@ -209,6 +226,23 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
       await expect(store.search({ filter: ALL, limit: 3, cursor: 'bogus' })).rejects.toThrow(/cursor/);
     });
 
+    it('answers the same from the hourly rollup as from raw records, ragged windows included', async () => {
+      const windows: ReportFilter[] = [
+        ALL,
+        { from: T0 + 30_000, to: T0 + DAY + 30 * MIN },
+        { from: T0 - 1, to: T0 + HOUR + MIN + 1 },
+        { from: T0 + HOUR, to: T0 + 2 * HOUR },
+        { ...ALL, user: 'bob' },
+        { ...ALL, slave: 's2', category: 'social' },
+      ];
+      // A second batch into hours the first ones already filled: rollup rows are summed, not replaced.
+      await store.ingestBatch('s1-more', 's1', fixtureBatches()[0].records.map((r) => ({ ...r, time: r.time + 7 })));
+      for (const w of windows) {
+        expect({ w, ...(await allAggregates(store, w)) }).toEqual({ w, ...(await allAggregates(store, { ...w, ...RAW })) });
+      }
+      expect((await store.summary(ALL)).requests).toBe(13);
+    });
+
     it('purges records older than a cutoff in bounded chunks', async () => {
       const cutoff = T0 + 5 * MIN;
       expect(await store.purgeOlderThan(cutoff, 2)).toBe(2);
@@ -217,6 +251,8 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
       expect(await store.purgeOlderThan(cutoff, 2)).toBe(0);
       expect(await store.count()).toBe(4);
       expect((await store.summary(ALL)).firstTime).toBe(cutoff);
+      // The hour the cutoff fell in was rebuilt from what is left of it.
+      expect(await allAggregates(store, ALL)).toEqual(await allAggregates(store, { ...ALL, ...RAW }));
     });
 
     it('forgets batch ids received before the cutoff', async () => {

@@ -8,11 +8,11 @@ import pg from 'pg';
 import type { AccessRecord } from './access-record.js';
 import type { ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
 import {
-  blockedSql, categoriesSql, decodeCursor, perSlaveSql, RECORD_COLUMNS, searchSql, summarySql,
-  timelineSql, topSitesSql, topUsersSql, type Sql,
+  blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
+  ROLLUP_KEY, searchSql, summarySql, timelineSql, topSitesSql, topUsersSql, type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK, searchPage, toBlocked, toCategory, toPerSlave, toSummary, toTimeline,
+  DEFAULT_PURGE_CHUNK, rollupRows, searchPage, toBlocked, toCategory, toPerSlave, toSummary, toTimeline,
   toTopSite, toTopUser, type ReportStore,
 } from './store.js';
 import { SCHEMA_POSTGRES } from './schema.js';
@@ -27,6 +27,13 @@ const COLUMN_TYPES: Record<(typeof RECORD_COLUMNS)[number], string> = {
 const INSERT_RECORDS = `INSERT INTO records (${RECORD_COLUMNS.join(', ')}) SELECT * FROM unnest(${RECORD_COLUMNS.map(
   (c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`,
 ).join(', ')})`;
+
+const ROLLUP_TYPES = ['bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint'];
+const UPSERT_ROLLUP = `INSERT INTO records_hourly (${ROLLUP_COLUMNS.join(', ')}) SELECT * FROM unnest(${ROLLUP_TYPES.map(
+  (t, i) => `$${i + 1}::${t}[]`,
+).join(', ')}) ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET requests = records_hourly.requests + EXCLUDED.requests,
+  bytes_up = records_hourly.bytes_up + EXCLUDED.bytes_up, bytes_down = records_hourly.bytes_down + EXCLUDED.bytes_down,
+  first_ts = LEAST(records_hourly.first_ts, EXCLUDED.first_ts), last_ts = GREATEST(records_hourly.last_ts, EXCLUDED.last_ts)`;
 
 /** Arbitrary constant: the advisory lock that serialises migrations between masters. */
 const MIGRATION_LOCK = 0x5afe5_0001;
@@ -88,7 +95,11 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
           await client.query('ROLLBACK');
           return { inserted: 0, duplicate: true };
         }
-        if (records.length > 0) await client.query(INSERT_RECORDS, columnArrays(records));
+        if (records.length > 0) {
+          await client.query(INSERT_RECORDS, columnArrays(records));
+          const rows = rollupRows(records);
+          await client.query(UPSERT_ROLLUP, ROLLUP_TYPES.map((_, c) => rows.map((r) => r[c])));
+        }
         await client.query('COMMIT');
         return { inserted: records.length, duplicate: false };
       } catch (err) {
@@ -131,10 +142,22 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
           'DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < $1 LIMIT $2)',
           [cutoff, maxRows],
         );
+        const newest = (
+          await client.query('SELECT max(ts) AS m FROM (SELECT ts FROM records WHERE ts < $1 ORDER BY ts LIMIT $2) c', [cutoff, maxRows])
+        ).rows[0].m;
+        if (newest === null) {
+          await client.query('COMMIT');
+          return 0;
+        }
         const r = await client.query(
           'DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < $1 ORDER BY ts LIMIT $2)',
           [cutoff, maxRows],
         );
+        // Oldest first: every hour before the newest deleted record is gone from `records`;
+        // that record's own hour is rebuilt from what is left of it.
+        const hour = Math.floor(Number(newest) / HOUR_MS) * HOUR_MS;
+        await client.query('DELETE FROM records_hourly WHERE hour <= $1', [hour]);
+        await client.query(numbered({ text: rebuildHourSql().text, params: [hour, hour, hour + HOUR_MS] }));
         await client.query('COMMIT');
         return r.rowCount ?? 0;
       } catch (err) {

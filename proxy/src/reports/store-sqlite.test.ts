@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openReportStore } from './store.js';
-import { describeReportStore } from './store-contract.testkit.js';
+import { describeReportStore, fixtureBatches, T0 } from './store-contract.testkit.js';
+import { RECORD_COLUMNS } from './report-sql.js';
+import { recordValues } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
 
 let dir: string;
@@ -30,6 +32,22 @@ describe('SQLite report store', () => {
       SCHEMA_SQLITE.map((_, i) => ({ version: i + 1 })),
     );
     db.close();
+  });
+
+  it('fills the hourly rollup from existing records when migrating a version 1 database', async () => {
+    const path = join(dir, 'v1.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    db.exec(SCHEMA_SQLITE[0]);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, 0)').run();
+    const insert = db.prepare(`INSERT INTO records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})`);
+    for (const b of fixtureBatches()) for (const r of b.records) insert.run(recordValues(r));
+    db.close();
+    const store = await openReportStore({ sqlitePath: path });
+    const all = { from: T0 - 86_400_000, to: T0 + 2 * 86_400_000 };
+    expect(await store.topSites({ filter: all, limit: 10 })).toEqual(await store.topSites({ filter: { ...all, url: ':' }, limit: 10 }));
+    expect((await store.summary(all)).requests).toBe(9);
+    await store.close();
   });
 
   it('refuses a database from a newer build, naming the file', async () => {

@@ -10,11 +10,11 @@ import Database from 'better-sqlite3';
 import type { AccessRecord } from './access-record.js';
 import type { ReportFilter, TimelineBucket, TopQuery, SearchQuery } from './query-types.js';
 import {
-  blockedSql, categoriesSql, decodeCursor, perSlaveSql, RECORD_COLUMNS, searchSql, summarySql,
-  timelineSql, topSitesSql, topUsersSql, type Sql,
+  blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
+  ROLLUP_KEY, searchSql, summarySql, timelineSql, topSitesSql, topUsersSql, type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK, recordValues, searchPage, toBlocked, toCategory, toPerSlave, toSummary,
+  DEFAULT_PURGE_CHUNK, recordValues, rollupRows, searchPage, toBlocked, toCategory, toPerSlave, toSummary,
   toTimeline, toTopSite, toTopUser, type ReportStore,
 } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
@@ -49,6 +49,12 @@ export function openSqliteReportStore(path: string): ReportStore {
   const rowPh = `(${RECORD_COLUMNS.map(() => '?').join(', ')})`;
   const insertMany = db.prepare(`INSERT INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`);
   const insertOne = db.prepare(`INSERT INTO records (${cols}) VALUES ${rowPh}`);
+  const upsertRollup = db.prepare(
+    `INSERT INTO records_hourly (${ROLLUP_COLUMNS.join(', ')}) VALUES (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
+     ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET requests = requests + excluded.requests,
+       bytes_up = bytes_up + excluded.bytes_up, bytes_down = bytes_down + excluded.bytes_down,
+       first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)`,
+  );
   const insertBatch = db.prepare('INSERT OR IGNORE INTO batches (id, slave, received_at, records) VALUES (?, ?, ?, ?)');
 
   const ingest = db.transaction((batchId: string, slave: string, records: readonly AccessRecord[]) => {
@@ -62,6 +68,7 @@ export function openSqliteReportStore(path: string): ReportStore {
       insertMany.run(values);
     }
     for (; i < records.length; i++) insertOne.run(recordValues(records[i]));
+    for (const row of rollupRows(records)) upsertRollup.run(row);
     return { inserted: records.length, duplicate: false };
   });
 
@@ -71,6 +78,9 @@ export function openSqliteReportStore(path: string): ReportStore {
   const purgeBatches = db.prepare(
     'DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < ? LIMIT ?)',
   );
+  const newestInChunk = db.prepare('SELECT max(ts) AS m FROM (SELECT ts FROM records WHERE ts < ? ORDER BY ts LIMIT ?)');
+  const dropRollupThrough = db.prepare('DELETE FROM records_hourly WHERE hour <= ?');
+  const rebuildHour = db.prepare(rebuildHourSql().text);
   const countRecords = db.prepare('SELECT count(*) AS n FROM records');
 
   // In-memory databases cannot be shared with reader threads; they are for tests and tools.
@@ -112,7 +122,15 @@ export function openSqliteReportStore(path: string): ReportStore {
     async purgeOlderThan(cutoff: number, maxRows = DEFAULT_PURGE_CHUNK) {
       return db.transaction(() => {
         purgeBatches.run(cutoff, maxRows);
-        return purgeRecords.run(cutoff, maxRows).changes;
+        const newest = (newestInChunk.get(cutoff, maxRows) as Row).m;
+        if (newest === null) return 0;
+        const deleted = purgeRecords.run(cutoff, maxRows).changes;
+        // Oldest first: every hour before the newest deleted record is gone from `records`;
+        // that record's own hour is rebuilt from what is left of it.
+        const hour = Math.floor(Number(newest) / HOUR_MS) * HOUR_MS;
+        dropRollupThrough.run(hour);
+        rebuildHour.run(hour, hour, hour + HOUR_MS);
+        return deleted;
       })();
     },
     async count() {

@@ -7,7 +7,7 @@ import type {
   BlockedRow, CategoryRow, IngestResult, PerSlaveRow, ReportFilter, SearchQuery, SearchResult,
   StoredRecord, SummaryResult, TimelineBucket, TimelineRow, TopQuery, TopSiteRow, TopUserRow,
 } from './query-types.js';
-import { encodeCursor } from './report-sql.js';
+import { encodeCursor, HOUR_MS } from './report-sql.js';
 
 export interface ReportStore {
   readonly kind: 'sqlite' | 'postgres';
@@ -124,4 +124,30 @@ export function searchPage(rows: Row[], limit: number): SearchResult {
     records,
     nextCursor: rows.length > limit && last ? encodeCursor({ ts: last.time, id: last.id }) : null,
   };
+}
+
+/** hour, slave, host, user ('' for none), action, category (''), rule (''), requests, bytes up/down, first/last ts. */
+export type RollupRow = [number, string, string, string, string, string, string, number, number, number, number, number];
+
+/** A batch's contribution to `records_hourly`, summed per key (each key once: one upsert per row). */
+export function rollupRows(records: readonly AccessRecord[]): RollupRow[] {
+  const rows = new Map<string, RollupRow>();
+  for (const r of records) {
+    const hour = Math.floor(r.time / HOUR_MS) * HOUR_MS;
+    const user = r.user ?? '';
+    const category = r.category ?? '';
+    const rule = r.rule ?? '';
+    const key = `${hour}\u0000${r.slave}\u0000${r.host}\u0000${user}\u0000${r.action}\u0000${category}\u0000${rule}`;
+    const row = rows.get(key);
+    if (row) {
+      row[7] += 1;
+      row[8] += r.bytesUp;
+      row[9] += r.bytesDown;
+      if (r.time < row[10]) row[10] = r.time;
+      if (r.time > row[11]) row[11] = r.time;
+    } else {
+      rows.set(key, [hour, r.slave, r.host, user, r.action, category, rule, 1, r.bytesUp, r.bytesDown, r.time, r.time]);
+    }
+  }
+  return [...rows.values()];
 }
