@@ -192,6 +192,11 @@ export class ProxyServer {
     socket.on('error', ignore);
     if (this.sockets.size >= this.maxConnections) {
       this.opts.metrics.rejected.labels('connection-limit').inc();
+      const ex = new Exchange('NONE', clientAddress(socket));
+      ex.url = 'error:connection-limit';
+      ex.status = 503;
+      ex.action = 'deny';
+      this.record(ex, 0, 0);
       this.shed(socket, `the proxy is at its connection limit (${this.maxConnections}); try again shortly`);
       return;
     }
