@@ -72,13 +72,16 @@ describe('createAuthenticator with a users file', () => {
     }
   });
 
-  it('answers a repeated good header from the cache, fast', async () => {
+  it('answers a repeated good header from the cache, fast, and synchronously when asked', async () => {
     const header = basic('alice', 'alice-pw');
+    expect(auth.cached?.(basic('alice', 'never-tried'))).toBeUndefined();
+    expect(auth.cached?.(undefined)).toEqual({ ok: false, reason: 'no Proxy-Authorization header' });
     await auth.authenticate(header);
     const start = process.hrtime.bigint();
     for (let i = 0; i < 1000; i++) await auth.authenticate(header);
     const perCallUs = Number(process.hrtime.bigint() - start) / 1000 / 1000;
     expect(perCallUs).toBeLessThan(200);
+    expect(auth.cached?.(header)).toEqual({ ok: true, user: 'alice', groups: ['staff', 'admins'] });
   });
 
   it('revokes a removed user at once on reload, and keeps users when the new file is bad', async () => {

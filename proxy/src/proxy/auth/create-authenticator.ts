@@ -81,6 +81,11 @@ class BasicAuthenticator implements ProxyAuthenticator {
     });
   }
 
+  cached(header: string | undefined): AuthResult | undefined {
+    if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
+    return this.cache.peek(header);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.verifiers.map((v) => v.close?.()));
   }

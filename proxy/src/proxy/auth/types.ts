@@ -17,6 +17,11 @@ export interface ProxyAuthenticator {
   readonly realm: string;
   /** Never rejects: a back-end failure (LDAP down) is `{ ok: false, reason }`. */
   authenticate(proxyAuthorization: string | undefined): Promise<AuthResult>;
+  /**
+   * The answer `authenticate` would give at once from its cache, synchronously, or undefined
+   * when it would have to verify: lets the proxy stay synchronous on the hot path.
+   */
+  cached?(proxyAuthorization: string | undefined): AuthResult | undefined;
   /** Stops file watchers and closes LDAP connections. */
   close?(): Promise<void>;
 }

@@ -24,6 +24,15 @@ describe('VerificationCache', () => {
     expect(calls).toBe(2);
   });
 
+  it('answers peek synchronously from fresh entries only', async () => {
+    const cache = new VerificationCache(60_000, 10, 1_000, clock);
+    expect(cache.peek('h')).toBeUndefined();
+    await cache.resolve('h', async () => OK);
+    expect(cache.peek('h')).toEqual(OK);
+    now += 60_001;
+    expect(cache.peek('h')).toBeUndefined();
+  });
+
   it('keeps failures only briefly and never caches back-end errors', async () => {
     const cache = new VerificationCache(60_000, 10, 1_000, clock);
     let calls = 0;

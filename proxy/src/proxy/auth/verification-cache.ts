@@ -32,14 +32,16 @@ export class VerificationCache {
     return this.entries.size;
   }
 
+  /** The cached result for this header, if any and still fresh. */
+  peek(header: string): AuthResult | undefined {
+    return this.lookup(VerificationCache.keyOf(header));
+  }
+
   /** The cached result, else the result of `verify`, run once however many callers wait for it. */
   async resolve(header: string, verify: () => Promise<AuthResult & { cacheable?: boolean }>): Promise<AuthResult> {
     const key = VerificationCache.keyOf(header);
-    const hit = this.entries.get(key);
-    if (hit) {
-      if (hit.expires > this.now()) return hit.result;
-      this.entries.delete(key);
-    }
+    const hit = this.lookup(key);
+    if (hit) return hit;
     const pending = this.inflight.get(key);
     if (pending) return pending;
     const generation = this.generation;
@@ -59,6 +61,14 @@ export class VerificationCache {
   clear(): void {
     this.entries.clear();
     this.generation++;
+  }
+
+  private lookup(key: string): AuthResult | undefined {
+    const hit = this.entries.get(key);
+    if (!hit) return undefined;
+    if (hit.expires > this.now()) return hit.result;
+    this.entries.delete(key);
+    return undefined;
   }
 
   private store(key: string, result: AuthResult): void {
