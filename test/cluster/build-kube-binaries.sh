@@ -94,6 +94,7 @@ cat >"$cache/build.json" <<EOF
   "totalSeconds": $(elapsed "$t0" "$t2"),
   "goBuildCache": "$([[ "${COLD:-}" == 1 ]] && echo cold || echo reused)",
   "cpus": $(nproc),
+  "loadAverageAtEnd": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "binaryBytes": { ${sizes%, } },
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
