@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export npm_config_nodedir ?= /usr
 
-.PHONY: all install build lint test test-unit test-e2e run clean bench cluster-up cluster-down kube-binaries
+.PHONY: all install build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries
 
 all: build
 
@@ -30,8 +30,15 @@ test-e2e: build
 run: build
 	node deploy/local/run.mjs
 
-bench: build
-	node bench/dist/run-all.js
+# Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
+BENCHES := policy proxy sync reports cluster
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-policy bench-proxy bench-sync bench-reports: build
+	node bench/dist/$(@:bench-%=%)/main.js
+
+bench-cluster: build kube-binaries
+	node bench/dist/cluster/main.js
 
 # Kubernetes control plane for tests and by hand (test/cluster/): binaries cached outside git.
 kube-binaries:
