@@ -1,17 +1,18 @@
 /**
- * The slave's forward proxy: absolute-form HTTP requests (with upstream keep-alive pooling,
- * streaming bodies, 100-continue, WebSocket upgrades) and CONNECT tunnels, each admitted by
- * policy, authentication and the SSRF guard before anything is dialled.
+ * The slave's forward proxy: absolute-form HTTP requests (upstream keep-alive pooling through
+ * undici, streaming bodies, 100-continue, WebSocket upgrades) and CONNECT tunnels, each admitted
+ * by policy, authentication and the SSRF guard before anything is dialled.
  *
  * Sockets are accepted by plain `net` listeners and handed to one `http.Server`, so that the
  * connection cap can answer a clear 503 instead of silently refusing, and several listen
  * addresses share one proxy.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Agent, Dispatcher } from 'undici';
 import type { RecordQueue } from '../reports/record-queue.js';
 import type { AccessLog } from './access-log.js';
 import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
@@ -22,10 +23,8 @@ import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { splice } from './socket-splice.js';
-import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
-import type { Agent, Dispatcher } from 'undici';
 import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
-import { STATUS_CODES } from 'node:http';
+import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
 
 export interface ProxyServerOptions {
   /** Slave name: in `Via`, block pages and access records. */
@@ -324,8 +323,7 @@ export class ProxyServer {
       return;
     }
     if (res.destroyed) return;
-    // undici's HTTP/1.1 client has no 100-continue: those few requests take node:http.
-    if (expectContinue) this.forward(req, res, ex, target, a, true, false);
+    if (expectContinue) this.forwardExpectingContinue(req, res, ex, target, a);
     else this.relay(req, res, ex, target, a, false);
   }
 
@@ -410,19 +408,14 @@ export class ProxyServer {
     res.end(req.method === 'HEAD' ? undefined : page.body);
   }
 
-  private forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ex: Exchange,
-    target: Target,
-    a: Admitted,
-    expectContinue: boolean,
-    retried: boolean,
-  ): void {
+  /**
+   * `Expect: 100-continue` requests go through node:http, which relays the upstream's 100 (and
+   * so lets a client that is refused skip sending its body); undici's HTTP/1.1 client has no 100.
+   */
+  private forwardExpectingContinue(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted): void {
     const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, edits: a.policy.requestHeaderEdits(a.ctx) });
     const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
     headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', xff ? `${xff}, ${ex.client}` : ex.client);
-    const body = hasBody(req);
     if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
     const isHttps = target.scheme === 'https';
     const upReq = (isHttps ? https : http).request({
@@ -440,6 +433,7 @@ export class ProxyServer {
     let responded = false;
     // The agent's socket timeout (the idle timeout) surfaces here while the request owns the socket.
     upReq.on('timeout', () => upReq.destroy(new UpstreamTimeout('upstream idle timeout')));
+    upReq.on('continue', () => res.writeContinue());
     upReq.on('response', (upRes) => {
       responded = true;
       this.relayResponse(req, res, ex, target, a, upRes);
@@ -449,31 +443,13 @@ export class ProxyServer {
         res.destroy();
         return;
       }
-      // A pooled connection the upstream closed meanwhile: safe to retry a bodiless idempotent request once.
-      if (!retried && upReq.reusedSocket && !body && IDEMPOTENT.has(req.method ?? '') && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-        this.forward(req, res, ex, target, a, expectContinue, true);
-        return;
-      }
       const timeout = err instanceof UpstreamTimeout || err.code === 'ETIMEDOUT';
-      this.fail(
-        req,
-        res,
-        ex,
-        refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`, 'allow'),
-        target,
-      );
+      const why = timeout ? 'timed out' : `failed: ${err.code ?? err.message}`;
+      this.fail(req, res, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'), target);
     });
-    if (expectContinue) {
-      upReq.on('continue', () => res.writeContinue());
-      upReq.flushHeaders();
-    }
-    if (body) {
-      // pipe() rather than pipeline(): pipeline allocates an AbortSignal per call, measurable at proxy rates.
-      req.pipe(upReq);
-      req.once('error', () => upReq.destroy());
-    } else {
-      upReq.end();
-    }
+    upReq.flushHeaders();
+    req.pipe(upReq);
+    req.once('error', () => upReq.destroy());
   }
 
   private relayResponse(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, upRes: IncomingMessage): void {
