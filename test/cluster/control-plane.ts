@@ -9,6 +9,7 @@ import {
   killProcessesNow,
   logTail,
   startProcess,
+  startReaper,
   stopProcesses,
   type ControlPlaneProcess,
   type StartedProcess,
@@ -53,17 +54,24 @@ export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Non-detached processes of every control plane in this Node process, killed if it exits early.
+// Non-detached processes and temp dirs of every control plane in this Node process, killed and
+// removed if it exits early.
 const owned = new Set<ControlPlaneProcess>();
+const ownedDirs = new Set<string>();
 let exitHooksInstalled = false;
+
+function cleanUpNow(): void {
+  killProcessesNow([...owned]);
+  for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
+}
 
 function installExitHooks(): void {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
-  process.on('exit', () => killProcessesNow([...owned]));
+  process.on('exit', cleanUpNow);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      killProcessesNow([...owned]);
+      cleanUpNow();
       process.kill(process.pid, sig);
     });
   }
@@ -130,7 +138,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const logDir = join(dir, 'logs');
   mkdirSync(logDir);
   const started: StartedProcess[] = [];
-  if (!detached) installExitHooks();
+  if (!detached) {
+    installExitHooks();
+    if (!opts.keepDir) ownedDirs.add(dir);
+  }
 
   const launch = (name: string, binary: string, args: string[]): StartedProcess => {
     const p = startProcess(name, binary, args, logDir, detached);
@@ -144,6 +155,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     // Reverse start order: clients before the API server, the API server before etcd.
     await stopProcesses([...started].reverse());
     for (const p of started) owned.delete(p);
+    // A failed start keeps its logs for the error message's reader, even past exit.
+    ownedDirs.delete(dir);
     if (removeDir) rmSync(dir, { recursive: true, force: true });
   };
 
@@ -256,6 +269,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--server-address=127.0.0.1:${kwokPort}`,
     ]);
 
+    if (!detached) {
+      const reaper = startReaper([...started], opts.keepDir ? '' : dir, logDir);
+      started.push(reaper);
+      owned.add(reaper);
+    }
+
     const nodeNames = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `kwok-node-${i}`);
     for (const name of nodeNames) {
       const res = await api.send('POST', '/api/v1/nodes', fakeNode(name));
@@ -282,7 +301,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       kubeconfigPath,
       server,
       dir,
-      processes: started.map(({ name, pid, binary, logPath }) => ({ name, pid, binary, logPath })),
+      processes: started.filter((p) => p.name !== 'reaper').map(({ name, pid, binary, logPath }) => ({ name, pid, binary, logPath })),
       nodeNames,
       startupMs,
       async stop() {

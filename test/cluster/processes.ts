@@ -40,6 +40,27 @@ export function startProcess(name: string, binary: string, args: string[], logDi
   }
 }
 
+// Waits for the parent to vanish, SIGKILLs each recorded PID that still runs the recorded binary,
+// then removes the control plane's temp dir.
+const REAPER_SCRIPT = `parent=$1; dir=$2; shift 2
+while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+for entry in "$@"; do
+  pid=\${entry%%:*}; bin=\${entry#*:}
+  [ "$(tr '\\0' '\\n' < /proc/$pid/cmdline 2>/dev/null | head -n 1)" = "$bin" ] && kill -9 "$pid"
+done
+sleep 1
+rm -rf "$dir"`;
+
+/**
+ * A small detached shell that kills `procs` and removes `dir` if this Node process dies without
+ * running its exit hooks (SIGKILL, OOM kill), so a crashed test run leaves no API server behind.
+ * Stop it like the others.
+ */
+export function startReaper(procs: ControlPlaneProcess[], dir: string, logDir: string): StartedProcess {
+  const entries = procs.map((p) => `${p.pid}:${p.binary}`);
+  return startProcess('reaper', '/bin/sh', ['-c', REAPER_SCRIPT, 'reaper', String(process.pid), dir, ...entries], logDir, true);
+}
+
 /** True while `pid` runs `binary`: a PID recorded earlier may since belong to another program. */
 export function isRunning(proc: ControlPlaneProcess): boolean {
   try {
