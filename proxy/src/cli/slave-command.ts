@@ -38,6 +38,8 @@ ${AUTH_FLAGS_USAGE}`;
 
 class UsageError extends Error {}
 
+const STANDALONE_QUEUE_CAPACITY = 1024;
+
 export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'authenticator'> {
   master?: string;
   tokenFile?: string;
@@ -165,7 +167,9 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
     if (opts.role === 'worker') reportToPrimary(slave.registry, slave.proxyAddresses, slave.active);
   };
   if (!opts.master) {
-    const slave = await startSlave({ ...opts, logger, authenticator });
+    // Without a master nothing drains the record queue: a full 100 000-record queue would only
+    // hold a few hundred MB for nobody (the access log and metrics still see every request).
+    const slave = await startSlave({ ...opts, logger, authenticator, queueCapacity: STANDALONE_QUEUE_CAPACITY });
     announce(slave);
     return () => slave.stop(opts.shutdownGraceMs);
   }
