@@ -301,6 +301,20 @@ describe('slave HTTP forwarding', () => {
     }
   });
 
+  it('relays a close-delimited HTTP/1.0 response completely', async () => {
+    const old = net.createServer((s) => {
+      s.once('data', () => s.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nno length, ends at close'));
+    });
+    await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+    try {
+      const res = await viaProxy(slave.port, `http://127.0.0.1:${(old.address() as net.AddressInfo).port}/legacy`);
+      expect(res.status).toBe(200);
+      expect(res.body.toString()).toBe('no length, ends at close');
+    } finally {
+      await new Promise((r) => old.close(r));
+    }
+  });
+
   it('answers 502 when the upstream is down', async () => {
     const closed = await startUpstream();
     const port = closed.port;
