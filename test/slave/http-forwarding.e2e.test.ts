@@ -315,6 +315,25 @@ describe('slave HTTP forwarding', () => {
     }
   });
 
+  it('cuts the client off when the upstream dies mid-body, so truncation is visible', async () => {
+    const dying = net.createServer((s) => {
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly ten b');
+        setTimeout(() => s.destroy(), 50);
+      });
+    });
+    await new Promise<void>((r) => dying.listen(0, '127.0.0.1', r));
+    try {
+      const outcome = await viaProxy(slave.port, `http://127.0.0.1:${(dying.address() as net.AddressInfo).port}/`).then(
+        (r) => `complete with ${r.body.length} bytes`,
+        (e: Error) => `failed: ${e.message}`,
+      );
+      expect(outcome).toMatch(/^failed: (aborted|socket hang up)/);
+    } finally {
+      await new Promise((r) => dying.close(r));
+    }
+  });
+
   it('answers 502 when the upstream is down', async () => {
     const closed = await startUpstream();
     const port = closed.port;
