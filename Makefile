@@ -6,8 +6,9 @@ export npm_config_nodedir ?= /usr
 
 all: build
 
+# `npm install`, not `npm ci`: see .ci/run for why.
 node_modules/.package-lock.json: package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 install: node_modules/.package-lock.json
