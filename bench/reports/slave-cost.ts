@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProcessGroup } from '../proxy/processes.js';
+import { freePort, type ProcessGroup } from '../proxy/processes.js';
 import { benchPolicyYaml, startSlave } from '../proxy/slave.js';
 import type { RunningProxy } from '../proxy/squid.js';
 import { startUpstreams } from '../proxy/upstreams.js';
@@ -20,6 +20,8 @@ export interface SlaveRun extends WrkResult {
 
 export interface SlaveCostResult {
   off: SlaveRun[];
+  /** Reports batched, gzipped and fsynced to the spool, master unreachable: the shipper's own work without a master process competing for the CPU. */
+  spool: SlaveRun[];
   on: SlaveRun[];
   /** Records the master stored from the "on" runs, and the requests wrk counted in them. */
   stored: number;
@@ -34,12 +36,13 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
   // The master would run on another machine; here it shares two cores with wrk, the upstream and
   // the slave, so it runs at the lowest priority and takes only CPU the slave leaves idle.
   const master = await startMaster(group, root, { policyFile, nice: true });
-  const result: SlaveCostResult = { off: [], on: [], stored: 0, requestsOn: 0 };
+  const result: SlaveCostResult = { off: [], spool: [], on: [], stored: 0, requestsOn: 0 };
   try {
     const withMaster = ['--master', master.url, '--token-file', master.tokenFile, '--name', 'bench-slave'];
+    const unreachable = ['--master', `http://127.0.0.1:${await freePort()}`, '--token-file', master.tokenFile, '--name', 'bench-slave'];
     for (let round = 0; round < rounds; round++) {
-      for (const mode of ['off', 'on'] as const) {
-        const slave: RunningProxy = await startSlave(group, root, [], mode === 'on' ? withMaster : []);
+      for (const mode of ['off', 'spool', 'on'] as const) {
+        const slave: RunningProxy = await startSlave(group, root, [], mode === 'on' ? withMaster : mode === 'spool' ? unreachable : []);
         try {
           const cpu0 = processCpuSeconds(slave.child.pid!);
           const r = await runWrk(dir, `${mode}-${round}`, upstreams.httpPort, slave.port, load);
