@@ -1,11 +1,12 @@
 import bcrypt from 'bcryptjs';
 import { Client } from 'ldapts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAuthenticator, type ProxyAuthenticator } from '../../proxy/src/proxy/auth/index.js';
 import { LdapVerifier } from '../../proxy/src/proxy/auth/ldap-verifier.js';
-import { freePort, Slapd, SUFFIX } from './slapd.js';
+import { freePort } from '../support/free-port.js';
+import { tempDir, type TempDir } from '../support/temp-dir.js';
+import { Slapd, SUFFIX } from './slapd.js';
 import { makeTestCa, type TestCa } from './test-ca.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -15,6 +16,7 @@ const GROUPS = `ou=groups,${SUFFIX}`;
 
 describe('LDAP authentication against a real slapd', () => {
   let slapd: Slapd;
+  let tmp: TempDir;
   let dir: string;
   let ca: TestCa;
   const authenticators: ProxyAuthenticator[] = [];
@@ -25,7 +27,8 @@ describe('LDAP authentication against a real slapd', () => {
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ldap-auth-'));
+    tmp = tempDir('ldap-auth');
+    dir = tmp.path;
     ca = makeTestCa(dir);
     slapd = await Slapd.start(
       [
@@ -44,7 +47,7 @@ describe('LDAP authentication against a real slapd', () => {
   afterAll(async () => {
     await Promise.all(authenticators.map((a) => a.close?.()));
     await slapd?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    tmp?.remove();
   });
 
   describe('direct bind with a DN template and memberOf groups', () => {

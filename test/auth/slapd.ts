@@ -1,9 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startChild, type ChildHandle } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { tempDir, type TempDir } from '../support/temp-dir.js';
+import { waitForPort } from '../support/wait-for-port.js';
 
 export const SUFFIX = 'dc=example,dc=org';
 export const ROOT_DN = `cn=admin,${SUFFIX}`;
@@ -25,12 +27,17 @@ export class Slapd {
     readonly url: string,
     /** `ldaps://` URL when started with a certificate. */
     readonly ldapsUrl: string | undefined,
-    readonly dir: string,
-    private readonly child: ChildProcess,
+    private readonly tmp: TempDir,
+    private readonly child: ChildHandle,
   ) {}
 
+  get dir(): string {
+    return this.tmp.path;
+  }
+
   static async start(users: LdapUser[], groups: LdapGroup[], tls?: { certFile: string; keyFile: string }): Promise<Slapd> {
-    const dir = mkdtempSync(join(tmpdir(), 'slapd-'));
+    const tmp = tempDir('slapd');
+    const dir = tmp.path;
     mkdirSync(join(dir, 'db'));
     const conf = join(dir, 'slapd.conf');
     writeFileSync(
@@ -73,13 +80,11 @@ export class Slapd {
     const ldapsUrl = tlsPort ? `ldaps://127.0.0.1:${tlsPort}` : undefined;
     const listen = [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' ');
     // `-d 0` keeps slapd in the foreground, so the child's PID is slapd's own.
-    const child = spawn('/usr/sbin/slapd', ['-d', '0', '-h', listen, '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    const slapd = new Slapd(url, ldapsUrl, dir, child);
+    const child = startChild('slapd', '/usr/sbin/slapd', ['-d', '0', '-h', listen, '-f', conf], { ignoreStdout: true, stopGraceMs: 3000 });
+    const slapd = new Slapd(url, ldapsUrl, tmp, child);
     try {
-      await waitForPort(port, child, () => stderr);
-      if (tlsPort) await waitForPort(tlsPort, child, () => stderr);
+      await waitForPort(port, child, 10_000);
+      if (tlsPort) await waitForPort(tlsPort, child, 10_000);
       // Groups go in over the wire so the memberof overlay maintains users' memberOf.
       const groupLdif = groups
         .map((g) => [`dn: cn=${g.cn},ou=groups,${SUFFIX}`, 'objectClass: groupOfNames', `cn: ${g.cn}`, ...g.members.map((m) => `member: uid=${m},ou=people,${SUFFIX}`)].join('\n'))
@@ -94,15 +99,8 @@ export class Slapd {
   }
 
   async stop(): Promise<void> {
-    const { child } = this;
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(child.pid, 'SIGTERM');
-      const timer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.child.stop();
+    this.tmp.remove();
   }
 }
 
@@ -115,32 +113,4 @@ function ssha(password: string): string {
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.error?.message}`);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const end = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`slapd exited with ${child.exitCode}: ${stderr()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > end) throw new Error(`slapd did not listen on 127.0.0.1:${port} within 10 s: ${stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -4,11 +4,23 @@
  * 407, forwarding and logging with a users file is in test/slave/proxy-auth.e2e.test.ts.)
  */
 import bcrypt from 'bcryptjs';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SAFESQUID, startSlave, startUpstream, tempDir, until, viaProxy, writePolicy, type RunningSlave, type Upstream } from '../slave/harness.js';
+import { startUpstream, viaProxy, writePolicy, type Upstream } from '../slave/harness.js';
+import { startChild, type ChildHandle } from '../support/child-process.js';
+import { SAFESQUID_CLI, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 import { Slapd, SUFFIX } from './slapd.js';
+
+type RunningSlave = ChildHandle & { port: number };
+
+/** `safesquid slave` on 127.0.0.1 with free ports, once it logged "slave started". */
+async function startSlave(args: string[]): Promise<RunningSlave> {
+  const argv = ['slave', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--name', 'e2e-slave', ...args];
+  const p = await startSafesquid('the slave', argv, slaveStarted, { readyTimeoutMs: 10_000 });
+  return Object.assign(p, { port: p.ready.port });
+}
 
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const auth = (user: string, password: string) => ({ headers: { 'Proxy-Authorization': basic(user, password) } });
@@ -83,10 +95,10 @@ describe('slave with LDAP authentication (real slapd)', () => {
     expect(alice.body.toString()).toContain('staff-no-games');
     const aliceWork = await viaProxy(slave.port, `${base}/work`, auth('alice', 'alice-pw'));
     expect(aliceWork.status).toBe(200);
-    const records = await until(() => {
+    const records = await until('the access log lines', () => {
       const lines = slave.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { url: string; user?: string; status: number });
       return lines.some((r) => r.url.endsWith('/work')) ? lines : undefined;
-    }, 'the access log lines');
+    }, 5000);
     expect(records.find((r) => r.url.endsWith('/work'))!.user).toBe('alice');
     expect(records.find((r) => r.status === 403)!.user).toBe('alice');
     expect(slave.stdout() + slave.stderr()).not.toContain('alice-pw');
@@ -117,14 +129,14 @@ describe('slave with a users file that changes while it runs', () => {
   it('revokes a removed user and admits a new one without a restart, within the cache TTL', async () => {
     expect((await viaProxy(slave.port, `${base}/a`, auth('bob', 'bob-pw'))).status).toBe(200);
     writeFileSync(users, `alice:${bcrypt.hashSync('alice-pw', 4)}\ncarol:${bcrypt.hashSync('carol-pw', 4)}:staff\n`);
-    await until(async () => ((await viaProxy(slave.port, `${base}/a`, auth('bob', 'bob-pw'))).status === 407 ? true : undefined), 'bob to be refused');
+    await until('bob to be refused', async () => (await viaProxy(slave.port, `${base}/a`, auth('bob', 'bob-pw'))).status === 407, 5000);
     const carol = await viaProxy(slave.port, `${base}/games/x`, auth('carol', 'carol-pw'));
     expect(carol.status).toBe(403);
   });
 
   it('keeps the users it has when the new file is bad, and says which line is wrong', async () => {
     writeFileSync(users, `alice:${bcrypt.hashSync('alice-pw', 4)}\ncarol:plaintext-password\n`);
-    await until(() => (slave.stderr().includes('proxy users file refused') ? true : undefined), 'the refusal to be logged');
+    await until('the refusal to be logged', () => slave.stderr().includes('proxy users file refused'), 5000);
     expect(slave.stderr()).toContain(`${users}:2: user \\"carol\\"`);
     expect(slave.stderr()).not.toContain('plaintext-password');
     expect((await viaProxy(slave.port, `${base}/b`, auth('carol', 'carol-pw'))).status).toBe(200);
@@ -133,15 +145,10 @@ describe('slave with a users file that changes while it runs', () => {
   it('refuses to start on a bad users file, naming file and line', async () => {
     const bad = join(dir.path, 'bad-users');
     writeFileSync(bad, `# ok\ndave:$1$md5crypt$xyz\n`);
-    const proc = spawn(process.execPath, [SAFESQUID, 'slave', '--policy', join(dir.path, 'policy.yaml'), '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--auth-users', bad], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    const code = await new Promise<number | null>((r) => proc.once('exit', r));
-    clearTimeout(timer);
+    const args = [SAFESQUID_CLI, 'slave', '--policy', join(dir.path, 'policy.yaml'), '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--auth-users', bad];
+    const proc = startChild('the slave', process.execPath, args);
+    const code = await proc.exitWithin(10_000);
     expect(code).not.toBe(0);
-    expect(err).toContain(`${bad}:2: user "dave"`);
+    expect(proc.stderr()).toContain(`${bad}:2: user "dave"`);
   });
 });

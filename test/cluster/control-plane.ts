@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './free-port.js';
+import { freePort } from '../support/free-port.js';
 import { KubeHttp, probe } from './kube-http.js';
 import { locateKubeBinaries } from './kube-binaries.js';
 import { createPki, type ControlPlanePki } from './pki.js';

@@ -3,62 +3,19 @@
  * upstream, and plain HTTP helpers for the portal API and for requests through a slave.
  * Every process started here is stopped by PID by its `stop()`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildHandle } from '../support/child-process.js';
+import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
-const CLI = fileURLToPath(new URL('../../proxy/dist/cli/main.js', import.meta.url));
+// test/reports still imports it from here; drop once it imports ../support/until.js.
+export { until } from '../support/until.js';
 
-export interface Proc {
-  pid: number;
-  output(): string;
-  /** SIGTERM (or the given signal), SIGKILL after 10 s; resolves when the process is gone. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-function spawnCli(args: string[]): { child: ChildProcess; output: () => string; proc: Proc } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const proc: Proc = {
-    pid: child.pid!,
-    output: () => output,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(child.pid!, signal);
-        const timer = setTimeout(() => child.exitCode === null && child.signalCode === null && process.kill(child.pid!, 'SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-    },
-  };
-  return { child, output: () => output, proc };
-}
-
-/** Waits for a JSON log line that `pick` accepts. */
-async function logLine<T>(what: string, p: { child: ChildProcess; output: () => string }, pick: (entry: any) => T | undefined): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    for (const line of p.output().split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        const found = pick(JSON.parse(line));
-        if (found !== undefined) return found;
-      } catch {
-        // partial line
-      }
-    }
-    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${what} exited before it was ready:\n${p.output()}`);
-    if (Date.now() > deadline) throw new Error(`${what} not ready after 15 s:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** A master or slave process; `stop()` sends SIGTERM (or the given signal) to its PID, SIGKILL after 10 s. */
+export type Proc = ChildHandle;
 
 export interface ClusterSecrets {
   dir: string;
@@ -70,7 +27,7 @@ export interface ClusterSecrets {
 }
 
 export function clusterSecrets(): ClusterSecrets {
-  const dir = mkdtempSync(join(tmpdir(), 'safesquid-cluster-'));
+  const { path: dir, remove } = tempDir('cluster');
   const clusterToken = `cluster-${Math.random().toString(36).slice(2)}`;
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   writeFileSync(join(dir, 'cluster-token'), `${clusterToken}\n`, { mode: 0o600 });
@@ -81,7 +38,7 @@ export function clusterSecrets(): ClusterSecrets {
     tokenFile: join(dir, 'cluster-token'),
     adminToken,
     adminTokenFile: join(dir, 'admin-token'),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
+    remove,
   };
 }
 
@@ -100,14 +57,8 @@ export async function startMaster(s: ClusterSecrets, o: { port?: number; allow?:
     ...(o.allow ?? ['127.0.0.0/8']).flatMap((a) => ['--allow', a]),
     ...(o.extra ?? []),
   ];
-  const p = spawnCli(args);
-  try {
-    const url = await logLine('the master', p, (e) => (e.msg === 'Configuration Portal listening' ? (e.url as string) : undefined));
-    return { ...p.proc, url, port: Number(new URL(url).port) };
-  } catch (err) {
-    await p.proc.stop('SIGKILL');
-    throw err;
-  }
+  const p = await startSafesquid('the master', args, portalListening);
+  return Object.assign(p, { url: p.ready, port: Number(new URL(p.ready).port) });
 }
 
 export interface SlaveProc extends Proc {
@@ -130,14 +81,8 @@ export async function startSlave(
     '--state-dir', join(s.dir, o.name),
     ...(o.extra ?? []),
   ];
-  const p = spawnCli(args);
-  try {
-    const started = await logLine(`slave ${o.name}`, p, (e) => (e.msg === 'slave started' ? (e as { listen: string[]; metrics: number }) : undefined));
-    return { ...p.proc, name: o.name, port: Number(started.listen[0].split(':').pop()), metricsPort: started.metrics };
-  } catch (err) {
-    await p.proc.stop('SIGKILL');
-    throw err;
-  }
+  const p = await startSafesquid(`slave ${o.name}`, args, slaveStarted);
+  return Object.assign(p, { name: o.name, port: p.ready.port, metricsPort: p.ready.metricsPort });
 }
 
 export interface Upstream {
@@ -205,16 +150,6 @@ export function request(
     req.on('error', reject);
     req.end(o.body);
   });
-}
-
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** A policy for tests: paths starting with `/<blocked>` are denied; loopback upstreams allowed. */

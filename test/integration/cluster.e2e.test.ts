@@ -12,13 +12,13 @@ import {
   startMaster,
   startSlave,
   startUpstream,
-  until,
   type ClusterSecrets,
   type MasterProc,
   type Proc,
   type SlaveProc,
   type Upstream,
 } from './cluster-processes.js';
+import { until } from '../support/until.js';
 
 jest.setTimeout(60_000);
 

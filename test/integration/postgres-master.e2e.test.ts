@@ -11,11 +11,11 @@ import {
   startMaster,
   startSlave,
   startUpstream,
-  until,
   type ClusterSecrets,
   type Proc,
   type Upstream,
 } from './cluster-processes.js';
+import { until } from '../support/until.js';
 
 jest.setTimeout(90_000);
 

@@ -2,56 +2,17 @@
  * The real `safesquid` CLI as child processes: a master (`safesquid master`) on a free loopback
  * port with its own data directory, token and admin password, and slaves pointed at it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildHandle } from '../support/child-process.js';
+import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
-const CLI = fileURLToPath(new URL('../../proxy/dist/cli/main.js', import.meta.url));
+// These processes get SIGTERM, then SIGKILL after 5 s.
+const stopGraceMs = 5000;
 
-interface Spawned {
-  pid: number;
-  /** Everything the process printed, for failure messages. */
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** Starts `safesquid ARGS` and resolves once it logs the JSON line `pick` accepts. */
-async function spawnCli<T>(what: string, args: string[], pick: (entry: Record<string, unknown>) => T | undefined): Promise<Spawned & { ready: T }> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const running = () => child.exitCode === null && child.signalCode === null;
-  const stop = async () => {
-    if (!running()) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => running() && child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    for (const line of output.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        const found = pick(JSON.parse(line) as Record<string, unknown>);
-        if (found !== undefined) return { pid: child.pid!, output: () => output, stop, ready: found };
-      } catch {
-        // a partial line: the rest is on its way
-      }
-    }
-    if (!running() || Date.now() > deadline) {
-      await stop();
-      throw new Error(`${what} ${running() ? 'not ready after 15 s' : 'exited before it was ready'}:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-export interface MasterProcess extends Spawned {
+export interface MasterProcess extends ChildHandle {
   url: string;
   clusterToken: string;
   tokenFile: string;
@@ -63,7 +24,7 @@ export interface MasterProcess extends Spawned {
 }
 
 export async function startMasterProcess(extraArgs: string[] = []): Promise<MasterProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'safesquid-ui-'));
+  const { path: dir, remove } = tempDir('ui');
   const clusterToken = `cluster-${Math.random().toString(36).slice(2)}`;
   const admin = { username: 'admin', password: `pw-${Math.random().toString(36).slice(2)}` };
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
@@ -75,14 +36,13 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
   args.push('--admin-password-file', join(dir, 'admin-password'), '--admin-token-file', join(dir, 'admin-token'), '--allow', '127.0.0.0/8', ...extraArgs);
   let p;
   try {
-    p = await spawnCli('the master', args, (e) => (e.msg === 'Configuration Portal listening' ? String(e.url) : undefined));
+    p = await startSafesquid('the master', args, portalListening, { stopGraceMs });
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    remove();
     throw err;
   }
   const stopProcess = p.stop;
-  return {
-    ...p,
+  return Object.assign(p, {
     url: p.ready,
     clusterToken,
     tokenFile,
@@ -90,13 +50,14 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
     admin,
     dir,
     async stop() {
-      await stopProcess();
-      rmSync(dir, { recursive: true, force: true });
+      const code = await stopProcess();
+      remove();
+      return code;
     },
-  };
+  });
 }
 
-export interface SlaveProcess extends Spawned {
+export interface SlaveProcess extends ChildHandle {
   name: string;
   /** The forward proxy's port on 127.0.0.1. */
   port: number;
@@ -106,16 +67,17 @@ export interface SlaveProcess extends Spawned {
 export async function startSlaveProcess(master: MasterProcess, name: string): Promise<SlaveProcess> {
   const args = ['slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
   args.push('--master', master.url, '--token-file', master.tokenFile, '--state-dir', join(master.dir, name));
-  const p = await spawnCli(`slave ${name}`, args, (e) => (e.msg === 'slave started' ? Number(String((e.listen as string[])[0]).split(':').pop()) : undefined));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await fetch(`${master.url}/api/v1/slaves`, { headers: { Authorization: `Bearer ${master.adminToken}` } });
-    const slaves = (await res.json()) as { name: string; inSync: boolean }[];
-    if (slaves.some((s) => s.name === name && s.inSync)) return { ...p, name, port: p.ready };
-    if (Date.now() > deadline) {
-      await p.stop();
-      throw new Error(`slave ${name} not in sync with the master after 10 s:\n${p.output()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const p = await startSafesquid(`slave ${name}`, args, slaveStarted, { stopGraceMs });
+  try {
+    const inSync = async () => {
+      const res = await fetch(`${master.url}/api/v1/slaves`, { headers: { Authorization: `Bearer ${master.adminToken}` } });
+      const slaves = (await res.json()) as { name: string; inSync: boolean }[];
+      return slaves.some((s) => s.name === name && s.inSync);
+    };
+    await until(`slave ${name} in sync with the master`, inSync, 10_000, 50);
+  } catch (err) {
+    await p.stop();
+    throw new Error(`${(err as Error).message}:\n${p.outputTail()}`);
   }
+  return Object.assign(p, { name, port: p.ready.port });
 }

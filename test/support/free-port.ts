@@ -1,9 +1,9 @@
 import { createServer } from 'node:net';
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago. The binaries take a port number, not a
- * listening socket, so there is a short window in which another process could take it; callers
- * detect that through the process exiting at start-up.
+ * A TCP port on 127.0.0.1 that was free a moment ago. For programs that take a port number, not a
+ * listening socket: another process could take it in between, so callers detect that through the
+ * program exiting at start-up. Prefer binding port 0 and reading the port back where possible.
  */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
