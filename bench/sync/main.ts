@@ -11,12 +11,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { collectOutput, ProcessGroup } from '../proxy/processes.js';
+import { ProcessGroup } from '@safesquid/test/dist/support/process-group.js';
+import { portalListening, slaveStarted, startSafesquid } from '@safesquid/test/dist/support/safesquid-process.js';
 import { squidReconfigureMs } from './squid-reconfigure.js';
 
-const CLI = fileURLToPath(new URL('../../../proxy/dist/cli/main.js', import.meta.url));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 function call(url: string, o: { method?: string; token?: string; body?: string; proxyPort?: number } = {}): Promise<{ status: number; text: string }> {
@@ -47,16 +46,8 @@ const policy = (blocked: string) => `rules:
 accessRestriction: {defaultAction: allow, ssrf: {allowRanges: [127.0.0.0/8]}}
 `;
 
-async function waitLog(what: string, output: () => string, msg: string, deadlineMs = 20_000): Promise<Record<string, unknown>> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    for (const line of output().split('\n')) {
-      if (line.includes(`"msg":"${msg}"`)) return JSON.parse(line) as Record<string, unknown>;
-    }
-    if (Date.now() > end) throw new Error(`${what}: no "${msg}" after ${deadlineMs / 1000} s:\n${output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// SIGTERM, SIGKILL after 5 s; 20 s to log the ready line on a busy shared host.
+const startOptions = { stopGraceMs: 5000, readyTimeoutMs: 20_000 };
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -77,11 +68,11 @@ async function main(): Promise<void> {
     const adminToken = 'bench-admin-token';
     writeFileSync(join(dir, 'token'), token);
     writeFileSync(join(dir, 'admin-token'), adminToken);
-    const master = group.start('master', process.execPath, [
-      CLI, 'master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'master'),
+    const master = await startSafesquid('master', [
+      'master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'master'),
       '--token-file', join(dir, 'token'), '--admin-token-file', join(dir, 'admin-token'),
-    ]);
-    const url = (await waitLog('master', collectOutput(master, 1 << 20), 'Configuration Portal listening')).url as string;
+    ], portalListening, startOptions);
+    const url = group.add(master).ready;
     const put = async (text: string) => {
       const r = await call(`${url}/api/v1/policy`, { method: 'PUT', token: adminToken, body: text });
       if (r.status !== 201) throw new Error(`PUT /policy: ${r.status} ${r.text}`);
@@ -94,12 +85,11 @@ async function main(): Promise<void> {
     const slaves: { name: string; port: number }[] = [];
     for (let i = 0; i < slaveCount; i++) {
       const name = `bench-${i}`;
-      const child = group.start(name, process.execPath, [
-        CLI, 'slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', 'off',
+      const child = await startSafesquid(name, [
+        'slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', 'off',
         '--master', url, '--token-file', join(dir, 'token'), '--state-dir', join(dir, name),
-      ]);
-      const started = await waitLog(name, collectOutput(child, 1 << 20), 'slave started');
-      slaves.push({ name, port: Number((started.listen as string[])[0].split(':').pop()) });
+      ], slaveStarted, startOptions);
+      slaves.push({ name, port: group.add(child).ready.port });
     }
     const waitAll = async (h: string, t0: number, limitMs: number) => {
       const seen = new Map<string, number>();

@@ -3,7 +3,10 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { collectOutput, freePort, waitForPort, type ProcessGroup } from '../proxy/processes.js';
+import { startChild } from '@safesquid/test/dist/support/child-process.js';
+import { freePort } from '@safesquid/test/dist/support/free-port.js';
+import type { ProcessGroup } from '@safesquid/test/dist/support/process-group.js';
+import { waitForPort } from '@safesquid/test/dist/support/wait-for-port.js';
 
 function squidConf(dir: string, port: number, blocked: string): string {
   return [
@@ -51,11 +54,8 @@ export async function squidReconfigureMs(group: ProcessGroup, upstreamPort: numb
     const proxyUser = spawnSync('id', ['-u', 'proxy'], { encoding: 'utf8' });
     const proxyGroup = spawnSync('id', ['-g', 'proxy'], { encoding: 'utf8' });
     if (userInfo().uid === 0 && proxyUser.status === 0) chownSync(dir, Number(proxyUser.stdout), Number(proxyGroup.stdout));
-    const child = group.start('squid', '/usr/sbin/squid', ['-N', '-f', conf]);
-    const output = collectOutput(child);
-    await waitForPort(port, 'squid', child).catch((err: Error) => {
-      throw new Error(`${err.message}\n${output()}`);
-    });
+    const child = group.add(startChild('squid', '/usr/sbin/squid', ['-N', '-f', conf], { captureLimit: 64 * 1024, stopGraceMs: 5000 }));
+    await waitForPort(port, child, 15_000);
     const times: number[] = [];
     for (let i = 1; i <= changes; i++) {
       const path = `p${i}`;
@@ -70,7 +70,7 @@ export async function squidReconfigureMs(group: ProcessGroup, upstreamPort: numb
       }
       times.push(performance.now() - t0);
     }
-    await group.stop(child);
+    await child.stop();
     return times;
   } finally {
     rmSync(dir, { recursive: true, force: true });
