@@ -113,6 +113,14 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
       expect(await store.count()).toBe(9 + records.length);
     });
 
+    it('sums concurrent batches that share rollup rows, whatever order they touch them in', async () => {
+      const base = fixtureBatches()[1].records;
+      const batches = Array.from({ length: 8 }, (_, i) => (i % 2 ? [...base].reverse() : base));
+      await Promise.all(batches.map((records, i) => store.ingestBatch(`c-${i}`, 's2', records)));
+      expect((await store.summary(ALL)).requests).toBe(9 + 8 * base.length);
+      expect(await allAggregates(store, ALL)).toEqual(await allAggregates(store, { ...ALL, ...RAW }));
+    });
+
     it('records an empty batch id so its resend is a duplicate', async () => {
       expect(await store.ingestBatch('empty', 's1', [])).toEqual({ inserted: 0, duplicate: false });
       expect(await store.ingestBatch('empty', 's1', [])).toEqual({ inserted: 0, duplicate: true });

@@ -129,7 +129,7 @@ export function searchPage(rows: Row[], limit: number): SearchResult {
 /** hour, slave, host, user ('' for none), action, category (''), rule (''), requests, bytes up/down, first/last ts. */
 export type RollupRow = [number, string, string, string, string, string, string, number, number, number, number, number];
 
-/** A batch's contribution to `records_hourly`, summed per key (each key once: one upsert per row). */
+/** A batch's contribution to `records_hourly`, summed per key (each key once: one upsert per row), in key order. */
 export function rollupRows(records: readonly AccessRecord[]): RollupRow[] {
   const rows = new Map<string, RollupRow>();
   for (const r of records) {
@@ -149,5 +149,6 @@ export function rollupRows(records: readonly AccessRecord[]): RollupRow[] {
       rows.set(key, [hour, r.slave, r.host, user, r.action, category, rule, 1, r.bytesUp, r.bytesDown, r.time, r.time]);
     }
   }
-  return [...rows.values()];
+  // Key order: concurrent batches that share rollup rows lock them in the same order (no deadlock in PostgreSQL).
+  return [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
 }
