@@ -80,6 +80,13 @@ export class Spool {
       await fh.close();
     }
     await rename(tmp, join(this.dir, name));
+    // The rename itself must survive a power cut, or the batch would vanish unsent.
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     const entry = { name, seq, records, batchId, bytes: body.length };
     this.entries.push(entry);
     this.totalBytes += entry.bytes;
