@@ -3,44 +3,19 @@
  * upstream, and plain HTTP helpers for the portal API and for requests through a slave.
  * Every process started here is stopped by PID by its `stop()`.
  */
-import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChildHandle } from '../support/child-process.js';
+import type { ClusterSecrets } from '../support/cluster-secrets.js';
 import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
-import { tempDir } from '../support/temp-dir.js';
 
-// test/reports still imports it from here; drop once it imports ../support/until.js.
+// test/reports still imports these from here; drop once it imports them from ../support.
+export { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 export { until } from '../support/until.js';
 
 /** A master or slave process; `stop()` sends SIGTERM (or the given signal) to its PID, SIGKILL after 10 s. */
 export type Proc = ChildHandle;
-
-export interface ClusterSecrets {
-  dir: string;
-  clusterToken: string;
-  tokenFile: string;
-  adminToken: string;
-  adminTokenFile: string;
-  remove(): void;
-}
-
-export function clusterSecrets(): ClusterSecrets {
-  const { path: dir, remove } = tempDir('cluster');
-  const clusterToken = `cluster-${Math.random().toString(36).slice(2)}`;
-  const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
-  writeFileSync(join(dir, 'cluster-token'), `${clusterToken}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
-  return {
-    dir,
-    clusterToken,
-    tokenFile: join(dir, 'cluster-token'),
-    adminToken,
-    adminTokenFile: join(dir, 'admin-token'),
-    remove,
-  };
-}
 
 export interface MasterProc extends Proc {
   url: string;

@@ -2,38 +2,28 @@
  * The real `safesquid` CLI as child processes: a master (`safesquid master`) on a free loopback
  * port with its own data directory, token and admin password, and slaves pointed at it.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildHandle } from '../support/child-process.js';
+import { clusterSecrets, writeSecret, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
-import { tempDir } from '../support/temp-dir.js';
 import { until } from '../support/until.js';
 
 // These processes get SIGTERM, then SIGKILL after 5 s.
 const stopGraceMs = 5000;
 
-export interface MasterProcess extends ChildHandle {
+export interface MasterProcess extends ChildHandle, Omit<ClusterSecrets, 'remove'> {
   url: string;
-  clusterToken: string;
-  tokenFile: string;
-  /** Bearer token with administrator rights, for checks the test makes outside the browser. */
-  adminToken: string;
   admin: { username: string; password: string };
-  /** Scratch directory for this master and its slaves; removed by stop(). */
-  dir: string;
 }
 
+/** A master with its own scratch directory (`dir`, removed by stop()), cluster token, admin token and password. */
 export async function startMasterProcess(extraArgs: string[] = []): Promise<MasterProcess> {
-  const { path: dir, remove } = tempDir('ui');
-  const clusterToken = `cluster-${Math.random().toString(36).slice(2)}`;
+  const { remove, ...secrets } = clusterSecrets('ui');
+  const { dir, tokenFile } = secrets;
   const admin = { username: 'admin', password: `pw-${Math.random().toString(36).slice(2)}` };
-  const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, `${clusterToken}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'admin-password'), `${admin.password}\n`, { mode: 0o600 });
+  const passwordFile = writeSecret(dir, 'admin-password', admin.password);
   const args = ['master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--token-file', tokenFile];
-  args.push('--admin-password-file', join(dir, 'admin-password'), '--admin-token-file', join(dir, 'admin-token'), '--allow', '127.0.0.0/8', ...extraArgs);
+  args.push('--admin-password-file', passwordFile, '--admin-token-file', secrets.adminTokenFile, '--allow', '127.0.0.0/8', ...extraArgs);
   let p;
   try {
     p = await startSafesquid('the master', args, portalListening, { stopGraceMs });
@@ -43,12 +33,9 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
   }
   const stopProcess = p.stop;
   return Object.assign(p, {
+    ...secrets,
     url: p.ready,
-    clusterToken,
-    tokenFile,
-    adminToken,
     admin,
-    dir,
     async stop() {
       const code = await stopProcess();
       remove();

@@ -54,8 +54,8 @@ interface Session {
   problems: PageProblems;
 }
 
-/** A fresh browser context, signed in through the login form, on the overview. */
-async function signedIn(m: MasterProcess = master): Promise<Session> {
+/** A fresh browser context on the portal, not signed in. */
+async function opened(m: MasterProcess = master): Promise<Session> {
   const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
   // Well inside jest's 30 s, so a stuck wait names its selector.
   context.setDefaultTimeout(8000);
@@ -63,6 +63,12 @@ async function signedIn(m: MasterProcess = master): Promise<Session> {
   // The page asks who is signed in before showing the login form: 401 is the answer.
   const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
   await page.goto(`${m.url}/`);
+  return { context, page, problems };
+}
+
+/** A fresh browser context, signed in through the login form, on the overview. */
+async function signedIn(m: MasterProcess = master): Promise<Session> {
+  const { context, page, problems } = await opened(m);
   await page.fill('#login-username', m.admin.username);
   await page.fill('#login-password', m.admin.password);
   await page.press('#login-password', 'Enter');
@@ -121,11 +127,7 @@ async function download(page: Page, selector: string): Promise<string> {
 }
 
 test('login: a wrong password shows the API error, the right one lands on the overview, sign-out returns to login', async () => {
-  const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 } });
-  context.setDefaultTimeout(8000);
-  const page = await context.newPage();
-  const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
-  await page.goto(`${master.url}/`);
+  const { context, page, problems } = await opened();
   await page.waitForSelector('#login-username');
   expect(await page.isVisible('#nav')).toBe(false);
   await page.screenshot({ path: join(SHOTS, 'login.png') });
@@ -453,11 +455,7 @@ async function tabTo(page: Page, text: string, max = 60): Promise<void> {
 }
 
 test('keyboard only: sign in, move between pages, pick a range, dismiss a dialog with Escape', async () => {
-  const context = await chrome.browser.newContext({ viewport: { width: 1360, height: 900 } });
-  context.setDefaultTimeout(8000);
-  const page = await context.newPage();
-  const problems = watchPage(page, [{ status: 401, path: '/api/v1/session' }]);
-  await page.goto(`${master.url}/`);
+  const { context, page, problems } = await opened();
   await page.waitForSelector('#login-username:focus');
   await page.keyboard.type(master.admin.username);
   await page.keyboard.press('Tab');
