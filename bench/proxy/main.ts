@@ -25,6 +25,9 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
                       (slave+auth: the slave requiring Basic auth of a bcrypt user, every request authenticated)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
   --cpu-prof DIR      run the slave under node --cpu-prof, profiles written to DIR
+  --baseline DIR      also measure "slave-base": the slave built in another checkout DIR (its
+                      proxy/dist, e.g. of the previous commit), same policy and arguments, in the same
+                      alternating rounds, so a change is judged against the same-run anchors
 `;
 
 interface Options {
@@ -34,6 +37,7 @@ interface Options {
   only: Set<string>;
   slaveArgs: string[];
   cpuProfDir?: string;
+  baselineRoot?: string;
 }
 
 interface Row {
@@ -79,6 +83,7 @@ function parseOptions(argv: string[]): Options {
       case '--only': opts.only = new Set(value().split(',')); break;
       case '--slave-arg': opts.slaveArgs.push(value()); break;
       case '--cpu-prof': opts.cpuProfDir = value(); break;
+      case '--baseline': opts.baselineRoot = value(); break;
       case '--help': case '-h': process.stdout.write(HELP); process.exit(0); break;
       default: throw new Error(`unknown option ${flag}\n\n${HELP}`);
     }
@@ -133,10 +138,15 @@ async function main(): Promise<number> {
       else proxies.push(squid);
     }
     const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
-    for (const name of ['slave', 'slave+auth'] as const) {
-      if (!opts.only.has(name)) continue;
+    const slaves = [
+      { name: 'slave', root },
+      { name: 'slave+auth', root },
+      ...(opts.baselineRoot ? [{ name: 'slave-base', root: opts.baselineRoot }] : []),
+    ];
+    for (const { name, root: slaveRoot } of slaves) {
+      if (!opts.only.has(name) && !(name === 'slave-base' && opts.only.has('slave'))) continue;
       const launch = { name, extraArgs: opts.slaveArgs, nodeArgs, withAuth: name === 'slave+auth' };
-      const slave = await startSlave(group, root, connectPorts, launch).catch((err: Error) => err);
+      const slave = await startSlave(group, slaveRoot, connectPorts, launch).catch((err: Error) => err);
       if (slave instanceof Error) rows.push({ name, error: slave.message });
       else proxies.push(slave);
     }
@@ -278,6 +288,11 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   if (slave?.connectMBps !== undefined && direct?.connectMBps !== undefined) {
     const ratio = slave.connectMBps / direct.connectMBps;
     out.push(`target slave CONNECT >= 0.85x direct: ${ratio.toFixed(2)}x (${fmt(slave.connectMBps)} vs ${fmt(direct.connectMBps)} MB/s)  ${verdict(ratio >= 0.85)}`);
+  }
+  const base = by('slave-base');
+  if (base?.wrk && slave?.wrk) {
+    const cpu = (r: Row) => (r.wrkCpuS !== undefined && r.wrk ? (r.wrkCpuS / r.wrk.requests) * 1e6 : NaN);
+    out.push(`slave vs slave-base (${opts.baselineRoot}): ${(slave.wrk.reqPerSec / base.wrk.reqPerSec).toFixed(2)}x req/s, ${fmt(cpu(slave), 1)} vs ${fmt(cpu(base), 1)} us CPU/req`);
   }
   const authed = by('slave+auth');
   if (authed?.wrk && slave?.wrk) {

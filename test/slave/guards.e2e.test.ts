@@ -154,6 +154,13 @@ describe('slave guards', () => {
       expect(Date.now() - started).toBeLessThan(4000);
     });
 
+    it('answers 408 to a new connection that sends nothing in time', async () => {
+      const started = Date.now();
+      const res = await rawRequest(open.port, '', 5000);
+      expect(res.status).toBe(408);
+      expect(Date.now() - started).toBeLessThan(1100);
+    });
+
     it('closes idle keep-alive connections', async () => {
       const socket = net.connect(open.port, '127.0.0.1');
       let got = '';

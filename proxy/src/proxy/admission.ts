@@ -3,7 +3,7 @@
  * loaded, the client may use the proxy, proxy authentication, CONNECT port, the policy decision,
  * and the SSRF guard on the resolved address. The first failing check answers.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { CompiledPolicy, Decision, RequestContext } from '../policy/decision.js';
 import type { ProxyAuthenticator } from './auth/index.js';
@@ -69,7 +69,7 @@ export function refusalFromDecision(d: Decision, target: Target, isTunnel: boole
 export type Admission = Admitted | Refusal;
 
 /** Synchronous unless authentication or DNS has to wait: most requests take no extra event-loop turn. */
-export function admit(deps: AdmissionDeps, req: IncomingMessage, target: Target, ex: Exchange, isTunnel: boolean): Admission | Promise<Admission> {
+export function admit(deps: AdmissionDeps, req: { readonly headers: IncomingHttpHeaders }, target: Target, ex: Exchange, isTunnel: boolean): Admission | Promise<Admission> {
   const policy = deps.policy.current;
   if (!policy) return refusal(503, 'the proxy has no policy loaded yet; try again shortly');
   ex.policyHash = policy.hash;
@@ -92,7 +92,7 @@ export function admit(deps: AdmissionDeps, req: IncomingMessage, target: Target,
 function decide(
   deps: AdmissionDeps,
   policy: CompiledPolicy,
-  req: IncomingMessage,
+  req: { readonly headers: IncomingHttpHeaders },
   target: Target,
   ex: Exchange,
   isTunnel: boolean,

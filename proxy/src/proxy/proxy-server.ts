@@ -3,9 +3,10 @@
  * undici, streaming bodies, 100-continue, WebSocket upgrades) and CONNECT tunnels, each admitted
  * by policy, authentication and the SSRF guard before anything is dialled.
  *
- * Sockets are accepted by plain `net` listeners and handed to one `http.Server`, so that the
- * connection cap can answer a clear 503 instead of silently refusing, and several listen
- * addresses share one proxy.
+ * Sockets are accepted by plain `net` listeners, so that the connection cap can answer a clear 503
+ * instead of silently refusing, and several listen addresses share one proxy. Each connection
+ * starts on the fast path (`fast-path.ts`: bodiless `http://` requests on raw sockets); whatever
+ * that does not handle moves the connection to one `http.Server` for good.
  */
 import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -19,11 +20,13 @@ import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps
 import type { ProxyAuthenticator } from './auth/index.js';
 import { renderBlockPage, wantsHtml } from './block-page.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
+import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { splice } from './socket-splice.js';
 import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
+import { UpstreamPool } from './upstream-pool.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
 
 export interface ProxyServerOptions {
@@ -99,6 +102,9 @@ export class ProxyServer {
   private readonly maxTunnels: number;
   private readonly idleTimeoutMs: number;
   private readonly deps: AdmissionDeps;
+  private readonly fastHost: FastPathHost;
+  private readonly fastConnections = new Set<FastConnection>();
+  private readonly upstreamPool: UpstreamPool;
   private tunnels = 0;
   private closing = false;
 
@@ -129,6 +135,27 @@ export class ProxyServer {
       noDelay: true,
     });
     this.http.timeout = this.idleTimeoutMs;
+    this.upstreamPool = new UpstreamPool(UPSTREAM_CONNECT_TIMEOUT_MS, this.idleTimeoutMs);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const proxy = this;
+    this.fastHost = {
+      name: opts.name,
+      via: this.via,
+      viaPseudonym: this.viaPseudonym,
+      deps: this.deps,
+      pool: this.upstreamPool,
+      maxHeaderBytes: opts.maxHeaderBytes ?? PROXY_DEFAULTS.maxHeaderBytes,
+      idleTimeoutMs: this.idleTimeoutMs,
+      headerTimeoutMs,
+      get closing() {
+        return proxy.closing;
+      },
+      record: (ex, up, down) => this.record(ex, up, down),
+      headerTimeout: (socket) => this.onClientError(Object.assign(new Error('request headers timed out'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket),
+      handOver: (socket) => this.http.emit('connection', socket),
+      forget: (conn) => this.fastConnections.delete(conn),
+      logError: (err, url) => this.opts.logger.error({ err, url }, 'request handling failed'),
+    };
     this.http.on('request', (req, res) => this.onRequest(req, res, false));
     this.http.on('checkContinue', (req, res) => this.onRequest(req, res, true));
     this.http.on('connect', (req, socket, head) => this.onConnect(req, socket as Socket, head));
@@ -168,19 +195,25 @@ export class ProxyServer {
     this.closing = true;
     await Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     const deadline = Date.now() + graceMs;
-    this.http.closeIdleConnections();
+    this.closeIdle();
     while (this.sockets.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      this.http.closeIdleConnections();
+      this.closeIdle();
     }
     const cut = this.sockets.size;
     for (const s of this.sockets) s.destroy();
     if (cut > 0) this.opts.logger.warn({ connections: cut, graceMs }, 'shutdown grace period over; closed remaining connections');
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    this.upstreamPool.destroy();
     await this.upstreamAgent.destroy();
     this.http.close();
     this.opts.accessLog?.flush();
+  }
+
+  private closeIdle(): void {
+    this.http.closeIdleConnections();
+    for (const c of this.fastConnections) c.closeIfIdle();
   }
 
   private onConnection(socket: Socket): void {
@@ -205,7 +238,7 @@ export class ProxyServer {
       this.sockets.delete(socket);
       this.opts.metrics.activeConnections.dec();
     });
-    this.http.emit('connection', socket);
+    this.fastConnections.add(new FastConnection(this.fastHost, socket));
   }
 
   /** Answers 503 without parsing, reads and discards what the client sends, and closes. */

@@ -1,0 +1,195 @@
+/**
+ * A small strict HTTP/1.1 head parser for the fast path: request heads from clients and response
+ * heads from upstreams. It accepts only what it fully understands; anything else makes the
+ * request parser answer `undefined` so the connection goes to node:http, whose llhttp then gives
+ * the usual 400/431 answers.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** RFC 9110 tchar, for methods and field names. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** Field-value bytes: VCHAR, SP, HTAB and obs-text; no other control characters. */
+function validValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 9) || c === 0x7f) return false;
+  }
+  return true;
+}
+
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (TCHAR[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+/** Index just past the blank line ending a head that starts at `from`, or -1 if it has not all arrived. */
+export function headEnd(buf: Buffer, from: number): number {
+  const i = buf.indexOf('\r\n\r\n', from, 'latin1');
+  return i === -1 ? -1 : i + 4;
+}
+
+/** Field lines of a head (after its first line) into `raw` (name, value, ...); false when any line is not strict. */
+function parseFields(text: string, start: number, raw: string[]): boolean {
+  let pos = start;
+  // `text` ends with the blank line's CRLF: stop there.
+  while (pos < text.length - 2) {
+    const eol = text.indexOf('\r\n', pos);
+    if (eol === -1) return false;
+    const colon = text.indexOf(':', pos);
+    if (colon === -1 || colon > eol) return false;
+    const name = text.slice(pos, colon);
+    // A name with whitespace before the colon, or an obs-fold continuation line, is not strict.
+    if (!isToken(name)) return false;
+    let vs = colon + 1;
+    let ve = eol;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+    const value = text.slice(vs, ve);
+    if (!validValue(value)) return false;
+    raw.push(name, value);
+    pos = eol + 2;
+  }
+  return true;
+}
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  /** Name, value, ... in arrival order and case (latin1). */
+  raw: string[];
+  /** The fields as node:http presents `req.headers` (policy matches on these). */
+  headers: IncomingHttpHeaders;
+  /** The client asked to close the connection after this exchange. */
+  close: boolean;
+}
+
+/**
+ * Parses the request head in `buf[start, end)` (end just past the blank line). Undefined for
+ * anything the fast path leaves to node:http: other versions, origin-form or CONNECT targets,
+ * request bodies, `Expect`, upgrades, odd syntax.
+ */
+export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead | undefined {
+  const text = buf.toString('latin1', start, end);
+  const eol = text.indexOf('\r\n');
+  const sp1 = text.indexOf(' ');
+  const sp2 = text.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 === -1 || sp2 > eol) return undefined;
+  if (eol - sp2 !== 9 || !text.startsWith(' HTTP/1.1', sp2)) return undefined;
+  const method = text.slice(0, sp1);
+  if (!isToken(method) || method === 'CONNECT') return undefined;
+  const target = text.slice(sp1 + 1, sp2);
+  if (!target.startsWith('http://')) return undefined;
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return undefined;
+  }
+  const raw: string[] = [];
+  if (!parseFields(text, eol + 2, raw)) return undefined;
+  if (raw.length > 2 * 256) return undefined;
+  let close = false;
+  let host = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    if (name === 'host') host = true;
+    if (name === 'transfer-encoding' || name === 'expect' || name === 'upgrade') return undefined;
+    if (name === 'content-length' && value !== '0') return undefined;
+    if (name === 'connection') {
+      const v = value.toLowerCase();
+      if (v.includes('upgrade')) return undefined;
+      if (/(^|,)\s*close\s*(,|$)/.test(v)) close = true;
+    }
+  }
+  // HTTP/1.1 requires Host; node:http answers its absence with 400.
+  if (!host) return undefined;
+  return { method, target, raw, headers: nodeHeaders(raw), close };
+}
+
+/** node:http keeps only the first of these when repeated (see IncomingMessage#_addHeaderLine). */
+const FIRST_ONLY = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
+  'server', 'user-agent',
+]);
+
+/** The `req.headers` object node:http builds from the same fields, so policy sees identical input. */
+export function nodeHeaders(raw: readonly string[]): IncomingHttpHeaders {
+  const h: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    const prev = h[name];
+    if (prev === undefined) {
+      h[name] = name === 'set-cookie' ? [value] : value;
+    } else if (name === 'set-cookie') {
+      (prev as string[]).push(value);
+    } else if (FIRST_ONLY.has(name)) {
+      continue;
+    } else {
+      h[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+  }
+  return h;
+}
+
+export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
+
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  raw: string[];
+  framing: BodyFraming;
+  /** For `length`. */
+  length: number;
+  /** The upstream connection may carry another request after this response. */
+  reusable: boolean;
+}
+
+export class ResponseHeadError extends Error {
+  readonly code = 'HPE_INVALID_RESPONSE';
+}
+
+/** Parses an upstream response head in `buf[start, end)`; throws ResponseHeadError on anything malformed. */
+export function parseResponseHead(buf: Buffer, start: number, end: number, requestMethod: string): ResponseHead {
+  const text = buf.toString('latin1', start, end);
+  const eol = text.indexOf('\r\n');
+  const m = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/.exec(text.slice(0, eol));
+  if (!m) throw new ResponseHeadError(`invalid status line "${text.slice(0, Math.min(eol, 100))}"`);
+  const status = Number(m[2]);
+  const statusText = m[3] ?? '';
+  if (!validValue(statusText)) throw new ResponseHeadError('invalid characters in the status line');
+  const raw: string[] = [];
+  if (!parseFields(text, eol + 2, raw)) throw new ResponseHeadError('invalid header line');
+  let reusable = m[1] === '1';
+  let chunked = false;
+  let te = false;
+  let length = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    if (name === 'transfer-encoding') {
+      te = true;
+      chunked = /(^|,)\s*chunked\s*$/i.test(value);
+    } else if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value)) throw new ResponseHeadError(`invalid Content-Length "${value.slice(0, 40)}"`);
+      const n = Number(value);
+      if (length !== -1 && length !== n) throw new ResponseHeadError('conflicting Content-Length fields');
+      length = n;
+    } else if (name === 'connection') {
+      const v = value.toLowerCase();
+      if (/(^|,)\s*close\s*(,|$)/.test(v)) reusable = false;
+      else if (m[1] === '0' && /(^|,)\s*keep-alive\s*(,|$)/.test(v)) reusable = true;
+    }
+  }
+  if (te && length !== -1) throw new ResponseHeadError('both Transfer-Encoding and Content-Length');
+  let framing: BodyFraming;
+  if (requestMethod === 'HEAD' || status === 204 || status === 304 || status < 200) framing = 'none';
+  else if (te) framing = chunked ? 'chunked' : 'close';
+  else if (length !== -1) framing = length === 0 ? 'none' : 'length';
+  else framing = 'close';
+  if (framing === 'close') reusable = false;
+  return { status, statusText, raw, framing, length: framing === 'length' ? length : 0, reusable };
+}
