@@ -10,10 +10,6 @@ import type { ChildHandle } from '../support/child-process.js';
 import type { ClusterSecrets } from '../support/cluster-secrets.js';
 import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
 
-// test/reports still imports these from here; drop once it imports them from ../support.
-export { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
-export { until } from '../support/until.js';
-
 /** A master or slave process; `stop()` sends SIGTERM (or the given signal) to its PID, SIGKILL after 10 s. */
 export type Proc = ChildHandle;
 

@@ -7,17 +7,16 @@ import { join } from 'node:path';
 import {
   blockingPolicy,
   closeAgent,
-  clusterSecrets,
   request,
   startMaster,
   startSlave,
   startUpstream,
-  type ClusterSecrets,
   type MasterProc,
   type Proc,
   type SlaveProc,
   type Upstream,
 } from './cluster-processes.js';
+import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { until } from '../support/until.js';
 
 jest.setTimeout(60_000);

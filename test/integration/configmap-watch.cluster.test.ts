@@ -5,7 +5,8 @@
  */
 import { compilePolicyBundle, parsePolicyDocuments } from '../../proxy/src/policy/index.js';
 import { createNamespace, kubectl, kubectlOk } from '../cluster/kubectl.js';
-import { blockingPolicy, closeAgent, clusterSecrets, request, startMaster, type ClusterSecrets, type MasterProc } from './cluster-processes.js';
+import { blockingPolicy, closeAgent, request, startMaster, type MasterProc } from './cluster-processes.js';
+import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { until } from '../support/until.js';
 
 jest.setTimeout(60_000);

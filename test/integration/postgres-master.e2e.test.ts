@@ -6,15 +6,14 @@ import { startPostgres, type PostgresServer } from '../reports/postgres-server.j
 import {
   blockingPolicy,
   closeAgent,
-  clusterSecrets,
   request,
   startMaster,
   startSlave,
   startUpstream,
-  type ClusterSecrets,
   type Proc,
   type Upstream,
 } from './cluster-processes.js';
+import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { until } from '../support/until.js';
 
 jest.setTimeout(90_000);

@@ -6,10 +6,10 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../support/free-port.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -27,17 +27,6 @@ export interface PostgresOptions {
   /** fsync=off etc.: for tests, where durability across power loss does not matter. Default true. */
   fast?: boolean;
   startTimeoutMs?: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function uidOf(user: string): { uid: number; gid: number } {

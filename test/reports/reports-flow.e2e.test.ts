@@ -6,9 +6,11 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  blockingPolicy, clusterSecrets, closeAgent, request, startMaster, startSlave, startUpstream, until,
-  type ClusterSecrets, type MasterProc, type Proc, type Upstream,
+  blockingPolicy, closeAgent, request, startMaster, startSlave, startUpstream,
+  type MasterProc, type Proc, type Upstream,
 } from '../integration/cluster-processes.js';
+import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
+import { until } from '../support/until.js';
 
 let secrets: ClusterSecrets;
 let upstream: Upstream;
