@@ -205,6 +205,8 @@ class FastExchange implements UpstreamOwner {
   private response: ResponseHead | undefined = undefined;
   private remaining = 0;
   private decoder: ChunkedDecoder | undefined = undefined;
+  /** The response head, held back so that it leaves with the first body bytes in one write. */
+  private headText: string | undefined = undefined;
   /** The upstream socket cannot carry another request after this one. */
   private spoiled = false;
   private closeClient: boolean;
@@ -325,6 +327,7 @@ class FastExchange implements UpstreamOwner {
       }
       if (start < buf.length) this.body(buf, start);
       else if (this.response!.framing === 'none') this.complete();
+      this.flushHead();
       return;
     }
     this.body(chunk, 0);
@@ -364,11 +367,24 @@ class FastExchange implements UpstreamOwner {
     let text = `HTTP/1.1 ${response.status} ${response.statusText}\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     ex.status = response.status;
-    // Corked until the first body bytes are queued too: head and body leave in one write.
-    this.socket.cork();
-    this.socket.write(text + '\r\n', 'latin1');
-    process.nextTick(uncork, this.socket);
+    this.headText = text + '\r\n';
     return true;
+  }
+
+  private flushHead(): void {
+    if (this.headText === undefined) return;
+    this.socket.write(this.headText, 'latin1');
+    this.headText = undefined;
+  }
+
+  /** Head and body bytes in one buffer: one plain write instead of a writev of two. */
+  private writeWithHead(data: Buffer): boolean {
+    const head = this.headText!;
+    this.headText = undefined;
+    const out = Buffer.allocUnsafe(head.length + data.length);
+    out.write(head, 0, 'latin1');
+    data.copy(out, head.length);
+    return this.socket.write(out);
   }
 
   private body(buf: Buffer, start: number): void {
@@ -378,7 +394,10 @@ class FastExchange implements UpstreamOwner {
     switch (response.framing) {
       case 'length': {
         const n = Math.min(this.remaining, buf.length - start);
-        if (n > 0) flowing = client.write(start === 0 && n === buf.length ? buf : buf.subarray(start, start + n));
+        if (n > 0) {
+          const data = start === 0 && n === buf.length ? buf : buf.subarray(start, start + n);
+          flowing = this.headText === undefined ? client.write(data) : this.writeWithHead(data);
+        }
         this.remaining -= n;
         if (start + n < buf.length) this.spoiled = true;
         if (this.remaining === 0) this.complete();
@@ -387,6 +406,7 @@ class FastExchange implements UpstreamOwner {
       case 'chunked': {
         let end: number;
         client.cork();
+        this.flushHead();
         try {
           end = this.decoder!.feed(buf, start, (data) => {
             client.write(`${data.length.toString(16)}\r\n`);
@@ -412,6 +432,7 @@ class FastExchange implements UpstreamOwner {
       case 'close': {
         const data = start === 0 ? buf : buf.subarray(start);
         client.cork();
+        this.flushHead();
         client.write(`${data.length.toString(16)}\r\n`);
         client.write(data);
         flowing = client.write('\r\n');
@@ -429,6 +450,7 @@ class FastExchange implements UpstreamOwner {
 
   onUpstreamEnd(): void {
     if (this.phase === BODY && this.response!.framing === 'close') {
+      this.flushHead();
       this.socket.write(LAST_CHUNK);
       this.spoiled = true;
       this.complete();
@@ -485,6 +507,7 @@ class FastExchange implements UpstreamOwner {
   }
 
   private complete(): void {
+    this.flushHead();
     this.releaseUpstream();
     this.finish();
     this.conn.finished(this.closeClient);
@@ -552,8 +575,4 @@ class FastExchange implements UpstreamOwner {
     this.finish();
     this.conn.finished(this.closeClient);
   }
-}
-
-function uncork(socket: Socket): void {
-  socket.uncork();
 }

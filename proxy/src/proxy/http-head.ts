@@ -4,11 +4,18 @@
  * request parser answer `undefined` so the connection goes to node:http, whose llhttp then gives
  * the usual 400/431 answers.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import { METHODS, type IncomingHttpHeaders } from 'node:http';
 
 /** RFC 9110 tchar, for methods and field names. */
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** Methods node:http's parser knows (it answers 400 to others); CONNECT never takes the fast path. */
+const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
+
+/** RFC 3986 characters of a request target; anything else is left to node:http to judge. */
+const URI_CHAR = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%") URI_CHAR[c.charCodeAt(0)] = 1;
 
 /** Field-value bytes: VCHAR, SP, HTAB and obs-text; no other control characters. */
 function validValue(s: string): boolean {
@@ -79,24 +86,26 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   if (sp1 <= 0 || sp2 === -1 || sp2 > eol) return undefined;
   if (eol - sp2 !== 9 || !text.startsWith(' HTTP/1.1', sp2)) return undefined;
   const method = text.slice(0, sp1);
-  if (!isToken(method) || method === 'CONNECT') return undefined;
+  if (!FAST_METHODS.has(method)) return undefined;
   const target = text.slice(sp1 + 1, sp2);
   if (!target.startsWith('http://')) return undefined;
   for (let i = 0; i < target.length; i++) {
     const c = target.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return undefined;
+    if (c >= 128 || URI_CHAR[c] !== 1) return undefined;
   }
   const raw: string[] = [];
   if (!parseFields(text, eol + 2, raw)) return undefined;
   if (raw.length > 2 * 256) return undefined;
   let close = false;
   let host = false;
+  let lengths = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     const value = raw[i + 1];
     if (name === 'host') host = true;
     if (name === 'transfer-encoding' || name === 'expect' || name === 'upgrade') return undefined;
-    if (name === 'content-length' && value !== '0') return undefined;
+    // node:http refuses a repeated Content-Length even when the values agree.
+    if (name === 'content-length' && (value !== '0' || ++lengths > 1)) return undefined;
     if (name === 'connection') {
       const v = value.toLowerCase();
       if (v.includes('upgrade')) return undefined;
