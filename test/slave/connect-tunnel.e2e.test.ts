@@ -22,6 +22,8 @@ describe('slave CONNECT tunnels', () => {
   let tcpServer: net.Server;
   let tcpPort: number;
   let closedPort: number;
+  let bulkServer: net.Server;
+  let bulkPort: number;
   let slave: RunningSlave;
   const cert = join(dir.path, 'cert.pem');
 
@@ -48,6 +50,27 @@ describe('slave CONNECT tunnels', () => {
     });
     await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r));
     tcpPort = (tcpServer.address() as AddressInfo).port;
+    // Plain TCP bulk: small and large writes mixed, so the tunnel's reads vary in size.
+    bulkServer = net.createServer((s) => {
+      s.on('error', () => {});
+      let pos = 0;
+      let i = 0;
+      const pump = (): void => {
+        while (pos < BULK.length) {
+          const size = [100, 70_000, 3_000, 1 << 20, 16 * 1024][i++ % 5];
+          const piece = BULK.subarray(pos, pos + size);
+          pos += piece.length;
+          if (!s.write(piece)) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+        s.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => bulkServer.listen(0, '127.0.0.1', r));
+    bulkPort = (bulkServer.address() as AddressInfo).port;
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     closedPort = (closed.address() as AddressInfo).port;
@@ -66,7 +89,7 @@ rules:
     action: allow
 accessRestriction:
   defaultAction: deny
-  connectPorts: [443, ${tlsPort}, ${tcpPort}, ${closedPort}]
+  connectPorts: [443, ${tlsPort}, ${tcpPort}, ${closedPort}, ${bulkPort}]
   ssrf: {allowRanges: [127.0.0.0/8, "::1/128"]}
 `,
     );
@@ -78,6 +101,7 @@ accessRestriction:
     tlsServer?.closeAllConnections();
     await new Promise((r) => tlsServer?.close(r));
     await new Promise((r) => tcpServer?.close(r));
+    await new Promise((r) => bulkServer?.close(r));
     dir.remove();
   });
 
@@ -92,6 +116,42 @@ accessRestriction:
     const got = readFileSync(out);
     expect(got.length).toBe(BULK.length);
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(BULK).digest('hex'));
+  });
+
+  it('carries reads of every size intact to a client that keeps stalling (back-pressure)', async () => {
+    const socket = net.connect(slave.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let head = '';
+    let received = 0;
+    try {
+      const done = new Promise<void>((resolve, reject) => {
+        socket.on('error', reject);
+        socket.on('end', () => resolve());
+        socket.on('data', (d: Buffer) => {
+          if (!head.includes('\r\n\r\n')) {
+            head += d.toString('latin1');
+            const at = head.indexOf('\r\n\r\n');
+            if (at === -1) return;
+            d = Buffer.from(head.slice(at + 4), 'latin1');
+            head = head.slice(0, at + 4);
+          }
+          chunks.push(d);
+          received += d.length;
+          // Stall now and then, so the proxy's writes to this client queue up.
+          if (chunks.length % 40 === 0) {
+            socket.pause();
+            setTimeout(() => socket.resume(), 30);
+          }
+        });
+      });
+      socket.write(`CONNECT 127.0.0.1:${bulkPort} HTTP/1.1\r\nHost: 127.0.0.1:${bulkPort}\r\n\r\n`);
+      await done;
+      expect(head).toMatch(/^HTTP\/1\.1 200/);
+      expect(received).toBe(BULK.length);
+      expect(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')).toBe(createHash('sha256').update(BULK).digest('hex'));
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('refuses CONNECT to ports outside connectPorts before dialling', async () => {

@@ -24,7 +24,7 @@ import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
-import { splice } from './socket-splice.js';
+import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
 import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
@@ -674,7 +674,9 @@ export class ProxyServer {
 
   /** Separate from `handleConnect` so that the tunnel's closures keep neither the request nor the decision alive. */
   private dialTunnel(socket: Socket, head: Buffer | undefined, ex: Exchange, address: string, target: Target, startRead: number): void {
-    const upstream = net.connect({ host: address, port: target.port, allowHalfOpen: true, noDelay: true });
+    const onread = tunnelReadOptions();
+    const upstream = net.connect({ host: address, port: target.port, allowHalfOpen: true, noDelay: true, onread });
+    adoptReadBuffer(upstream, onread);
     upstream.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upstream.destroy(new UpstreamTimeout('connect timed out')));
     const onEarlyError = (err: NodeJS.ErrnoException): void => {
       this.tunnels--;

@@ -5,7 +5,7 @@
  * Idle tunnels are the proxy's biggest population, so the relay allocates no closures: the
  * handlers are shared functions that find the other socket through a symbol property.
  */
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 
 const kPeer = Symbol('safesquid.peer');
 type Peered = Socket & { [kPeer]: Socket };
@@ -41,6 +41,60 @@ function closePeer(this: Peered): void {
     peer.end();
     peer.once('finish', destroySelf);
   }
+}
+
+/**
+ * Reads of a tunnel's upstream socket (the download direction, the heavy one) without node's
+ * allocation per read. Small reads land in one buffer shared by every tunnel and are copied out
+ * at once, so an idle tunnel holds no buffer of its own; a read that fills it moves the socket to
+ * a private buffer that is reused for as long as each write to the client completes at once,
+ * replaced when a write is still queued (it references the buffer), and dropped when the
+ * traffic becomes small again.
+ */
+const SHARED = Buffer.allocUnsafeSlow(16 * 1024);
+const PRIVATE_BYTES = 64 * 1024;
+
+class TunnelReadBuffer {
+  private buf = SHARED;
+  private busy = false;
+  private last = 0;
+
+  readonly next = (): Buffer => {
+    if (this.buf === SHARED) {
+      if (this.last === SHARED.length) this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
+    } else if (this.last < SHARED.length / 4) {
+      this.buf = SHARED;
+    } else if (this.busy) {
+      this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
+    }
+    return this.buf;
+  };
+
+  /** Forwards `n` bytes of `buf` to `peer`; false: the peer is full, stop reading until it drains. */
+  forward(peer: Socket, n: number, buf: Buffer): boolean {
+    this.last = n;
+    if (buf === SHARED) return peer.write(Buffer.from(buf.subarray(0, n)));
+    const ok = peer.write(buf.subarray(0, n));
+    this.busy = peer.writableLength > 0;
+    return ok;
+  }
+}
+
+const kReadBuffer = Symbol('safesquid.readBuffer');
+type Reading = Peered & { [kReadBuffer]: TunnelReadBuffer };
+
+function forwardRead(this: Reading, n: number, buf: Uint8Array): boolean {
+  return this[kReadBuffer].forward(this[kPeer], n, buf as Buffer);
+}
+
+/** `onread` options for a tunnel's upstream socket; pass the socket to `adoptReadBuffer` once created. */
+export function tunnelReadOptions(): OnReadOpts & { state: TunnelReadBuffer } {
+  const state = new TunnelReadBuffer();
+  return { buffer: state.next, callback: forwardRead as OnReadOpts['callback'], state };
+}
+
+export function adoptReadBuffer(socket: Socket, opts: ReturnType<typeof tunnelReadOptions>): void {
+  (socket as Reading)[kReadBuffer] = opts.state;
 }
 
 export function splice(client: Socket, upstream: Socket, idleTimeoutMs: number): void {
