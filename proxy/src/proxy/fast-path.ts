@@ -12,12 +12,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
-import { renderBlockPage, wantsHtml } from './block-page.js';
+import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
 import { endToEndHeaders, rawHeader, rawHeaderCount } from './hop-headers.js';
 import { headEnd, parseRequestHead, parseResponseHead, ResponseHeadError, type RequestHead, type ResponseHead } from './http-head.js';
 import { isValidHostHeader, parseAbsoluteTarget, TargetError, type Target } from './request-target.js';
+import { refusalPage } from './refusal-page.js';
 import type { UpstreamOwner, UpstreamPool } from './upstream-pool.js';
 
 export interface FastPathHost {
@@ -540,30 +541,14 @@ class FastExchange implements UpstreamOwner {
   /** Answers with a block page, redirect or error page; never forwards. */
   private fail(r: Refusal): void {
     const ex = this.ex;
-    ex.status = r.status;
-    ex.action = r.action;
-    if (r.rule !== undefined) ex.rule = r.rule;
+    const host = this.conn.host;
+    const page = refusalPage(ex, r, { target: this.target?.display, proxy: host.name, via: host.via, html: wantsHtml(this.head.headers.accept) });
     if (this.phase !== HEAD || this.socket.destroyed) {
       this.socket.destroy();
       this.finish();
       return;
     }
-    const page = renderBlockPage(
-      {
-        status: r.status,
-        title: r.status === 403 ? 'Access denied' : (STATUS_CODES[r.status] ?? 'Error'),
-        target: this.target?.display ?? ex.url,
-        reason: r.reason,
-        rule: r.rule,
-        policySet: r.policySet,
-        message: r.message,
-        proxy: this.conn.host.name,
-      },
-      wantsHtml(this.head.headers.accept),
-    );
-    const headers = ['Content-Type', page.contentType, 'Cache-Control', 'no-store', 'Via', this.conn.host.via];
-    if (r.location) headers.push('Location', r.location);
-    if (r.headers) headers.push(...r.headers);
+    const headers = page.headers;
     // After a malformed request the connection's framing is suspect: close it after the answer.
     if (r.status === 400 || this.conn.host.closing) this.closeClient = true;
     if (this.closeClient) headers.push('Connection', 'close');

@@ -18,7 +18,7 @@ import type { RecordQueue } from '../reports/record-queue.js';
 import type { AccessLog } from './access-log.js';
 import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
 import type { ProxyAuthenticator } from './auth/index.js';
-import { renderBlockPage, wantsHtml } from './block-page.js';
+import { wantsHtml } from './block-page.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
 import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
@@ -27,6 +27,7 @@ import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError
 import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
 import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { UpstreamPool } from './upstream-pool.js';
+import { refusalPage } from './refusal-page.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
 
 export interface ProxyServerOptions {
@@ -410,29 +411,12 @@ export class ProxyServer {
 
   /** Answers with a block page, redirect or error page; never forwards. */
   private fail(req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Refusal, target?: Target): void {
-    ex.status = r.status;
-    ex.action = r.action;
-    if (r.rule !== undefined) ex.rule = r.rule;
+    const page = refusalPage(ex, r, { target: target?.display, proxy: this.opts.name, via: this.via, html: wantsHtml(req.headers.accept) });
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
     }
-    const page = renderBlockPage(
-      {
-        status: r.status,
-        title: r.status === 403 ? 'Access denied' : (STATUS_CODES[r.status] ?? 'Error'),
-        target: target?.display ?? ex.url,
-        reason: r.reason,
-        rule: r.rule,
-        policySet: r.policySet,
-        message: r.message,
-        proxy: this.opts.name,
-      },
-      wantsHtml(req.headers.accept),
-    );
-    const headers = ['Content-Type', page.contentType, 'Cache-Control', 'no-store', 'Via', this.via];
-    if (r.location) headers.push('Location', r.location);
-    if (r.headers) headers.push(...r.headers);
+    const headers = page.headers;
     // After a malformed request the connection's framing is suspect, and an unread upload is not
     // worth draining: close the connection after the answer.
     if (r.status === 400 || (!req.complete && hasBody(req))) headers.push('Connection', 'close');
@@ -545,25 +529,8 @@ export class ProxyServer {
   }
 
   private rawFail(socket: Socket, ex: Exchange, r: Refusal, target?: Target, html = false): void {
-    ex.status = r.status;
-    ex.action = r.action;
-    if (r.rule !== undefined) ex.rule = r.rule;
-    const page = renderBlockPage(
-      {
-        status: r.status,
-        title: r.status === 403 ? 'Access denied' : (STATUS_CODES[r.status] ?? 'Error'),
-        target: target?.display ?? ex.url,
-        reason: r.reason,
-        rule: r.rule,
-        policySet: r.policySet,
-        message: r.message,
-        proxy: this.opts.name,
-      },
-      html,
-    );
-    const headers = ['Content-Type', page.contentType, 'Cache-Control', 'no-store', 'Via', this.via, 'Connection', 'close'];
-    if (r.location) headers.push('Location', r.location);
-    if (r.headers) headers.push(...r.headers);
+    const page = refusalPage(ex, r, { target: target?.display, proxy: this.opts.name, via: this.via, html });
+    const headers = [...page.headers, 'Connection', 'close'];
     if (socket.writable) socket.end(rawResponse(r.status, headers, page.body));
     setTimeout(() => socket.destroy(), 1000).unref();
   }
