@@ -1,9 +1,9 @@
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { userInfo } from 'node:os';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { collectOutput, freePort, type ProcessGroup, waitForPort } from './processes.js';
+import { giveToSquidUser, squidBaseConfig } from './squid-config.js';
 
 export interface RunningProxy {
   name: string;
@@ -26,17 +26,8 @@ export async function startSquid(group: ProcessGroup, connectPorts: number[]): P
   writeFileSync(
     conf,
     [
-      `http_port 127.0.0.1:${port}`,
-      `pid_filename ${join(dir, 'squid.pid')}`,
-      'cache_effective_user proxy',
+      ...squidBaseConfig(dir, port),
       `access_log stdio:${join(dir, 'access.log')} squid`,
-      `cache_log ${join(dir, 'cache.log')}`,
-      'cache_store_log none',
-      'netdb_filename none',
-      `coredump_dir ${dir}`,
-      'cache deny all',
-      'cache_mem 0 MB',
-      'shutdown_lifetime 1 seconds',
       // Squid reserves descriptors per connection: give it all the process may have.
       'max_filedescriptors 20000',
       'acl SSL_ports port 443',
@@ -49,10 +40,7 @@ export async function startSquid(group: ProcessGroup, connectPorts: number[]): P
       '',
     ].join('\n'),
   );
-  // Squid drops to the proxy user: its log files must be writable by that user.
-  const proxyUser = spawnSync('id', ['-u', 'proxy'], { encoding: 'utf8' });
-  const proxyGroup = spawnSync('id', ['-g', 'proxy'], { encoding: 'utf8' });
-  if (userInfo().uid === 0 && proxyUser.status === 0) chownSync(dir, Number(proxyUser.stdout), Number(proxyGroup.stdout));
+  giveToSquidUser(dir);
   const parse = spawnSync('/usr/sbin/squid', ['-k', 'parse', '-f', conf], { encoding: 'utf8', timeout: 10_000 });
   if (parse.status !== 0) throw new Error(`squid refused the generated ${conf}: ${parse.stderr}`);
   const child = group.start('squid', '/usr/sbin/squid', ['-N', '-f', conf]);

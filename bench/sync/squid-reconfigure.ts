@@ -1,26 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChild } from '@safesquid/test/dist/support/child-process.js';
 import { freePort } from '@safesquid/test/dist/support/free-port.js';
 import type { ProcessGroup } from '@safesquid/test/dist/support/process-group.js';
 import { waitForPort } from '@safesquid/test/dist/support/wait-for-port.js';
+import { giveToSquidUser, squidBaseConfig } from '../proxy/squid-config.js';
 
 function squidConf(dir: string, port: number, blocked: string): string {
   return [
-    `http_port 127.0.0.1:${port}`,
-    `pid_filename ${join(dir, 'squid.pid')}`,
-    'cache_effective_user proxy',
+    ...squidBaseConfig(dir, port),
     'access_log none',
-    `cache_log ${join(dir, 'cache.log')}`,
-    'cache_store_log none',
-    'netdb_filename none',
-    `coredump_dir ${dir}`,
-    'cache deny all',
-    'cache_mem 0 MB',
-    'shutdown_lifetime 1 seconds',
     `acl blocked urlpath_regex ^/${blocked}`,
     'http_access deny blocked',
     'http_access allow localhost',
@@ -51,9 +43,7 @@ export async function squidReconfigureMs(group: ProcessGroup, upstreamPort: numb
     const port = await freePort();
     const conf = join(dir, 'squid.conf');
     writeFileSync(conf, squidConf(dir, port, 'p0'));
-    const proxyUser = spawnSync('id', ['-u', 'proxy'], { encoding: 'utf8' });
-    const proxyGroup = spawnSync('id', ['-g', 'proxy'], { encoding: 'utf8' });
-    if (userInfo().uid === 0 && proxyUser.status === 0) chownSync(dir, Number(proxyUser.stdout), Number(proxyGroup.stdout));
+    giveToSquidUser(dir);
     const child = group.add(startChild('squid', '/usr/sbin/squid', ['-N', '-f', conf], { captureLimit: 64 * 1024, stopGraceMs: 5000 }));
     await waitForPort(port, child, 15_000);
     const times: number[] = [];
