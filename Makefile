@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export npm_config_nodedir ?= /usr
 
-.PHONY: all install build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries
+.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries
 
 all: build
 
@@ -19,7 +19,11 @@ build: install
 lint: install
 	npx eslint .
 
-test: build lint
+# The tests drive real Squid, etcd, Chromium, PostgreSQL, slapd and a Kubernetes control plane.
+system-deps:
+	bash .ci/install-debian-packages
+
+test: system-deps kube-binaries build lint
 	npx jest --ci
 
 test-unit: build
@@ -35,7 +39,7 @@ run: build
 BENCHES := policy proxy sync reports cluster
 bench: $(addprefix bench-,$(BENCHES))
 
-bench-policy bench-proxy bench-sync bench-reports: build
+bench-policy bench-proxy bench-sync bench-reports: system-deps build
 	node bench/dist/$(@:bench-%=%)/main.js
 
 bench-cluster: build kube-binaries
