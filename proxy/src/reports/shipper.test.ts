@@ -3,10 +3,11 @@
  * SQLite) that fails, goes away, comes back, loses acks and refuses batches. Every test
  * counts records sent against records stored: each exactly once, in order.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import express from 'express';
 import pino from 'pino';
@@ -158,6 +159,26 @@ it('delivers every record once, in order, in batches bounded by size and time', 
   await waitFor('the time-bounded batch', () => master.storedTimes().length === 1235, 5000);
   // Stored is not yet acknowledged: the spool empties once the ack is back.
   await waitFor('an empty spool', async () => (await metric(registry, 'safesquid_report_spool_batches')) === 0, 5000);
+});
+
+it('splits a batch whose JSON would pass maxBatchJsonBytes, keeping every record once and in order', async () => {
+  const queue = new RecordQueue();
+  const { shipper, registry } = ship({ queue, batchSize: 1000, maxBatchJsonBytes: 20_000 });
+  master.failing = true;
+  for (let i = 0; i < 500; i++) queue.push({ ...rec(i), url: `http://up.example/${i}/${'p'.repeat(150)}` });
+  await shipper.flush();
+  const spoolDir = join(dir, 'spool');
+  const bodies = readdirSync(spoolDir).filter((f) => f.endsWith('.json.gz')).sort().map((f) => gunzipSync(readFileSync(join(spoolDir, f))));
+  // 500 records of ~400 bytes (~200 KB): halved four times until each fits, 16 batches of 31 or 32.
+  for (const b of bodies) expect(b.length).toBeLessThanOrEqual(20_000);
+  const batches = bodies.map((b) => (JSON.parse(b.toString('utf8')) as { records: AccessRecord[] }).records.map((r) => r.time));
+  expect(batches.map((b) => b.length).sort()).toEqual([...Array<number>(12).fill(31), ...Array<number>(4).fill(32)]);
+  expect(batches.flat()).toEqual(range(0, 500));
+  master.failing = false;
+  await waitFor('delivery', () => master.storedTimes().length === 500);
+  expect(master.storedTimes()).toEqual(range(0, 500));
+  await waitFor('an empty spool', async () => (await metric(registry, 'safesquid_report_spool_batches')) === 0, 5000);
+  expect(() => ship({ queue, maxBatchJsonBytes: 0 })).toThrow(/maxBatchJsonBytes must be a positive integer/);
 });
 
 it('spools while the master fails, then delivers everything once and in order', async () => {
