@@ -20,6 +20,8 @@ import { buildRecords, expectedFigures, ingest, SITES } from './report-fixture.j
 /** The UI's series colours (proxy/ui/js/charts.js). */
 const REQUESTS_BLUE = '#2563eb';
 const BLOCKED_RED = '#dc2626';
+/** Screenshots are kept for a person to look at only when asked: SAFESQUID_UI_SHOTS=1. */
+const KEEP_SHOTS = process.env.SAFESQUID_UI_SHOTS === '1';
 const SHOTS = mkdtempSync(join(tmpdir(), 'safesquid-ui-shots-'));
 
 let master: MasterProcess;
@@ -45,7 +47,8 @@ afterAll(async () => {
   for (const s of slaves) await s.stop();
   await chrome?.close();
   await master?.stop();
-  process.stdout.write(`UI screenshots: ${SHOTS}\n`);
+  if (KEEP_SHOTS) process.stdout.write(`UI screenshots: ${SHOTS}\n`);
+  else rmSync(SHOTS, { recursive: true, force: true });
 });
 
 interface Session {
