@@ -55,7 +55,7 @@ function enforced(d: Decision): boolean {
   return d.mode !== 'report';
 }
 
-export function refusalFromDecision(d: Decision, target: Target, isTunnel: boolean): Refusal | undefined {
+function refusalFromDecision(d: Decision, target: Target, isTunnel: boolean): Refusal | undefined {
   if (!enforced(d) || d.action === 'allow') return undefined;
   const base = { rule: d.rule, policySet: d.policySet, message: d.message };
   if (d.action === 'redirect' && d.redirectTo && !isTunnel) {
@@ -64,6 +64,20 @@ export function refusalFromDecision(d: Decision, target: Target, isTunnel: boole
   // A tunnel cannot be redirected: browsers ignore a 302 to CONNECT, so it is refused instead.
   const reason = d.action === 'redirect' ? `${d.reason} (redirect to ${d.redirectTo} is not possible for ${target.display})` : d.reason;
   return { ok: false, status: 403, reason, action: d.action, ...base };
+}
+
+/**
+ * Policy once the upstream answered: records the response's MIME type on the exchange and, when a
+ * rule depends on it, re-decides. Returns the refusal to send instead of the response, if any.
+ */
+export function admitResponse(a: Admitted, ex: Exchange, target: Target, status: number, contentType: string | undefined): Refusal | undefined {
+  const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
+  ex.mimeType = mimeType;
+  if (!a.decision.needsResponse) return undefined;
+  const d = a.policy.evaluateResponse(a.ctx, a.decision, { status, mimeType });
+  ex.rule = d.rule;
+  ex.category = d.category;
+  return refusalFromDecision(d, target, false);
 }
 
 export type Admission = Admitted | Refusal;

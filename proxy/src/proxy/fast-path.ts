@@ -11,7 +11,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
+import { admit, admitResponse, refusal, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
 import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
@@ -339,20 +339,12 @@ class FastExchange implements UpstreamOwner {
     const a = this.admitted!;
     const ex = this.ex;
     const host = this.conn.host;
-    const contentType = rawHeader(response.raw, 'content-type');
-    const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
-    ex.mimeType = mimeType;
-    if (a.decision.needsResponse) {
-      const d = a.policy.evaluateResponse(a.ctx, a.decision, { status: response.status, mimeType });
-      ex.rule = d.rule;
-      ex.category = d.category;
-      const refused = refusalFromDecision(d, this.target!, false);
-      if (refused) {
-        this.spoiled = true;
-        this.releaseUpstream();
-        this.fail(refused);
-        return false;
-      }
+    const refused = admitResponse(a, ex, this.target!, response.status, rawHeader(response.raw, 'content-type'));
+    if (refused) {
+      this.spoiled = true;
+      this.releaseUpstream();
+      this.fail(refused);
+      return false;
     }
     this.response = response;
     this.phase = BODY;

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { Agent, Dispatcher } from 'undici';
 import type { RecordQueue } from '../reports/record-queue.js';
 import type { AccessLog } from './access-log.js';
-import { admit, refusal, refusalFromDecision, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
+import { admit, admitResponse, refusal, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
 import type { ProxyAuthenticator } from './auth/index.js';
 import { wantsHtml } from './block-page.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
@@ -388,18 +388,10 @@ export class ProxyServer {
 
   /** The upstream's response head: policy on the response, then the head to the client. False: do not stream the body. */
   private respond(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, status: number, statusText: string, raw: string[]): boolean {
-    const contentType = rawHeader(raw, 'content-type');
-    const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
-    ex.mimeType = mimeType;
-    if (a.decision.needsResponse) {
-      const d = a.policy.evaluateResponse(a.ctx, a.decision, { status, mimeType });
-      ex.rule = d.rule;
-      ex.category = d.category;
-      const refused = refusalFromDecision(d, target, false);
-      if (refused) {
-        this.fail(req, res, ex, refused, target);
-        return false;
-      }
+    const refused = admitResponse(a, ex, target, status, rawHeader(raw, 'content-type'));
+    if (refused) {
+      this.fail(req, res, ex, refused, target);
+      return false;
     }
     if (res.destroyed) return false;
     const headers = endToEndHeaders(raw, { edits: a.policy.responseHeaderEdits(a.ctx) });
@@ -471,19 +463,11 @@ export class ProxyServer {
 
   private relayResponse(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, upRes: IncomingMessage): void {
     const status = upRes.statusCode ?? 502;
-    const contentType = upRes.headers['content-type'];
-    const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
-    ex.mimeType = mimeType;
-    if (a.decision.needsResponse) {
-      const d = a.policy.evaluateResponse(a.ctx, a.decision, { status, mimeType });
-      ex.rule = d.rule;
-      ex.category = d.category;
-      const refused = refusalFromDecision(d, target, false);
-      if (refused) {
-        upRes.destroy();
-        this.fail(req, res, ex, refused, target);
-        return;
-      }
+    const refused = admitResponse(a, ex, target, status, upRes.headers['content-type']);
+    if (refused) {
+      upRes.destroy();
+      this.fail(req, res, ex, refused, target);
+      return;
     }
     if (res.destroyed) {
       upRes.destroy();
