@@ -1,9 +1,4 @@
-/** One problem with a policy, as the policy engine names it. */
-export interface PolicyIssue {
-  policySet: string;
-  path: string;
-  message: string;
-}
+import type { PolicyIssue } from '../policy/index.js';
 
 /** The policy engine refused a policy text or bundle; `issues` say where and why. */
 export class PolicyRejectedError extends Error {
