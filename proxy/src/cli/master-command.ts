@@ -10,6 +10,7 @@ import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
 import { SecretFile } from '../portal/secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid master [options]
 
@@ -28,7 +29,6 @@ const USAGE = `usage: safesquid master [options]
   --log-level LEVEL          pino level (default info)
 `;
 
-class UsageError extends Error {}
 
 function readSecretFile(file: string, what: string): string {
   let text: string;

@@ -20,6 +20,7 @@ import {
   type Explanation,
   type RequestContext,
 } from '../policy/index.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid policy validate FILE...
        safesquid policy explain FILE... --url URL --client IP [options]
@@ -46,7 +47,6 @@ export interface CommandIo {
 
 const processIo: CommandIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
-class UsageError extends Error {}
 
 interface LoadedFiles {
   sets: PolicySetSource[];

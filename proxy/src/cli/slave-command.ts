@@ -15,6 +15,7 @@ import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
 
@@ -36,7 +37,6 @@ const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
 
 ${AUTH_FLAGS_USAGE}`;
 
-class UsageError extends Error {}
 
 const STANDALONE_QUEUE_CAPACITY = 1024;
 
