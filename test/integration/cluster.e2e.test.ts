@@ -191,3 +191,27 @@ it('refuses an address outside the allow list (403) and a wrong token (401)', as
   expect((await admin(open, '/slaves')).json).toEqual([]);
   expect(await via(impostor, 'anything')).not.toBe(200);
 });
+
+it('follows a rotated cluster token without restarts: refused while only the master has it, delivering once the slave has it too', async () => {
+  const m = await master();
+  const hash = await putPolicy(m, blockingPolicy('blocked'));
+  const slaveToken = join(secrets.dir, 'slave-token');
+  writeFileSync(slaveToken, `${secrets.clusterToken}\n`);
+  const s = await slave({ name: 'rotating', masterUrl: m.url, tokenFile: slaveToken });
+  await until('the slave on the policy', () => allInSync(m, ['rotating'], hash));
+  const from = Date.now() - 1000;
+  for (let i = 0; i < 5; i++) expect(await via(s, `before-${i}`)).toBe(200);
+  await until('the first records at the master', async () => (await storedRecords(m, from)) === 5 || undefined, 15_000);
+
+  const rotated = `rotated-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(secrets.tokenFile, `${rotated}\n`);
+  for (let i = 0; i < 5; i++) expect(await via(s, `between-${i}`)).toBe(200);
+  // The slave's next report batch reaches the master with the old token: the master re-reads its file then.
+  await until('the master on the new token', () => m.output().includes('cluster token file changed') || undefined, 15_000);
+  await until('the old token refused', () => m.output().includes('the bearer token is not valid for this cluster') || undefined, 15_000);
+  expect(await storedRecords(m, from)).toBe(5);
+
+  writeFileSync(slaveToken, `${rotated}\n`);
+  await until('every record delivered with the new token', async () => (await storedRecords(m, from)) === 10 || undefined, 30_000);
+  expect(s.output()).toContain('cluster token file changed: now sending the new cluster token');
+});

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { CidrSet } from '../policy/cidr.js';
 import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
-import { SecretFile } from '../portal/secret-file.js';
+import { SecretFile } from './secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';
 import { UsageError } from './usage-error.js';
 

@@ -3,7 +3,6 @@
  * the flag); SIGTERM/SIGINT drain in-flight requests within `--shutdown-grace`.
  */
 import cluster from 'node:cluster';
-import { readFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +14,7 @@ import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
+import { SecretFile } from './secret-file.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
@@ -175,8 +175,11 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
   }
   // With a master, it is the policy authority; the file (a mounted bundle) is the sync client's
   // fallback and only seeds a slave that has nothing persisted.
-  const token = (await readFile(opts.tokenFile!, 'utf8')).trim();
-  if (!token) throw new Error(`the token file ${opts.tokenFile} is empty`);
+  // Re-read when the file changes (a rotated Secret), like the master's token files.
+  const tokenFile = new SecretFile(opts.tokenFile!, 'cluster token', (what, path) =>
+    logger.info({ file: path }, `${what} file changed: now sending the new ${what}`),
+  );
+  const token = () => tokenFile.value;
   const slave = await startSlave({ ...opts, policyFileMode: 'initial', logger, authenticator });
   announce(slave);
   const spoolRoot = opts.stateDir ? join(opts.stateDir, 'spool') : join(tmpdir(), `safesquid-${opts.name}-spool`);

@@ -296,6 +296,18 @@ it('keeps retrying, not rejecting, when the token is refused', async () => {
   expect(readdirSync(join(dir, 'spool', 'rejected'))).toEqual([]);
 });
 
+it('delivers the spooled batch once the token it reads is rotated to the accepted one', async () => {
+  const queue = new RecordQueue();
+  let token = 'wrong';
+  const { shipper } = ship({ queue, token: () => token });
+  for (let i = 0; i < 100; i++) queue.push(rec(i));
+  await shipper.flush();
+  expect(master.storedTimes()).toEqual([]);
+  token = TOKEN;
+  await waitFor('delivery after the rotation', () => master.storedTimes().length === 100, 5000);
+  expect(master.storedTimes()).toEqual(range(0, 100));
+});
+
 it('delivers what is queued when stopped with the master up', async () => {
   const queue = new RecordQueue();
   const { shipper } = ship({ queue, flushIntervalMs: 60_000 });

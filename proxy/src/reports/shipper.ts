@@ -22,7 +22,8 @@ export interface ReportShipperOptions {
   queue: RecordQueue;
   /** e.g. `http://master:8888`; batches go to `<masterUrl>/api/v1/reports/batches`. */
   masterUrl: string;
-  token: string;
+  /** The cluster token (`Authorization: Bearer`); a function lets a rotated Secret take effect. */
+  token: string | (() => string);
   /** Spool directory on the slave's state volume. */
   spoolDir: string;
   slaveName: string;
@@ -200,7 +201,7 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
         agent,
         timeout: requestTimeout,
         headers: {
-          authorization: `Bearer ${opts.token}`,
+          authorization: `Bearer ${typeof opts.token === 'function' ? opts.token() : opts.token}`,
           'content-type': 'application/json',
           'content-encoding': 'gzip',
           'content-length': body.length,
