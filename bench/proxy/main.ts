@@ -12,16 +12,20 @@ import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
 import { cpuTreeSeconds, ProcessGroup, rssTreeBytes } from './processes.js';
 import { POLICY_RULES, startSlave } from './slave.js';
 import { startSquid, type RunningProxy } from './squid.js';
+import { startNginxUpstream } from './nginx-upstream.js';
+import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 import { BIG_BODY_BYTES, startUpstreams } from './upstreams.js';
 import { runWrk, type WrkLoad, type WrkResult } from './wrk.js';
 
 const HELP = `usage: node bench/dist/proxy/main.js [options]
   --duration S        wrk duration of one round (default 5)
   --rounds N          wrk rounds per target, in alternating order (default 2)
+  --warmup S          unmeasured wrk seconds per target before the rounds (default 2)
   --connections N     wrk connections (default 50)
   --threads N         wrk threads (default 2)
   --tunnels N         idle CONNECT tunnels per proxy (default 10000, lowered to fit the fd limit)
-  --only LIST         comma-separated subset of direct,squid,slave,slave+auth
+  --only LIST         comma-separated subset of direct,tcp-relay,squid,slave,slave+auth
+                      (tcp-relay: HAProxy in TCP mode with splice, a floor for one extra hop; not a proxy)
                       (slave+auth: the slave requiring Basic auth of a bcrypt user, every request authenticated)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
   --cpu-prof DIR      run the slave under node --cpu-prof, profiles written to DIR
@@ -33,6 +37,7 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
 interface Options {
   load: WrkLoad;
   rounds: number;
+  warmupS: number;
   tunnels: number;
   only: Set<string>;
   slaveArgs: string[];
@@ -57,10 +62,10 @@ interface Row {
 const MB = 1024 * 1024;
 const TUNNEL_TARGET = 10_000;
 const CONNECT_ROUNDS = 5;
-const TARGETS = ['direct', 'squid', 'slave', 'slave+auth'] as const;
+const TARGETS = ['direct', 'tcp-relay', 'squid', 'slave', 'slave+auth'] as const;
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, tunnels: TUNNEL_TARGET, only: new Set(TARGETS), slaveArgs: [] };
+  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, warmupS: 2, tunnels: TUNNEL_TARGET, only: new Set(TARGETS), slaveArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -80,6 +85,7 @@ function parseOptions(argv: string[]): Options {
       case '--threads': opts.load.threads = int(); break;
       case '--tunnels': opts.tunnels = int(); break;
       case '--rounds': opts.rounds = int(); break;
+      case '--warmup': opts.warmupS = int(); break;
       case '--only': opts.only = new Set(value().split(',')); break;
       case '--slave-arg': opts.slaveArgs.push(value()); break;
       case '--cpu-prof': opts.cpuProfDir = value(); break;
@@ -121,6 +127,7 @@ async function main(): Promise<number> {
 
   const loadBefore = loadavg()[0];
   const upstreams = await startUpstreams();
+  const nginx = await startNginxUpstream(group);
   const sink = group.start('tcp-sink', process.execPath, [fileURLToPath(new URL('./tcp-sink.js', import.meta.url))]);
   const sinkPort = await new Promise<number>((resolve, reject) => {
     sink.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
@@ -129,9 +136,15 @@ async function main(): Promise<number> {
   const connectPorts = [upstreams.httpsPort, sinkPort];
   const rows: Row[] = [];
   const proxies: RunningProxy[] = [];
+  let relay: TcpRelay | undefined;
   try {
-    const targets: { row: Row; proxy?: RunningProxy }[] = [];
+    const targets: { row: Row; proxy?: RunningProxy; relay?: TcpRelay }[] = [];
     if (opts.only.has('direct')) targets.push({ row: { name: 'direct' } });
+    if (opts.only.has('tcp-relay')) {
+      const started = await startTcpRelay(group, nginx.port, upstreams.httpsPort).catch((err: Error) => err);
+      if (started instanceof Error) rows.push({ name: 'tcp-relay', error: started.message });
+      else targets.push({ row: { name: 'tcp-relay' }, relay: (relay = started) });
+    }
     if (opts.only.has('squid')) {
       const squid = await startSquid(group, connectPorts).catch((err: Error) => err);
       if (squid instanceof Error) rows.push({ name: 'squid', error: squid.message });
@@ -153,7 +166,8 @@ async function main(): Promise<number> {
     for (const proxy of proxies) targets.push({ row: { name: proxy.name }, proxy });
     rows.unshift(...targets.map((t) => t.row));
     await new Promise((r) => setTimeout(r, 1000));
-    for (const t of targets) if (t.proxy) t.row.rssIdle = rssTreeBytes(t.proxy.child.pid!);
+    const pidOf = (t: (typeof targets)[number]) => (t.proxy ?? t.relay)?.child.pid;
+    for (const t of targets) if (pidOf(t)) t.row.rssIdle = rssTreeBytes(pidOf(t)!);
 
     // Idle tunnels first, on fresh processes: later, garbage left by the load phases is collected
     // at random moments and would swamp the difference being measured.
@@ -177,14 +191,23 @@ async function main(): Promise<number> {
     }
     // The machine is shared: alternate the order (A B C C B A ...) so drifting load hits every target alike.
     const order = (round: number) => (round % 2 === 0 ? targets : [...targets].reverse());
+    // The relay takes origin-form requests like the upstream itself; proxies get absolute-form.
+    const wrkAt = (t: (typeof targets)[number], load: WrkLoad) =>
+      t.relay ? runWrk(dir, t.row.name, t.relay.httpPort, undefined, load) : runWrk(dir, t.row.name, nginx.port, t.proxy, load);
+    // Unmeasured first: the slave's JIT and every proxy's connection pools warm up here, not in round 1.
+    for (const t of targets) {
+      if (t.row.error) continue;
+      await wrkAt(t, { ...opts.load, durationS: opts.warmupS }).catch((err: unknown) => (t.row.error = describe(err, t.proxy)));
+    }
     const wrkRuns = new Map<Row, WrkResult[]>();
     for (let round = 0; round < opts.rounds; round++) {
       for (const t of order(round)) {
         if (t.row.error) continue;
         try {
-          const cpu0 = t.proxy ? cpuTreeSeconds(t.proxy.child.pid!) : 0;
-          const r = await runWrk(dir, t.row.name, upstreams.httpPort, t.proxy, opts.load);
-          if (t.proxy) t.row.wrkCpuS = (t.row.wrkCpuS ?? 0) + cpuTreeSeconds(t.proxy.child.pid!) - cpu0;
+          const pid = pidOf(t);
+          const cpu0 = pid ? cpuTreeSeconds(pid) : 0;
+          const r = await wrkAt(t, opts.load);
+          if (pid) t.row.wrkCpuS = (t.row.wrkCpuS ?? 0) + cpuTreeSeconds(pid) - cpu0;
           wrkRuns.set(t.row, [...(wrkRuns.get(t.row) ?? []), r]);
         } catch (err) {
           t.row.error = describe(err, t.proxy);
@@ -198,13 +221,14 @@ async function main(): Promise<number> {
       for (const t of order(round + 1)) {
         if (t.row.error) continue;
         try {
-          const cpu0 = t.proxy ? cpuTreeSeconds(t.proxy.child.pid!) : 0;
-          const mbps = await downloadMBps(upstreams.httpsPort, t.proxy);
+          const pid = pidOf(t);
+          const cpu0 = pid ? cpuTreeSeconds(pid) : 0;
+          const mbps = t.relay ? await downloadMBps(t.relay.httpsPort, undefined) : await downloadMBps(upstreams.httpsPort, t.proxy);
           // Round -1 warms up TLS and the upstream's JIT; it is not counted.
           if (round < 0) continue;
           speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
-          if (t.proxy) {
-            t.row.connectCpuS = (t.row.connectCpuS ?? 0) + cpuTreeSeconds(t.proxy.child.pid!) - cpu0;
+          if (pid) {
+            t.row.connectCpuS = (t.row.connectCpuS ?? 0) + cpuTreeSeconds(pid) - cpu0;
             t.row.connectBytes = (t.row.connectBytes ?? 0) + BIG_BODY_BYTES;
           }
         } catch (err) {
@@ -213,13 +237,15 @@ async function main(): Promise<number> {
       }
     }
     for (const [row, s] of speeds) row.connectMBps = median(s);
-    for (const t of targets) if (t.proxy && !t.row.error) t.row.rssLoaded = rssTreeBytes(t.proxy.child.pid!);
+    for (const t of targets) if (pidOf(t) && !t.row.error) t.row.rssLoaded = rssTreeBytes(pidOf(t)!);
 
     print(rows, opts, tunnels < opts.tunnels ? tunnels : undefined, [loadBefore, loadavg()[0]]);
     return 0;
   } finally {
     await group.stopAll();
     for (const p of proxies) p.cleanup();
+    relay?.cleanup();
+    nginx.cleanup();
     await upstreams.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -247,7 +273,8 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   const mb = (b: number | undefined) => (b === undefined ? '-' : (b / MB).toFixed(1));
   const out: string[] = [];
   out.push(`proxy bench: wrk -t${load.threads} -c${load.connections}, ${opts.rounds} rounds of ${load.durationS}s per target in alternating order, keep-alive`);
-  out.push(`100-byte GETs (absolute-form through proxies; p50/p99 = mean over rounds); CONNECT: median of ${CONNECT_ROUNDS} curl downloads`);
+  out.push(`100-byte GETs from nginx (absolute-form through proxies; p50/p99 = mean over rounds; ${opts.warmupS}s unmeasured warm-up each);`);
+  out.push(`CONNECT: median of ${CONNECT_ROUNDS} curl downloads`);
   out.push(`of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
   // Everything here shares the machine's cores with wrk, curl, the upstreams and whatever else runs.
   out.push('CPU us/req and CPU s/GB: CPU time the proxy process tree used per request / per GB tunnelled (less sensitive to machine load)');
@@ -284,6 +311,13 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
     out.push(`target slave req/s >= 2x squid:      ${ratio.toFixed(2)}x (${fmt(slave.wrk.reqPerSec)} vs ${fmt(squid.wrk.reqPerSec)})  ${verdict(ratio >= 2)}`);
     const p99 = slave.wrk.p99Ms / squid.wrk.p99Ms;
     out.push(`target slave p99 <= 1/2 squid p99:   ${p99.toFixed(2)}x (${fmt(slave.wrk.p99Ms, 2)} vs ${fmt(squid.wrk.p99Ms, 2)} ms)  ${verdict(p99 <= 0.5)}`);
+  }
+  const hop = by('tcp-relay');
+  if (hop?.wrk && direct?.wrk) {
+    out.push(
+      `one extra hop (tcp-relay, no parsing or policy): ${(hop.wrk.reqPerSec / direct.wrk.reqPerSec).toFixed(2)}x direct req/s` +
+        (hop.connectMBps !== undefined && direct.connectMBps !== undefined ? `, ${(hop.connectMBps / direct.connectMBps).toFixed(2)}x direct CONNECT MB/s` : ''),
+    );
   }
   if (slave?.connectMBps !== undefined && direct?.connectMBps !== undefined) {
     const ratio = slave.connectMBps / direct.connectMBps;
