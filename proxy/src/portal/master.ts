@@ -13,6 +13,7 @@ import { PolicyHub } from './policy-hub.js';
 import { PolicyStore } from './policy-store.js';
 import { createPortalApp } from './portal-app.js';
 import { SlaveRegistry } from './slave-registry.js';
+import { SlaveRegistryFile } from './slave-registry-file.js';
 import { StorePolicySource } from './store-policy-source.js';
 
 export interface MasterOptions {
@@ -61,6 +62,8 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const hub = new PolicyHub();
   const store = new PolicyStore(join(o.dataDir, 'policy.db'));
   const slaves = new SlaveRegistry(o.slaveStateMs);
+  const slavesFile = new SlaveRegistryFile(join(o.dataDir, 'slaves.json'), slaves, log);
+  slavesFile.load();
   const sources: Source[] = [];
   let editor: StorePolicySource | undefined;
   let closing: Promise<void> | undefined;
@@ -121,6 +124,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
       resolve();
     });
   });
+  slavesFile.start();
   const port = (server.address() as AddressInfo).port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
@@ -142,6 +146,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
           setTimeout(() => server.closeAllConnections(), 2000).unref();
         });
         await o.reports?.close();
+        slavesFile.close();
         store.close();
       })();
       return closing;

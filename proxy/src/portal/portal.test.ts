@@ -277,6 +277,41 @@ describe('slave registry', () => {
     const after = (await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN })).json;
     expect(after.slaves[0].lastReportAt).not.toBeNull();
   });
+
+  it('remembers slaves and their sync events across a master restart, and forgets a departed one on request', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'portal-restart-'));
+    dirs.push(dataDir);
+    const states = { onlineMs: 300, staleMs: 600 };
+    const first = await master({ dataDir, slaveStateMs: states });
+    const headers = (name: string) => ({ 'x-safesquid-slave': name, 'x-safesquid-version': '1.2.3', 'x-safesquid-time': String(Date.now()) });
+    expect((await call(first.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER, headers: headers('slave-b') })).status).toBe(200);
+    const body = JSON.stringify({ kind: 'refused', detail: 'rules[2].match.urlRegex: lookahead', time: Date.now() });
+    expect((await call(first.url, 'POST', '/api/v1/slaves/slave-b/events', { token: CLUSTER, type: 'application/json', body })).status).toBe(202);
+    await first.close();
+
+    const second = await master({ dataDir, slaveStateMs: states });
+    const [entry] = (await call(second.url, 'GET', '/api/v1/slaves', { token: ADMIN })).json;
+    expect(entry).toMatchObject({ name: 'slave-b', version: '1.2.3', address: '127.0.0.1' });
+    expect(entry.events).toEqual([expect.objectContaining({ kind: 'refused', detail: 'rules[2].match.urlRegex: lookahead' })]);
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await call(second.url, 'GET', '/api/v1/slaves/slave-b', { token: ADMIN })).json.state).toBe('offline');
+
+    expect((await call(second.url, 'DELETE', '/api/v1/slaves/slave-b', { token: CLUSTER })).status).toBe(403);
+    expect((await call(second.url, 'DELETE', '/api/v1/slaves/slave-b', { token: ADMIN })).status).toBe(204);
+    expect((await call(second.url, 'GET', '/api/v1/slaves/slave-b', { token: ADMIN })).status).toBe(404);
+    const again = await call(second.url, 'DELETE', '/api/v1/slaves/slave-b', { token: ADMIN });
+    expect(again.status).toBe(404);
+    expect(again.json.error).toBe('no slave named "slave-b" is known to this master');
+
+    expect((await call(second.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER, headers: headers('slave-c') })).status).toBe(200);
+    const online = await call(second.url, 'DELETE', '/api/v1/slaves/slave-c', { token: ADMIN });
+    expect(online.status).toBe(409);
+    expect(online.json.error).toMatch(/slave "slave-c" is online/);
+    // Forgetting is remembered too.
+    await second.close();
+    const third = await master({ dataDir, slaveStateMs: states });
+    expect((await call(third.url, 'GET', '/api/v1/slaves', { token: ADMIN })).json.map((s: { name: string }) => s.name)).toEqual(['slave-c']);
+  });
 });
 
 describe('Kubernetes mode (policy from a mounted file)', () => {

@@ -34,6 +34,19 @@ interface Record_ {
 
 const SKEW_SAMPLES = 8;
 
+/** What survives a master restart: everything but open polls and the skew samples. */
+export interface PersistedSlave {
+  name: string;
+  address: string;
+  version: string;
+  policyHash: string | null;
+  lastSyncAt: number | null;
+  lastReportAt: number | null;
+  lastSeenAt: number;
+  clockSkewMs: number | null;
+  events: { time: number; kind: SyncEvent['kind']; detail: string }[];
+}
+
 export interface SlaveRegistryOptions {
   /** Seen within this long (or holding a long-poll open): online. Default 20 s. */
   onlineMs?: number;
@@ -64,6 +77,8 @@ export class SlaveRegistry {
   private readonly staleMs: number;
   private readonly maxEvents: number;
   private readonly now: () => number;
+  /** Bumped on every change, so a snapshot is written only when there is something new. */
+  private version = 0;
 
   constructor(opts: SlaveRegistryOptions = {}) {
     this.onlineMs = opts.onlineMs ?? 20_000;
@@ -92,6 +107,7 @@ export class SlaveRegistry {
       };
       this.slaves.set(c.name, r);
     }
+    this.version++;
     r.address = c.address;
     r.lastSeenAt = now;
     if (c.version) r.version = c.version;
@@ -113,6 +129,7 @@ export class SlaveRegistry {
     return () => {
       r.openPolls--;
       r.lastSeenAt = this.now();
+      this.version++;
     };
   }
 
@@ -126,6 +143,47 @@ export class SlaveRegistry {
     if (!r) return;
     r.events.push({ time: event.time, kind: event.kind, detail: event.detail });
     if (r.events.length > this.maxEvents) r.events.splice(0, r.events.length - this.maxEvents);
+    this.version++;
+  }
+
+  /**
+   * Removes a slave that is gone for good (scaled down, renamed). An online one is refused: it
+   * would be back with its next request, and the caller is told so.
+   */
+  forget(name: string): 'forgotten' | 'unknown' | 'online' {
+    const r = this.slaves.get(name);
+    if (!r) return 'unknown';
+    if (this.state(r) === 'online') return 'online';
+    this.slaves.delete(name);
+    this.version++;
+    return 'forgotten';
+  }
+
+  /** A change counter: equal values mean nothing changed in between. */
+  get changes(): number {
+    return this.version;
+  }
+
+  snapshot(): PersistedSlave[] {
+    return [...this.slaves.values()].map((r) => ({
+      name: r.name,
+      address: r.address,
+      version: r.version,
+      policyHash: r.policyHash,
+      lastSyncAt: r.lastSyncAt,
+      lastReportAt: r.lastReportAt,
+      lastSeenAt: r.lastSeenAt,
+      clockSkewMs: r.clockSkewMs,
+      events: r.events.map((e) => ({ ...e })),
+    }));
+  }
+
+  /** Loads what an earlier run knew; slaves already seen by this run keep their live state. */
+  restore(saved: PersistedSlave[]): void {
+    for (const p of saved) {
+      if (this.slaves.has(p.name)) continue;
+      this.slaves.set(p.name, { ...p, events: p.events.slice(-this.maxEvents), skewSamples: [], openPolls: 0 });
+    }
   }
 
   has(name: string): boolean {

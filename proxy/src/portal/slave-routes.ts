@@ -26,6 +26,15 @@ export function createSlaveRoutes(o: {
     res.json(entry);
   });
 
+  r.delete('/slaves/:name', o.guards.admin, (req, res) => {
+    const name = req.params.name as string;
+    const outcome = o.registry.forget(name);
+    if (outcome === 'unknown') return sendError(res, 404, `no slave named "${name}" is known to this master`);
+    if (outcome === 'online') return sendError(res, 409, `slave "${name}" is online: it would re-register with its next request; stop it first`);
+    log.info({ slave: name }, 'slave forgotten by an administrator');
+    res.status(204).end();
+  });
+
   r.post('/slaves/:name/events', o.guards.slave, express.json({ limit: 64 * 1024 }), (req, res) => {
     const name = req.params.name as string;
     if (!SLAVE_NAME_PATTERN.test(name)) return sendError(res, 400, `"${name}" is not a valid slave name`);
