@@ -1,4 +1,4 @@
-import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError } from './request-target.js';
+import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, parseWithUrl, plainHttpTarget, TargetError, type Target } from './request-target.js';
 
 describe('parseAbsoluteTarget', () => {
   it('takes host, port and normalised path from the URI', () => {
@@ -42,4 +42,58 @@ describe('parseConnectTarget', () => {
 describe('isValidHostHeader', () => {
   it.each(['example.com', 'example.com:8080', '[::1]:80', '10.0.0.1', 'host_name.local.'])('accepts %s', (h) => expect(isValidHostHeader(h)).toBe(true));
   it.each(['bad host', 'user@host', 'a/b', 'host:port', '', 'x'.repeat(300)])('refuses %s', (h) => expect(isValidHostHeader(h)).toBe(false));
+});
+
+describe('plainHttpTarget', () => {
+  /** What the URL parser makes of `t`: the target, or the error message. */
+  const byUrl = (t: string): Target | string => {
+    try {
+      return parseWithUrl(t);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  const fast = (t: string): Target | string | undefined => {
+    try {
+      return plainHttpTarget(t);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('parses the common forms itself, exactly as the URL parser does', () => {
+    for (const t of ['http://example.com/a?b=c', 'http://127.0.0.1:18080/bench', 'http://host:80/x', 'http://h', 'http://h:8080', 'http://a.b.c./p;x=1?q=/a/../b']) {
+      expect(plainHttpTarget(t)).toEqual(parseWithUrl(t));
+    }
+  });
+
+  it('leaves every form the URL parser would rewrite to it', () => {
+    for (const t of ['http://Example.com/', 'http://0x7f.1/', 'http://2130706433/', 'http://1.2.3.4./', 'http://h/a/../b', 'http://h/%2e%2E/x', 'http://h/p?', 'http://h/p#f', "http://h/?a='b'", 'http://h:080/', 'http://h:/', 'http://xn--nxasmq6b.com/', 'http:///h/', 'http://h\\p', 'http://u@h/']) {
+      expect(plainHttpTarget(t)).toBeUndefined();
+    }
+  });
+
+  it('agrees with the URL parser on generated targets (result or refusal)', () => {
+    const parts = ['a', 'Z', '0', '1', '9', '255', '256', '07', '0x', '.', '..', '-', '_', '/', '?', '#', ':', '80', '8080', '65536', '@', '%2e', '%2E', '%20', 'xn--', "'", '[', ']', '::1', ' ', '\\', '~', '!', 'é', '&', '='];
+    const hostParts = ['a', 'b', 'Z', '0', '1', '255', '256', '07', '0x', '.', '-', '_', 'xn--', 'é'];
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let plain = 0;
+    for (let n = 0; n < 30_000; n++) {
+      // A host-like start, an optional port, then anything.
+      let t = 'http://';
+      for (let k = 1 + rand(4); k > 0; k--) t += hostParts[rand(hostParts.length)];
+      if (rand(3) === 0) t += `:${parts[rand(parts.length)]}`;
+      for (let k = rand(8); k > 0; k--) t += parts[rand(parts.length)];
+      const got = fast(t);
+      if (got === undefined) continue;
+      plain++;
+      expect([t, got]).toEqual([t, byUrl(t)]);
+    }
+    // The generator must exercise the plain parser, not only its refusals.
+    expect(plain).toBeGreaterThan(5000);
+  });
 });

@@ -48,6 +48,11 @@ function checkPort(text: string, what: string): number {
 
 /** Parses the request-target of a forward request; throws `TargetError` with a client-facing reason. */
 export function parseAbsoluteTarget(requestTarget: string): Target {
+  return plainHttpTarget(requestTarget) ?? parseWithUrl(requestTarget);
+}
+
+/** The WHATWG URL parser: normalises every form (dot segments, numeric IPv4, IDNA, default ports). */
+export function parseWithUrl(requestTarget: string): Target {
   if (!/^https?:\/\//i.test(requestTarget)) {
     throw new TargetError(
       requestTarget.startsWith('/')
@@ -68,6 +73,99 @@ export function parseAbsoluteTarget(requestTarget: string): Target {
   const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
   const path = url.pathname + url.search;
   return { scheme, host, port, path, authority: url.host, display: `${scheme}://${url.host}${path}` };
+}
+
+/** Host bytes the URL parser leaves as they are: lower-case letters, digits, `-`, `.`, `_`. */
+const PLAIN_HOST = new Uint8Array(128);
+for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789-._') PLAIN_HOST[c.charCodeAt(0)] = 1;
+/** Path and query bytes the URL parser leaves as they are (no `#`, `\\`, brackets, quotes or spaces). */
+const PLAIN_PATH = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?@!$&()*+,;=%") PLAIN_PATH[c.charCodeAt(0)] = 1;
+
+/** A canonical dotted quad (no leading zeros, each part up to 255): the URL parser keeps it as written. */
+function isCanonicalIpv4(host: string): boolean {
+  let parts = 0;
+  let start = 0;
+  for (let i = 0; i <= host.length; i++) {
+    if (i < host.length && host.charCodeAt(i) !== 46) continue;
+    const n = i - start;
+    if (n === 0 || n > 3 || (n > 1 && host.charCodeAt(start) === 48)) return false;
+    let v = 0;
+    for (let j = start; j < i; j++) {
+      const d = host.charCodeAt(j) - 48;
+      if (d < 0 || d > 9) return false;
+      v = v * 10 + d;
+    }
+    if (v > 255) return false;
+    parts++;
+    start = i + 1;
+  }
+  return parts === 4;
+}
+
+/** The URL parser reads a host whose last label is numeric (or 0x...) as an IPv4 address. */
+function endsInNumber(host: string): boolean {
+  let end = host.length;
+  if (host.charCodeAt(end - 1) === 46) end--;
+  const start = host.lastIndexOf('.', end - 1) + 1;
+  if (start >= end) return false;
+  if (host.startsWith('0x', start)) return true;
+  for (let i = start; i < end; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * The common `http://name[:port]/path?query` without anything the URL parser would rewrite, parsed
+ * without building a URL (a large object) per request: it gives exactly what `parseWithUrl` gives
+ * (the unit test compares them), or undefined for anything else.
+ */
+export function plainHttpTarget(t: string): Target | undefined {
+  if (!t.startsWith('http://')) return undefined;
+  let i = 7;
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 128 || PLAIN_HOST[c] !== 1) break;
+  }
+  const hostEnd = i;
+  if (hostEnd === 7) return undefined;
+  const host = t.slice(7, hostEnd);
+  if (host.includes('xn--') || (endsInNumber(host) && !isCanonicalIpv4(host))) return undefined;
+  let port = 80;
+  let authority = host;
+  if (t.charCodeAt(i) === 58) {
+    const ps = ++i;
+    port = 0;
+    for (; i < t.length && i - ps < 6; i++) {
+      const d = t.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      port = port * 10 + d;
+    }
+    // Empty, zero-padded or out-of-range ports are left to the URL parser (and its errors).
+    if (i === ps || t.charCodeAt(ps) === 48 || port > 65535) return undefined;
+    if (port !== 80) authority = t.slice(7, i);
+  }
+  if (i === t.length) {
+    return { scheme: 'http', host: checkHost(host, 'URL'), port, path: '/', authority, display: `http://${authority}/` };
+  }
+  if (t.charCodeAt(i) !== 47) return undefined;
+  const pathStart = i;
+  let query = -1;
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 128 || PLAIN_PATH[c] !== 1) return undefined;
+    if (c === 63 && query === -1) query = i;
+    // Dot segments (also as %2e) are resolved by the URL parser.
+    else if (query === -1 && ((c === 46 && t.charCodeAt(i - 1) === 47) || (c === 37 && t.charCodeAt(i + 1) === 50 && (t.charCodeAt(i + 2) | 0x20) === 101))) {
+      return undefined;
+    }
+  }
+  // An empty query ("/p?") disappears in the URL parser.
+  if (query === t.length - 1) return undefined;
+  const path = t.slice(pathStart);
+  return { scheme: 'http', host: checkHost(host, 'URL'), port, path, authority, display: `http://${authority}${path}` };
 }
 
 /** Parses a CONNECT authority (`host:port`, `[v6]:port`); the port is required. */
