@@ -108,6 +108,7 @@ class Client {
 describe('slave fast path', () => {
   const dir = tempDir('fast');
   const UPLOAD = randomBytes(300_000);
+  const BIG = randomBytes(3_000_000);
   let upstream: Upstream;
   let closing: net.Server;
   let slave: RunningSlave;
@@ -123,6 +124,17 @@ describe('slave fast path', () => {
       }
       if (req.url === '/head') {
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '1234' }).end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234));
+        return;
+      }
+      if (req.url === '/big-length') {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG.length) }).end(BIG);
+        return;
+      }
+      if (req.url === '/big-chunked') {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+        // Uneven pieces: chunk boundaries fall anywhere in the proxy's reads.
+        for (let at = 0, n = 1; at < BIG.length; at += n, n = (n * 7919) % 200_000 + 1) res.write(BIG.subarray(at, at + n));
+        res.end();
         return;
       }
       if (req.url === '/cached') {
@@ -241,6 +253,34 @@ describe('slave fast path', () => {
       expect(c.closed).toBe(false);
     } finally {
       c.close();
+    }
+  });
+
+  it('relays large bodies intact to slow and fast clients at once, between small responses', async () => {
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    const clients = [new Client(slave.port), new Client(slave.port), new Client(slave.port)];
+    try {
+      const [slow, fast, small] = clients;
+      // The slow client's writes queue up in the proxy while the others' reads go on.
+      slow.socket.pause();
+      slow.send(get('/big-length') + get('/big-chunked'));
+      fast.send(get('/big-chunked') + get('/big-length'));
+      const smallOnes = (async () => {
+        for (let i = 0; i < 20; i++) {
+          small.send(get(`/small/${i}`));
+          expect((await small.response()).body.toString()).toBe(`/small/${i}`);
+        }
+      })();
+      const fastBodies = [await fast.response(), await fast.response()];
+      await smallOnes;
+      slow.socket.resume();
+      const slowBodies = [await slow.response(), await slow.response()];
+      for (const r of [...fastBodies, ...slowBodies]) {
+        expect(r.status).toBe(200);
+        expect(sha(r.body)).toBe(sha(BIG));
+      }
+    } finally {
+      for (const c of clients) c.close();
     }
   });
 

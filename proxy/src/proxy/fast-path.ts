@@ -295,17 +295,19 @@ class FastExchange implements UpstreamOwner {
 
   // ---- upstream events ------------------------------------------------------------------
 
-  onUpstreamData(chunk: Buffer): void {
+  onUpstreamData(chunk: Buffer, shared: boolean): void {
     if (this.phase === DONE) return;
     if (this.phase === HEAD) {
       const buf = this.responseBuf ? Buffer.concat([this.responseBuf, chunk]) : chunk;
+      if (this.responseBuf) shared = false;
       this.responseBuf = undefined;
       let start = 0;
       for (;;) {
         const end = headEnd(buf, start);
         if (end === -1) {
           if (buf.length - start > MAX_RESPONSE_HEAD) this.upstreamFailed(502, 'failed: response headers too large');
-          else this.responseBuf = start === 0 ? buf : buf.subarray(start);
+          // The read buffer is reused: keep a copy of a head that is still arriving.
+          else this.responseBuf = Buffer.from(buf.subarray(start));
           return;
         }
         let response: ResponseHead;
@@ -326,12 +328,12 @@ class FastExchange implements UpstreamOwner {
         if (!this.respond(response)) return;
         break;
       }
-      if (start < buf.length) this.body(buf, start);
+      if (start < buf.length) this.body(buf, start, shared);
       else if (this.response!.framing === 'none') this.complete();
       this.flushHead();
       return;
     }
-    this.body(chunk, 0);
+    this.body(chunk, 0, shared);
   }
 
   /** Response policy, then the head to the client. False when refused. */
@@ -380,10 +382,21 @@ class FastExchange implements UpstreamOwner {
     return this.socket.write(out);
   }
 
-  private body(buf: Buffer, start: number): void {
+  /**
+   * Body bytes to the client. `buf` is the upstream's read buffer: when `shared`, whatever a write
+   * may keep is copied first; otherwise a write still queued afterwards is reported to the pool.
+   */
+  private body(buf: Buffer, start: number, shared: boolean): void {
     const response = this.response!;
     const client = this.socket;
+    const upstream = this.upstream;
     let flowing = true;
+    // writeWithHead copies; every other write may keep what it is given.
+    const copy = shared && !(response.framing === 'length' && this.headText !== undefined);
+    if (copy) {
+      buf = Buffer.from(buf.subarray(start));
+      start = 0;
+    }
     switch (response.framing) {
       case 'length': {
         const n = Math.min(this.remaining, buf.length - start);
@@ -415,11 +428,9 @@ class FastExchange implements UpstreamOwner {
         if (end !== -1) {
           if (end < buf.length) this.spoiled = true;
           client.write(LAST_CHUNK);
-          client.uncork();
-          this.complete();
-          return;
         }
         client.uncork();
+        if (end !== -1) this.complete();
         break;
       }
       case 'close': {
@@ -438,6 +449,7 @@ class FastExchange implements UpstreamOwner {
         this.complete();
         return;
     }
+    if (!copy && upstream && client.writableLength > 0) this.conn.host.pool.taken(upstream);
     if (!flowing && this.phase === BODY) this.upstream?.pause();
   }
 

@@ -3,27 +3,77 @@
  * (so a pooled socket always goes where the SSRF guard said). Every socket carries one fixed set of
  * shared listeners that forward its events to the exchange owning it now; idle sockets are owned
  * by the pool, which closes them on any event and after a short keep-alive time.
+ *
+ * Per request nothing is re-armed: a socket keeps one timeout (the idle timeout) for its whole
+ * life, and the keep-alive limit of idle sockets is enforced by one sweep timer per pool. Reads
+ * use `onread` buffers instead of a Buffer and a stream event per read (see `UpstreamReads`).
  */
 import net, { type Socket } from 'node:net';
 
-/** What an exchange using an upstream socket hears from it. */
+/**
+ * What an exchange using an upstream socket hears from it. `chunk` of `onUpstreamData` is valid
+ * only until the call returns when `shared`; otherwise it stays valid unless the owner writes it
+ * somewhere that keeps it (a write still queued), which it then reports with `UpstreamPool.taken`.
+ */
 export interface UpstreamOwner {
-  onUpstreamData(chunk: Buffer): void;
+  onUpstreamData(chunk: Buffer, shared: boolean): void;
   onUpstreamEnd(): void;
   onUpstreamClose(err: (Error & { code?: string }) | undefined): void;
   onUpstreamTimeout(): void;
   onUpstreamDrain(): void;
 }
 
+/** Small reads (most responses) land here, whichever socket they come from, and are consumed at once. */
+const SHARED = Buffer.allocUnsafeSlow(16 * 1024);
+const PRIVATE_BYTES = 64 * 1024;
+
+/**
+ * The read buffer of one upstream socket: the shared one while reads are small; a private one after
+ * a read filled the shared buffer (a large body), kept while the owner's writes of it complete at
+ * once, replaced when one is still queued (it references the buffer), dropped when reads are small again.
+ */
+class UpstreamReads {
+  buf = SHARED;
+  last = 0;
+  taken = false;
+
+  readonly next = (): Buffer => {
+    if (this.buf === SHARED) {
+      if (this.last === SHARED.length) this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
+    } else if (this.last < SHARED.length / 4) {
+      this.buf = SHARED;
+    } else if (this.taken) {
+      this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
+    }
+    this.taken = false;
+    return this.buf;
+  };
+}
+
 const kOwner = Symbol('safesquid.upstreamOwner');
 const kKey = Symbol('safesquid.poolKey');
 const kError = Symbol('safesquid.upstreamError');
-type PooledSocket = Socket & { [kOwner]: UpstreamOwner | undefined; [kKey]: string; [kError]?: Error; pool: UpstreamPool };
+const kReads = Symbol('safesquid.upstreamReads');
+const kIdleSince = Symbol('safesquid.idleSince');
+type PooledSocket = Socket & {
+  [kOwner]: UpstreamOwner | undefined;
+  [kKey]: string;
+  [kError]?: Error;
+  [kReads]: UpstreamReads;
+  [kIdleSince]: number;
+  pool: UpstreamPool;
+};
 
-function onData(this: PooledSocket, chunk: Buffer): void {
+function onRead(this: PooledSocket, n: number, buf: Uint8Array): void {
+  const reads = this[kReads];
+  reads.last = n;
   const owner = this[kOwner];
-  if (owner) owner.onUpstreamData(chunk);
+  if (owner) owner.onUpstreamData((buf as Buffer).subarray(0, n), buf === SHARED);
   else this.destroy();
+}
+
+function onConnect(this: PooledSocket): void {
+  this.setTimeout(this.pool.idleTimeoutMs);
 }
 
 function onEnd(this: PooledSocket): void {
@@ -54,12 +104,14 @@ function onDrain(this: PooledSocket): void {
 }
 
 export class UpstreamPool {
+  /** Idle sockets per `address|port`, oldest first. */
   private readonly idle = new Map<string, PooledSocket[]>();
   private readonly all = new Set<Socket>();
+  private sweeper: NodeJS.Timeout | undefined = undefined;
 
   constructor(
     private readonly connectTimeoutMs: number,
-    private readonly idleTimeoutMs: number,
+    readonly idleTimeoutMs: number,
     private readonly keepAliveMs = 4_000,
   ) {}
 
@@ -71,16 +123,17 @@ export class UpstreamPool {
     if (pooled) {
       if (free!.length === 0) this.idle.delete(key);
       pooled[kOwner] = owner;
-      pooled.setTimeout(this.idleTimeoutMs);
       return { socket: pooled, reused: true };
     }
-    const s = net.connect({ host: address, port, noDelay: true }) as PooledSocket;
+    const reads = new UpstreamReads();
+    const s = net.connect({ host: address, port, noDelay: true, onread: { buffer: reads.next, callback: onRead as net.OnReadOpts['callback'] } }) as PooledSocket;
     s[kOwner] = owner;
     s[kKey] = key;
+    s[kReads] = reads;
+    s[kIdleSince] = 0;
     s.pool = this;
     s.setTimeout(this.connectTimeoutMs);
-    s.once('connect', () => s.setTimeout(this.idleTimeoutMs));
-    s.on('data', onData);
+    s.once('connect', onConnect);
     s.on('end', onEnd);
     s.on('error', onError);
     s.on('close', onClose);
@@ -99,10 +152,30 @@ export class UpstreamPool {
       return;
     }
     s.resume();
-    s.setTimeout(this.keepAliveMs);
+    s[kIdleSince] = performance.now();
     const list = this.idle.get(s[kKey]);
     if (list) list.push(s);
     else this.idle.set(s[kKey], [s]);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(100, this.keepAliveMs / 4)).unref();
+  }
+
+  /** The owner wrote the chunk it was given somewhere that still holds it: the next read needs other memory. */
+  taken(socket: Socket): void {
+    (socket as PooledSocket)[kReads].taken = true;
+  }
+
+  /** Closes sockets idle for longer than the keep-alive time. */
+  private sweep(): void {
+    const oldest = performance.now() - this.keepAliveMs;
+    for (const [key, list] of this.idle) {
+      // `forget` runs only at the socket's close event: take it off the list now.
+      while (list.length > 0 && list[0][kIdleSince] <= oldest) list.shift()!.destroy();
+      if (list.length === 0) this.idle.delete(key);
+    }
+    if (this.idle.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** Closes a socket whose exchange failed or whose framing is suspect; its events reach no one. */
@@ -124,5 +197,7 @@ export class UpstreamPool {
   destroy(): void {
     for (const s of this.all) s.destroy();
     this.idle.clear();
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 }
