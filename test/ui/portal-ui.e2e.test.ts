@@ -525,6 +525,47 @@ test('requests through a real slave reach the reports: search finds them with sl
   await finish(s);
 });
 
+describe('a slave that is gone, remembered across a master restart', () => {
+  let restarted: MasterProcess;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    // The registry an earlier run of this master left behind: one slave last seen an hour ago.
+    dataDir = mkdtempSync(join(tmpdir(), 'safesquid-ui-registry-'));
+    const hourAgo = Date.now() - 3600_000;
+    const gone = {
+      name: 'edge-gone', address: '127.0.0.9', version: '1.0.0', policyHash: null, lastSyncAt: hourAgo, lastReportAt: null,
+      lastSeenAt: hourAgo, clockSkewMs: 12, events: [{ time: hourAgo, kind: 'unreachable', detail: 'connect ECONNREFUSED 127.0.0.1:8888' }],
+    };
+    writeFileSync(join(dataDir, 'slaves.json'), JSON.stringify({ format: 1, slaves: [gone] }));
+    restarted = await startMasterProcess(['--data-dir', dataDir]);
+  }, 30_000);
+
+  afterAll(async () => {
+    await restarted?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('is listed offline with its events, and Forget (confirmed) removes it from the registry', async () => {
+    const s = await signedIn(restarted);
+    const { page, context } = s;
+    await page.click('#nav a[data-route=slaves]');
+    const row = page.locator('#slave-table tr[data-slave="edge-gone"]');
+    await row.waitFor();
+    expect(await row.locator('.badge-state').textContent()).toBe('offline');
+    expect(await page.textContent('#event-table')).toContain('connect ECONNREFUSED 127.0.0.1:8888');
+
+    await row.locator('button[data-action=forget]').click();
+    await page.waitForSelector('dialog[open]');
+    expect(await page.textContent('dialog[open] h2')).toBe('Forget slave edge-gone?');
+    await page.click('dialog[open] button[value=confirm]');
+    await page.locator('#slaves-notice', { hasText: 'Forgot slave edge-gone.' }).waitFor();
+    await row.waitFor({ state: 'detached' });
+    expect((await context.request.get(`${restarted.url}/api/v1/slaves/edge-gone`)).status()).toBe(404);
+    await finish(s);
+  });
+});
+
 describe('Kubernetes mode: policy from a mounted file', () => {
   let k8s: MasterProcess;
   let dir: string;

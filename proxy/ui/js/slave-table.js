@@ -18,7 +18,11 @@ export function stateBadge(state) {
   return h('span', { class: `badge badge-state badge-${tone}` }, state);
 }
 
-/** @param {SlaveEntry[]} slaves @param {{ masterVersion?: string, policyHash?: string }} ref */
+/**
+ * @param {SlaveEntry[]} slaves
+ * @param {{ masterVersion?: string, policyHash?: string, onForget?: (name: string) => void }} ref
+ *   `onForget`: offer to forget slaves that are not online (the slaves page).
+ */
 export function slaveTable(slaves, ref) {
   if (!slaves.length) {
     return emptyState('No slave has contacted this master yet. Slaves register on their first policy fetch (safesquid slave --master URL).');
@@ -49,6 +53,15 @@ export function slaveTable(slaves, ref) {
       h('td', { title: fmtTime(sl.lastSyncAt) }, fmtAgo(sl.lastSyncAt, now)),
       h('td', { title: fmtTime(sl.lastReportAt) }, fmtAgo(sl.lastReportAt, now)),
       h('td', { class: badSkew ? 'num text-warn' : 'num' }, fmtSkew(sl.clockSkewMs)),
+      ref.onForget
+        ? h(
+            'td',
+            null,
+            sl.state === 'online'
+              ? null
+              : h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'forget', onclick: () => ref.onForget?.(sl.name) }, 'Forget'),
+          )
+        : null,
     );
   });
   return h(
@@ -66,6 +79,7 @@ export function slaveTable(slaves, ref) {
           null,
           ['Name', 'State', 'Address', 'Version', 'Policy', 'Last sync', 'Last report'].map((t) => h('th', { scope: 'col' }, t)),
           h('th', { scope: 'col', class: 'num' }, 'Clock skew'),
+          ref.onForget ? h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
         ),
       ),
       h('tbody', null, rows),

@@ -6,6 +6,7 @@
 import { api, ApiError, query } from '../api.js';
 import { codeEditor } from '../code-editor.js';
 import { emptyState, errorBanner, h, loading, replace } from '../dom.js';
+import { confirmDialog } from '../confirm-dialog.js';
 import { fmtTime, shortHash } from '../format.js';
 import { locatePath } from '../yaml-locate.js';
 
@@ -356,33 +357,4 @@ function diffView(diff) {
       return h('span', { class: cls }, `${line}\n`);
     }),
   );
-}
-
-/**
- * A modal confirmation (native `<dialog>`: focus trapped, Escape cancels).
- * @param {string} question @param {string} detail @param {string} confirmLabel
- * @returns {Promise<boolean>}
- */
-function confirmDialog(question, detail, confirmLabel) {
-  return new Promise((resolve) => {
-    const dialog = /** @type {HTMLDialogElement} */ (
-      h(
-        'dialog',
-        { class: 'dialog', 'aria-labelledby': 'dialog-title' },
-        h(
-          'form',
-          { method: 'dialog' },
-          h('h2', { id: 'dialog-title' }, question),
-          h('p', null, detail),
-          h('div', { class: 'dialog-actions' }, h('button', { value: 'cancel', class: 'btn', autofocus: true }, 'Cancel'), h('button', { value: 'confirm', class: 'btn btn-danger' }, confirmLabel)),
-        ),
-      )
-    );
-    dialog.addEventListener('close', () => {
-      resolve(dialog.returnValue === 'confirm');
-      dialog.remove();
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-  });
 }

@@ -1,5 +1,6 @@
 /** The slave registry in full, with each slave's recent sync events. */
 import { api } from '../api.js';
+import { confirmDialog } from '../confirm-dialog.js';
 import { emptyState, errorBanner, h, loading, replace } from '../dom.js';
 import { fmtTime } from '../format.js';
 import { slaveTable } from '../slave-table.js';
@@ -11,18 +12,37 @@ const KIND_TONE = { applied: 'ok', recovered: 'ok', refused: 'bad', unreachable:
 /** @param {HTMLElement} main @param {import('../app.js').ViewContext} ctx */
 export async function render(main, ctx) {
   const body = h('div', null, loading());
+  const notice = h('div', { id: 'slaves-notice' });
   replace(
     main,
     h('div', { class: 'page-head' }, h('h1', null, 'Slaves'), h('p', { class: 'muted' }, 'Every proxy that fetched policy from this master, what it enforces and how its sync went.')),
+    notice,
     body,
   );
+  /** @param {string} name */
+  const forget = async (name) => {
+    const ok = await confirmDialog(
+      `Forget slave ${name}?`,
+      'It leaves the registry with its sync events. A slave that contacts this master again is registered anew.',
+      'Forget',
+    );
+    if (!ok) return;
+    try {
+      await api(`/slaves/${encodeURIComponent(name)}`, { method: 'DELETE' });
+      if (!ctx.live()) return;
+      replace(notice, h('div', { class: 'banner banner-ok', role: 'status' }, `Forgot slave ${name}.`));
+    } catch (err) {
+      if (ctx.live()) replace(notice, errorBanner(err));
+    }
+    await refresh();
+  };
   const refresh = async () => {
     try {
       const cluster = await api('/cluster');
       if (!ctx.live()) return;
       replace(
         body,
-        h('section', { class: 'panel' }, h('h2', null, 'Registry'), slaveTable(cluster.slaves ?? [], { masterVersion: cluster.master?.version, policyHash: cluster.policy?.hash })),
+        h('section', { class: 'panel' }, h('h2', null, 'Registry'), slaveTable(cluster.slaves ?? [], { masterVersion: cluster.master?.version, policyHash: cluster.policy?.hash, onForget: (name) => void forget(name) })),
         h('section', { class: 'panel' }, h('h2', null, 'Sync events'), events(cluster.slaves ?? [])),
       );
     } catch (err) {
