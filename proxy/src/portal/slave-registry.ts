@@ -17,21 +17,6 @@ export interface SlaveEntry {
   events: { time: string; kind: SyncEvent['kind']; detail: string }[];
 }
 
-interface Record_ {
-  name: string;
-  address: string;
-  version: string;
-  policyHash: string | null;
-  lastSyncAt: number | null;
-  lastReportAt: number | null;
-  lastSeenAt: number;
-  clockSkewMs: number | null;
-  /** Recent (slave clock − arrival time) samples: each is the skew minus that request's delay. */
-  skewSamples: number[];
-  openPolls: number;
-  events: { time: number; kind: SyncEvent['kind']; detail: string }[];
-}
-
 const SKEW_SAMPLES = 8;
 
 /** What survives a master restart: everything but open polls and the skew samples. */
@@ -45,6 +30,12 @@ export interface PersistedSlave {
   lastSeenAt: number;
   clockSkewMs: number | null;
   events: { time: number; kind: SyncEvent['kind']; detail: string }[];
+}
+
+interface Record_ extends PersistedSlave {
+  /** Recent (slave clock − arrival time) samples: each is the skew minus that request's delay. */
+  skewSamples: number[];
+  openPolls: number;
 }
 
 export interface SlaveRegistryOptions {
