@@ -1,12 +1,10 @@
 /**
  * The slave's Prometheus metrics, on a registry of its own (several slaves may share a process in
- * tests). Label children are resolved once here: the request path only calls `inc`/`observe`.
+ * tests). Series are resolved once here: the request path only calls `inc`/`observe`.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestCounter, RequestHistogram } from './request-metrics.js';
 import type { RecordQueue } from '../reports/record-queue.js';
-
-type Action = 'allow' | 'deny' | 'redirect';
-const ACTIONS: readonly Action[] = ['allow', 'deny', 'redirect'];
 
 export interface ActionCounters {
   allow: { inc(n?: number): void };
@@ -34,45 +32,31 @@ export class ProxyMetrics {
   ) {
     const registers = [registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-    const requests = new Counter({
-      name: 'safesquid_proxy_requests_total',
-      help: 'HTTP requests handled, by policy action',
-      labelNames: ['action'],
-      registers,
-    });
-    const tunnels = new Counter({
-      name: 'safesquid_proxy_tunnels_total',
-      help: 'CONNECT tunnels requested, by policy action',
-      labelNames: ['action'],
-      registers,
-    });
-    const byAction = (c: Counter<'action'>): ActionCounters =>
-      Object.fromEntries(ACTIONS.map((a) => [a, c.labels(a)])) as unknown as ActionCounters;
+    // Updated per request: plain series (request-metrics.ts), not prom-client's per-call label hashing.
+    const requests = new RequestCounter('safesquid_proxy_requests_total', 'HTTP requests handled, by policy action', 'action', registry);
+    const tunnels = new RequestCounter('safesquid_proxy_tunnels_total', 'CONNECT tunnels requested, by policy action', 'action', registry);
+    const byAction = (c: RequestCounter): ActionCounters => ({ allow: c.series('allow'), deny: c.series('deny'), redirect: c.series('redirect') });
     this.requests = byAction(requests);
     this.tunnels = byAction(tunnels);
-    const bytes = new Counter({
-      name: 'safesquid_proxy_bytes_total',
-      help: 'Bytes relayed: up = client to upstream, down = upstream to client',
-      labelNames: ['direction'],
-      registers,
-    });
-    this.bytesUp = bytes.labels('up');
-    this.bytesDown = bytes.labels('down');
-    const duration = new Histogram({
-      name: 'safesquid_proxy_duration_seconds',
-      help: 'Time from request to end of response (http) or tunnel lifetime (connect)',
-      labelNames: ['kind'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-      registers,
-    });
-    this.requestSeconds = duration.labels('http');
-    this.tunnelSeconds = duration.labels('connect');
-    this.decisionSeconds = new Histogram({
-      name: 'safesquid_proxy_decision_seconds',
-      help: 'Time the policy engine took to decide a request',
-      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01],
-      registers,
-    });
+    const bytes = new RequestCounter('safesquid_proxy_bytes_total', 'Bytes relayed: up = client to upstream, down = upstream to client', 'direction', registry);
+    this.bytesUp = bytes.series('up');
+    this.bytesDown = bytes.series('down');
+    const duration = new RequestHistogram(
+      'safesquid_proxy_duration_seconds',
+      'Time from request to end of response (http) or tunnel lifetime (connect)',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      'kind',
+      registry,
+    );
+    this.requestSeconds = duration.series('http');
+    this.tunnelSeconds = duration.series('connect');
+    this.decisionSeconds = new RequestHistogram(
+      'safesquid_proxy_decision_seconds',
+      'Time the policy engine took to decide a request',
+      [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01],
+      undefined,
+      registry,
+    ).series();
     this.activeConnections = new Gauge({
       name: 'safesquid_proxy_active_connections',
       help: 'Open client connections',
