@@ -37,7 +37,8 @@ export class Exchange {
     return (performance.now() - this.started) / 1000;
   }
 
-  toRecord(slave: string, durationSeconds: number): AccessRecord {
+  /** The access record as an object, for the access log (the report queue encodes the exchange itself). */
+  toRecord(slave: string, durationMs: number): AccessRecord {
     const r: AccessRecord = {
       time: this.time,
       slave,
@@ -48,7 +49,7 @@ export class Exchange {
       status: this.status,
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
-      durationMs: Math.round(durationSeconds * 1000),
+      durationMs,
       action: this.action,
     };
     if (this.user !== undefined) r.user = this.user;

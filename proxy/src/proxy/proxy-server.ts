@@ -288,9 +288,9 @@ export class ProxyServer {
     }
     m.bytesUp.inc(bytesUp);
     m.bytesDown.inc(bytesDown);
-    const record = ex.toRecord(this.opts.name, seconds);
-    this.opts.queue.push(record);
-    this.opts.accessLog?.write(record, ex);
+    const durationMs = Math.round(seconds * 1000);
+    this.opts.queue.record(ex, this.opts.name, durationMs);
+    this.opts.accessLog?.write(ex.toRecord(this.opts.name, durationMs), ex);
   }
 
   // ---- HTTP (absolute-form) -------------------------------------------------------------

@@ -16,6 +16,12 @@ export interface SpoolEntry {
   readonly bytes: number;
 }
 
+/**
+ * Bodies of the newest batches kept in memory as well: with the master up, a batch is sent right
+ * after it is spooled, and reading the file back would only cost time.
+ */
+const CACHED_BODY_BYTES = 8 * 1024 * 1024;
+
 const NAME = /^(\d{16})-(\d+)-([A-Za-z0-9][A-Za-z0-9._:-]*)\.json\.gz$/;
 /** Rejected batches are kept for inspection, but not without bound. */
 const MAX_REJECTED = 100;
@@ -24,6 +30,8 @@ export class Spool {
   private entries: SpoolEntry[] = [];
   private nextSeq = 1;
   private totalBytes = 0;
+  private readonly cached = new Map<SpoolEntry, Buffer>();
+  private cachedBytes = 0;
   readonly rejectedDir: string;
 
   /** Reads what an earlier run left behind (in order); drops half-written files, which were never sent. */
@@ -90,6 +98,7 @@ export class Spool {
     const entry = { name, seq, records, batchId, bytes: body.length };
     this.entries.push(entry);
     this.totalBytes += entry.bytes;
+    this.cache(entry, body);
     return entry;
   }
 
@@ -110,7 +119,8 @@ export class Spool {
   }
 
   read(entry: SpoolEntry): Promise<Buffer> {
-    return readFile(join(this.dir, entry.name));
+    const body = this.cached.get(entry);
+    return body ? Promise.resolve(body) : readFile(join(this.dir, entry.name));
   }
 
   async remove(entry: SpoolEntry): Promise<void> {
@@ -131,9 +141,28 @@ export class Spool {
   }
 
   private forget(entry: SpoolEntry): void {
+    this.uncache(entry);
     const i = this.entries.indexOf(entry);
     if (i < 0) return;
     this.entries.splice(i, 1);
     this.totalBytes -= entry.bytes;
+  }
+
+  /** Keeps the newest bodies within CACHED_BODY_BYTES: the oldest give way (they are on disk). */
+  private cache(entry: SpoolEntry, body: Buffer): void {
+    if (body.length > CACHED_BODY_BYTES) return;
+    this.cached.set(entry, body);
+    this.cachedBytes += body.length;
+    for (const old of this.cached.keys()) {
+      if (this.cachedBytes <= CACHED_BODY_BYTES) break;
+      this.uncache(old);
+    }
+  }
+
+  private uncache(entry: SpoolEntry): void {
+    const body = this.cached.get(entry);
+    if (!body) return;
+    this.cached.delete(entry);
+    this.cachedBytes -= body.length;
   }
 }
