@@ -63,10 +63,21 @@ export async function ingestWithoutIndexes(
   }
 }
 
+export interface HttpIngest {
+  recordsPerSec: number;
+  /** Master CPU (user + system) per record, µs. */
+  masterCpuUs: number;
+  /** CPU of the database server per record, µs, when `dbCpuSeconds` was given (PostgreSQL). */
+  dbCpuUs?: number;
+  stored: number;
+  sent: number;
+  gzipBytesPerRecord: number;
+}
+
 /** POSTs pre-gzipped batches to a real master with `concurrency` keep-alive connections. */
 export async function ingestThroughHttp(
-  master: BenchMaster, bySlave: AccessRecord[][], batchSize: number, concurrency: number,
-): Promise<{ recordsPerSec: number; recordsPerMasterCpuSec: number; stored: number; sent: number; gzipBytesPerRecord: number }> {
+  master: BenchMaster, bySlave: AccessRecord[][], batchSize: number, concurrency: number, dbCpuSeconds?: () => number,
+): Promise<HttpIngest> {
   const bodies: { slave: string; body: Buffer }[] = [];
   let sent = 0;
   for (const records of bySlave) {
@@ -85,6 +96,7 @@ export async function ingestThroughHttp(
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let next = 0;
   const cpu0 = master.cpuSeconds();
+  const db0 = dbCpuSeconds?.();
   const started = performance.now();
   const worker = async () => {
     while (next < bodies.length) {
@@ -99,7 +111,11 @@ export async function ingestThroughHttp(
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
   const cpu = master.cpuSeconds() - cpu0;
+  const db = dbCpuSeconds && db0 !== undefined ? dbCpuSeconds() - db0 : undefined;
   agent.destroy();
   const stored = (await storedRecords(master)) - before;
-  return { recordsPerSec: sent / seconds, recordsPerMasterCpuSec: sent / cpu, stored, sent, gzipBytesPerRecord: gzipBytes / sent };
+  return {
+    recordsPerSec: sent / seconds, masterCpuUs: (cpu * 1e6) / sent, dbCpuUs: db === undefined ? undefined : (db * 1e6) / sent,
+    stored, sent, gzipBytesPerRecord: gzipBytes / sent,
+  };
 }

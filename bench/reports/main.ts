@@ -14,7 +14,7 @@ import { openReportStore, type ReportFilter, type ReportStoreOptions } from '@sa
 import { startPostgres, type PostgresServer } from '@safesquid/test/dist/reports/postgres-server.js';
 import { ProcessGroup } from '../proxy/processes.js';
 import { ingestThroughHttp, ingestThroughStore, ingestWithoutIndexes } from './ingest.js';
-import { startMaster } from './master.js';
+import { postgresCpuSeconds, startMaster } from './master.js';
 import { medianMs, QUERY_CASES } from './queries.js';
 import { makeRecords } from './records.js';
 import { measureSlaveCost, type SlaveRun } from './slave-cost.js';
@@ -28,6 +28,8 @@ const HELP = `usage: node bench/dist/reports/main.js [options]
   --duration S       wrk seconds per slave run (default 8)
   --rounds N         slave off/on pairs (default 3)
   --connections N    wrk connections (default 50)
+  --baseline DIR     also ingest through DIR's master (a git worktree of an earlier commit, built
+                     with "npx tsc -b"), alternating with this tree's, for a same-run comparison
 `;
 const TARGET = 50_000;
 /** Batches in flight through the store API, as from several slaves (PostgreSQL overlaps their commits). */
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -90,7 +93,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-reports-'));
   let pgServer: PostgresServer | undefined;
   let dbn = 0;
-  const targets: { name: string; opts: () => Promise<ReportStoreOptions> }[] = [
+  const targets: { name: string; opts: () => Promise<ReportStoreOptions>; dbCpuSeconds?: () => number }[] = [
     { name: 'SQLite', opts: async () => ({ sqlitePath: join(dir, `r${dbn++}.db`) }) },
   ];
   try {
@@ -98,7 +101,10 @@ async function main(): Promise<void> {
       // Durable settings (fsync on, synchronous_commit on): the figure a production master would see.
       pgServer = await startPostgres({ fast: false });
       const server = pgServer;
-      targets.push({ name: 'PostgreSQL', opts: async () => ({ postgresUrl: await server.createDatabase(`r${dbn++}`) }) });
+      targets.push({
+        name: 'PostgreSQL', opts: async () => ({ postgresUrl: await server.createDatabase(`r${dbn++}`) }),
+        dbCpuSeconds: () => postgresCpuSeconds(join(server.dir, 'data')),
+      });
     }
     const start = Date.now() - 30 * DAY;
     const records = makeRecords(n, { slave: 'bench-s1', start, spanMs: 30 * DAY, seed: 1 });
@@ -125,19 +131,27 @@ async function main(): Promise<void> {
       const bySlave = [0, 1, 2, 3].map((s) =>
         makeRecords(Math.ceil(n / 4), { slave: `bench-s${s}`, start, spanMs: 30 * DAY, seed: 10 + s }),
       );
+      // With --baseline, the earlier build's master runs before each of this tree's: same machine, same load.
+      const trees: [string, string][] = values.baseline ? [['baseline', values.baseline], ['this tree', root]] : [['', root]];
       for (const t of targets) {
-        const opts = await t.opts();
-        const master = await startMaster(group, root, 'postgresUrl' in opts ? { postgresUrl: opts.postgresUrl } : {});
-        try {
-          const r = await ingestThroughHttp(master, bySlave, batch, 4);
-          if (r.stored !== r.sent) throw new Error(`${t.name}: master stored ${r.stored} of ${r.sent} records`);
-          rows.push([`${t.name} via POST /batches`, fmt(r.recordsPerSec), fmt(r.recordsPerMasterCpuSec), `${r.gzipBytesPerRecord.toFixed(0)} B`, `${fmt(r.stored)}/${fmt(r.sent)}`, r.recordsPerSec >= TARGET ? 'yes' : 'NO']);
-        } finally {
-          await master.stop();
+        for (const [label, tree] of trees) {
+          const opts = await t.opts();
+          const master = await startMaster(group, tree, 'postgresUrl' in opts ? { postgresUrl: opts.postgresUrl } : {});
+          try {
+            const r = await ingestThroughHttp(master, bySlave, batch, 4, t.dbCpuSeconds);
+            if (r.stored !== r.sent) throw new Error(`${t.name}: master stored ${r.stored} of ${r.sent} records`);
+            rows.push([
+              `${t.name} via POST /batches${label ? ` (${label})` : ''}`, fmt(r.recordsPerSec), fmt(1e6 / r.masterCpuUs),
+              r.masterCpuUs.toFixed(1), r.dbCpuUs === undefined ? '-' : r.dbCpuUs.toFixed(1),
+              `${r.gzipBytesPerRecord.toFixed(0)} B`, `${fmt(r.stored)}/${fmt(r.sent)}`, r.recordsPerSec >= TARGET ? 'yes' : 'NO',
+            ]);
+          } finally {
+            await master.stop();
+          }
         }
       }
       process.stdout.write(`ingestion through a real master (gzip batches, 4 keep-alive connections, 4 slaves)\n`);
-      process.stdout.write(`${table(['path', 'records/s', 'per master CPU-s', 'gzip/record', 'stored/sent', `≥ ${fmt(TARGET)}`], rows)}\n\n`);
+      process.stdout.write(`${table(['path', 'records/s', 'per master CPU-s', 'master CPU µs/rec', 'PostgreSQL CPU µs/rec', 'gzip/record', 'stored/sent', `≥ ${fmt(TARGET)}`], rows)}\n\n`);
     }
 
     if (only.has('query')) {

@@ -1,5 +1,5 @@
 /** A real `safesquid master` process for the bench, with its tokens, and helpers to talk to it. */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,27 @@ export async function startMaster(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * CPU seconds used so far by a PostgreSQL server: the postmaster (PID in postmaster.pid under
+ * `dataDir`) and its children (a backend per connection, WAL writer, checkpointer...). Backends
+ * that exited since are not counted: the bench keeps its connections for the whole run.
+ */
+export function postgresCpuSeconds(dataDir: string): number {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let total = processCpuSeconds(postmaster);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) total += processCpuSeconds(Number(entry));
+    } catch {
+      // The process exited between readdir and read.
+    }
+  }
+  return total;
 }
 
 /** utime + stime from /proc/<pid>/stat, in seconds (clock ticks of 1/100 s on Linux). */
