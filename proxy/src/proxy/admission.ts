@@ -82,6 +82,36 @@ export function admitResponse(a: Admitted, ex: Exchange, target: Target, status:
 
 export type Admission = Admitted | Refusal;
 
+/** What policy judges; the request headers are read only when a rule asks (both header forms build them lazily). */
+class AdmissionContext implements RequestContext {
+  readonly clientIp: string;
+  readonly user: string | undefined;
+  readonly method: string;
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly scheme: 'http' | 'https';
+
+  constructor(
+    ex: Exchange,
+    target: Target,
+    readonly groups: string[] | undefined,
+    private readonly req: { readonly headers: IncomingHttpHeaders },
+  ) {
+    this.clientIp = ex.client;
+    this.user = ex.user;
+    this.method = ex.method;
+    this.host = target.host;
+    this.port = target.port;
+    this.path = target.path;
+    this.scheme = target.scheme;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
+  }
+}
+
 /** Synchronous unless authentication or DNS has to wait: most requests take no extra event-loop turn. */
 export function admit(deps: AdmissionDeps, req: { readonly headers: IncomingHttpHeaders }, target: Target, ex: Exchange, isTunnel: boolean): Admission | Promise<Admission> {
   const policy = deps.policy.current;
@@ -116,17 +146,7 @@ function decide(
   if (isTunnel && !restriction.connectPorts.includes(target.port)) {
     return refusal(403, `CONNECT to port ${target.port} is not allowed (allowed ports: ${restriction.connectPorts.join(', ') || 'none'})`);
   }
-  const ctx: RequestContext = {
-    clientIp: ex.client,
-    user: ex.user,
-    groups,
-    method: ex.method,
-    host: target.host,
-    port: target.port,
-    path: target.path,
-    scheme: target.scheme,
-    headers: req.headers,
-  };
+  const ctx = new AdmissionContext(ex, target, groups, req);
   const t0 = performance.now();
   const decision = policy.evaluateRequest(ctx);
   deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);

@@ -43,7 +43,7 @@ export interface FastPathHost {
   logError(err: unknown, url: string): void;
 }
 
-const DROP_ON_REQUEST = new Set(['host', 'x-forwarded-for']);
+const DROP_ON_REQUEST = ['host', 'x-forwarded-for'];
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const LAST_CHUNK = '0\r\n\r\n';
@@ -242,7 +242,7 @@ class FastExchange implements UpstreamOwner {
     try {
       target = parseAbsoluteTarget(head.target);
       if (rawHeaderCount(head.raw, 'host') > 1) throw new TargetError('more than one Host header');
-      const hostHeader = head.headers.host;
+      const hostHeader = rawHeader(head.raw, 'host');
       if (hostHeader !== undefined && !isValidHostHeader(hostHeader)) throw new TargetError(`invalid Host header "${hostHeader.slice(0, 100)}"`);
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;

@@ -1,4 +1,4 @@
-import { endToEndHeaders, rawHeader, rawHeaderCount } from './hop-headers.js';
+import { endToEndHeaders, nameIs, rawHeader, rawHeaderCount } from './hop-headers.js';
 
 describe('endToEndHeaders', () => {
   const raw = [
@@ -8,7 +8,7 @@ describe('endToEndHeaders', () => {
   ];
 
   it('drops hop-by-hop fields, those the Connection header names, and proxy credentials; keeps repeats and order', () => {
-    expect(endToEndHeaders(raw, { drop: new Set(['host']) })).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Debug', 'on']);
+    expect(endToEndHeaders(raw, { drop: ['host'] })).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Debug', 'on']);
   });
 
   it('keeps Upgrade and Connection for upgrade handshakes', () => {
@@ -30,5 +30,16 @@ describe('rawHeader', () => {
     expect(rawHeader(raw, 'host')).toBe('a');
     expect(rawHeaderCount(raw, 'host')).toBe(2);
     expect(rawHeader(raw, 'via')).toBeUndefined();
+  });
+});
+
+describe('nameIs', () => {
+  it('compares a field name with a lower-case constant, ignoring case only', () => {
+    expect(nameIs('X-Forwarded-For', 'x-forwarded-for')).toBe(true);
+    expect(nameIs('CONTENT-LENGTH', 'content-length')).toBe(true);
+    expect(nameIs('x_forwarded_for', 'x-forwarded-for')).toBe(false);
+    expect(nameIs('Hos', 'host')).toBe(false);
+    expect(nameIs('Hosts', 'host')).toBe(false);
+    expect(nameIs('Hoqt', 'host')).toBe(false);
   });
 });

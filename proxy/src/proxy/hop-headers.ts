@@ -4,26 +4,43 @@
  */
 import type { HeaderEdits } from '../policy/decision.js';
 
+/**
+ * `name` equals `lower` (a constant of lower-case letters and `-`) ignoring case: no lower-cased
+ * copy, no hashing. For a token character, `c | 0x20` is a lower-case letter only when c is that letter.
+ */
+export function nameIs(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the proxy's own credentials and the legacy Proxy-Connection. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+function isHopByHop(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return nameIs(name, 'te');
+    case 7:
+      return nameIs(name, 'trailer') || nameIs(name, 'upgrade');
+    case 10:
+      return nameIs(name, 'connection') || nameIs(name, 'keep-alive');
+    case 16:
+      return nameIs(name, 'proxy-connection');
+    case 17:
+      return nameIs(name, 'transfer-encoding');
+    case 18:
+      return nameIs(name, 'proxy-authenticate');
+    case 19:
+      return nameIs(name, 'proxy-authorization');
+    default:
+      return false;
+  }
+}
 
 /** Field names a `Connection` header declares hop-by-hop (`Connection: close, X-Foo`). */
 function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length !== 10 && raw[i].length !== 16) continue;
-    const name = raw[i].toLowerCase();
-    if (name !== 'connection' && name !== 'proxy-connection') continue;
+    if (!nameIs(raw[i], 'connection') && !nameIs(raw[i], 'proxy-connection')) continue;
     for (const token of raw[i + 1].split(',')) {
       const t = token.trim().toLowerCase();
       if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') (listed ??= new Set()).add(t);
@@ -34,29 +51,38 @@ function connectionListed(raw: readonly string[]): Set<string> | undefined {
 
 export interface RewriteOptions {
   /** Lower-case names dropped in addition to the hop-by-hop set (e.g. `host`, which is rebuilt). */
-  drop?: ReadonlySet<string>;
+  drop?: readonly string[];
   edits?: HeaderEdits;
   /** Keep `Connection: upgrade` and `Upgrade` (WebSocket handshakes). */
   keepUpgrade?: boolean;
+}
+
+function dropped(name: string, drop: readonly string[]): boolean {
+  for (let i = 0; i < drop.length; i++) if (nameIs(name, drop[i])) return true;
+  return false;
 }
 
 /** End-to-end headers of `raw`, with policy edits applied; hop-by-hop fields removed. */
 export function endToEndHeaders(raw: readonly string[], opts: RewriteOptions = {}): string[] {
   const listed = connectionListed(raw);
   const edits = opts.edits;
+  const drop = opts.drop;
   let removed: Set<string> | undefined;
   if (edits) {
     removed = new Set(edits.remove.map((n) => n.toLowerCase()));
     for (const n of Object.keys(edits.set)) removed.add(n.toLowerCase());
+    if (removed.size === 0) removed = undefined;
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name)) {
-      if (!(opts.keepUpgrade && (name === 'upgrade' || name === 'connection'))) continue;
+    const name = raw[i];
+    if (isHopByHop(name)) {
+      if (!(opts.keepUpgrade && (nameIs(name, 'upgrade') || nameIs(name, 'connection')))) continue;
     }
-    if (listed?.has(name) || opts.drop?.has(name) || removed?.has(name)) continue;
-    out.push(raw[i], raw[i + 1]);
+    if (drop && dropped(name, drop)) continue;
+    // Only Connection-listed names and policy edits need the lower-cased name: both are rare.
+    if ((listed || removed) && (listed?.has(name.toLowerCase()) || removed?.has(name.toLowerCase()))) continue;
+    out.push(name, raw[i + 1]);
   }
   if (edits) {
     for (const [n, v] of Object.entries(edits.set)) out.push(n, v);
@@ -68,7 +94,7 @@ export function endToEndHeaders(raw: readonly string[], opts: RewriteOptions = {
 /** First value of a header in a raw array (case-insensitive), or undefined. */
 export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === lowerName.length && raw[i].toLowerCase() === lowerName) return raw[i + 1];
+    if (nameIs(raw[i], lowerName)) return raw[i + 1];
   }
   return undefined;
 }
@@ -77,7 +103,7 @@ export function rawHeader(raw: readonly string[], lowerName: string): string | u
 export function rawHeaderCount(raw: readonly string[], lowerName: string): number {
   let n = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === lowerName.length && raw[i].toLowerCase() === lowerName) n++;
+    if (nameIs(raw[i], lowerName)) n++;
   }
   return n;
 }

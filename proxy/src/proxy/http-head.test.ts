@@ -20,6 +20,7 @@ describe('fast-path request heads', () => {
     expect(head.raw).toEqual(['Host', 'a.example', 'X-A', '1', 'x-a', '2', 'Connection', 'keep-alive, close']);
     expect(head.headers['x-a']).toBe('1, 2');
     expect(head.close).toBe(true);
+    expect(request('GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, closed\r\n\r\n')!.close).toBe(false);
   });
 
   it.each([
@@ -66,10 +67,20 @@ describe('fast-path response heads', () => {
     ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'GET', 'none', false],
     ['HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n', 'GET', 'length', false],
     ['HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n', 'GET', 'length', true],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\tChunked \r\n\r\n', 'GET', 'chunked', true],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 'GET', 'close', false],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nconnection: Keep-Alive ,CLOSE\r\n\r\n', 'GET', 'length', false],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: closed, x-close\r\n\r\n', 'GET', 'length', true],
   ])('frames %j for %s', (text, method, framing, reusable) => {
     const head = response(text, method);
     expect(head.framing).toBe(framing);
     expect(head.reusable).toBe(reusable);
+  });
+
+  it('reads the status and reason, which may be empty or hold spaces', () => {
+    expect(response('HTTP/1.1 404 Not Found Here\r\n\r\n')).toMatchObject({ status: 404, statusText: 'Not Found Here' });
+    expect(response('HTTP/1.1 200\r\n\r\n')).toMatchObject({ status: 200, statusText: '' });
+    expect(response('HTTP/1.1 599 \r\n\r\n')).toMatchObject({ status: 599, statusText: '' });
   });
 
   it.each([
@@ -78,6 +89,12 @@ describe('fast-path response heads', () => {
     'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n',
     'HTTP/2 200 OK\r\n\r\n',
     'HTTP/1.1 20 OK\r\n\r\n',
+    'HTTP/1.1 099 OK\r\n\r\n',
+    'HTTP/1.2 200 OK\r\n\r\n',
+    'HTTP/1.1 2000 OK\r\n\r\n',
+    'HTTP/1.1  200 OK\r\n\r\n',
+    'HTTP/1.1 200 O\nK\r\n\r\n',
+    'http/1.1 200 OK\r\n\r\n',
   ])('refuses %j', (text) => {
     expect(() => response(text)).toThrow(ResponseHeadError);
   });

@@ -5,6 +5,7 @@
  * the usual 400/431 answers.
  */
 import { METHODS, type IncomingHttpHeaders } from 'node:http';
+import { nameIs } from './hop-headers.js';
 
 /** RFC 9110 tchar, for methods and field names. */
 const TCHAR = new Uint8Array(256);
@@ -62,15 +63,38 @@ function parseFields(text: string, start: number, raw: string[]): boolean {
   return true;
 }
 
-export interface RequestHead {
-  method: string;
-  target: string;
-  /** Name, value, ... in arrival order and case (latin1). */
-  raw: string[];
+/** A parsed request head; `headers` (node:http's `req.headers`) is built only if something reads it. */
+export class RequestHead {
+  private built: IncomingHttpHeaders | undefined = undefined;
+
+  constructor(
+    readonly method: string,
+    readonly target: string,
+    /** Name, value, ... in arrival order and case (latin1). */
+    readonly raw: string[],
+    /** The client asked to close the connection after this exchange. */
+    readonly close: boolean,
+  ) {}
+
   /** The fields as node:http presents `req.headers` (policy matches on these). */
-  headers: IncomingHttpHeaders;
-  /** The client asked to close the connection after this exchange. */
-  close: boolean;
+  get headers(): IncomingHttpHeaders {
+    return (this.built ??= nodeHeaders(this.raw));
+  }
+}
+
+/** `value` (a comma-separated list) has the element `token` (lower-case), ignoring case and whitespace. */
+function listHas(value: string, token: string): boolean {
+  let i = 0;
+  while (i < value.length) {
+    while (i < value.length && (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9)) i++;
+    let end = value.indexOf(',', i);
+    if (end === -1) end = value.length;
+    const next = end + 1;
+    while (end > i && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+    if (end - i === token.length && nameIs(value.slice(i, end), token)) return true;
+    i = next;
+  }
+  return false;
 }
 
 /**
@@ -100,21 +124,22 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   let host = false;
   let lengths = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
+    const name = raw[i];
     const value = raw[i + 1];
-    if (name === 'host') host = true;
-    if (name === 'transfer-encoding' || name === 'expect' || name === 'upgrade') return undefined;
+    if (nameIs(name, 'host')) host = true;
+    else if (nameIs(name, 'transfer-encoding') || nameIs(name, 'expect') || nameIs(name, 'upgrade')) return undefined;
     // node:http refuses a repeated Content-Length even when the values agree.
-    if (name === 'content-length' && (value !== '0' || ++lengths > 1)) return undefined;
-    if (name === 'connection') {
+    else if (nameIs(name, 'content-length')) {
+      if (value !== '0' || ++lengths > 1) return undefined;
+    } else if (nameIs(name, 'connection')) {
       const v = value.toLowerCase();
       if (v.includes('upgrade')) return undefined;
-      if (/(^|,)\s*close\s*(,|$)/.test(v)) close = true;
+      if (listHas(v, 'close')) close = true;
     }
   }
   // HTTP/1.1 requires Host; node:http answers its absence with 400.
   if (!host) return undefined;
-  return { method, target, raw, headers: nodeHeaders(raw), close };
+  return new RequestHead(method, target, raw, close);
 }
 
 /** node:http keeps only the first of these when repeated (see IncomingMessage#_addHeaderLine). */
@@ -161,36 +186,69 @@ export class ResponseHeadError extends Error {
   readonly code = 'HPE_INVALID_RESPONSE';
 }
 
+/** `HTTP/1.x NNN reason`: the minor version, status and reason, or undefined when not strict. */
+function statusLine(line: string): { minor: number; status: number; reason: string } | undefined {
+  if (line.length < 12 || !line.startsWith('HTTP/1.') || line.charCodeAt(8) !== 32) return undefined;
+  const minor = line.charCodeAt(7) - 48;
+  if (minor !== 0 && minor !== 1) return undefined;
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9 || (i === 9 && d === 0)) return undefined;
+    status = status * 10 + d;
+  }
+  if (line.length === 12) return { minor, status, reason: '' };
+  if (line.charCodeAt(12) !== 32) return undefined;
+  return { minor, status, reason: line.slice(13) };
+}
+
+function isDigits(s: string, max: number): boolean {
+  if (s.length === 0 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+  }
+  return true;
+}
+
+/** `Transfer-Encoding` whose last coding is chunked. */
+function endsWithChunked(value: string): boolean {
+  let end = value.length;
+  while (end > 0 && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+  let start = value.lastIndexOf(',', end - 1) + 1;
+  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
+  return end - start === 7 && nameIs(value.slice(start, end), 'chunked');
+}
+
 /** Parses an upstream response head in `buf[start, end)`; throws ResponseHeadError on anything malformed. */
 export function parseResponseHead(buf: Buffer, start: number, end: number, requestMethod: string): ResponseHead {
   const text = buf.toString('latin1', start, end);
   const eol = text.indexOf('\r\n');
-  const m = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/.exec(text.slice(0, eol));
-  if (!m) throw new ResponseHeadError(`invalid status line "${text.slice(0, Math.min(eol, 100))}"`);
-  const status = Number(m[2]);
-  const statusText = m[3] ?? '';
+  const line = statusLine(text.slice(0, eol));
+  if (!line) throw new ResponseHeadError(`invalid status line "${text.slice(0, Math.min(eol, 100))}"`);
+  const status = line.status;
+  const statusText = line.reason;
   if (!validValue(statusText)) throw new ResponseHeadError('invalid characters in the status line');
   const raw: string[] = [];
   if (!parseFields(text, eol + 2, raw)) throw new ResponseHeadError('invalid header line');
-  let reusable = m[1] === '1';
+  let reusable = line.minor === 1;
   let chunked = false;
   let te = false;
   let length = -1;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
+    const name = raw[i];
     const value = raw[i + 1];
-    if (name === 'transfer-encoding') {
+    if (nameIs(name, 'transfer-encoding')) {
       te = true;
-      chunked = /(^|,)\s*chunked\s*$/i.test(value);
-    } else if (name === 'content-length') {
-      if (!/^\d{1,15}$/.test(value)) throw new ResponseHeadError(`invalid Content-Length "${value.slice(0, 40)}"`);
+      chunked = endsWithChunked(value);
+    } else if (nameIs(name, 'content-length')) {
+      if (!isDigits(value, 15)) throw new ResponseHeadError(`invalid Content-Length "${value.slice(0, 40)}"`);
       const n = Number(value);
       if (length !== -1 && length !== n) throw new ResponseHeadError('conflicting Content-Length fields');
       length = n;
-    } else if (name === 'connection') {
-      const v = value.toLowerCase();
-      if (/(^|,)\s*close\s*(,|$)/.test(v)) reusable = false;
-      else if (m[1] === '0' && /(^|,)\s*keep-alive\s*(,|$)/.test(v)) reusable = true;
+    } else if (nameIs(name, 'connection')) {
+      if (listHas(value, 'close')) reusable = false;
+      else if (line.minor === 0 && listHas(value, 'keep-alive')) reusable = true;
     }
   }
   if (te && length !== -1) throw new ResponseHeadError('both Transfer-Encoding and Content-Length');

@@ -61,7 +61,7 @@ export const PROXY_DEFAULTS = {
 };
 
 const UPSTREAM_CONNECT_TIMEOUT_MS = 15_000;
-const DROP_ON_REQUEST = new Set(['host', 'x-forwarded-for']);
+const DROP_ON_REQUEST = ['host', 'x-forwarded-for'];
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const STALE_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
