@@ -62,6 +62,9 @@ export function fixtureBatches(): { id: string; slave: string; records: AccessRe
   ];
 }
 
+/** Text a store must keep as sent: array-literal, CSV and SQL metacharacters, a NULL look-alike, non-ASCII. */
+export const NASTY_TEXT = ['NULL', 'a"b', 'back\\slash\\', '{braces},comma', ' two  spaces ', "it's", 'naïve ☃ 日本', 'tab\tnewline\n'];
+
 const ALL: ReportFilter = { from: T0 - DAY, to: T0 + 2 * DAY };
 
 /** Every fixture URL holds a ':', and a URL filter makes the store read raw records only. */
@@ -119,6 +122,17 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
       await Promise.all(batches.map((records, i) => store.ingestBatch(`c-${i}`, 's2', records)));
       expect((await store.summary(ALL)).requests).toBe(9 + 8 * base.length);
       expect(await allAggregates(store, ALL)).toEqual(await allAggregates(store, { ...ALL, ...RAW }));
+    });
+
+    it('stores awkward text exactly as sent', async () => {
+      const records = NASTY_TEXT.map((t, i) =>
+        rec({ time: T0 + 3 * DAY + i, slave: 's1', host: 'odd.example', user: t, url: `http://odd.example/${t}`, rule: t, category: t, policyHash: t }),
+      );
+      expect(await store.ingestBatch('nasty', 's1', records)).toEqual({ inserted: records.length, duplicate: false });
+      const window = { from: T0 + 3 * DAY, to: T0 + 4 * DAY };
+      const found = (await store.search({ filter: window, limit: 100 })).records.map(({ id: _id, ...r }) => r);
+      expect(found.reverse()).toEqual(records);
+      expect((await store.topUsers({ filter: window, limit: 100 })).map((r) => r.user).sort()).toEqual([...NASTY_TEXT].sort());
     });
 
     it('records an empty batch id so its resend is a duplicate', async () => {

@@ -5,7 +5,6 @@
  * concurrent resend of the same batch wait for the first and then insert nothing.
  */
 import pg from 'pg';
-import type { AccessRecord } from './access-record.js';
 import type { ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
 import {
   blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
@@ -15,6 +14,7 @@ import {
   DEFAULT_PURGE_CHUNK, rollupRows, searchPage, toBlocked, toCategory, toPerSlave, toSummary, toTimeline,
   toTopSite, toTopUser, type ReportStore,
 } from './store.js';
+import { recordArrays, rollupArrays } from './pg-array-literal.js';
 import { SCHEMA_POSTGRES } from './schema.js';
 
 type Row = Record<string, unknown>;
@@ -41,30 +41,6 @@ const MIGRATION_LOCK = 0x5afe5_0001;
 function numbered(q: Sql): { text: string; values: unknown[] } {
   let n = 0;
   return { text: q.text.replace(/\?/g, () => `$${++n}`), values: q.params };
-}
-
-function columnArrays(records: readonly AccessRecord[]): unknown[][] {
-  const n = records.length;
-  const cols: unknown[][] = RECORD_COLUMNS.map(() => new Array(n));
-  for (let i = 0; i < n; i++) {
-    const r = records[i];
-    cols[0][i] = r.time;
-    cols[1][i] = r.slave;
-    cols[2][i] = r.client;
-    cols[3][i] = r.user ?? null;
-    cols[4][i] = r.method;
-    cols[5][i] = r.host;
-    cols[6][i] = r.url;
-    cols[7][i] = r.status;
-    cols[8][i] = r.bytesUp;
-    cols[9][i] = r.bytesDown;
-    cols[10][i] = r.durationMs;
-    cols[11][i] = r.action;
-    cols[12][i] = r.rule ?? null;
-    cols[13][i] = r.category ?? null;
-    cols[14][i] = r.policyHash ?? null;
-  }
-  return cols;
 }
 
 export async function openPostgresReportStore(url: string): Promise<ReportStore> {
@@ -96,9 +72,8 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
           return { inserted: 0, duplicate: true };
         }
         if (records.length > 0) {
-          await client.query(INSERT_RECORDS, columnArrays(records));
-          const rows = rollupRows(records);
-          await client.query(UPSERT_ROLLUP, ROLLUP_TYPES.map((_, c) => rows.map((r) => r[c])));
+          await client.query(INSERT_RECORDS, recordArrays(records));
+          await client.query(UPSERT_ROLLUP, rollupArrays(rollupRows(records)));
         }
         await client.query('COMMIT');
         return { inserted: records.length, duplicate: false };
