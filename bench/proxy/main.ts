@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
@@ -29,6 +29,10 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
                       (slave+auth: the slave requiring Basic auth of a bcrypt user, every request authenticated)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
   --cpu-prof DIR      run the slave under node --cpu-prof, profiles written to DIR
+  --node-arg ARG      node option for the slave processes, e.g. --max-semi-space-size=64 (repeatable)
+  --baseline-node-arg ARG
+                      node option for slave-base only (repeatable): with --baseline . this compares
+                      node options on one build
   --baseline DIR      also measure "slave-base": the slave built in another checkout DIR (its
                       proxy/dist, e.g. of the previous commit), same policy and arguments, in the same
                       alternating rounds, so a change is judged against the same-run anchors
@@ -42,6 +46,8 @@ interface Options {
   only: Set<string>;
   slaveArgs: string[];
   cpuProfDir?: string;
+  nodeArgs: string[];
+  baselineNodeArgs: string[];
   baselineRoot?: string;
 }
 
@@ -65,7 +71,7 @@ const CONNECT_ROUNDS = 5;
 const TARGETS = ['direct', 'tcp-relay', 'squid', 'slave', 'slave+auth'] as const;
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, warmupS: 2, tunnels: TUNNEL_TARGET, only: new Set(TARGETS), slaveArgs: [] };
+  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, warmupS: 2, tunnels: TUNNEL_TARGET, only: new Set(TARGETS), slaveArgs: [], nodeArgs: [], baselineNodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -89,7 +95,9 @@ function parseOptions(argv: string[]): Options {
       case '--only': opts.only = new Set(value().split(',')); break;
       case '--slave-arg': opts.slaveArgs.push(value()); break;
       case '--cpu-prof': opts.cpuProfDir = value(); break;
-      case '--baseline': opts.baselineRoot = value(); break;
+      case '--node-arg': opts.nodeArgs.push(value()); break;
+      case '--baseline-node-arg': opts.baselineNodeArgs.push(value()); break;
+      case '--baseline': opts.baselineRoot = resolve(value()); break;
       case '--help': case '-h': process.stdout.write(HELP); process.exit(0); break;
       default: throw new Error(`unknown option ${flag}\n\n${HELP}`);
     }
@@ -150,7 +158,7 @@ async function main(): Promise<number> {
       if (squid instanceof Error) rows.push({ name: 'squid', error: squid.message });
       else proxies.push(squid);
     }
-    const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
+    const profArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
     const slaves = [
       { name: 'slave', root },
       { name: 'slave+auth', root },
@@ -158,6 +166,7 @@ async function main(): Promise<number> {
     ];
     for (const { name, root: slaveRoot } of slaves) {
       if (!opts.only.has(name) && !(name === 'slave-base' && opts.only.has('slave'))) continue;
+      const nodeArgs = [...profArgs, ...(name === 'slave-base' ? opts.baselineNodeArgs : opts.nodeArgs)];
       const launch = { name, extraArgs: opts.slaveArgs, nodeArgs, withAuth: name === 'slave+auth' };
       const slave = await startSlave(group, slaveRoot, connectPorts, launch).catch((err: Error) => err);
       if (slave instanceof Error) rows.push({ name, error: slave.message });
