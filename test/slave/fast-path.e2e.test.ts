@@ -317,3 +317,42 @@ describe('slave fast path', () => {
     }
   });
 });
+
+describe('slave fast path with a short idle timeout', () => {
+  const dir = tempDir('fast-idle');
+  let silent: net.Server;
+  let slave: RunningSlave;
+
+  beforeAll(async () => {
+    // Accepts the request and never answers.
+    silent = net.createServer((s) => {
+      s.resume();
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const policy = join(dir.path, 'policy.yaml');
+    writePolicy(policy, 'fast-idle-e2e', POLICY);
+    slave = await startSlave(['--policy', policy, '--idle-timeout', '400']);
+  });
+
+  afterAll(async () => {
+    await slave?.stop('SIGKILL');
+    await new Promise<void>((r) => (silent ? silent.close(() => r()) : r()));
+    dir.remove();
+  });
+
+  it('answers 504 when the upstream stays silent past the idle timeout, and keeps the client connection', async () => {
+    const c = new Client(slave.port);
+    try {
+      const started = Date.now();
+      c.send(`GET http://127.0.0.1:${(silent.address() as AddressInfo).port}/never HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const r = await c.response();
+      expect(r.status).toBe(504);
+      expect(r.body.toString()).toMatch(/timed out/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      expect(c.closed).toBe(false);
+    } finally {
+      c.close();
+    }
+  });
+});

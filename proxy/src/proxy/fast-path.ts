@@ -66,7 +66,9 @@ function onClientClose(this: FastSocket): void {
 function onClientTimeout(this: FastSocket): void {
   const conn = this[kConn];
   if (conn?.fresh) conn.timedOutFresh();
-  else this.destroy();
+  // An exchange with an upstream socket is timed by that socket (a silent upstream gets its 504);
+  // the client's timer is armed again by the next read or write.
+  else if (!conn?.current?.upstream) this.destroy();
 }
 
 function onClientDrain(this: FastSocket): void {
