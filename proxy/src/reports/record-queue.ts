@@ -5,8 +5,12 @@ import { RecordEncoder, type RecordSource } from './record-encoding.js';
 const CHUNK_BYTES = 64 * 1024;
 /** Ends recorded per chunk: far more than the ~130-byte minimum record allows in CHUNK_BYTES. */
 const CHUNK_RECORDS = 1024;
-/** Drained chunks kept for reuse: enough to cover a batch cut without new allocations. */
-const SPARE_CHUNKS = 8;
+/**
+ * Drained chunks kept for reuse (8 MiB: two batches of 10 000 records). A chunk that is freed and
+ * allocated anew each time lives long enough to be promoted, and old-generation garbage is what
+ * costs major collections.
+ */
+const SPARE_CHUNKS = 128;
 
 interface Chunk {
   readonly buf: Buffer;
@@ -20,6 +24,7 @@ interface Chunk {
 /** Records taken from the queue as one JSON text: `head`, the records comma-separated, `tail`. */
 export interface TakenRecords {
   records: number;
+  /** Valid until the next take(): it is the queue's reused scratch buffer. */
   json: Buffer;
 }
 
@@ -34,6 +39,8 @@ export class RecordQueue {
   private readonly encoder = new RecordEncoder();
   private chunks: Chunk[] = [];
   private spare: Chunk[] = [];
+  /** Where take() assembles a batch; reused, for the same reason chunks are. */
+  private scratch = Buffer.alloc(0);
   private records = 0;
   private byteCount = 0;
   dropped = 0;
@@ -86,6 +93,7 @@ export class RecordQueue {
   /**
    * Removes up to `maxRecords` records, oldest first, as one JSON text `head` + records + `tail`
    * of at most `maxBytes` (but always at least one record, however long). Undefined when empty.
+   * The JSON is valid until the next take(): use it (or copy it) first.
    */
   take(maxRecords: number, maxBytes: number, head: Buffer, tail: Buffer): TakenRecords | undefined {
     if (this.records === 0) return undefined;
@@ -129,7 +137,9 @@ export class RecordQueue {
   }
 
   private cut(records: number, bytes: number, lastChunk: number, lastEnd: number, head: Buffer, tail: Buffer): TakenRecords {
-    const json = Buffer.allocUnsafe(head.length + bytes - 1 + tail.length);
+    const length = head.length + bytes - 1 + tail.length;
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, 2 * this.scratch.length));
+    const json = this.scratch.subarray(0, length);
     let at = head.copy(json, 0);
     for (let k = 0; k <= lastChunk; k++) {
       const c = this.chunks[k];
