@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
 import pino from 'pino';
@@ -139,6 +140,41 @@ describe('POST /batches', () => {
     expect(r.status).toBe(413);
     expect((await body(r)).error).toMatch(/inflates beyond 262144 bytes/);
     expect(await store.count()).toBe(before);
+  });
+});
+
+describe('POST /batches with the default limits', () => {
+  // Bodies above 64 KiB compressed are inflated in the thread pool, smaller ones on the event loop.
+  let big: Server;
+  let url: string;
+  beforeAll(async () => {
+    const app = express();
+    app.use('/r', createReportsRouter({ store, logger: pino({ level: 'silent' }) }));
+    await new Promise<void>((resolve) => {
+      big = app.listen(0, '127.0.0.1', () => resolve());
+    });
+    url = `http://127.0.0.1:${(big.address() as { port: number }).port}/r/batches`;
+  });
+  afterAll(() => new Promise((r) => big.close(r)));
+  const send = (gz: Buffer) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gz });
+
+  it('stores a batch whose gzip body is over 64 KiB', async () => {
+    const records = Array.from({ length: 400 }, (_, i) => record(100 + i, { url: `http://batch.example/${randomBytes(200).toString('hex')}` }));
+    const gz = gzipSync(JSON.stringify({ batchId: 'r1-large', slave: 'r1', records }));
+    expect(gz.length).toBeGreaterThan(64 * 1024);
+    const before = await store.count();
+    const r = await send(gz);
+    expect(await r.json()).toEqual({ batchId: 'r1-large', inserted: 400, duplicate: false });
+    expect(await store.count()).toBe(before + 400);
+  });
+
+  it('answers 413 for a gzip bomb over 64 KiB compressed', async () => {
+    const bomb = gzipSync(Buffer.alloc(40 * 1024 * 1024, 0x20), { level: 1 });
+    expect(bomb.length).toBeGreaterThan(64 * 1024);
+    const r = await send(bomb);
+    expect(r.status).toBe(413);
+    expect((await body(r)).error).toMatch(/inflates beyond 33554432 bytes/);
   });
 });
 

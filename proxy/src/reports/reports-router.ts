@@ -2,7 +2,7 @@
  * `/api/v1/reports`: slaves POST batches of access records; the UI and admins query reports.
  * Mounted by the portal behind its access restriction (allow list + bearer token).
  */
-import { gunzip } from 'node:zlib';
+import { gunzip, gunzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -19,6 +19,14 @@ import type {
 import type { ReportStore } from './store.js';
 
 const gunzipAsync = promisify(gunzip);
+/**
+ * Inflate output per thread-pool round trip. zlib's default (16 KiB) takes ~170 hand-overs between
+ * the pool and the event loop for a 10 000-record batch (2.7 MB of JSON), each with its wake-ups:
+ * about a quarter of the router's CPU per record.
+ */
+const GUNZIP_CHUNK_BYTES = 512 * 1024;
+/** Compressed bodies up to this size (~2 500 records) are inflated on the event loop. */
+const SYNC_GUNZIP_BYTES = 64 * 1024;
 
 export interface ReportsRouterOptions {
   store: ReportStore;
@@ -110,7 +118,10 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
       let body = raw;
       if (encoding === 'gzip') {
         try {
-          body = await gunzipAsync(raw, { maxOutputLength: maxDecompressed });
+          // A small body inflates in about a millisecond: here, without the two thread hand-overs.
+          body = raw.length <= SYNC_GUNZIP_BYTES
+            ? gunzipSync(raw, { maxOutputLength: maxDecompressed })
+            : await gunzipAsync(raw, { maxOutputLength: maxDecompressed, chunkSize: GUNZIP_CHUNK_BYTES });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
             throw new HttpError(413, { error: `batch inflates beyond ${maxDecompressed} bytes; send smaller batches` });
