@@ -248,7 +248,9 @@ it('counts records the in-memory queue dropped while full', async () => {
   const queue = new RecordQueue(10);
   const { shipper, registry } = ship({ queue, flushIntervalMs: 60_000 });
   for (let i = 0; i < 25; i++) queue.push(rec(i));
+  expect(await metric(registry, 'safesquid_report_queue_bytes')).toBe(range(15, 25).reduce((n, t) => n + Buffer.byteLength(`,${JSON.stringify(rec(t - T0))}`), 0));
   await shipper.flush();
+  expect(await metric(registry, 'safesquid_report_queue_bytes')).toBe(0);
   expect(await metric(registry, 'safesquid_report_records_dropped_total', { reason: 'queue_full' })).toBe(15);
   expect(master.storedTimes()).toEqual(range(15, 25));
 });

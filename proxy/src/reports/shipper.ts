@@ -108,6 +108,10 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     });
   }
   new Gauge({
+    name: 'safesquid_report_queue_bytes', help: 'Bytes of access records (their JSON) waiting in memory to be batched', registers,
+    collect() { this.set(queue.bytes); },
+  });
+  new Gauge({
     name: 'safesquid_report_spool_bytes', help: 'Bytes of report batches spooled on disk, not yet acknowledged', registers,
     collect() { this.set(spool.bytes); },
   });
