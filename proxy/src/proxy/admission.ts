@@ -71,7 +71,11 @@ function refusalFromDecision(d: Decision, target: Target, isTunnel: boolean): Re
  * rule depends on it, re-decides. Returns the refusal to send instead of the response, if any.
  */
 export function admitResponse(a: Admitted, ex: Exchange, target: Target, status: number, contentType: string | undefined): Refusal | undefined {
-  const mimeType = contentType ? contentType.split(';', 1)[0].trim().toLowerCase() : '';
+  let mimeType = '';
+  if (contentType) {
+    const semicolon = contentType.indexOf(';');
+    mimeType = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  }
   ex.mimeType = mimeType;
   if (!a.decision.needsResponse) return undefined;
   const d = a.policy.evaluateResponse(a.ctx, a.decision, { status, mimeType });
@@ -155,14 +159,16 @@ function decide(
   const refused = refusalFromDecision(decision, target, isTunnel);
   if (refused) return refused;
   const verdict = deps.guard.check(target.host, target.port, restriction);
-  const admitted = (v: GuardVerdict): Admission => {
-    if (!v.ok) {
-      const r = refusal(v.status, v.reason, v.status === 403 ? 'deny' : 'allow');
-      if (v.status === 403) r.rule = 'ssrf-guard';
-      return r;
-    }
-    ex.peer = v.address;
-    return { ok: true, policy, ctx, decision, address: v.address };
-  };
-  return verdict instanceof Promise ? verdict.then(admitted) : admitted(verdict);
+  if (verdict instanceof Promise) return verdict.then((v) => admitted(v, ex, policy, ctx, decision));
+  return admitted(verdict, ex, policy, ctx, decision);
+}
+
+function admitted(v: GuardVerdict, ex: Exchange, policy: CompiledPolicy, ctx: RequestContext, decision: Decision): Admission {
+  if (!v.ok) {
+    const r = refusal(v.status, v.reason, v.status === 403 ? 'deny' : 'allow');
+    if (v.status === 403) r.rule = 'ssrf-guard';
+    return r;
+  }
+  ex.peer = v.address;
+  return { ok: true, policy, ctx, decision, address: v.address };
 }

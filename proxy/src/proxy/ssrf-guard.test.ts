@@ -82,6 +82,16 @@ describe('SsrfGuard.check', () => {
     expect(await guard.check('nowhere.test', 80, none)).toMatchObject({ ok: false, status: 502, reason: expect.stringMatching(/ENOTFOUND/) });
   });
 
+  it('judges a remembered literal or name again for each policy and port', async () => {
+    const allowLoopback = { isSsrfAllowed: (ip: string): boolean => ip.startsWith('127.') };
+    for (const host of ['127.0.0.1', 'loop.test']) {
+      expect(await guard.check(host, 8080, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
+      expect(await guard.check(host, 8080, none)).toMatchObject({ ok: false, status: 403, reason: expect.stringMatching(/loopback/) });
+      expect(await guard.check(host, 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
+      expect(await guard.check(host, 8081, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
+    }
+  });
+
   it('checks IP literals without resolving them', async () => {
     expect(await guard.check('::ffff:a9fe:a9fe', 80, none)).toMatchObject({ ok: false, status: 403 });
   });

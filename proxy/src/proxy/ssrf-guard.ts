@@ -79,9 +79,26 @@ export interface SsrfGuardOptions {
   resolver?: Resolver;
 }
 
+/**
+ * One resolved (or literal) address, judged once when it enters the cache: its canonical text, the
+ * verdict to hand out when it is the one dialled, and why the built-in list refuses it, if it does.
+ */
+type Classified =
+  | { valid: true; address: string; family: 4 | 6; reason: string | undefined; verdict: GuardVerdict }
+  | { valid: false; address: string };
+
+function classify(address: string): Classified {
+  const parsed = parseIp(address);
+  if (!parsed) return { valid: false, address };
+  const text = formatIp(parsed);
+  return { valid: true, address: text, family: parsed.version, reason: blockedReason(parsed), verdict: { ok: true, address: text, family: parsed.version } };
+}
+
 export class SsrfGuard {
   private readonly resolver: Resolver;
-  private readonly cache = new Map<string, { expires: number; addresses: Array<{ address: string; family: number }> }>();
+  private readonly cache = new Map<string, { expires: number; addresses: Classified[] }>();
+  /** IP literals seen as destinations: their classification never expires. */
+  private readonly literals = new Map<string, Classified[]>();
   private localAddresses: Set<string> | undefined;
 
   constructor(private readonly opts: SsrfGuardOptions) {
@@ -94,14 +111,15 @@ export class SsrfGuard {
    * Synchronous for IP literals and cached names: the request path then takes no extra turn.
    */
   check(host: string, port: number, policy: SsrfExceptions): GuardVerdict | Promise<GuardVerdict> {
-    const literal = parseIp(host);
-    if (literal) return this.judge(host, port, [{ address: formatIp(literal), family: literal.version }], policy);
+    const literal = this.literals.get(host) ?? this.literal(host);
+    if (literal) return this.judge(host, port, literal, policy);
     const key = host.toLowerCase();
     const hit = this.cache.get(key);
     if (hit && hit.expires > Date.now()) return this.judge(host, port, hit.addresses, policy);
     return this.resolver(key).then(
-      (addresses) => {
+      (answers) => {
         if (this.cache.size >= DNS_CACHE_MAX) this.cache.clear();
+        const addresses = answers.map((a) => classify(a.address));
         this.cache.set(key, { expires: Date.now() + DNS_CACHE_TTL_MS, addresses });
         return this.judge(host, port, addresses, policy);
       },
@@ -109,28 +127,34 @@ export class SsrfGuard {
     );
   }
 
-  private judge(host: string, port: number, addresses: ReadonlyArray<{ address: string; family?: number }>, policy: SsrfExceptions): GuardVerdict {
-    if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no addresses` };
-    let chosen: ParsedIp | undefined;
-    for (const { address } of addresses) {
-      const parsed = parseIp(address);
-      if (!parsed) return { ok: false, status: 502, reason: `resolver returned a non-address "${address}" for ${host}` };
-      const text = formatIp(parsed);
-      if (this.isOwnEndpoint(text, port)) {
-        return { ok: false, status: 403, reason: `${host} resolves to ${text}:${port}, the proxy itself` };
-      }
-      const reason = blockedReason(parsed);
-      if (reason && !policy.isSsrfAllowed(text)) {
-        return { ok: false, status: 403, reason: `${host} resolves to ${text}, a ${reason}` };
-      }
-      // IPv4 first: many networks resolve AAAA without routing IPv6.
-      if (!chosen || (chosen.version === 6 && parsed.version === 4)) chosen = parsed;
-    }
-    return { ok: true, address: formatIp(chosen!), family: chosen!.version };
+  private literal(host: string): Classified[] | undefined {
+    if (!parseIp(host)) return undefined;
+    if (this.literals.size >= DNS_CACHE_MAX) this.literals.clear();
+    const classified = [classify(host)];
+    this.literals.set(host, classified);
+    return classified;
   }
 
-  private isOwnEndpoint(ip: string, port: number): boolean {
-    for (const ep of this.opts.ownEndpoints()) {
+  private judge(host: string, port: number, addresses: readonly Classified[], policy: SsrfExceptions): GuardVerdict {
+    if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no addresses` };
+    let chosen: (Classified & { valid: true }) | undefined;
+    const own = this.opts.ownEndpoints();
+    for (const a of addresses) {
+      if (!a.valid) return { ok: false, status: 502, reason: `resolver returned a non-address "${a.address}" for ${host}` };
+      if (this.isOwnEndpoint(own, a.address, port)) {
+        return { ok: false, status: 403, reason: `${host} resolves to ${a.address}:${port}, the proxy itself` };
+      }
+      if (a.reason && !policy.isSsrfAllowed(a.address)) {
+        return { ok: false, status: 403, reason: `${host} resolves to ${a.address}, a ${a.reason}` };
+      }
+      // IPv4 first: many networks resolve AAAA without routing IPv6.
+      if (!chosen || (chosen.family === 6 && a.family === 4)) chosen = a;
+    }
+    return chosen!.verdict;
+  }
+
+  private isOwnEndpoint(own: readonly Endpoint[], ip: string, port: number): boolean {
+    for (const ep of own) {
       if (ep.port !== port) continue;
       const listen = parseIp(ep.address);
       if (!listen) continue;
