@@ -15,7 +15,7 @@ import { admit, admitResponse, refusal, type Admission, type AdmissionDeps, type
 import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
-import { endToEndHeaders, rawHeader, rawHeaderCount } from './hop-headers.js';
+import { endToEndHeaders, endToEndLines, fieldLines, rawHeader, rawHeaderCount } from './hop-headers.js';
 import { headEnd, parseRequestHead, parseResponseHead, ResponseHeadError, type RequestHead, type ResponseHead } from './http-head.js';
 import { isValidHostHeader, parseAbsoluteTarget, TargetError, type Target } from './request-target.js';
 import { refusalPage } from './refusal-page.js';
@@ -284,15 +284,16 @@ class FastExchange implements UpstreamOwner {
     const a = this.admitted!;
     const target = this.target!;
     const host = this.conn.host;
-    const headers = endToEndHeaders(this.head.raw, { drop: DROP_ON_REQUEST, edits: a.policy.requestHeaderEdits(a.ctx) });
-    const xff = rawHeader(this.head.raw, 'x-forwarded-for');
-    headers.push('Host', target.authority, 'Via', host.via, 'X-Forwarded-For', xff ? `${xff}, ${this.ex.client}` : this.ex.client);
-    let text = `${this.head.method} ${target.path} HTTP/1.1\r\n`;
-    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    const head = this.head;
+    const edits = a.policy.requestHeaderEdits(a.ctx);
+    const fields = (!edits && endToEndLines(head, DROP_ON_REQUEST)) || fieldLines(endToEndHeaders(head.raw, { drop: DROP_ON_REQUEST, edits }));
+    const xff = rawHeader(head.raw, 'x-forwarded-for');
+    const client = this.ex.client;
+    const text = `${head.method} ${target.path} HTTP/1.1\r\n${fields}Host: ${target.authority}\r\nVia: ${host.via}\r\nX-Forwarded-For: ${xff ? `${xff}, ${client}` : client}\r\n\r\n`;
     const { socket, reused } = host.pool.acquire(a.address, target.port, this);
     this.upstream = socket;
     this.reused = reused;
-    socket.write(text + '\r\n', 'latin1');
+    socket.write(text, 'latin1');
   }
 
   // ---- upstream events ------------------------------------------------------------------
@@ -356,13 +357,11 @@ class FastExchange implements UpstreamOwner {
     if (response.framing === 'length') this.remaining = response.length;
     else if (response.framing === 'chunked') this.decoder = new ChunkedDecoder();
     if (host.closing) this.closeClient = true;
-    const headers = endToEndHeaders(response.raw, { edits: a.policy.responseHeaderEdits(a.ctx) });
-    headers.push('Via', host.via);
-    const reChunk = response.framing === 'chunked' || response.framing === 'close';
-    if (reChunk) headers.push('Transfer-Encoding', 'chunked');
-    if (this.closeClient) headers.push('Connection', 'close');
-    let text = `HTTP/1.1 ${response.status} ${response.statusText}\r\n`;
-    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    const edits = a.policy.responseHeaderEdits(a.ctx);
+    const fields = (!edits && endToEndLines(response)) || fieldLines(endToEndHeaders(response.raw, { edits }));
+    let text = `HTTP/1.1 ${response.status} ${response.statusText}\r\n${fields}Via: ${host.via}\r\n`;
+    if (response.framing === 'chunked' || response.framing === 'close') text += 'Transfer-Encoding: chunked\r\n';
+    if (this.closeClient) text += 'Connection: close\r\n';
     ex.status = response.status;
     this.headText = text + '\r\n';
     return true;

@@ -1,4 +1,5 @@
-import { endToEndHeaders, nameIs, rawHeader, rawHeaderCount } from './hop-headers.js';
+import { endToEndHeaders, endToEndLines, fieldLines, nameIs, rawHeader, rawHeaderCount } from './hop-headers.js';
+import { headEnd, parseResponseHead } from './http-head.js';
 
 describe('endToEndHeaders', () => {
   const raw = [
@@ -41,5 +42,24 @@ describe('nameIs', () => {
     expect(nameIs('Hos', 'host')).toBe(false);
     expect(nameIs('Hosts', 'host')).toBe(false);
     expect(nameIs('Hoqt', 'host')).toBe(false);
+  });
+});
+
+describe('endToEndLines', () => {
+  const head = (fields: string) => {
+    const buf = Buffer.from(`HTTP/1.1 200 OK\r\n${fields}\r\n`, 'latin1');
+    return parseResponseHead(buf, 0, headEnd(buf, 0), 'GET');
+  };
+
+  it('forwards the kept field lines as written, dropping hop-by-hop ones and `drop` anywhere', () => {
+    const h = head('Host: a\r\nX-A:  1 \r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\nx-b:2\r\nTE: trailers\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
+    expect(endToEndLines(h, ['host'])).toBe('X-A:  1 \r\nx-b:2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
+    // Same fields as endToEndHeaders keeps.
+    expect(fieldLines(endToEndHeaders(h.raw, { drop: ['host'] }))).toBe('X-A: 1\r\nx-b: 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
+    expect(endToEndLines(head('Connection: close\r\n'))).toBe('');
+  });
+
+  it('leaves heads whose Connection header names more fields to endToEndHeaders', () => {
+    expect(endToEndLines(head('Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nX-Ok: 2\r\n'))).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
  * name, value...): they keep the client's order, case and repeated fields, and cost less than objects.
  */
 import type { HeaderEdits } from '../policy/decision.js';
+import type { HeadLines } from './http-head.js';
 
 /**
  * `name` equals `lower` (a constant of lower-case letters and `-`) ignoring case: no lower-cased
@@ -41,7 +42,9 @@ function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (!nameIs(raw[i], 'connection') && !nameIs(raw[i], 'proxy-connection')) continue;
-    for (const token of raw[i + 1].split(',')) {
+    const value = raw[i + 1];
+    if (nameIs(value, 'keep-alive') || nameIs(value, 'close')) continue;
+    for (const token of value.split(',')) {
       const t = token.trim().toLowerCase();
       if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') (listed ??= new Set()).add(t);
     }
@@ -106,4 +109,36 @@ export function rawHeaderCount(raw: readonly string[], lowerName: string): numbe
     if (nameIs(raw[i], lowerName)) n++;
   }
   return n;
+}
+
+/**
+ * The end-to-end field lines of a head as they arrived (runs of its text), when only whole fields
+ * go: hop-by-hop ones and `drop`. Undefined when `Connection` names more fields to drop; the caller
+ * then rebuilds the lines from `endToEndHeaders`, as it does when policy edits apply.
+ */
+export function endToEndLines(head: HeadLines, drop?: readonly string[]): string | undefined {
+  const { text, raw, lineEnds } = head;
+  if (connectionListed(raw)) return undefined;
+  let out = '';
+  let run = -1;
+  let lineStart = head.fieldsStart;
+  for (let f = 0; f < lineEnds.length; f++) {
+    const name = raw[2 * f];
+    if (!isHopByHop(name) && !(drop && dropped(name, drop))) {
+      if (run === -1) run = lineStart;
+    } else if (run !== -1) {
+      out += text.slice(run, lineStart);
+      run = -1;
+    }
+    lineStart = lineEnds[f];
+  }
+  if (run !== -1) out += text.slice(run, lineStart);
+  return out;
+}
+
+/** `name: value` lines of a raw array. */
+export function fieldLines(raw: readonly string[]): string {
+  let out = '';
+  for (let i = 0; i < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return out;
 }

@@ -39,8 +39,11 @@ export function headEnd(buf: Buffer, from: number): number {
   return i === -1 ? -1 : i + 4;
 }
 
-/** Field lines of a head (after its first line) into `raw` (name, value, ...); false when any line is not strict. */
-function parseFields(text: string, start: number, raw: string[]): boolean {
+/**
+ * Field lines of a head (after its first line) into `raw` (name, value, ...) and where each line
+ * ends into `lineEnds`; false when any line is not strict.
+ */
+function parseFields(text: string, start: number, raw: string[], lineEnds: number[]): boolean {
   let pos = start;
   // `text` ends with the blank line's CRLF: stop there.
   while (pos < text.length - 2) {
@@ -59,19 +62,34 @@ function parseFields(text: string, start: number, raw: string[]): boolean {
     if (!validValue(value)) return false;
     raw.push(name, value);
     pos = eol + 2;
+    lineEnds.push(pos);
   }
   return true;
 }
 
+/** A head's text and where its field lines are: what `endToEndLines` forwards as written. */
+export interface HeadLines {
+  /** The whole head, latin1. */
+  readonly text: string;
+  /** Where the first field line starts. */
+  readonly fieldsStart: number;
+  /** Name, value, ... in arrival order and case (latin1). */
+  readonly raw: string[];
+  /** Where each field's line ends (past its CRLF). */
+  readonly lineEnds: number[];
+}
+
 /** A parsed request head; `headers` (node:http's `req.headers`) is built only if something reads it. */
-export class RequestHead {
+export class RequestHead implements HeadLines {
   private built: IncomingHttpHeaders | undefined = undefined;
 
   constructor(
     readonly method: string,
     readonly target: string,
-    /** Name, value, ... in arrival order and case (latin1). */
+    readonly text: string,
+    readonly fieldsStart: number,
     readonly raw: string[],
+    readonly lineEnds: number[],
     /** The client asked to close the connection after this exchange. */
     readonly close: boolean,
   ) {}
@@ -118,7 +136,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
     if (c >= 128 || URI_CHAR[c] !== 1) return undefined;
   }
   const raw: string[] = [];
-  if (!parseFields(text, eol + 2, raw)) return undefined;
+  const lineEnds: number[] = [];
+  if (!parseFields(text, eol + 2, raw, lineEnds)) return undefined;
   if (raw.length > 2 * 256) return undefined;
   let close = false;
   let host = false;
@@ -139,7 +158,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   }
   // HTTP/1.1 requires Host; node:http answers its absence with 400.
   if (!host) return undefined;
-  return new RequestHead(method, target, raw, close);
+  return new RequestHead(method, target, text, eol + 2, raw, lineEnds, close);
 }
 
 /** node:http keeps only the first of these when repeated (see IncomingMessage#_addHeaderLine). */
@@ -171,10 +190,9 @@ export function nodeHeaders(raw: readonly string[]): IncomingHttpHeaders {
 
 export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
 
-export interface ResponseHead {
+export interface ResponseHead extends HeadLines {
   status: number;
   statusText: string;
-  raw: string[];
   framing: BodyFraming;
   /** For `length`. */
   length: number;
@@ -230,7 +248,8 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
   const statusText = line.reason;
   if (!validValue(statusText)) throw new ResponseHeadError('invalid characters in the status line');
   const raw: string[] = [];
-  if (!parseFields(text, eol + 2, raw)) throw new ResponseHeadError('invalid header line');
+  const lineEnds: number[] = [];
+  if (!parseFields(text, eol + 2, raw, lineEnds)) throw new ResponseHeadError('invalid header line');
   let reusable = line.minor === 1;
   let chunked = false;
   let te = false;
@@ -258,5 +277,5 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
   else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
   if (framing === 'close') reusable = false;
-  return { status, statusText, raw, framing, length: framing === 'length' ? length : 0, reusable };
+  return { status, statusText, text, fieldsStart: eol + 2, raw, lineEnds, framing, length: framing === 'length' ? length : 0, reusable };
 }
