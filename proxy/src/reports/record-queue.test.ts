@@ -21,6 +21,9 @@ describe('RecordQueue', () => {
     expect(q.size).toBe(0);
     expect(q.bytes).toBe(0);
     expect(q.drain(10)).toEqual([]);
+    q.push(rec(5));
+    expect(q.drain(0)).toEqual([]);
+    expect(q.size).toBe(1);
   });
 
   it('gives back exactly the records pushed, optional fields only when set', () => {

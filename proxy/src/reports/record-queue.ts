@@ -92,11 +92,12 @@ export class RecordQueue {
 
   /**
    * Removes up to `maxRecords` records, oldest first, as one JSON text `head` + records + `tail`
-   * of at most `maxBytes` (but always at least one record, however long). Undefined when empty.
+   * of at most `maxBytes` (but always at least one record, however long). Undefined when empty
+   * (or asked for none).
    * The JSON is valid until the next take(): use it (or copy it) first.
    */
   take(maxRecords: number, maxBytes: number, head: Buffer, tail: Buffer): TakenRecords | undefined {
-    if (this.records === 0) return undefined;
+    if (this.records === 0 || maxRecords < 1) return undefined;
     // Each record carries a leading comma; the first one taken drops it.
     const budget = maxBytes - head.length - tail.length + 1;
     let records = 0;
