@@ -82,11 +82,14 @@ export class FastConnection {
   private gone = false;
   /** No request has started yet: the header timeout applies, afterwards the idle timeout. */
   fresh = true;
+  /** The client's address, as access records show it. */
+  readonly client: string;
 
   constructor(
     readonly host: FastPathHost,
     readonly socket: Socket,
   ) {
+    this.client = clientAddress(socket);
     (socket as FastSocket)[kConn] = this;
     socket.on('data', onClientData);
     socket.on('end', onClientEnd);
@@ -219,7 +222,7 @@ class FastExchange implements UpstreamOwner {
     private readonly head: RequestHead,
   ) {
     this.socket = conn.socket;
-    this.ex = new Exchange(head.method, clientAddress(conn.socket));
+    this.ex = new Exchange(head.method, conn.client);
     this.ex.url = head.target;
     this.closeClient = head.close;
   }

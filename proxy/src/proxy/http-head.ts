@@ -127,7 +127,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   const sp2 = text.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 === -1 || sp2 > eol) return undefined;
   if (eol - sp2 !== 9 || !text.startsWith(' HTTP/1.1', sp2)) return undefined;
-  const method = text.slice(0, sp1);
+  // The common methods as constants: no string made and hashed per request.
+  const method = sp1 === 3 && text.startsWith('GET') ? 'GET' : sp1 === 4 && text.startsWith('HEAD') ? 'HEAD' : text.slice(0, sp1);
   if (!FAST_METHODS.has(method)) return undefined;
   const target = text.slice(sp1 + 1, sp2);
   if (!target.startsWith('http://')) return undefined;

@@ -165,7 +165,9 @@ export function plainHttpTarget(t: string): Target | undefined {
   // An empty query ("/p?") disappears in the URL parser.
   if (query === t.length - 1) return undefined;
   const path = t.slice(pathStart);
-  return { scheme: 'http', host: checkHost(host, 'URL'), port, path, authority, display: `http://${authority}${path}` };
+  // The target is its own display form unless a default port was dropped from it.
+  const display = pathStart === 7 + authority.length ? t : `http://${authority}${path}`;
+  return { scheme: 'http', host: checkHost(host, 'URL'), port, path, authority, display };
 }
 
 /** Parses a CONNECT authority (`host:port`, `[v6]:port`); the port is required. */
