@@ -11,11 +11,28 @@
  * - records_slave_ts: per-slave drill-down and search by slave.
  * - batches_received_at: retention forgets old batch ids without scanning the id index.
  *
+ * Migration 3 makes two of them partial: records_user_ts leaves out unauthenticated requests
+ * (user_name NULL; no report filters on it, and without proxy authentication that is every record),
+ * records_action_ts leaves out `allow` (the bulk of traffic; a search for allowed requests walks
+ * records_ts instead). Each index entry is a B-tree insert per ingested record: ~8 % of the
+ * master's ingestion CPU on the bench records.
+ *
  * records_hourly (migration 2): one row per hour, slave, host, user, action, category and rule
  * with the sums the aggregates need, kept in the ingest transaction. Reports over whole hours
  * read it instead of every record: real traffic repeats (a page view is tens of requests by one
  * user to one host), so it holds far fewer rows. Its primary key starts with the hour: windows.
  */
+
+/**
+ * The queries say `action <> 'allow'` beside `action = ?` (report-sql.ts) so that SQLite, which does
+ * not reason about parameter values, sees that the partial index holds every row they want.
+ */
+const PARTIAL_INDEXES = `
+  DROP INDEX records_user_ts;
+  CREATE INDEX records_user_ts ON records (user_name, ts) WHERE user_name IS NOT NULL;
+  DROP INDEX records_action_ts;
+  CREATE INDEX records_action_ts ON records (action, ts) WHERE action <> 'allow';
+`;
 
 /** Fills the rollup from the records a database already holds when migration 2 runs. */
 const BACKFILL_ROLLUP = `INSERT INTO records_hourly
@@ -76,6 +93,7 @@ export const SCHEMA_SQLITE: readonly string[] = [
   ) WITHOUT ROWID;
   ${BACKFILL_ROLLUP}
   `,
+  PARTIAL_INDEXES,
 ];
 
 export const SCHEMA_POSTGRES: readonly string[] = [
@@ -130,4 +148,5 @@ export const SCHEMA_POSTGRES: readonly string[] = [
   );
   ${BACKFILL_ROLLUP}
   `,
+  PARTIAL_INDEXES,
 ];
