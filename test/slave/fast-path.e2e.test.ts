@@ -324,9 +324,11 @@ describe('slave fast path with a short idle timeout', () => {
   let slave: RunningSlave;
 
   beforeAll(async () => {
-    // Accepts the request and never answers.
+    // Never answers, or (for /stall) sends a head and 10 of 100 body bytes, then nothing.
     silent = net.createServer((s) => {
-      s.resume();
+      s.once('data', (d: Buffer) => {
+        if (d.toString('latin1').startsWith('GET /stall ')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+      });
       s.on('error', () => {});
     });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
@@ -351,6 +353,25 @@ describe('slave fast path with a short idle timeout', () => {
       expect(r.body.toString()).toMatch(/timed out/);
       expect(Date.now() - started).toBeGreaterThanOrEqual(350);
       expect(c.closed).toBe(false);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('cuts the client off when the upstream stalls mid-body past the idle timeout', async () => {
+    const c = new Client(slave.port);
+    const received: Buffer[] = [];
+    c.socket.on('data', (d: Buffer) => received.push(d));
+    try {
+      const started = Date.now();
+      c.send(`GET http://127.0.0.1:${(silent.address() as AddressInfo).port}/stall HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const deadline = Date.now() + 3000;
+      while (!c.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(c.closed).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      const text = Buffer.concat(received).toString('latin1');
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(text.endsWith('\r\n\r\n0123456789')).toBe(true);
     } finally {
       c.close();
     }

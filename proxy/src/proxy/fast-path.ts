@@ -66,9 +66,9 @@ function onClientClose(this: FastSocket): void {
 function onClientTimeout(this: FastSocket): void {
   const conn = this[kConn];
   if (conn?.fresh) conn.timedOutFresh();
-  // An exchange with an upstream socket is timed by that socket (a silent upstream gets its 504);
-  // the client's timer is armed again by the next read or write.
-  else if (!conn?.current?.upstream) this.destroy();
+  // The exchange in flight sent the client nothing for the idle time: a silent upstream gets its 504, a stalled body is cut.
+  else if (conn?.current?.upstream) conn.current.onUpstreamTimeout();
+  else this.destroy();
 }
 
 function onClientDrain(this: FastSocket): void {

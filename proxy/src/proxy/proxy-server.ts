@@ -136,7 +136,7 @@ export class ProxyServer {
       noDelay: true,
     });
     this.http.timeout = this.idleTimeoutMs;
-    this.upstreamPool = new UpstreamPool(UPSTREAM_CONNECT_TIMEOUT_MS, this.idleTimeoutMs);
+    this.upstreamPool = new UpstreamPool(UPSTREAM_CONNECT_TIMEOUT_MS);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const proxy = this;
     this.fastHost = {

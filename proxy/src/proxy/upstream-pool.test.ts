@@ -48,7 +48,7 @@ describe('UpstreamPool', () => {
   });
 
   it('reuses a released socket and closes it once idle past the keep-alive time', async () => {
-    const pool = new UpstreamPool(2000, 10_000, 300);
+    const pool = new UpstreamPool(2000, 300);
     try {
       const first = new Owner();
       const a = pool.acquire('127.0.0.1', port, first);
@@ -82,7 +82,7 @@ describe('UpstreamPool', () => {
   });
 
   it('reads large transfers into the socket\'s own buffer, and replaces it when the owner keeps one', async () => {
-    const pool = new UpstreamPool(2000, 10_000, 300);
+    const pool = new UpstreamPool(2000, 300);
     try {
       const owner = new Owner();
       const { socket } = pool.acquire('127.0.0.1', port, owner);

@@ -4,8 +4,9 @@
  * shared listeners that forward its events to the exchange owning it now; idle sockets are owned
  * by the pool, which closes them on any event and after a short keep-alive time.
  *
- * Per request nothing is re-armed: a socket keeps one timeout (the idle timeout) for its whole
- * life, and the keep-alive limit of idle sockets is enforced by one sweep timer per pool. Reads
+ * Per request no timer is touched: a socket has a timeout only while it connects (an exchange in
+ * flight is timed by its client connection's idle timer, which `onUpstreamTimeout` answers), and
+ * the keep-alive limit of idle sockets is enforced by one sweep timer per pool. Reads
  * use `onread` buffers instead of a Buffer and a stream event per read (see `UpstreamReads`).
  */
 import net, { type Socket } from 'node:net';
@@ -72,8 +73,9 @@ function onRead(this: PooledSocket, n: number, buf: Uint8Array): void {
   else this.destroy();
 }
 
+/** Connected: from now on the exchange using the socket is timed by its client's idle timer. */
 function onConnect(this: PooledSocket): void {
-  this.setTimeout(this.pool.idleTimeoutMs);
+  this.setTimeout(0);
 }
 
 function onEnd(this: PooledSocket): void {
@@ -111,7 +113,6 @@ export class UpstreamPool {
 
   constructor(
     private readonly connectTimeoutMs: number,
-    readonly idleTimeoutMs: number,
     private readonly keepAliveMs = 4_000,
   ) {}
 
