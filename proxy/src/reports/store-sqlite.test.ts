@@ -35,6 +35,28 @@ describe('SQLite report store', () => {
     db.close();
   });
 
+  it('writes batches posted in the same turn in one transaction, and each is acknowledged only once committed', async () => {
+    const path = join(dir, 'group.db');
+    const store = await openReportStore({ sqlitePath: path });
+    const watcher = new Database(path, { readonly: true });
+    const stored = () => Number((watcher.prepare('SELECT count(*) AS n FROM batches').get() as { n: number }).n);
+    const [a, b] = fixtureBatches();
+    const acks: string[] = [];
+    const first = store.ingestBatch(a.id, a.slave, a.records).then(() => acks.push(`a:${stored()}`));
+    const second = store.ingestBatch(b.id, b.slave, b.records).then(() => acks.push(`b:${stored()}`));
+    const again = store.ingestBatch(a.id, a.slave, a.records);
+    expect(stored()).toBe(0); // nothing is written before the next turn of the event loop
+    expect(await again).toEqual({ inserted: 0, duplicate: true });
+    await Promise.all([first, second]);
+    expect(acks).toEqual(['a:2', 'b:2']); // both were visible to another connection when acknowledged
+    // Batches still waiting when the store closes are written, not dropped.
+    const late = store.ingestBatch('late', 's1', a.records);
+    await store.close();
+    expect(await late).toEqual({ inserted: a.records.length, duplicate: false });
+    expect(stored()).toBe(3);
+    watcher.close();
+  });
+
   it('fills the hourly rollup from existing records when migrating a version 1 database', async () => {
     const path = join(dir, 'v1.db');
     const db = new Database(path);

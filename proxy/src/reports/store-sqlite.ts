@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AccessRecord } from './access-record.js';
-import type { ReportFilter, TimelineBucket, TopQuery, SearchQuery } from './query-types.js';
+import type { IngestResult, ReportFilter, TimelineBucket, TopQuery, SearchQuery } from './query-types.js';
 import {
   blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
   ROLLUP_KEY, searchSql, summarySql, timelineSql, topSitesSql, topUsersSql, type Sql,
@@ -21,6 +21,14 @@ import { SCHEMA_SQLITE } from './schema.js';
 import { SqliteReaders } from './sqlite-readers.js';
 
 type Row = Record<string, unknown>;
+
+interface PendingBatch {
+  batchId: string;
+  slave: string;
+  records: readonly AccessRecord[];
+  resolve(result: IngestResult): void;
+  reject(err: Error): void;
+}
 
 /** Rows per INSERT statement: fewer statement executions, well under SQLite's 32766 variables. */
 const ROWS_PER_INSERT = 64;
@@ -57,20 +65,42 @@ export function openSqliteReportStore(path: string): ReportStore {
   );
   const insertBatch = db.prepare('INSERT OR IGNORE INTO batches (id, slave, received_at, records) VALUES (?, ?, ?, ?)');
 
-  const ingest = db.transaction((batchId: string, slave: string, records: readonly AccessRecord[]) => {
-    if (insertBatch.run(batchId, slave, Date.now(), records.length).changes === 0) {
-      return { inserted: 0, duplicate: true };
-    }
-    let i = 0;
-    for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
-      const values: unknown[] = [];
-      for (let j = i; j < i + ROWS_PER_INSERT; j++) values.push(...recordValues(records[j]));
-      insertMany.run(values);
-    }
-    for (; i < records.length; i++) insertOne.run(recordValues(records[i]));
-    for (const row of rollupRows(records)) upsertRollup.run(row);
-    return { inserted: records.length, duplicate: false };
+  /** Batches in one transaction: a batch id seen before (or earlier in the group) stores nothing. */
+  const ingestGroup = db.transaction((group: readonly PendingBatch[]): IngestResult[] => {
+    const now = Date.now();
+    const stored: AccessRecord[][] = [];
+    const results = group.map(({ batchId, slave, records }) => {
+      if (insertBatch.run(batchId, slave, now, records.length).changes === 0) return { inserted: 0, duplicate: true };
+      let i = 0;
+      for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+        const values: unknown[] = [];
+        for (let j = i; j < i + ROWS_PER_INSERT; j++) values.push(...recordValues(records[j]));
+        insertMany.run(values);
+      }
+      for (; i < records.length; i++) insertOne.run(recordValues(records[i]));
+      stored.push(records as AccessRecord[]);
+      return { inserted: records.length, duplicate: false };
+    });
+    for (const row of rollupRows(stored.length === 1 ? stored[0] : stored.flat())) upsertRollup.run(row);
+    return results;
   });
+
+  // Group commit: batches that arrive while the event loop is busy (several slaves posting at
+  // once) are written in one transaction on the next turn. A commit writes every page the
+  // transaction dirtied to the WAL and walks the page cache; shared, those costs are paid once.
+  // Each caller still hears back only after the commit that holds its batch.
+  let pending: PendingBatch[] = [];
+  const flush = () => {
+    const group = pending;
+    if (group.length === 0) return;
+    pending = [];
+    try {
+      const results = ingestGroup(group);
+      group.forEach((b, i) => b.resolve(results[i]));
+    } catch (err) {
+      for (const b of group) b.reject(err as Error);
+    }
+  };
 
   const purgeRecords = db.prepare(
     'DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ? ORDER BY ts LIMIT ?)',
@@ -91,8 +121,11 @@ export function openSqliteReportStore(path: string): ReportStore {
 
   return {
     kind: 'sqlite',
-    async ingestBatch(batchId, slave, records) {
-      return ingest(batchId, slave, records);
+    ingestBatch(batchId, slave, records) {
+      if (closed) return Promise.reject(new Error(`report store ${path} is closed`));
+      return new Promise<IngestResult>((resolve, reject) => {
+        if (pending.push({ batchId, slave, records, resolve, reject }) === 1) setImmediate(flush);
+      });
     },
     async summary(f: ReportFilter) {
       return toSummary((await all(summarySql(f, 'sqlite')))[0], f);
@@ -139,6 +172,7 @@ export function openSqliteReportStore(path: string): ReportStore {
     async close() {
       if (closed) return;
       closed = true;
+      flush();
       await readers?.close();
       // Lets SQLite refresh planner statistics for the indexes the queries used.
       db.pragma('optimize');
