@@ -15,24 +15,22 @@ function quote(s: string): string {
   return NEEDS_ESCAPE.test(s) ? `"${s.replace(ESCAPED, '\\$&')}"` : `"${s}"`;
 }
 
+// Elements are joined rather than appended: join() builds one flat string, where += builds a
+// rope that has to be flattened again when pg writes it to the socket.
 export function textArray<T>(items: readonly T[], get: (item: T) => string | null | undefined): string {
-  let out = '{';
+  const parts = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
     const v = get(items[i]);
-    if (i > 0) out += ',';
-    out += v === undefined || v === null ? 'NULL' : quote(v);
+    parts[i] = v === undefined || v === null ? 'NULL' : quote(v);
   }
-  return `${out}}`;
+  return `{${parts.join(',')}}`;
 }
 
 /** Integers only: the batch validation guarantees them for every numeric record field. */
 export function integerArray<T>(items: readonly T[], get: (item: T) => number): string {
-  let out = '{';
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out += ',';
-    out += get(items[i]);
-  }
-  return `${out}}`;
+  const parts = new Array<number>(items.length);
+  for (let i = 0; i < items.length; i++) parts[i] = get(items[i]);
+  return `{${parts.join(',')}}`;
 }
 
 /** One array literal per column of `records`, in RECORD_COLUMNS order. */
