@@ -1,9 +1,9 @@
 /**
  * What reporting costs the slave: wrk through `safesquid slave` against a local upstream,
  * with reports off (no master) and on (shipping to a real master), alternated so drift in
- * the shared machine's load hits both alike. "Off" still encodes every record into the
- * slave's small standalone queue (nothing drains it; its metrics show it): the differences
- * are the cost of batching, gzip, the spool and delivery, plus that of a master on the cores.
+ * the shared machine's load hits both alike. "Off" (no master) keeps no access records at
+ * all, so the differences are the whole cost of reporting: encoding, batching, gzip, the spool
+ * and delivery, plus, for "on", that of a master on the same cores.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

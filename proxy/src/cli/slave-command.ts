@@ -38,8 +38,6 @@ const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
 ${AUTH_FLAGS_USAGE}`;
 
 
-const STANDALONE_QUEUE_CAPACITY = 1024;
-
 export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'authenticator'> {
   master?: string;
   tokenFile?: string;
@@ -167,9 +165,9 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
     if (opts.role === 'worker') reportToPrimary(slave.registry, slave.proxyAddresses, slave.active);
   };
   if (!opts.master) {
-    // Without a master nothing drains the record queue: a full 100 000-record queue would only
-    // hold a few hundred MB for nobody (the access log and metrics still see every request).
-    const slave = await startSlave({ ...opts, logger, authenticator, queueCapacity: STANDALONE_QUEUE_CAPACITY });
+    // Without a master nobody would drain a record queue: no records are kept (the access log
+    // and the metrics still see every request).
+    const slave = await startSlave({ ...opts, logger, authenticator, queueCapacity: 0 });
     announce(slave);
     return () => slave.stop(opts.shutdownGraceMs);
   }
@@ -187,7 +185,8 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
   if (!opts.stateDir) logger.warn({ spoolDir }, 'no --state-dir: undelivered reports are spooled in a temporary directory');
   const common = { masterUrl: opts.master, token, slaveName: opts.name, logger, registry: slave.registry };
   const sync = startPolicySync({ ...common, activePolicy: slave.active, fallbackBundleFile: opts.policyFile });
-  const shipper = startReportShipper({ ...common, queue: slave.queue, spoolDir });
+  // With a master the slave keeps its default queue (queueCapacity is only 0 without one).
+  const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir });
   return async () => {
     sync.stop();
     await slave.stop(opts.shutdownGraceMs);

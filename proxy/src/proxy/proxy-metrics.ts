@@ -27,7 +27,7 @@ export class ProxyMetrics {
 
   constructor(
     readonly registry: Registry,
-    queue: RecordQueue,
+    queue: RecordQueue | undefined,
     opts: { defaultMetrics?: boolean } = {},
   ) {
     const registers = [registry];
@@ -86,7 +86,7 @@ export class ProxyMetrics {
       help: 'Access records waiting to be shipped to the master',
       registers,
       collect() {
-        this.set(queue.size);
+        this.set(queue?.size ?? 0);
       },
     });
     new Gauge({
@@ -94,7 +94,7 @@ export class ProxyMetrics {
       help: 'Access records dropped because the queue was full',
       registers,
       collect() {
-        this.set(queue.dropped);
+        this.set(queue?.dropped ?? 0);
       },
     });
   }

@@ -34,7 +34,8 @@ export interface ProxyServerOptions {
   /** Slave name: in `Via`, block pages and access records. */
   name: string;
   policy: PolicySource;
-  queue: RecordQueue;
+  /** Where access records go for the master; none without a master (nobody would drain it). */
+  queue?: RecordQueue;
   metrics: ProxyMetrics;
   logger: Logger;
   authenticator?: ProxyAuthenticator;
@@ -289,7 +290,7 @@ export class ProxyServer {
     m.bytesUp.inc(bytesUp);
     m.bytesDown.inc(bytesDown);
     const durationMs = Math.round(seconds * 1000);
-    this.opts.queue.record(ex, this.opts.name, durationMs);
+    this.opts.queue?.record(ex, this.opts.name, durationMs);
     this.opts.accessLog?.write(ex.toRecord(this.opts.name, durationMs), ex);
   }
 

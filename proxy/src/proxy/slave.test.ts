@@ -80,7 +80,7 @@ accessRestriction:
     await new Promise((r) => tunnel.once('close', r));
     await new Promise((r) => setTimeout(r, 50));
 
-    const records = slave.queue.drain(10);
+    const records = slave.queue!.drain(10);
     expect(records).toHaveLength(3);
     const hash = slave.active.hash;
     expect(records[0]).toMatchObject({

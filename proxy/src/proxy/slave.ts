@@ -39,6 +39,7 @@ export interface SlaveOptions {
   maxTunnels?: number;
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** Access records queued for the master; 0: none are kept (no master to send them to). */
   queueCapacity?: number;
   /** Endpoints of other processes of this slave (a cluster primary's metrics) the SSRF guard refuses. */
   extraOwnEndpoints?: () => readonly Endpoint[];
@@ -48,7 +49,8 @@ export interface SlaveOptions {
 
 export interface Slave {
   readonly active: ActivePolicy;
-  readonly queue: RecordQueue;
+  /** Undefined with `queueCapacity: 0`. */
+  readonly queue: RecordQueue | undefined;
   readonly registry: Registry;
   readonly proxy: ProxyServer;
   readonly proxyAddresses: AddressInfo[];
@@ -59,7 +61,7 @@ export interface Slave {
 export async function startSlave(opts: SlaveOptions): Promise<Slave> {
   const { logger } = opts;
   const registry = new Registry();
-  const queue = new RecordQueue(opts.queueCapacity);
+  const queue = opts.queueCapacity === 0 ? undefined : new RecordQueue(opts.queueCapacity);
   const metrics = new ProxyMetrics(registry, queue);
   const active = new ActivePolicy({ stateDir: opts.stateDir, logger });
   active.on('change', (p) => metrics.setPolicyHash(p.hash));
