@@ -75,9 +75,10 @@ export function openSqliteReportStore(path: string): ReportStore {
       for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
         const values: unknown[] = [];
         for (let j = i; j < i + ROWS_PER_INSERT; j++) values.push(...recordValues(records[j]));
-        insertMany.run(values);
+        // As arguments, not one array: better-sqlite3 then reads each value without an object lookup.
+        insertMany.run(...values);
       }
-      for (; i < records.length; i++) insertOne.run(recordValues(records[i]));
+      for (; i < records.length; i++) insertOne.run(...recordValues(records[i]));
       stored.push(records as AccessRecord[]);
       return { inserted: records.length, duplicate: false };
     });
