@@ -24,7 +24,8 @@ describe('safesquid master flags', () => {
 
   it.each([
     [['--bogus'], /Unknown option '--bogus'/],
-    [['--listen', '8888'], /--listen must be HOST:PORT/],
+    [['--listen', 'portal:http'], /--listen "portal:http": expected HOST:PORT/],
+    [['--listen', '127.0.0.1:70000'], /--listen "127.0.0.1:70000": expected HOST:PORT/],
     [['--allow', '10.0.0.0/33'], /--allow: .*10\.0\.0\.0\/33/],
     [['--retention-days', '0'], /--retention-days must be a whole number of days/],
     [['--kube-configmap', 'just-a-name'], /--kube-configmap must be NAMESPACE\/NAME/],

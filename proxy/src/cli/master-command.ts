@@ -10,11 +10,12 @@ import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
 import { SecretFile } from './secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';
+import { parseHostPort } from './host-port.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid master [options]
 
-  --listen HOST:PORT         where the portal listens (default 127.0.0.1:8888)
+  --listen HOST:PORT         where the portal listens (default 127.0.0.1:8888; :8888 for every interface)
   --data-dir DIR             policy store, report database, generated secrets (default ./safesquid-data)
   --policy FILE              Kubernetes mode: the operator's policy (mounted ConfigMap), read-only in the portal
   --kube-configmap NS/NAME   Kubernetes mode, in-cluster: also watch that ConfigMap through the API
@@ -49,13 +50,6 @@ function generatedSecret(dataDir: string, name: string, log: Logger): { value: s
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
   log.info({ file }, `generated ${name}`);
   return { value, file };
-}
-
-function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8888 or [::1]:8888), got "${text}"`);
-  return { host: m[1] ?? m[2], port };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -93,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = pino({ level: values['log-level'], base: { role: 'master' } });
   let master;
   try {
-    const listen = parseListen(values.listen);
+    const listen = parseHostPort(values.listen, 'listen');
     const allowList = (values.allow ?? ['127.0.0.0/8', '::1']).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
     try {
       new CidrSet(allowList);

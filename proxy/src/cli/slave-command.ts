@@ -9,11 +9,12 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
-import { startSlave, type HostPort, type Slave, type SlaveOptions } from '../proxy/slave.js';
+import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
+import { parseHostPort } from './host-port.js';
 import { SecretFile } from './secret-file.js';
 import { UsageError } from './usage-error.js';
 
@@ -44,14 +45,6 @@ export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'auth
   workers: number;
   shutdownGraceMs: number;
   auth?: AuthOptions;
-}
-
-/** `:3128`, `127.0.0.1:3128`, `[::1]:3128`, `3128`. */
-export function parseHostPort(text: string, flag: string): HostPort {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text) ?? (/^\d{1,5}$/.test(text) ? [text, undefined, '', text] : null);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--${flag} "${text}": expected HOST:PORT (e.g. 127.0.0.1:3128, :3128, [::1]:3128)`);
-  return { host: m[1] ?? m[2] ?? '', port };
 }
 
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {

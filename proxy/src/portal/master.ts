@@ -17,6 +17,7 @@ import { SlaveRegistryFile } from './slave-registry-file.js';
 import { StorePolicySource } from './store-policy-source.js';
 
 export interface MasterOptions {
+  /** '' for every interface. */
   host: string;
   port: number;
   dataDir: string;
@@ -119,14 +120,15 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => {
+    // No host: node's own every-interface choice (:: with a fallback to 0.0.0.0 where IPv6 is off).
+    server.listen(o.port, o.host || undefined, () => {
       server.off('error', reject);
       resolve();
     });
   });
   slavesFile.start();
-  const port = (server.address() as AddressInfo).port;
-  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
   const url = `http://${host}:${port}`;
   log.info({ url, mode: editor ? 'standalone' : 'kubernetes', policyHash: hub.current?.hash, allow: o.allow }, 'Configuration Portal listening');
 
