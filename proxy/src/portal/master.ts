@@ -63,6 +63,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const hub = new PolicyHub();
   const store = new PolicyStore(join(o.dataDir, 'policy.db'));
   const slaves = new SlaveRegistry(o.slaveStateMs);
+  const sessions = new AdminSessions(o.admin, { file: join(o.dataDir, 'sessions.db') });
   const slavesFile = new SlaveRegistryFile(join(o.dataDir, 'slaves.json'), slaves, log);
   slavesFile.load();
   const sources: Source[] = [];
@@ -94,6 +95,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     for (const s of sources) await s.start();
   } catch (err) {
     for (const s of sources) s.stop();
+    sessions.close();
     store.close();
     throw err;
   }
@@ -105,7 +107,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     editor,
     readOnlyReason,
     slaves,
-    sessions: new AdminSessions(o.admin),
+    sessions,
     allow,
     clusterToken: o.clusterToken,
     adminToken: o.adminToken,
@@ -149,6 +151,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
         });
         await o.reports?.close();
         slavesFile.close();
+        sessions.close();
         store.close();
       })();
       return closing;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +138,25 @@ describe('access restriction', () => {
     expect((await call(m.url, 'GET', '/api/v1/cluster', { cookie })).status).toBe(200);
     expect((await call(m.url, 'DELETE', '/api/v1/session', { cookie })).status).toBe(204);
     expect((await call(m.url, 'GET', '/api/v1/session', { cookie })).status).toBe(401);
+  });
+
+  it('keeps a session across a master restart, and a sign-out too; the store holds no usable cookie', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'portal-sessions-'));
+    dirs.push(dataDir);
+    const login = async (m: RunningMaster) =>
+      String((await call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password: 'pw-123' }), type: 'application/json' })).headers['set-cookie']).split(';')[0];
+    const first = await master({ dataDir });
+    const kept = await login(first);
+    const signedOut = await login(first);
+    expect((await call(first.url, 'DELETE', '/api/v1/session', { cookie: signedOut })).status).toBe(204);
+    await first.close();
+    const stored = readFileSync(join(dataDir, 'sessions.db'));
+    expect(stored.includes(kept.split('=')[1])).toBe(false);
+
+    const second = await master({ dataDir });
+    expect((await call(second.url, 'GET', '/api/v1/session', { cookie: kept })).json).toEqual({ username: 'root' });
+    expect((await call(second.url, 'GET', '/api/v1/cluster', { cookie: kept })).status).toBe(200);
+    expect((await call(second.url, 'GET', '/api/v1/session', { cookie: signedOut })).status).toBe(401);
   });
 });
 
