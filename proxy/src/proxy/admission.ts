@@ -163,6 +163,20 @@ function decide(
   return admitted(verdict, ex, policy, ctx, decision);
 }
 
+/**
+ * The dial to `a.address` failed before anything was sent: marks it, checks the host again and
+ * returns another of its addresses to try (every one passes the same SSRF checks), or undefined.
+ */
+export async function nextAddress(deps: AdmissionDeps, a: Admitted, target: Target, ex: Exchange): Promise<string | undefined> {
+  const failed = a.address;
+  deps.guard.dialFailed(failed);
+  const v = await deps.guard.check(target.host, target.port, a.policy.accessRestriction);
+  if (!v.ok || v.address === failed) return undefined;
+  a.address = v.address;
+  ex.peer = v.address;
+  return v.address;
+}
+
 function admitted(v: GuardVerdict, ex: Exchange, policy: CompiledPolicy, ctx: RequestContext, decision: Decision): Admission {
   if (!v.ok) {
     const r = refusal(v.status, v.reason, v.status === 403 ? 'deny' : 'allow');

@@ -11,7 +11,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { admit, admitResponse, refusal, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
+import { admit, admitResponse, nextAddress, refusal, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
+import { DIAL_FAILURES, MAX_REDIALS } from './ssrf-guard.js';
 import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
@@ -206,6 +207,8 @@ class FastExchange implements UpstreamOwner {
   upstream: Socket | undefined = undefined;
   private reused = false;
   private retried = false;
+  /** Other addresses of the host tried after a refused connection. */
+  private redials = 0;
   private phase = HEAD;
   private responseBuf: Buffer | undefined = undefined;
   private response: ResponseHead | undefined = undefined;
@@ -482,6 +485,12 @@ class FastExchange implements UpstreamOwner {
       return;
     }
     const code = err?.code ?? 'ECONNRESET';
+    // Nothing reached this address: the host's next address gets the same request.
+    if (!this.reused && this.responseBuf === undefined && DIAL_FAILURES.has(code) && this.redials < MAX_REDIALS) {
+      this.redials++;
+      this.redial(code);
+      return;
+    }
     // A pooled connection the upstream closed meanwhile: safe to retry an idempotent request once.
     if (this.reused && !this.retried && this.responseBuf === undefined && IDEMPOTENT.has(this.head.method)) {
       this.retried = true;
@@ -489,6 +498,17 @@ class FastExchange implements UpstreamOwner {
       return;
     }
     this.upstreamFailed(502, `failed: ${code}`);
+  }
+
+  private redial(code: string): void {
+    nextAddress(this.conn.host.deps, this.admitted!, this.target!, this.ex).then(
+      (next) => {
+        if (this.phase === DONE) return;
+        if (next) this.dispatch();
+        else this.upstreamFailed(502, `failed: ${code}`);
+      },
+      () => this.phase !== DONE && this.upstreamFailed(502, `failed: ${code}`),
+    );
   }
 
   onUpstreamTimeout(): void {

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { Agent, Dispatcher } from 'undici';
 import type { RecordQueue } from '../reports/record-queue.js';
 import type { AccessLog } from './access-log.js';
-import { admit, admitResponse, refusal, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
+import { admit, admitResponse, nextAddress, refusal, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
 import type { ProxyAuthenticator } from './auth/index.js';
 import { wantsHtml } from './block-page.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
@@ -25,7 +25,7 @@ import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
-import { SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
+import { DIAL_FAILURES, MAX_REDIALS, SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { refusalPage } from './refusal-page.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
@@ -375,6 +375,8 @@ export class ProxyServer {
           this.relay(req, res, ex, target, a, true);
           return;
         }
+        // The next request to this host goes to another of its addresses, if it has one.
+        if (DIAL_FAILURES.has(err.code ?? '')) this.guard.dialFailed(a.address);
         const f = upstreamFailure(err);
         this.fail(req, res, ex, refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'), target);
       },
@@ -453,6 +455,7 @@ export class ProxyServer {
         res.destroy();
         return;
       }
+      if (DIAL_FAILURES.has(err.code ?? '')) this.guard.dialFailed(a.address);
       const timeout = err instanceof UpstreamTimeout || err.code === 'ETIMEDOUT';
       const why = timeout ? 'timed out' : `failed: ${err.code ?? err.message}`;
       this.fail(req, res, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'), target);
@@ -572,6 +575,7 @@ export class ProxyServer {
         resolve(undefined);
       });
       upReq.on('error', (err: NodeJS.ErrnoException) => {
+        if (DIAL_FAILURES.has(err.code ?? '')) this.guard.dialFailed(a.address);
         const timeout = err instanceof UpstreamTimeout;
         this.rawFail(socket, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`, 'allow'), target);
         resolve(undefined);
@@ -616,7 +620,7 @@ export class ProxyServer {
       else this.record(ex, 0, 0);
       return;
     }
-    this.dialTunnel(socket, head, ex, a.address, target, startRead);
+    this.dialTunnel(socket, head, ex, a, target, startRead, 0);
   }
 
   private refuseTunnel(socket: Socket, ex: Exchange, r: Refusal, startRead: number, target?: Target): void {
@@ -624,18 +628,34 @@ export class ProxyServer {
     this.record(ex, socket.bytesRead - startRead, 0);
   }
 
+  private tunnelFailed(socket: Socket, ex: Exchange, err: Error & { code?: string }, address: string, target: Target, startRead: number): void {
+    this.tunnels--;
+    const timeout = err instanceof UpstreamTimeout;
+    const why = timeout ? 'timed out' : (err.code ?? err.message);
+    this.refuseTunnel(socket, ex, refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${address}): ${why}`, 'allow'), startRead, target);
+  }
+
   /** Separate from `handleConnect` so that the tunnel's closures keep neither the request nor the decision alive. */
-  private dialTunnel(socket: Socket, head: Buffer | undefined, ex: Exchange, address: string, target: Target, startRead: number): void {
+  private dialTunnel(socket: Socket, head: Buffer | undefined, ex: Exchange, a: Admitted, target: Target, startRead: number, redials: number): void {
+    const address = a.address;
     const onread = tunnelReadOptions();
     const upstream = net.connect({ host: address, port: target.port, allowHalfOpen: true, noDelay: true, onread });
     adoptReadBuffer(upstream, onread);
     upstream.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upstream.destroy(new UpstreamTimeout('connect timed out')));
     const onEarlyError = (err: NodeJS.ErrnoException): void => {
-      this.tunnels--;
       socket.off('close', onClientGone);
-      const timeout = err instanceof UpstreamTimeout;
-      const why = timeout ? 'timed out' : (err.code ?? err.message);
-      this.refuseTunnel(socket, ex, refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${address}): ${why}`, 'allow'), startRead, target);
+      // Nothing reached this address: try the host's next one, unless the client left meanwhile.
+      if (DIAL_FAILURES.has(err.code ?? '') && redials < MAX_REDIALS && !socket.destroyed) {
+        nextAddress(this.deps, a, target, ex).then(
+          (next) => {
+            if (next && !socket.destroyed) this.dialTunnel(socket, head, ex, a, target, startRead, redials + 1);
+            else this.tunnelFailed(socket, ex, err, address, target, startRead);
+          },
+          () => this.tunnelFailed(socket, ex, err, address, target, startRead),
+        );
+        return;
+      }
+      this.tunnelFailed(socket, ex, err, address, target, startRead);
     };
     const onClientGone = (): void => {
       upstream.destroy();

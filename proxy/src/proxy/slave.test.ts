@@ -110,3 +110,64 @@ accessRestriction:
     }
   });
 });
+
+describe('a host with several addresses, the first refusing connections', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'safesquid-slave-failover-'));
+  let upstream: http.Server;
+  let upstreamPort: number;
+  let slave: Slave;
+  // Stands in for DNS: each name's first address has nothing listening on the upstream's port.
+  const answers: Record<string, string[]> = {
+    'multi-a.test': ['127.0.0.2', '127.0.0.1'],
+    'multi-b.test': ['127.0.0.3', '127.0.0.1'],
+    'multi-c.test': ['127.0.0.4', '127.0.0.1'],
+  };
+
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`${req.method} ok`));
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    writeFileSync(
+      join(dir, 'policy.yaml'),
+      `rules:\n  - {name: allow-all, action: allow}\naccessRestriction:\n  defaultAction: deny\n  connectPorts: [${upstreamPort}]\n  ssrf: {allowRanges: [127.0.0.0/8]}\n`,
+    );
+    slave = await startSlave({
+      name: 'failover-slave',
+      logger: pino({ level: 'silent' }),
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      policyFile: join(dir, 'policy.yaml'),
+      stateDir: join(dir, 'state'),
+      resolver: async (host) => (answers[host] ?? []).map((address) => ({ address, family: 4 })),
+    });
+  });
+
+  afterAll(async () => {
+    await slave?.stop(0);
+    await new Promise((r) => upstream?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends a GET to the next address within the same request', async () => {
+    const port = slave.proxyAddresses[0].port;
+    const got = await send(port, `GET http://multi-a.test:${upstreamPort}/page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(got).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('opens a tunnel to the next address within the same CONNECT', async () => {
+    const port = slave.proxyAddresses[0].port;
+    const got = await send(port, `CONNECT multi-b.test:${upstreamPort} HTTP/1.1\r\nHost: multi-b.test:${upstreamPort}\r\n\r\n`);
+    expect(got).toMatch(/^HTTP\/1\.1 200 Connection Established/);
+  });
+
+  it('answers a request with a body 502 naming the refusing address, and sends the next one elsewhere', async () => {
+    const port = slave.proxyAddresses[0].port;
+    const post = `POST http://multi-c.test:${upstreamPort}/form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`;
+    const first = await send(port, post);
+    expect(first).toMatch(/^HTTP\/1\.1 502 /);
+    expect(first).toContain('127.0.0.4');
+    expect(await send(port, post)).toMatch(/^HTTP\/1\.1 200 /);
+  });
+});

@@ -13,7 +13,7 @@ import { MetricsServer } from './metrics-server.js';
 import { PolicyFileWatcher } from './policy-file.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { ProxyServer } from './proxy-server.js';
-import type { Endpoint } from './ssrf-guard.js';
+import type { Endpoint, Resolver } from './ssrf-guard.js';
 
 export interface HostPort {
   host: string;
@@ -41,6 +41,8 @@ export interface SlaveOptions {
   idleTimeoutMs?: number;
   /** Access records queued for the master; 0: none are kept (no master to send them to). */
   queueCapacity?: number;
+  /** Name resolution for the SSRF guard (tests stand in for DNS); default: the system resolver. */
+  resolver?: Resolver;
   /** Endpoints of other processes of this slave (a cluster primary's metrics) the SSRF guard refuses. */
   extraOwnEndpoints?: () => readonly Endpoint[];
   /** A cluster worker logs "worker started"; "slave started" is the primary's to say. */
@@ -93,6 +95,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     logger,
     authenticator: opts.authenticator,
     accessLog: opts.accessLog && opts.accessLog !== 'off' ? new AccessLog(opts.accessLog) : undefined,
+    resolver: opts.resolver,
     maxConnections: opts.maxConnections,
     maxTunnels: opts.maxTunnels,
     headerTimeoutMs: opts.headerTimeoutMs,

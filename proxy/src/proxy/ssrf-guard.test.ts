@@ -71,6 +71,17 @@ describe('SsrfGuard.check', () => {
     expect(await guard.check('public.test', 443, none)).toEqual({ ok: true, address: '93.184.216.34', family: 4 });
   });
 
+  it('hands out another checked address after a dial failure, and the first again when all failed', async () => {
+    const g = new SsrfGuard({ ownEndpoints: () => [], resolver: async () => ['93.184.216.34', '93.184.216.35', '2606:4700::1111'].map((address) => ({ address, family: address.includes(':') ? 6 : 4 })) });
+    expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.34' });
+    g.dialFailed('93.184.216.34');
+    expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.35' });
+    g.dialFailed('93.184.216.35');
+    expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '2606:4700::1111', family: 6 });
+    g.dialFailed('2606:4700::1111');
+    expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.34' });
+  });
+
   it('opens ranges the policy allows, but never the proxy itself', async () => {
     const allowLoopback = { isSsrfAllowed: (ip: string): boolean => ip.startsWith('127.') };
     expect(await guard.check('loop.test', 8080, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });

@@ -67,6 +67,13 @@ export type GuardVerdict =
 
 const DNS_CACHE_TTL_MS = 5_000;
 const DNS_CACHE_MAX = 10_000;
+/** How long an address that refused a connection is passed over when its host has others. */
+const UNREACHABLE_MS = 30_000;
+
+/** Connection errors that mean nothing reached the address: another address of the host may work. */
+export const DIAL_FAILURES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
+/** Most other addresses one request tries after its first dial failed. */
+export const MAX_REDIALS = 3;
 
 /** The policy's exceptions to the built-in deny list (`accessRestriction.ssrf.allowRanges`). */
 export interface SsrfExceptions {
@@ -100,6 +107,8 @@ export class SsrfGuard {
   /** IP literals seen as destinations: their classification never expires. */
   private readonly literals = new Map<string, Classified[]>();
   private localAddresses: Set<string> | undefined;
+  /** Address → until when it is passed over (dial failures). Empty in normal operation. */
+  private readonly unreachable = new Map<string, number>();
 
   constructor(private readonly opts: SsrfGuardOptions) {
     this.resolver = opts.resolver ?? ((host) => lookup(host, { all: true, verbatim: true }));
@@ -127,6 +136,23 @@ export class SsrfGuard {
     );
   }
 
+  /**
+   * A connection to `address` failed before anything was sent: for a while, checks of a host with
+   * other addresses hand out one of those instead (the caller may check again at once and retry).
+   */
+  dialFailed(address: string): void {
+    if (this.unreachable.size >= DNS_CACHE_MAX) this.unreachable.clear();
+    this.unreachable.set(address, Date.now() + UNREACHABLE_MS);
+  }
+
+  private isUnreachable(address: string): boolean {
+    const until = this.unreachable.get(address);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.unreachable.delete(address);
+    return false;
+  }
+
   private literal(host: string): Classified[] | undefined {
     if (!parseIp(host)) return undefined;
     if (this.literals.size >= DNS_CACHE_MAX) this.literals.clear();
@@ -138,6 +164,8 @@ export class SsrfGuard {
   private judge(host: string, port: number, addresses: readonly Classified[], policy: SsrfExceptions): GuardVerdict {
     if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no addresses` };
     let chosen: (Classified & { valid: true }) | undefined;
+    let chosenRank = 4;
+    const avoid = this.unreachable.size > 0;
     const own = this.opts.ownEndpoints();
     for (const a of addresses) {
       if (!a.valid) return { ok: false, status: 502, reason: `resolver returned a non-address "${a.address}" for ${host}` };
@@ -147,8 +175,12 @@ export class SsrfGuard {
       if (a.reason && !policy.isSsrfAllowed(a.address)) {
         return { ok: false, status: 403, reason: `${host} resolves to ${a.address}, a ${a.reason}` };
       }
-      // IPv4 first: many networks resolve AAAA without routing IPv6.
-      if (!chosen || (chosen.family === 6 && a.family === 4)) chosen = a;
+      // Reachable first, then IPv4 first: many networks resolve AAAA without routing IPv6.
+      const rank = (avoid && this.isUnreachable(a.address) ? 2 : 0) + (a.family === 6 ? 1 : 0);
+      if (rank < chosenRank) {
+        chosen = a;
+        chosenRank = rank;
+      }
     }
     return chosen!.verdict;
   }
