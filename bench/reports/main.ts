@@ -191,8 +191,8 @@ async function main(): Promise<void> {
       const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
       const r = await measureSlaveCost(group, root, load, Number(values.rounds));
       // Median: one round disturbed by the shared machine should not carry the result.
-      const mean = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest') => {
-        const v = xs.map((x) => x[k]).sort((a, b) => a - b);
+      const mean = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCores') => {
+        const v = xs.map((x) => x[k] ?? 0).sort((a, b) => a - b);
         return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
       };
       const modes = [['off', r.off], ['spool only', r.spool], ['on', r.on]] as const;
@@ -204,11 +204,14 @@ async function main(): Promise<void> {
           name, runs.map((x) => fmt(x.reqPerSec)).join(' / '), fmt(rps), name === 'off' ? 'anchor' : pct(rps, mean(r.off, 'reqPerSec')),
           runs.map((x) => x.slaveCpuUsPerRequest.toFixed(1)).join(' / '), cpu.toFixed(1),
           name === 'off' ? 'anchor' : pct(cpu, mean(r.off, 'slaveCpuUsPerRequest')),
+          mean(runs, 'p99Ms').toFixed(2),
+          name === 'on' ? mean(runs, 'masterCores').toFixed(2) : '-',
         ]);
       }
       process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s): reports off (anchor); spool only (master unreachable:\n`);
-      process.stdout.write(`batches cut, gzipped, fsynced, kept); on (a real master at nice 19 on the same cores). Median of ${r.off.length} interleaved rounds.\n`);
-      process.stdout.write(`${table(['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change'], rows)}\n`);
+      process.stdout.write(`batches cut, gzipped, fsynced, kept); on (a real master at nice 19 on the same cores). Median of ${r.off.length} interleaved rounds;\n`);
+      process.stdout.write(`upstream: nginx. master cores: CPU seconds the master used per second of the "on" runs (of the machine's ${cpus().length}).\n`);
+      process.stdout.write(`${table(['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change', 'p99 ms', 'master cores'], rows)}\n`);
       process.stdout.write(`records stored by the master from the "on" runs: ${fmt(r.stored)}; requests wrk completed: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %\n`);
     }
   } finally {

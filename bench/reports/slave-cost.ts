@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import { freePort, type ProcessGroup } from '../proxy/processes.js';
 import { benchPolicyYaml, startSlave } from '../proxy/slave.js';
 import type { RunningProxy } from '../proxy/squid.js';
-import { startUpstreams } from '../proxy/upstreams.js';
+import { startNginxUpstream } from '../proxy/nginx-upstream.js';
 import { runWrk, type WrkLoad, type WrkResult } from '../proxy/wrk.js';
 import { processCpuSeconds, startMaster, storedRecords } from './master.js';
 
 export interface SlaveRun extends WrkResult {
   /** CPU microseconds the slave process spent per request wrk completed. */
   slaveCpuUsPerRequest: number;
+  /** The master's CPU seconds per second of the run ("on" only): the share of the cores it took. */
+  masterCores?: number;
 }
 
 export interface SlaveCostResult {
@@ -32,7 +34,7 @@ export interface SlaveCostResult {
 
 export async function measureSlaveCost(group: ProcessGroup, root: string, load: WrkLoad, rounds: number): Promise<SlaveCostResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-reports-slave-'));
-  const upstreams = await startUpstreams();
+  const upstream = await startNginxUpstream(group);
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, benchPolicyYaml([]));
   // The master would run on another machine; here it shares two cores with wrk, the upstream and
@@ -47,9 +49,11 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
         const slave: RunningProxy = await startSlave(group, root, [], mode === 'on' ? withMaster : mode === 'spool' ? unreachable : []);
         try {
           const cpu0 = processCpuSeconds(slave.child.pid!);
-          const r = await runWrk(dir, `${mode}-${round}`, upstreams.httpPort, slave.port, load);
+          const master0 = master.cpuSeconds();
+          const r = await runWrk(dir, `${mode}-${round}`, upstream.port, slave.port, load);
           const cpu = processCpuSeconds(slave.child.pid!) - cpu0;
-          result[mode].push({ ...r, slaveCpuUsPerRequest: (cpu * 1e6) / r.requests });
+          const masterCores = mode === 'on' ? (master.cpuSeconds() - master0) / load.durationS : undefined;
+          result[mode].push({ ...r, slaveCpuUsPerRequest: (cpu * 1e6) / r.requests, masterCores });
           if (mode === 'on') result.requestsOn += r.requests;
         } finally {
           // SIGTERM: the slave flushes what is queued to the master before it exits.
@@ -61,7 +65,8 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
     result.stored = await storedRecords(master);
   } finally {
     await master.stop();
-    await upstreams.close();
+    await group.stop(upstream.child);
+    upstream.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
   return result;
