@@ -6,6 +6,7 @@
  * handlers are shared functions that find the other socket through a symbol property.
  */
 import type { OnReadOpts, Socket } from 'node:net';
+import { ReadBuffers, SHARED_READ_BUFFER } from './read-buffers.js';
 
 const kPeer = Symbol('safesquid.peer');
 type Peered = Socket & { [kPeer]: Socket };
@@ -44,38 +45,17 @@ function closePeer(this: Peered): void {
 }
 
 /**
- * Reads of a tunnel's upstream socket (the download direction, the heavy one) without node's
- * allocation per read. Small reads land in one buffer shared by every tunnel and are copied out
- * at once, so an idle tunnel holds no buffer of its own; a read that fills it moves the socket to
- * a private buffer that is reused for as long as each write to the client completes at once,
- * replaced when a write is still queued (it references the buffer), and dropped when the
- * traffic becomes small again.
+ * Reads of a tunnel's upstream socket (the download direction, the heavy one) into reused buffers
+ * (read-buffers.ts): a shared-buffer read is copied out at once; a private buffer is marked taken
+ * while the write of it to the client is still queued.
  */
-const SHARED = Buffer.allocUnsafeSlow(16 * 1024);
-const PRIVATE_BYTES = 64 * 1024;
-
-class TunnelReadBuffer {
-  private buf = SHARED;
-  private busy = false;
-  private last = 0;
-
-  readonly next = (): Buffer => {
-    if (this.buf === SHARED) {
-      if (this.last === SHARED.length) this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
-    } else if (this.last < SHARED.length / 4) {
-      this.buf = SHARED;
-    } else if (this.busy) {
-      this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
-    }
-    return this.buf;
-  };
-
+class TunnelReadBuffer extends ReadBuffers {
   /** Forwards `n` bytes of `buf` to `peer`; false: the peer is full, stop reading until it drains. */
   forward(peer: Socket, n: number, buf: Buffer): boolean {
     this.last = n;
-    if (buf === SHARED) return peer.write(Buffer.from(buf.subarray(0, n)));
+    if (buf === SHARED_READ_BUFFER) return peer.write(Buffer.from(buf.subarray(0, n)));
     const ok = peer.write(buf.subarray(0, n));
-    this.busy = peer.writableLength > 0;
+    this.taken = peer.writableLength > 0;
     return ok;
   }
 }

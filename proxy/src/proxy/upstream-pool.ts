@@ -7,9 +7,10 @@
  * Per request no timer is touched: a socket has a timeout only while it connects (an exchange in
  * flight is timed by its client connection's idle timer, which `onUpstreamTimeout` answers), and
  * the keep-alive limit of idle sockets is enforced by one sweep timer per pool. Reads
- * use `onread` buffers instead of a Buffer and a stream event per read (see `UpstreamReads`).
+ * use `onread` buffers instead of a Buffer and a stream event per read (see read-buffers.ts).
  */
 import net, { type Socket } from 'node:net';
+import { ReadBuffers, SHARED_READ_BUFFER } from './read-buffers.js';
 
 /**
  * What an exchange using an upstream socket hears from it. `chunk` of `onUpstreamData` is valid
@@ -24,33 +25,6 @@ export interface UpstreamOwner {
   onUpstreamDrain(): void;
 }
 
-/** Small reads (most responses) land here, whichever socket they come from, and are consumed at once. */
-const SHARED = Buffer.allocUnsafeSlow(16 * 1024);
-const PRIVATE_BYTES = 64 * 1024;
-
-/**
- * The read buffer of one upstream socket: the shared one while reads are small; a private one after
- * a read filled the shared buffer (a large body), kept while the owner's writes of it complete at
- * once, replaced when one is still queued (it references the buffer), dropped when reads are small again.
- */
-class UpstreamReads {
-  buf = SHARED;
-  last = 0;
-  taken = false;
-
-  readonly next = (): Buffer => {
-    if (this.buf === SHARED) {
-      if (this.last === SHARED.length) this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
-    } else if (this.last < SHARED.length / 4) {
-      this.buf = SHARED;
-    } else if (this.taken) {
-      this.buf = Buffer.allocUnsafeSlow(PRIVATE_BYTES);
-    }
-    this.taken = false;
-    return this.buf;
-  };
-}
-
 const kOwner = Symbol('safesquid.upstreamOwner');
 const kKey = Symbol('safesquid.poolKey');
 const kError = Symbol('safesquid.upstreamError');
@@ -60,7 +34,7 @@ type PooledSocket = Socket & {
   [kOwner]: UpstreamOwner | undefined;
   [kKey]: string;
   [kError]?: Error;
-  [kReads]: UpstreamReads;
+  [kReads]: ReadBuffers;
   [kIdleSince]: number;
   pool: UpstreamPool;
 };
@@ -69,7 +43,7 @@ function onRead(this: PooledSocket, n: number, buf: Uint8Array): void {
   const reads = this[kReads];
   reads.last = n;
   const owner = this[kOwner];
-  if (owner) owner.onUpstreamData((buf as Buffer).subarray(0, n), buf === SHARED);
+  if (owner) owner.onUpstreamData((buf as Buffer).subarray(0, n), buf === SHARED_READ_BUFFER);
   else this.destroy();
 }
 
@@ -126,7 +100,7 @@ export class UpstreamPool {
       pooled[kOwner] = owner;
       return { socket: pooled, reused: true };
     }
-    const reads = new UpstreamReads();
+    const reads = new ReadBuffers();
     const s = net.connect({ host: address, port, noDelay: true, onread: { buffer: reads.next, callback: onRead as net.OnReadOpts['callback'] } }) as PooledSocket;
     s[kOwner] = owner;
     s[kKey] = key;
