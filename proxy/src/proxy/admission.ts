@@ -164,12 +164,11 @@ function decide(
 }
 
 /**
- * The dial to `a.address` failed before anything was sent: marks it, checks the host again and
- * returns another of its addresses to try (every one passes the same SSRF checks), or undefined.
+ * After the guard took a dial failure of `a.address` (`SsrfGuard.dialFailed`): checks the host
+ * again and returns another of its addresses to try (every one passes the same SSRF checks), or undefined.
  */
 export async function nextAddress(deps: AdmissionDeps, a: Admitted, target: Target, ex: Exchange): Promise<string | undefined> {
   const failed = a.address;
-  deps.guard.dialFailed(failed);
   const v = await deps.guard.check(target.host, target.port, a.policy.accessRestriction);
   if (!v.ok || v.address === failed) return undefined;
   a.address = v.address;

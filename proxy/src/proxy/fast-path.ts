@@ -12,7 +12,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { admit, admitResponse, nextAddress, refusal, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
-import { DIAL_FAILURES, MAX_REDIALS } from './ssrf-guard.js';
+import { MAX_REDIALS } from './ssrf-guard.js';
 import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
@@ -486,7 +486,7 @@ class FastExchange implements UpstreamOwner {
     }
     const code = err?.code ?? 'ECONNRESET';
     // Nothing reached this address: the host's next address gets the same request.
-    if (!this.reused && this.responseBuf === undefined && DIAL_FAILURES.has(code) && this.redials < MAX_REDIALS) {
+    if (!this.reused && this.responseBuf === undefined && this.conn.host.deps.guard.dialFailed(this.admitted!.address, code) && this.redials < MAX_REDIALS) {
       this.redials++;
       this.redial(code);
       return;

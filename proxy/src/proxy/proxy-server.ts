@@ -25,7 +25,7 @@ import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
-import { DIAL_FAILURES, MAX_REDIALS, SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
+import { MAX_REDIALS, SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { refusalPage } from './refusal-page.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
@@ -376,7 +376,7 @@ export class ProxyServer {
           return;
         }
         // The next request to this host goes to another of its addresses, if it has one.
-        if (DIAL_FAILURES.has(err.code ?? '')) this.guard.dialFailed(a.address);
+        this.guard.dialFailed(a.address, err.code);
         const f = upstreamFailure(err);
         this.fail(req, res, ex, refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'), target);
       },
@@ -455,7 +455,7 @@ export class ProxyServer {
         res.destroy();
         return;
       }
-      if (DIAL_FAILURES.has(err.code ?? '')) this.guard.dialFailed(a.address);
+      this.guard.dialFailed(a.address, err.code);
       const timeout = err instanceof UpstreamTimeout || err.code === 'ETIMEDOUT';
       const why = timeout ? 'timed out' : `failed: ${err.code ?? err.message}`;
       this.fail(req, res, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'), target);
@@ -575,7 +575,7 @@ export class ProxyServer {
         resolve(undefined);
       });
       upReq.on('error', (err: NodeJS.ErrnoException) => {
-        if (DIAL_FAILURES.has(err.code ?? '')) this.guard.dialFailed(a.address);
+        this.guard.dialFailed(a.address, err.code);
         const timeout = err instanceof UpstreamTimeout;
         this.rawFail(socket, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`, 'allow'), target);
         resolve(undefined);
@@ -645,7 +645,7 @@ export class ProxyServer {
     const onEarlyError = (err: NodeJS.ErrnoException): void => {
       socket.off('close', onClientGone);
       // Nothing reached this address: try the host's next one, unless the client left meanwhile.
-      if (DIAL_FAILURES.has(err.code ?? '') && redials < MAX_REDIALS && !socket.destroyed) {
+      if (this.guard.dialFailed(address, err.code) && redials < MAX_REDIALS && !socket.destroyed) {
         nextAddress(this.deps, a, target, ex).then(
           (next) => {
             if (next && !socket.destroyed) this.dialTunnel(socket, head, ex, a, target, startRead, redials + 1);

@@ -74,11 +74,14 @@ describe('SsrfGuard.check', () => {
   it('hands out another checked address after a dial failure, and the first again when all failed', async () => {
     const g = new SsrfGuard({ ownEndpoints: () => [], resolver: async () => ['93.184.216.34', '93.184.216.35', '2606:4700::1111'].map((address) => ({ address, family: address.includes(':') ? 6 : 4 })) });
     expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.34' });
-    g.dialFailed('93.184.216.34');
+    // A reset after connecting says nothing about reachability.
+    expect(g.dialFailed('93.184.216.34', 'ECONNRESET')).toBe(false);
+    expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.34' });
+    expect(g.dialFailed('93.184.216.34', 'ECONNREFUSED')).toBe(true);
     expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.35' });
-    g.dialFailed('93.184.216.35');
+    g.dialFailed('93.184.216.35', 'EHOSTUNREACH');
     expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '2606:4700::1111', family: 6 });
-    g.dialFailed('2606:4700::1111');
+    g.dialFailed('2606:4700::1111', 'ETIMEDOUT');
     expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.34' });
   });
 

@@ -71,7 +71,7 @@ const DNS_CACHE_MAX = 10_000;
 const UNREACHABLE_MS = 30_000;
 
 /** Connection errors that mean nothing reached the address: another address of the host may work. */
-export const DIAL_FAILURES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
+const DIAL_FAILURES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
 /** Most other addresses one request tries after its first dial failed. */
 export const MAX_REDIALS = 3;
 
@@ -137,12 +137,15 @@ export class SsrfGuard {
   }
 
   /**
-   * A connection to `address` failed before anything was sent: for a while, checks of a host with
-   * other addresses hand out one of those instead (the caller may check again at once and retry).
+   * A connection to `address` failed with `code`. When that means nothing reached it (refused,
+   * unreachable, timed out), checks of a host with other addresses hand out one of those for a
+   * while, and the answer is true: the caller may check again at once and dial the next one.
    */
-  dialFailed(address: string): void {
+  dialFailed(address: string, code: string | undefined): boolean {
+    if (!DIAL_FAILURES.has(code ?? '')) return false;
     if (this.unreachable.size >= DNS_CACHE_MAX) this.unreachable.clear();
     this.unreachable.set(address, Date.now() + UNREACHABLE_MS);
+    return true;
   }
 
   private isUnreachable(address: string): boolean {
