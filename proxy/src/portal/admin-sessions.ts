@@ -72,8 +72,8 @@ function hashId(id: string): string {
 }
 
 export interface AdminSessionOptions {
-  /** SQLite file that keeps sessions across restarts; without it they live in memory only. */
-  file?: string;
+  /** SQLite file that keeps sessions across restarts. */
+  file: string;
   idleMs?: number;
   secureCookie?: boolean;
 }
@@ -83,18 +83,17 @@ export interface AdminSessionOptions {
  * with an idle expiry as an HttpOnly, SameSite=Strict cookie.
  */
 export class AdminSessions {
-  private readonly memory = new Map<string, Session>();
-  private readonly table: SessionTable | undefined;
+  private readonly table: SessionTable;
   private readonly idleMs: number;
   private readonly secureCookie: boolean;
 
   constructor(
     private readonly admin: AdminCredentials,
-    opts: AdminSessionOptions = {},
+    opts: AdminSessionOptions,
   ) {
     this.idleMs = opts.idleMs ?? 8 * 3600_000;
     this.secureCookie = opts.secureCookie ?? false;
-    this.table = opts.file ? new SessionTable(opts.file) : undefined;
+    this.table = new SessionTable(opts.file);
   }
 
   async verify(username: string, password: string): Promise<boolean> {
@@ -107,45 +106,34 @@ export class AdminSessions {
   create(res: Response, username: string): void {
     const id = randomBytes(32).toString('base64url');
     const now = Date.now();
-    const session = { username, expiresAt: now + this.idleMs };
-    if (this.table) {
-      this.table.prune(now);
-      this.table.set(id, session);
-    } else {
-      for (const [old, s] of this.memory) if (s.expiresAt < now) this.memory.delete(old);
-      this.memory.set(id, session);
-    }
+    this.table.prune(now);
+    this.table.set(id, { username, expiresAt: now + this.idleMs });
     res.setHeader('Set-Cookie', this.cookie(id, Math.floor(this.idleMs / 1000)));
   }
 
   destroy(req: Request, res: Response): void {
     const id = sessionId(req);
-    if (id) {
-      this.memory.delete(id);
-      this.table?.delete(id);
-    }
+    if (id) this.table.delete(id);
     res.setHeader('Set-Cookie', this.cookie('', 0));
   }
 
   fromRequest(req: Request): { username: string } | undefined {
     const id = sessionId(req);
     if (!id) return undefined;
-    const s = this.table ? this.table.get(id) : this.memory.get(id);
+    const s = this.table.get(id);
     if (!s) return undefined;
     const now = Date.now();
     if (s.expiresAt < now) {
-      this.memory.delete(id);
-      this.table?.delete(id);
+      this.table.delete(id);
       return undefined;
     }
     const slid = now + this.idleMs;
-    if (!this.table) s.expiresAt = slid;
-    else if (slid - s.expiresAt >= SLIDE_WRITE_MS) this.table.set(id, { username: s.username, expiresAt: slid });
+    if (slid - s.expiresAt >= SLIDE_WRITE_MS) this.table.set(id, { username: s.username, expiresAt: slid });
     return { username: s.username };
   }
 
   close(): void {
-    this.table?.close();
+    this.table.close();
   }
 
   private cookie(value: string, maxAge: number): string {
