@@ -290,7 +290,7 @@ export class ProxyServer {
     m.bytesUp.inc(bytesUp);
     m.bytesDown.inc(bytesDown);
     const durationMs = Math.round(seconds * 1000);
-    this.opts.queue?.record(ex, this.opts.name, durationMs);
+    this.opts.queue?.record(ex, durationMs);
     this.opts.accessLog?.write(ex.toRecord(this.opts.name, durationMs), ex);
   }
 

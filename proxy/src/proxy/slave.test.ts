@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startSlave, type Slave } from './slave.js';
+import { drainRecords } from '../reports/record-queue.testkit.js';
 
 function send(port: number, text: string): Promise<string> {
   return new Promise((resolve) => {
@@ -80,7 +81,7 @@ accessRestriction:
     await new Promise((r) => tunnel.once('close', r));
     await new Promise((r) => setTimeout(r, 50));
 
-    const records = slave.queue!.drain(10);
+    const records = drainRecords(slave.queue!, 10, 'unit-slave');
     expect(records).toHaveLength(3);
     const hash = slave.active.hash;
     expect(records[0]).toMatchObject({

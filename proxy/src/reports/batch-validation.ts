@@ -2,6 +2,12 @@
  * Validates a decoded report batch field by field. The master stores nothing from a batch
  * with one bad record: the slave gets the first bad record's index and field so the fault
  * can be found, and the batch is set aside on the slave rather than retried forever.
+ *
+ * Two forms of a batch's records, both accepted (a master is upgraded before or after its slaves):
+ * - `rows` with `columns` and `policyHashes`, what slaves send: each record an array of values in
+ *   the order `columns` names them, the slave being the batch's and the policy hash a key of
+ *   `policyHashes`. About half the bytes of objects to gzip, send and parse.
+ * - `records`: one object per record (AccessRecord), for tools and older slaves.
  */
 import type { AccessRecord } from './access-record.js';
 import type { ReportBatch } from './query-types.js';
@@ -84,8 +90,8 @@ function refuse(at: string, index: number, key: keyof AccessRecord, value: unkno
   throw new BatchValidationError(`${at}.${key}: ${FIELD_CHECKS[key](value)}`, key, index);
 }
 
-function refuseSlave(index: number, recordSlave: unknown, slave: string): never {
-  throw new BatchValidationError(`records[${index}].slave: "${String(recordSlave)}" does not match the batch's slave "${slave}"`, 'slave', index);
+function refuseSlave(at: string, index: number, recordSlave: unknown, slave: string): never {
+  throw new BatchValidationError(`${at}.slave: "${String(recordSlave)}" does not match the batch's slave "${slave}"`, 'slave', index);
 }
 
 /**
@@ -97,7 +103,12 @@ export function validateRecord(v: unknown, index: number, slave: string): Access
     const at = `records[${index}]`;
     throw new BatchValidationError(`${at}: expected an object, got ${describe(v)}`, at, index);
   }
-  const o = v as Record<string, unknown>;
+  return checkedRecord(v as Fields, 'records', index, slave);
+}
+
+type Fields = Partial<Record<keyof AccessRecord, unknown>>;
+
+function checkedRecord(o: Fields, list: string, index: number, slave: string): AccessRecord {
   const { time, slave: recordSlave, client, method, host, url, status, bytesUp, bytesDown, durationMs, action } = o;
   const { user, rule, category, policyHash } = o;
   if (
@@ -108,12 +119,12 @@ export function validateRecord(v: unknown, index: number, slave: string): Access
     !isOptionalText(user, MAX_SHORT) || !isOptionalText(rule, MAX_SHORT) || !isOptionalText(category, MAX_SHORT) ||
     !isOptionalText(policyHash, 128)
   ) {
-    const at = `records[${index}]`;
+    const at = `${list}[${index}]`;
     for (const key of REQUIRED_KEYS) if (FIELD_CHECKS[key](o[key])) refuse(at, index, key, o[key]);
-    if (recordSlave !== slave) refuseSlave(index, recordSlave, slave);
+    if (recordSlave !== slave) refuseSlave(at, index, recordSlave, slave);
     for (const key of OPTIONAL_KEYS) if (o[key] !== undefined && o[key] !== null && FIELD_CHECKS[key](o[key])) refuse(at, index, key, o[key]);
   }
-  if (recordSlave !== slave) refuseSlave(index, recordSlave, slave);
+  if (recordSlave !== slave) refuseSlave(`${list}[${index}]`, index, recordSlave, slave);
   const out: AccessRecord = {
     time: time as number, slave, client: client as string, method: method as string, host: (host as string).toLowerCase(),
     url: url as string, status: status as number, bytesUp: bytesUp as number, bytesDown: bytesDown as number,
@@ -152,12 +163,88 @@ export function validateBatch(body: unknown, headerSlave: string | undefined, ma
   if (headerSlave !== undefined && headerSlave !== slave) {
     throw new BatchValidationError(`slave: "${slave}" does not match the X-SafeSquid-Slave header "${headerSlave}"`, 'slave');
   }
-  if (!Array.isArray(b.records)) throw new BatchValidationError(`records: expected an array, got ${describe(b.records)}`, 'records');
-  if (b.records.length > maxRecords) {
-    throw new BatchValidationError(`records: ${b.records.length} records, at most ${maxRecords} per batch`, 'records');
+  if (b.rows !== undefined && b.records !== undefined) {
+    throw new BatchValidationError('batch: has both "rows" and "records"; send one of them', 'batch');
   }
-  const records = b.records.map((r, i) => validateRecord(r, i, slave));
+  const list = b.rows !== undefined ? 'rows' : 'records';
+  const items = b[list];
+  if (!Array.isArray(items)) throw new BatchValidationError(`${list}: expected an array, got ${describe(items)}`, list);
+  if (items.length > maxRecords) {
+    throw new BatchValidationError(`${list}: ${items.length} records, at most ${maxRecords} per batch`, list);
+  }
+  const records = list === 'rows' ? rowRecords(b, items, slave) : items.map((r, i) => validateRecord(r, i, slave));
   return { batchId: b.batchId, slave, records };
+}
+
+const ROW_KEYS = new Set<string>([...REQUIRED_KEYS, ...OPTIONAL_KEYS].filter((k) => k !== 'slave'));
+
+/** Where each known column sits in a row (-1: absent, which only optional columns may be). */
+function columnIndexes(columns: unknown): Record<Exclude<keyof AccessRecord, 'slave'>, number> & { count: number } {
+  if (!Array.isArray(columns) || columns.length === 0 || columns.length > 64) {
+    throw new BatchValidationError(`columns: expected an array of 1-64 column names, got ${describe(columns)}`, 'columns');
+  }
+  const at = new Map<string, number>();
+  columns.forEach((c, i) => {
+    if (typeof c !== 'string') throw new BatchValidationError(`columns[${i}]: expected a column name, got ${describe(c)}`, 'columns');
+    if (at.has(c)) throw new BatchValidationError(`columns[${i}]: "${c}" is named twice`, 'columns');
+    // Unknown columns are skipped, for forward compatibility.
+    if (ROW_KEYS.has(c)) at.set(c, i);
+  });
+  for (const key of REQUIRED_KEYS) {
+    if (key !== 'slave' && !at.has(key)) throw new BatchValidationError(`columns: "${key}" is missing; rows need ${REQUIRED_KEYS.filter((k) => k !== 'slave').join(', ')}`, 'columns');
+  }
+  const index = (key: string) => at.get(key) ?? -1;
+  return {
+    count: columns.length, time: index('time'), client: index('client'), method: index('method'), host: index('host'),
+    url: index('url'), status: index('status'), bytesUp: index('bytesUp'), bytesDown: index('bytesDown'),
+    durationMs: index('durationMs'), action: index('action'), user: index('user'), rule: index('rule'),
+    category: index('category'), policyHash: index('policyHash'),
+  };
+}
+
+function policyHashKeys(v: unknown): Map<number, string> {
+  const keys = new Map<number, string>();
+  if (v === undefined) return keys;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new BatchValidationError(`policyHashes: expected an object of key: hash, got ${describe(v)}`, 'policyHashes');
+  }
+  for (const [key, hash] of Object.entries(v)) {
+    const problem = FIELD_CHECKS.policyHash(hash);
+    if (problem) throw new BatchValidationError(`policyHashes["${key}"]: ${problem}`, 'policyHashes');
+    keys.set(Number(key), hash as string);
+  }
+  return keys;
+}
+
+function rowRecords(b: Record<string, unknown>, rows: unknown[], slave: string): AccessRecord[] {
+  const col = columnIndexes(b.columns);
+  const hashes = policyHashKeys(b.policyHashes);
+  const get = (row: unknown[], i: number) => (i < 0 ? undefined : row[i]);
+  // One object refilled per row: the checks read it as they read a record object.
+  const fields: Fields = { slave };
+  return rows.map((row, index) => {
+    if (!Array.isArray(row) || row.length !== col.count) {
+      throw new BatchValidationError(`rows[${index}]: expected an array of ${col.count} values (one per column), got ${describe(row)}${Array.isArray(row) ? ` of ${row.length}` : ''}`, `rows[${index}]`, index);
+    }
+    fields.time = row[col.time];
+    fields.client = row[col.client];
+    fields.method = row[col.method];
+    fields.host = row[col.host];
+    fields.url = row[col.url];
+    fields.status = row[col.status];
+    fields.bytesUp = row[col.bytesUp];
+    fields.bytesDown = row[col.bytesDown];
+    fields.durationMs = row[col.durationMs];
+    fields.action = row[col.action];
+    fields.user = get(row, col.user);
+    fields.rule = get(row, col.rule);
+    fields.category = get(row, col.category);
+    const key = get(row, col.policyHash);
+    if (key === undefined || key === null) fields.policyHash = undefined;
+    else if (typeof key === 'number' && hashes.has(key)) fields.policyHash = hashes.get(key);
+    else throw new BatchValidationError(`rows[${index}].policyHash: ${describe(key)} is not a key of the batch's policyHashes`, 'policyHash', index);
+    return checkedRecord(fields, 'rows', index, slave);
+  });
 }
 
 export function isValidBatchId(id: string): boolean {

@@ -1,85 +1,127 @@
 /**
- * An access record as the JSON text of the batch wire format (`{"time":...,"slave":...}`), built
- * at record time so that nothing per request outlives the request on the V8 heap: the queue keeps
- * bytes, and a batch body is assembled from them instead of stringifying thousands of objects.
+ * An access record as one row of the batch wire format (`"columns":[...],"rows":[[...],...]`),
+ * written as UTF-8 JSON bytes straight into the queue's buffer when the request ends: no
+ * string is built per record, and nothing per request outlives the request on the V8 heap.
+ * The slave's name is the batch's, and the policy hash a small number keyed in the batch's
+ * `policyHashes`, so neither is repeated in every row.
  */
 import type { AccessRecord } from './access-record.js';
 
-/** What the proxy knows of a request when it ends; the slave's name and the duration come with it. */
+/** What the proxy knows of a request when it ends; the duration comes with it, the slave is the batch's. */
 export type RecordSource = Omit<AccessRecord, 'slave' | 'durationMs'>;
 
-/** Characters a JSON string may carry as they are: printable ASCII except `"` and `\`. */
-const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+/** The order of the values in a row. The master reads rows by these names (batch `columns`), not by position. */
+export const ROW_COLUMNS = [
+  'time', 'client', 'method', 'host', 'url', 'status', 'bytesUp', 'bytesDown', 'durationMs', 'action', 'user', 'rule',
+  'category', 'policyHash',
+] as const satisfies readonly Exclude<keyof AccessRecord, 'slave'>[];
 
-/**
- * JSON.stringify only when a string needs it (quotes, backslashes, control characters). A lone
- * surrogate becomes U+FFFD first: it has no UTF-8 form, and the master refuses a whole batch
- * for one (PostgreSQL could not store it).
- */
-export function jsonString(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify((s as WellFormable).toWellFormed()) : `"${s}"`;
-}
+/** Bytes a row takes at most besides its strings: 5 counts of ≤16 digits, the time, the hash key, nulls and separators. */
+const ROW_FIXED_BYTES = 160;
+/** A UTF-16 unit takes at most 6 bytes in JSON (`\u001f`); non-ASCII takes at most 3 in UTF-8. */
+const BYTES_PER_UNIT = 6;
 
 /** ES2024, in Node 20; the project's lib is ES2023. */
-type WellFormable = string & { toWellFormed(): string };
+export type WellFormable = string & { toWellFormed(): string };
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const NULL_BYTES = [0x6e, 0x75, 0x6c, 0x6c];
+
+/** Most bytes a row of this record can take: the queue makes room for that much before writing. */
+export function rowBound(r: RecordSource): number {
+  return ROW_FIXED_BYTES + BYTES_PER_UNIT * (
+    r.client.length + r.method.length + r.host.length + r.url.length + r.action.length +
+    (r.user?.length ?? 0) + (r.rule?.length ?? 0) + (r.category?.length ?? 0)
+  );
+}
 
 /**
- * Remembers the last string it quoted: consecutive requests mostly share the slave, policy hash,
- * client, method, host, rule and action, so most fields cost one comparison.
+ * Writes `s` as a JSON string at `at`. Printable ASCII other than `"` and `\` is copied a byte
+ * per character; anything else goes through JSON.stringify, with lone surrogates made U+FFFD
+ * first: they have no UTF-8 form, and the master refuses a whole batch for one.
  */
-class LastQuoted {
-  private key: string | undefined = undefined;
-  private quoted = '';
-
-  get(s: string): string {
-    if (s !== this.key) {
-      this.quoted = jsonString(s);
-      this.key = s;
-    }
-    return this.quoted;
+function writeString(buf: Buffer, at: number, s: string): number {
+  let p = at;
+  buf[p++] = QUOTE;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) return at + buf.write(JSON.stringify((s as WellFormable).toWellFormed()), at, 'utf8');
+    buf[p++] = c;
   }
+  buf[p++] = QUOTE;
+  return p;
+}
+
+function writeOptionalString(buf: Buffer, at: number, s: string | undefined): number {
+  if (s !== undefined) return writeString(buf, at, s);
+  for (let i = 0; i < 4; i++) buf[at + i] = NULL_BYTES[i];
+  return at + 4;
 }
 
 /** A count as JSON: a non-negative integer; anything else (a bug upstream) as 0 rather than a batch the master must refuse. */
-function count(n: number): number {
-  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+function writeCount(buf: Buffer, at: number, n: number): number {
+  if (!(Number.isSafeInteger(n) && n > 0)) {
+    buf[at] = 0x30;
+    return at + 1;
+  }
+  let digits = 1;
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+  for (let p = at + digits - 1; p >= at; p--) {
+    const q = Math.floor(n / 10);
+    buf[p] = 0x30 + n - q * 10;
+    n = q;
+  }
+  return at + digits;
 }
 
-export class RecordEncoder {
-  private readonly slave = new LastQuoted();
-  private readonly client = new LastQuoted();
-  private readonly method = new LastQuoted();
-  private readonly host = new LastQuoted();
-  private readonly action = new LastQuoted();
-  private readonly user = new LastQuoted();
-  private readonly rule = new LastQuoted();
-  private readonly category = new LastQuoted();
-  private readonly policyHash = new LastQuoted();
+export class RowEncoder {
+  /** The digits of the last time written: consecutive requests mostly end in the same millisecond. */
+  private readonly timeDigits = Buffer.alloc(16);
+  private timeLength = 0;
   private lastTime = Number.NaN;
-  private lastTimeText = '';
 
-  /** The record's JSON text, with a leading comma: records are stored as the separators of a JSON array expect them. */
-  encode(r: RecordSource, slave: string, durationMs: number): string {
+  /**
+   * Writes the record's row at `at`, with a leading comma (rows are kept as the separators of a
+   * JSON array expect them), and returns where it ends. `buf` must have rowBound(r) bytes free.
+   * `hashKey`: the record's policy hash as its key in the batch's `policyHashes`, or -1 for none.
+   */
+  write(buf: Buffer, at: number, r: RecordSource, durationMs: number, hashKey: number): number {
+    let p = at;
+    buf[p++] = COMMA;
+    buf[p++] = 0x5b;
     if (r.time !== this.lastTime) {
       this.lastTime = r.time;
-      this.lastTimeText = String(count(r.time));
+      this.timeLength = writeCount(this.timeDigits, 0, r.time);
     }
-    let s =
-      ',{"time":' + this.lastTimeText +
-      ',"slave":' + this.slave.get(slave) +
-      ',"client":' + this.client.get(r.client) +
-      ',"method":' + this.method.get(r.method) +
-      ',"host":' + this.host.get(r.host) +
-      ',"url":' + jsonString(r.url) +
-      ',"status":' + count(r.status) +
-      ',"bytesUp":' + count(r.bytesUp) +
-      ',"bytesDown":' + count(r.bytesDown) +
-      ',"durationMs":' + count(durationMs) +
-      ',"action":' + this.action.get(r.action);
-    if (r.user !== undefined) s += ',"user":' + this.user.get(r.user);
-    if (r.rule !== undefined) s += ',"rule":' + this.rule.get(r.rule);
-    if (r.category !== undefined) s += ',"category":' + this.category.get(r.category);
-    if (r.policyHash !== undefined) s += ',"policyHash":' + this.policyHash.get(r.policyHash);
-    return s + '}';
+    for (let i = 0; i < this.timeLength; i++) buf[p++] = this.timeDigits[i];
+    buf[p++] = COMMA;
+    p = writeString(buf, p, r.client);
+    buf[p++] = COMMA;
+    p = writeString(buf, p, r.method);
+    buf[p++] = COMMA;
+    p = writeString(buf, p, r.host);
+    buf[p++] = COMMA;
+    p = writeString(buf, p, r.url);
+    buf[p++] = COMMA;
+    p = writeCount(buf, p, r.status);
+    buf[p++] = COMMA;
+    p = writeCount(buf, p, r.bytesUp);
+    buf[p++] = COMMA;
+    p = writeCount(buf, p, r.bytesDown);
+    buf[p++] = COMMA;
+    p = writeCount(buf, p, durationMs);
+    buf[p++] = COMMA;
+    p = writeString(buf, p, r.action);
+    buf[p++] = COMMA;
+    p = writeOptionalString(buf, p, r.user);
+    buf[p++] = COMMA;
+    p = writeOptionalString(buf, p, r.rule);
+    buf[p++] = COMMA;
+    p = writeOptionalString(buf, p, r.category);
+    buf[p++] = COMMA;
+    p = hashKey < 0 ? writeOptionalString(buf, p, undefined) : writeCount(buf, p, hashKey);
+    buf[p++] = 0x5d;
+    return p;
   }
 }

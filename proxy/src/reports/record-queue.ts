@@ -1,16 +1,18 @@
 import type { AccessRecord } from './access-record.js';
-import { RecordEncoder, type RecordSource } from './record-encoding.js';
+import { ROW_COLUMNS, RowEncoder, rowBound, type RecordSource, type WellFormable } from './record-encoding.js';
 
 /** Records are appended into chunks of this size (a larger one for a record that does not fit). */
 const CHUNK_BYTES = 64 * 1024;
-/** Ends recorded per chunk: far more than the ~130-byte minimum record allows in CHUNK_BYTES. */
+/** Ends recorded per chunk: far more than the ~90-byte minimum row allows in CHUNK_BYTES. */
 const CHUNK_RECORDS = 1024;
 /**
- * Drained chunks kept for reuse (8 MiB: two batches of 10 000 records). A chunk that is freed and
+ * Drained chunks kept for reuse (8 MiB: several batches of 10 000 records). A chunk that is freed and
  * allocated anew each time lives long enough to be promoted, and old-generation garbage is what
  * costs major collections.
  */
 const SPARE_CHUNKS = 128;
+const COLUMNS_JSON = `"columns":${JSON.stringify(ROW_COLUMNS)},"rows":[`;
+const BATCH_TAIL = Buffer.from(']}');
 
 interface Chunk {
   readonly buf: Buffer;
@@ -19,30 +21,34 @@ interface Chunk {
   count: number;
   /** Index of the oldest record still queued; the ones before it were taken or dropped. */
   first: number;
+  /** Lowest policy-hash key of its records (-1: none has a policy hash). */
+  minHashKey: number;
 }
 
-/** Records taken from the queue as one JSON text: `head`, the records comma-separated, `tail`. */
+/** Records taken from the queue as one batch's JSON. */
 export interface TakenRecords {
   records: number;
   /** Valid until the next take(): it is the queue's reused scratch buffer. */
   json: Buffer;
 }
 
-/**
- * Bounded queue between the proxy (producer) and the report shipper (consumer). Each record is
- * encoded to its JSON text when it is pushed and kept as bytes outside the V8 heap, so a queue
- * of 100 000 records is no work for the garbage collector and a batch is a copy, not a stringify.
- * When full (records or bytes), the oldest records are dropped and counted: the proxy must
- * never block on reporting. The newest record always stays.
- */
 export class RecordQueue {
-  private readonly encoder = new RecordEncoder();
+  private readonly encoder = new RowEncoder();
   private chunks: Chunk[] = [];
   private spare: Chunk[] = [];
   /** Where take() assembles a batch; reused, for the same reason chunks are. */
   private scratch = Buffer.alloc(0);
   private records = 0;
   private byteCount = 0;
+  /**
+   * Policy hashes by the key rows carry: a new key each time the hash differs from the previous
+   * record's, so keys grow along the queue; the ones no queued record uses any more are forgotten.
+   */
+  private readonly hashes = new Map<number, string>();
+  private lastHash: string | undefined = undefined;
+  private lastHashKey = -1;
+  /** `"policyHashes":{...},` for the hashes above, rebuilt when they change. */
+  private hashesJson = '"policyHashes":{},';
   dropped = 0;
 
   constructor(
@@ -68,36 +74,69 @@ export class RecordQueue {
   }
 
   push(record: AccessRecord): void {
-    this.record(record, record.slave, record.durationMs);
+    this.record(record, record.durationMs);
   }
 
   /** Queues the record of a finished request without building an AccessRecord object. */
-  record(source: RecordSource, slave: string, durationMs: number): void {
-    const text = this.encoder.encode(source, slave, durationMs);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit (the encoder leaves no lone surrogates).
-    const worst = text.length * 3;
+  record(source: RecordSource, durationMs: number): void {
+    const hashKey = source.policyHash === undefined ? -1 : this.hashKey(source.policyHash);
+    const bound = rowBound(source);
     let c = this.chunks[this.chunks.length - 1];
-    const used = c && c.count > 0 ? c.ends[c.count - 1] : 0;
-    if (!c || c.count === CHUNK_RECORDS || c.buf.length - used < worst) {
-      c = this.newChunk(worst);
+    let used = c && c.count > 0 ? c.ends[c.count - 1] : 0;
+    if (!c || c.count === CHUNK_RECORDS || c.buf.length - used < bound) {
+      c = this.newChunk(bound);
       this.chunks.push(c);
+      used = 0;
     }
-    const start = c.count > 0 ? c.ends[c.count - 1] : 0;
-    const end = start + c.buf.write(text, start);
+    const end = this.encoder.write(c.buf, used, source, durationMs, hashKey);
     c.ends[c.count++] = end;
+    if (hashKey >= 0 && c.minHashKey < 0) c.minHashKey = hashKey;
     this.records++;
-    this.byteCount += end - start;
+    this.byteCount += end - used;
     while ((this.records > this.capacity || this.byteCount > this.maxBytes) && this.records > 1) this.dropOldest();
   }
 
+  private hashKey(hash: string): number {
+    if (hash !== this.lastHash) {
+      this.lastHash = hash;
+      this.hashes.set(++this.lastHashKey, hash);
+      this.forgetUnusedHashes();
+      this.hashesJson = this.policyHashesJson();
+    }
+    return this.lastHashKey;
+  }
+
+  /** Drops the hashes no queued record uses (keys grow along the queue); true if any. */
+  private forgetUnusedHashes(): boolean {
+    if (this.hashes.size < 2) return false;
+    const oldest = this.chunks.find((c) => c.minHashKey >= 0)?.minHashKey ?? this.lastHashKey;
+    let forgot = false;
+    for (const key of this.hashes.keys()) {
+      if (key < oldest) {
+        this.hashes.delete(key);
+        forgot = true;
+      }
+    }
+    return forgot;
+  }
+
+  private policyHashesJson(): string {
+    const members = [...this.hashes].map(([key, hash]) => `"${key}":${JSON.stringify((hash as WellFormable).toWellFormed())}`);
+    return `"policyHashes":{${members.join(',')}},`;
+  }
+
   /**
-   * Removes up to `maxRecords` records, oldest first, as one JSON text `head` + records + `tail`
-   * of at most `maxBytes` (but always at least one record, however long). Undefined when empty
-   * (or asked for none).
+   * Removes up to `maxRecords` records, oldest first, as one batch's JSON of at most `maxBytes`
+   * (but always at least one record, however long): `{` + `batchFields` (the batch's own members,
+   * e.g. `"batchId":"b-1","slave":"s1"`) + its `policyHashes`, `columns` and `rows`. Undefined when
+   * empty (or asked for none).
    * The JSON is valid until the next take(): use it (or copy it) first.
    */
-  take(maxRecords: number, maxBytes: number, head: Buffer, tail: Buffer): TakenRecords | undefined {
+  take(maxRecords: number, maxBytes: number, batchFields: string): TakenRecords | undefined {
     if (this.records === 0 || maxRecords < 1) return undefined;
+    // Every hash still queued, which may be more than this batch uses: the master ignores the rest.
+    const head = Buffer.from(`{${batchFields},${this.hashesJson}${COLUMNS_JSON}`);
+    const tail = BATCH_TAIL;
     // Each record carries a leading comma; the first one taken drops it.
     const budget = maxBytes - head.length - tail.length + 1;
     let records = 0;
@@ -131,12 +170,6 @@ export class RecordQueue {
     return this.cut(records, bytes, lastChunk, lastEnd, head, tail);
   }
 
-  /** Removes and returns up to `max` records, oldest first, as objects (for tests and tools; the shipper uses take()). */
-  drain(max: number): AccessRecord[] {
-    const taken = this.take(max, Number.MAX_SAFE_INTEGER, OPEN_ARRAY, CLOSE_ARRAY);
-    return taken ? (JSON.parse(taken.json.toString('utf8')) as AccessRecord[]) : [];
-  }
-
   private cut(records: number, bytes: number, lastChunk: number, lastEnd: number, head: Buffer, tail: Buffer): TakenRecords {
     const length = head.length + bytes - 1 + tail.length;
     if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, 2 * this.scratch.length));
@@ -166,7 +199,7 @@ export class RecordQueue {
     this.releaseDrained();
   }
 
-  /** Recycles the chunks at the front that hold no queued record any more. */
+  /** Recycles the chunks at the front that hold no queued record any more, and forgets the hashes only they used. */
   private releaseDrained(): void {
     let n = 0;
     while (n < this.chunks.length && this.chunks[n].first === this.chunks[n].count) {
@@ -174,10 +207,13 @@ export class RecordQueue {
       if (c.buf.length === CHUNK_BYTES && this.spare.length < SPARE_CHUNKS) {
         c.count = 0;
         c.first = 0;
+        c.minHashKey = -1;
         this.spare.push(c);
       }
     }
-    if (n > 0) this.chunks.splice(0, n);
+    if (n === 0) return;
+    this.chunks.splice(0, n);
+    if (this.forgetUnusedHashes()) this.hashesJson = this.policyHashesJson();
   }
 
   private newChunk(atLeast: number): Chunk {
@@ -185,9 +221,6 @@ export class RecordQueue {
       const reused = this.spare.pop();
       if (reused) return reused;
     }
-    return { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, atLeast)), ends: new Uint32Array(CHUNK_RECORDS), count: 0, first: 0 };
+    return { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, atLeast)), ends: new Uint32Array(CHUNK_RECORDS), count: 0, first: 0, minHashKey: -1 };
   }
 }
-
-const OPEN_ARRAY = Buffer.from('[');
-const CLOSE_ARRAY = Buffer.from(']');
