@@ -12,6 +12,7 @@ export interface BenchMaster {
   token: string;
   tokenFile: string;
   adminToken: string;
+  pid: number;
   /** CPU seconds (user + system) the master process has used so far. */
   cpuSeconds(): number;
   output(): string;
@@ -47,7 +48,7 @@ export async function startMaster(
     throw new Error(`${(err as Error).message}\n${output()}`);
   }
   return {
-    url: `http://127.0.0.1:${port}`, port, token, tokenFile, adminToken, output,
+    url: `http://127.0.0.1:${port}`, port, token, tokenFile, adminToken, output, pid: child.pid!,
     cpuSeconds: () => processCpuSeconds(child.pid!),
     async stop() {
       await group.stop(child);
