@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 
 /** Every process the bench starts, so that all of them are killed by PID, also on error. */
@@ -92,6 +92,17 @@ function descendants(pid: number): number[] {
     queue.push(...(parents.get(p) ?? []));
   }
   return all;
+}
+
+/**
+ * Confines a process, its threads and its descendants to `cpus` (taskset syntax, e.g. "0" or
+ * "0-1"). Processes it starts afterwards inherit the affinity.
+ */
+export function setAffinity(pid: number, cpus: string): void {
+  for (const p of descendants(pid)) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(p)], { encoding: 'utf8' });
+    if (r.status !== 0 && existsSync(`/proc/${p}`)) throw new Error(`taskset -a -p -c ${cpus} ${p}: ${r.stderr.trim() || `status ${r.status}`}`);
+  }
 }
 
 /** Resident memory of a process and all its descendants, in bytes (VmRSS from /proc). */

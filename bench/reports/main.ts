@@ -17,7 +17,7 @@ import { ingestThroughHttp, ingestThroughStore, ingestWithoutIndexes } from './i
 import { postgresCpuSeconds, startMaster } from './master.js';
 import { medianMs, QUERY_CASES } from './queries.js';
 import { makeRecords } from './records.js';
-import { measureSlaveCost, type SlaveRun } from './slave-cost.js';
+import { measureSlaveCost, type Mode, type SlaveRun } from './slave-cost.js';
 
 const HELP = `usage: node bench/dist/reports/main.js [options]
   --records N        records per ingestion run (default 200000)
@@ -26,7 +26,7 @@ const HELP = `usage: node bench/dist/reports/main.js [options]
   --only LIST        comma-separated subset of store,http,query,slave (default all)
   --no-postgres      SQLite only
   --duration S       wrk seconds per slave run (default 8)
-  --rounds N         slave off/on pairs (default 3)
+  --rounds N         rounds of the slave modes (default 3)
   --connections N    wrk connections (default 50)
   --baseline DIR     also ingest through DIR's master (a git worktree of an earlier commit, built
                      with "npx tsc -b"), alternating with this tree's, for a same-run comparison
@@ -191,28 +191,40 @@ async function main(): Promise<void> {
       const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
       const r = await measureSlaveCost(group, root, load, Number(values.rounds));
       // Median: one round disturbed by the shared machine should not carry the result.
-      const mean = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCores') => {
+      const median = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCpuUsPerRequest') => {
         const v = xs.map((x) => x[k] ?? 0).sort((a, b) => a - b);
         return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
       };
-      const modes = [['off', r.off], ['spool only', r.spool], ['on', r.on]] as const;
-      const rows: (string | number)[][] = [];
-      for (const [name, runs] of modes) {
-        const rps = mean(runs, 'reqPerSec');
-        const cpu = mean(runs, 'slaveCpuUsPerRequest');
-        rows.push([
-          name, runs.map((x) => fmt(x.reqPerSec)).join(' / '), fmt(rps), name === 'off' ? 'anchor' : pct(rps, mean(r.off, 'reqPerSec')),
+      const row = (name: string, mode: Mode, anchor: Mode) => {
+        const runs = r.runs[mode];
+        const rps = median(runs, 'reqPerSec');
+        const cpu = median(runs, 'slaveCpuUsPerRequest');
+        const isAnchor = mode === anchor;
+        return [
+          name, runs.map((x) => fmt(x.reqPerSec)).join(' / '), fmt(rps), isAnchor ? 'anchor' : pct(rps, median(r.runs[anchor], 'reqPerSec')),
           runs.map((x) => x.slaveCpuUsPerRequest.toFixed(1)).join(' / '), cpu.toFixed(1),
-          name === 'off' ? 'anchor' : pct(cpu, mean(r.off, 'slaveCpuUsPerRequest')),
-          mean(runs, 'p99Ms').toFixed(2),
-          name === 'on' ? mean(runs, 'masterCores').toFixed(2) : '-',
-        ]);
-      }
-      process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s): reports off (anchor); spool only (master unreachable:\n`);
-      process.stdout.write(`batches cut, gzipped, fsynced, kept); on (a real master at nice 19 on the same cores). Median of ${r.off.length} interleaved rounds;\n`);
-      process.stdout.write(`upstream: nginx. master cores: CPU seconds the master used per second of the "on" runs (of the machine's ${cpus().length}).\n`);
-      process.stdout.write(`${table(['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change', 'p99 ms', 'master cores'], rows)}\n`);
-      process.stdout.write(`records stored by the master from the "on" runs: ${fmt(r.stored)}; requests wrk completed: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %\n`);
+          isAnchor ? 'anchor' : pct(cpu, median(r.runs[anchor], 'slaveCpuUsPerRequest')),
+          median(runs, 'p99Ms').toFixed(2),
+          mode.startsWith('on') ? median(runs, 'masterCpuUsPerRequest').toFixed(1) : '-',
+        ];
+      };
+      const headers = ['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change', 'p99 ms', 'master CPU µs/req'];
+      process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s, upstream nginx), median of ${r.runs.off.length} interleaved rounds.
+`);
+      process.stdout.write(`off: no master, no records kept (anchor); spool: master unreachable (batches cut, gzipped, fsynced, kept); on: a real master.
+
+`);
+      process.stdout.write(`the slave's cost: wrk, nginx and the slave on CPU ${r.slaveCpus} in every mode; the master on CPU ${r.masterCpus}, as on another machine
+`);
+      process.stdout.write(`${table(headers, [row('off', 'off', 'off'), row('spool only', 'spool', 'off'), row('on', 'on', 'off')])}
+
+`);
+      process.stdout.write(`shared: everything on CPUs ${r.allCpus}, the master at nice 19 competing with the slave for them
+`);
+      process.stdout.write(`${table(headers, [row('off', 'off-shared', 'off-shared'), row('on', 'on-shared', 'off-shared')])}
+`);
+      process.stdout.write(`records stored by the master from the runs with it: ${fmt(r.stored)}; requests wrk completed in them, warm-ups included: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %
+`);
     }
   } finally {
     await group.stopAll();
