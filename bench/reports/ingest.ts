@@ -72,6 +72,50 @@ export interface HttpIngest {
   stored: number;
   sent: number;
   gzipBytesPerRecord: number;
+  /** Longest event-loop delay the master saw during the run (its monitorEventLoopDelay, via /metrics), ms. */
+  maxLoopDelayMs: number;
+  /** Slowest GET /healthz of a probe sent every 20 ms during the run: what a kubelet or the UI waits, ms. */
+  maxHealthzMs: number;
+}
+
+const LOOP_DELAY_MAX = /^safesquid_portal_nodejs_eventloop_lag_max_seconds\s+(\S+)$/m;
+
+/** The master's longest event-loop delay since the previous scrape (prom-client resets it on each). */
+async function maxLoopDelayMs(master: BenchMaster): Promise<number> {
+  const agent = new http.Agent();
+  try {
+    const r = await request(agent, `${master.url}/metrics`, 'GET', {});
+    const m = LOOP_DELAY_MAX.exec(r.body);
+    if (r.status !== 200 || !m) throw new Error(`GET /metrics answered ${r.status} without an event-loop lag: ${r.body.slice(0, 200)}`);
+    return Number(m[1]) * 1000;
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** GET /healthz every `everyMs` until `stop()`; resolves the slowest answer, ms. */
+function probeHealthz(master: BenchMaster, everyMs: number): { stop(): Promise<number> } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let running = true;
+  let slowest = 0;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      const r = await request(agent, `${master.url}/healthz`, 'GET', {});
+      if (r.status !== 200) throw new Error(`GET /healthz answered ${r.status}: ${r.body}`);
+      const ms = performance.now() - t;
+      if (ms > slowest) slowest = ms;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, everyMs - ms)));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      agent.destroy();
+      return slowest;
+    },
+  };
 }
 
 /** POSTs pre-gzipped batches to a real master with `concurrency` keep-alive connections. */
@@ -95,6 +139,8 @@ export async function ingestThroughHttp(
   const before = await storedRecords(master);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let next = 0;
+  await maxLoopDelayMs(master);
+  const probe = probeHealthz(master, 20);
   const cpu0 = master.cpuSeconds();
   const db0 = dbCpuSeconds?.();
   const started = performance.now();
@@ -112,10 +158,12 @@ export async function ingestThroughHttp(
   const seconds = (performance.now() - started) / 1000;
   const cpu = master.cpuSeconds() - cpu0;
   const db = dbCpuSeconds && db0 !== undefined ? dbCpuSeconds() - db0 : undefined;
+  const maxHealthzMs = await probe.stop();
+  const loopDelayMs = await maxLoopDelayMs(master);
   agent.destroy();
   const stored = (await storedRecords(master)) - before;
   return {
     recordsPerSec: sent / seconds, masterCpuUs: (cpu * 1e6) / sent, dbCpuUs: db === undefined ? undefined : (db * 1e6) / sent,
-    stored, sent, gzipBytesPerRecord: gzipBytes / sent,
+    stored, sent, gzipBytesPerRecord: gzipBytes / sent, maxLoopDelayMs: loopDelayMs, maxHealthzMs,
   };
 }

@@ -129,26 +129,75 @@ export function searchPage(rows: Row[], limit: number): SearchResult {
 /** hour, slave, host, user ('' for none), action, category (''), rule (''), requests, bytes up/down, first/last ts. */
 export type RollupRow = [number, string, string, string, string, string, string, number, number, number, number, number];
 
-/** A batch's contribution to `records_hourly`, summed per key (each key once: one upsert per row), in key order. */
-export function rollupRows(records: readonly AccessRecord[]): RollupRow[] {
-  const rows = new Map<string, RollupRow>();
-  for (const r of records) {
-    const hour = Math.floor(r.time / HOUR_MS) * HOUR_MS;
-    const user = r.user ?? '';
-    const category = r.category ?? '';
-    const rule = r.rule ?? '';
-    const key = `${hour}\u0000${r.slave}\u0000${r.host}\u0000${user}\u0000${r.action}\u0000${category}\u0000${rule}`;
-    const row = rows.get(key);
-    if (row) {
-      row[7] += 1;
-      row[8] += r.bytesUp;
-      row[9] += r.bytesDown;
-      if (r.time < row[10]) row[10] = r.time;
-      if (r.time > row[11]) row[11] = r.time;
-    } else {
-      rows.set(key, [hour, r.slave, r.host, user, r.action, category, rule, 1, r.bytesUp, r.bytesDown, r.time, r.time]);
+/**
+ * Records' contribution to `records_hourly`, summed per key (each key once: one upsert per row).
+ * Keyed by nested maps (hour, host, user) and a short scan over the few rows that share those
+ * (slave, action, category, rule): a joined string key per record, hashed and later sorted, cost
+ * 4× as much (~0.5 µs per record, ~10 ms per 20 000).
+ */
+export class RollupAccumulator {
+  private readonly byHour = new Map<number, Map<string, Map<string, RollupRow[]>>>();
+  private readonly all: RollupRow[] = [];
+
+  /** Adds records[from..to). */
+  add(records: readonly AccessRecord[], from = 0, to = records.length): void {
+    for (let i = from; i < to; i++) {
+      const r = records[i];
+      const hour = r.time - (r.time % HOUR_MS);
+      let byHost = this.byHour.get(hour);
+      if (!byHost) this.byHour.set(hour, (byHost = new Map()));
+      let byUser = byHost.get(r.host);
+      if (!byUser) byHost.set(r.host, (byUser = new Map()));
+      const user = r.user ?? '';
+      const category = r.category ?? '';
+      const rule = r.rule ?? '';
+      let rows = byUser.get(user);
+      if (!rows) byUser.set(user, (rows = []));
+      let row: RollupRow | undefined;
+      for (const x of rows) {
+        if (x[4] === r.action && x[1] === r.slave && x[5] === category && x[6] === rule) {
+          row = x;
+          break;
+        }
+      }
+      if (row) {
+        row[7] += 1;
+        row[8] += r.bytesUp;
+        row[9] += r.bytesDown;
+        if (r.time < row[10]) row[10] = r.time;
+        if (r.time > row[11]) row[11] = r.time;
+      } else {
+        row = [hour, r.slave, r.host, user, r.action, category, rule, 1, r.bytesUp, r.bytesDown, r.time, r.time];
+        rows.push(row);
+        this.all.push(row);
+      }
     }
   }
-  // Key order: concurrent batches that share rollup rows lock them in the same order (no deadlock in PostgreSQL).
-  return [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+
+  /** The rows in the order their keys were first seen. */
+  rows(): RollupRow[] {
+    return this.all;
+  }
+
+  /**
+   * The rows in key order: concurrent transactions that share rollup rows then lock them in the
+   * same order (no deadlock in PostgreSQL).
+   */
+  sortedRows(): RollupRow[] {
+    return this.all.sort(compareRollupKeys);
+  }
+}
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function compareRollupKeys(a: RollupRow, b: RollupRow): number {
+  return a[0] - b[0] || compareText(a[1], b[1]) || compareText(a[2], b[2]) || compareText(a[3], b[3]) ||
+    compareText(a[4], b[4]) || compareText(a[5], b[5]) || compareText(a[6], b[6]);
+}
+
+/** A batch's contribution to `records_hourly`, in key order. */
+export function rollupRows(records: readonly AccessRecord[]): RollupRow[] {
+  const acc = new RollupAccumulator();
+  acc.add(records);
+  return acc.sortedRows();
 }
