@@ -176,6 +176,11 @@ describe('record encoding', () => {
     q.push(rec(2, { policyHash: 'sha256:cccc' }));
     q.push(rec(3, { policyHash: 'sha256:cccc' }));
     expect(Object.values(parse(q.take(10, 1_000_000, FIELDS)!.json).policyHashes)).toEqual(['sha256:cccc']);
+    // Records of two policies interleaved (a policy swap with requests in flight) share two keys.
+    for (let i = 0; i < 1000; i++) q.push(rec(i, { policyHash: i % 2 ? a : b }));
+    const mixed = q.take(1000, 1_000_000, FIELDS)!;
+    expect(Object.values(parse(mixed.json).policyHashes).sort()).toEqual([a, b]);
+    expect(validateBatch(JSON.parse(mixed.json.toString('utf8')), 's', 1000).records.map((r) => r.policyHash)).toEqual(Array.from({ length: 1000 }, (_, i) => (i % 2 ? a : b)));
   });
 
   it('writes a count that is not a non-negative integer as 0 rather than an unparseable batch', () => {

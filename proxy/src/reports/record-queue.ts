@@ -21,8 +21,8 @@ interface Chunk {
   count: number;
   /** Index of the oldest record still queued; the ones before it were taken or dropped. */
   first: number;
-  /** Lowest policy-hash key of its records (-1: none has a policy hash). */
-  minHashKey: number;
+  /** The policy-hash keys its records use (mostly one). */
+  readonly hashKeys: number[];
 }
 
 /** Records taken from the queue as one batch's JSON. */
@@ -40,11 +40,9 @@ export class RecordQueue {
   private scratch = Buffer.alloc(0);
   private records = 0;
   private byteCount = 0;
-  /**
-   * Policy hashes by the key rows carry: a new key each time the hash differs from the previous
-   * record's, so keys grow along the queue; the ones no queued record uses any more are forgotten.
-   */
-  private readonly hashes = new Map<number, string>();
+  /** The key rows carry for each policy hash still queued; forgotten once no queued record uses it. */
+  private readonly hashKeys = new Map<string, number>();
+  private nextHashKey = 0;
   private lastHash: string | undefined = undefined;
   private lastHashKey = -1;
   /** `"policyHashes":{...},` for the hashes above, rebuilt when they change. */
@@ -90,7 +88,7 @@ export class RecordQueue {
     }
     const end = this.encoder.write(c.buf, used, source, durationMs, hashKey);
     c.ends[c.count++] = end;
-    if (hashKey >= 0 && c.minHashKey < 0) c.minHashKey = hashKey;
+    if (hashKey >= 0 && c.hashKeys[c.hashKeys.length - 1] !== hashKey && !c.hashKeys.includes(hashKey)) c.hashKeys.push(hashKey);
     this.records++;
     this.byteCount += end - used;
     while ((this.records > this.capacity || this.byteCount > this.maxBytes) && this.records > 1) this.dropOldest();
@@ -99,21 +97,28 @@ export class RecordQueue {
   private hashKey(hash: string): number {
     if (hash !== this.lastHash) {
       this.lastHash = hash;
-      this.hashes.set(++this.lastHashKey, hash);
-      this.forgetUnusedHashes();
-      this.hashesJson = this.policyHashesJson();
+      const known = this.hashKeys.get(hash);
+      if (known === undefined) {
+        this.lastHashKey = this.nextHashKey++;
+        this.hashKeys.set(hash, this.lastHashKey);
+        this.forgetUnusedHashes();
+        this.hashesJson = this.policyHashesJson();
+      } else {
+        this.lastHashKey = known;
+      }
     }
     return this.lastHashKey;
   }
 
-  /** Drops the hashes no queued record uses (keys grow along the queue); true if any. */
+  /** Drops the hashes no queued record uses; true if any. */
   private forgetUnusedHashes(): boolean {
-    if (this.hashes.size < 2) return false;
-    const oldest = this.chunks.find((c) => c.minHashKey >= 0)?.minHashKey ?? this.lastHashKey;
+    if (this.hashKeys.size < 2) return false;
+    const used = new Set<number>([this.lastHashKey]);
+    for (const c of this.chunks) for (const key of c.hashKeys) used.add(key);
     let forgot = false;
-    for (const key of this.hashes.keys()) {
-      if (key < oldest) {
-        this.hashes.delete(key);
+    for (const [hash, key] of this.hashKeys) {
+      if (!used.has(key)) {
+        this.hashKeys.delete(hash);
         forgot = true;
       }
     }
@@ -121,7 +126,7 @@ export class RecordQueue {
   }
 
   private policyHashesJson(): string {
-    const members = [...this.hashes].map(([key, hash]) => `"${key}":${JSON.stringify((hash as WellFormable).toWellFormed())}`);
+    const members = [...this.hashKeys].map(([hash, key]) => `"${key}":${JSON.stringify((hash as WellFormable).toWellFormed())}`);
     return `"policyHashes":{${members.join(',')}},`;
   }
 
@@ -207,7 +212,7 @@ export class RecordQueue {
       if (c.buf.length === CHUNK_BYTES && this.spare.length < SPARE_CHUNKS) {
         c.count = 0;
         c.first = 0;
-        c.minHashKey = -1;
+        c.hashKeys.length = 0;
         this.spare.push(c);
       }
     }
@@ -221,6 +226,6 @@ export class RecordQueue {
       const reused = this.spare.pop();
       if (reused) return reused;
     }
-    return { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, atLeast)), ends: new Uint32Array(CHUNK_RECORDS), count: 0, first: 0, minHashKey: -1 };
+    return { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, atLeast)), ends: new Uint32Array(CHUNK_RECORDS), count: 0, first: 0, hashKeys: [] };
   }
 }
