@@ -51,7 +51,7 @@ export class RecordQueue {
 
   constructor(
     readonly capacity = 100_000,
-    /** Bytes of record JSON held at most (about 300 bytes a record). */
+    /** Bytes of rows held at most (about 120 bytes a record). */
     readonly maxBytes = 64 * 1024 * 1024,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
