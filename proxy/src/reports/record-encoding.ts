@@ -36,17 +36,20 @@ export function rowBound(r: RecordSource): number {
   );
 }
 
+// The writers below put a value at `at` after a comma, and return where it ends.
+
 /**
- * Writes `s` as a JSON string at `at`. Printable ASCII other than `"` and `\` is copied a byte
- * per character; anything else goes through JSON.stringify, with lone surrogates made U+FFFD
- * first: they have no UTF-8 form, and the master refuses a whole batch for one.
+ * A JSON string. Printable ASCII other than `"` and `\` is copied a byte per character; anything
+ * else goes through JSON.stringify, with lone surrogates made U+FFFD first: they have no UTF-8
+ * form, and the master refuses a whole batch for one.
  */
 function writeString(buf: Buffer, at: number, s: string): number {
-  let p = at;
+  buf[at] = COMMA;
+  let p = at + 1;
   buf[p++] = QUOTE;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) return at + buf.write(JSON.stringify((s as WellFormable).toWellFormed()), at, 'utf8');
+    if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) return at + 1 + buf.write(JSON.stringify((s as WellFormable).toWellFormed()), at + 1, 'utf8');
     buf[p++] = c;
   }
   buf[p++] = QUOTE;
@@ -55,12 +58,18 @@ function writeString(buf: Buffer, at: number, s: string): number {
 
 function writeOptionalString(buf: Buffer, at: number, s: string | undefined): number {
   if (s !== undefined) return writeString(buf, at, s);
-  for (let i = 0; i < 4; i++) buf[at + i] = NULL_BYTES[i];
-  return at + 4;
+  buf[at] = COMMA;
+  for (let i = 0; i < 4; i++) buf[at + 1 + i] = NULL_BYTES[i];
+  return at + 5;
+}
+
+function writeCount(buf: Buffer, at: number, n: number): number {
+  buf[at] = COMMA;
+  return writeDigits(buf, at + 1, n);
 }
 
 /** A count as JSON: a non-negative integer; anything else (a bug upstream) as 0 rather than a batch the master must refuse. */
-function writeCount(buf: Buffer, at: number, n: number): number {
+function writeDigits(buf: Buffer, at: number, n: number): number {
   if (!(Number.isSafeInteger(n) && n > 0)) {
     buf[at] = 0x30;
     return at + 1;
@@ -92,34 +101,21 @@ export class RowEncoder {
     buf[p++] = 0x5b;
     if (r.time !== this.lastTime) {
       this.lastTime = r.time;
-      this.timeLength = writeCount(this.timeDigits, 0, r.time);
+      this.timeLength = writeDigits(this.timeDigits, 0, r.time);
     }
     for (let i = 0; i < this.timeLength; i++) buf[p++] = this.timeDigits[i];
-    buf[p++] = COMMA;
     p = writeString(buf, p, r.client);
-    buf[p++] = COMMA;
     p = writeString(buf, p, r.method);
-    buf[p++] = COMMA;
     p = writeString(buf, p, r.host);
-    buf[p++] = COMMA;
     p = writeString(buf, p, r.url);
-    buf[p++] = COMMA;
     p = writeCount(buf, p, r.status);
-    buf[p++] = COMMA;
     p = writeCount(buf, p, r.bytesUp);
-    buf[p++] = COMMA;
     p = writeCount(buf, p, r.bytesDown);
-    buf[p++] = COMMA;
     p = writeCount(buf, p, durationMs);
-    buf[p++] = COMMA;
     p = writeString(buf, p, r.action);
-    buf[p++] = COMMA;
     p = writeOptionalString(buf, p, r.user);
-    buf[p++] = COMMA;
     p = writeOptionalString(buf, p, r.rule);
-    buf[p++] = COMMA;
     p = writeOptionalString(buf, p, r.category);
-    buf[p++] = COMMA;
     p = hashKey < 0 ? writeOptionalString(buf, p, undefined) : writeCount(buf, p, hashKey);
     buf[p++] = 0x5d;
     return p;
