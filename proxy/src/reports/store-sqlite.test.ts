@@ -104,6 +104,29 @@ describe('SQLite report store', () => {
     await store.close();
   });
 
+  it('refuses every batch of a transaction that fails part-way, stores none of it, and then goes on', async () => {
+    const path = join(dir, 'rollback.db');
+    const store = await openReportStore({ sqlitePath: path });
+    const [a, b] = fixtureBatches();
+    // A record the validation would have refused: NOT NULL fails on the 70th row, inside a multi-row INSERT.
+    const bad = Array.from({ length: 100 }, (_, i) => ({ ...a.records[0], url: `http://x/${i}` }));
+    (bad[69] as { host: string | null }).host = null;
+    const results = await Promise.allSettled([
+      store.ingestBatch('good', a.slave, a.records),
+      store.ingestBatch('bad', a.slave, bad),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/NOT NULL constraint failed: records.host/);
+    expect(await store.count()).toBe(0);
+    // Nothing of the failed transaction stayed: the same batch ids are new, and the store takes more.
+    expect(await store.ingestBatch('good', a.slave, a.records)).toEqual({ inserted: a.records.length, duplicate: false });
+    expect(await store.ingestBatch(b.id, b.slave, b.records)).toEqual({ inserted: b.records.length, duplicate: false });
+    expect(await store.count()).toBe(a.records.length + b.records.length);
+    const all = { from: T0 - 86_400_000, to: T0 + 2 * 86_400_000 };
+    expect((await store.summary(all)).requests).toBe(a.records.length + b.records.length);
+    await store.close();
+  });
+
   it('fills the hourly rollup from existing records when migrating a version 1 database', async () => {
     const path = join(dir, 'v1.db');
     const db = new Database(path);

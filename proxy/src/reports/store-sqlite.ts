@@ -84,8 +84,11 @@ export function openSqliteReportStore(path: string): ReportStore {
 
   const cols = RECORD_COLUMNS.join(', ');
   const rowPh = `(${RECORD_COLUMNS.map(() => '?').join(', ')})`;
-  const insertMany = db.prepare(`INSERT INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`);
-  const insertOne = db.prepare(`INSERT INTO records (${cols}) VALUES ${rowPh}`);
+  // OR FAIL: a constraint failure fails the whole transaction anyway (rolled back, every batch in
+  // it refused), so a statement need not undo its own earlier rows, and SQLite then keeps no
+  // statement journal (a copy of every page the statement touches): 4.1 -> 3.4 us per record.
+  const insertMany = db.prepare(`INSERT OR FAIL INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`);
+  const insertOne = db.prepare(`INSERT OR FAIL INTO records (${cols}) VALUES ${rowPh}`);
   const upsertRollup = db.prepare(
     `INSERT INTO records_hourly (${ROLLUP_COLUMNS.join(', ')}) VALUES (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET requests = requests + excluded.requests,
