@@ -14,7 +14,7 @@ import {
   ROLLUP_KEY, searchSql, summarySql, timelineSql, topSitesSql, topUsersSql, type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK, recordValues, RollupAccumulator, searchPage, toBlocked, toCategory, toPerSlave, toSummary,
+  DEFAULT_PURGE_CHUNK, recordValues, RollupAccumulator, writeRecordValues, searchPage, toBlocked, toCategory, toPerSlave, toSummary,
   toTimeline, toTopSite, toTopUser, type ReportStore,
 } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
@@ -89,6 +89,8 @@ export function openSqliteReportStore(path: string): ReportStore {
   // statement journal (a copy of every page the statement touches): 4.1 -> 3.4 us per record.
   const insertMany = db.prepare(`INSERT OR FAIL INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`);
   const insertOne = db.prepare(`INSERT OR FAIL INTO records (${cols}) VALUES ${rowPh}`);
+  /** The values of one multi-row INSERT, refilled for each. */
+  const manyValues = new Array<string | number | null>(ROWS_PER_INSERT * RECORD_COLUMNS.length);
   const upsertRollup = db.prepare(
     `INSERT INTO records_hourly (${ROLLUP_COLUMNS.join(', ')}) VALUES (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET requests = requests + excluded.requests,
@@ -130,10 +132,9 @@ export function openSqliteReportStore(path: string): ReportStore {
       const batch = b.records;
       let i = 0;
       for (; i + ROWS_PER_INSERT <= batch.length; i += ROWS_PER_INSERT) {
-        const values: unknown[] = [];
-        for (let j = i; j < i + ROWS_PER_INSERT; j++) values.push(...recordValues(batch[j]));
+        for (let j = 0; j < ROWS_PER_INSERT; j++) writeRecordValues(batch[i + j], manyValues, j * RECORD_COLUMNS.length);
         // As arguments, not one array: better-sqlite3 then reads each value without an object lookup.
-        insertMany.run(...values);
+        insertMany.run(...manyValues);
         if (performance.now() >= sliceEnd) await nextSlice();
       }
       for (; i < batch.length; i++) insertOne.run(...recordValues(batch[i]));

@@ -7,7 +7,7 @@ import type {
   BlockedRow, CategoryRow, IngestResult, PerSlaveRow, ReportFilter, SearchQuery, SearchResult,
   StoredRecord, SummaryResult, TimelineBucket, TimelineRow, TopQuery, TopSiteRow, TopUserRow,
 } from './query-types.js';
-import { encodeCursor, HOUR_MS } from './report-sql.js';
+import { encodeCursor, HOUR_MS, RECORD_COLUMNS } from './report-sql.js';
 
 export interface ReportStore {
   readonly kind: 'sqlite' | 'postgres';
@@ -110,10 +110,28 @@ export function toStoredRecord(r: Row): StoredRecord {
 
 /** The values of one record in RECORD_COLUMNS order. */
 export function recordValues(r: AccessRecord): (string | number | null)[] {
-  return [
-    r.time, r.slave, r.client, r.user ?? null, r.method, r.host, r.url, r.status,
-    r.bytesUp, r.bytesDown, r.durationMs, r.action, r.rule ?? null, r.category ?? null, r.policyHash ?? null,
-  ];
+  const out = new Array<string | number | null>(RECORD_COLUMNS.length);
+  writeRecordValues(r, out, 0);
+  return out;
+}
+
+/** Writes the values of one record in RECORD_COLUMNS order into `out` from `at` (no array per record). */
+export function writeRecordValues(r: AccessRecord, out: (string | number | null)[], at: number): void {
+  out[at] = r.time;
+  out[at + 1] = r.slave;
+  out[at + 2] = r.client;
+  out[at + 3] = r.user ?? null;
+  out[at + 4] = r.method;
+  out[at + 5] = r.host;
+  out[at + 6] = r.url;
+  out[at + 7] = r.status;
+  out[at + 8] = r.bytesUp;
+  out[at + 9] = r.bytesDown;
+  out[at + 10] = r.durationMs;
+  out[at + 11] = r.action;
+  out[at + 12] = r.rule ?? null;
+  out[at + 13] = r.category ?? null;
+  out[at + 14] = r.policyHash ?? null;
 }
 
 /** Stores fetch `limit + 1` rows: the extra one only says whether another page exists. */
