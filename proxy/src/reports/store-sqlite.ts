@@ -40,6 +40,9 @@ const SLICE_MS = 4;
  * (writing the dirtied pages to the WAL) cannot be sliced: ~1 ms per 1 000 records here.
  */
 const MAX_GROUP_RECORDS = 20_000;
+/** Groups smaller than this wait LINGER_TURNS turns of the event loop for more batches before they commit. */
+const LINGER_BELOW_RECORDS = 5_000;
+const LINGER_TURNS = 2;
 /** Records added to the rollup between looks at the clock. */
 const ROLLUP_SLICE = 1000;
 
@@ -122,28 +125,37 @@ export function openSqliteReportStore(path: string): ReportStore {
       sliceEnd = performance.now() + SLICE_MS;
     };
     const now = Date.now();
-    while (queue.length > 0 && records < MAX_GROUP_RECORDS) {
-      const b = queue.shift() as PendingBatch;
-      group.push(b);
-      if (insertBatch.run(b.batchId, b.slave, now, b.records.length).changes === 0) {
-        results.push({ inserted: 0, duplicate: true });
-        continue;
+    const writeQueued = async () => {
+      while (queue.length > 0 && records < MAX_GROUP_RECORDS) {
+        const b = queue.shift() as PendingBatch;
+        group.push(b);
+        if (insertBatch.run(b.batchId, b.slave, now, b.records.length).changes === 0) {
+          results.push({ inserted: 0, duplicate: true });
+          continue;
+        }
+        const batch = b.records;
+        let i = 0;
+        for (; i + ROWS_PER_INSERT <= batch.length; i += ROWS_PER_INSERT) {
+          for (let j = 0; j < ROWS_PER_INSERT; j++) writeRecordValues(batch[i + j], manyValues, j * RECORD_COLUMNS.length);
+          // As arguments, not one array: better-sqlite3 then reads each value without an object lookup.
+          insertMany.run(...manyValues);
+          if (performance.now() >= sliceEnd) await nextSlice();
+        }
+        for (; i < batch.length; i++) insertOne.run(...recordValues(batch[i]));
+        for (let k = 0; k < batch.length; k += ROLLUP_SLICE) {
+          rollup.add(batch, k, Math.min(k + ROLLUP_SLICE, batch.length));
+          if (performance.now() >= sliceEnd) await nextSlice();
+        }
+        records += batch.length;
+        results.push({ inserted: batch.length, duplicate: false });
       }
-      const batch = b.records;
-      let i = 0;
-      for (; i + ROWS_PER_INSERT <= batch.length; i += ROWS_PER_INSERT) {
-        for (let j = 0; j < ROWS_PER_INSERT; j++) writeRecordValues(batch[i + j], manyValues, j * RECORD_COLUMNS.length);
-        // As arguments, not one array: better-sqlite3 then reads each value without an object lookup.
-        insertMany.run(...manyValues);
-        if (performance.now() >= sliceEnd) await nextSlice();
-      }
-      for (; i < batch.length; i++) insertOne.run(...recordValues(batch[i]));
-      for (let k = 0; k < batch.length; k += ROLLUP_SLICE) {
-        rollup.add(batch, k, Math.min(k + ROLLUP_SLICE, batch.length));
-        if (performance.now() >= sliceEnd) await nextSlice();
-      }
-      records += batch.length;
-      results.push({ inserted: batch.length, duplicate: false });
+    };
+    await writeQueued();
+    // A small group waits two turns for more batches to share its commit (a batch whose body
+    // arrives meanwhile is decoded in the first): 10.1 -> 9.5 us/record with batches of 500.
+    for (let turn = 0; turn < LINGER_TURNS && records < LINGER_BELOW_RECORDS; turn++) {
+      await nextSlice();
+      await writeQueued();
     }
     // One upsert per key of the whole group; SQLite has one writer, so no lock order to keep.
     const rows = rollup.rows();
