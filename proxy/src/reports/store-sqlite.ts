@@ -201,7 +201,8 @@ export function openSqliteReportStore(path: string): ReportStore {
     sinceCheckpoint = 0;
     try {
       const { walFrames } = await c.run();
-      if (walFrames > 0) checkpointAfter = Math.max(1000, Math.round((records * CHECKPOINT_WAL_FRAMES) / walFrames));
+      // At most twice as far each time: a growing database dirties more pages per record.
+      if (walFrames > 0) checkpointAfter = Math.max(1000, Math.min(2 * records, Math.round((records * CHECKPOINT_WAL_FRAMES) / walFrames)));
     } catch {
       // SQLite checkpoints by itself again, on this thread, as it would without the worker.
       checkpointer = undefined;
