@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { AccessRecord } from './access-record.js';
-import { integerArray, recordArrays, rollupArrays, textArray } from './pg-array-literal.js';
+import { integerArray, joinElements, recordElements, rollupArrays, textArray } from './pg-array-literal.js';
 import { rollupRows } from './store.js';
 import { fixtureBatches, NASTY_TEXT } from './store-contract.testkit.js';
 
@@ -17,7 +17,7 @@ describe('PostgreSQL array literals', () => {
     expect(textArray([], (s: string) => s)).toBe('{}');
   });
 
-  it('says what pg itself would say for every column of a batch, awkward strings included', () => {
+  it('says what pg itself would say for every column of a batch, awkward strings included, whole or in slices', () => {
     const records: AccessRecord[] = [
       ...fixtureBatches().flatMap((b) => b.records),
       ...NASTY_TEXT.map((t, i) => ({ ...fixtureBatches()[0].records[0], user: t, url: `http://x/${t}`, rule: t, time: 1 + i })),
@@ -30,7 +30,10 @@ describe('PostgreSQL array literals', () => {
       (r) => r.status, (r) => r.bytesUp, (r) => r.bytesDown, (r) => r.durationMs, (r) => r.action, (r) => r.rule ?? null,
       (r) => r.category ?? null, (r) => r.policyHash ?? null,
     ];
-    expect(recordArrays(records)).toEqual(columns.map((get) => expected(records.map(get))));
+    const literals = columns.map((get) => expected(records.map(get)));
+    expect(joinElements([recordElements(records, 0, records.length)])).toEqual(literals);
+    // Built in slices (one per event-loop turn), the same literals.
+    expect(joinElements([recordElements(records, 0, 2), recordElements(records, 2, 5), recordElements(records, 5, records.length)])).toEqual(literals);
     const rows = rollupRows(records);
     expect(rollupArrays(rows)).toEqual(rows[0].map((_, c) => expected(rows.map((r) => r[c]))));
   });

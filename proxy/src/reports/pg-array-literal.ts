@@ -17,41 +17,55 @@ function quote(s: string): string {
 
 // Elements are joined rather than appended: join() builds one flat string, where += builds a
 // rope that has to be flattened again when pg writes it to the socket.
-export function textArray<T>(items: readonly T[], get: (item: T) => string | null | undefined): string {
-  const parts = new Array<string>(items.length);
-  for (let i = 0; i < items.length; i++) {
+/** The elements of a text array literal for items[from..to), without the braces. */
+export function textElements<T>(items: readonly T[], get: (item: T) => string | null | undefined, from = 0, to = items.length): string {
+  const parts = new Array<string>(to - from);
+  for (let i = from; i < to; i++) {
     const v = get(items[i]);
-    parts[i] = v === undefined || v === null ? 'NULL' : quote(v);
+    parts[i - from] = v === undefined || v === null ? 'NULL' : quote(v);
   }
-  return `{${parts.join(',')}}`;
+  return parts.join(',');
 }
 
-/** Integers only: the batch validation guarantees them for every numeric record field. */
+/** The elements of an integer array literal for items[from..to): the batch validation guarantees integers. */
+export function integerElements<T>(items: readonly T[], get: (item: T) => number, from = 0, to = items.length): string {
+  const parts = new Array<number>(to - from);
+  for (let i = from; i < to; i++) parts[i - from] = get(items[i]);
+  return parts.join(',');
+}
+
+export function textArray<T>(items: readonly T[], get: (item: T) => string | null | undefined): string {
+  return `{${textElements(items, get)}}`;
+}
+
 export function integerArray<T>(items: readonly T[], get: (item: T) => number): string {
-  const parts = new Array<number>(items.length);
-  for (let i = 0; i < items.length; i++) parts[i] = get(items[i]);
-  return `{${parts.join(',')}}`;
+  return `{${integerElements(items, get)}}`;
 }
 
-/** One array literal per column of `records`, in RECORD_COLUMNS order. */
-export function recordArrays(records: readonly AccessRecord[]): string[] {
+/** The elements of each column of `records` for records[from..to), in RECORD_COLUMNS order. */
+export function recordElements(records: readonly AccessRecord[], from: number, to: number): string[] {
   return [
-    integerArray(records, (r) => r.time),
-    textArray(records, (r) => r.slave),
-    textArray(records, (r) => r.client),
-    textArray(records, (r) => r.user),
-    textArray(records, (r) => r.method),
-    textArray(records, (r) => r.host),
-    textArray(records, (r) => r.url),
-    integerArray(records, (r) => r.status),
-    integerArray(records, (r) => r.bytesUp),
-    integerArray(records, (r) => r.bytesDown),
-    integerArray(records, (r) => r.durationMs),
-    textArray(records, (r) => r.action),
-    textArray(records, (r) => r.rule),
-    textArray(records, (r) => r.category),
-    textArray(records, (r) => r.policyHash),
+    integerElements(records, (r) => r.time, from, to),
+    textElements(records, (r) => r.slave, from, to),
+    textElements(records, (r) => r.client, from, to),
+    textElements(records, (r) => r.user, from, to),
+    textElements(records, (r) => r.method, from, to),
+    textElements(records, (r) => r.host, from, to),
+    textElements(records, (r) => r.url, from, to),
+    integerElements(records, (r) => r.status, from, to),
+    integerElements(records, (r) => r.bytesUp, from, to),
+    integerElements(records, (r) => r.bytesDown, from, to),
+    integerElements(records, (r) => r.durationMs, from, to),
+    textElements(records, (r) => r.action, from, to),
+    textElements(records, (r) => r.rule, from, to),
+    textElements(records, (r) => r.category, from, to),
+    textElements(records, (r) => r.policyHash, from, to),
   ];
+}
+
+/** Array literals from the elements of consecutive slices of the same columns. */
+export function joinElements(slices: readonly string[][]): string[] {
+  return slices[0].map((_, c) => `{${slices.map((s) => s[c]).join(',')}}`);
 }
 
 /** One array literal per column of `records_hourly`, in ROLLUP_COLUMNS order. */
