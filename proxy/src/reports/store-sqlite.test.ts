@@ -125,6 +125,36 @@ describe('SQLite report store', () => {
     await store.close();
   });
 
+  it('purges and counts between transactions while slaves keep posting, without waiting for a lull', async () => {
+    const path = join(dir, 'busy.db');
+    const store = await openReportStore({ sqlitePath: path });
+    const [a] = fixtureBatches();
+    await store.ingestBatch('old', a.slave, a.records);
+    const t0 = Date.now() - 3_600_000;
+    const fresh = Array.from({ length: 200 }, (_, i) => ({ ...a.records[0], time: t0 + i, url: `http://x/${i}` }));
+    let sent = 0;
+    let stop = false;
+    // Four slaves, each posting its next batch as soon as the previous one is acknowledged: the
+    // writer always has a batch waiting. Bounded: 4 x 150 batches at most.
+    const slaves = [0, 1, 2, 3].map(async (s) => {
+      for (let k = 0; k < 150 && !stop; k++) {
+        await store.ingestBatch(`busy-${s}-${k}`, a.slave, fresh);
+        sent++;
+      }
+    });
+    while (sent < 8) await new Promise((r) => setTimeout(r, 1));
+    const purged = await store.purgeOlderThan(T0 + 2 * 86_400_000);
+    const counted = await store.count();
+    const sentWhenDone = sent;
+    stop = true;
+    await Promise.all(slaves);
+    expect(purged).toBe(a.records.length);
+    expect(counted % fresh.length).toBe(0); // whole batches: never inside a transaction
+    expect(sentWhenDone).toBeLessThan(4 * 150); // answered while the slaves were still posting
+    expect(await store.count()).toBe(sent * fresh.length);
+    await store.close();
+  });
+
   it('refuses every batch of a transaction that fails part-way, stores none of it, and then goes on', async () => {
     const path = join(dir, 'rollback.db');
     const store = await openReportStore({ sqlitePath: path });

@@ -169,7 +169,9 @@ export function openSqliteReportStore(path: string): ReportStore {
     try {
       // Batches posted in the same turn start the same transaction.
       await nextTurn();
-      while (queue.length > 0) {
+      while (queue.length > 0 || betweenJobs.length > 0) {
+        for (const job of betweenJobs.splice(0)) job();
+        if (queue.length === 0) continue;
         if (checkpointer && sinceCheckpoint >= checkpointAfter) await checkpoint(checkpointer);
         const group: PendingBatch[] = [];
         const results: IngestResult[] = [];
@@ -215,6 +217,26 @@ export function openSqliteReportStore(path: string): ReportStore {
   const idle = async () => {
     while (writing) await writing;
   };
+
+  /**
+   * Runs `job` (synchronous) on the writer between two transactions: never inside one that is
+   * between slices, and without waiting for the writer to be idle, which it may never be while
+   * slaves keep posting.
+   */
+  const betweenJobs: (() => void)[] = [];
+  function betweenTransactions<T>(job: () => T): Promise<T> {
+    if (closed) return Promise.reject(new Error(`report store ${path} is closed`));
+    return new Promise<T>((resolve, reject) => {
+      betweenJobs.push(() => {
+        try {
+          resolve(job());
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      writing ??= drain();
+    });
+  }
 
   const purgeRecords = db.prepare(
     'DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ? ORDER BY ts LIMIT ?)',
@@ -268,9 +290,7 @@ export function openSqliteReportStore(path: string): ReportStore {
       return searchPage(await all(searchSql(q.filter, q.limit + 1, cursor, 'sqlite')), q.limit);
     },
     async purgeOlderThan(cutoff: number, maxRows = DEFAULT_PURGE_CHUNK) {
-      // Not inside an ingest transaction that is between slices: after it, in one go.
-      await idle();
-      return db.transaction(() => {
+      return betweenTransactions(db.transaction(() => {
         purgeBatches.run(cutoff, maxRows);
         const newest = (newestInChunk.get(cutoff, maxRows) as Row).m;
         if (newest === null) return 0;
@@ -281,11 +301,10 @@ export function openSqliteReportStore(path: string): ReportStore {
         dropRollupThrough.run(hour);
         rebuildHour.run(hour, hour, hour + HOUR_MS);
         return deleted;
-      })();
+      }));
     },
     async count() {
-      await idle();
-      return Number((countRecords.get() as Row).n);
+      return betweenTransactions(() => Number((countRecords.get() as Row).n));
     },
     async close() {
       if (closed) return;
