@@ -10,9 +10,19 @@ import { Worker } from 'node:worker_threads';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.path, { fileMustExist: true });
-db.pragma('busy_timeout = 5000');
+let db;
+let openError;
+try {
+  db = new Database(workerData.path, { fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+} catch (err) {
+  openError = 'cannot open the database: ' + (err && err.message ? err.message : String(err));
+}
 parentPort.on('message', () => {
+  if (!db) {
+    parentPort.postMessage({ error: openError });
+    return;
+  }
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
     parentPort.postMessage({ walFrames: r.log, checkpointed: r.checkpointed });
@@ -32,6 +42,8 @@ export interface CheckpointResult {
 export class SqliteCheckpointer {
   private readonly worker: Worker;
   private waiting?: { resolve(r: CheckpointResult): void; reject(err: Error): void };
+  /** Why the worker is gone, once it is: a message to it would never be answered. */
+  private exited?: string;
 
   constructor(private readonly path: string) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -42,12 +54,21 @@ export class SqliteCheckpointer {
       if (m.error !== undefined) w?.reject(new Error(`WAL checkpoint of ${path}: ${m.error}`));
       else w?.resolve({ walFrames: m.walFrames, checkpointed: m.checkpointed });
     });
-    this.worker.on('error', (err) => this.take()?.reject(err));
-    this.worker.on('exit', (code) => this.take()?.reject(new Error(`WAL checkpoint worker for ${path} exited with ${code}`)));
+    this.worker.on('error', (err: unknown) => {
+      // An exception thrown in the worker may arrive as a plain object with some of its fields.
+      const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
+      const why = typeof message === 'string' ? message : typeof code === 'string' ? code : String(err);
+      this.take()?.reject(new Error(`WAL checkpoint worker for ${path} failed: ${why}`));
+    });
+    this.worker.on('exit', (code) => {
+      this.exited = `WAL checkpoint worker for ${path} exited with ${code}`;
+      this.take()?.reject(new Error(this.exited));
+    });
   }
 
   /** One checkpoint (PASSIVE: it never waits for the writer); one at a time. */
   run(): Promise<CheckpointResult> {
+    if (this.exited) return Promise.reject(new Error(this.exited));
     if (this.waiting) return Promise.reject(new Error(`a WAL checkpoint of ${this.path} is already running`));
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
