@@ -73,7 +73,7 @@ export function openSqliteReportStore(path: string): ReportStore {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
-  // 64 MiB of page cache keeps the upper levels of the four indexes hot while ingesting.
+  // 64 MiB of page cache keeps the upper levels of the five indexes hot while ingesting.
   db.pragma('cache_size = -65536');
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread between transactions (CHECKPOINT_WAL_FRAMES); the
