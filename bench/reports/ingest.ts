@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { openReportStore, type AccessRecord, type ReportStore, type ReportStoreOptions } from '@safesquid/proxy/reports';
+import { openReportStore, RecordQueue, type AccessRecord, type ReportStore, type ReportStoreOptions } from '@safesquid/proxy/reports';
 import { request, storedRecords, type BenchMaster } from './master.js';
 
 const gzipAsync = promisify(gzip);
@@ -118,22 +118,13 @@ function probeHealthz(master: BenchMaster, everyMs: number): { stop(): Promise<n
   };
 }
 
-/** The columns of a row, in the order the slaves write them (record-encoding.ts); the master reads them by name. */
-const ROW_COLUMNS = [
-  'time', 'client', 'method', 'host', 'url', 'status', 'bytesUp', 'bytesDown', 'durationMs', 'action', 'user', 'rule',
-  'category', 'policyHash',
-] as const;
-
-/** A batch as slaves send it: one array of values per record, the policy hash as a key into `policyHashes`. */
-function rowBatch(batchId: string, slave: string, records: AccessRecord[]) {
-  const hashes = new Map<string, number>();
-  const rows = records.map((r) => ROW_COLUMNS.map((c) => {
-    if (c !== 'policyHash') return r[c] ?? null;
-    if (r.policyHash === undefined) return null;
-    if (!hashes.has(r.policyHash)) hashes.set(r.policyHash, hashes.size);
-    return hashes.get(r.policyHash);
-  }));
-  return { batchId, slave, columns: ROW_COLUMNS, policyHashes: Object.fromEntries([...hashes].map(([h, k]) => [k, h])), rows };
+/** A batch's JSON as slaves send it: the slave's own RecordQueue writes it. */
+function rowBatch(batchId: string, slave: string, records: AccessRecord[]): Buffer {
+  const queue = new RecordQueue(records.length);
+  for (const r of records) queue.push(r);
+  const taken = queue.take(records.length, Number.MAX_SAFE_INTEGER, `"batchId":${JSON.stringify(batchId)},"slave":${JSON.stringify(slave)}`);
+  if (taken?.records !== records.length) throw new Error(`bench: a batch of ${records.length} records took ${taken?.records ?? 0}`);
+  return Buffer.from(taken.json);
 }
 
 /** POSTs pre-gzipped batches to a real master with `concurrency` keep-alive connections. */
@@ -147,7 +138,7 @@ export async function ingestThroughHttp(
     for (let i = 0; i < records.length; i += batchSize) {
       const batch = records.slice(i, i + batchSize);
       sent += batch.length;
-      const body = await gzipAsync(Buffer.from(JSON.stringify(rowBatch(`${slave}-${i}`, slave, batch))));
+      const body = await gzipAsync(rowBatch(`${slave}-${i}`, slave, batch));
       bodies.push({ slave, body });
     }
   }
