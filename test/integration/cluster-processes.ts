@@ -99,7 +99,7 @@ export function request(
     if (o.body !== undefined) headers['content-type'] = o.type ?? 'application/yaml';
     // Through a slave: absolute-form request line to the proxy port.
     const opts: http.RequestOptions = o.proxyPort
-      ? { host: '127.0.0.1', port: o.proxyPort, path: url, method: o.method ?? 'GET', headers: { ...headers, host: target.host }, agent }
+      ? { host: '127.0.0.1', port: o.proxyPort, path: url, method: o.method ?? 'GET', headers: { ...headers, host: target.host }, agent, localAddress: o.localAddress }
       : { host: target.hostname, port: target.port, path: target.pathname + target.search, method: o.method ?? 'GET', headers, agent, localAddress: o.localAddress };
     if (o.localAddress) opts.agent = false;
     const req = http.request(opts, (res) => {

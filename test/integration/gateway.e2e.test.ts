@@ -1,6 +1,6 @@
 /**
  * Several slaves as one gateway: a real HAProxy in front of two slaves (as a LoadBalancer Service
- * puts them), a real Prometheus scraping the master and both slaves, and the master's unified
+ * puts them; PROXY protocol v2, so the slaves see each client's address, not the balancer's), a real Prometheus scraping the master and both slaves, and the master's unified
  * reports checked against what the clients saw. Every process is stopped by PID.
  */
 import { spawnSync } from 'node:child_process';
@@ -36,12 +36,14 @@ beforeAll(async () => {
   master = await startMaster(secrets);
   const put = await admin('/policy', { method: 'PUT', body: blockingPolicy('blocked') });
   expect(put.status).toBe(201);
-  slaves = await Promise.all(['s1', 's2'].map((name) => startSlave(secrets, { name, masterUrl: master.url })));
+  slaves = await Promise.all(
+    ['s1', 's2'].map((name) => startSlave(secrets, { name, masterUrl: master.url, extra: ['--proxy-protocol-from', '127.0.0.1/32'] })),
+  );
   await until('both slaves on the policy', async () => {
     const entries = (await admin('/slaves')).json as { name: string; policyHash: string }[];
     return entries.filter((e) => e.policyHash === put.json.hash).length === 2 || undefined;
   });
-  haproxy = await startHaproxy(slaves.map((s) => ({ name: s.name, port: s.port, checkPort: s.metricsPort })));
+  haproxy = await startHaproxy(slaves.map((s) => ({ name: s.name, port: s.port, checkPort: s.metricsPort })), { sendProxy: 'v2' });
   await until('haproxy sees both slaves ready', async () => (await haproxy!.serverState('s1')) === 'UP' && (await haproxy!.serverState('s2')) === 'UP');
   prometheus = await startPrometheus([
     { job: 'safesquid-master', targets: [`127.0.0.1:${master.port}`] },
@@ -63,9 +65,14 @@ function admin(path: string, o: Parameters<typeof request>[1] = {}) {
 /** Served counts per slave, as the clients saw them (the `Via` header names the slave that answered). */
 const seen = new Map<string, { requests: number; blocked: number }>();
 
+/** Clients on four loopback addresses: the slaves must see these, not HAProxy's 127.0.0.1. */
+const CLIENTS = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14'];
+let sent = 0;
+
 /** GET <upstream>/<path> through the gateway on a new connection (so HAProxy picks a slave for it). */
 async function throughGateway(path: string): Promise<{ status: number; slave: string }> {
-  const r = await request(`http://127.0.0.1:${upstream.port}/${path}`, { proxyPort: haproxy!.port, headers: { connection: 'close' } });
+  const localAddress = CLIENTS[sent++ % CLIENTS.length];
+  const r = await request(`http://127.0.0.1:${upstream.port}/${path}`, { proxyPort: haproxy!.port, headers: { connection: 'close' }, localAddress });
   const slave = /^1\.1 (\S+) \(safesquid\)$/.exec(String(r.headers.via ?? ''))?.[1];
   if (!slave) throw new Error(`answer ${r.status} without the slave's Via: ${JSON.stringify(r.headers)}`);
   const s = seen.get(slave) ?? { requests: 0, blocked: 0 };
@@ -101,6 +108,10 @@ it('spreads connections over both slaves, each enforcing the policy, and the uni
   }
   await until('every request in the master\'s reports', async () => (await stored()) === 40 || undefined, 15_000);
   expect(await perSlave()).toEqual(Object.fromEntries(seen));
+  // The clients' own addresses, carried through HAProxy by the PROXY protocol.
+  const records = (await admin(`/reports/search?from=${from}&to=${Date.now() + 60_000}&limit=1000`)).json.records as { client: string; slave: string }[];
+  expect(records).toHaveLength(40);
+  expect(new Set(records.map((r) => r.client))).toEqual(new Set(CLIENTS));
 });
 
 it('Prometheus scrapes the master and every slave, and their counters agree with the reports', async () => {

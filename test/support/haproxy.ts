@@ -30,11 +30,13 @@ export interface RunningHaproxy extends ChildHandle {
   serverState(name: string): Promise<string>;
 }
 
-export async function startHaproxy(backends: Backend[]): Promise<RunningHaproxy> {
+/** `sendProxy`: put a PROXY protocol header (HAProxy's send-proxy / send-proxy-v2) before each connection to a slave. */
+export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1' | 'v2' } = {}): Promise<RunningHaproxy> {
   const dir = tempDir('haproxy');
   const socket = join(dir.path, 'admin.sock');
   const port = await freePort();
   const conf = join(dir.path, 'haproxy.cfg');
+  const sendProxy = opts.sendProxy === 'v2' ? ' send-proxy-v2' : opts.sendProxy === 'v1' ? ' send-proxy' : '';
   writeFileSync(
     conf,
     [
@@ -54,7 +56,7 @@ export async function startHaproxy(backends: Backend[]): Promise<RunningHaproxy>
       'backend slaves',
       '  balance roundrobin',
       '  option httpchk GET /readyz',
-      ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check port ${b.checkPort} inter 200ms fall 2 rise 1`),
+      ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port}${sendProxy} check port ${b.checkPort} inter 200ms fall 2 rise 1`),
       '',
     ].join('\n'),
   );

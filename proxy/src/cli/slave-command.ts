@@ -11,6 +11,7 @@ import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions
 import type { AccessLogFormat } from '../proxy/access-log.js';
 import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
+import { CidrSet } from '../policy/cidr.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
@@ -35,6 +36,11 @@ const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
   --header-timeout MS      time to send request headers (default ${PROXY_DEFAULTS.headerTimeoutMs})
   --idle-timeout MS        idle client connections and tunnels are closed after this (default ${PROXY_DEFAULTS.idleTimeoutMs})
   --shutdown-grace MS      on SIGTERM, time in-flight requests get to finish (default 25000)
+  --proxy-protocol-from CIDR
+                           a load balancer in TCP mode (HAProxy send-proxy[-v2], AWS NLB) that starts each
+                           connection with a PROXY protocol header naming the client (repeatable); policy,
+                           allowedClients and reports then see the client, not the balancer. Connections
+                           from these addresses must carry the header; others are served as without it
 
 ${AUTH_FLAGS_USAGE}`;
 
@@ -82,6 +88,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
         'header-timeout': { type: 'string' },
         'idle-timeout': { type: 'string' },
         'shutdown-grace': { type: 'string' },
+        'proxy-protocol-from': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -105,6 +112,14 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
   if (!['squid', 'json', 'off'].includes(accessLog)) throw new UsageError(`--access-log "${accessLog}": expected squid, json or off`);
   const listen = ((values.listen as string[] | undefined) ?? [':3128']).map((l) => parseHostPort(l, 'listen'));
   const metricsText = str('metrics-listen') ?? '127.0.0.1:9090';
+  const proxyProtocolFrom = (values['proxy-protocol-from'] as string[] | undefined) ?? [];
+  for (const cidr of proxyProtocolFrom) {
+    try {
+      new CidrSet([cidr]);
+    } catch (err) {
+      throw new UsageError(`--proxy-protocol-from: ${(err as Error).message}`);
+    }
+  }
   const name = str('name') ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name)) throw new UsageError(`--name "${name}": use letters, digits, ".", "_" and "-"`);
   return {
@@ -122,6 +137,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
     headerTimeoutMs: positiveInt(str('header-timeout'), 'header-timeout', PROXY_DEFAULTS.headerTimeoutMs),
     idleTimeoutMs: positiveInt(str('idle-timeout'), 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
     shutdownGraceMs: positiveInt(str('shutdown-grace'), 'shutdown-grace', 25_000),
+    proxyProtocolFrom,
     auth,
   };
 }

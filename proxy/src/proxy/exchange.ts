@@ -78,8 +78,18 @@ export function socketDelta(socket: Socket): { read: number; written: number } {
   return { read, written };
 }
 
-/** `::ffff:10.0.0.1` (dual-stack sockets) → `10.0.0.1`. */
+const kProxiedClient = Symbol('safesquid.proxiedClient');
+type ProxiedSocket = Socket & { [kProxiedClient]?: string };
+
+/** The client a trusted load balancer named in its PROXY protocol header: who the connection is from. */
+export function setProxiedClient(socket: Socket, address: string): void {
+  (socket as ProxiedSocket)[kProxiedClient] = address;
+}
+
+/** `::ffff:10.0.0.1` (dual-stack sockets) → `10.0.0.1`; behind a PROXY-protocol balancer, the client it named. */
 export function clientAddress(socket: Socket): string {
+  const proxied = (socket as ProxiedSocket)[kProxiedClient];
+  if (proxied !== undefined) return proxied;
   const a = socket.remoteAddress ?? '';
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }

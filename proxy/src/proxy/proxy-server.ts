@@ -19,9 +19,12 @@ import type { AccessLog } from './access-log.js';
 import { admit, admitResponse, nextAddress, refusal, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
 import type { ProxyAuthenticator } from './auth/index.js';
 import { wantsHtml } from './block-page.js';
-import { clientAddress, Exchange, socketDelta } from './exchange.js';
+import type { CidrSet } from '../policy/cidr.js';
+import { LogThrottle } from './auth/log-throttle.js';
+import { clientAddress, Exchange, setProxiedClient, socketDelta } from './exchange.js';
 import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
+import { parseProxyHeader } from './proxy-protocol.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
@@ -51,6 +54,11 @@ export interface ProxyServerOptions {
   resolver?: Resolver;
   /** Other endpoints of this process (the metrics listener) the SSRF guard must never dial. */
   extraOwnEndpoints?: () => readonly Endpoint[];
+  /**
+   * Load balancers whose connections start with a PROXY protocol header (v1 or v2) naming the
+   * client; they must send one. Connections from elsewhere are plain HTTP, as without the option.
+   */
+  proxyProtocolFrom?: CidrSet;
 }
 
 export const PROXY_DEFAULTS = {
@@ -109,6 +117,8 @@ export class ProxyServer {
   private readonly upstreamPool: UpstreamPool;
   private tunnels = 0;
   private closing = false;
+  /** A balancer misconfigured to send no header would otherwise log every connection. */
+  private readonly proxyProtocolLog = new LogThrottle();
 
   constructor(private readonly opts: ProxyServerOptions) {
     this.maxConnections = opts.maxConnections ?? PROXY_DEFAULTS.maxConnections;
@@ -240,7 +250,50 @@ export class ProxyServer {
       this.sockets.delete(socket);
       this.opts.metrics.activeConnections.dec();
     });
-    this.fastConnections.add(new FastConnection(this.fastHost, socket));
+    if (this.opts.proxyProtocolFrom?.has(clientAddress(socket))) this.awaitProxyHeader(socket);
+    else this.fastConnections.add(new FastConnection(this.fastHost, socket));
+  }
+
+  /**
+   * A trusted balancer's connection: its PROXY protocol header first (within the header timeout),
+   * then the client's own bytes go to the fast path, with the client's address as the one policy,
+   * the allow list and access records see. A connection without a valid header is closed unread.
+   */
+  private awaitProxyHeader(socket: Socket): void {
+    const balancer = clientAddress(socket);
+    let buf: Buffer | undefined;
+    const detach = () => {
+      socket.off('data', onData);
+      socket.off('timeout', onTimeout);
+    };
+    const refuse = (reason: string, status: number) => {
+      detach();
+      this.opts.metrics.rejected.labels('proxy-protocol').inc();
+      const ex = new Exchange('NONE', balancer);
+      ex.url = 'error:proxy-protocol';
+      ex.status = status;
+      ex.action = 'deny';
+      this.record(ex, socket.bytesRead, 0);
+      this.proxyProtocolLog.log((suppressed) =>
+        this.opts.logger.warn({ balancer, reason, suppressed }, 'closed a connection from a PROXY protocol load balancer: no valid header'),
+      );
+      socket.destroy();
+    };
+    const onTimeout = () => refuse(`no complete PROXY protocol header within ${this.fastHost.headerTimeoutMs} ms`, 408);
+    const onData = (chunk: Buffer) => {
+      buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+      const header = parseProxyHeader(buf);
+      if (header.kind === 'incomplete') return;
+      if (header.kind === 'invalid') return refuse(header.reason, 400);
+      detach();
+      if (header.source !== undefined) setProxiedClient(socket, header.source);
+      const conn = new FastConnection(this.fastHost, socket);
+      this.fastConnections.add(conn);
+      if (buf.length > header.length) conn.onData(buf.subarray(header.length));
+    };
+    socket.on('data', onData);
+    socket.on('timeout', onTimeout);
+    socket.setTimeout(this.fastHost.headerTimeoutMs);
   }
 
   /** Answers 503 without parsing, reads and discards what the client sends, and closes. */

@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { CidrSet } from '../policy/cidr.js';
 import { RecordQueue } from '../reports/record-queue.js';
 import { AccessLog, type AccessLogFormat } from './access-log.js';
 import { ActivePolicy } from './active-policy.js';
@@ -47,6 +48,8 @@ export interface SlaveOptions {
   extraOwnEndpoints?: () => readonly Endpoint[];
   /** A cluster worker logs "worker started"; "slave started" is the primary's to say. */
   role?: 'slave' | 'worker';
+  /** CIDRs of load balancers that put a PROXY protocol header before each connection's bytes. */
+  proxyProtocolFrom?: readonly string[];
 }
 
 export interface Slave {
@@ -98,6 +101,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     resolver: opts.resolver,
     maxConnections: opts.maxConnections,
     maxTunnels: opts.maxTunnels,
+    proxyProtocolFrom: opts.proxyProtocolFrom?.length ? new CidrSet(opts.proxyProtocolFrom) : undefined,
     headerTimeoutMs: opts.headerTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     extraOwnEndpoints,
