@@ -6,9 +6,8 @@ export npm_config_nodedir ?= /usr
 
 all: build
 
-# `npm install`, not `npm ci`: see .ci/run for why.
 node_modules/.package-lock.json: package-lock.json
-	npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	@touch $@
 
 install: node_modules/.package-lock.json
