@@ -195,6 +195,35 @@ describe('slave lifecycle', () => {
     expect(await slave.exited).toBe(0);
   });
 
+  it('with --drain-delay, answers /readyz with 503 at once on SIGTERM but serves new connections until the delay is over', async () => {
+    const dir = temp('drain');
+    writePolicy(join(dir, 'p.yaml'), 'drain', spec('denied'));
+    const slave = await startSlave(['--policy', join(dir, 'p.yaml'), '--drain-delay', '1000']);
+    const readyz = () => fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`).then((r) => r.status, () => 0);
+    expect(await readyz()).toBe(200);
+    const signalled = Date.now();
+    slave.proc.kill('SIGTERM');
+    await until(async () => (await readyz()) === 503 || undefined, 'not ready');
+    expect(Date.now() - signalled).toBeLessThan(500);
+    // A balancer that has not noticed yet still gets its new connection served.
+    const agent = new http.Agent({ keepAlive: false });
+    expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/during-drain`, { agent })).status).toBe(200);
+    const refused = await until(
+      () =>
+        new Promise<number | undefined>((resolve) => {
+          const req = http.get({ host: '127.0.0.1', port: slave.port, path: `http://127.0.0.1:${upstream.port}/after`, agent }, (res) => {
+            res.resume();
+            resolve(undefined);
+          });
+          req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? Date.now() : undefined));
+        }),
+      'the listener closed',
+      5000,
+    );
+    expect(refused - signalled).toBeGreaterThanOrEqual(950);
+    expect(await slave.exited).toBe(0);
+  });
+
   it('rejects bad flags with exit code 2 and a message naming the flag', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--listen', '127.0.0.1:0'], /--policy FILE is required/],
@@ -217,7 +246,7 @@ describe('slave with --workers', () => {
     const upstream = await startUpstream();
     const dir = tempDir('workers');
     writePolicy(join(dir.path, 'p.yaml'), 'workers', spec('denied'));
-    const slave = await startSlave(['--policy', join(dir.path, 'p.yaml'), '--workers', '2']);
+    const slave = await startSlave(['--policy', join(dir.path, 'p.yaml'), '--workers', '2', '--drain-delay', '600']);
     try {
       expect(slave.stderr().match(/"worker started"/g)).toHaveLength(2);
       const agent = new http.Agent({ keepAlive: false });
@@ -230,7 +259,11 @@ describe('slave with --workers', () => {
       expect(text).toContain('safesquid_proxy_requests_total{action="allow"} 6');
       expect(text).toContain('safesquid_proxy_requests_total{action="deny"} 1');
       expect(text).toMatch(/safesquid_policy_info\{hash="sha256:[0-9a-f]{64}"\} 1\n/);
-      expect(await slave.stop('SIGTERM')).toBe(0);
+      // The primary goes not-ready first and its workers serve on through the drain delay.
+      slave.proc.kill('SIGTERM');
+      await until(async () => (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`)).status === 503 || undefined, 'not ready');
+      expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/draining`, { agent })).status).toBe(200);
+      expect(await slave.exited).toBe(0);
     } finally {
       await slave.stop('SIGKILL');
       await upstream.close();

@@ -11,15 +11,16 @@ describe('slave flags', () => {
       workers: 1,
       accessLog: 'off',
       shutdownGraceMs: 25000,
+      drainDelayMs: 0,
     });
     const all = parseSlaveArgs([
       '--master', 'http://127.0.0.1:8888', '--token-file', 't', '--state-dir', 'd', '--workers', '2', '--access-log', 'json',
-      '--max-connections', '10', '--max-tunnels', '5', '--header-timeout', '100', '--idle-timeout', '200', '--shutdown-grace', '300',
+      '--max-connections', '10', '--max-tunnels', '5', '--header-timeout', '100', '--idle-timeout', '200', '--shutdown-grace', '300', '--drain-delay', '1500',
       '--metrics-listen', 'off', '--auth-users', 'users.txt', '--proxy-protocol-from', '10.0.0.0/8', '--proxy-protocol-from', 'fd00::/8',
     ]);
     expect(all).toMatchObject({
       master: 'http://127.0.0.1:8888', tokenFile: 't', stateDir: 'd', workers: 2, accessLog: 'json', maxConnections: 10, maxTunnels: 5,
-      headerTimeoutMs: 100, idleTimeoutMs: 200, shutdownGraceMs: 300, metricsListen: undefined, listen: [{ host: '', port: 3128 }],
+      headerTimeoutMs: 100, idleTimeoutMs: 200, shutdownGraceMs: 300, drainDelayMs: 1500, metricsListen: undefined, listen: [{ host: '', port: 3128 }],
       proxyProtocolFrom: ['10.0.0.0/8', 'fd00::/8'],
     });
     expect(o.proxyProtocolFrom).toEqual([]);
@@ -33,6 +34,8 @@ describe('slave flags', () => {
     [['--policy', 'p', '--name', 'bad name'], /--name "bad name"/],
     [['--policy', 'p', '--auth-nonsense', 'x'], /--auth-nonsense/],
     [['--policy', 'p', 'stray'], /stray|positional/i],
+    [['--policy', 'p', '--drain-delay=-5'], /--drain-delay "-5": expected a whole number of milliseconds/],
+    [['--policy', 'p', '--drain-delay', '2s'], /--drain-delay "2s"/],
     [['--policy', 'p', '--proxy-protocol-from', '10.0.0.0/33'], /--proxy-protocol-from: invalid CIDR "10.0.0.0\/33"/],
     [['--policy', 'p', '--proxy-protocol-from', 'balancer.local'], /--proxy-protocol-from: invalid CIDR "balancer.local"/],
   ])('refuses %j', (argv, message) => {

@@ -35,7 +35,9 @@ const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
   --max-tunnels N          open CONNECT tunnels before new ones get 503 (default ${PROXY_DEFAULTS.maxTunnels})
   --header-timeout MS      time to send request headers (default ${PROXY_DEFAULTS.headerTimeoutMs})
   --idle-timeout MS        idle client connections and tunnels are closed after this (default ${PROXY_DEFAULTS.idleTimeoutMs})
-  --shutdown-grace MS      on SIGTERM, time in-flight requests get to finish (default 25000)
+  --drain-delay MS         on SIGTERM, first answer /readyz with 503 and keep serving this long, so load
+                           balancers stop sending new connections before the listeners close (default 0)
+  --shutdown-grace MS      then the time in-flight requests get to finish (default 25000)
   --proxy-protocol-from CIDR
                            a load balancer in TCP mode (HAProxy send-proxy[-v2], AWS NLB) that starts each
                            connection with a PROXY protocol header naming the client (repeatable); policy,
@@ -50,7 +52,14 @@ export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'auth
   tokenFile?: string;
   workers: number;
   shutdownGraceMs: number;
+  drainDelayMs: number;
   auth?: AuthOptions;
+}
+
+function nonNegativeInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} "${value}": expected a whole number of milliseconds (0 or more)`);
+  return Number(value);
 }
 
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {
@@ -88,6 +97,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
         'header-timeout': { type: 'string' },
         'idle-timeout': { type: 'string' },
         'shutdown-grace': { type: 'string' },
+        'drain-delay': { type: 'string' },
         'proxy-protocol-from': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
@@ -137,6 +147,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
     headerTimeoutMs: positiveInt(str('header-timeout'), 'header-timeout', PROXY_DEFAULTS.headerTimeoutMs),
     idleTimeoutMs: positiveInt(str('idle-timeout'), 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
     shutdownGraceMs: positiveInt(str('shutdown-grace'), 'shutdown-grace', 25_000),
+    drainDelayMs: nonNegativeInt(str('drain-delay'), 'drain-delay', 0),
     proxyProtocolFrom,
     auth,
   };
@@ -155,6 +166,8 @@ export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promi
     const id = cluster.worker!.id;
     opts = {
       ...opts,
+      // The primary answers /readyz and has waited out the drain delay before it stops the workers.
+      drainDelayMs: 0,
       metricsListen: undefined,
       maxConnections: share(opts.maxConnections),
       maxTunnels: share(opts.maxTunnels),
@@ -178,7 +191,7 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
     // and the metrics still see every request).
     const slave = await startSlave({ ...opts, logger, authenticator, queueCapacity: 0 });
     announce(slave);
-    return () => slave.stop(opts.shutdownGraceMs);
+    return () => slave.stop(opts.shutdownGraceMs, opts.drainDelayMs);
   }
   // With a master, it is the policy authority; the file (a mounted bundle) is the sync client's
   // fallback and only seeds a slave that has nothing persisted.
@@ -198,7 +211,7 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
   const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir });
   return async () => {
     sync.stop();
-    await slave.stop(opts.shutdownGraceMs);
+    await slave.stop(opts.shutdownGraceMs, opts.drainDelayMs);
     await shipper.stop();
   };
 }
@@ -226,7 +239,7 @@ export async function run(argv: string[]): Promise<number> {
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal, graceMs: opts.shutdownGraceMs }, 'shutting down');
+      logger.info({ signal, drainDelayMs: opts.drainDelayMs, graceMs: opts.shutdownGraceMs }, 'shutting down');
       stop().then(
         () => resolve(0),
         (err: unknown) => {

@@ -60,7 +60,11 @@ export interface Slave {
   readonly proxy: ProxyServer;
   readonly proxyAddresses: AddressInfo[];
   readonly metricsAddress?: AddressInfo;
-  stop(graceMs: number): Promise<void>;
+  /**
+   * Not ready at once (/readyz 503); still serving for `drainDelayMs`, so that load balancers take
+   * the slave out first; then the listeners close and in-flight requests get `graceMs`.
+   */
+  stop(graceMs: number, drainDelayMs?: number): Promise<void>;
 }
 
 export async function startSlave(opts: SlaveOptions): Promise<Slave> {
@@ -140,8 +144,12 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     proxy,
     proxyAddresses,
     metricsAddress: metricsServer?.address(),
-    async stop(graceMs: number) {
+    async stop(graceMs: number, drainDelayMs = 0) {
       stopping = true;
+      if (drainDelayMs > 0) {
+        logger.info({ drainDelayMs }, 'not ready; serving on while load balancers take this slave out');
+        await new Promise((r) => setTimeout(r, drainDelayMs));
+      }
       watcher?.stop();
       await proxy.close(graceMs);
       await opts.authenticator?.close?.();

@@ -46,6 +46,8 @@ export interface PrimaryOptions {
   workers: number;
   metricsListen?: HostPort;
   shutdownGraceMs: number;
+  /** /readyz answers 503 this long before the workers are told to stop. */
+  drainDelayMs: number;
   logger: Logger;
 }
 
@@ -114,6 +116,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
 
   return async () => {
     stopping = true;
+    if (opts.drainDelayMs > 0) {
+      logger.info({ drainDelayMs: opts.drainDelayMs }, 'not ready; serving on while load balancers take this slave out');
+      await new Promise((r) => setTimeout(r, opts.drainDelayMs));
+    }
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
     await Promise.all(
       workers.map(
