@@ -57,24 +57,28 @@ export async function startSlave(group: ProcessGroup, root: string, connectPorts
   }
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, benchPolicyYaml(connectPorts));
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const args = [
-    ...(launch.nodeArgs ?? []),
-    cli, 'slave',
-    '--policy', policy,
-    '--listen', `127.0.0.1:${port}`,
-    '--metrics-listen', `127.0.0.1:${metricsPort}`,
-    '--state-dir', join(dir, 'state'),
-    ...authArgs,
-    ...launch.extraArgs,
-  ];
-  const child = group.start(launch.name, process.execPath, args, { cwd: dir });
-  const output = collectOutput(child);
-  try {
-    await waitForPort(port, launch.name, child);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${output()}`);
+  // A port free a moment ago can be taken meanwhile (another process's outgoing connection): try anew.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const args = [
+      ...(launch.nodeArgs ?? []),
+      cli, 'slave',
+      '--policy', policy,
+      '--listen', `127.0.0.1:${port}`,
+      '--metrics-listen', `127.0.0.1:${metricsPort}`,
+      '--state-dir', join(dir, 'state'),
+      ...authArgs,
+      ...launch.extraArgs,
+    ];
+    const child = group.start(launch.name, process.execPath, args, { cwd: dir });
+    const output = collectOutput(child);
+    try {
+      await waitForPort(port, launch.name, child);
+    } catch (err) {
+      if (attempt < 3 && output().includes('EADDRINUSE')) continue;
+      throw new Error(`${(err as Error).message}\n${output()}`);
+    }
+    return { name: launch.name, port, credentials, child, output, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   }
-  return { name: launch.name, port, credentials, child, output, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -5,7 +5,20 @@ import { createServer } from 'node:net';
  * listening socket: another process could take it in between, so callers detect that through the
  * program exiting at start-up. Prefer binding port 0 and reading the port back where possible.
  */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await unusedPort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+/** Ports handed out by this process: the kernel may give a just-closed one again at the next call. */
+const handedOut = new Set<number>();
+
+function unusedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
