@@ -118,13 +118,7 @@ async function main(): Promise<number> {
   const root = fileURLToPath(new URL('../../..', import.meta.url));
   const group = new ProcessGroup();
   const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
-  process.on('exit', () => group.killAllNow());
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      group.killAllNow();
-      process.exit(130);
-    });
-  }
+  group.killOnExit();
   // The whole run is bounded: wrk runs plus downloads plus tunnels, with room to spare.
   const watchdog = setTimeout(() => {
     process.stderr.write('bench: did not finish within its time bound; killing everything\n');

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { killOnExit } from '@safesquid/test/dist/support/process-group.js';
 
 /** Every process the bench starts, so that all of them are killed by PID, also on error. */
 export class ProcessGroup {
@@ -26,6 +27,11 @@ export class ProcessGroup {
 
   async stopAll(): Promise<void> {
     await Promise.all(this.children.map(({ child }) => this.stop(child).catch(() => undefined)));
+  }
+
+  /** Kills every member by PID when the bench exits, also on Ctrl-C or SIGTERM. */
+  killOnExit(): void {
+    killOnExit(this);
   }
 
   /** Synchronous last resort for `process.on('exit')`. */

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const only = new Set(values.only.split(','));
   const root = fileURLToPath(new URL('../../../', import.meta.url));
   const group = new ProcessGroup();
-  process.on('exit', () => group.killAllNow());
+  group.killOnExit();
   const dir = mkdtempSync(join(tmpdir(), 'bench-reports-'));
   let pgServer: PostgresServer | undefined;
   let dbn = 0;

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const slaveCount = Number(values.slaves);
   const changes = Number(values.changes);
   const group = new ProcessGroup();
-  process.on('exit', () => group.killAllNow());
+  group.killOnExit();
   const dir = mkdtempSync(join(tmpdir(), 'bench-sync-'));
   const upstream = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
