@@ -10,6 +10,7 @@ import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
 import { SecretFile } from './secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';
+import { loadCertificatePair } from '../portal/serving-certificate.js';
 import { parseHostPort } from './host-port.js';
 import { UsageError } from './usage-error.js';
 
@@ -25,6 +26,8 @@ const USAGE = `usage: safesquid master [options]
   --admin-password-file FILE its password or bcrypt hash (default: generated into the data dir)
   --allow CIDR               client addresses allowed to call the portal; repeat or comma-separate
                              (default 127.0.0.0/8 and ::1)
+  --tls-cert FILE            serve the portal over HTTPS with this certificate (PEM, chain included)
+  --tls-key FILE             and its key; both files are re-read when they change (a renewed Secret)
   --postgres-url URL         store reports in PostgreSQL (or SAFESQUID_POSTGRES_URL) instead of SQLite
   --retention-days N         delete access records older than N days (default 90)
   --log-level LEVEL          pino level (default info)
@@ -70,6 +73,8 @@ export async function run(argv: string[]): Promise<number> {
         'admin-password-file': { type: 'string' },
         allow: { type: 'string', multiple: true },
         'postgres-url': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'retention-days': { type: 'string', default: '90' },
         'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
         help: { type: 'boolean', short: 'h' },
@@ -105,6 +110,17 @@ export async function run(argv: string[]): Promise<number> {
       kubeConfigMap = { namespace: m[1], name: m[2] };
     }
     if (values.policy !== undefined && !existsSync(values.policy)) throw new UsageError(`--policy: no such file ${values.policy}`);
+    if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+      throw new UsageError('--tls-cert and --tls-key go together: give both for HTTPS, or neither for HTTP');
+    }
+    const tls = values['tls-cert'] && values['tls-key'] ? { certFile: values['tls-cert'], keyFile: values['tls-key'] } : undefined;
+    if (tls) {
+      try {
+        loadCertificatePair(tls);
+      } catch (err) {
+        throw new UsageError(`--tls-cert/--tls-key: ${(err as Error).message}`);
+      }
+    }
 
     const dataDir = resolve(values['data-dir']);
     try {
@@ -144,6 +160,7 @@ export async function run(argv: string[]): Promise<number> {
       compiler: createEngineCompiler(),
       defaultPolicy: { text: readFileSync(defaultFile, 'utf8'), origin: defaultFile },
       reports,
+      tls,
       logger: log,
       registry,
     }).catch(async (err: unknown) => {

@@ -3,6 +3,8 @@
  * the flag); SIGTERM/SIGINT drain in-flight requests within `--shutdown-grace`.
  */
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +31,7 @@ const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
   --state-dir DIR          keeps the last good policy bundle (and the report spool) across restarts
   --master URL             the master's portal; policy comes from it, reports go to it
   --token-file FILE        cluster token for --master
+  --master-ca FILE         PEM CA certificates to trust for an https:// --master (default: the system's)
   --workers N              worker processes (default 1: no cluster)
   --access-log FORMAT      squid | json | off (default off): one line per request on stdout
   --max-connections N      open client connections before new ones get 503 (default ${PROXY_DEFAULTS.maxConnections})
@@ -50,10 +53,29 @@ ${AUTH_FLAGS_USAGE}`;
 export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'authenticator'> {
   master?: string;
   tokenFile?: string;
+  /** PEM text of --master-ca. */
+  masterCa?: string;
   workers: number;
   shutdownGraceMs: number;
   drainDelayMs: number;
   auth?: AuthOptions;
+}
+
+/** A PEM bundle TLS can use as trust anchors; the error says what is wrong with the file. */
+function readCaFile(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--master-ca: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--master-ca: ${file} holds no PEM certificate`);
+  try {
+    createSecureContext({ ca: pem });
+  } catch (err) {
+    throw new UsageError(`--master-ca: ${file} is not usable as CA certificates: ${(err as Error).message}`);
+  }
+  return pem;
 }
 
 function nonNegativeInt(value: string | undefined, flag: string, fallback: number): number {
@@ -90,6 +112,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
         'state-dir': { type: 'string' },
         master: { type: 'string' },
         'token-file': { type: 'string' },
+        'master-ca': { type: 'string' },
         workers: { type: 'string' },
         'access-log': { type: 'string' },
         'max-connections': { type: 'string' },
@@ -118,6 +141,12 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
     }
     if (!str('token-file')) throw new UsageError('--master needs --token-file FILE (the cluster token)');
   }
+  const masterCaFile = str('master-ca');
+  let masterCa: string | undefined;
+  if (masterCaFile !== undefined) {
+    if (!master?.startsWith('https://')) throw new UsageError('--master-ca is for an https:// --master');
+    masterCa = readCaFile(masterCaFile);
+  }
   const accessLog = (str('access-log') ?? 'off') as AccessLogFormat;
   if (!['squid', 'json', 'off'].includes(accessLog)) throw new UsageError(`--access-log "${accessLog}": expected squid, json or off`);
   const listen = ((values.listen as string[] | undefined) ?? [':3128']).map((l) => parseHostPort(l, 'listen'));
@@ -140,6 +169,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
     stateDir: str('state-dir'),
     master,
     tokenFile: str('token-file'),
+    masterCa,
     workers: positiveInt(str('workers'), 'workers', 1),
     accessLog,
     maxConnections: positiveInt(str('max-connections'), 'max-connections', PROXY_DEFAULTS.maxConnections),
@@ -205,7 +235,7 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
   const spoolRoot = opts.stateDir ? join(opts.stateDir, 'spool') : join(tmpdir(), `safesquid-${opts.name}-spool`);
   const spoolDir = spoolSubdir ? join(spoolRoot, spoolSubdir) : spoolRoot;
   if (!opts.stateDir) logger.warn({ spoolDir }, 'no --state-dir: undelivered reports are spooled in a temporary directory');
-  const common = { masterUrl: opts.master, token, slaveName: opts.name, logger, registry: slave.registry };
+  const common = { masterUrl: opts.master, token, slaveName: opts.name, logger, registry: slave.registry, ca: opts.masterCa };
   const sync = startPolicySync({ ...common, activePolicy: slave.active, fallbackBundleFile: opts.policyFile });
   // With a master the slave keeps its default queue (queueCapacity is only 0 without one).
   const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir });

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { RequestHandler } from 'express';
@@ -11,6 +12,7 @@ import { FilePolicySource } from './file-policy-source.js';
 import type { PolicyCompiler } from './policy-compiler.js';
 import { PolicyHub } from './policy-hub.js';
 import { PolicyStore } from './policy-store.js';
+import { loadCertificatePair, ServingCertificate, type CertificateFiles } from './serving-certificate.js';
 import { createPortalApp } from './portal-app.js';
 import { SlaveRegistry } from './slave-registry.js';
 import { SlaveRegistryFile } from './slave-registry-file.js';
@@ -36,6 +38,8 @@ export interface MasterOptions {
   reports?: { router: RequestHandler; close(): Promise<void> };
   logger: Logger;
   registry?: Registry;
+  /** HTTPS with this certificate and key (renewed files are picked up live); plain HTTP without. */
+  tls?: CertificateFiles;
   /** Slave registry thresholds (tests shorten them). */
   slaveStateMs?: { onlineMs?: number; staleMs?: number };
 }
@@ -63,7 +67,9 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const hub = new PolicyHub();
   const store = new PolicyStore(join(o.dataDir, 'policy.db'));
   const slaves = new SlaveRegistry(o.slaveStateMs);
-  const sessions = new AdminSessions(o.admin, { file: join(o.dataDir, 'sessions.db') });
+  // Read before anything is opened: a bad pair is a start-up error naming the files.
+  const tlsPair = o.tls && loadCertificatePair(o.tls);
+  const sessions = new AdminSessions(o.admin, { file: join(o.dataDir, 'sessions.db'), secureCookie: o.tls !== undefined });
   const slavesFile = new SlaveRegistryFile(join(o.dataDir, 'slaves.json'), slaves, log);
   slavesFile.load();
   const sources: Source[] = [];
@@ -116,7 +122,9 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     registry,
     shuttingDown: () => closing !== undefined,
   });
-  const server: Server = createServer(app);
+  const certificate = o.tls && new ServingCertificate(o.tls, log);
+  const server: Server | TlsServer = tlsPair ? createTlsServer(tlsPair, app) : createServer(app);
+  if (certificate) certificate.watch(server as TlsServer);
   // Long-polls are held up to 60 s: keep Node's own timeouts above that.
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 65_000;
@@ -131,7 +139,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   slavesFile.start();
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
-  const url = `http://${host}:${port}`;
+  const url = `${tlsPair ? 'https' : 'http'}://${host}:${port}`;
   log.info({ url, mode: editor ? 'standalone' : 'kubernetes', policyHash: hub.current?.hash, allow: o.allow }, 'Configuration Portal listening');
 
   return {
@@ -142,6 +150,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     close() {
       closing ??= (async () => {
         for (const s of sources) s.stop();
+        certificate?.stop();
         hub.releaseAll();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

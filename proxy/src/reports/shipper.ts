@@ -53,6 +53,8 @@ export interface ReportShipperOptions {
   requestTimeoutMs?: number;
   /** How long stop() keeps delivering before it leaves the rest spooled. Default 5 s. */
   stopDeadlineMs?: number;
+  /** PEM certificates trusted for an https:// master (a private CA) instead of the system's. */
+  ca?: string;
 }
 
 export interface ReportShipper {
@@ -91,7 +93,7 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     throw new Error(`report shipper: master URL must be http(s), got "${opts.masterUrl}"`);
   }
   const client = endpoint.protocol === 'https:' ? https : http;
-  const agent = new client.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new client.Agent({ keepAlive: true, maxSockets: 1, ...(opts.ca ? { ca: opts.ca } : {}) });
   const idPrefix = batchIdPrefix(slaveName);
   const spool = new Spool(opts.spoolDir);
   if (spool.batches > 0) {

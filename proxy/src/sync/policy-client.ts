@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { Agent, fetch, type Dispatcher } from 'undici';
 import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -42,6 +43,8 @@ export interface PolicySyncOptions {
   waitSeconds?: number;
   backoff?: BackoffOptions;
   version?: string;
+  /** PEM certificates trusted for an https:// master (a private CA) instead of the system's. */
+  ca?: string;
 }
 
 export interface PolicySync {
@@ -116,6 +119,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const version = opts.version ?? packageVersion();
   const log = opts.logger.child({ component: 'policy-sync', master: base });
+  const dispatcher: Dispatcher | undefined = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
   const metrics = syncMetrics(opts.registry);
   const abort = new AbortController();
   const pending: SyncEvent[] = [];
@@ -159,6 +163,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
           headers: { ...headers(), 'content-type': 'application/json' },
           body: JSON.stringify(event),
           signal: AbortSignal.any([abort.signal, AbortSignal.timeout(10_000)]),
+          dispatcher,
         });
         await res.arrayBuffer();
         if (!res.ok && res.status !== 400) break; // 400: the master rejects this event for good; drop it.
@@ -201,6 +206,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     const res = await fetch(`${base}/api/v1/policy/bundle?wait=${wait}`, {
       headers: h,
       signal: AbortSignal.any([abort.signal, timeout]),
+      dispatcher,
     });
     if (res.status === 304) {
       await res.arrayBuffer();
@@ -321,6 +327,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       stopped = true;
       abort.abort();
       wakeSleep?.();
+      void dispatcher?.close();
     },
     closed,
     get masterReachable() {
