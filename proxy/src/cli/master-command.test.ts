@@ -27,6 +27,7 @@ describe('safesquid master flags', () => {
     [['--listen', 'portal:http'], /--listen "portal:http": expected HOST:PORT/],
     [['--listen', '127.0.0.1:70000'], /--listen "127.0.0.1:70000": expected HOST:PORT/],
     [['--allow', '10.0.0.0/33'], /--allow: .*10\.0\.0\.0\/33/],
+    [['--trust-proxy', 'ingress.local'], /--trust-proxy: invalid CIDR "ingress.local"/],
     [['--retention-days', '0'], /--retention-days must be a whole number of days/],
     [['--kube-configmap', 'just-a-name'], /--kube-configmap must be NAMESPACE\/NAME/],
     [['--policy', '/nonexistent/policy.yaml'], /--policy: no such file \/nonexistent\/policy\.yaml/],

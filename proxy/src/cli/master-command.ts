@@ -26,6 +26,8 @@ const USAGE = `usage: safesquid master [options]
   --admin-password-file FILE its password or bcrypt hash (default: generated into the data dir)
   --allow CIDR               client addresses allowed to call the portal; repeat or comma-separate
                              (default 127.0.0.0/8 and ::1)
+  --trust-proxy CIDR         reverse proxies (an Ingress controller) whose X-Forwarded-For names the
+                             client the allow list, logs and login limits then see; repeat or comma-separate
   --tls-cert FILE            serve the portal over HTTPS with this certificate (PEM, chain included)
   --tls-key FILE             and its key; both files are re-read when they change (a renewed Secret)
   --postgres-url URL         store reports in PostgreSQL (or SAFESQUID_POSTGRES_URL) instead of SQLite
@@ -72,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
         'admin-user': { type: 'string', default: 'admin' },
         'admin-password-file': { type: 'string' },
         allow: { type: 'string', multiple: true },
+        'trust-proxy': { type: 'string', multiple: true },
         'postgres-url': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -98,6 +101,12 @@ export async function run(argv: string[]): Promise<number> {
       new CidrSet(allowList);
     } catch (err) {
       throw new UsageError(`--allow: ${(err as Error).message}`);
+    }
+    const trustProxy = (values['trust-proxy'] ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
+    try {
+      new CidrSet(trustProxy);
+    } catch (err) {
+      throw new UsageError(`--trust-proxy: ${(err as Error).message}`);
     }
     const retentionDays = Number(values['retention-days']);
     if (!Number.isInteger(retentionDays) || retentionDays < 1) {
@@ -157,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
       adminToken,
       admin: { username: values['admin-user'], password: adminPassword },
       allow: allowList,
+      trustProxy,
       compiler: createEngineCompiler(),
       defaultPolicy: { text: readFileSync(defaultFile, 'utf8'), origin: defaultFile },
       reports,

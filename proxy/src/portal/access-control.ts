@@ -10,6 +10,8 @@ export type Principal = { kind: 'slave' } | { kind: 'admin'; username: string; v
 declare module 'express-serve-static-core' {
   interface Request {
     principal?: Principal;
+    /** Who is calling: the peer, or behind a trusted reverse proxy the client it names. */
+    clientAddress?: string;
   }
 }
 
@@ -32,9 +34,43 @@ export function secretEquals(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-export function clientIp(req: Request): string {
+function peerAddress(req: Request): string {
   const raw = req.socket.remoteAddress ?? '';
   return normalizeIp(raw) ?? raw;
+}
+
+/** The calling client's address (see `resolveClientAddress`). */
+export function clientIp(req: Request): string {
+  return req.clientAddress ?? peerAddress(req);
+}
+
+/**
+ * Behind a reverse proxy (an Ingress controller, a load balancer in HTTP mode) every request comes
+ * from the proxy. When the peer is one of `trusted`, the client is the right-most address of
+ * `X-Forwarded-For` that is not itself a trusted proxy (each proxy appends the address it saw;
+ * anything left of an untrusted hop is the client's own say and is not believed). A malformed
+ * entry stops the walk at the last trusted hop. Without trusted proxies, or from any other peer,
+ * the header is ignored.
+ */
+export function resolveClientAddress(peer: string, forwardedFor: string | string[] | undefined, trusted: CidrSet | undefined): string {
+  if (!trusted || forwardedFor === undefined || !trusted.has(peer)) return peer;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((h) => h.trim()).filter(Boolean);
+  let client = peer;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeIp(hops[i]);
+    if (hop === undefined) return client;
+    client = hop;
+    if (!trusted.has(hop)) return hop;
+  }
+  return client;
+}
+
+/** First middleware: settles `req.clientAddress` once for the allow list, logs and rate limits. */
+export function clientAddressMiddleware(trusted: CidrSet | undefined) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    req.clientAddress = resolveClientAddress(peerAddress(req), req.headers['x-forwarded-for'], trusted);
+    next();
+  };
 }
 
 /**

@@ -31,6 +31,8 @@ export interface MasterOptions {
   adminToken?: string | (() => string);
   admin: AdminCredentials;
   allow: readonly string[];
+  /** Reverse proxies (an Ingress controller) trusted to name the client in X-Forwarded-For. */
+  trustProxy?: readonly string[];
   compiler: PolicyCompiler;
   /** Standalone: the policy an empty store is seeded with. */
   defaultPolicy: { text: string; origin: string };
@@ -115,6 +117,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     slaves,
     sessions,
     allow,
+    trustProxy: o.trustProxy?.length ? new CidrSet(o.trustProxy) : undefined,
     clusterToken: o.clusterToken,
     adminToken: o.adminToken,
     reports: o.reports?.router,

@@ -4,7 +4,7 @@ import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { packageVersion } from '../sync/package-version.js';
-import { createAccessControl } from './access-control.js';
+import { clientAddressMiddleware, createAccessControl } from './access-control.js';
 import type { AdminSessions } from './admin-sessions.js';
 import { errorHandler, sendError } from './http-errors.js';
 import type { PolicyCompiler } from './policy-compiler.js';
@@ -26,6 +26,8 @@ export interface PortalAppOptions {
   slaves: SlaveRegistry;
   sessions: AdminSessions;
   allow: CidrSet;
+  /** Reverse proxies whose X-Forwarded-For names the client (an Ingress controller). */
+  trustProxy?: CidrSet;
   clusterToken: string | (() => string);
   adminToken?: string | (() => string);
   /** The reports router (proxy/src/reports), mounted at /api/v1/reports. */
@@ -71,6 +73,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     labelNames: ['method', 'status'] as const,
     registers: [o.registry],
   });
+  app.use(clientAddressMiddleware(o.trustProxy));
   app.use((req, res, next) => {
     res.on('finish', () => requests.inc({ method: req.method, status: String(res.statusCode) }));
     if (o.shuttingDown?.()) {

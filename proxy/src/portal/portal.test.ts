@@ -95,6 +95,19 @@ afterAll(async () => {
 });
 
 describe('access restriction', () => {
+  it('behind a trusted reverse proxy, applies the allow list to the client X-Forwarded-For names, and to nobody else\'s claim', async () => {
+    const m = await master({ allow: ['10.1.2.0/24'], trustProxy: ['127.0.0.1/32'] });
+    const viaIngress = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.1', headers: { 'x-forwarded-for': '10.1.2.3' } });
+    expect(viaIngress.status).toBe(200);
+    const outsider = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.1', headers: { 'x-forwarded-for': '10.1.2.3, 198.51.100.7' } });
+    expect(outsider.status).toBe(403);
+    expect(outsider.json.error).toBe("client address 198.51.100.7 is not in the portal's allow list");
+    // From an address that is not the proxy, the header is the caller's own say: not believed.
+    const spoofed = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '10.1.2.3' } });
+    expect(spoofed.status).toBe(403);
+    expect(spoofed.json.error).toBe("client address 127.0.0.2 is not in the portal's allow list");
+  });
+
   it('refuses a client outside the allow list with 403 and a reason, and lets the allowed address in', async () => {
     const m = await master({ allow: ['127.0.0.2/32'] });
     const denied = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.1' });
