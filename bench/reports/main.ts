@@ -195,7 +195,7 @@ async function main(): Promise<void> {
       const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
       const r = await measureSlaveCost(group, root, load, Number(values.rounds));
       // Median: one round disturbed by the shared machine should not carry the result.
-      const median = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCpuUsPerRequest') => {
+      const median = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCpuUsPerRequest' | 'slavePreemptionsPerRequest') => {
         const v = xs.map((x) => x[k] ?? 0).sort((a, b) => a - b);
         return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
       };
@@ -209,10 +209,11 @@ async function main(): Promise<void> {
           runs.map((x) => x.slaveCpuUsPerRequest.toFixed(1)).join(' / '), cpu.toFixed(1),
           isAnchor ? 'anchor' : pct(cpu, median(r.runs[anchor], 'slaveCpuUsPerRequest')),
           median(runs, 'p99Ms').toFixed(2),
+          median(runs, 'slavePreemptionsPerRequest').toFixed(2),
           mode.startsWith('on') ? median(runs, 'masterCpuUsPerRequest').toFixed(1) : '-',
         ];
       };
-      const headers = ['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change', 'p99 ms', 'master CPU µs/req'];
+      const headers = ['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change', 'p99 ms', 'slave preempted/req', 'master CPU µs/req'];
       process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s, upstream nginx), median of ${r.runs.off.length} interleaved rounds.
 `);
       process.stdout.write(`off: no master, no records kept (anchor); spool: master unreachable (batches cut, gzipped, fsynced, kept); on: a real master.

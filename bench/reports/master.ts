@@ -78,6 +78,22 @@ export function postgresCpuSeconds(dataDir: string): number {
   return total;
 }
 
+/**
+ * Times the process's threads were switched out while still runnable (preempted), summed over
+ * /proc/<pid>/task/<tid>/status. Threads that exited since are not counted.
+ */
+export function processPreemptions(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      n += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // The thread exited between readdir and read.
+    }
+  }
+  return n;
+}
+
 /** utime + stime from /proc/<pid>/stat, in seconds (clock ticks of 1/100 s on Linux). */
 export function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -19,13 +19,18 @@ import { benchPolicyYaml, startSlave } from '../proxy/slave.js';
 import type { RunningProxy } from '../proxy/squid.js';
 import { startNginxUpstream } from '../proxy/nginx-upstream.js';
 import { runWrk, type WrkLoad, type WrkResult } from '../proxy/wrk.js';
-import { processCpuSeconds, startMaster, storedRecords } from './master.js';
+import { processCpuSeconds, processPreemptions, startMaster, storedRecords } from './master.js';
 
 export interface SlaveRun extends WrkResult {
   /** CPU microseconds the slave process spent per request wrk completed. */
   slaveCpuUsPerRequest: number;
   /** The master's CPU microseconds per request wrk completed (modes with a master). */
   masterCpuUsPerRequest?: number;
+  /**
+   * Times the slave was preempted per request: sharing a CPU with wrk and nginx, whose wake-ups
+   * switch it out, it is about once a request; work added per request makes it more likely.
+   */
+  slavePreemptionsPerRequest: number;
 }
 
 const WARMUP_S = 2;
@@ -74,11 +79,15 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
           // Unmeasured: the slave's code is compiled and its pools filled before the measured run, as in a slave that has been serving.
           const warm = await runWrk(dir, `${mode}-${round}-warmup`, upstream.port, slave.port, { ...load, durationS: WARMUP_S });
           const cpu0 = processCpuSeconds(slave.child.pid!);
+          const preempted0 = processPreemptions(slave.child.pid!);
           const master0 = master.cpuSeconds();
           const r = await runWrk(dir, `${mode}-${round}`, upstream.port, slave.port, load);
           const cpu = processCpuSeconds(slave.child.pid!) - cpu0;
+          const preempted = processPreemptions(slave.child.pid!) - preempted0;
           const masterCpu = reports ? ((master.cpuSeconds() - master0) * 1e6) / r.requests : undefined;
-          runs[mode].push({ ...r, slaveCpuUsPerRequest: (cpu * 1e6) / r.requests, masterCpuUsPerRequest: masterCpu });
+          runs[mode].push({
+            ...r, slaveCpuUsPerRequest: (cpu * 1e6) / r.requests, masterCpuUsPerRequest: masterCpu, slavePreemptionsPerRequest: preempted / r.requests,
+          });
           if (reports) result.requestsOn += warm.requests + r.requests;
         } finally {
           // SIGTERM: the slave flushes what is queued to the master before it exits.
