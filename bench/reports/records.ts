@@ -60,7 +60,8 @@ export function makeRecords(n: number, shape: RecordShape): AccessRecord[] {
       bytesDown: Math.floor(rnd() * 200_000),
       durationMs: Math.floor(rnd() * 500),
       action,
-      policyHash: 'sha256-bench',
+      // The shape of a real bundle hash: what every record of a slave carries.
+      policyHash: 'sha256:7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730',
     };
     if (u % 10 !== 0) r.user = `user${u}`;
     if (action !== 'allow') r.rule = `rule-${h % 40}`;

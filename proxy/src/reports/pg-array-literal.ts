@@ -34,6 +34,13 @@ export function integerElements<T>(items: readonly T[], get: (item: T) => number
   return parts.join(',');
 }
 
+/** Like integerElements, with NULL for a missing value. */
+export function nullableIntegerElements<T>(items: readonly T[], get: (item: T) => number | null, from = 0, to = items.length): string {
+  const parts = new Array<number | string>(to - from);
+  for (let i = from; i < to; i++) parts[i - from] = get(items[i]) ?? 'NULL';
+  return parts.join(',');
+}
+
 export function textArray<T>(items: readonly T[], get: (item: T) => string | null | undefined): string {
   return `{${textElements(items, get)}}`;
 }
@@ -42,8 +49,11 @@ export function integerArray<T>(items: readonly T[], get: (item: T) => number): 
   return `{${integerElements(items, get)}}`;
 }
 
-/** The elements of each column of `records` for records[from..to), in RECORD_COLUMNS order. */
-export function recordElements(records: readonly AccessRecord[], from: number, to: number): string[] {
+/**
+ * The elements of each column of `records` for records[from..to), in RECORD_COLUMNS order;
+ * `policyId` gives a record's policy hash as its id in `policy_hashes`.
+ */
+export function recordElements(records: readonly AccessRecord[], from: number, to: number, policyId: (r: AccessRecord) => number | null): string[] {
   return [
     integerElements(records, (r) => r.time, from, to),
     textElements(records, (r) => r.slave, from, to),
@@ -59,7 +69,7 @@ export function recordElements(records: readonly AccessRecord[], from: number, t
     textElements(records, (r) => r.action, from, to),
     textElements(records, (r) => r.rule, from, to),
     textElements(records, (r) => r.category, from, to),
-    textElements(records, (r) => r.policyHash, from, to),
+    nullableIntegerElements(records, policyId, from, to),
   ];
 }
 

@@ -11,11 +11,17 @@ export interface Sql {
   params: unknown[];
 }
 
-/** Column list of `records` in AccessRecord order, shared by inserts and selects. */
+/** Columns an ingested record fills, in AccessRecord order; the policy as its id in `policy_hashes`. */
 export const RECORD_COLUMNS = [
   'ts', 'slave', 'client', 'user_name', 'method', 'host', 'url', 'status',
-  'bytes_up', 'bytes_down', 'duration_ms', 'action', 'rule', 'category', 'policy_hash',
+  'bytes_up', 'bytes_down', 'duration_ms', 'action', 'rule', 'category', 'policy_id',
 ] as const;
+
+/** What a search reads of a record: the policy's hash from `policy_hashes`, or the row's own (stored before migration 4). */
+const RECORD_SELECT = [
+  'id', ...RECORD_COLUMNS.slice(0, -1),
+  'coalesce(policy_hash, (SELECT hash FROM policy_hashes p WHERE p.id = records.policy_id)) AS policy_hash',
+].join(', ');
 
 export const BUCKET_MS: Record<TimelineBucket, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 
@@ -197,7 +203,7 @@ export function searchSql(f: ReportFilter, limit: number, cursor: SearchCursor |
       where(f, d, ['(ts, id) < (?, ?)'], [cursor.ts, cursor.id])
     : where(f, d);
   return {
-    text: `SELECT id, ${RECORD_COLUMNS.join(', ')} FROM records ${w.text} ORDER BY ts DESC, id DESC LIMIT ?`,
+    text: `SELECT ${RECORD_SELECT} FROM records ${w.text} ORDER BY ts DESC, id DESC LIMIT ?`,
     params: [...w.params, limit],
   };
 }

@@ -27,6 +27,22 @@
  */
 
 /**
+ * Migration 4: records name their policy by a small id into `policy_hashes` instead of carrying the
+ * 71-character hash itself: a policy changes a few times a day while every request is a record, and
+ * the hash was about a third of a record's stored bytes (~1 µs of the master's SQLite CPU per record,
+ * and ~70 bytes of every row in the table, the WAL and the checkpoint). Rows stored before keep
+ * their `policy_hash`; reads take whichever of the two a row has.
+ */
+const POLICY_IDS_SQLITE = `
+  CREATE TABLE policy_hashes (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE);
+  ALTER TABLE records ADD COLUMN policy_id INTEGER;
+`;
+const POLICY_IDS_POSTGRES = `
+  CREATE TABLE policy_hashes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, hash TEXT NOT NULL UNIQUE);
+  ALTER TABLE records ADD COLUMN policy_id BIGINT;
+`;
+
+/**
  * The queries say `action <> 'allow'` beside `action = ?` (report-sql.ts) so that SQLite, which does
  * not reason about parameter values, sees that the partial index holds every row they want.
  */
@@ -97,6 +113,7 @@ export const SCHEMA_SQLITE: readonly string[] = [
   ${BACKFILL_ROLLUP}
   `,
   PARTIAL_INDEXES,
+  POLICY_IDS_SQLITE,
 ];
 
 export const SCHEMA_POSTGRES: readonly string[] = [
@@ -152,4 +169,5 @@ export const SCHEMA_POSTGRES: readonly string[] = [
   ${BACKFILL_ROLLUP}
   `,
   PARTIAL_INDEXES,
+  POLICY_IDS_POSTGRES,
 ];

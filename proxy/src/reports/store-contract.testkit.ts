@@ -135,6 +135,18 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
       expect((await store.topUsers({ filter: window, limit: 100 })).map((r) => r.user).sort()).toEqual([...NASTY_TEXT].sort());
     });
 
+    it('reads back each record\'s policy hash, stored once per policy', async () => {
+      const hashes = ['sha256:' + 'a'.repeat(64), 'sha256:' + 'b'.repeat(64)];
+      const records = Array.from({ length: 150 }, (_, i) =>
+        rec({ time: T0 + 5 * DAY + i, slave: 's1', host: 'policies.example', policyHash: i % 3 === 2 ? undefined : hashes[i % 3] }),
+      );
+      await store.ingestBatch('policies-1', 's1', records.slice(0, 70));
+      await store.ingestBatch('policies-2', 's1', records.slice(70));
+      const window = { from: T0 + 5 * DAY, to: T0 + 6 * DAY };
+      const found = (await store.search({ filter: window, limit: 1000 })).records.reverse();
+      expect(found.map((r) => r.policyHash)).toEqual(records.map((r) => r.policyHash));
+    });
+
     it('records an empty batch id so its resend is a duplicate', async () => {
       expect(await store.ingestBatch('empty', 's1', [])).toEqual({ inserted: 0, duplicate: false });
       expect(await store.ingestBatch('empty', 's1', [])).toEqual({ inserted: 0, duplicate: true });

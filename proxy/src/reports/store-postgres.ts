@@ -5,6 +5,7 @@
  * concurrent resend of the same batch wait for the first and then insert nothing.
  */
 import pg from 'pg';
+import type { AccessRecord } from './access-record.js';
 import type { ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
 import {
   blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
@@ -22,7 +23,7 @@ type Row = Record<string, unknown>;
 const COLUMN_TYPES: Record<(typeof RECORD_COLUMNS)[number], string> = {
   ts: 'bigint', slave: 'text', client: 'text', user_name: 'text', method: 'text', host: 'text',
   url: 'text', status: 'int', bytes_up: 'bigint', bytes_down: 'bigint', duration_ms: 'bigint',
-  action: 'text', rule: 'text', category: 'text', policy_hash: 'text',
+  action: 'text', rule: 'text', category: 'text', policy_id: 'bigint',
 };
 const INSERT_RECORDS = `INSERT INTO records (${RECORD_COLUMNS.join(', ')}) SELECT * FROM unnest(${RECORD_COLUMNS.map(
   (c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`,
@@ -61,15 +62,39 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
 
   const all = async (q: Sql): Promise<Row[]> => (await pool.query(numbered(q))).rows as Row[];
 
+  const policyIds = new Map<string, number>();
+  /**
+   * Ids for the batch's policy hashes, new ones inserted first in statements of their own: committed
+   * at once (a batch that fails later leaves a harmless row), so no id in the cache can vanish, and
+   * masters sharing the database agree on every id through the unique hash.
+   */
+  const learnPolicyIds = async (records: readonly AccessRecord[]): Promise<void> => {
+    const missing = new Set<string>();
+    let last: string | undefined;
+    for (const r of records) {
+      const h = r.policyHash;
+      if (h === undefined || h === last) continue;
+      last = h;
+      if (!policyIds.has(h)) missing.add(h);
+    }
+    if (missing.size === 0) return;
+    const hashes = [...missing];
+    await pool.query('INSERT INTO policy_hashes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [hashes]);
+    const rows = (await pool.query('SELECT id, hash FROM policy_hashes WHERE hash = ANY($1::text[])', [hashes])).rows as { id: string; hash: string }[];
+    for (const row of rows) policyIds.set(row.hash, Number(row.id));
+  };
+  const policyIdOf = (r: AccessRecord): number | null => (r.policyHash === undefined ? null : (policyIds.get(r.policyHash) ?? null));
+
   return {
     kind: 'postgres',
     async ingestBatch(batchId, slave, records) {
       // Built before the transaction, in slices with a turn of the event loop between them: the
       // array literals of 10 000 records take 10-40 ms, which would hold every other request.
+      await learnPolicyIds(records);
       const slices: string[][] = [];
       for (let i = 0; i < records.length; i += ARRAY_SLICE_RECORDS) {
         if (i > 0) await nextTurn();
-        slices.push(recordElements(records, i, Math.min(i + ARRAY_SLICE_RECORDS, records.length)));
+        slices.push(recordElements(records, i, Math.min(i + ARRAY_SLICE_RECORDS, records.length), policyIdOf));
       }
       const client = await pool.connect();
       try {

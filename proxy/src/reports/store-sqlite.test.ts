@@ -160,7 +160,9 @@ describe('SQLite report store', () => {
     const store = await openReportStore({ sqlitePath: path });
     const [a, b] = fixtureBatches();
     // A record the validation would have refused: NOT NULL fails on the 70th row, inside a multi-row INSERT.
-    const bad = Array.from({ length: 100 }, (_, i) => ({ ...a.records[0], url: `http://x/${i}` }));
+    // The failing batch brings a policy hash never seen before: its id is rolled back with it.
+    const fresh = 'sha256:' + 'f'.repeat(64);
+    const bad = Array.from({ length: 100 }, (_, i) => ({ ...a.records[0], url: `http://x/${i}`, policyHash: fresh }));
     (bad[69] as { host: string | null }).host = null;
     const results = await Promise.allSettled([
       store.ingestBatch('good', a.slave, a.records),
@@ -175,6 +177,10 @@ describe('SQLite report store', () => {
     expect(await store.count()).toBe(a.records.length + b.records.length);
     const all = { from: T0 - 86_400_000, to: T0 + 2 * 86_400_000 };
     expect((await store.summary(all)).requests).toBe(a.records.length + b.records.length);
+    const again = bad.slice(0, 3).map((r, i) => ({ ...r, host: 'fresh.example', time: T0 + i }));
+    await store.ingestBatch('fresh', a.slave, again);
+    const found = await store.search({ filter: { ...all, host: 'fresh.example' }, limit: 10 });
+    expect(found.records.map((r) => r.policyHash)).toEqual([fresh, fresh, fresh]);
     await store.close();
   });
 
@@ -184,13 +190,18 @@ describe('SQLite report store', () => {
     db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     db.exec(SCHEMA_SQLITE[0]);
     db.prepare('INSERT INTO schema_migrations VALUES (1, 0)').run();
-    const insert = db.prepare(`INSERT INTO records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})`);
-    for (const b of fixtureBatches()) for (const r of b.records) insert.run(recordValues(r));
+    // Version 1 kept the policy hash itself in every row.
+    const v1Columns = RECORD_COLUMNS.map((c) => (c === 'policy_id' ? 'policy_hash' : c));
+    const insert = db.prepare(`INSERT INTO records (${v1Columns.join(', ')}) VALUES (${v1Columns.map(() => '?').join(', ')})`);
+    for (const b of fixtureBatches()) for (const r of b.records) insert.run([...recordValues(r, null).slice(0, -1), r.policyHash ?? null]);
     db.close();
     const store = await openReportStore({ sqlitePath: path });
     const all = { from: T0 - 86_400_000, to: T0 + 2 * 86_400_000 };
     expect(await store.topSites({ filter: all, limit: 10 })).toEqual(await store.topSites({ filter: { ...all, url: ':' }, limit: 10 }));
     expect((await store.summary(all)).requests).toBe(9);
+    // Rows from before migration 4 carry their hash themselves.
+    const hashes = (await store.search({ filter: all, limit: 100 })).records.map((r) => r.policyHash).filter(Boolean);
+    expect(hashes).toEqual(['h1']);
     await store.close();
   });
 

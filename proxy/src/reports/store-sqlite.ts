@@ -101,6 +101,30 @@ export function openSqliteReportStore(path: string): ReportStore {
        first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)`,
   );
   const insertBatch = db.prepare('INSERT OR IGNORE INTO batches (id, slave, received_at, records) VALUES (?, ?, ?, ?)');
+  const insertPolicy = db.prepare('INSERT OR IGNORE INTO policy_hashes (hash) VALUES (?)');
+  const selectPolicy = db.prepare<[string], number>('SELECT id FROM policy_hashes WHERE hash = ?').pluck();
+  /** Ids of the policy hashes seen; cleared when a transaction that may have added one rolls back. */
+  const policyIds = new Map<string, number>();
+  let lastHash: string | undefined;
+  let lastPolicyId: number | null = null;
+  const policyIdOf = (hash: string | undefined): number | null => {
+    if (hash === undefined) return null;
+    // A batch's records share one hash string: most lookups end here.
+    if (hash === lastHash) return lastPolicyId;
+    let id = policyIds.get(hash);
+    if (id === undefined) {
+      insertPolicy.run(hash);
+      id = selectPolicy.get(hash) as number;
+      policyIds.set(hash, id);
+    }
+    lastHash = hash;
+    lastPolicyId = id;
+    return id;
+  };
+  const forgetPolicyIds = () => {
+    policyIds.clear();
+    lastHash = undefined;
+  };
 
   const begin = db.prepare('BEGIN');
   const commit = db.prepare('COMMIT');
@@ -136,12 +160,15 @@ export function openSqliteReportStore(path: string): ReportStore {
         const batch = b.records;
         let i = 0;
         for (; i + ROWS_PER_INSERT <= batch.length; i += ROWS_PER_INSERT) {
-          for (let j = 0; j < ROWS_PER_INSERT; j++) writeRecordValues(batch[i + j], manyValues, j * RECORD_COLUMNS.length);
+          for (let j = 0; j < ROWS_PER_INSERT; j++) {
+            const r = batch[i + j];
+            writeRecordValues(r, policyIdOf(r.policyHash), manyValues, j * RECORD_COLUMNS.length);
+          }
           // As arguments, not one array: better-sqlite3 then reads each value without an object lookup.
           insertMany.run(...manyValues);
           if (performance.now() >= sliceEnd) await nextSlice();
         }
-        for (; i < batch.length; i++) insertOne.run(...recordValues(batch[i]));
+        for (; i < batch.length; i++) insertOne.run(...recordValues(batch[i], policyIdOf(batch[i].policyHash)));
         for (let k = 0; k < batch.length; k += ROLLUP_SLICE) {
           rollup.add(batch, k, Math.min(k + ROLLUP_SLICE, batch.length));
           if (performance.now() >= sliceEnd) await nextSlice();
@@ -180,6 +207,8 @@ export function openSqliteReportStore(path: string): ReportStore {
           await writeGroup(group, results);
           commit.run();
         } catch (err) {
+          // A hash first inserted in this transaction is gone with it.
+          forgetPolicyIds();
           try {
             if (db.inTransaction) rollback.run();
           } finally {

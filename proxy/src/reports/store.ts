@@ -108,15 +108,15 @@ export function toStoredRecord(r: Row): StoredRecord {
   return out;
 }
 
-/** The values of one record in RECORD_COLUMNS order. */
-export function recordValues(r: AccessRecord): (string | number | null)[] {
+/** The values of one record in RECORD_COLUMNS order; `policyId`: its policy hash's id in `policy_hashes`. */
+export function recordValues(r: AccessRecord, policyId: number | null): (string | number | null)[] {
   const out = new Array<string | number | null>(RECORD_COLUMNS.length);
-  writeRecordValues(r, out, 0);
+  writeRecordValues(r, policyId, out, 0);
   return out;
 }
 
 /** Writes the values of one record in RECORD_COLUMNS order into `out` from `at` (no array per record). */
-export function writeRecordValues(r: AccessRecord, out: (string | number | null)[], at: number): void {
+export function writeRecordValues(r: AccessRecord, policyId: number | null, out: (string | number | null)[], at: number): void {
   out[at] = r.time;
   out[at + 1] = r.slave;
   out[at + 2] = r.client;
@@ -131,7 +131,7 @@ export function writeRecordValues(r: AccessRecord, out: (string | number | null)
   out[at + 11] = r.action;
   out[at + 12] = r.rule ?? null;
   out[at + 13] = r.category ?? null;
-  out[at + 14] = r.policyHash ?? null;
+  out[at + 14] = policyId;
 }
 
 /** Stores fetch `limit + 1` rows: the extra one only says whether another page exists. */
