@@ -20,7 +20,7 @@ import { admit, admitResponse, nextAddress, refusal, type Admission, type Admiss
 import type { ProxyAuthenticator } from './auth/index.js';
 import { wantsHtml } from './block-page.js';
 import type { CidrSet } from '../policy/cidr.js';
-import { LogThrottle } from './auth/log-throttle.js';
+import { LogThrottle } from './log-throttle.js';
 import { clientAddress, Exchange, setProxiedClient, socketDelta } from './exchange.js';
 import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';

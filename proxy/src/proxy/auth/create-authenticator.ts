@@ -6,7 +6,7 @@ import { UsersFileVerifier } from './users-file-verifier.js';
 import type { AuthOptions, AuthResult, ProxyAuthenticator } from './types.js';
 import { VerificationCache } from './verification-cache.js';
 import { VerificationLimiter } from './verification-limiter.js';
-import { LogThrottle } from './log-throttle.js';
+import { LogThrottle } from '../log-throttle.js';
 
 /** The pino subset authentication logs through; messages never carry a password or header. */
 export interface AuthLogger {
