@@ -5,13 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { CidrSet } from '../policy/cidr.js';
 import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
 import { SecretFile } from './secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';
 import { loadCertificatePair } from '../portal/serving-certificate.js';
 import { parseHostPort } from './host-port.js';
+import { checkedCidrs, commaList } from './cidr-flag.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid master [options]
@@ -96,18 +96,8 @@ export async function run(argv: string[]): Promise<number> {
   let master;
   try {
     const listen = parseHostPort(values.listen, 'listen');
-    const allowList = (values.allow ?? ['127.0.0.0/8', '::1']).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
-    try {
-      new CidrSet(allowList);
-    } catch (err) {
-      throw new UsageError(`--allow: ${(err as Error).message}`);
-    }
-    const trustProxy = (values['trust-proxy'] ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
-    try {
-      new CidrSet(trustProxy);
-    } catch (err) {
-      throw new UsageError(`--trust-proxy: ${(err as Error).message}`);
-    }
+    const allowList = checkedCidrs(commaList(values.allow ?? ['127.0.0.0/8', '::1']), 'allow');
+    const trustProxy = checkedCidrs(commaList(values['trust-proxy'] ?? []), 'trust-proxy');
     const retentionDays = Number(values['retention-days']);
     if (!Number.isInteger(retentionDays) || retentionDays < 1) {
       throw new UsageError(`--retention-days must be a whole number of days ≥ 1, got "${values['retention-days']}"`);

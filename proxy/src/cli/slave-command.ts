@@ -13,12 +13,12 @@ import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions
 import type { AccessLogFormat } from '../proxy/access-log.js';
 import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
-import { CidrSet } from '../policy/cidr.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
 import { parseHostPort } from './host-port.js';
 import { SecretFile } from './secret-file.js';
+import { checkedCidrs } from './cidr-flag.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
@@ -151,14 +151,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
   if (!['squid', 'json', 'off'].includes(accessLog)) throw new UsageError(`--access-log "${accessLog}": expected squid, json or off`);
   const listen = ((values.listen as string[] | undefined) ?? [':3128']).map((l) => parseHostPort(l, 'listen'));
   const metricsText = str('metrics-listen') ?? '127.0.0.1:9090';
-  const proxyProtocolFrom = (values['proxy-protocol-from'] as string[] | undefined) ?? [];
-  for (const cidr of proxyProtocolFrom) {
-    try {
-      new CidrSet([cidr]);
-    } catch (err) {
-      throw new UsageError(`--proxy-protocol-from: ${(err as Error).message}`);
-    }
-  }
+  const proxyProtocolFrom = checkedCidrs((values['proxy-protocol-from'] as string[] | undefined) ?? [], 'proxy-protocol-from');
   const name = str('name') ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name)) throw new UsageError(`--name "${name}": use letters, digits, ".", "_" and "-"`);
   return {

@@ -53,16 +53,17 @@ function parseV1(buf: Buffer): ProxyHeader {
   if (family !== 'TCP4' && family !== 'TCP6') return invalid(`v1 family "${family}": expected TCP4, TCP6 or UNKNOWN`);
   if (fields.length !== 6) return invalid(`a v1 ${family} header has 6 fields, this one ${fields.length}`);
   const [, , src, dst, srcPort, dstPort] = fields;
-  const source = normalizeIp(src);
   const wantV6 = family === 'TCP6';
-  for (const [what, ip] of [['source', src], ['destination', dst]] as const) {
-    const n = normalizeIp(ip);
-    if (!n || ip.includes(':') !== wantV6) return invalid(`v1 ${family} ${what} address "${ip}" is not an ${wantV6 ? 'IPv6' : 'IPv4'} address`);
-  }
+  const addressProblem = (what: string, ip: string) =>
+    normalizeIp(ip) === undefined || ip.includes(':') !== wantV6
+      ? `v1 ${family} ${what} address "${ip}" is not an ${wantV6 ? 'IPv6' : 'IPv4'} address`
+      : undefined;
+  const problem = addressProblem('source', src) ?? addressProblem('destination', dst);
+  if (problem) return invalid(problem);
   for (const port of [srcPort, dstPort]) {
     if (!/^(0|[1-9]\d{0,4})$/.test(port) || Number(port) > 65535) return invalid(`v1 port "${port}" is not 0-65535`);
   }
-  return { kind: 'header', length, source };
+  return { kind: 'header', length, source: normalizeIp(src) };
 }
 
 function parseV2(buf: Buffer): ProxyHeader {

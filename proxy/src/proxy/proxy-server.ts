@@ -236,11 +236,7 @@ export class ProxyServer {
     socket.on('error', ignore);
     if (this.sockets.size >= this.maxConnections) {
       this.opts.metrics.rejected.labels('connection-limit').inc();
-      const ex = new Exchange('NONE', clientAddress(socket));
-      ex.url = 'error:connection-limit';
-      ex.status = 503;
-      ex.action = 'deny';
-      this.record(ex, 0, 0);
+      this.recordRefusedConnection(clientAddress(socket), 'connection-limit', 503, 0);
       this.shed(socket, `the proxy is at its connection limit (${this.maxConnections}); try again shortly`);
       return;
     }
@@ -269,11 +265,7 @@ export class ProxyServer {
     const refuse = (reason: string, status: number) => {
       detach();
       this.opts.metrics.rejected.labels('proxy-protocol').inc();
-      const ex = new Exchange('NONE', balancer);
-      ex.url = 'error:proxy-protocol';
-      ex.status = status;
-      ex.action = 'deny';
-      this.record(ex, socket.bytesRead, 0);
+      this.recordRefusedConnection(balancer, 'proxy-protocol', status, socket.bytesRead);
       this.proxyProtocolLog.log((suppressed) =>
         this.opts.logger.warn({ balancer, reason, suppressed }, 'closed a connection from a PROXY protocol load balancer: no valid header'),
       );
@@ -319,13 +311,18 @@ export class ProxyServer {
       reason = 'the request headers did not arrive in time';
     }
     this.opts.metrics.rejected.labels(String(status)).inc();
-    const ex = new Exchange('NONE', clientAddress(socket as Socket));
-    ex.url = 'error:invalid-request';
-    ex.status = status;
-    ex.action = 'deny';
-    this.record(ex, (socket as Socket).bytesRead ?? 0, 0);
+    this.recordRefusedConnection(clientAddress(socket as Socket), 'invalid-request', status, (socket as Socket).bytesRead ?? 0);
     socket.end(rawResponse(status, ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Via', this.via], `${status} ${STATUS_CODES[status]}\n${reason}\n`));
     setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /** The access record of a connection refused before any request was read from it (`error:<what>`). */
+  private recordRefusedConnection(client: string, what: string, status: number, bytesUp: number): void {
+    const ex = new Exchange('NONE', client);
+    ex.url = `error:${what}`;
+    ex.status = status;
+    ex.action = 'deny';
+    this.record(ex, bytesUp, 0);
   }
 
   private record(ex: Exchange, bytesUp: number, bytesDown: number): void {

@@ -9,6 +9,7 @@ import { CidrSet } from '../policy/cidr.js';
 import { RecordQueue } from '../reports/record-queue.js';
 import { AccessLog, type AccessLogFormat } from './access-log.js';
 import { ActivePolicy } from './active-policy.js';
+import { waitOutDrainDelay } from './drain-delay.js';
 import type { ProxyAuthenticator } from './auth/index.js';
 import { MetricsServer } from './metrics-server.js';
 import { PolicyFileWatcher } from './policy-file.js';
@@ -146,10 +147,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     metricsAddress: metricsServer?.address(),
     async stop(graceMs: number, drainDelayMs = 0) {
       stopping = true;
-      if (drainDelayMs > 0) {
-        logger.info({ drainDelayMs }, 'not ready; serving on while load balancers take this slave out');
-        await new Promise((r) => setTimeout(r, drainDelayMs));
-      }
+      await waitOutDrainDelay(logger, drainDelayMs);
       watcher?.stop();
       await proxy.close(graceMs);
       await opts.authenticator?.close?.();

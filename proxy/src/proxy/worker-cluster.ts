@@ -8,6 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { waitOutDrainDelay } from './drain-delay.js';
 import { MetricsServer } from './metrics-server.js';
 import type { Endpoint } from './ssrf-guard.js';
 import type { HostPort } from './slave.js';
@@ -116,10 +117,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
 
   return async () => {
     stopping = true;
-    if (opts.drainDelayMs > 0) {
-      logger.info({ drainDelayMs: opts.drainDelayMs }, 'not ready; serving on while load balancers take this slave out');
-      await new Promise((r) => setTimeout(r, opts.drainDelayMs));
-    }
+    await waitOutDrainDelay(logger, opts.drainDelayMs);
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
     await Promise.all(
       workers.map(
