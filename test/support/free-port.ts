@@ -1,36 +1,34 @@
 import { createServer } from 'node:net';
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago. For programs that take a port number, not a
- * listening socket: another process could take it in between, so callers detect that through the
- * program exiting at start-up. Prefer binding port 0 and reading the port back where possible.
+ * A TCP port on 127.0.0.1 that was free a moment ago, for programs that take a port number, not a
+ * listening socket. Prefer binding port 0 and reading the port back where possible.
+ *
+ * Ports come from below the kernel's ephemeral range (32768-60999 here), in a block of their own
+ * per Jest worker: the kernel never hands these to a `listen(0)` or to an outgoing connection, and
+ * two workers never pick the same one, so a program given one does not find it taken at start-up.
  */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await unusedPort();
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+  for (let tried = 0; tried < BLOCK_SIZE; tried++) {
+    const port = BLOCK_START + (next++ % BLOCK_SIZE);
+    if (await isFree(port)) return port;
   }
+  throw new Error(`free-port: no free port in 127.0.0.1:${BLOCK_START}-${BLOCK_START + BLOCK_SIZE - 1}`);
 }
 
-/** Ports handed out by this process: the kernel may give a just-closed one again at the next call. */
-const handedOut = new Set<number>();
+const FIRST = 10_000;
+const BLOCK_SIZE = 1000;
+const BLOCKS = 22; // 10000-31999, below the ephemeral range
+// Jest workers are numbered 1..n; a process outside Jest (a benchmark) takes a block by its PID.
+const slot = Number(process.env.JEST_WORKER_ID ?? 0) || (process.pid % BLOCKS);
+const BLOCK_START = FIRST + (slot % BLOCKS) * BLOCK_SIZE;
+let next = 0;
 
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('free-port: listen on 127.0.0.1:0 returned no port'));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }

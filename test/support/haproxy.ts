@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startChild, type ChildHandle } from './child-process.js';
 import { freePort } from './free-port.js';
 import { tempDir } from './temp-dir.js';
+import { until } from './until.js';
 import { waitForPort } from './wait-for-port.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';
@@ -63,13 +64,6 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
   // -db: in the foreground, so the PID is HAProxy's own and stop() reaches it.
   const child = startChild('haproxy', HAPROXY, ['-db', '-f', conf], { stopGraceMs: 3000 });
   const stop = child.stop.bind(child);
-  try {
-    await waitForPort(port, child);
-  } catch (err) {
-    await stop('SIGKILL');
-    dir.remove();
-    throw err;
-  }
   const command = (cmd: string) =>
     new Promise<string>((resolve, reject) => {
       let answer = '';
@@ -79,6 +73,23 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
       c.on('end', () => resolve(answer.trim()));
       c.on('error', (err) => reject(new Error(`haproxy runtime API "${cmd}": ${err.message}`)));
     });
+  try {
+    await waitForPort(port, child);
+    // The port answering is not proof enough: HAProxy is up once its runtime API names its PID.
+    await until(
+      `haproxy (PID ${child.pid}) answering on its runtime API ${socket}`,
+      async () => {
+        if (!child.running()) throw new Error(`haproxy exited with ${child.exitDescription()} at start-up:\n${child.outputTail()}`);
+        const info = await command('show info').catch(() => '');
+        return new RegExp(`^Pid: ${child.pid}$`, 'm').test(info);
+      },
+      10_000,
+    );
+  } catch (err) {
+    await stop('SIGKILL');
+    dir.remove();
+    throw err;
+  }
   return Object.assign(child, {
     port,
     command,
