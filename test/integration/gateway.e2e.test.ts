@@ -4,6 +4,7 @@
  * reports checked against what the clients saw. Every process is stopped by PID.
  */
 import { spawnSync } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { startHaproxy, type RunningHaproxy } from '../support/haproxy.js';
 import { PROMTOOL, startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
@@ -82,6 +83,33 @@ async function throughGateway(path: string): Promise<{ status: number; slave: st
   return { status: r.status, slave };
 }
 
+/** What each side holds, for a failure to show where requests or records went missing. */
+async function state(): Promise<string> {
+  const counters = await Promise.all(
+    slaves.map(async (s) => {
+      const text = await request(`http://127.0.0.1:${s.metricsPort}/metrics`).then((r) => r.text, (e: Error) => e.message);
+      const lines = text.split('\n').filter((l) => /^safesquid_(proxy_requests_total|report_)/.test(l));
+      return `${s.name} (${s.running() ? 'running' : s.exitDescription()}):\n  ${lines.join('\n  ')}\n  log tail:\n${s.outputTail(15)}`;
+    }),
+  );
+  const reports = await Promise.all([stored(), perSlave()]).catch((e: Error) => e.message);
+  return [
+    `clients saw: ${JSON.stringify(Object.fromEntries(seen))}`,
+    `master reports (summary, per slave): ${JSON.stringify(reports)}`,
+    ...counters,
+    `master log tail:\n${master.outputTail(15)}`,
+  ].join('\n');
+}
+
+/** `until`, failing with the state of every process instead of just the time it waited. */
+async function untilExplained(what: string, probe: () => Promise<true | undefined>, timeoutMs: number, intervalMs?: number) {
+  try {
+    await until(what, probe, timeoutMs, intervalMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await state()}`);
+  }
+}
+
 const total = () => [...seen.values()].reduce((n, s) => n + s.requests, 0);
 
 async function stored(): Promise<number> {
@@ -93,6 +121,26 @@ async function perSlave(): Promise<Record<string, { requests: number; blocked: n
   const rows = (await admin(`/reports/per-slave?from=${from}&to=${Date.now() + 60_000}`)).json as { slave: string; requests: number; blocked: number }[];
   return Object.fromEntries(rows.map((r) => [r.slave, { requests: r.requests, blocked: r.blocked }]));
 }
+
+it('leaves no request and no record for clients that connect to the gateway and leave at once', async () => {
+  // HAProxy connects to a slave for each, and sends the PROXY header or resets the connection
+  // before the slave accepts it: neither is a request.
+  for (let i = 0; i < 300; i++) {
+    await new Promise<void>((resolve) => {
+      const c = createConnection({ port: haproxy!.port, host: '127.0.0.1', localAddress: CLIENTS[i % CLIENTS.length] }, () => {
+        c.destroy();
+        resolve();
+      });
+      c.on('error', () => resolve());
+    });
+  }
+  // Past the slaves' 1 s report flush, so a stray record would have reached the master.
+  await new Promise((r) => setTimeout(r, 1500));
+  const counted = await Promise.all(
+    slaves.map(async (s) => /^safesquid_proxy_requests_total\{action="deny"\} (\d+)$/m.exec((await request(`http://127.0.0.1:${s.metricsPort}/metrics`)).text)?.[1]),
+  );
+  expect({ counted, stored: await stored() }).toEqual({ counted: ['0', '0'], stored: 0 });
+});
 
 it('spreads connections over both slaves, each enforcing the policy, and the unified reports hold every request once, by slave', async () => {
   for (let i = 0; i < 40; i++) {
@@ -106,7 +154,7 @@ it('spreads connections over both slaves, each enforcing the policy, and the uni
     expect(s.requests).toBeGreaterThanOrEqual(15);
     expect(s.blocked).toBeGreaterThan(0);
   }
-  await until('every request in the master\'s reports', async () => (await stored()) === 40 || undefined, 15_000);
+  await untilExplained('every request in the master\'s reports', async () => (await stored()) === 40 || undefined, 15_000);
   expect(await perSlave()).toEqual(Object.fromEntries(seen));
   // The clients' own addresses, carried through HAProxy by the PROXY protocol.
   const records = (await admin(`/reports/search?from=${from}&to=${Date.now() + 60_000}&limit=1000`)).json.records as { client: string; slave: string }[];
@@ -122,7 +170,7 @@ it('Prometheus scrapes the master and every slave, and their counters agree with
   }, 20_000, 200);
   const requests = total();
   // Each slave counted what it served; the master counted what it stored.
-  await until('the slaves\' request counters scraped', async () => {
+  await untilExplained('the slaves\' request counters scraped', async () => {
     const byInstance = await p.query('sum by (instance) (safesquid_proxy_requests_total)');
     const counted = Object.fromEntries(byInstance.map((s) => [s.metric.instance, s.value]));
     return slaves.every((s) => counted[`127.0.0.1:${s.metricsPort}`] === seen.get(s.name)?.requests) || undefined;
@@ -162,6 +210,6 @@ it('a slave drained at the load balancer and stopped loses no request and no rec
   for (let i = 0; i < 10; i++) expect(await throughGateway(`blocked/after-${i}`)).toEqual({ status: 403, slave: 's2' });
   expect(seen.get('s1')).toEqual(before.get('s1'));
   expect(seen.get('s2')!.requests).toBe(before.get('s2')!.requests + 14);
-  await until('every request in the reports', async () => (await stored()) === total() || undefined, 15_000);
+  await untilExplained('every request in the reports', async () => (await stored()) === total() || undefined, 15_000);
   expect(await perSlave()).toEqual(Object.fromEntries(seen));
 });

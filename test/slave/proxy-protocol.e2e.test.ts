@@ -138,6 +138,26 @@ accessRestriction:
     expect(slave.stderr()).toContain('closed a connection from a PROXY protocol load balancer: no valid header');
   });
 
+  it('lets a balancer connect and close without a header (a TCP health check) unrecorded, and refuses one that ends inside a header', async () => {
+    const refusals = () => slave.stdout().split('\n').filter((l) => l.includes('"error:proxy-protocol"')).length;
+    const rejected = async () => Number(/^safesquid_proxy_rejected_total\{reason="proxy-protocol"\} (\d+)$/m.exec(await metricsText(slave.metricsPort))?.[1] ?? 0);
+    const [recordsBefore, rejectedBefore] = [refusals(), await rejected()];
+    /** Connects from the trusted balancer, writes `bytes`, half-closes, and waits for the slave to close. */
+    const connectAndEnd = (bytes: Buffer) =>
+      new Promise<void>((resolve) => {
+        const c = net.connect({ port: slave.port, host: '127.0.0.1' }, () => c.end(bytes));
+        c.resume();
+        c.on('close', () => resolve());
+      });
+    for (let i = 0; i < 5; i++) await connectAndEnd(Buffer.alloc(0));
+    await connectAndEnd(v2Header('PROXY', '198.51.100.9').subarray(0, 20));
+    expect(await until(async () => ((await rejected()) === rejectedBefore + 1 ? true : undefined), 'the cut header counted')).toBe(true);
+    expect(await until(() => (refusals() === recordsBefore + 1 ? true : undefined), 'the cut header\'s record')).toBe(true);
+    // Past the 400 ms header timeout, which would have refused the silent ones had they been kept open.
+    await new Promise((r) => setTimeout(r, 600));
+    expect([refusals(), await rejected()]).toEqual([recordsBefore + 1, rejectedBefore + 1]);
+  });
+
   it('serves other addresses as plain HTTP, where a header cannot pass for a client address', async () => {
     const plain = await exchange(slave.port, [get('untrusted', 'Connection: close\r\n')], '127.0.0.2');
     expect(statuses(plain)).toEqual([200]);

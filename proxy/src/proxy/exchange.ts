@@ -78,18 +78,29 @@ export function socketDelta(socket: Socket): { read: number; written: number } {
   return { read, written };
 }
 
-const kProxiedClient = Symbol('safesquid.proxiedClient');
-type ProxiedSocket = Socket & { [kProxiedClient]?: string };
+const kClient = Symbol('safesquid.client');
+type IdentifiedSocket = Socket & { [kClient]?: string };
+
+/**
+ * Reads and keeps the peer's address while the connection is open: Node reports none once the
+ * socket has closed, and records written after that must still name the client. Undefined when
+ * the peer is already gone (it reset the connection before it was accepted).
+ * `::ffff:10.0.0.1` (dual-stack sockets) → `10.0.0.1`.
+ */
+export function identifyClient(socket: Socket): string | undefined {
+  const a = socket.remoteAddress;
+  if (a === undefined) return undefined;
+  const client = a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  (socket as IdentifiedSocket)[kClient] = client;
+  return client;
+}
 
 /** The client a trusted load balancer named in its PROXY protocol header: who the connection is from. */
 export function setProxiedClient(socket: Socket, address: string): void {
-  (socket as ProxiedSocket)[kProxiedClient] = address;
+  (socket as IdentifiedSocket)[kClient] = address;
 }
 
-/** `::ffff:10.0.0.1` (dual-stack sockets) → `10.0.0.1`; behind a PROXY-protocol balancer, the client it named. */
+/** Who the connection is from, as identified when it was accepted (or named by a PROXY header). */
 export function clientAddress(socket: Socket): string {
-  const proxied = (socket as ProxiedSocket)[kProxiedClient];
-  if (proxied !== undefined) return proxied;
-  const a = socket.remoteAddress ?? '';
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  return (socket as IdentifiedSocket)[kClient] ?? identifyClient(socket) ?? '';
 }

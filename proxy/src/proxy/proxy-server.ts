@@ -21,7 +21,7 @@ import type { ProxyAuthenticator } from './auth/index.js';
 import { wantsHtml } from './block-page.js';
 import type { CidrSet } from '../policy/cidr.js';
 import { LogThrottle } from './log-throttle.js';
-import { clientAddress, Exchange, setProxiedClient, socketDelta } from './exchange.js';
+import { clientAddress, Exchange, identifyClient, setProxiedClient, socketDelta } from './exchange.js';
 import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import { parseProxyHeader } from './proxy-protocol.js';
@@ -234,6 +234,12 @@ export class ProxyServer {
       return;
     }
     socket.on('error', ignore);
+    // Reset by the peer before it was accepted (a balancer whose client left at once): nobody to
+    // answer or to name in a record.
+    if (identifyClient(socket) === undefined) {
+      socket.destroy();
+      return;
+    }
     if (this.sockets.size >= this.maxConnections) {
       this.opts.metrics.rejected.labels('connection-limit').inc();
       this.recordRefusedConnection(clientAddress(socket), 'connection-limit', 503, 0);
@@ -260,6 +266,7 @@ export class ProxyServer {
     let buf: Buffer | undefined;
     const detach = () => {
       socket.off('data', onData);
+      socket.off('end', onEnd);
       socket.off('timeout', onTimeout);
     };
     const refuse = (reason: string, status: number) => {
@@ -272,6 +279,13 @@ export class ProxyServer {
       socket.destroy();
     };
     const onTimeout = () => refuse(`no complete PROXY protocol header within ${this.fastHost.headerTimeoutMs} ms`, 408);
+    // A TCP health check, or a balancer whose client left before it sent anything: nothing to
+    // refuse or record, as for any client that connects and closes without a request.
+    const onEnd = () => {
+      if (buf !== undefined) return refuse('the connection ended inside the PROXY protocol header', 400);
+      detach();
+      socket.destroy();
+    };
     const onData = (chunk: Buffer) => {
       buf = buf ? Buffer.concat([buf, chunk]) : chunk;
       const header = parseProxyHeader(buf);
@@ -284,6 +298,7 @@ export class ProxyServer {
       if (buf.length > header.length) conn.onData(buf.subarray(header.length));
     };
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.on('timeout', onTimeout);
     socket.setTimeout(this.fastHost.headerTimeoutMs);
   }
