@@ -1,7 +1,7 @@
 /**
  * Validates a decoded report batch field by field. The master stores nothing from a batch
- * with one bad record: the slave gets the first bad record's index and field so the fault
- * can be found, and the batch is set aside on the slave rather than retried forever.
+ * with one bad record: the slave gets the first bad record's index and field, drops that record
+ * and sends the rest again (the shipper), so the fault is named and no good record goes with it.
  *
  * Two forms of a batch's records, both accepted (a master is upgraded before or after its slaves):
  * - `rows` with `columns` and `policyHashes`, what slaves send: each record an array of values in

@@ -289,6 +289,31 @@ it('sets a refused batch aside in rejected/ and goes on with the next', async ()
   expect(rejected[0]).toMatch(/^0000000000000001-100-slave-a-\d+-[0-9a-f]{12}\.json\.gz$/);
 });
 
+it('drops only the records the master refuses, one by one, and delivers the rest of their batch', async () => {
+  const queue = new RecordQueue();
+  const { shipper, registry } = ship({ queue, flushIntervalMs: 60_000 });
+  const bad = new Set([3, 57, 58, 99, 150]);
+  for (let i = 0; i < 200; i++) queue.push(bad.has(i) ? { ...rec(i), client: '' } : rec(i));
+  await shipper.flush();
+  expect(master.storedTimes()).toEqual(range(0, 200).filter((t) => !bad.has(t - T0)));
+  expect(await metric(registry, 'safesquid_report_records_dropped_total', { reason: 'invalid' })).toBe(5);
+  expect(await metric(registry, 'safesquid_report_batches_rejected_total')).toBe(0);
+  expect(await metric(registry, 'safesquid_report_records_sent_total')).toBe(195);
+  expect(readdirSync(join(dir, 'spool')).sort()).toEqual(['rejected']);
+  expect(readdirSync(join(dir, 'spool', 'rejected'))).toEqual([]);
+});
+
+it('sets the whole batch aside once it has dropped 100 of its records', async () => {
+  const queue = new RecordQueue();
+  const { shipper, registry } = ship({ queue, batchSize: 150, flushIntervalMs: 60_000 });
+  for (let i = 0; i < 150; i++) queue.push(i < 120 ? { ...rec(i), client: '' } : rec(i));
+  await shipper.flush();
+  expect(master.storedTimes()).toEqual([]);
+  expect(await metric(registry, 'safesquid_report_records_dropped_total', { reason: 'invalid' })).toBe(100);
+  expect(await metric(registry, 'safesquid_report_batches_rejected_total')).toBe(1);
+  expect(readdirSync(join(dir, 'spool', 'rejected'))).toEqual([expect.stringMatching(/^0000000000000001-50-slave-a-/)]);
+});
+
 it('keeps retrying, not rejecting, when the token is refused', async () => {
   const queue = new RecordQueue();
   const { shipper, registry } = ship({ queue, token: 'wrong' });

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { gzip } from 'node:zlib';
+import { gunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -16,6 +16,7 @@ import type { RecordQueue } from './record-queue.js';
 import { Spool, type SpoolEntry } from './spool.js';
 
 const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
 
 export interface ReportShipperOptions {
   queue: RecordQueue;
@@ -67,6 +68,22 @@ type SendOutcome = { kind: 'ok' } | { kind: 'rejected'; status: number; reason: 
 
 /** 4xx answers that mean "this batch will never be accepted": set it aside. Others (401/403/404/408/429) may heal. */
 const PERMANENT = new Set([400, 413, 415, 422]);
+
+/**
+ * Most records of one batch dropped one at a time for the master's 400s: past it the fault is not
+ * in single records, and the whole batch is set aside.
+ */
+const MAX_DROPPED_PER_BATCH = 100;
+
+/** The record a 400 names: the master's validation answers `{"error", "field", "index"}`. */
+function refusedRecordIndex(reason: string): number | undefined {
+  try {
+    const index = (JSON.parse(reason) as { index?: unknown }).index;
+    return Number.isInteger(index) && (index as number) >= 0 ? (index as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Batch ids double as file names: keep the slave's name path-safe. */
 function batchIdPrefix(slave: string): string {
@@ -127,11 +144,13 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     name: 'safesquid_report_batches_rejected_total', help: 'Report batches the master refused as malformed, moved to the spool\'s rejected/', registers,
   });
   const dropped = new Counter({
-    name: 'safesquid_report_records_dropped_total', help: 'Access records lost: queue full (master slow) or spool full (master away too long)',
+    name: 'safesquid_report_records_dropped_total',
+    help: 'Access records lost: queue full (master slow), spool full (master away too long), or invalid (the master refused the record)',
     labelNames: ['reason'] as const, registers,
   });
   dropped.inc({ reason: 'queue_full' }, 0);
   dropped.inc({ reason: 'spool_full' }, 0);
+  dropped.inc({ reason: 'invalid' }, 0);
 
   let queueDroppedSeen = queue.dropped;
   let lastCut = Date.now();
@@ -233,6 +252,34 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
       req.end(body);
     });
 
+  /**
+   * The master refused a batch for one record: takes that record out, so the others are not set
+   * aside with it, and spools the rest in the batch's place (same id: nothing of it was stored).
+   * False when the batch cannot be cut that way (the 400 names no record of it).
+   */
+  let droppedFrom: { batchId: string; records: number } | undefined;
+  const dropRefusedRecord = async (entry: SpoolEntry, body: Buffer, reason: string): Promise<boolean> => {
+    const index = refusedRecordIndex(reason);
+    if (index === undefined) return false;
+    if (droppedFrom?.batchId !== entry.batchId) droppedFrom = { batchId: entry.batchId, records: 0 };
+    if (droppedFrom.records >= MAX_DROPPED_PER_BATCH) return false;
+    let batch: { rows?: unknown[]; records?: unknown[] };
+    try {
+      batch = JSON.parse((await gunzipAsync(body)).toString('utf8')) as typeof batch;
+    } catch {
+      return false;
+    }
+    const list = Array.isArray(batch.rows) ? batch.rows : Array.isArray(batch.records) ? batch.records : undefined;
+    if (!list || index >= list.length) return false;
+    const [record] = list.splice(index, 1);
+    droppedFrom.records++;
+    dropped.inc({ reason: 'invalid' });
+    logger.error({ batchId: entry.batchId, reason, record }, 'master refused a record of a report batch; dropped it, sending the rest');
+    if (list.length === 0) await spool.remove(entry);
+    else await spool.replace(entry, list.length, await gzipAsync(JSON.stringify(batch), { level: 1 }));
+    return true;
+  };
+
   const scheduleRetry = () => {
     if (stopped || retryTimer) return;
     // Full jitter: ten slaves that lost the master together do not come back in lockstep.
@@ -270,6 +317,7 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
               unreachableSince = undefined;
             }
           } else if (outcome.kind === 'rejected') {
+            if (outcome.status === 400 && (await dropRefusedRecord(entry, body, outcome.reason))) continue;
             await spool.reject(entry);
             rejected.inc();
             logger.error(

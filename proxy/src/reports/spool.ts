@@ -23,6 +23,10 @@ export interface SpoolEntry {
 const CACHED_BODY_BYTES = 8 * 1024 * 1024;
 
 const NAME = /^(\d{16})-(\d+)-([A-Za-z0-9][A-Za-z0-9._:-]*)\.json\.gz$/;
+function entryName(seq: number, records: number, batchId: string): string {
+  return `${String(seq).padStart(16, '0')}-${records}-${batchId}.json.gz`;
+}
+
 /** Rejected batches are kept for inspection, but not without bound. */
 const MAX_REJECTED = 100;
 
@@ -78,7 +82,33 @@ export class Spool {
    */
   async append(batchId: string, records: number, body: Buffer): Promise<SpoolEntry> {
     const seq = this.nextSeq++;
-    const name = `${String(seq).padStart(16, '0')}-${records}-${batchId}.json.gz`;
+    const entry = { name: entryName(seq, records, batchId), seq, records, batchId, bytes: body.length };
+    await this.writeDurably(entry.name, body);
+    this.entries.push(entry);
+    this.totalBytes += entry.bytes;
+    this.cache(entry, body);
+    return entry;
+  }
+
+  /**
+   * Puts `body`, now holding `records` records, in `entry`'s place: same batch id and place in
+   * the order. The new file is durable before the old one goes, so a crash leaves one of them.
+   */
+  async replace(entry: SpoolEntry, records: number, body: Buffer): Promise<SpoolEntry> {
+    const i = this.entries.indexOf(entry);
+    if (i < 0) throw new Error(`report spool: batch ${entry.batchId} is no longer spooled`);
+    const next = { name: entryName(entry.seq, records, entry.batchId), seq: entry.seq, records, batchId: entry.batchId, bytes: body.length };
+    await this.writeDurably(next.name, body);
+    if (next.name !== entry.name) await unlink(join(this.dir, entry.name));
+    this.uncache(entry);
+    this.entries[i] = next;
+    this.totalBytes += next.bytes - entry.bytes;
+    this.cache(next, body);
+    return next;
+  }
+
+  /** write, fsync, rename, fsync the directory: the file is whole and stays through a power cut. */
+  private async writeDurably(name: string, body: Buffer): Promise<void> {
     const tmp = join(this.dir, `${name}.tmp`);
     const fh = await open(tmp, 'w');
     try {
@@ -88,18 +118,12 @@ export class Spool {
       await fh.close();
     }
     await rename(tmp, join(this.dir, name));
-    // The rename itself must survive a power cut, or the batch would vanish unsent.
     const dir = await open(this.dir, 'r');
     try {
       await dir.sync();
     } finally {
       await dir.close();
     }
-    const entry = { name, seq, records, batchId, bytes: body.length };
-    this.entries.push(entry);
-    this.totalBytes += entry.bytes;
-    this.cache(entry, body);
-    return entry;
   }
 
   /**
