@@ -122,3 +122,26 @@ export function startChild(what: string, command: string, args: string[], opts: 
   };
   return handle;
 }
+
+/**
+ * For a program that keeps its files in `dir`: waits for `ready`, and from then on its stop()
+ * removes `dir` too. A program that never gets ready is SIGKILLed and `dir` removed before the
+ * error goes on, so a failed start leaves nothing behind.
+ */
+export async function readyInDir(child: ChildHandle, dir: { remove(): void }, ready: () => Promise<unknown>): Promise<ChildHandle> {
+  const stop = child.stop.bind(child);
+  try {
+    await ready();
+  } catch (err) {
+    await stop('SIGKILL');
+    dir.remove();
+    throw err;
+  }
+  return Object.assign(child, {
+    async stop(signal?: NodeJS.Signals) {
+      const code = await stop(signal);
+      dir.remove();
+      return code;
+    },
+  });
+}

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { startChild, type ChildHandle } from './child-process.js';
+import { readyInDir, startChild, type ChildHandle } from './child-process.js';
 import { freePort } from './free-port.js';
 import { tempDir } from './temp-dir.js';
 import { until } from './until.js';
@@ -63,7 +63,6 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
   );
   // -db: in the foreground, so the PID is HAProxy's own and stop() reaches it.
   const child = startChild('haproxy', HAPROXY, ['-db', '-f', conf], { stopGraceMs: 3000 });
-  const stop = child.stop.bind(child);
   const command = (cmd: string) =>
     new Promise<string>((resolve, reject) => {
       let answer = '';
@@ -73,7 +72,7 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
       c.on('end', () => resolve(answer.trim()));
       c.on('error', (err) => reject(new Error(`haproxy runtime API "${cmd}": ${err.message}`)));
     });
-  try {
+  const ready = await readyInDir(child, dir, async () => {
     await waitForPort(port, child);
     // The port answering is not proof enough: HAProxy is up once its runtime API names its PID.
     await until(
@@ -85,12 +84,8 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
       },
       10_000,
     );
-  } catch (err) {
-    await stop('SIGKILL');
-    dir.remove();
-    throw err;
-  }
-  return Object.assign(child, {
+  });
+  return Object.assign(ready, {
     port,
     command,
     async serverState(name: string) {
@@ -100,11 +95,6 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
       const [op, admin] = [Number(line.split(' ')[5]), Number(line.split(' ')[6])];
       if (admin !== 0) return admin & 0x8 ? 'DRAIN' : 'MAINT';
       return op === 2 ? 'UP' : op === 0 ? 'DOWN' : 'STARTING';
-    },
-    async stop(signal?: NodeJS.Signals) {
-      const code = await stop(signal);
-      dir.remove();
-      return code;
     },
   });
 }

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startChild, type ChildHandle } from './child-process.js';
+import { readyInDir, startChild, type ChildHandle } from './child-process.js';
 import { freePort } from './free-port.js';
 import { tempDir } from './temp-dir.js';
 import { until } from './until.js';
@@ -45,30 +45,20 @@ export async function startPrometheus(jobs: ScrapeJob[]): Promise<RunningPrometh
     `--storage.tsdb.path=${join(dir.path, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
   ], { stopGraceMs: 5000 });
-  const stop = child.stop.bind(child);
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await until('prometheus ready', async () => {
+  const ready = await readyInDir(child, dir, () =>
+    until('prometheus ready', async () => {
       if (!child.running()) throw new Error(`prometheus exited with ${child.exitDescription()}:\n${child.outputTail()}`);
       return (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)) || undefined;
-    }, 20_000, 100);
-  } catch (err) {
-    await stop('SIGKILL');
-    dir.remove();
-    throw err;
-  }
-  return Object.assign(child, {
+    }, 20_000, 100),
+  );
+  return Object.assign(ready, {
     url,
     async query(promql: string) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
       const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] } };
       if (body.status !== 'success' || body.data?.resultType !== 'vector') throw new Error(`prometheus query ${promql}: ${body.error ?? JSON.stringify(body)}`);
       return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
-    },
-    async stop(signal?: NodeJS.Signals) {
-      const code = await stop(signal);
-      dir.remove();
-      return code;
     },
   });
 }

@@ -94,7 +94,7 @@ export class Spool {
    * Puts `body`, now holding `records` records, in `entry`'s place: same batch id and place in
    * the order. The new file is durable before the old one goes, so a crash leaves one of them.
    */
-  async replace(entry: SpoolEntry, records: number, body: Buffer): Promise<SpoolEntry> {
+  async replace(entry: SpoolEntry, records: number, body: Buffer): Promise<void> {
     const i = this.entries.indexOf(entry);
     if (i < 0) throw new Error(`report spool: batch ${entry.batchId} is no longer spooled`);
     const next = { name: entryName(entry.seq, records, entry.batchId), seq: entry.seq, records, batchId: entry.batchId, bytes: body.length };
@@ -104,7 +104,6 @@ export class Spool {
     this.entries[i] = next;
     this.totalBytes += next.bytes - entry.bytes;
     this.cache(next, body);
-    return next;
   }
 
   /** write, fsync, rename, fsync the directory: the file is whole and stays through a power cut. */
