@@ -2,7 +2,9 @@
 # Builds the binaries of the test control plane into a cache outside git, keyed by version:
 #   kube-apiserver, kube-controller-manager, kube-scheduler (from k8s.io/kubernetes, module in kube-build/)
 #   etcd (go.etcd.io/etcd/server/v3, module in etcd-build/; Debian's 3.4 lacks watch progress requests)
+#   kubelet, kube-proxy (the real node of test/cluster/real-node.ts; same module and version)
 #   kwok (simulates nodes so pods get scheduled and report Running/Ready)
+#   helm (the chart tests; go install of a pinned release)
 # A second run with every binary present does nothing; FORCE=1 rebuilds.
 # Writes build.json beside bin/ (seconds per step, binary sizes) for bench/cluster.
 set -euo pipefail
@@ -11,6 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # Keep these in step with test/cluster/kube-versions.ts.
 KUBE_VERSION=v1.32.2
 KWOK_VERSION=v0.7.0
+HELM_VERSION=v3.19.0
 ETCD_VERSION=v3.5.16
 # The Go release Kubernetes 1.32 was built and tested with; fetched as a module through the proxy.
 GO_TOOLCHAIN=go1.23.6
@@ -21,9 +24,9 @@ cache="${SAFESQUID_KUBE_CACHE:-$HOME/.cache/safesquid-kube}/$KUBE_VERSION"
 bin="$cache/bin"
 mkdir -p "$bin"
 
-kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler)
+kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 missing=()
-for c in "${kube_cmds[@]}" etcd kwok; do
+for c in "${kube_cmds[@]}" etcd kwok helm; do
   [[ -x "$bin/$c" ]] || missing+=("$c")
 done
 if [[ ${#missing[@]} -eq 0 && "${FORCE:-}" != 1 ]]; then
@@ -50,6 +53,8 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 done
 now() { date +%s.%N; }
+# Only what is missing is built (FORCE=1: everything), so adding a binary to the list builds just that one.
+have() { [[ -x "$bin/$1" && "${FORCE:-}" != 1 ]]; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 t0=$(now)
@@ -57,29 +62,36 @@ t0=$(now)
   cd "$here/kube-build"
   export GOTOOLCHAIN="$GO_TOOLCHAIN"
   for c in "${kube_cmds[@]}"; do
+    have "$c" && continue
     echo "building $c $KUBE_VERSION with $GO_TOOLCHAIN ..."
     "${nice_cmd[@]}" go build -ldflags="$kube_ldflags" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c"
     mv "$bin/$c.tmp" "$bin/$c"
   done
 )
 t1=$(now)
-echo "building etcd $ETCD_VERSION with $GO_TOOLCHAIN ..."
-(
+have etcd || (
+  echo "building etcd $ETCD_VERSION with $GO_TOOLCHAIN ..."
   cd "$here/etcd-build"
   GOTOOLCHAIN="$GO_TOOLCHAIN" "${nice_cmd[@]}" go build -ldflags="$ldflags" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$bin/etcd.tmp" "$bin/etcd"
 )
 te=$(now)
-echo "building kwok $KWOK_VERSION with $KWOK_TOOLCHAIN ..."
-(
+have kwok || (
+  echo "building kwok $KWOK_VERSION with $KWOK_TOOLCHAIN ..."
   # go install with an @version uses kwok's own go.mod and go.sum, checked against the checksum database.
   cd "$cache"
   GOTOOLCHAIN="$KWOK_TOOLCHAIN" GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 )
 t2=$(now)
+have helm || (
+  echo "building helm $HELM_VERSION ..."
+  cd "$cache"
+  GOTOOLCHAIN=local GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+)
+t3=$(now)
 
 sizes=""
-for c in "${kube_cmds[@]}" etcd kwok; do
+for c in "${kube_cmds[@]}" etcd kwok helm; do
   sizes+="\"$c\": $(stat -c %s "$bin/$c"), "
 done
 cat >"$cache/build.json" <<EOF
@@ -91,7 +103,9 @@ cat >"$cache/build.json" <<EOF
   "etcdVersion": "$ETCD_VERSION",
   "etcdBuildSeconds": $(elapsed "$t1" "$te"),
   "kwokBuildSeconds": $(elapsed "$te" "$t2"),
-  "totalSeconds": $(elapsed "$t0" "$t2"),
+  "helmVersion": "$HELM_VERSION",
+  "helmBuildSeconds": $(elapsed "$t2" "$t3"),
+  "totalSeconds": $(elapsed "$t0" "$t3"),
   "goBuildCache": "$([[ "${COLD:-}" == 1 ]] && echo cold || echo reused)",
   "cpus": $(nproc),
   "loadAverageAtEnd": "$(cut -d' ' -f1-3 /proc/loadavg)",
