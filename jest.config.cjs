@@ -12,8 +12,12 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j)sx?$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
-  // Sources import with NodeNext-style `.js` suffixes.
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // Sources import with NodeNext-style `.js` suffixes; the operator imports the proxy package's
+  // subpath exports, which tests take from source (its dist/ is outside the module path).
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@safesquid/proxy/(policy|reports)$': '<rootDir>/proxy/src/$1/index.ts',
+  },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
 };
 

@@ -1,0 +1,82 @@
+/**
+ * Defaults and validation of SafeSquidCluster specs, both from `safeSquidClusterSpecSchema`:
+ * the same `default:` values the API server applies, the same types and bounds it checks.
+ * CEL rules are the API server's job; `validateClusterSpec` mirrors none of them, so a spec read
+ * from the API server (already checked) is the normal input and this is the safety net.
+ */
+import { Value } from '@sinclair/typebox/value';
+import { validatePolicySets, type PolicyIssue } from '@safesquid/proxy/policy';
+import { safeSquidClusterSpecSchema, type SafeSquidClusterSpec } from './safesquid-cluster.js';
+import type { PolicySet } from './policy-set.js';
+
+type Spec = SafeSquidClusterSpec;
+type Master = NonNullable<Spec['master']>;
+type Slaves = NonNullable<Spec['slaves']>;
+type Defaulted<T, K extends keyof T> = T & Required<Pick<T, K>>;
+
+/** A spec with every schema default in place: what the builders take. */
+export type DefaultedClusterSpec = Omit<Spec, 'image' | 'imagePullPolicy' | 'master' | 'slaves' | 'reports' | 'auth'> & {
+  image: string;
+  imagePullPolicy: NonNullable<Spec['imagePullPolicy']>;
+  master: Defaulted<Omit<Master, 'storage'>, 'portalPort' | 'allowList' | 'resources'> & {
+    /** Absent only when `postgres` is set. */
+    storage?: Defaulted<NonNullable<Master['storage']>, 'size'>;
+  };
+  slaves: Defaulted<
+    Omit<Slaves, 'service' | 'spool' | 'podDisruptionBudget'>,
+    'minReplicas' | 'maxReplicas' | 'targetCPUUtilizationPercentage' | 'proxyPort' | 'metricsPort' | 'drainDelaySeconds' | 'shutdownGraceSeconds' | 'resources'
+  > & {
+    service: Defaulted<NonNullable<Slaves['service']>, 'type'>;
+    spool?: Defaulted<NonNullable<Slaves['spool']>, 'size' | 'retainOnDelete'>;
+    podDisruptionBudget: Required<NonNullable<Slaves['podDisruptionBudget']>>;
+  };
+  reports: Required<NonNullable<Spec['reports']>>;
+  auth?: Defaulted<NonNullable<Spec['auth']>, 'realm' | 'cacheTTLSeconds'>;
+};
+
+export interface SpecIssue {
+  /** Field path from `spec`, e.g. `spec.slaves.minReplicas`. */
+  path: string;
+  message: string;
+}
+
+/**
+ * The spec with every default filled in, as the API server would store it, plus the one default
+ * a schema cannot state: without `master.postgres` the master keeps SQLite on `master.storage`,
+ * defaulted from that field's own schema. Does not modify its argument.
+ */
+export function applyClusterDefaults(spec: SafeSquidClusterSpec): DefaultedClusterSpec {
+  const out = Value.Default(safeSquidClusterSpecSchema, structuredClone(spec)) as DefaultedClusterSpec;
+  if (!out.master.postgres && !out.master.storage) {
+    const storageSchema = safeSquidClusterSpecSchema.properties.master.properties.storage;
+    out.master.storage = Value.Default(storageSchema, {}) as DefaultedClusterSpec['master']['storage'];
+  }
+  return out;
+}
+
+function describeError(error: { message: string; schema: unknown }): string {
+  const schema = error.schema as { enum?: unknown[]; type?: unknown };
+  // Registered kinds report "Expected kind ..."; say what they are.
+  if (schema.enum) return `must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
+  if ((error.schema as { 'x-kubernetes-int-or-string'?: boolean })['x-kubernetes-int-or-string'] || (schema.type === 'object' && /kind/i.test(error.message) && JSON.stringify(error.schema).includes('int-or-string'))) {
+    return 'must be an integer or a quantity such as 500m, 256Mi or 1Gi' + (schema.type === 'object' ? ' for every key' : '');
+  }
+  if (/kind/i.test(error.message)) return `${error.message.replace(/^Expected kind '.*'$/, 'has the wrong shape')} (expected ${String(schema.type ?? 'an int or a quantity string')})`;
+  return error.message.charAt(0).toLowerCase() + error.message.slice(1);
+}
+
+/** Schema issues of a SafeSquidCluster spec (types, enums, bounds, required fields), each naming its field. */
+export function validateClusterSpec(spec: unknown): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  for (const error of Value.Errors(safeSquidClusterSpecSchema, spec)) {
+    const path = 'spec' + error.path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+    if (issues.some((i) => i.path === path)) continue; // TypeBox reports a node once per failed keyword
+    issues.push({ path, message: describeError(error) });
+  }
+  return issues;
+}
+
+/** The engine's findings for these PolicySets together (references across sets, regexes, CIDRs, ...). */
+export function validatePolicySetResources(sets: readonly Pick<PolicySet, 'metadata' | 'spec'>[]): PolicyIssue[] {
+  return validatePolicySets(sets.map((s) => ({ name: s.metadata.name, spec: s.spec, origin: `policyset/${s.metadata.namespace ?? ''}/${s.metadata.name}` })));
+}
