@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export npm_config_nodedir ?= /usr
 
-.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries
+.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries crds
 
 all: build
 
@@ -33,6 +33,11 @@ test-e2e: build
 
 run: build
 	node deploy/local/run.mjs
+
+# CRD YAML from the TypeBox schemas in operator/src/api (a unit test fails when crds/ is stale).
+crds: install
+	npx tsc -b operator
+	node operator/dist/api/generate-crds.js
 
 # Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
 BENCHES := policy proxy sync reports cluster

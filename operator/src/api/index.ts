@@ -8,6 +8,7 @@
  *   the policy engine's issues for PolicySets taken together;
  * - schemas (`safeSquidClusterSpecSchema`, ...Status, `policySetSpecSchema`, ...Status) and the
  *   CRDs built from them (`safeSquidClusterCrd()`, `policySetCrd()`, `crdYaml()`);
+ * - `shortPolicyHash(hash)`: the 12 hex digits `status.policyHashShort` shows;
  * - names: `API_GROUP`, `API_VERSION`, `GROUP_VERSION`, `CLUSTER_CONDITIONS`, `POLICY_SET_CONDITIONS`,
  *   `SAFESQUID_CLUSTER` / `POLICY_SET` (kind, plural, ...).
  */
@@ -18,6 +19,7 @@ export {
   CLUSTER_CONDITIONS,
   safeSquidClusterSpecSchema,
   safeSquidClusterStatusSchema,
+  shortPolicyHash,
   type SafeSquidCluster,
   type SafeSquidClusterSpec,
   type SafeSquidClusterStatus,

@@ -20,17 +20,20 @@ export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}` as const;
 const Port = (description: string, defaultPort: number) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: defaultPort, description });
 
-const Cidrs = (description: string, options: { default?: string[] } = {}) =>
+const Cidrs = (description: string, options: { default?: string[]; minItems?: number } = {}) =>
   Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { ...options, maxItems: 256, description });
 
-/** A Secret in the cluster's namespace, and optionally which key of it. */
-const SecretRef = (description: string, defaultKey?: string) =>
+const SecretName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', description: 'Secret name.' });
+
+/** A Secret in the cluster's namespace whose keys are fixed by its use. */
+const SecretRef = (description: string) => Type.Object({ name: SecretName }, { description });
+
+/** A Secret in the cluster's namespace and the key that holds the value. */
+const SecretKeyRef = (description: string, defaultKey: string) =>
   Type.Object(
     {
-      name: Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', description: 'Secret name.' }),
-      ...(defaultKey
-        ? { key: Type.Optional(Type.String({ minLength: 1, maxLength: 253, default: defaultKey, description: `Key in the Secret (default ${defaultKey}).` })) }
-        : {}),
+      name: SecretName,
+      key: Type.Optional(Type.String({ minLength: 1, maxLength: 253, default: defaultKey, description: `Key in the Secret (default ${defaultKey}).` })),
     },
     { description },
   );
@@ -97,13 +100,13 @@ const Master = withRules(
       allowList: Type.Optional(
         Cidrs(
           'Client CIDRs allowed to call the portal (the master refuses others), also opened by the NetworkPolicy. Slave pods are always let through the NetworkPolicy, but their pod network must be in this list too.',
-          { default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7'] },
+          { minItems: 1, default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7'] },
         ),
       ),
       storage: Type.Optional(MasterStorage),
       postgres: Type.Optional(
         Type.Object(
-          { secretRef: SecretRef('Secret holding the PostgreSQL connection URL (postgres://user:pass@host:5432/db).', 'url') },
+          { secretRef: SecretKeyRef('Secret holding the PostgreSQL connection URL (postgres://user:pass@host:5432/db).', 'url') },
           { description: 'Store reports in PostgreSQL instead of SQLite; exclusive with storage.' },
         ),
       ),
@@ -212,12 +215,12 @@ const Ldap = Type.Object(
     searchBase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Or search the user under this DN, then bind as the entry found.' })),
     searchFilter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'User search filter (default (uid={user})).' })),
     serviceDN: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Bind as this account to search.' })),
-    servicePasswordSecretRef: Type.Optional(SecretRef('Password of serviceDN.', 'password')),
+    servicePasswordSecretRef: Type.Optional(SecretKeyRef('Password of serviceDN.', 'password')),
     groupAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'User attribute listing group DNs (e.g. memberOf).' })),
     groupBase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     groupFilter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     groupNameAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-    caSecretRef: Type.Optional(SecretRef('CA certificate (PEM) for ldaps:// or startTLS.', 'ca.crt')),
+    caSecretRef: Type.Optional(SecretKeyRef('CA certificate (PEM) for ldaps:// or startTLS.', 'ca.crt')),
     startTLS: Type.Optional(Type.Boolean()),
     timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 120, default: 5 })),
   },
@@ -230,7 +233,7 @@ const Auth = withRules(
       basic: Type.Optional(
         Type.Object(
           {
-            secretRef: SecretRef('Secret whose key holds the users file: "user:hash[:group1,group2]" lines (bcrypt or argon2); changes are picked up without restarts.', 'users'),
+            secretRef: SecretKeyRef('Secret whose key holds the users file: "user:hash[:group1,group2]" lines (bcrypt or argon2); changes are picked up without restarts.', 'users'),
           },
           { description: 'Proxy users from a Secret.' },
         ),
@@ -337,4 +340,9 @@ export interface SafeSquidCluster {
   metadata: ObjectMeta;
   spec: SafeSquidClusterSpec;
   status?: SafeSquidClusterStatus;
+}
+
+/** `sha256:0123456789abcdef…` → `0123456789ab`: `status.policyHashShort`, what `kubectl get ssc` shows. */
+export function shortPolicyHash(hash: string): string {
+  return hash.replace(/^sha256:/, '').slice(0, 12);
 }
