@@ -71,6 +71,22 @@ export class Informer {
     await this.loop;
   }
 
+  /**
+   * Puts an object the operator just wrote into the cache without an event, unless the cache already
+   * holds a newer version: the next reconcile sees its own write even before the watch delivers it,
+   * and the watch event of that same version then changes nothing.
+   */
+  bump(obj: KubeObject): void {
+    const key = keyOf(obj);
+    const cached = this.store.get(key);
+    const rv = Number(obj.metadata?.resourceVersion);
+    const cachedRv = Number(cached?.metadata?.resourceVersion);
+    if (cached && !(rv > cachedRv)) return;
+    const copy = { ...obj, apiVersion: obj.apiVersion ?? this.resource.apiVersion, kind: obj.kind ?? this.resource.kind };
+    if (copy.metadata) copy.metadata = { ...copy.metadata, managedFields: undefined };
+    this.store.set(key, copy);
+  }
+
   private emit(event: InformerEvent, obj: KubeObject, old?: KubeObject): void {
     for (const h of this.handlers) {
       try {
@@ -85,6 +101,8 @@ export class Informer {
     if (obj.metadata) delete obj.metadata.managedFields;
     const key = keyOf(obj);
     const old = this.store.get(key);
+    // An older version than one bump() stored: the watch has not caught up with our own write yet.
+    if (old && Number(old.metadata?.resourceVersion) > Number(obj.metadata?.resourceVersion)) return;
     this.store.set(key, obj);
     if (!old) this.emit('add', obj);
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
