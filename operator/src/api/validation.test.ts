@@ -53,6 +53,11 @@ describe('applyClusterDefaults', () => {
     expect(out.slaves.spool).toEqual({ size: '5Gi', retainOnDelete: true });
   });
 
+  it('never merges a default into a field that is present (as the API server)', () => {
+    const out = applyClusterDefaults({ ...minimal, slaves: { resources: { requests: { cpu: '1' } } } });
+    expect(out.slaves.resources).toEqual({ requests: { cpu: '1' } });
+  });
+
   it('leaves optional parts out: spool (emptyDir), auth, storage when PostgreSQL is chosen', () => {
     const out = applyClusterDefaults({ ...minimal, master: { postgres: { secretRef: { name: 'pg' } } } });
     expect(out.slaves.spool).toBeUndefined();

@@ -40,16 +40,43 @@ export interface SpecIssue {
   message: string;
 }
 
+type SchemaNode = { type?: string; default?: unknown; properties?: Record<string, SchemaNode>; items?: SchemaNode; additionalProperties?: SchemaNode | boolean };
+
+/**
+ * Structural-schema defaulting as the API server does it: a missing field takes its `default`
+ * (a copy), then defaulting continues inside whatever the field now holds. A field that is present
+ * is never merged with its default (TypeBox's `Value.Default` would fill `limits` into a
+ * `resources` that names only `requests`; the API server does not).
+ */
+function defaultValue(schema: SchemaNode, value: unknown): unknown {
+  if (value === undefined) {
+    if (!('default' in schema)) return undefined;
+    value = structuredClone(schema.default);
+  }
+  if (Array.isArray(value)) {
+    if (schema.items) for (let i = 0; i < value.length; i++) value[i] = defaultValue(schema.items, value[i]) ?? value[i];
+  } else if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    for (const [key, child] of Object.entries(schema.properties ?? {})) {
+      const v = defaultValue(child, record[key]);
+      if (v !== undefined) record[key] = v;
+    }
+    const extra = schema.additionalProperties;
+    if (typeof extra === 'object' && !schema.properties) for (const key of Object.keys(record)) record[key] = defaultValue(extra, record[key]);
+  }
+  return value;
+}
+
 /**
  * The spec with every default filled in, as the API server would store it, plus the one default
  * a schema cannot state: without `master.postgres` the master keeps SQLite on `master.storage`,
  * defaulted from that field's own schema. Does not modify its argument.
  */
 export function applyClusterDefaults(spec: SafeSquidClusterSpec): DefaultedClusterSpec {
-  const out = Value.Default(safeSquidClusterSpecSchema, structuredClone(spec)) as DefaultedClusterSpec;
+  const out = defaultValue(safeSquidClusterSpecSchema as SchemaNode, structuredClone(spec)) as DefaultedClusterSpec;
   if (!out.master.postgres && !out.master.storage) {
-    const storageSchema = safeSquidClusterSpecSchema.properties.master.properties.storage;
-    out.master.storage = Value.Default(storageSchema, {}) as DefaultedClusterSpec['master']['storage'];
+    const storageSchema = safeSquidClusterSpecSchema.properties.master.properties.storage as SchemaNode;
+    out.master.storage = defaultValue(storageSchema, {}) as DefaultedClusterSpec['master']['storage'];
   }
   return out;
 }
