@@ -1,7 +1,8 @@
 import { buildNetworkPolicies, LOCALNET, toCidr } from './network-policies.js';
 import { bundle, clusterRef } from './test-fixture.js';
+import type { KubernetesObject } from './common.js';
 
-const ingress = (o: { spec?: unknown }) => (o.spec as { ingress: { from?: Record<string, unknown>[]; ports: { port: number }[] }[] }).ingress;
+const ingress = (o: KubernetesObject) => (o.spec as { ingress: { from?: Record<string, unknown>[]; ports: { port: number }[] }[] }).ingress;
 
 describe('NetworkPolicies', () => {
   it('master: the portal port from the slaves, master.allowList and extra peers only', () => {

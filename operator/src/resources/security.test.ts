@@ -13,7 +13,8 @@ describe.each(workloads().map((o) => [`${o.kind}/${o.metadata.name}`, o] as cons
     expect(pod(o).securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
   });
 
-  it.each(pod(o).containers.map((c: { name: string }) => [c.name, c]))('container %s: read-only root, no escalation, no capabilities, resources', (_c, c: any) => {
+  const containers: [string, any][] = pod(o).containers.map((c: { name: string }) => [c.name, c]);
+  it.each(containers)('container %s: read-only root, no escalation, no capabilities, resources', (_c, c) => {
     expect(c.securityContext).toMatchObject({
       runAsNonRoot: true,
       runAsUser: 65532,
