@@ -22,7 +22,7 @@ lint: install
 system-deps:
 	bash .ci/install-debian-packages
 
-test: system-deps kube-binaries build lint
+test: system-deps kube-binaries build lint images
 	npx jest --ci
 
 test-unit: build
@@ -58,6 +58,16 @@ cluster-up: build kube-binaries
 
 cluster-down: build
 	node test/dist/cluster/cli.js down
+
+# Container images without a registry (images/README.md): root filesystems from npm and Debian packages
+# (.images/rootfs, the build context of images/*/Containerfile), then OCI layouts and docker archives
+# (.images/proxy, .images/operator) with umoci and skopeo. Both do nothing when their inputs are unchanged.
+.PHONY: images image-rootfs
+image-rootfs: build
+	bash images/rootfs.sh
+
+images: system-deps image-rootfs
+	bash images/oci.sh
 
 clean:
 	rm -rf */dist node_modules

@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'charts/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'charts/**', 'coverage/**', '.images/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ['proxy/ui/**/*.js'], languageOptions: { globals: globals.browser } },
