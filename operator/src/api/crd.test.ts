@@ -46,9 +46,9 @@ describe.each([
   });
 });
 
-it('SafeSquidCluster scales through slaves.replicas and reports the slave selector', () => {
+it('SafeSquidCluster scales through slaves.minReplicas (always present) and reports the slave selector', () => {
   const version = (safeSquidClusterCrd().spec.versions as Record<string, Record<string, unknown>>[])[0];
-  expect(version.subresources.scale).toEqual({ specReplicasPath: '.spec.slaves.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' });
+  expect(version.subresources.scale).toEqual({ specReplicasPath: '.spec.slaves.minReplicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' });
   expect((version.additionalPrinterColumns as unknown as { name: string }[]).map((c) => c.name)).toEqual(['Ready', 'Slaves', 'Synced', 'Policy', 'Endpoint', 'Age']);
 });
 

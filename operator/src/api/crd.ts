@@ -66,8 +66,9 @@ export function safeSquidClusterCrd(): CustomResourceDefinition {
     },
     subresources: {
       status: {},
-      // `kubectl scale ssc` fixes the slave count (slaves.replicas set means no autoscaler).
-      scale: { specReplicasPath: '.spec.slaves.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
+      // The spec side must always exist (the API server fails a scale read otherwise), and
+      // slaves.replicas is absent under the autoscaler: `kubectl scale ssc` sets the HPA's floor.
+      scale: { specReplicasPath: '.spec.slaves.minReplicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
     },
     additionalPrinterColumns: [
       { name: 'Ready', type: 'string', jsonPath: condition('Ready') },

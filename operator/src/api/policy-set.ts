@@ -12,19 +12,21 @@ import type { CelRule } from './schema-kinds.js';
 
 export type { PolicySetSpec };
 
-/** Returns a deep copy of `schema` with CEL rules attached at the nodes `path` names (`properties.x.items`). */
-function withRulesAt<T extends TSchema>(schema: T, rulesByPath: Record<string, CelRule[]>): T {
+/** Returns a deep copy of `schema` with keywords (CEL rules, bounds) added at the nodes `path` names (`properties.x.items`). */
+function withKeywordsAt<T extends TSchema>(schema: T, keywordsByPath: Record<string, Record<string, unknown>>): T {
   const copy = structuredCloneSchema(schema);
-  for (const [path, rules] of Object.entries(rulesByPath)) {
+  for (const [path, keywords] of Object.entries(keywordsByPath)) {
     let node: Record<string, unknown> = copy as unknown as Record<string, unknown>;
     for (const step of path.split('.')) {
       node = node[step] as Record<string, unknown>;
       if (!node) throw new Error(`policy-set schema: no node at ${path} (the engine schema changed?)`);
     }
-    node['x-kubernetes-validations'] = rules;
+    Object.assign(node, keywords);
   }
   return copy;
 }
+
+const rules = (list: CelRule[]) => ({ 'x-kubernetes-validations': list });
 
 /** A copy that keeps TypeBox's symbol keys (structuredClone drops them). */
 function structuredCloneSchema<T>(value: T): T {
@@ -39,8 +41,8 @@ function structuredCloneSchema<T>(value: T): T {
  * The engine's schema plus CEL for cross-field rules the API server can refuse at `kubectl apply`.
  * Messages follow the engine's wording so a user meets one vocabulary.
  */
-export const policySetSpecSchema = withRulesAt(engineSpecSchema, {
-  'properties.rules.items': [
+export const policySetSpecSchema = withKeywordsAt(engineSpecSchema, {
+  'properties.rules.items': rules([
     { rule: "self.action != 'redirect' || has(self.redirectTo)", message: 'redirectTo is required when action is redirect', fieldPath: '.redirectTo', reason: 'FieldValueRequired' },
     { rule: "!has(self.redirectTo) || self.action == 'redirect'", message: 'redirectTo is only valid with action redirect', fieldPath: '.redirectTo', reason: 'FieldValueForbidden' },
     {
@@ -48,15 +50,18 @@ export const policySetSpecSchema = withRulesAt(engineSpecSchema, {
       message: 'redirectTo must be an absolute http(s) URL',
       fieldPath: '.redirectTo',
     },
-  ],
-  'properties.timeProfiles.items': [
+  ]),
+  'properties.timeProfiles.items': rules([
     { rule: "!has(self.from) || self.from != '24:00'", message: '"24:00" is only valid as `to`', fieldPath: '.from' },
     {
       rule: "!has(self.from) || !has(self.to) || self.from != self.to",
       message: 'from and to are equal: the window is empty; omit both for the whole day',
       fieldPath: '.to',
     },
-  ],
+  ]),
+  // The clock pattern already allows 5 characters only; saying so keeps the CEL cost estimate low.
+  'properties.timeProfiles.items.properties.from': { maxLength: 5 },
+  'properties.timeProfiles.items.properties.to': { maxLength: 5 },
 });
 
 export const POLICY_SET_CONDITIONS = ['Valid'] as const;

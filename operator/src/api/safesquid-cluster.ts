@@ -164,10 +164,12 @@ const Slaves = withRules(
           maximum: 1000,
           description:
             'A fixed slave count: when set there is no HorizontalPodAutoscaler and minReplicas/maxReplicas/targetCPUUtilizationPercentage are ignored. ' +
-            'Omit it to autoscale. `kubectl scale ssc` writes this field.',
+            'Omit it to autoscale.',
         }),
       ),
-      minReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 2, description: 'Autoscaling lower bound.' })),
+      minReplicas: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 1000, default: 2, description: 'Autoscaling lower bound; `kubectl scale ssc NAME --replicas N` sets it.' }),
+      ),
       maxReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Autoscaling upper bound.' })),
       targetCPUUtilizationPercentage: Type.Optional(
         Type.Integer({ minimum: 1, maximum: 100, default: 70, description: 'Average CPU use (of requests) the autoscaler aims at.' }),
@@ -199,9 +201,14 @@ const Slaves = withRules(
     { default: {}, description: 'The slaves: forward proxies that enforce the policy and report every request.' },
   ),
   [
-    { rule: 'self.minReplicas <= self.maxReplicas', message: 'slaves.minReplicas must not exceed slaves.maxReplicas', fieldPath: '.minReplicas' },
+    // has(): the API server also checks these rules against the bare `default: {}` of `slaves`.
     {
-      rule: 'self.proxyPort != self.metricsPort',
+      rule: '!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas',
+      message: 'slaves.minReplicas must not exceed slaves.maxReplicas',
+      fieldPath: '.minReplicas',
+    },
+    {
+      rule: '!has(self.proxyPort) || !has(self.metricsPort) || self.proxyPort != self.metricsPort',
       message: 'slaves.proxyPort and slaves.metricsPort must differ (both listen on the slave pod)',
       fieldPath: '.metricsPort',
     },
