@@ -13,7 +13,7 @@ import { parseOperatorArgs, USAGE, UsageError, type OperatorOptions } from './cl
 import { SafeSquidOperator } from './controller/operator.js';
 import { KubeClient } from './kube/client.js';
 import { LeaderElector } from './kube/leader-election.js';
-import { OperatorMetrics, resourceOfPath, startHealthServer } from './metrics.js';
+import { OperatorMetrics, resourceOfPath, startHealthServer, verbOf } from './metrics.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -52,9 +52,7 @@ async function run(o: OperatorOptions): Promise<number> {
   const kc = loadKubeConfig(o);
   const metrics = new OperatorMetrics();
   const client = new KubeClient(kc);
-  client.observe((method, path, status) =>
-    metrics.apiRequests.inc({ verb: method === 'GET' ? (path.split('?')[0].split('/').length % 2 === 0 ? 'get' : 'list') : method.toLowerCase(), resource: resourceOfPath(path), code: String(status) }),
-  );
+  client.observe((method, path, status) => metrics.apiRequests.inc({ verb: verbOf(method, path), resource: resourceOfPath(path), code: String(status) }));
   const identity = `${hostname()}_${randomUUID().slice(0, 8)}`;
   const ownNamespace = podNamespace();
   const operator = new SafeSquidOperator({

@@ -1,4 +1,4 @@
-import { OperatorMetrics, resourceOfPath, startHealthServer } from './metrics.js';
+import { OperatorMetrics, resourceOfPath, startHealthServer, verbOf } from './metrics.js';
 
 it.each([
   ['/api/v1/namespaces/ns/configmaps/a', 'configmaps'],
@@ -7,6 +7,14 @@ it.each([
   ['/apis/safesquid.io/v1alpha1/policysets?limit=500', 'policysets'],
   ['/api/v1/pods', 'pods'],
 ])('resourceOfPath(%s)', (path, resource) => expect(resourceOfPath(path)).toBe(resource));
+
+it.each([
+  ['GET', '/api/v1/configmaps?limit=500', 'list'],
+  ['GET', '/api/v1/namespaces/n/configmaps', 'list'],
+  ['GET', '/api/v1/namespaces/n/configmaps/a', 'get'],
+  ['GET', '/apis/coordination.k8s.io/v1/namespaces/n/leases/l', 'get'],
+  ['PATCH', '/apis/apps/v1/namespaces/n/deployments/d', 'patch'],
+])('verbOf(%s %s)', (method, path, verb) => expect(verbOf(method, path)).toBe(verb));
 
 it('serves /metrics, /healthz and /readyz', async () => {
   const metrics = new OperatorMetrics();

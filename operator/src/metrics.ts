@@ -51,13 +51,21 @@ export class OperatorMetrics {
   }
 }
 
+function resourcePart(path: string): string[] {
+  const parts = path.split('?')[0].split('/').filter(Boolean);
+  const rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  return rest[0] === 'namespaces' && rest.length >= 3 ? rest.slice(2) : rest;
+}
+
 /** The resource plural of an API path: /apis/apps/v1/namespaces/x/deployments/y → deployments. */
 export function resourceOfPath(path: string): string {
-  const parts = path.split('?')[0].split('/').filter(Boolean);
-  const start = parts[0] === 'api' ? 2 : 3;
-  const rest = parts.slice(start);
-  if (rest[0] === 'namespaces' && rest.length >= 3) return rest[2];
-  return rest[0] ?? 'unknown';
+  return resourcePart(path)[0] ?? 'unknown';
+}
+
+/** The verb as RBAC names it: GET of a collection is `list`, of one object `get`. */
+export function verbOf(method: string, path: string): string {
+  if (method !== 'GET') return method.toLowerCase();
+  return resourcePart(path).length === 1 ? 'list' : 'get';
 }
 
 export interface HealthServerOptions {

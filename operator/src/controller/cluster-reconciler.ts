@@ -94,27 +94,29 @@ export class ClusterReconciler {
     }
 
     const errors: string[] = [];
-    await Promise.all(
-      desired.map(async (child) => {
-        const kind = child.kind!;
-        const inf = this.cache(kind);
-        const live = inf?.get(`${child.metadata!.namespace}/${child.metadata!.name}`);
-        try {
-          const { outcome, object } = await applyIfChanged(this.d.client, child, live);
-          if (outcome === 'unchanged') return;
-          inf?.bump(object);
-          this.d.metrics.childWrites.inc({ kind, outcome });
-          log.info({ kind, name: child.metadata!.name, outcome }, `${kind} ${outcome}`);
-          if (outcome === 'created') await this.d.events.record(ssc, 'Normal', 'Created', `created ${kind} ${child.metadata!.name}`);
-          else await this.d.events.record(ssc, 'Normal', 'Updated', `updated ${kind} ${child.metadata!.name} (it differed from the spec)`);
-          if (kind === 'Secret') this.rememberIssued(key, ref, secretValues);
-        } catch (err) {
-          const message = `${kind} ${child.metadata!.name}: ${err instanceof Error ? err.message : String(err)}`;
-          errors.push(message);
-          log.error({ kind, name: child.metadata!.name, err: message }, 'apply failed');
-        }
-      }),
-    );
+    const applyOne = async (child: KubeObject) => {
+      const kind = child.kind!;
+      const inf = this.cache(kind);
+      const live = inf?.get(`${child.metadata!.namespace}/${child.metadata!.name}`);
+      try {
+        const { outcome, object } = await applyIfChanged(this.d.client, child, live);
+        if (outcome === 'unchanged') return;
+        inf?.bump(object);
+        this.d.metrics.childWrites.inc({ kind, outcome });
+        log.info({ kind, name: child.metadata!.name, outcome }, `${kind} ${outcome}`);
+        if (outcome === 'created') await this.d.events.record(ssc, 'Normal', 'Created', `created ${kind} ${child.metadata!.name}`);
+        else await this.d.events.record(ssc, 'Normal', 'Updated', `updated ${kind} ${child.metadata!.name} (it differed from the spec)`);
+        if (kind === 'Secret') this.rememberIssued(key, ref, secretValues);
+      } catch (err) {
+        const message = `${kind} ${child.metadata!.name}: ${err instanceof Error ? err.message : String(err)}`;
+        errors.push(message);
+        log.error({ kind, name: child.metadata!.name, err: message }, 'apply failed');
+      }
+    };
+    // RBAC in order (a RoleBinding needs its Role first), everything else at once.
+    const ordered = new Set(['ServiceAccount', 'Role', 'RoleBinding']);
+    for (const child of desired.filter((c) => ordered.has(c.kind!))) await applyOne(child);
+    await Promise.all(desired.filter((c) => !ordered.has(c.kind!)).map(applyOne));
     if (errors.length) await this.d.events.record(ssc, 'Warning', 'ApplyFailed', errors.join('; '));
     await this.prune(ssc, desired, log);
 

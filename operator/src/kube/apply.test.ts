@@ -24,7 +24,8 @@ describe('isSubset', () => {
   });
 
   it('accepts canonicalised quantities and dropped empty objects', () => {
-    expect(isSubset({ cpu: '0.5', emptyDir: {} }, { cpu: '500m' })).toBe(true);
+    expect(isSubset({ cpu: '0.5', emptyDir: {}, env: [] }, { cpu: '500m' })).toBe(true);
+    expect(isSubset({ env: [] }, { env: [{ name: 'A' }] })).toBe(false);
   });
 });
 

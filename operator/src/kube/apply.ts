@@ -35,6 +35,8 @@ export function isSubset(desired: unknown, live: unknown): boolean {
   if (desired === undefined) return true;
   if (desired === null) return live === null || live === undefined;
   if (Array.isArray(desired)) {
+    // The server drops an empty list it was sent (env: []).
+    if (desired.length === 0 && (live === undefined || live === null)) return true;
     if (!Array.isArray(live) || live.length !== desired.length) return false;
     return desired.every((d, i) => isSubset(d, live[i]));
   }
