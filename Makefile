@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export npm_config_nodedir ?= /usr
 
-.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries crds
+.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries crds bench-operator rbac
 
 all: build
 
@@ -40,7 +40,7 @@ crds: install
 	node operator/dist/api/generate-crds.js
 
 # Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
-BENCHES := policy proxy sync reports cluster
+BENCHES := policy proxy sync reports cluster operator
 bench: $(addprefix bench-,$(BENCHES))
 
 bench-policy bench-proxy bench-sync bench-reports: system-deps build
@@ -48,6 +48,15 @@ bench-policy bench-proxy bench-sync bench-reports: system-deps build
 
 bench-cluster: build kube-binaries
 	node bench/dist/cluster/main.js
+
+# The operator on the test control plane: one cluster and 100 clusters to all children, no-op resync writes, RSS.
+bench-operator: build kube-binaries
+	node bench/dist/operator/main.js
+
+# deploy/rbac/ from operator/src/rbac/rules.ts (the operator's permissions; a unit test checks they match).
+rbac: install
+	npx tsc -b operator
+	node operator/dist/rbac/write-rbac.js
 
 # Kubernetes control plane for tests and by hand (test/cluster/): binaries cached outside git.
 kube-binaries:
