@@ -19,7 +19,10 @@ export interface RequestContext {
   /** Destination host as the client wrote it (the engine normalises case, trailing dot, IDN). */
   host: string;
   port: number;
-  /** Path and query (`/a/b?c`); empty for CONNECT. */
+  /**
+   * Path and query (`/a/b?c`); empty for CONNECT. URL conditions match its normalised form
+   * (`url-path.ts` `matchingPath`), so callers may pass it as the client wrote it.
+   */
   path: string;
   scheme: 'http' | 'https';
   /** Lower-case header names, as node:http gives them. */

@@ -9,6 +9,7 @@ import type { Decision, HeaderEdits, RequestContext } from './decision.js';
 import { normalizeHost } from './hostname.js';
 import type { Condition } from './rule-matcher.js';
 import { DAYS } from './schema.js';
+import { matchingPath } from './url-path.js';
 
 export interface ExplainedRule {
   policySet: string;
@@ -73,7 +74,7 @@ export function explainRequest(engine: PolicyEngine, req: RequestContext, mimeTy
       case 'domainRegex':
         return `host ${host} does not match domainRegex ${JSON.stringify(m.domainRegex)}`;
       case 'urlRegex':
-        return `path ${JSON.stringify(req.path)} does not match urlRegex ${JSON.stringify(m.urlRegex)}`;
+        return `path ${JSON.stringify(matchingPath(req.path))} does not match urlRegex ${JSON.stringify(m.urlRegex)}`;
       case 'requestHeaders': {
         const failed = (m.requestHeaders ?? []).find((h) => {
           const v = req.headers[h.name.toLowerCase()];

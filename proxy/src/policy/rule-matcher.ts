@@ -7,6 +7,7 @@ import type { RequestContext } from './decision.js';
 import { compileRegex, type SafeRegex } from './regex.js';
 import type { RuleMatchSpec } from './schema.js';
 import type { TimeWindow } from './time-profile.js';
+import { matchingPath } from './url-path.js';
 
 /** The condition names, in the order they are checked (cheap first); also what `explain` reports. */
 export type Condition =
@@ -88,6 +89,7 @@ export class RequestState {
   mimeType: string | undefined;
   method = '';
   private epoch = -1;
+  private matchPath: string | undefined;
   private client: ParsedIp | null | undefined;
   private lastClientText = '';
   private lastClient: ParsedIp | null = null;
@@ -102,8 +104,15 @@ export class RequestState {
     const m = req.method;
     this.method = isUpper(m) ? m : m.toUpperCase();
     this.epoch = -1;
+    this.matchPath = undefined;
     this.client = undefined;
     return this;
+  }
+
+  /** The path and query URL conditions see (`url-path.ts`: normalised, encoded slashes read as `/`). */
+  urlPath(): string {
+    if (this.matchPath === undefined) this.matchPath = matchingPath(this.req.path);
+    return this.matchPath;
   }
 
   get epochMs(): number {
@@ -166,7 +175,7 @@ export function firstFailure(m: CompiledMatch, s: RequestState, domainHit: boole
   }
   if (m.time && !m.time.isActive(s.epochMs)) return 'time';
   if (m.domainRegex && !m.domainRegex.test(s.host)) return 'domainRegex';
-  if (m.urlRegex && !m.urlRegex.test(s.req.path)) return 'urlRegex';
+  if (m.urlRegex && !m.urlRegex.test(s.urlPath())) return 'urlRegex';
   if (m.requestHeaders) {
     for (const h of m.requestHeaders) {
       const value = s.header(h.name);

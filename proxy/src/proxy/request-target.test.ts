@@ -97,3 +97,58 @@ describe('plainHttpTarget', () => {
     expect(plain).toBeGreaterThan(5000);
   });
 });
+
+describe('the forwarded path (what policy judges and the upstream gets)', () => {
+  it.each([
+    ['http://h/%73ecret/', '/secret/'],
+    ['http://h//secret/', '/secret/'],
+    ['http://h/a/../secret', '/secret'],
+    ['http://h/a//../secret', '/secret'],
+    ['http://h/a/%2e%2E/secret', '/secret'],
+    ['http://h/a\\..\\secret', '/secret'],
+    ['http://h\\\\secret', '/secret'],
+    ['http://h/%7euser/%41', '/~user/A'],
+    ['http://h/%c3%a9?q=%e2%82%ac', '/%C3%A9?q=%E2%82%AC'],
+    // encoded slashes stay encoded (APIs use them inside one segment); URL rules read them as '/'
+    ['http://h/group%2fproject', '/group%2Fproject'],
+    ['http://h/%2Fsecret', '/%2Fsecret'],
+    ['http://h/a%5cb', '/a%5Cb'],
+    // decoded once, never twice
+    ['http://h/%2573ecret', '/%2573ecret'],
+    // ;params are forwarded; URL rules see the path without them
+    ['http://h/public/..;/secret', '/public/..;/secret'],
+    // the query: escapes normalised, slashes and dots left alone
+    ['http://h/p?a=%2f%41//..', '/p?a=%2FA//..'],
+    ['http://h/p?a=%zz&b=%00', '/p?a=%zz&b=%00'],
+    // fragments are not sent
+    ['http://h/p#frag', '/p'],
+    // OPTIONS http://h (no path) is forwarded as OPTIONS /
+    ['http://h', '/'],
+  ])('%s -> %s', (t, path) => {
+    const target = parseAbsoluteTarget(t);
+    expect(target.path).toBe(path);
+    expect(target.display).toBe(`http://h${path}`);
+    // Idempotent: parsing what is forwarded forwards it unchanged.
+    expect(parseAbsoluteTarget(`http://h${path}`).path).toBe(path);
+  });
+
+  it.each([
+    ['http://h/a%00b', /%00/],
+    ['http://h/a%zzb', /malformed percent-encoding "%zz"/],
+    ['http://h/a%4', /malformed percent-encoding/],
+    ['*', /unsupported request target "\*"/],
+  ])('refuses %s', (t, why) => {
+    expect(() => parseAbsoluteTarget(t)).toThrow(TargetError);
+    expect(() => parseAbsoluteTarget(t)).toThrow(why);
+  });
+
+  it('leaves escapes and repeated slashes in the path to the full parser, normalises query escapes itself', () => {
+    for (const t of ['http://h/%73', 'http://h//x', 'http://h/a//b']) expect(plainHttpTarget(t)).toBeUndefined();
+    expect(plainHttpTarget('http://h/p?q=%7e%2f')).toEqual(parseWithUrl('http://h/p?q=%7e%2f'));
+    expect(plainHttpTarget('http://h/p?q=%7e%2f')?.path).toBe('/p?q=~%2F');
+  });
+
+  it('a CONNECT has no path for URL conditions', () => {
+    expect(parseConnectTarget('h:443').path).toBe('');
+  });
+});

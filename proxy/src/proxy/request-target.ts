@@ -1,15 +1,19 @@
 /**
  * Parsing of what a client asks the proxy for: the absolute-form URI of a forward request
  * (`GET http://host/path`) and the authority of a CONNECT (`host:port`). Anything odd is refused
- * here, before policy, so that what the policy judges is exactly what gets dialled.
+ * here, before policy, so that what the policy judges is exactly what gets dialled and forwarded.
+ * The path is normalised as `policy/url-path.ts` says (repeated slashes collapsed before dot segments
+ * are removed, as nginx's merge_slashes does; unreserved escapes decoded once; `%00` and malformed
+ * escapes in the path refused).
  */
+import { collapseSlashes, normaliseEscapes, PathError } from '../policy/url-path.js';
 
 export interface Target {
   scheme: 'http' | 'https';
   /** Host name or IP, lower-case, without IPv6 brackets. */
   host: string;
   port: number;
-  /** Normalised path and query (`/a?b`); empty for CONNECT. */
+  /** Normalised path and query (`/a?b`), exactly as forwarded; empty for CONNECT. */
   path: string;
   /** The Host header value to send upstream (`name[:port]`, brackets for IPv6). */
   authority: string;
@@ -62,7 +66,7 @@ export function parseWithUrl(requestTarget: string): Target {
   }
   let url: URL;
   try {
-    url = new URL(requestTarget);
+    url = new URL(collapseTargetSlashes(requestTarget));
   } catch {
     throw new TargetError(`malformed URL "${requestTarget.slice(0, 200)}"`);
   }
@@ -71,8 +75,30 @@ export function parseWithUrl(requestTarget: string): Target {
   const bracketed = url.hostname.startsWith('[');
   const host = checkHost(bracketed ? url.hostname.slice(1, -1) : url.hostname, 'URL');
   const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
-  const path = url.pathname + url.search;
+  const path = normalisedPath(url.pathname) + normaliseEscapes(url.search, false);
   return { scheme, host, port, path, authority: url.host, display: `${scheme}://${url.host}${path}` };
+}
+
+function normalisedPath(pathname: string): string {
+  try {
+    return collapseSlashes(normaliseEscapes(pathname, true));
+  } catch (err) {
+    if (err instanceof PathError) throw new TargetError(err.message);
+    throw err;
+  }
+}
+
+/** `//` runs in the path (before `?`/`#`) as one `/` before the URL parser removes dot segments. */
+function collapseTargetSlashes(t: string): string {
+  const start = t.indexOf('//') + 2;
+  const authorityEnd = t.slice(start).search(/[/\\?#]/);
+  if (authorityEnd === -1) return t;
+  const pathStart = start + authorityEnd;
+  const rest = t.slice(pathStart);
+  const end = rest.search(/[?#]/);
+  const path = end === -1 ? rest : rest.slice(0, end);
+  const collapsed = collapseSlashes(path);
+  return collapsed === path ? t : t.slice(0, pathStart) + collapsed + (end === -1 ? '' : rest.slice(end));
 }
 
 /** Host bytes the URL parser leaves as they are: lower-case letters, digits, `-`, `.`, `_`. */
@@ -153,20 +179,24 @@ export function plainHttpTarget(t: string): Target | undefined {
   if (t.charCodeAt(i) !== 47) return undefined;
   const pathStart = i;
   let query = -1;
+  let queryEscapes = false;
   for (; i < t.length; i++) {
     const c = t.charCodeAt(i);
     if (c >= 128 || PLAIN_PATH[c] !== 1) return undefined;
     if (c === 63 && query === -1) query = i;
-    // Dot segments (also as %2e) are resolved by the URL parser.
-    else if (query === -1 && ((c === 46 && t.charCodeAt(i - 1) === 47) || (c === 37 && t.charCodeAt(i + 1) === 50 && (t.charCodeAt(i + 2) | 0x20) === 101))) {
-      return undefined;
+    else if (c === 37) {
+      // Escapes in the path (rare) are left to the full parser; in the query they are normalised here.
+      if (query === -1) return undefined;
+      queryEscapes = true;
     }
+    // Dot segments and repeated slashes are resolved by the full parser.
+    else if (query === -1 && (c === 46 || c === 47) && t.charCodeAt(i - 1) === 47) return undefined;
   }
   // An empty query ("/p?") disappears in the URL parser.
   if (query === t.length - 1) return undefined;
-  const path = t.slice(pathStart);
-  // The target is its own display form unless a default port was dropped from it.
-  const display = pathStart === 7 + authority.length ? t : `http://${authority}${path}`;
+  const path = queryEscapes ? t.slice(pathStart, query) + normaliseEscapes(t.slice(query), false) : t.slice(pathStart);
+  // The target is its own display form unless a default port was dropped from it or the query changed.
+  const display = pathStart === 7 + authority.length && !queryEscapes ? t : `http://${authority}${path}`;
   return { scheme: 'http', host: checkHost(host, 'URL'), port, path, authority, display };
 }
 
