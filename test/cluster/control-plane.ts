@@ -6,6 +6,18 @@ import { KubeHttp, probe } from './kube-http.js';
 import { locateKubeBinaries } from './kube-binaries.js';
 import { createPki, type ControlPlanePki } from './pki.js';
 import {
+  cleanUpRealNodeHost,
+  DEFAULT_POD_NETWORK,
+  drainRealNode,
+  prepareRealNodeHost,
+  realNodeApiServerArgs,
+  realNodeState,
+  startRealNode,
+  type RealNode,
+  type RealNodeState,
+  type StartedRealNode,
+} from './real-node.js';
+import {
   killProcessesNow,
   logTail,
   startProcess,
@@ -16,8 +28,16 @@ import {
 } from './processes.js';
 
 export interface ControlPlaneOptions {
-  /** Fake kwok nodes to register (default 3). */
+  /** Fake kwok nodes to register (default 3; 0 with a real node, and tainted NoSchedule if asked for). */
   nodes?: number;
+  /**
+   * Also run one real node on this machine (real-node.ts): containerd, kubelet, kube-proxy, cluster
+   * DNS and a default StorageClass. Needs root, the Debian packages of .ci/install-debian-packages
+   * and the kubelet and kube-proxy of `make kube-binaries`. One at a time per machine.
+   */
+  realNode?: boolean;
+  /** For a detached real node: the compiled node-services-main.js (cli.ts passes it). */
+  realNodeServicesEntry?: string;
   /** Leave the processes running after this Node process exits (`make cluster-up`). Default false. */
   detached?: boolean;
   /** Give up if the whole control plane is not ready by then (default 120 s). */
@@ -33,12 +53,17 @@ export interface ControlPlaneOptions {
 export interface ControlPlane {
   /** Admin kubeconfig (client certificate in system:masters). */
   kubeconfigPath: string;
-  /** https://127.0.0.1:<port> */
+  /** https://127.0.0.1:<port>; with a real node https://<node IP>:<port> (pods reach it there). */
   server: string;
   /** Temp dir with certificates, logs and etcd data. */
   dir: string;
   processes: ControlPlaneProcess[];
+  /** The kwok nodes. */
   nodeNames: string[];
+  /** The real node, when asked for. */
+  realNode?: RealNode;
+  /** What tearing the real node down needs (cli.ts keeps it in state.json for `make cluster-down`). */
+  realNodeState?: RealNodeState;
   /** Milliseconds from the call to a ready control plane with Ready nodes. */
   startupMs: number;
   /** Stops every process by PID (SIGTERM, then SIGKILL) and removes the temp dir. */
@@ -58,10 +83,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // removed if it exits early.
 const owned = new Set<ControlPlaneProcess>();
 const ownedDirs = new Set<string>();
+// Real nodes whose host changes are still to be undone.
+const ownedNodes = new Set<RealNodeState>();
 let exitHooksInstalled = false;
 
 function cleanUpNow(): void {
   killProcessesNow([...owned]);
+  for (const node of ownedNodes) cleanUpRealNodeHost(node);
   for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
 }
 
@@ -101,10 +129,12 @@ function kubeconfig(server: string, pki: ControlPlanePki): string {
   ].join('\n');
 }
 
-function fakeNode(name: string): unknown {
+function fakeNode(name: string, tainted: boolean): unknown {
   return {
     apiVersion: 'v1',
     kind: 'Node',
+    // Beside a real node, pods land on a kwok node only when they tolerate it.
+    spec: tainted ? { taints: [{ key: KWOK_NODE_ANNOTATION, value: 'fake', effect: 'NoSchedule' }] } : {},
     metadata: {
       name,
       annotations: { [KWOK_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
@@ -132,8 +162,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const t0 = Date.now();
   const log = opts.log ?? (() => undefined);
   const detached = opts.detached ?? false;
-  const deadline = t0 + (opts.startTimeoutMs ?? 120_000);
-  const bins = locateKubeBinaries();
+  const withRealNode = opts.realNode ?? false;
+  const deadline = t0 + (opts.startTimeoutMs ?? (withRealNode ? 180_000 : 120_000));
+  const bins = locateKubeBinaries(withRealNode ? ['kubelet', 'kubeProxy', 'metricsServer'] : []);
   const dir = mkdtempSync(join(process.env.SAFESQUID_KUBE_TMP || tmpdir(), 'safesquid-kube-'));
   const logDir = join(dir, 'logs');
   mkdirSync(logDir);
@@ -151,10 +182,22 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     return p;
   };
 
+  let nodeState: RealNodeState | null = null;
+  let node: StartedRealNode | null = null;
+  let api: KubeHttp | null = null;
+
   const stop = async (removeDir: boolean): Promise<void> => {
+    // Pods first, while the kubelet can still take their sandboxes down.
+    if (node && api) await drainRealNode(api, node.state, 30_000, log);
+    await node?.closeInProcess();
     // Reverse start order: clients before the API server, the API server before etcd.
     await stopProcesses([...started].reverse());
     for (const p of started) owned.delete(p);
+    if (nodeState) {
+      const left = cleanUpRealNodeHost(nodeState, log);
+      ownedNodes.delete(nodeState);
+      if (left.length > 0) process.stderr.write(`test control plane: the real node's teardown left on the host:\n  ${left.join('\n  ')}\n`);
+    }
     // A failed start keeps its logs for the error message's reader, even past exit.
     ownedDirs.delete(dir);
     if (removeDir) rmSync(dir, { recursive: true, force: true });
@@ -182,11 +225,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
 
   try {
+    const network = DEFAULT_POD_NETWORK;
+    if (withRealNode) {
+      const hostBefore = prepareRealNodeHost(bins, network, SERVICE_CIDR);
+      nodeState = realNodeState(dir, hostBefore);
+      if (!detached) ownedNodes.add(nodeState);
+    }
     const [etcdPort, peerPort, apiPort, kcmPort, schedPort, kwokPort] = await Promise.all(
       Array.from({ length: 6 }, () => freePort()),
     );
-    const pki = await createPki(join(dir, 'pki'), SERVICE_IP);
-    const server = `https://127.0.0.1:${apiPort}`;
+    // With a real node the API server listens on the node IP, where pods reach it.
+    const apiIp = withRealNode ? network.nodeIp : '127.0.0.1';
+    const pki = await createPki(join(dir, 'pki'), SERVICE_IP, withRealNode ? [network.nodeIp] : []);
+    const server = `https://${apiIp}:${apiPort}`;
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfig(server, pki), { mode: 0o600 });
 
@@ -209,8 +260,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     const apiserver = launch('kube-apiserver', bins.kubeApiserver, [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${apiIp}`,
+      `--advertise-address=${apiIp}`,
       `--secure-port=${apiPort}`,
       `--tls-cert-file=${pki.serverCert}`,
       `--tls-private-key-file=${pki.serverKey}`,
@@ -221,13 +272,18 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--service-account-key-file=${pki.serviceAccountPub}`,
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       '--allow-privileged=true',
-      // The endpoints of the 'kubernetes' Service would be 127.0.0.1, which Endpoints validation refuses.
-      '--endpoint-reconciler-type=none',
+      ...(withRealNode
+        ? await realNodeApiServerArgs(pki, join(dir, 'pki'))
+        : [
+            // The endpoints of the 'kubernetes' Service would be 127.0.0.1, which Endpoints validation refuses.
+            '--endpoint-reconciler-type=none',
+          ]),
       '--profiling=false',
       '--v=0',
     ]);
-    const api = new KubeHttp(server, pki);
-    await waitFor('kube-apiserver /readyz', apiserver, async () => (await api.send('GET', '/readyz')).status === 200);
+    api = new KubeHttp(server, pki);
+    const kube = api;
+    await waitFor('kube-apiserver /readyz', apiserver, async () => (await kube.send('GET', '/readyz')).status === 200);
     log(`kube-apiserver ready at ${server} after ${Date.now() - t0} ms`);
 
     const common = [
@@ -257,7 +313,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--secure-port=${schedPort}`,
       `--cert-dir=${join(dir, 'scheduler-certs')}`,
     ]);
-    const kwok = launch('kwok', bins.kwok, [
+    const nodeNames = Array.from({ length: opts.nodes ?? (withRealNode ? 0 : 3) }, (_, i) => `kwok-node-${i}`);
+    const kwok = nodeNames.length === 0 ? null : launch('kwok', bins.kwok, [
       `--kubeconfig=${kubeconfigPath}`,
       '--manage-all-nodes=false',
       `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
@@ -269,30 +326,54 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--server-address=127.0.0.1:${kwokPort}`,
     ]);
 
+    // A real node's processes are not in the reaper's list (they start later); its dir may hold
+    // mounts, so the reaper leaves it alone.
     if (!detached) {
-      const reaper = startReaper([...started], opts.keepDir ? '' : dir, logDir);
+      const reaper = startReaper([...started], opts.keepDir || withRealNode ? '' : dir, logDir);
       started.push(reaper);
       owned.add(reaper);
     }
 
-    const nodeNames = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `kwok-node-${i}`);
     for (const name of nodeNames) {
-      const res = await api.send('POST', '/api/v1/nodes', fakeNode(name));
+      const res = await kube.send('POST', '/api/v1/nodes', fakeNode(name, withRealNode));
       if (res.status !== 201) throw new Error(`registering fake node ${name}: HTTP ${res.status} ${res.body}`);
     }
-    await Promise.all([
+    const startingNode = nodeState
+      ? startRealNode({
+          dir,
+          server,
+          adminKubeconfig: kubeconfigPath,
+          pki,
+          api: kube,
+          bins,
+          network,
+          serviceCidr: SERVICE_CIDR,
+          detached,
+          servicesEntry: opts.realNodeServicesEntry,
+          launch,
+          waitFor,
+          log,
+        }, nodeState.hostBefore).then((n) => {
+          node = n;
+        })
+      : null;
+    // Every wait settles before a failure is thrown, so nothing starts after the cleanup.
+    const results = await Promise.allSettled([
+      startingNode,
       waitFor('kube-controller-manager /healthz', kcm, async () => (await probe(`https://127.0.0.1:${kcmPort}/healthz`)).status === 200),
       waitFor('kube-scheduler /healthz', scheduler, async () => (await probe(`https://127.0.0.1:${schedPort}/healthz`)).status === 200),
-      waitFor(`kwok to mark ${nodeNames.length} nodes Ready`, kwok, async () => {
-        const res = await api.send('GET', '/api/v1/nodes?labelSelector=type%3Dkwok');
+      kwok && waitFor(`kwok to mark ${nodeNames.length} nodes Ready`, kwok, async () => {
+        const res = await kube.send('GET', '/api/v1/nodes?labelSelector=type%3Dkwok');
         const items = (JSON.parse(res.body) as { items?: { status?: { conditions?: { type: string; status: string }[] } }[] }).items ?? [];
         const ready = items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
         return ready.length === nodeNames.length;
       }),
       // Pods are refused until the controller-manager has created the namespace's default ServiceAccount.
       waitFor('the default ServiceAccount', kcm, async () =>
-        (await api.send('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200),
+        (await kube.send('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200),
     ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const startupMs = Date.now() - t0;
     log(`control plane ready after ${startupMs} ms (${dir})`);
 
@@ -303,6 +384,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       dir,
       processes: started.filter((p) => p.name !== 'reaper').map(({ name, pid, binary, logPath }) => ({ name, pid, binary, logPath })),
       nodeNames,
+      realNode: (node as StartedRealNode | null)?.info,
+      realNodeState: nodeState ?? undefined,
       startupMs,
       async stop() {
         if (stopped) return;

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 export const KUBE_VERSION = 'v1.32.2';
 export const KWOK_VERSION = 'v0.7.0';
 export const ETCD_VERSION = 'v3.5.16';
+export const HELM_VERSION = 'v3.19.0';
+export const METRICS_SERVER_VERSION = 'v0.8.0';
 export const BUILD_COMMAND = 'make kube-binaries  (or: bash test/cluster/build-kube-binaries.sh)';
 
 export interface KubeBinaries {
@@ -15,7 +17,16 @@ export interface KubeBinaries {
   kubeScheduler: string;
   kwok: string;
   kubectl: string;
+  /** The real node's (real-node.ts); checked only when asked for, like helm. */
+  kubelet: string;
+  kubeProxy: string;
+  /** Serves the metrics API (HPA on real CPU) beside the real node. */
+  metricsServer: string;
+  helm: string;
 }
+
+/** Binaries the kwok-only control plane does not run: their absence is an error only when asked for. */
+export type OptionalKubeBinary = 'kubelet' | 'kubeProxy' | 'metricsServer' | 'helm';
 
 /** The version-keyed cache directory the build script writes into (outside git). */
 export function kubeCacheDir(): string {
@@ -23,8 +34,11 @@ export function kubeCacheDir(): string {
   return join(root, KUBE_VERSION);
 }
 
-/** Paths of every binary the control plane runs; throws naming the command that builds missing ones. */
-export function locateKubeBinaries(): KubeBinaries {
+/**
+ * Paths of every binary the control plane runs, plus the `optional` ones asked for (the real node
+ * needs kubelet and kube-proxy); throws naming the command that builds missing ones.
+ */
+export function locateKubeBinaries(optional: OptionalKubeBinary[] = []): KubeBinaries {
   const bin = join(kubeCacheDir(), 'bin');
   const found: KubeBinaries = {
     etcd: process.env.SAFESQUID_ETCD || join(bin, 'etcd'),
@@ -33,12 +47,20 @@ export function locateKubeBinaries(): KubeBinaries {
     kubeScheduler: join(bin, 'kube-scheduler'),
     kwok: join(bin, 'kwok'),
     kubectl: process.env.SAFESQUID_KUBECTL || '/usr/bin/kubectl',
+    kubelet: join(bin, 'kubelet'),
+    kubeProxy: join(bin, 'kube-proxy'),
+    metricsServer: join(bin, 'metrics-server'),
+    helm: join(bin, 'helm'),
   };
-  const missing = Object.values(found).filter((p) => !existsSync(p));
+  const optionalNames = new Set<string>(['kubelet', 'kubeProxy', 'metricsServer', 'helm']);
+  const checked = Object.entries(found)
+    .filter(([name]) => !optionalNames.has(name) || optional.includes(name as OptionalKubeBinary))
+    .map(([, path]) => path);
+  const missing = checked.filter((p) => !existsSync(p));
   if (missing.length > 0) {
     const hints: string[] = [];
     if (missing.some((p) => p.startsWith(bin))) {
-      hints.push(`build Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION} and kwok ${KWOK_VERSION} with: ${BUILD_COMMAND}`);
+      hints.push(`build Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, metrics-server ${METRICS_SERVER_VERSION} and helm ${HELM_VERSION} with: ${BUILD_COMMAND}`);
     }
     if (missing.includes(found.kubectl)) hints.push('install kubectl 1.32 (or set SAFESQUID_KUBECTL)');
     throw new Error(`test control plane: missing ${missing.join(', ')}; ${hints.join('; ')}`);

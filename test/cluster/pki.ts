@@ -16,15 +16,16 @@ export interface ControlPlanePki {
 }
 
 /**
- * A CA, the API server's serving certificate (valid for 127.0.0.1 and the in-cluster service names),
+ * A CA, the API server's serving certificate (valid for 127.0.0.1, `extraIps` such as a real node's
+ * address the API server binds to, and the in-cluster service names),
  * a system:masters client certificate for the admin kubeconfig, and the service-account signing key.
  */
-export async function createPki(dir: string, serviceIp: string): Promise<ControlPlanePki> {
+export async function createPki(dir: string, serviceIp: string, extraIps: string[] = []): Promise<ControlPlanePki> {
   const ca = await createCa(dir);
   const server = await issueCert(dir, ca, 'apiserver', '/CN=kube-apiserver', [
     ...LEAF_EXTENSIONS,
     'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,IP:' + serviceIp + ',DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
+    'subjectAltName=IP:127.0.0.1,IP:' + [serviceIp, ...extraIps].join(',IP:') + ',DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
       'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
   ]);
   const admin = await issueCert(dir, ca, 'admin', '/O=system:masters/CN=safesquid-test-admin', [...LEAF_EXTENSIONS, 'extendedKeyUsage=clientAuth']);
