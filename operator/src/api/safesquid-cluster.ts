@@ -11,7 +11,7 @@
  * their absence means something (PostgreSQL possible; spool on an emptyDir).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Quantity, QuantityMap, StringEnum, StringMap, withRules } from './schema-kinds.js';
+import { OpenObject, Quantity, QuantityMap, StringEnum, StringMap, withRules } from './schema-kinds.js';
 
 export const API_GROUP = 'safesquid.io';
 export const API_VERSION = 'v1alpha1';
@@ -66,6 +66,9 @@ const Toleration = Type.Object({
 const placement = (who: string) => ({
   nodeSelector: Type.Optional(StringMap({ description: `Node labels the ${who} pods must be scheduled on.` })),
   tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: `Taints the ${who} pods tolerate.` })),
+  affinity: Type.Optional(
+    OpenObject({ description: `A corev1.Affinity for the ${who} pods (nodeAffinity, podAffinity, podAntiAffinity), checked by the API server when the pods' workload is applied.` }),
+  ),
 });
 
 const LabelSelector = Type.Object(

@@ -12,6 +12,7 @@ const ENUM = 'K8sStringEnum';
 const MAP = 'K8sStringMap';
 const INT_OR_STRING = 'K8sIntOrString';
 const QUANTITY_MAP = 'K8sQuantityMap';
+const OPEN_OBJECT = 'K8sOpenObject';
 
 if (!TypeRegistry.Has(ENUM)) {
   TypeRegistry.Set(ENUM, (schema: { enum: string[] }, value) => typeof value === 'string' && schema.enum.includes(value));
@@ -41,6 +42,9 @@ if (!TypeRegistry.Has(QUANTITY_MAP)) {
       Object.values(value).every((v) => (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && new RegExp(QUANTITY_PATTERN).test(v))),
   );
 }
+if (!TypeRegistry.Has(OPEN_OBJECT)) {
+  TypeRegistry.Set(OPEN_OBJECT, (_schema, value) => typeof value === 'object' && value !== null && !Array.isArray(value));
+}
 // RFC 3339 as metav1.Time writes it; TypeBox fails a string with an unknown format.
 if (!FormatRegistry.Has('date-time')) {
   FormatRegistry.Set('date-time', (value) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value));
@@ -54,6 +58,14 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 /** `{type: object, additionalProperties: {type: string}}`: labels, annotations, selectors. */
 export function StringMap(options: SchemaOptions = {}) {
   return Type.Unsafe<Record<string, string>>({ ...options, [Kind]: MAP, type: 'object', additionalProperties: { type: 'string' } });
+}
+
+/**
+ * An object passed through to a Kubernetes type the API server validates where it is used (a pod's
+ * `affinity`): `x-kubernetes-preserve-unknown-fields`, so the CRD keeps it whole.
+ */
+export function OpenObject<T = Record<string, unknown>>(options: SchemaOptions = {}) {
+  return Type.Unsafe<T>({ ...options, [Kind]: OPEN_OBJECT, type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
 }
 
 /** A Kubernetes quantity (`500m`, `1Gi`, `2`): integer or string, as resource.Quantity accepts. */

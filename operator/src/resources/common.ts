@@ -118,10 +118,11 @@ export function secretVolume(name: string, secretName: string, items: { key: str
   return { name, secret: { secretName, items, defaultMode: 0o440 } };
 }
 
-export function placement(spec: { nodeSelector?: Record<string, string>; tolerations?: unknown[] }): Record<string, unknown> {
+export function placement(spec: { nodeSelector?: Record<string, string>; tolerations?: unknown[]; affinity?: Record<string, unknown> }): Record<string, unknown> {
   return {
     ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
     ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+    ...(spec.affinity ? { affinity: spec.affinity } : {}),
   };
 }
 

@@ -34,11 +34,17 @@ describe.each(workloads().map((o) => [`${o.kind}/${o.metadata.name}`, o] as cons
   });
 });
 
-it('takes resources, node selectors and tolerations from the spec', () => {
+it('takes resources, node selectors, tolerations and affinity from the spec', () => {
   const [master, slave] = workloads({
     master: { resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } }, nodeSelector: { role: 'infra' } },
-    slaves: { resources: { requests: { cpu: 2, memory: '1Gi' } }, tolerations: [{ key: 'edge', operator: 'Exists', effect: 'NoSchedule' }] },
+    slaves: {
+      resources: { requests: { cpu: 2, memory: '1Gi' } },
+      tolerations: [{ key: 'edge', operator: 'Exists', effect: 'NoSchedule' }],
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }] } } },
+    },
   });
+  expect(pod(slave).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toHaveLength(1);
+  expect(pod(master)).not.toHaveProperty('affinity');
   expect(pod(master).containers[0].resources).toEqual({ requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } });
   expect(pod(master).nodeSelector).toEqual({ role: 'infra' });
   expect(pod(slave).containers[0].resources).toEqual({ requests: { cpu: 2, memory: '1Gi' } }); // no limits merged in
