@@ -1,5 +1,5 @@
 import { ChunkedDecoder } from './chunked-decoder.js';
-import { headEnd, nodeHeaders, parseRequestHead, parseResponseHead, ResponseHeadError } from './http-head.js';
+import { headEnd, MAX_HEADER_FIELDS, nodeHeaders, parseRequestHead, parseResponseHead, ResponseHeadError } from './http-head.js';
 
 function request(text: string) {
   const buf = Buffer.from(text, 'latin1');
@@ -130,5 +130,13 @@ describe('chunked decoder', () => {
 
   it.each(['zz\r\n', '5\r\nhelloXX', '5\nhello\r\n'])('refuses malformed framing %j', (text) => {
     expect(() => new ChunkedDecoder().feed(Buffer.from(text), 0, () => {})).toThrow(ResponseHeadError);
+  });
+});
+
+describe('header field count', () => {
+  const lines = (n: number) => Array.from({ length: n }, (_, i) => `X-${i}: ${i}\r\n`).join('');
+  it('takes a response head with MAX_HEADER_FIELDS fields and refuses one more', () => {
+    expect(response(`HTTP/1.1 200 OK\r\n${lines(MAX_HEADER_FIELDS)}\r\n`).raw).toHaveLength(2 * MAX_HEADER_FIELDS);
+    expect(() => response(`HTTP/1.1 200 OK\r\n${lines(MAX_HEADER_FIELDS + 1)}\r\n`)).toThrow(/more than 1000 header fields/);
   });
 });

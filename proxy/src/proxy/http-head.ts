@@ -33,6 +33,14 @@ function isToken(s: string): boolean {
   return true;
 }
 
+/**
+ * Most header fields one head may carry, request or response. node:http's parser keeps only the
+ * first ~1 000 by default and drops the rest without a word (an `Authorization` among them), so
+ * the slave lifts that limit and refuses a head with more fields instead: 431 for a request, 502
+ * for a response, never a truncated head.
+ */
+export const MAX_HEADER_FIELDS = 1000;
+
 /** Index just past the blank line ending a head that starts at `from`, or -1 if it has not all arrived. */
 export function headEnd(buf: Buffer, from: number): number {
   const i = buf.indexOf('\r\n\r\n', from, 'latin1');
@@ -251,6 +259,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
   const raw: string[] = [];
   const lineEnds: number[] = [];
   if (!parseFields(text, eol + 2, raw, lineEnds)) throw new ResponseHeadError('invalid header line');
+  if (raw.length > 2 * MAX_HEADER_FIELDS) throw new ResponseHeadError(`more than ${MAX_HEADER_FIELDS} header fields`);
   let reusable = line.minor === 1;
   let chunked = false;
   let te = false;

@@ -26,6 +26,7 @@ import { FastConnection, type FastPathHost } from './fast-path.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
+import { MAX_HEADER_FIELDS } from './http-head.js';
 import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
 import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
 import { MAX_REDIALS, SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
@@ -93,6 +94,19 @@ function hasBody(req: IncomingMessage): boolean {
 
 function ignore(): void {}
 
+/** More fields than the slave forwards (`MAX_HEADER_FIELDS`) in a flat name/value array. */
+function tooManyFields(raw: readonly string[]): boolean {
+  return raw.length > 2 * MAX_HEADER_FIELDS;
+}
+
+function tooManyRequestFields(): Refusal {
+  return refusal(431, `the request has more than ${MAX_HEADER_FIELDS} header fields; it was not forwarded`);
+}
+
+function tooManyResponseFields(target: Target): Refusal {
+  return refusal(502, `upstream ${target.authority} sent more than ${MAX_HEADER_FIELDS} header fields; the response was not forwarded`, 'allow');
+}
+
 class UpstreamTimeout extends Error {
   readonly code = 'ETIMEDOUT';
 }
@@ -147,6 +161,8 @@ export class ProxyServer {
       noDelay: true,
     });
     this.http.timeout = this.idleTimeoutMs;
+    // node:http would drop the fields past its default count silently; the slave counts them itself.
+    this.http.maxHeadersCount = 0;
     this.upstreamPool = new UpstreamPool(UPSTREAM_CONNECT_TIMEOUT_MS);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const proxy = this;
@@ -387,6 +403,10 @@ export class ProxyServer {
   }
 
   private handleRequest(req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean): void {
+    if (tooManyFields(req.rawHeaders)) {
+      this.fail(req, res, ex, tooManyRequestFields());
+      return;
+    }
     let target: Target;
     try {
       target = parseAbsoluteTarget(req.url ?? '');
@@ -456,6 +476,10 @@ export class ProxyServer {
 
   /** The upstream's response head: policy on the response, then the head to the client. False: do not stream the body. */
   private respond(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, status: number, statusText: string, raw: string[]): boolean {
+    if (tooManyFields(raw)) {
+      this.fail(req, res, ex, tooManyResponseFields(target), target);
+      return false;
+    }
     const refused = admitResponse(a, ex, target, status, rawHeader(raw, 'content-type'));
     if (refused) {
       this.fail(req, res, ex, refused, target);
@@ -479,7 +503,7 @@ export class ProxyServer {
     const headers = page.headers;
     // After a malformed request the connection's framing is suspect, and an unread upload is not
     // worth draining: close the connection after the answer.
-    if (r.status === 400 || (!req.complete && hasBody(req))) headers.push('Connection', 'close');
+    if (r.status === 400 || r.status === 431 || (!req.complete && hasBody(req))) headers.push('Connection', 'close');
     headers.push('Content-Length', String(Buffer.byteLength(page.body)));
     res.writeHead(r.status, headers);
     res.end(req.method === 'HEAD' ? undefined : page.body);
@@ -506,6 +530,7 @@ export class ProxyServer {
       // TLS verifies the name the client asked for while TCP goes to the checked address.
       ...(isHttps && !net.isIP(target.host) ? { servername: target.host } : {}),
     });
+    upReq.maxHeadersCount = 0;
     ex.abortUpstream = () => upReq.destroy();
     let responded = false;
     // The agent's socket timeout (the idle timeout) surfaces here while the request owns the socket.
@@ -532,6 +557,11 @@ export class ProxyServer {
 
   private relayResponse(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, upRes: IncomingMessage): void {
     const status = upRes.statusCode ?? 502;
+    if (tooManyFields(upRes.rawHeaders)) {
+      upRes.destroy();
+      this.fail(req, res, ex, tooManyResponseFields(target), target);
+      return;
+    }
     const refused = admitResponse(a, ex, target, status, upRes.headers['content-type']);
     if (refused) {
       upRes.destroy();
@@ -590,6 +620,10 @@ export class ProxyServer {
 
   /** Resolves to the upstream socket once the upgrade is established, or undefined if refused. */
   private async handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<Socket | undefined> {
+    if (tooManyFields(req.rawHeaders)) {
+      this.rawFail(socket, ex, tooManyRequestFields());
+      return undefined;
+    }
     let target: Target;
     try {
       target = parseAbsoluteTarget(req.url ?? '');
@@ -614,9 +648,16 @@ export class ProxyServer {
     headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', ex.client);
     return new Promise<Socket | undefined>((resolve) => {
       const upReq = http.request({ host: a.address, port: target.port, method: req.method, path: target.path, headers, setHost: false, agent: false });
+      upReq.maxHeadersCount = 0;
       upReq.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upReq.destroy(new UpstreamTimeout('upstream timed out')));
       upReq.on('upgrade', (upRes, upSocket: Socket, upHead) => {
         upReq.setTimeout(0);
+        if (tooManyFields(upRes.rawHeaders)) {
+          upSocket.destroy();
+          this.rawFail(socket, ex, tooManyResponseFields(target), target);
+          resolve(undefined);
+          return;
+        }
         ex.status = upRes.statusCode ?? 101;
         const respHeaders = endToEndHeaders(upRes.rawHeaders, { keepUpgrade: true, edits: a.policy.responseHeaderEdits(a.ctx) });
         respHeaders.push('Via', this.via);
@@ -629,6 +670,12 @@ export class ProxyServer {
         resolve(upSocket);
       });
       upReq.on('response', (upRes) => {
+        if (tooManyFields(upRes.rawHeaders)) {
+          upRes.destroy();
+          this.rawFail(socket, ex, tooManyResponseFields(target), target);
+          resolve(undefined);
+          return;
+        }
         // The upstream declined the upgrade: relay its answer and close.
         ex.status = upRes.statusCode ?? 502;
         const respHeaders = endToEndHeaders(upRes.rawHeaders, {});
@@ -662,6 +709,10 @@ export class ProxyServer {
 
   private async handleConnect(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<void> {
     const startRead = socket.bytesRead;
+    if (tooManyFields(req.rawHeaders)) {
+      this.refuseTunnel(socket, ex, tooManyRequestFields(), startRead);
+      return;
+    }
     let target: Target;
     try {
       target = parseConnectTarget(req.url ?? '');
