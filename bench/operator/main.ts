@@ -4,8 +4,8 @@
 // present; API writes per no-op resync; the operator's RSS and CPU. Targets: <= 2 s, <= 30 s, 0,
 // <= 150 MB. Bounded: every wait has a deadline; the control plane and the operator are stopped by PID.
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, type KubeObject } from '@safesquid/operator/dist/kube/client.js';
+import { kubeconfigConnection } from '@safesquid/operator/dist/kube/kubeconfig.js';
 import { collectionPath, RESOURCES } from '@safesquid/operator/dist/kube/resources.js';
 import { startControlPlane } from '@safesquid/test/dist/cluster/control-plane.js';
 import { rssBytes } from '@safesquid/test/dist/cluster/processes.js';
@@ -80,7 +80,8 @@ async function writes(op: OperatorProc): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const cp = await startControlPlane();
+  // 120 clusters want ~42 CPUs of requests: six kwok nodes of 16.
+  const cp = await startControlPlane({ nodes: 6 });
   process.env.KUBECONFIG = cp.kubeconfigPath;
   let op: OperatorProc | undefined;
   const stop = async () => {
@@ -90,9 +91,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop().then(() => process.exit(130)));
   try {
     await installCrds();
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
-    const api = new KubeClient(kc);
+    const api = new KubeClient(kubeconfigConnection(cp.kubeconfigPath));
     for (const ns of ['bench-ops', 'bench-one', 'bench-many']) await kubectlOk(['create', 'namespace', ns]);
     for (const ns of ['bench-one', 'bench-many']) {
       await kubectlOk(['create', 'secret', 'generic', 'pg', '-n', ns, '--from-literal=url=postgres://u:p@db:5432/r']);

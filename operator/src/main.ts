@@ -7,11 +7,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { parseOperatorArgs, USAGE, UsageError, type OperatorOptions } from './cli/args.js';
 import { SafeSquidOperator } from './controller/operator.js';
 import { KubeClient } from './kube/client.js';
+import { loadKubeConnection } from './kube/kubeconfig.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { OperatorMetrics, resourceOfPath, startHealthServer, verbOf } from './metrics.js';
 
@@ -25,19 +25,6 @@ function version(): string {
   }
 }
 
-function loadKubeConfig(o: OperatorOptions): KubeConfig {
-  const kc = new KubeConfig();
-  if (o.kubeconfig) {
-    if (!existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
-    kc.loadFromFile(o.kubeconfig);
-  } else {
-    // $KUBECONFIG, ~/.kube/config, then the Pod's service account.
-    kc.loadFromDefault();
-  }
-  if (!kc.getCurrentCluster()) throw new UsageError('no Kubernetes API to talk to: pass --kubeconfig FILE, set KUBECONFIG, or run in a Pod');
-  return kc;
-}
-
 function podNamespace(): string | undefined {
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
   try {
@@ -49,9 +36,15 @@ function podNamespace(): string | undefined {
 
 async function run(o: OperatorOptions): Promise<number> {
   const logger = pino({ name: 'safesquid-operator', level: o.logLevel, base: { pid: process.pid } });
-  const kc = loadKubeConfig(o);
+  if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
+  let connection;
+  try {
+    connection = await loadKubeConnection(o.kubeconfig);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const metrics = new OperatorMetrics();
-  const client = new KubeClient(kc);
+  const client = new KubeClient(connection);
   client.observe((method, path, status) => metrics.apiRequests.inc({ verb: verbOf(method, path), resource: resourceOfPath(path), code: String(status) }));
   const identity = `${hostname()}_${randomUUID().slice(0, 8)}`;
   const ownNamespace = podNamespace();
@@ -118,7 +111,7 @@ async function run(o: OperatorOptions): Promise<number> {
     void operator.startReconciling();
   }
   logger.info(
-    { version: version(), identity, metrics: health.address, namespace: o.namespace ?? '(all)', leaderElect: o.leaderElect, server: client.server.origin },
+    { version: version(), identity, metrics: health.address, namespace: o.namespace ?? '(all)', leaderElect: o.leaderElect, server: client.server.origin, credentials: connection.source },
     'operator started',
   );
   void operator.waitForSync().then(() => logger.info({}, 'caches synced'));

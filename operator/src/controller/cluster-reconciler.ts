@@ -94,6 +94,8 @@ export class ClusterReconciler {
     }
 
     const errors: string[] = [];
+    const created: string[] = [];
+    const updated: string[] = [];
     const applyOne = async (child: KubeObject) => {
       const kind = child.kind!;
       const inf = this.cache(kind);
@@ -104,8 +106,7 @@ export class ClusterReconciler {
         inf?.bump(object);
         this.d.metrics.childWrites.inc({ kind, outcome });
         log.info({ kind, name: child.metadata!.name, outcome }, `${kind} ${outcome}`);
-        if (outcome === 'created') await this.d.events.record(ssc, 'Normal', 'Created', `created ${kind} ${child.metadata!.name}`);
-        else await this.d.events.record(ssc, 'Normal', 'Updated', `updated ${kind} ${child.metadata!.name} (it differed from the spec)`);
+        (outcome === 'created' ? created : updated).push(`${kind} ${child.metadata!.name}`);
         if (kind === 'Secret') this.rememberIssued(key, ref, secretValues);
       } catch (err) {
         const message = `${kind} ${child.metadata!.name}: ${err instanceof Error ? err.message : String(err)}`;
@@ -117,6 +118,9 @@ export class ClusterReconciler {
     const ordered = new Set(['ServiceAccount', 'Role', 'RoleBinding']);
     for (const child of desired.filter((c) => ordered.has(c.kind!))) await applyOne(child);
     await Promise.all(desired.filter((c) => !ordered.has(c.kind!)).map(applyOne));
+    // One Event per reconcile and outcome, not one per child: a new cluster is one story.
+    if (created.length) await this.d.events.record(ssc, 'Normal', 'Created', `created ${created.join(', ')}`);
+    if (updated.length) await this.d.events.record(ssc, 'Normal', 'Updated', `updated to match the spec: ${updated.join(', ')}`);
     if (errors.length) await this.d.events.record(ssc, 'Warning', 'ApplyFailed', errors.join('; '));
     await this.prune(ssc, desired, log);
 

@@ -1,6 +1,6 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from './kubeconfig.js';
 
 /** A JSON Kubernetes object as the API returns it; typed loosely, the controller reads what it needs. */
 export interface KubeObject {
@@ -79,21 +79,21 @@ function queryString(q: RequestParams['query']): string {
 }
 
 /**
- * A small JSON client for the Kubernetes API on top of client-node's KubeConfig (which knows
- * kubeconfig files, in-cluster service-account tokens and their rotation). Raw JSON in and out, so a
- * custom resource keeps every field the generated model classes would not know, and each request is
- * counted: the operator must be able to prove that an unchanged cluster costs no writes.
+ * A small JSON client for the Kubernetes API (connection from kubeconfig.ts: kubeconfig files,
+ * in-cluster service-account tokens and their rotation). Raw JSON in and out, so a custom resource
+ * keeps every field the generated model classes would not know, and each request is counted: the
+ * operator must be able to prove that an unchanged cluster costs no writes.
  */
 export class KubeClient {
   readonly server: URL;
   readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0 };
-  private agent: Agent | HttpAgent | undefined;
+  private readonly agent: Agent | HttpAgent;
   private observers: RequestObserver[] = [];
 
-  constructor(readonly kc: KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig names no current cluster; pass --kubeconfig FILE or run in a Pod');
-    this.server = new URL(cluster.server);
+  constructor(readonly connection: KubeConnection) {
+    this.server = new URL(connection.server);
+    this.agent =
+      this.server.protocol === 'https:' ? new Agent({ keepAlive: true, maxSockets: 32, ...connection.tls }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
   }
 
   /** Called after every answered request (metrics). */
@@ -103,17 +103,9 @@ export class KubeClient {
 
   private async options(method: string, path: string, headers: Record<string, string>, timeoutMs: number | undefined): Promise<RequestOptions> {
     const base = this.server.pathname.replace(/\/$/, '');
-    const opts: RequestOptions = { method, headers: { accept: 'application/json', ...headers } };
-    // Adds the client certificate, CA and the (possibly refreshed) bearer token of the current user.
-    await this.kc.applyToHTTPSOptions(opts);
-    if (!this.agent) {
-      this.agent =
-        this.server.protocol === 'https:'
-          ? new Agent({ keepAlive: true, maxSockets: 32, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername })
-          : new HttpAgent({ keepAlive: true, maxSockets: 32 });
-    }
     return {
-      ...opts,
+      method,
+      headers: { accept: 'application/json', ...(await this.connection.headers()), ...headers },
       agent: this.agent,
       hostname: this.server.hostname.replace(/^\[|\]$/g, ''),
       port: this.server.port || (this.server.protocol === 'https:' ? 443 : 80),
@@ -239,6 +231,6 @@ export class KubeClient {
   }
 
   close(): void {
-    this.agent?.destroy();
+    this.agent.destroy();
   }
 }
