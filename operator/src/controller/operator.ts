@@ -154,19 +154,11 @@ export class SafeSquidOperator {
   }
 
   get synced(): boolean {
-    return this.syncedCount === WATCHED_KINDS.length;
+    return Object.values(this.caches).every((inf) => inf.isSynced);
   }
 
-  private syncedCount = 0;
-
   async waitForSync(): Promise<void> {
-    await Promise.all(
-      Object.values(this.caches).map((inf) =>
-        inf.synced.then(() => {
-          this.syncedCount++;
-        }),
-      ),
-    );
+    await Promise.all(Object.values(this.caches).map((inf) => inf.synced));
   }
 
   /** Leadership: process keys, with every cluster queued now and at each resync. */

@@ -69,6 +69,7 @@ export interface RequestCounts {
 export type RequestObserver = (method: string, path: string, status: number) => void;
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const WATCH_IDLE_MS = 7 * 60_000;
 
 function queryString(q: RequestParams['query']): string {
   if (!q) return '';
@@ -164,7 +165,9 @@ export class KubeClient {
    */
   async watch(path: string, query: RequestParams['query'], onEvent: (type: string, obj: KubeObject) => void, signal: AbortSignal): Promise<void> {
     const full = path + queryString({ ...query, watch: true });
-    const opts = await this.options('GET', full, {}, undefined);
+    // Bookmarks and the server's own timeoutSeconds keep a live watch talking: a connection silent for
+    // this long is dead (a NAT or load balancer dropped it) and is given up so the watch restarts.
+    const opts = await this.options('GET', full, {}, WATCH_IDLE_MS);
     this.counts.watches++;
     return new Promise<void>((resolve, reject) => {
       if (signal.aborted) return resolve();
@@ -225,6 +228,7 @@ export class KubeClient {
         res.on('close', () => done(failed));
         res.on('error', (err) => done(failed ?? err));
       });
+      req.on('timeout', () => req.destroy(new Error(`watch ${full}: nothing received for ${WATCH_IDLE_MS / 1000} s`)));
       req.on('error', (err) => done(err));
       req.end();
     });

@@ -36,6 +36,8 @@ export class Informer {
   /** Resolves once the first list is in the cache. */
   readonly synced: Promise<void> = new Promise((r) => (this.syncedResolve = r));
   private loop: Promise<void> | undefined;
+  /** True once the first list is in the cache. */
+  isSynced = false;
   relists = 0;
 
   constructor(
@@ -146,6 +148,7 @@ export class Informer {
       try {
         if (this.resourceVersion === undefined) {
           await this.relist();
+          this.isSynced = true;
           this.syncedResolve();
         }
         await this.client.watch(
