@@ -66,13 +66,19 @@ describe('slave guards', () => {
       `http://0x7f.1:${port}/`,
       `http://0.0.0.0:${port}/`,
       `http://[::]:${port}/`,
+      // IPv6 forms that embed or translate 127.0.0.1 (SIIT, NAT64, local-use NAT64, 6to4, IPv4-compatible)
+      `http://[::ffff:0:7f00:1]:${port}/`,
+      `http://[64:ff9b::7f00:1]:${port}/`,
+      `http://[64:ff9b:1::7f00:1]:${port}/`,
+      `http://[2002:7f00:1::1]:${port}/`,
+      `http://[::7f00:1]:${port}/`,
     ];
 
     it('refuses every loopback and unspecified form of the destination, without dialling it', async () => {
       for (const url of forms(upstream.port)) {
         const res = await viaProxy(guarded.port, url);
         expect([url, res.status]).toEqual([url, 403]);
-        expect(res.body.toString()).toMatch(/(loopback|unspecified|IPv4-compatible) address/);
+        expect(res.body.toString()).toMatch(/(loopback|unspecified|IPv4-compatible IPv6) address/);
       }
       const tunnel = await rawRequest(guarded.port, `CONNECT 127.0.0.1:${upstream.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
       expect(tunnel.status).toBe(403);

@@ -31,11 +31,38 @@ describe('blockedReason', () => {
     ['2002:a00:1::1', /6to4 form of a private/],
     // Teredo stores the client address inverted: ~127.0.0.1 = 80ff:fffe.
     ['2001:0:4136:e378:8000:63bf:80ff:fffe', /Teredo form of a loopback/],
+    // IPv4-mapped ::ffff:0:0/96, in every spelling
+    ['::ffff:7f00:1', /^loopback/],
+    ['0:0:0:0:0:ffff:a00:1', /^private/],
+    // IPv4-compatible ::/96 (deprecated): refused whatever the IPv4 address
+    ['::8.8.8.8', /IPv4-compatible/],
+    ['::a00:1', /IPv4-compatible/],
+    // SIIT IPv4-translated ::ffff:0:0:0/96
+    ['::ffff:0:7f00:1', /SIIT form of a loopback address \(127\.0\.0\.1\)/],
+    ['::ffff:0:a9fe:a9fe', /SIIT form of a link-local/],
+    ['::ffff:0:10.0.0.1', /SIIT form of a private/],
+    // NAT64 64:ff9b::/96 (well-known) and 64:ff9b:1::/48 (local use) at every RFC 6052 position
+    ['64:ff9b::127.0.0.1', /NAT64 form of a loopback/],
+    ['64:ff9b:1::7f00:1', /local-use NAT64 \(\/96\) form of a loopback/],
+    ['64:ff9b:1:7f00:0:100::', /local-use NAT64 \(\/48\) form of a loopback/],
+    ['64:ff9b:1:7f:0:1::', /local-use NAT64 \(\/56\) form of a loopback/],
+    ['64:ff9b:1:0:7f:0:100:0', /local-use NAT64 \(\/64\) form of a loopback/],
+    ['64:ff9b:1:0:a9:fea9:fe00:0', /local-use NAT64 \(\/64\) form of a link-local/],
+    // 6to4 2002::/16 and Teredo 2001::/32
+    ['2002:a9fe:a9fe::1', /6to4 form of a link-local/],
+    ['2001:0:4136:e378:8000:63bf:f5ff:fffe', /Teredo form of a private address \(10\.0\.0\.1\)/],
+    // ISATAP interface ids under any prefix
+    ['2001:db8::5efe:7f00:1', /ISATAP form of a loopback/],
+    ['2001:db8::200:5efe:a00:1', /ISATAP form of a private/],
   ])('refuses %s', (ip, why) => {
     expect(reason(ip)).toMatch(why);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '64:ff9b::808:808', '2002:808:808::1'])(
+  it.each([
+    '93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '64:ff9b::808:808', '2002:808:808::1',
+    // the embedding forms around a public IPv4 address (8.8.8.8)
+    '::ffff:0:808:808', '64:ff9b:1::808:808', '64:ff9b:1:808:8:800::', '2001:0:4136:e378:8000:63bf:f7f7:f7f7', '2001:db8::5efe:808:808',
+  ])(
     'lets the public address %s through',
     (ip) => {
       expect(reason(ip)).toBeUndefined();

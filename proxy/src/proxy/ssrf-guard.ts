@@ -23,22 +23,48 @@ const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
 const ALL_BLOCKED = new CidrSet(BLOCKED_RANGES.flatMap(([, cidrs]) => cidrs));
 const BY_REASON = BLOCKED_RANGES.map(([reason, cidrs]) => [reason, new CidrSet(cidrs)] as const);
 
-/** IPv6 forms that carry an IPv4 address: each is judged by the IPv4 address inside. */
-const NAT64 = new CidrSet(['64:ff9b::/96', '64:ff9b:1::/48']);
+/**
+ * IPv6 forms that carry or translate to an IPv4 address; each is refused when the IPv4 address
+ * inside is (a translator or relay would deliver the connection there):
+ * - IPv4-mapped `::ffff:0:0/96`: `parseIp` turns it into the IPv4 address itself.
+ * - IPv4-compatible `::/96` (deprecated, RFC 4291 §2.5.5.1): refused whatever the IPv4 (`BLOCKED_RANGES`).
+ * - SIIT IPv4-translated `::ffff:0:0:0/96` (RFC 2765): the low 32 bits.
+ * - NAT64 well-known prefix `64:ff9b::/96` (RFC 6052): the low 32 bits.
+ * - Local-use NAT64 `64:ff9b:1::/48` (RFC 8215): the operator picks a prefix of 48, 56, 64 or 96
+ *   bits inside it, so every RFC 6052 position for those lengths is checked; any blocked one refuses
+ *   (positions that read as 0.0.0.0/8 are another length's zero padding and are skipped).
+ * - 6to4 `2002::/16` (RFC 3056): bits 16-47. Teredo `2001::/32` (RFC 4380): the client's address,
+ *   inverted, in the low 32 bits. ISATAP interface ids (`::0:5efe:a.b.c.d`, `::200:5efe:...`, RFC 5214)
+ *   under any prefix: the low 32 bits.
+ */
+const SIIT = new CidrSet(['::ffff:0:0:0/96']);
+const NAT64 = new CidrSet(['64:ff9b::/96']);
+const LOCAL_NAT64 = new CidrSet(['64:ff9b:1::/48']);
 const SIX_TO_FOUR = new CidrSet(['2002::/16']);
 const TEREDO = new CidrSet(['2001::/32']);
 
-function embeddedIpv4(ip: ParsedIp): { form: string; v4: ParsedIp } | undefined {
-  if (ip.version !== 6) return undefined;
-  if (NAT64.hasParsed(ip)) return { form: 'NAT64', v4: { version: 4, value: Number(ip.value & 0xffffffffn) } };
-  if (SIX_TO_FOUR.hasParsed(ip)) {
-    return { form: '6to4', v4: { version: 4, value: Number((ip.value >> 80n) & 0xffffffffn) } };
+const v4 = (value: bigint): ParsedIp => ({ version: 4, value: Number(value & 0xffffffffn) >>> 0 });
+
+function embeddedIpv4(ip: ParsedIp): { form: string; v4: ParsedIp }[] {
+  if (ip.version !== 6) return [];
+  const x = ip.value;
+  if (SIIT.hasParsed(ip)) return [{ form: 'SIIT', v4: v4(x) }];
+  if (NAT64.hasParsed(ip)) return [{ form: 'NAT64', v4: v4(x) }];
+  if (LOCAL_NAT64.hasParsed(ip)) {
+    // RFC 6052 §2.2: bits 64-71 (the u octet) never carry address bits. A position that reads as
+    // 0.0.0.0/8 is the zero padding of another prefix length (no translator delivers to 0/8).
+    return [
+      { form: 'local-use NAT64 (/48)', v4: v4((((x >> 64n) & 0xffffn) << 16n) | ((x >> 40n) & 0xffffn)) },
+      { form: 'local-use NAT64 (/56)', v4: v4((((x >> 64n) & 0xffn) << 24n) | ((x >> 32n) & 0xffffffn)) },
+      { form: 'local-use NAT64 (/64)', v4: v4(x >> 24n) },
+      { form: 'local-use NAT64 (/96)', v4: v4(x) },
+    ].filter((c) => Number(c.v4.value) >>> 24 !== 0);
   }
-  if (TEREDO.hasParsed(ip)) {
-    // RFC 4380: the client's IPv4 address is stored inverted in the low 32 bits.
-    return { form: 'Teredo', v4: { version: 4, value: Number(~ip.value & 0xffffffffn) >>> 0 } };
-  }
-  return undefined;
+  if (SIX_TO_FOUR.hasParsed(ip)) return [{ form: '6to4', v4: v4(x >> 80n) }];
+  // RFC 4380: the client's IPv4 address is stored inverted in the low 32 bits.
+  if (TEREDO.hasParsed(ip)) return [{ form: 'Teredo', v4: v4(~x) }];
+  if (((x >> 32n) & 0xfdffffffn) === 0x5efen) return [{ form: 'ISATAP', v4: v4(x) }];
+  return [];
 }
 
 /** Why `ip` is refused by the built-in list, or undefined if it is a public address. */
@@ -46,8 +72,7 @@ export function blockedReason(ip: ParsedIp): string | undefined {
   if (ALL_BLOCKED.hasParsed(ip)) {
     for (const [reason, set] of BY_REASON) if (set.hasParsed(ip)) return reason;
   }
-  const inner = embeddedIpv4(ip);
-  if (inner) {
+  for (const inner of embeddedIpv4(ip)) {
     const innerReason = blockedReason(inner.v4);
     if (innerReason) return `${inner.form} form of a ${innerReason} (${formatIp(inner.v4)})`;
   }
