@@ -38,6 +38,7 @@ run: build
 crds: install
 	npx tsc -b operator
 	node operator/dist/api/generate-crds.js
+	cp crds/*.yaml charts/safesquid/crds/   # the chart's copies (test/charts checks they match)
 
 # Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
 BENCHES := policy proxy sync reports cluster operator
