@@ -65,6 +65,8 @@ rules:
     action: allow
 accessRestriction:
   defaultAction: deny
+  # the clients the PROXY headers name are documentation addresses, outside the local default
+  allowedClients: [127.0.0.0/8, 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24]
   connectPorts: [${upstream.port}]
   ssrf: {allowRanges: [127.0.0.0/8]}
 `,

@@ -11,9 +11,20 @@ import { validatePolicySets } from './validate.js';
 
 export const BUNDLE_API_VERSION = 'safesquid.io/v1alpha1' as const;
 
+/**
+ * Who may use a slave whose policy names no `allowedClients` (as Squid's default `localnet`):
+ * loopback, RFC 1918, RFC 6598 shared address space (carrier-grade NAT, also used for pod networks)
+ * and RFC 4193 unique local IPv6. Link-local is not a client range. Serving everyone takes an
+ * explicit `0.0.0.0/0` / `::/0`. The operator opens the same ranges in its NetworkPolicy.
+ */
+export const LOCAL_CLIENTS: readonly string[] = Object.freeze(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', 'fc00::/7', '::1/128']);
+
 export interface ResolvedAccessRestriction {
   defaultAction: 'allow' | 'deny';
-  /** Empty: every client may use the proxy. */
+  /**
+   * As the policy says. Empty: loopback and private ranges only (`LOCAL_CLIENTS`), applied when the
+   * bundle is loaded rather than written into it, so bundles (and their hashes) stay as they were.
+   */
   allowedClients: string[];
   connectPorts: number[];
   ssrf: { allowRanges: string[] };

@@ -17,7 +17,7 @@ import type {
 } from './decision.js';
 import { DomainIndex } from './domain-index.js';
 import { normalizeHost, parseDomainPattern, type DomainPattern } from './hostname.js';
-import type { PolicyBundle, ResolvedAccessRestriction } from './bundle.js';
+import { LOCAL_CLIENTS, type PolicyBundle, type ResolvedAccessRestriction } from './bundle.js';
 import { compileMatch, firstFailure, MATCHED, PENDING_RESPONSE, RequestState, type CompiledMatch, type Condition } from './rule-matcher.js';
 import { RuleIndex, type HostMatches } from './rule-index.js';
 import type { HeaderEditSpec, RuleSpec } from './schema.js';
@@ -57,18 +57,22 @@ export interface RuleTrace {
 class AccessRestriction implements AccessRestrictionView {
   readonly defaultAction: 'allow' | 'deny';
   readonly connectPorts: readonly number[];
-  private readonly clients: CidrSet | undefined;
+  readonly servedClients: readonly string[];
+  readonly localClientsOnly: boolean;
+  private readonly clients: CidrSet;
   private readonly ssrfAllowed: CidrSet;
 
   constructor(readonly resolved: ResolvedAccessRestriction) {
     this.defaultAction = resolved.defaultAction;
     this.connectPorts = [...resolved.connectPorts];
-    this.clients = resolved.allowedClients.length ? new CidrSet(resolved.allowedClients) : undefined;
+    this.localClientsOnly = resolved.allowedClients.length === 0;
+    this.servedClients = this.localClientsOnly ? LOCAL_CLIENTS : [...resolved.allowedClients];
+    this.clients = new CidrSet(this.servedClients);
     this.ssrfAllowed = new CidrSet(resolved.ssrf.allowRanges);
   }
 
   isClientAllowed(ip: string): boolean {
-    return this.clients === undefined || this.clients.has(ip);
+    return this.clients.has(ip);
   }
 
   isSsrfAllowed(ip: string): boolean {

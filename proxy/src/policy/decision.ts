@@ -72,8 +72,12 @@ export interface HeaderEdits {
 /** The part of the policy that applies to the whole cluster rather than to a rule. */
 export interface AccessRestrictionView {
   defaultAction: 'allow' | 'deny';
-  /** Empty means every client may use the proxy. */
+  /** `allowedClients`, or without them loopback and private ranges only (`LOCAL_CLIENTS`). */
   isClientAllowed(ip: string): boolean;
+  /** The CIDRs `isClientAllowed` accepts, for logs and explanations. */
+  readonly servedClients: readonly string[];
+  /** True when the policy names no `allowedClients` and the local default applies. */
+  readonly localClientsOnly: boolean;
   connectPorts: readonly number[];
   /** Ranges the SSRF guard opens despite the built-in deny list. */
   isSsrfAllowed(ip: string): boolean;

@@ -282,7 +282,8 @@ describe('precedence', () => {
       ssrf: { allowRanges: ['10.5.0.0/16'] },
       policySet: 'b',
     });
-    expect(p.accessRestriction.isClientAllowed('203.0.113.1')).toBe(true);
+    expect(p.accessRestriction.isClientAllowed('203.0.113.1')).toBe(false);
+    expect(p.accessRestriction.isClientAllowed('10.1.1.1')).toBe(true);
     expect(p.accessRestriction.isSsrfAllowed('10.5.1.1')).toBe(true);
     expect(p.accessRestriction.isSsrfAllowed('10.6.1.1')).toBe(false);
     expect(p.evaluateRequest(req()).action).toBe('deny');
@@ -291,6 +292,39 @@ describe('precedence', () => {
   test('defaults when no PolicySet sets the access restriction', () => {
     const p = compilePolicy([{ name: 'a', spec: {} }]);
     expect(p.bundle.accessRestriction).toEqual({ defaultAction: 'deny', allowedClients: [], connectPorts: [443], ssrf: { allowRanges: [] } });
+  });
+
+  describe('without allowedClients: loopback and private ranges only (not an open proxy)', () => {
+    const local = compilePolicy([{ name: 'a', spec: {} }]).accessRestriction;
+    const emptyList = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: [] } } }]).accessRestriction;
+    it.each([
+      ['127.0.0.1', true], ['127.255.1.2', true], ['::1', true], ['::ffff:127.0.0.1', true],
+      ['10.1.2.3', true], ['172.16.0.1', true], ['172.31.255.254', true], ['192.168.0.9', true], ['::ffff:192.168.0.9', true],
+      ['fc00::1', true], ['fd12:3456::1', true],
+      // RFC 6598 shared address space: carrier-grade NAT and some pod networks
+      ['100.64.0.1', true], ['100.127.255.254', true], ['100.128.0.1', false],
+      // link-local is not a client range
+      ['169.254.169.254', false], ['fe80::1', false],
+      ['8.8.8.8', false], ['172.32.0.1', false], ['203.0.113.1', false], ['2001:db8::1', false], ['2606:4700::1111', false], ['::ffff:8.8.8.8', false],
+    ])('%s: %s', (ip, allowed) => {
+      expect(local.isClientAllowed(ip)).toBe(allowed);
+      expect(emptyList.isClientAllowed(ip)).toBe(allowed);
+    });
+
+    it('says so, and keeps the bundle (and its hash) as the policy wrote it', () => {
+      expect(local.localClientsOnly).toBe(true);
+      expect(local.servedClients).toContain('192.168.0.0/16');
+      expect(compilePolicy([{ name: 'a', spec: {} }]).bundle.accessRestriction.allowedClients).toEqual([]);
+    });
+
+    it('serves everyone only when the policy says 0.0.0.0/0 and ::/0', () => {
+      const open = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: ['0.0.0.0/0', '::/0'] } } }]).accessRestriction;
+      for (const ip of ['8.8.8.8', '2001:db8::1', '169.254.1.1', '::ffff:8.8.8.8']) expect(open.isClientAllowed(ip)).toBe(true);
+      expect(open.localClientsOnly).toBe(false);
+      const v4Only = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: ['0.0.0.0/0'] } } }]).accessRestriction;
+      expect(v4Only.isClientAllowed('8.8.8.8')).toBe(true);
+      expect(v4Only.isClientAllowed('2001:db8::1')).toBe(false);
+    });
   });
 
   test('allowedClients restricts, IPv4-mapped and IPv6 included', () => {

@@ -18,6 +18,7 @@ export {
   verifyPolicyBundle,
   canonicalJson,
   BUNDLE_API_VERSION,
+  LOCAL_CLIENTS,
   type PolicyBundle,
   type BundledPolicySet,
   type ResolvedAccessRestriction,

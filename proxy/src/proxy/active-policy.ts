@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadCompiledPolicy, type PolicyBundle } from '../policy/index.js';
 import type { CompiledPolicy } from '../policy/decision.js';
+import { servedClients } from './served-clients.js';
 
 export type PolicySourceKind = 'file' | 'master' | 'state';
 
@@ -58,7 +59,7 @@ export class ActivePolicy extends EventEmitter<ActivePolicyEvents> {
     this.policy = compiled;
     this.source = source;
     if (source !== 'state') this.persist(bundle);
-    this.logger.info({ hash: compiled.hash, previous, source }, 'policy in force');
+    this.logger.info({ hash: compiled.hash, previous, source, clients: servedClients(compiled) }, 'policy in force');
     this.emit('change', compiled, source);
     return { changed: true };
   }

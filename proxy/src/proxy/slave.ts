@@ -15,6 +15,7 @@ import { MetricsServer } from './metrics-server.js';
 import { PolicyFileWatcher } from './policy-file.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { ProxyServer } from './proxy-server.js';
+import { servedClients } from './served-clients.js';
 import type { Endpoint, Resolver } from './ssrf-guard.js';
 
 export interface HostPort {
@@ -134,7 +135,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     throw err;
   }
   logger.info(
-    { listen: proxyAddresses.map((a) => `${a.address}:${a.port}`), metrics: metricsServer?.address()?.port, policy: active.hash },
+    { listen: proxyAddresses.map((a) => `${a.address}:${a.port}`), metrics: metricsServer?.address()?.port, policy: active.hash, clients: servedClients(active.current) },
     opts.role === 'worker' ? 'worker started' : 'slave started',
   );
 

@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { waitOutDrainDelay } from './drain-delay.js';
+import type { CompiledPolicy } from '../policy/decision.js';
 import { MetricsServer } from './metrics-server.js';
+import { servedClients } from './served-clients.js';
 import type { Endpoint } from './ssrf-guard.js';
 import type { HostPort } from './slave.js';
 
@@ -17,7 +19,7 @@ const METRICS_ENV = 'SAFESQUID_PRIMARY_METRICS';
 const RESTART_DELAY_MS = 1000;
 
 type WorkerMessage =
-  | { type: 'safesquid:listening'; addresses: Array<{ address: string; port: number }> }
+  | { type: 'safesquid:listening'; addresses: Array<{ address: string; port: number }>; clients: string }
   | { type: 'safesquid:policy'; hash: string | undefined };
 
 export function isClusterWorker(): boolean {
@@ -31,14 +33,14 @@ export function primaryEndpoints(): Endpoint[] {
 }
 
 /** In a worker: lets the primary aggregate this registry and know the worker's state. */
-export function reportToPrimary(registry: Registry, addresses: AddressInfo[], policy: { hash: string | undefined; on(e: 'change', l: () => void): unknown }): void {
+export function reportToPrimary(registry: Registry, addresses: AddressInfo[], policy: { hash: string | undefined; current: CompiledPolicy | undefined; on(e: 'change', l: () => void): unknown }): void {
   AggregatorRegistry.setRegistries([registry]);
   // prom-client installs the worker's answer to the primary's metrics requests on construction.
   new AggregatorRegistry();
   const send = (m: WorkerMessage): void => {
     if (process.connected) process.send?.(m);
   };
-  send({ type: 'safesquid:listening', addresses: addresses.map((a) => ({ address: a.address, port: a.port })) });
+  send({ type: 'safesquid:listening', addresses: addresses.map((a) => ({ address: a.address, port: a.port })), clients: servedClients(policy.current) });
   send({ type: 'safesquid:policy', hash: policy.hash });
   policy.on('change', () => send({ type: 'safesquid:policy', hash: policy.hash }));
 }
@@ -80,12 +82,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
   let announce: ((addresses: string[]) => void) | undefined;
   const listening = new Promise<string[]>((resolve) => (announce = resolve));
   const listeningWorkers = new Set<number>();
+  let clients = '';
   const fork = (): void => {
     const worker = cluster.fork(env);
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'safesquid:policy') hashes.set(worker.id, m.hash);
       if (m.type === 'safesquid:listening') {
         listeningWorkers.add(worker.id);
+        clients = m.clients;
         if (listeningWorkers.size === opts.workers) announce?.(m.addresses.map((a) => `${a.address}:${a.port}`));
       }
     });
@@ -113,7 +117,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
     await metrics?.close();
     throw err;
   });
-  logger.info({ listen: started, metrics: metricsAddress?.port, workers: opts.workers }, 'slave started');
+  logger.info({ listen: started, metrics: metricsAddress?.port, workers: opts.workers, clients }, 'slave started');
 
   return async () => {
     stopping = true;
