@@ -58,13 +58,15 @@ bench-operator: build kube-binaries
 rbac: install
 	npx tsc -b operator
 	node operator/dist/rbac/write-rbac.js
+	cp deploy/rbac/cluster_role.yaml deploy/rbac/leader_election_role.yaml charts/safesquid/files/operator-rbac/   # the chart renders its RBAC from these (test/charts checks they match)
 
 # Kubernetes control plane for tests and by hand (test/cluster/): binaries cached outside git.
 kube-binaries:
 	bash test/cluster/build-kube-binaries.sh
 
-cluster-up: build kube-binaries
-	node test/dist/cluster/cli.js up
+# REAL_NODE=1: also a real node (containerd, kubelet, kube-proxy) on this machine; needs root and system-deps.
+cluster-up: build kube-binaries $(if $(filter 1,$(REAL_NODE)),system-deps)
+	node test/dist/cluster/cli.js up $(if $(filter 1,$(REAL_NODE)),--real-node)
 
 cluster-down: build
 	node test/dist/cluster/cli.js down

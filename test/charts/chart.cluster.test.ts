@@ -7,7 +7,7 @@
  * The release has its own name, so its cluster-wide objects are not deploy/'s.
  */
 import { createNamespace, getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
-import { helm, helmOk, parseManifests, renderArgs } from './helm.js';
+import { OFFLINE_KUBE_VERSION, helm, helmOk, parseManifests, renderArgs } from './helm.js';
 import { operatorPodsOnKwok, servePrometheusOperatorApi } from './cluster-checks.js';
 
 jest.setTimeout(240_000);
@@ -37,7 +37,7 @@ const install = (verb: 'install' | 'upgrade', set: string[] = []) =>
 
 /** `kubectl apply --dry-run=server` of a rendered chart: every object admitted by the real API server. */
 async function dryRunServer(args: string[]): Promise<string[]> {
-  const manifests = await helmOk(['template', ...args]);
+  const manifests = await helmOk(['template', ...args, ...OFFLINE_KUBE_VERSION]);
   const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], manifests, 60_000);
   if (r.code !== 0) throw new Error(`kubectl apply --dry-run=server refused the rendered chart:\n${r.stderr}`);
   return r.stdout.trim().split('\n');
@@ -70,7 +70,10 @@ test('helm install: CRDs, RBAC, 2 operator pods on kwok nodes, and the monitorin
   removeMonitoringApi = await servePrometheusOperatorApi();
   const r = await install('install');
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  // The notes: how to reach the proxy and the portal.
   expect(r.stdout).toContain('Prometheus Operator found');
+  expect(r.stdout).toContain('kubectl get service -n <namespace> <cluster>-proxy');
+  expect(r.stdout).toContain('kubectl port-forward -n <namespace> service/<cluster>-master 8888');
 
   for (const crd of ['safesquidclusters.safesquid.io', 'policysets.safesquid.io']) {
     expect((await getJson(['crd', crd]))?.status.conditions.find((c: any) => c.type === 'Established').status).toBe('True');
@@ -107,8 +110,13 @@ test('the samples render into objects the installed CRDs accept (schema and CEL 
   const lines = await dryRunServer(renderArgs({ release: RELEASE, namespace: ns, set: ['samples.enabled=true'], apiVersions: ['monitoring.coreos.com/v1'] }));
   expect(lines).toContain('safesquidcluster.safesquid.io/corp created (server dry run)');
   expect(lines).toContain('policyset.safesquid.io/corp-baseline created (server dry run)');
+  // With a sample gateway the notes name it.
+  const notes = await helmOk(['upgrade', '--dry-run=server', ...renderArgs({ release: RELEASE, namespace: ns, set: ['samples.enabled=true'] })]);
+  expect(notes).toContain(`kubectl get service -n ${ns} corp-proxy`);
+  expect(notes).toContain(`kubectl port-forward -n ${ns} service/corp-master 8888`);
+  expect(notes).toContain(`kubectl get secret -n ${ns} corp-admin -o jsonpath='{.data.password}'`);
   // And a spec the CRD refuses is refused: the values are not checked by the chart alone.
-  const bad = await helmOk(['template', ...renderArgs({ release: RELEASE, namespace: ns, set: ['samples.enabled=true', 'samples.cluster.spec.slaves.minReplicas=5', 'samples.cluster.spec.slaves.maxReplicas=2'] })]);
+  const bad = await helmOk(['template', ...OFFLINE_KUBE_VERSION, ...renderArgs({ release: RELEASE, namespace: ns, set: ['samples.enabled=true', 'samples.cluster.spec.slaves.minReplicas=5', 'samples.cluster.spec.slaves.maxReplicas=2'] })]);
   const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], bad);
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/safesquidclusters?.*corp|SafeSquidCluster.*corp/i);

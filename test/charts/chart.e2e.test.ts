@@ -12,7 +12,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { LEADER_ELECTION_RULES, OPERATOR_RULES } from '../../operator/src/rbac/rules.js';
 import { PROMTOOL } from '../support/prometheus.js';
 import { tempDir } from '../support/temp-dir.js';
-import { CHART, find, helm, helmOk, parseManifests, render, renderArgs, type K8sObject } from './helm.js';
+import { CHART, OFFLINE_KUBE_VERSION, find, helm, parseManifests, render, renderArgs, type K8sObject } from './helm.js';
 import { DASHBOARD_FILE, REPO, RULES_FILE } from '../monitoring/monitoring-files.js';
 
 jest.setTimeout(120_000);
@@ -40,17 +40,17 @@ describe('helm lint --strict', () => {
 
 describe('wrong values fail before anything is rendered, naming the value', () => {
   const cases: [string[], RegExp][] = [
-    [['replicaCount=0'], /replicaCount: Must be greater than or equal to 1/],
-    [['image.pullPolicy=Sometimes'], /image\.pullPolicy: image\.pullPolicy must be one of the following: "Always", "IfNotPresent", "Never"/],
-    [['watchNamespace=Team_A'], /watchNamespace/],
+    [['replicaCount=0'], /at '\/replicaCount': minimum: got 0, want 1/],
+    [['image.pullPolicy=Sometimes'], /at '\/image\/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'/],
+    [['watchNamespace=Team_A'], /at '\/watchNamespace': 'Team_A' does not match pattern/],
     [['replicas=2'], /additional properties 'replicas' not allowed/],
-    [['logLevel=verbose'], /logLevel: logLevel must be one of the following: "fatal", "error", "warn", "info", "debug"/],
-    [['monitoring.podMonitor.interval=soon'], /monitoring\.podMonitor\.interval: Does not match pattern/],
-    [['metricsPort=80'], /metricsPort: Must be greater than or equal to 1024/],
+    [['logLevel=verbose'], /at '\/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug'/],
+    [['monitoring.podMonitor.interval=soon'], /at '\/monitoring\/podMonitor\/interval': 'soon' does not match pattern/],
+    [['metricsPort=80'], /at '\/metricsPort': minimum: got 80, want 1,024/],
     [['replicaCount=2', 'leaderElection.enabled=false'], /replicaCount > 1 needs leaderElection\.enabled: true/],
   ];
   it.each(cases)('%j', async (set, message) => {
-    const r = await helm(['template', ...renderArgs({ set })]);
+    const r = await helm(['template', ...renderArgs({ set }), ...OFFLINE_KUBE_VERSION]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });
@@ -68,6 +68,12 @@ it('crds/ holds the generated CRDs, byte for byte, and its Kustomization lists t
 });
 
 describe('RBAC: the rules of deploy/rbac (operator/src/rbac/rules.ts)', () => {
+  it('files/operator-rbac/ holds deploy/rbac\'s files, byte for byte (make rbac writes both)', () => {
+    for (const f of ['cluster_role.yaml', 'leader_election_role.yaml']) {
+      expect({ f, same: readFileSync(join(CHART, 'files/operator-rbac', f), 'utf8') === readFileSync(join(REPO, 'deploy/rbac', f), 'utf8') }).toEqual({ f, same: true });
+    }
+  });
+
   const clusterRole = find(yamlDocs(join(REPO, 'deploy/rbac/cluster_role.yaml')), 'ClusterRole');
   const leaderRole = find(yamlDocs(join(REPO, 'deploy/rbac/leader_election_role.yaml')), 'Role');
 
@@ -195,13 +201,4 @@ it('samples: a SafeSquidCluster with the chart\'s proxy image and the PolicySets
   const ps = find(objects, 'PolicySet', 'corp-baseline');
   expect(cluster.spec.policySelector.matchLabels).toEqual({ gateway: 'corp' });
   expect(ps.metadata.labels).toMatchObject({ gateway: 'corp' });
-});
-
-it('NOTES tell how to reach the proxy and the portal', async () => {
-  const out = await helmOk(['install', '--dry-run=client', ...renderArgs({ namespace: 'gateway', set: ['samples.enabled=true'] })]);
-  const notes = out.slice(out.indexOf('NOTES:'));
-  expect(notes).toContain('kubectl get service -n gateway corp-proxy');
-  expect(notes).toContain('kubectl port-forward -n gateway service/corp-master 8888');
-  expect(notes).toContain("kubectl get secret -n gateway corp-admin -o jsonpath='{.data.password}'");
-  expect(notes).toContain('No Prometheus Operator API');
 });

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { BUILD_COMMAND, kubeCacheDir } from '../cluster/kube-binaries.js';
+import { BUILD_COMMAND, KUBE_VERSION, kubeCacheDir } from '../cluster/kube-binaries.js';
 
 export const CHART = join(__dirname, '..', '..', 'charts', 'safesquid');
 
@@ -60,7 +60,6 @@ export function parseManifests(text: string): K8sObject[] {
     .filter((o): o is K8sObject => o !== null && typeof o === 'object' && 'kind' in o);
 }
 
-/** `--set` / `--set-json` flags from a list of `key=value` strings. */
 export interface RenderOptions {
   release?: string;
   namespace?: string;
@@ -82,9 +81,15 @@ export function renderArgs(o: RenderOptions = {}): string[] {
   ];
 }
 
+/**
+ * For `helm template` and client-side dry runs, which know no cluster: the Kubernetes version the
+ * tests run (a helm built by `go install` otherwise assumes 1.20, below the chart's kubeVersion).
+ */
+export const OFFLINE_KUBE_VERSION = ['--kube-version', KUBE_VERSION];
+
 /** `helm template`: the manifests the chart renders (no cluster needed). */
 export async function render(o: RenderOptions = {}): Promise<K8sObject[]> {
-  return parseManifests(await helmOk(['template', ...renderArgs(o)]));
+  return parseManifests(await helmOk(['template', ...renderArgs(o), ...OFFLINE_KUBE_VERSION]));
 }
 
 export function find(objects: K8sObject[], kind: string, name?: string): K8sObject {

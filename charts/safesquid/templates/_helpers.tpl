@@ -39,10 +39,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ include "safesquid.labels" . }}
 {{- end -}}
 
-{{/* The rules of a generated deploy/rbac/ file (files/operator-rbac/ links there): its first document's rules. */}}
+{{/* The rules of a generated deploy/rbac/ file (copied to files/operator-rbac/ by `make rbac`): its first document's rules. */}}
 {{- define "safesquid.rbacRules" -}}
 {{- $text := .root.Files.Get (printf "files/operator-rbac/%s" .file) -}}
-{{- if not $text -}}{{- fail (printf "files/operator-rbac/%s is missing from the chart (it links to deploy/rbac/; run `make rbac`)" .file) -}}{{- end -}}
+{{- if not $text -}}{{- fail (printf "files/operator-rbac/%s is missing from the chart (a copy of deploy/rbac/: run `make rbac`)" .file) -}}{{- end -}}
 {{- $doc := fromYaml (first (regexSplit "(?m)^---\\s*$" $text -1)) -}}
 {{- toYaml $doc.rules -}}
 {{- end -}}
