@@ -64,9 +64,8 @@ rbac: install
 kube-binaries:
 	bash test/cluster/build-kube-binaries.sh
 
-# REAL_NODE=1: also a real node (containerd, kubelet, kube-proxy) on this machine; needs root and system-deps.
-cluster-up: build kube-binaries $(if $(filter 1,$(REAL_NODE)),system-deps)
-	node test/dist/cluster/cli.js up $(if $(filter 1,$(REAL_NODE)),--real-node)
+cluster-up: build kube-binaries
+	node test/dist/cluster/cli.js up
 
 cluster-down: build
 	node test/dist/cluster/cli.js down
