@@ -14,6 +14,7 @@ import { PolicyHub } from './policy-hub.js';
 import { PolicyStore } from './policy-store.js';
 import { loadCertificatePair, ServingCertificate, type CertificateFiles } from './serving-certificate.js';
 import { createPortalApp } from './portal-app.js';
+import type { LoginThrottleOptions } from './login-throttle.js';
 import { SlaveRegistry } from './slave-registry.js';
 import { SlaveRegistryFile } from './slave-registry-file.js';
 import { StorePolicySource } from './store-policy-source.js';
@@ -44,6 +45,8 @@ export interface MasterOptions {
   tls?: CertificateFiles;
   /** Slave registry thresholds (tests shorten them). */
   slaveStateMs?: { onlineMs?: number; staleMs?: number };
+  /** Admin login throttling (tests shorten it). */
+  loginThrottle?: LoginThrottleOptions;
 }
 
 export interface RunningMaster {
@@ -124,6 +127,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     logger: log,
     registry,
     shuttingDown: () => closing !== undefined,
+    loginThrottle: o.loginThrottle,
   });
   const certificate = o.tls && new ServingCertificate(o.tls, log);
   const server: Server | TlsServer = tlsPair ? createTlsServer(tlsPair, app) : createServer(app);

@@ -11,6 +11,7 @@ import type { PolicyCompiler } from './policy-compiler.js';
 import type { PolicyHub } from './policy-hub.js';
 import { createPolicyRoutes, slaveContact } from './policy-routes.js';
 import type { PolicyStore } from './policy-store.js';
+import type { LoginThrottleOptions } from './login-throttle.js';
 import { createSessionRoutes } from './session-routes.js';
 import type { SlaveRegistry } from './slave-registry.js';
 import { createSlaveRoutes } from './slave-routes.js';
@@ -41,6 +42,8 @@ export interface PortalAppOptions {
   startedAt?: Date;
   /** True once the master is stopping: new requests get 503 and connections are not kept alive. */
   shuttingDown?: () => boolean;
+  /** Admin login throttling (tests shorten it). */
+  loginThrottle?: LoginThrottleOptions;
 }
 
 const asGetter = (v: string | (() => string)) => (typeof v === 'string' ? () => v : v);
@@ -102,7 +105,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
 
   const api = express.Router();
   api.use(access.identify);
-  api.use(createSessionRoutes({ sessions: o.sessions, logger: o.logger }));
+  api.use(createSessionRoutes({ sessions: o.sessions, logger: o.logger, throttle: o.loginThrottle }));
   api.use(createPolicyRoutes({ ...o, registry: o.slaves, metrics: o.registry, guards, shuttingDown: o.shuttingDown ?? (() => false) }));
   api.use(createSlaveRoutes({ hub: o.hub, registry: o.slaves, logger: o.logger, guards }));
   api.get('/cluster', guards.admin, (_req, res) => {

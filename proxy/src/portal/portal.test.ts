@@ -173,17 +173,37 @@ describe('access restriction', () => {
   });
 });
 
-it('refuses logins (429) from an address after 10 failures, even with the right password', async () => {
-  const m = await master();
-  const login = (password: string) =>
-    call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password }), type: 'application/json', localAddress: '127.0.0.3' });
-  const failed = await Promise.all(Array.from({ length: 10 }, () => login('guess')));
-  expect(failed.map((r) => r.status)).toEqual(Array(10).fill(401));
-  const blocked = await login('pw-123');
-  expect(blocked.status).toBe(429);
-  expect(blocked.json.error).toMatch(/^too many failed logins from 127\.0\.0\.3; try again in \d+ s$/);
-  // Other addresses are not affected.
-  expect((await call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password: 'pw-123' }), type: 'application/json' })).status).toBe(200);
+describe('admin login throttling (two clients over real HTTP)', () => {
+  const login = (m: RunningMaster, password: string, localAddress: string) =>
+    call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password }), type: 'application/json', localAddress });
+
+  it('makes a guessing address wait, while the owner from another address and bearer tokens get in', async () => {
+    const m = await master({ loginThrottle: { freeFailures: 3, firstWaitMs: 60_000 } });
+    const failed = await Promise.all(Array.from({ length: 4 }, () => login(m, 'guess', '127.0.0.3')));
+    expect(failed.map((r) => r.status)).toEqual(Array(4).fill(401));
+    // The guesser's next attempt is not even checked, right password or not.
+    const waiting = await login(m, 'pw-123', '127.0.0.3');
+    expect(waiting.status).toBe(429);
+    expect(waiting.headers['retry-after']).toBe('60');
+    expect(waiting.json.error).toBe('too many failed logins for "root" from 127.0.0.3; try again in 60 s');
+    // The owner, from another address, is not locked out.
+    const owner = await login(m, 'pw-123', '127.0.0.4');
+    expect(owner.status).toBe(200);
+    expect(owner.json).toEqual({ username: 'root' });
+    // Bearer tokens do not log in and are not throttled, from the guessing address either.
+    expect((await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.3' })).status).toBe(200);
+  });
+
+  it('caps guesses spread over many addresses per minute, but lets the owner in from where they logged in before', async () => {
+    const m = await master({ loginThrottle: { globalFailuresPerMinute: 5 } });
+    expect((await login(m, 'pw-123', '127.0.0.5')).status).toBe(200);
+    const spread = await Promise.all(Array.from({ length: 5 }, (_, i) => login(m, 'guess', `127.0.0.${10 + i}`)));
+    expect(spread.map((r) => r.status)).toEqual(Array(5).fill(401));
+    const capped = await login(m, 'guess', '127.0.0.15');
+    expect(capped.status).toBe(429);
+    expect(capped.json.error).toMatch(/^too many failed logins to this portal in the last minute .*; try again in \d+ s$/);
+    expect((await login(m, 'pw-123', '127.0.0.5')).status).toBe(200);
+  });
 });
 
 describe('standalone policy', () => {

@@ -3,19 +3,18 @@ import type { Logger } from 'pino';
 import { clientIp } from './access-control.js';
 import type { AdminSessions } from './admin-sessions.js';
 import { sendError } from './http-errors.js';
-
-const MAX_FAILURES = 10;
-const FAILURE_WINDOW_MS = 10 * 60_000;
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 
 /**
- * Admin login for the web UI. Failed logins are logged and slowed down, and an address with
- * too many recent failures is refused (429) until its window passes.
+ * Admin login for the web UI. Failed logins are logged and slowed down, and further attempts are
+ * throttled per (address, user name) and across the portal (`login-throttle.ts`). Bearer tokens
+ * never come here and are not throttled.
  */
-export function createSessionRoutes(o: { sessions: AdminSessions; logger: Logger; failureDelayMs?: number }): Router {
+export function createSessionRoutes(o: { sessions: AdminSessions; logger: Logger; failureDelayMs?: number; throttle?: LoginThrottleOptions }): Router {
   const r = Router();
   const log = o.logger.child({ component: 'session' });
   const delay = o.failureDelayMs ?? 500;
-  const failures = new Map<string, { count: number; since: number }>();
+  const throttle = new LoginThrottle(o.throttle);
 
   r.post('/session', express.json({ limit: 16 * 1024 }), async (req, res) => {
     const b = req.body as { username?: unknown; password?: unknown } | undefined;
@@ -23,26 +22,19 @@ export function createSessionRoutes(o: { sessions: AdminSessions; logger: Logger
       return sendError(res, 400, 'send {"username": "...", "password": "..."} as JSON');
     }
     const ip = clientIp(req);
-    const now = Date.now();
-    let f = failures.get(ip);
-    if (f && now - f.since > FAILURE_WINDOW_MS) {
-      failures.delete(ip);
-      f = undefined;
-    }
-    if (f && f.count >= MAX_FAILURES) {
-      const retry = Math.ceil((f.since + FAILURE_WINDOW_MS - now) / 1000);
-      log.warn({ client: ip, username: b.username }, 'admin login refused: too many failures');
-      res.setHeader('Retry-After', String(retry));
-      return sendError(res, 429, `too many failed logins from ${ip}; try again in ${retry} s`);
+    const verdict = throttle.check(ip, b.username);
+    if (!verdict.ok) {
+      log.warn({ client: ip, username: b.username, retryAfterS: verdict.retryAfterS }, `admin login refused: ${verdict.reason}`);
+      res.setHeader('Retry-After', String(verdict.retryAfterS));
+      return sendError(res, 429, `${verdict.reason}; try again in ${verdict.retryAfterS} s`);
     }
     if (!(await o.sessions.verify(b.username, b.password))) {
-      if (f) f.count++;
-      else failures.set(ip, { count: 1, since: now });
+      throttle.failed(ip, b.username);
       log.warn({ client: ip, username: b.username }, 'admin login failed');
       await new Promise((resolve) => setTimeout(resolve, delay));
       return sendError(res, 401, 'wrong username or password');
     }
-    failures.delete(ip);
+    throttle.succeeded(ip, b.username);
     o.sessions.create(res, b.username);
     log.info({ client: ip, username: b.username }, 'admin logged in');
     res.json({ username: b.username });
