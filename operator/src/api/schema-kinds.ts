@@ -14,6 +14,14 @@ const INT_OR_STRING = 'K8sIntOrString';
 const QUANTITY_MAP = 'K8sQuantityMap';
 const OPEN_OBJECT = 'K8sOpenObject';
 
+/** What a value of each registered kind must be, in words (TypeBox only says "Expected kind"). */
+export const KIND_EXPECTATIONS: Record<string, string> = {
+  [MAP]: 'must be a map of strings',
+  [INT_OR_STRING]: 'must be an integer or a quantity such as 500m, 256Mi or 1Gi',
+  [QUANTITY_MAP]: 'must map each resource to an integer or a quantity such as 500m, 256Mi or 1Gi',
+  [OPEN_OBJECT]: 'must be an object',
+};
+
 if (!TypeRegistry.Has(ENUM)) {
   TypeRegistry.Set(ENUM, (schema: { enum: string[] }, value) => typeof value === 'string' && schema.enum.includes(value));
 }

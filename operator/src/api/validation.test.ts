@@ -81,6 +81,8 @@ describe('validateClusterSpec', () => {
     ['bad quantity', { ...minimal, master: { storage: { size: 'ten gigs' } } }, 'spec.master.storage.size', /quantity/],
     ['bad resources', { ...minimal, slaves: { resources: { limits: { memory: '1 GB' } } } }, 'spec.slaves.resources.limits', /quantity/],
     ['replicas below 0', { ...minimal, slaves: { replicas: -1 } }, 'spec.slaves.replicas', /0/],
+    ['a quantity that is not one', { ...minimal, slaves: { spool: { size: true } } }, 'spec.slaves.spool.size', /integer or a quantity/],
+    ['labels that are not strings', { policySelector: { matchLabels: { gateway: 1 } } }, 'spec.policySelector.matchLabels', /map of strings/],
     ['bad secret name', { ...minimal, auth: { basic: { secretRef: { name: 'Proxy_Users' } } } }, 'spec.auth.basic.secretRef.name', /match/],
   ])('%s is refused naming the field', (_what, spec, path, message) => {
     const issues = validateClusterSpec(spec);

@@ -4,7 +4,9 @@
  * CEL rules are the API server's job; `validateClusterSpec` mirrors none of them, so a spec read
  * from the API server (already checked) is the normal input and this is the safety net.
  */
+import { Kind } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { KIND_EXPECTATIONS } from './schema-kinds.js';
 import { validatePolicySets, type PolicyIssue } from '@safesquid/proxy/policy';
 import { safeSquidClusterSpecSchema, type SafeSquidClusterSpec } from './safesquid-cluster.js';
 import type { PolicySet } from './policy-set.js';
@@ -82,14 +84,10 @@ export function applyClusterDefaults(spec: SafeSquidClusterSpec): DefaultedClust
 }
 
 function describeError(error: { message: string; schema: unknown }): string {
-  const schema = error.schema as { enum?: unknown[]; type?: unknown };
-  // Registered kinds report "Expected kind ..."; say what they are.
+  const schema = error.schema as { enum?: unknown[]; [Kind]?: string };
   if (schema.enum) return `must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
-  if ((error.schema as { 'x-kubernetes-int-or-string'?: boolean })['x-kubernetes-int-or-string'] || (schema.type === 'object' && /kind/i.test(error.message) && JSON.stringify(error.schema).includes('int-or-string'))) {
-    return 'must be an integer or a quantity such as 500m, 256Mi or 1Gi' + (schema.type === 'object' ? ' for every key' : '');
-  }
-  if (/kind/i.test(error.message)) return `${error.message.replace(/^Expected kind '.*'$/, 'has the wrong shape')} (expected ${String(schema.type ?? 'an int or a quantity string')})`;
-  return error.message.charAt(0).toLowerCase() + error.message.slice(1);
+  const expected = schema[Kind] === undefined ? undefined : KIND_EXPECTATIONS[schema[Kind]];
+  return expected ?? error.message.charAt(0).toLowerCase() + error.message.slice(1);
 }
 
 /** Schema issues of a SafeSquidCluster spec (types, enums, bounds, required fields), each naming its field. */
