@@ -158,6 +158,16 @@ test.each(badPolicySets)('a PolicySet with %s is refused naming the field', asyn
   expect(await getJson(['-n', ns, 'pset', 'bad'])).toBeNull();
 });
 
+test('a large PolicySet stays within the CEL cost budget (3000 redirect rules, 300 time profiles)', async () => {
+  const spec = {
+    rules: Array.from({ length: 3000 }, (_, i) => ({ name: `r${i}`, action: 'redirect', redirectTo: `https://intranet.example/${'x'.repeat(200)}/${i}`, match: { domains: [`d${i}.example`] } })),
+    timeProfiles: Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, from: '08:00', to: '17:30' })),
+  };
+  // Server-side apply: a client-side apply would also store the whole object in an annotation.
+  await kubectlOk(['apply', '--server-side', '-n', ns, '-f', '-'], manifest('PolicySet', 'large', spec));
+  expect((await getJson(['-n', ns, 'pset', 'large'])).spec.rules).toHaveLength(3000);
+});
+
 test('a PolicySet only the engine can refuse (a dangling category) is accepted by the API server', async () => {
   await kubectlOk(['apply', '-n', ns, '-f', '-'], manifest('PolicySet', 'dangling', rule({ match: { categories: ['no-such-category'] } })));
   expect(await getJson(['-n', ns, 'pset', 'dangling'])).not.toBeNull();
