@@ -3,7 +3,8 @@
  * traffic (allowed and denied requests, tunnels, a malformed request), scraped every second, and
  * every panel's query sent to Prometheus's HTTP API as Grafana would send it (variables set to
  * "All"). Each must parse and return data with finite values; the operator's panels, with no
- * operator running here, must parse and read only metrics the operator's source declares.
+ * operator running here, must parse and read only metrics the operator's source declares (they
+ * return data from the real operator in operator-panels.cluster.test.ts).
  * Every process is stopped by PID.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
