@@ -10,7 +10,7 @@ import { createNamespace, kubectl, kubectlOk } from '../cluster/kubectl.js';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { until } from '../support/until.js';
 import { installCrds, operatorIdentity, startOperator, type OperatorIdentity, type OperatorProc } from '../operator/operator-process.js';
-import { REPO, dashboardQueries, expandVariables, metricNames } from './monitoring-files.js';
+import { REPO, alertRules, dashboardQueries, expandVariables, metricNames } from './monitoring-files.js';
 
 jest.setTimeout(180_000);
 
@@ -62,4 +62,8 @@ it('every operator panel returns data while the operator reconciles the samples'
   expect(leader.map((s) => s.value)).toEqual([1]);
   const reconciles = await p.query('sum(safesquid_operator_reconciles_total{kind="SafeSquidCluster"})');
   expect(reconciles[0]?.value).toBeGreaterThan(0);
+  // The no-leader alert reads the real gauge: quiet while this operator leads.
+  const noLeader = alertRules().find((r) => r.alert === 'SafeSquidOperatorNoLeader')!;
+  expect(await p.query(noLeader.expr)).toEqual([]);
+  expect(await p.query('count(present_over_time(safesquid_operator_leader[1h]))')).toEqual([{ metric: {}, value: 1 }]);
 });
