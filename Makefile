@@ -40,6 +40,12 @@ crds: install
 	node operator/dist/api/generate-crds.js
 	cp crds/*.yaml charts/safesquid/crds/   # the chart's copies (test/charts checks they match)
 
+# docs/reference/*.md from the same schemas (operator/src/docs; a unit test fails when they are stale).
+.PHONY: docs
+docs: install
+	npx tsc -b operator
+	node operator/dist/docs/write-references.js
+
 # Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
 BENCHES := policy proxy sync reports cluster operator
 bench: $(addprefix bench-,$(BENCHES))
@@ -64,8 +70,9 @@ rbac: install
 kube-binaries:
 	bash test/cluster/build-kube-binaries.sh
 
-cluster-up: build kube-binaries
-	node test/dist/cluster/cli.js up
+# REAL_NODE=1: also a real node (containerd, kubelet, kube-proxy) on this machine; needs root and system-deps.
+cluster-up: build kube-binaries $(if $(filter 1,$(REAL_NODE)),system-deps)
+	node test/dist/cluster/cli.js up $(if $(filter 1,$(REAL_NODE)),--real-node)
 
 cluster-down: build
 	node test/dist/cluster/cli.js down

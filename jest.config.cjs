@@ -47,5 +47,16 @@ module.exports = {
       globalSetup: '<rootDir>/test/cluster/jest-global-setup.cjs',
       globalTeardown: '<rootDir>/test/cluster/jest-global-teardown.ts',
     },
+    {
+      ...common,
+      // On one real node (containerd, kubelet, kube-proxy: test/cluster/real-node.ts) beside a real
+      // control plane, started once for the project; needs root, `make system-deps` and `make kube-binaries`.
+      // Its teardown fails the run if the host is not left as it was.
+      displayName: 'e2e-kube',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.kube.test.ts'],
+      globalSetup: '<rootDir>/test/cluster/jest-real-node-setup.cjs',
+      globalTeardown: '<rootDir>/test/cluster/jest-real-node-teardown.cjs',
+    },
   ],
 };

@@ -5,15 +5,17 @@
 #   kubelet, kube-proxy (the real node of test/cluster/real-node.ts; same module and version)
 #   kwok (simulates nodes so pods get scheduled and report Running/Ready)
 #   helm (the chart tests; go install of a pinned release)
+#   metrics-server (the real node's metrics API, for the HPA; go install of a pinned release)
 # A second run with every binary present does nothing; FORCE=1 rebuilds.
 # Writes build.json beside bin/ (seconds per step, binary sizes) for bench/cluster.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-# Keep these in step with test/cluster/kube-versions.ts.
+# Keep these in step with test/cluster/kube-binaries.ts.
 KUBE_VERSION=v1.32.2
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.0
+METRICS_SERVER_VERSION=v0.8.0
 ETCD_VERSION=v3.5.16
 # The Go release Kubernetes 1.32 was built and tested with; fetched as a module through the proxy.
 GO_TOOLCHAIN=go1.23.6
@@ -26,7 +28,7 @@ mkdir -p "$bin"
 
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 missing=()
-for c in "${kube_cmds[@]}" etcd kwok helm; do
+for c in "${kube_cmds[@]}" etcd kwok helm metrics-server; do
   [[ -x "$bin/$c" ]] || missing+=("$c")
 done
 if [[ ${#missing[@]} -eq 0 && "${FORCE:-}" != 1 ]]; then
@@ -89,9 +91,16 @@ have helm || (
   GOTOOLCHAIN=local GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 )
 t3=$(now)
+have metrics-server || (
+  echo "building metrics-server $METRICS_SERVER_VERSION ..."
+  cd "$cache"
+  # Its go.mod declares a newer Go than Kubernetes 1.32's: the installed Go builds it.
+  GOTOOLCHAIN=local GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+)
+t4=$(now)
 
 sizes=""
-for c in "${kube_cmds[@]}" etcd kwok helm; do
+for c in "${kube_cmds[@]}" etcd kwok helm metrics-server; do
   sizes+="\"$c\": $(stat -c %s "$bin/$c"), "
 done
 cat >"$cache/build.json" <<EOF
@@ -105,7 +114,9 @@ cat >"$cache/build.json" <<EOF
   "kwokBuildSeconds": $(elapsed "$te" "$t2"),
   "helmVersion": "$HELM_VERSION",
   "helmBuildSeconds": $(elapsed "$t2" "$t3"),
-  "totalSeconds": $(elapsed "$t0" "$t3"),
+  "metricsServerVersion": "$METRICS_SERVER_VERSION",
+  "metricsServerBuildSeconds": $(elapsed "$t3" "$t4"),
+  "totalSeconds": $(elapsed "$t0" "$t4"),
   "goBuildCache": "$([[ "${COLD:-}" == 1 ]] && echo cold || echo reused)",
   "cpus": $(nproc),
   "loadAverageAtEnd": "$(cut -d' ' -f1-3 /proc/loadavg)",

@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
    * and the kubelet and kube-proxy of `make kube-binaries`. One at a time per machine.
    */
   realNode?: boolean;
+  /** With the real node, metrics-server for the HPA (default true). */
+  metricsServer?: boolean;
   /** For a detached real node: the compiled node-services-main.js (cli.ts passes it). */
   realNodeServicesEntry?: string;
   /** Leave the processes running after this Node process exits (`make cluster-up`). Default false. */
@@ -164,7 +166,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const detached = opts.detached ?? false;
   const withRealNode = opts.realNode ?? false;
   const deadline = t0 + (opts.startTimeoutMs ?? (withRealNode ? 180_000 : 120_000));
-  const bins = locateKubeBinaries(withRealNode ? ['kubelet', 'kubeProxy', 'metricsServer'] : []);
+  const withMetricsServer = withRealNode && (opts.metricsServer ?? true);
+  const bins = locateKubeBinaries([...(withRealNode ? ['kubelet', 'kubeProxy'] as const : []), ...(withMetricsServer ? ['metricsServer'] as const : [])]);
   const dir = mkdtempSync(join(process.env.SAFESQUID_KUBE_TMP || tmpdir(), 'safesquid-kube-'));
   const logDir = join(dir, 'logs');
   mkdirSync(logDir);
@@ -348,6 +351,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           bins,
           network,
           serviceCidr: SERVICE_CIDR,
+          metricsServer: withMetricsServer,
           detached,
           servicesEntry: opts.realNodeServicesEntry,
           launch,

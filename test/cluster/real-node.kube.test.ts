@@ -122,7 +122,8 @@ test('a pod resolves a Service by its cluster DNS name, reaches it, and reaches 
           'set -e',
           'cat /etc/resolv.conf',
           // The short form the product's slaves use for the master (search path), and the full one.
-          `wget -q -T 5 -O - http://web.${ns}.svc/index.html`,
+          // (nc, not wget: Debian's static busybox wget crashes at start.)
+          `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 web.${ns}.svc 80`,
           `nslookup web.${ns}.svc.cluster.local`,
           // The API server speaks TLS; a plain request gets its telling refusal, which proves the way there.
           "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 kubernetes.default.svc 443",

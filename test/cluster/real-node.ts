@@ -61,6 +61,8 @@ export interface RealNodeContext {
   bins: KubeBinaries;
   network: PodNetwork;
   serviceCidr: string;
+  /** Start metrics-server (the HPA's CPU source). */
+  metricsServer: boolean;
   detached: boolean;
   /** For a detached node: the compiled node-services-main.js that serves DNS and volumes in a process of its own. */
   servicesEntry?: string;
@@ -245,7 +247,7 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
 
   // metrics-server on the host, registered as the aggregated metrics.k8s.io (the HPA's CPU source).
   const metricsPort = await freePort();
-  const metricsServer = ctx.launch('metrics-server', ctx.bins.metricsServer, [
+  const metricsServer = !ctx.metricsServer ? null : ctx.launch('metrics-server', ctx.bins.metricsServer, [
     `--kubeconfig=${ctx.adminKubeconfig}`,
     `--authentication-kubeconfig=${ctx.adminKubeconfig}`,
     `--authorization-kubeconfig=${ctx.adminKubeconfig}`,
@@ -260,9 +262,10 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
     '--kubelet-use-node-status-port',
     // The shortest it allows: the HPA sees load within seconds.
     '--metric-resolution=10s',
+    '--kubelet-request-timeout=5s',
     '--v=1',
   ]);
-  await registerMetricsApi(api, network.nodeIp, metricsPort);
+  if (metricsServer) await registerMetricsApi(api, network.nodeIp, metricsPort);
 
   // Cluster DNS and volumes: inside this process, or a process of their own when the node outlives it.
   let dns: ClusterDns | null = null;
@@ -289,7 +292,7 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     }),
     // Until it is Available, API discovery fails for metrics.k8s.io, and namespaces cannot be deleted.
-    ctx.waitFor('the metrics.k8s.io APIService Available', metricsServer, async () => {
+    metricsServer && ctx.waitFor('the metrics.k8s.io APIService Available', metricsServer, async () => {
       const res = await api.send('GET', '/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io');
       const svc = JSON.parse(res.body) as NodeStatus;
       return res.status === 200 && (svc.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false);
@@ -302,7 +305,7 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
     }),
   ]);
 
-  const nodeProcesses = [containerd, kubelet, kubeProxy, metricsServer];
+  const nodeProcesses = [containerd, kubelet, kubeProxy, ...(metricsServer ? [metricsServer] : [])];
   const info: RealNode = {
     nodeName,
     nodeIp: network.nodeIp,
