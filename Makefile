@@ -22,7 +22,7 @@ lint: install
 system-deps:
 	bash .ci/install-debian-packages
 
-test: system-deps kube-binaries build lint images
+test: system-deps kube-binaries build lint images docs-check
 	npx jest --ci
 
 test-unit: build
@@ -45,6 +45,12 @@ crds: install
 docs: install
 	npx tsc -b operator
 	node operator/dist/docs/write-references.js
+
+# Links and anchors resolve, PolicySet/SafeSquidCluster blocks validate, cookbook claims hold
+# (policy explain), ```sh runnable blocks exit 0 (operator/src/docs/docs-check.ts).
+.PHONY: docs-check
+docs-check: build
+	node operator/dist/docs/docs-check-main.js
 
 # Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
 BENCHES := policy proxy sync reports cluster operator
