@@ -9,10 +9,12 @@ import {
   cleanUpRealNodeHost,
   DEFAULT_POD_NETWORK,
   drainRealNode,
+  lockRealNode,
   prepareRealNodeHost,
   realNodeApiServerArgs,
   realNodeState,
   startRealNode,
+  unlockRealNode,
   type RealNode,
   type RealNodeState,
   type StartedRealNode,
@@ -230,7 +232,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     const network = DEFAULT_POD_NETWORK;
     if (withRealNode) {
-      const hostBefore = prepareRealNodeHost(bins, network, SERVICE_CIDR);
+      lockRealNode(dir, detached);
+      let hostBefore;
+      try {
+        hostBefore = prepareRealNodeHost(bins, network, SERVICE_CIDR);
+      } catch (err) {
+        unlockRealNode(dir);
+        throw err;
+      }
       nodeState = realNodeState(dir, hostBefore);
       if (!detached) ownedNodes.add(nodeState);
     }

@@ -178,3 +178,65 @@ test('a claim of the default StorageClass binds and the pod writes to its volume
   const pv = await getJson<{ spec: { hostPath: { path: string } } }>(['pv', pvc?.spec.volumeName as string]);
   expect(readFileSync(`${pv?.spec.hostPath.path}/proof`, 'utf8')).toBe('written-by-65532\n');
 });
+
+test('metrics-server reports the pods\' real CPU, and an HPA scales a Deployment on it', async () => {
+  // A busy loop held to 100m by its CPU limit: five times its 20m request.
+  await kubectlOk(['apply', '-n', ns, '-f', '-'], JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'burner' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'burner' } },
+          template: {
+            metadata: { labels: { app: 'burner' } },
+            spec: {
+              ...onRealNode,
+              terminationGracePeriodSeconds: 0,
+              containers: [{
+                name: 'burn',
+                image: node.images.busybox,
+                imagePullPolicy: 'Never',
+                command: ['sh', '-c', 'while :; do :; done'],
+                resources: { requests: { cpu: '20m' }, limits: { cpu: '100m' } },
+              }],
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'burner' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'burner' },
+          minReplicas: 1,
+          maxReplicas: 2,
+          metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 100 } } }],
+        },
+      },
+    ],
+  }));
+  try {
+    const cpu = await eventually('pod CPU from metrics.k8s.io', async () => {
+      const list = await getJson<{ items: { metadata: { labels?: Record<string, string> }; containers: { usage: { cpu: string } }[] }[] }>(
+        ['pods.metrics.k8s.io', '-n', ns, '-l', 'app=burner']);
+      const usage = list?.items[0]?.containers[0]?.usage.cpu;
+      if (!usage) return undefined;
+      const milli = usage.endsWith('n') ? Number(usage.slice(0, -1)) / 1e6 : usage.endsWith('m') ? Number(usage.slice(0, -1)) : Number(usage) * 1000;
+      return milli > 40 ? milli : undefined;
+    }, 90_000);
+    console.log(`real node: busy pod at ${cpu.toFixed(0)}m CPU per metrics-server`);
+    const replicas = await eventually('the HPA to scale burner to 2', async () => {
+      const d = await getJson<{ spec: { replicas: number } }>(['deployment', '-n', ns, 'burner']);
+      return d?.spec.replicas === 2 ? 2 : undefined;
+    }, 60_000);
+    expect(replicas).toBe(2);
+  } finally {
+    await kubectl(['delete', '-n', ns, 'hpa/burner', 'deployment/burner', '--wait=false']);
+  }
+});

@@ -2,7 +2,7 @@
 // this machine, with cluster DNS and a hostPath provisioner, so pods run for real (kwok nodes only
 // pretend). Started by startControlPlane({ realNode: true }); everything it changes on the host is
 // recorded first (host-state.ts) and put back by its teardown.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBridge, DEFAULT_POD_NETWORK, writeCniConfig, type PodNetwork } from './cni.js';
 import { CLUSTER_DOMAIN, startClusterDns, type ClusterDns } from './cluster-dns.js';
@@ -78,9 +78,66 @@ export interface StartedRealNode {
   closeInProcess(): Promise<void>;
 }
 
+// One real node per machine: its teardown undoes whatever appeared on the host since it started, so
+// a second one starting (or failing to start) meanwhile would take the first one's changes away.
+const LOCK = '/run/safesquid-real-node.lock';
+
+interface LockOwner {
+  pid: number;
+  dir: string;
+  detached: boolean;
+}
+
+function lockHeld(owner: LockOwner): boolean {
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch {
+    // A detached node outlives the command that started it; its dir goes with `make cluster-down`.
+    return owner.detached && existsSync(owner.dir);
+  }
+}
+
+/** Takes the machine's real-node lock for the control plane in `dir`, or says who holds it. */
+export function lockRealNode(dir: string, detached: boolean): void {
+  const me: LockOwner = { pid: process.pid, dir, detached };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(LOCK, 'wx');
+      writeFileSync(fd, JSON.stringify(me));
+      closeSync(fd);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner: LockOwner | null = null;
+    try {
+      owner = JSON.parse(readFileSync(LOCK, 'utf8')) as LockOwner;
+    } catch {
+      // half-written or unreadable: treat as stale
+    }
+    if (owner && lockHeld(owner)) {
+      throw new Error(`real node: another one runs on this machine (pid ${owner.pid}, ${owner.dir}${owner.detached ? ', started by make cluster-up: make cluster-down stops it' : ''}); ` +
+        `one at a time (${LOCK})`);
+    }
+    rmSync(LOCK, { force: true });
+  }
+  throw new Error(`real node: could not take ${LOCK}`);
+}
+
+/** Gives the lock back if the control plane in `dir` holds it. */
+export function unlockRealNode(dir: string): void {
+  try {
+    if ((JSON.parse(readFileSync(LOCK, 'utf8')) as LockOwner).dir === dir) rmSync(LOCK, { force: true });
+  } catch {
+    // not ours, or gone
+  }
+}
+
 /**
  * Checks the host has what a real node needs, records the host's state, and creates the pod bridge
  * whose address is the node IP (the API server binds to it, so this comes before the control plane).
+ * Call lockRealNode first.
  */
 export function prepareRealNodeHost(bins: KubeBinaries, network: PodNetwork, serviceCidr: string): HostSnapshot {
   const missing = [
@@ -408,7 +465,9 @@ export function cleanUpRealNodeHost(state: RealNodeState, log: (l: string) => vo
       // already gone
     }
   }
-  return restoreHost(state.hostBefore, { ownDirs: [state.dir], log });
+  const left = restoreHost(state.hostBefore, { ownDirs: [state.dir], log });
+  unlockRealNode(state.dir);
+  return left;
 }
 
 export { DEFAULT_POD_NETWORK };
