@@ -42,17 +42,22 @@ for p in "${debs[@]}"; do
   [[ -n $v && $v != '(none)' ]] || die "Debian package $p: apt-cache has no candidate version (apt sources?)"
   deb_versions+="$p=$v "
 done
-tree_hash() { # paths and contents of the files under the given paths (missing paths count as empty)
+tree_hash() { # paths and contents of the files under the given paths that an image ships (not tests, maps, types)
   local p
-  for p in "$@"; do [[ -e $p ]] && find "$p" -type f -not -name '*.tsbuildinfo' -print0; done | sort -z | xargs -0r sha256sum | sha256sum | cut -c1-64
+  for p in "$@"; do
+    [[ -e $p ]] && find "$p" -type f -not \( -name '*.tsbuildinfo' -o -name '*.test.*' -o -name '*.map' -o -name '*.d.ts' \) -print0
+  done | sort -z | xargs -0r sha256sum | sha256sum | cut -c1-64
 }
-inputs=$( {
+list_inputs() {
   echo "node=$node_version debs=$deb_versions"
   sha256sum package.json package-lock.json images/rootfs.sh
   for ws in "${workspaces[@]}"; do echo "$ws $(tree_hash "$ws/package.json" "$ws/dist" "$ws/ui" "$ws/policies")"; done
   echo "base $(tree_hash images/base)"
   echo "better-sqlite3 $(tree_hash node_modules/better-sqlite3/build/Release/better_sqlite3.node)"
-} | sha256sum | cut -c1-64)
+}
+# (.inputs-list says what they were, to diff when a rebuild comes unexpected)
+input_list=$(list_inputs)
+inputs=$(sha256sum <<<"$input_list" | cut -c1-64)
 if [[ -f $ctx/.inputs && $(cat "$ctx/.inputs") == "$inputs" && -z ${FORCE:-} ]]; then
   say "up to date ($ctx); FORCE=1 rebuilds"
   exit 0
@@ -142,7 +147,7 @@ for ws in "${workspaces[@]}"; do
     cp package-lock.json "$s/"
     # npm ci checks the lock against every workspace's package.json, so all of them come along.
     for w in $(jq -r '.workspaces[]' package.json); do install -D -m 0644 "$w/package.json" "$s/$w/package.json"; done
-    say "npm ci --omit=dev -w $ws"
+    say "npm ci --omit=dev -w $ws ($SECONDS s)"
     # No install scripts: better-sqlite3's native module is the one `npm ci` built for this repo (below).
     (cd "$s" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error -w "$ws" >/dev/null)
     echo "$lock" > "$s/.lock-inputs"
@@ -189,6 +194,7 @@ for ws in "${workspaces[@]}"; do
   find "$nm" -mindepth 2 -maxdepth 3 -type d -regextype posix-extended \
     -regex "$nm/([^@/][^/]*|@[^/]+/[^/]+)/(test|tests|__tests__|docs|example|examples|\.github)" -prune -exec rm -rf {} +
   find "$nm" -type d -empty -delete
+  say "$ws app assembled ($SECONDS s)"
 done
 # An empty directory, COPY --chown=65532 to /var/lib/safesquid/ (a volume in Kubernetes).
 mkdir -p "$ctx/state"
@@ -229,6 +235,7 @@ for ws in "${workspaces[@]}"; do
 done
 
 rm -rf "$stage/node" "$stage/deb"
+echo "$input_list" > "$ctx/.inputs-list"
 echo "$inputs" > "$ctx/.inputs"
 say "done in $SECONDS s: $ctx ($(du -sh "$base" | cut -f1) base$(for ws in "${workspaces[@]}"; do printf ', %s %s' "$(du -sh "$ctx/$ws" | cut -f1)" "$ws"; done))"
 version=$(jq -r .version proxy/package.json)
