@@ -36,7 +36,7 @@ async function start(args: string[], what?: string): Promise<OperatorProc> {
   return p;
 }
 
-const children = (name: string) => expectedChildren(name, { pvc: false });
+const children = (name: string) => expectedChildren(name, { pvc: false, hpa: false });
 const allPresent = async (names: string[]) => (await kubectl(['get', ...names.flatMap(children), '-n', ns])).code === 0;
 
 beforeAll(async () => {

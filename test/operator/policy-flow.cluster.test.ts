@@ -27,7 +27,8 @@ const policySet = (blocked: string) => `apiVersion: safesquid.io/v1alpha1
 kind: PolicySet
 metadata: {name: flow-rules, labels: {gateway: flow}}
 spec:
-${indent(blockingPolicy(blocked))}`;
+${indent(blockingPolicy(blocked).trimEnd())}
+`;
 
 const cluster = `apiVersion: safesquid.io/v1alpha1
 kind: SafeSquidCluster

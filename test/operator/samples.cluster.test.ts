@@ -30,12 +30,17 @@ let identity: OperatorIdentity | undefined;
 let operator: OperatorProc | undefined;
 
 const SAMPLES = join(REPO, 'deploy/samples');
-const sampleHash = () =>
-  compilePolicyBundle(
-    readdirSync(SAMPLES)
-      .filter((f) => f.startsWith('policyset-'))
-      .flatMap((f) => parsePolicyDocuments(readFileSync(join(SAMPLES, f), 'utf8'), f)),
-  ).hash;
+/**
+ * The bundle hash of the sample PolicySets as the API server stores them (with the CRD's defaults
+ * filled in, which the bundle carries), compiled by the engine here.
+ */
+async function sampleHash(): Promise<string> {
+  const names = readdirSync(SAMPLES)
+    .filter((f) => f.startsWith('policyset-'))
+    .flatMap((f) => parsePolicyDocuments(readFileSync(join(SAMPLES, f), 'utf8'), f).map((s) => s.name));
+  const stored = await Promise.all(names.map(async (n) => (await getJson(['pset', n, '-n', ns]))!));
+  return compilePolicyBundle(stored.map((p) => ({ name: p.metadata.name, spec: p.spec }))).hash;
+}
 
 /** Reads (and fails with) the operator's output when something does not converge. */
 async function converge<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
@@ -46,7 +51,7 @@ async function converge<T>(what: string, check: () => Promise<T | undefined>, ti
   }
 }
 
-const get = <T = any>(what: string) => getJson<T>([...what.split(' '), '-n', ns]);
+const get = <T = any>(what: string) => getJson<T>([...what.split(' '), '-n', ns, '--show-managed-fields']);
 
 beforeAll(async () => {
   await installCrds();
@@ -81,8 +86,9 @@ it('turns the samples into every child, owned and labelled, with the policy comp
     expect(managers).toEqual(['safesquid-operator']);
   }
   const cm = await get('configmap corp-policy');
-  expect(cm.metadata.annotations['safesquid.io/policy-hash']).toBe(sampleHash());
-  expect(JSON.parse(cm.data['bundle.json']).hash).toBe(sampleHash());
+  const hash = await sampleHash();
+  expect(cm.metadata.annotations['safesquid.io/policy-hash']).toBe(hash);
+  expect(JSON.parse(cm.data['bundle.json']).hash).toBe(hash);
 
   // With an HPA the operator leaves spec.replicas of the StatefulSet to it: not among its fields.
   const sts = await get('statefulset corp-slave');
@@ -118,7 +124,7 @@ it('gets master and slave pods Running and Ready on kwok nodes, and says so in s
   const ssc = await get('ssc corp');
   expect(ssc.status).toMatchObject({
     observedGeneration: ssc.metadata.generation,
-    policyHash: sampleHash(),
+    policyHash: await sampleHash(),
     slaves: { desired: 2, ready: 2, summary: '2/2' },
     replicas: 2,
     masterURL: `http://corp-master.${ns}.svc:8888`,
@@ -135,7 +141,7 @@ it('prints the columns of kubectl get ssc,pset', async () => {
   process.stdout.write(`kubectl get ssc,pset:\n${out}\n`);
   const lines = out.split('\n');
   expect(lines.find((l) => l.startsWith('NAME') && l.includes('READY'))).toMatch(/NAME\s+READY\s+SLAVES\s+POLICY\s+AGE/);
-  expect(out).toMatch(new RegExp(`safesquidcluster.safesquid.io/corp\\s+False\\s+2/2\\s+${sampleHash().slice(7, 19)}\\s`));
+  expect(out).toMatch(new RegExp(`safesquidcluster.safesquid.io/corp\\s+False\\s+2/2\\s+${(await sampleHash()).slice(7, 19)}\\s`));
   expect(lines.find((l) => l.includes('PRIORITY'))).toMatch(/NAME\s+PRIORITY\s+VALID\s+CLUSTERS\s+AGE/);
   expect(out).toMatch(/policyset.safesquid.io\/corp-baseline\s+100\s+True\s+\["corp"\]/);
   expect(out).toMatch(/policyset.safesquid.io\/corp-downloads\s+50\s+True\s+\["corp"\]/);
@@ -198,10 +204,11 @@ it('repairs drift: a child deleted or edited by hand comes back as the spec says
   });
   expect(again.spec.ports).toEqual(svc.spec.ports.map((p: any) => expect.objectContaining({ name: p.name, port: p.port })));
 
+  const hash = await sampleHash();
   await kubectlOk(['patch', 'configmap', 'corp-policy', '-n', ns, '--type=merge', '-p', '{"data":{"bundle.json":"{}"}}']);
   await converge('the policy ConfigMap restored', async () => {
     const cm = await get('configmap corp-policy');
-    return JSON.parse(cm.data['bundle.json']).hash === sampleHash() ? true : undefined;
+    return JSON.parse(cm.data['bundle.json']).hash === hash ? true : undefined;
   });
 
   await kubectlOk(['patch', 'deployment', 'corp-master', '-n', ns, '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"evil/image:1"}]']);
@@ -220,8 +227,11 @@ it('leaves the replica count the HPA owns alone', async () => {
   await converge('4 slaves ready', async () => ((await get('ssc corp')).status.slaves.ready === 4 ? true : undefined));
 });
 
-it('switches to a fixed count with kubectl scale ssc: the HPA is deleted, the StatefulSet takes the count', async () => {
+it('raises the HPA floor with kubectl scale ssc; a fixed slaves.replicas deletes the HPA and sets the StatefulSet', async () => {
+  // The scale subresource's spec side is slaves.minReplicas (see operator/src/api/crd.ts).
   await kubectlOk(['scale', 'ssc', 'corp', '-n', ns, '--replicas=3']);
+  await converge('HPA minReplicas 3', async () => ((await get('hpa corp-slave'))?.spec.minReplicas === 3 ? true : undefined));
+  await kubectlOk(['patch', 'ssc', 'corp', '-n', ns, '--type=merge', '-p', '{"spec":{"slaves":{"replicas":3}}}']);
   await converge('no HPA and 3 replicas', async () => {
     const hpa = await kubectl(['get', 'hpa', 'corp-slave', '-n', ns]);
     const sts = await get('statefulset corp-slave');
