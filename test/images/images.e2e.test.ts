@@ -146,6 +146,46 @@ describe.each(['proxy', 'operator'] as const)('image safesquid/%s', (name) => {
   });
 });
 
+describe('images/containerfile.mjs (what make images reads of a Containerfile)', () => {
+  const dir = tempDir('containerfile');
+  afterAll(() => dir.remove());
+  const parse = (file: string, ...buildArgs: string[]) =>
+    run(process.execPath, [join(REPO, 'images/containerfile.mjs'), file, ...buildArgs.flatMap((a) => ['--build-arg', a])]).then(
+      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+
+  it.each(['proxy', 'operator'] as const)('gives the built %s image its config: the umoci build applies the Containerfile', async (name) => {
+    const image = builtImage(name);
+    const labels = image.config.config.Labels!;
+    const out = await parse(join(REPO, 'images', name, 'Containerfile'), `VERSION=${packageVersion(name)}`, `REVISION=${labels['org.opencontainers.image.revision']}`);
+    expect(out.code).toBe(0);
+    const { config } = JSON.parse(out.stdout) as { config: { user: string; workdir: string; env: string[]; entrypoint: string[]; labels: Record<string, string> } };
+    const c = image.config.config;
+    expect({ user: c.User, workdir: c.WorkingDir, env: [...(c.Env ?? [])].sort(), entrypoint: c.Entrypoint, labels: c.Labels }).toEqual({
+      user: config.user,
+      workdir: config.workdir,
+      env: [...config.env].sort(),
+      entrypoint: config.entrypoint,
+      labels: config.labels,
+    });
+  });
+
+  it('refuses what the image cannot do, naming the line', async () => {
+    const file = join(dir.path, 'Containerfile');
+    writeFileSync(file, 'FROM scratch\nCOPY base/ /\nRUN apt-get install -y curl\n');
+    const run1 = await parse(file);
+    expect(run1.code).toBe(2);
+    expect(run1.stderr).toContain('line 3 (RUN)');
+    writeFileSync(file, 'FROM debian:bookworm\n');
+    expect((await parse(file)).stderr).toMatch(/line 1 \(FROM\): only FROM scratch/);
+    writeFileSync(file, 'FROM scratch\nENTRYPOINT node /app/main.js\n');
+    expect((await parse(file)).stderr).toMatch(/line 2 \(ENTRYPOINT\): only the JSON \(exec\) form/);
+    writeFileSync(file, 'FROM scratch\nLABEL a="$NOPE"\n');
+    expect((await parse(file)).stderr).toContain('$NOPE is not an ARG or ENV declared above');
+  });
+});
+
 describe('image safesquid/proxy in runc (read-only root, UID 65532, host network)', () => {
   const dir = tempDir('image-run');
   const stateRoot = join(dir.path, 'runc');
