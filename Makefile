@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export npm_config_nodedir ?= /usr
 
-.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-cluster cluster-up cluster-down kube-binaries crds bench-operator rbac
+.PHONY: all install system-deps build lint test test-unit test-e2e run clean bench bench-policy bench-proxy bench-sync bench-reports bench-portal-diff bench-cluster cluster-up cluster-down kube-binaries crds bench-operator rbac
 
 all: build
 
@@ -53,10 +53,10 @@ docs-check: build
 	node operator/dist/docs/docs-check-main.js
 
 # Benchmarks print figures against an anchor measured in the same run (Squid, direct, a small policy).
-BENCHES := policy proxy sync reports cluster operator
+BENCHES := policy proxy sync reports portal-diff cluster operator
 bench: $(addprefix bench-,$(BENCHES))
 
-bench-policy bench-proxy bench-sync bench-reports: system-deps build
+bench-policy bench-proxy bench-sync bench-reports bench-portal-diff: system-deps build
 	node bench/dist/$(@:bench-%=%)/main.js
 
 bench-cluster: build kube-binaries

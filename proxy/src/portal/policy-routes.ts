@@ -3,13 +3,13 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { MAX_WAIT_SECONDS, POLICY_HASH_HEADER, SLAVE_HEADER, SLAVE_NAME_PATTERN, TIME_HEADER, VERSION_HEADER, unquoteEtag } from '../sync/protocol.js';
 import { clientIp } from './access-control.js';
+import { diffOffLoop } from './diff-off-loop.js';
 import { sendError, sendPolicyRejected } from './http-errors.js';
 import { PolicyRejectedError, type PolicyCompiler } from './policy-compiler.js';
 import type { PolicyHub } from './policy-hub.js';
 import type { PolicyStore } from './policy-store.js';
 import type { SlaveRegistry } from './slave-registry.js';
 import { PORTAL_POLICY_ORIGIN, type StorePolicySource } from './store-policy-source.js';
-import { unifiedDiff } from './text-diff.js';
 
 export interface PolicyRoutesOptions {
   hub: PolicyHub;
@@ -153,7 +153,7 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     res.json(found);
   });
 
-  r.get('/policy/versions/:v/diff', o.guards.admin, (req, res) => {
+  r.get('/policy/versions/:v/diff', o.guards.admin, async (req, res) => {
     const v = versionParam(req, res);
     if (v === undefined) return;
     const against = req.query.against === undefined ? String(v - 1) : String(req.query.against);
@@ -162,7 +162,8 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     if (!after) return sendError(res, 404, `there is no policy version ${v}`);
     const before = Number(against) === 0 ? { text: '' } : o.store.get(Number(against));
     if (!before) return sendError(res, 404, `there is no policy version ${against} to compare with`);
-    res.json({ version: v, against: Number(against), diff: unifiedDiff(before.text, after.text, { before: `version ${against}`, after: `version ${v}` }) });
+    const diff = await diffOffLoop(before.text, after.text, { before: `version ${against}`, after: `version ${v}` });
+    res.json({ version: v, against: Number(against), diff });
   });
 
   r.post('/policy/versions/:v/rollback', o.guards.admin, (req, res) => {
