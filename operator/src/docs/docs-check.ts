@@ -92,9 +92,12 @@ export function checkBlocks(file: string, text: string): DocIssue[] {
         issues.push({ file, line: block.line, message: `${block.lang} block does not parse: ${(err as Error).message}` });
         continue;
       }
-      if (docs.some((d) => kindOf(d) === 'PolicySet' || kindOf(d) === 'List')) {
+      const policyDocs = docs.filter((d) => kindOf(d) === 'PolicySet' || kindOf(d) === 'List');
+      if (policyDocs.length) {
         try {
-          const sets = parsePolicyDocuments(block.lang === 'json' ? JSON.stringify(docs.length === 1 ? docs[0] : { kind: 'List', items: docs }) : block.text, `${file}:${block.line}`);
+          // The block's own text when it holds PolicySets only (issues then carry its lines); else those documents alone.
+          const source = block.lang !== 'json' && policyDocs.length === docs.length ? block.text : JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policyDocs });
+          const sets = parsePolicyDocuments(source, `${file}:${block.line}`);
           const problems = validatePolicySets(sets);
           for (const p of problems) issues.push({ file, line: block.line, message: `PolicySet: ${formatIssue(p)}` });
           if (!problems.length) setsBySection.set(block.section, [...(setsBySection.get(block.section) ?? []), ...sets]);
