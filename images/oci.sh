@@ -15,6 +15,10 @@ out=.images
 ctx=$out/rootfs
 read -r -a images <<<"${IMAGES:-proxy operator}"
 say() { echo "images: $*"; }
+# One build at a time in this tree (make test, a developer and a test's setup may all call it).
+mkdir -p .images
+exec 9>.images/.lock
+flock -w 900 9 || { echo "$0: another image build held .images/.lock for 15 min" >&2; exit 1; }
 die() { echo "images: $*" >&2; exit 1; }
 
 for tool in umoci skopeo jq node git; do

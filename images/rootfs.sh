@@ -20,6 +20,10 @@ workspaces=(proxy operator)
 debs=(libc6 libgcc-s1 libstdc++6 gcc-12-base ca-certificates)
 arch=x86_64-linux-gnu
 say() { echo "image-rootfs: $*"; }
+# One build at a time in this tree (make test, a developer and a test's setup may all call it).
+mkdir -p .images
+exec 9>.images/.lock
+flock -w 900 9 || { echo "$0: another image build held .images/.lock for 15 min" >&2; exit 1; }
 die() { echo "image-rootfs: $*" >&2; exit 1; }
 
 for tool in node npm apt-get apt-cache dpkg-deb jq sha256sum; do
