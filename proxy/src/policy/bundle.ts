@@ -27,6 +27,8 @@ export interface ResolvedAccessRestriction {
    */
   allowedClients: string[];
   connectPorts: number[];
+  /** Present only when the policy sets it (bundles without it keep their hash); default [80]. */
+  httpTunnelPorts?: number[];
   ssrf: { allowRanges: string[] };
   /** The PolicySet it came from; absent when the defaults apply. */
   policySet?: string;
@@ -71,6 +73,7 @@ export function resolveAccessRestriction(ordered: readonly BundledPolicySet[]): 
     defaultAction: r.defaultAction ?? 'deny',
     allowedClients: [...(r.allowedClients ?? [])],
     connectPorts: [...(r.connectPorts ?? [443])],
+    ...(r.httpTunnelPorts ? { httpTunnelPorts: [...r.httpTunnelPorts] } : {}),
     ssrf: { allowRanges: [...(r.ssrf?.allowRanges ?? [])] },
     ...(owner ? { policySet: owner.name } : {}),
   };

@@ -57,6 +57,7 @@ export interface RuleTrace {
 class AccessRestriction implements AccessRestrictionView {
   readonly defaultAction: 'allow' | 'deny';
   readonly connectPorts: readonly number[];
+  readonly httpTunnelPorts: readonly number[];
   readonly servedClients: readonly string[];
   readonly localClientsOnly: boolean;
   private readonly clients: CidrSet;
@@ -65,6 +66,7 @@ class AccessRestriction implements AccessRestrictionView {
   constructor(readonly resolved: ResolvedAccessRestriction) {
     this.defaultAction = resolved.defaultAction;
     this.connectPorts = [...resolved.connectPorts];
+    this.httpTunnelPorts = [...(resolved.httpTunnelPorts ?? [80])];
     this.localClientsOnly = resolved.allowedClients.length === 0;
     this.servedClients = this.localClientsOnly ? LOCAL_CLIENTS : [...resolved.allowedClients];
     this.clients = new CidrSet(this.servedClients);

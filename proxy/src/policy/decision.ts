@@ -79,6 +79,8 @@ export interface AccessRestrictionView {
   /** True when the policy names no `allowedClients` and the local default applies. */
   readonly localClientsOnly: boolean;
   connectPorts: readonly number[];
+  /** CONNECT ports whose tunnels carry plain HTTP: the proxy reads and judges each request inside. */
+  httpTunnelPorts: readonly number[];
   /** Ranges the SSRF guard opens despite the built-in deny list. */
   isSsrfAllowed(ip: string): boolean;
 }

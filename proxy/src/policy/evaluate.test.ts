@@ -327,6 +327,15 @@ describe('precedence', () => {
     });
   });
 
+  test('httpTunnelPorts: [80] unless the policy says otherwise, and only in the bundle when set', () => {
+    const plain = compilePolicy([{ name: 'a', spec: {} }]);
+    expect(plain.accessRestriction.httpTunnelPorts).toEqual([80]);
+    expect(plain.bundle.accessRestriction).not.toHaveProperty('httpTunnelPorts');
+    const set = compilePolicy([{ name: 'a', spec: { accessRestriction: { connectPorts: [443, 8080], httpTunnelPorts: [8080] } } }]);
+    expect(set.accessRestriction.httpTunnelPorts).toEqual([8080]);
+    expect(set.bundle.accessRestriction.httpTunnelPorts).toEqual([8080]);
+  });
+
   test('allowedClients restricts, IPv4-mapped and IPv6 included', () => {
     const p = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: ['10.0.0.0/8', 'fd00::/8'] } } }]);
     expect(p.accessRestriction.isClientAllowed('10.1.1.1')).toBe(true);

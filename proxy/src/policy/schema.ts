@@ -174,9 +174,17 @@ export const policySetSpecSchema = Strict(
         {
           defaultAction: Type.Optional(StringEnum(['allow', 'deny'] as const, { default: 'deny', description: 'When no rule matches.' })),
           allowedClients: Type.Optional(
-            List(Type.String({ minLength: 1, maxLength: 64 }), { description: 'Client CIDRs that may use the proxy; empty means everyone.' }),
+            List(Type.String({ minLength: 1, maxLength: 64 }), {
+              description: 'Client CIDRs that may use the proxy; empty or absent: loopback and private ranges only. Everyone: [0.0.0.0/0, "::/0"].',
+            }),
           ),
           connectPorts: Type.Optional(List(Port, { description: 'Ports CONNECT may reach; default [443].' })),
+          httpTunnelPorts: Type.Optional(
+            List(Port, {
+              description:
+                'Ports whose CONNECT tunnels carry plain HTTP (default [80]): the slave reads the requests inside such a tunnel and applies the full policy to each. Only ports also in connectPorts are reachable.',
+            }),
+          ),
           ssrf: Type.Optional(
             Strict({
               allowRanges: Type.Optional(

@@ -94,6 +94,22 @@ function hasBody(req: IncomingMessage): boolean {
 
 function ignore(): void {}
 
+/** On a client socket whose CONNECT opened a plain-HTTP tunnel: the tunnel's `host:port`. */
+const kHttpTunnel = Symbol('safesquid.httpTunnel');
+type TunnelSocket = Socket & { [kHttpTunnel]?: string };
+
+/**
+ * The absolute URL a request asks for. Inside a plain-HTTP tunnel (`CONNECT host:80`) requests come
+ * in origin form (`GET /path`) and always go to the tunnel's destination, whatever their Host says.
+ */
+function requestUrl(req: IncomingMessage): string {
+  const url = req.url ?? '';
+  const tunnel = (req.socket as TunnelSocket)[kHttpTunnel];
+  if (tunnel === undefined) return url;
+  if (!url.startsWith('/')) throw new TargetError(`inside the tunnel to ${tunnel} requests must name a path (GET /path), not "${url.slice(0, 100)}"`);
+  return `http://${tunnel}${url}`;
+}
+
 /** More fields than the slave forwards (`MAX_HEADER_FIELDS`) in a flat name/value array. */
 function tooManyFields(raw: readonly string[]): boolean {
   return raw.length > 2 * MAX_HEADER_FIELDS;
@@ -409,7 +425,7 @@ export class ProxyServer {
     }
     let target: Target;
     try {
-      target = parseAbsoluteTarget(req.url ?? '');
+      target = parseAbsoluteTarget(requestUrl(req));
       const hosts = rawHeaderCount(req.rawHeaders, 'host');
       if (hosts > 1) throw new TargetError('more than one Host header');
       const host = req.headers.host;
@@ -626,7 +642,7 @@ export class ProxyServer {
     }
     let target: Target;
     try {
-      target = parseAbsoluteTarget(req.url ?? '');
+      target = parseAbsoluteTarget(requestUrl(req));
       if (target.scheme !== 'http') throw new TargetError('upgrades are proxied for http:// URLs only; use CONNECT for TLS');
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
@@ -715,6 +731,8 @@ export class ProxyServer {
     }
     let target: Target;
     try {
+      const tunnel = (socket as TunnelSocket)[kHttpTunnel];
+      if (tunnel !== undefined) throw new TargetError(`CONNECT inside the plain-HTTP tunnel to ${tunnel} is refused`);
       target = parseConnectTarget(req.url ?? '');
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
@@ -736,7 +754,30 @@ export class ProxyServer {
       else this.record(ex, 0, 0);
       return;
     }
+    if (a.policy.accessRestriction.httpTunnelPorts.includes(target.port)) {
+      this.tunnels--;
+      this.openHttpTunnel(socket, head, ex, target, startRead);
+      return;
+    }
     this.dialTunnel(socket, head, ex, a, target, startRead, 0);
+  }
+
+  /**
+   * A CONNECT to a port the policy declares as plain HTTP (`httpTunnelPorts`, 80 by default): nothing
+   * is dialled for the tunnel itself. The client gets its 200, and the connection goes to the HTTP
+   * server, which reads each request inside as if it had been sent to `http://host:port` in absolute
+   * form: the full policy, block pages, header rules and an access record for each (undici's
+   * ProxyAgent, and so Node's fetch through a proxy, sends http:// URLs this way).
+   */
+  private openHttpTunnel(socket: Socket, head: Buffer, ex: Exchange, target: Target, startRead: number): void {
+    ex.status = 200;
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    this.record(ex, socket.bytesRead - startRead, 0);
+    (socket as TunnelSocket)[kHttpTunnel] = target.authority;
+    socket.pause();
+    if (head.length) socket.unshift(head);
+    this.http.emit('connection', socket);
+    socket.resume();
   }
 
   private refuseTunnel(socket: Socket, ex: Exchange, r: Refusal, startRead: number, target?: Target): void {
