@@ -11,8 +11,14 @@ import type { AccessRecord } from '../../proxy/src/reports/access-record.js';
 import { closeAgent, request, startMaster, type MasterProc } from '../integration/cluster-processes.js';
 import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 
-/** Generous: three times the stalls measured now, well under the 510 ms measured before. */
+/**
+ * Generous: three times the stalls measured now, well under the 510 ms measured before. On a loaded
+ * machine (a fresh CI host building everything else) the stalls grow with the whole ingest (571 ms in
+ * a 30 s ingest, 2 % of it), so the budget is also a share of the ingest time: 1/15, three times
+ * that. A loop held for each group's transaction stalls for a sixth of the ingest or more.
+ */
 const HEALTHZ_BUDGET_MS = 200;
+const HEALTHZ_BUDGET_SHARE = 1 / 15;
 const SLAVES = 4;
 const ROUNDS = 3;
 const RECORDS = 10_000;
@@ -87,7 +93,7 @@ it(`answers /healthz within ${HEALTHZ_BUDGET_MS} ms while ${SLAVES} slaves post 
   // The probe ran throughout: a loop held for the whole ingest would have answered a few times.
   expect(latencies.length).toBeGreaterThan(10);
   const slowest = Math.max(...latencies);
-  if (slowest >= HEALTHZ_BUDGET_MS) {
+  if (slowest >= Math.max(HEALTHZ_BUDGET_MS, ingestMs * HEALTHZ_BUDGET_SHARE)) {
     throw new Error(`/healthz took ${slowest.toFixed(0)} ms while ${bodies.length} batches of ${RECORDS} records were ingested in ${ingestMs.toFixed(0)} ms`);
   }
 }, 60_000);
