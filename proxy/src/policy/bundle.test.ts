@@ -65,6 +65,11 @@ describe('parsePolicyDocuments', () => {
     ['wrong apiVersion', 'apiVersion: v1\nkind: PolicySet\nmetadata: {name: a}\nspec: {}\n', /unsupported apiVersion "v1" \(expected safesquid\.io\/v1alpha1\)/],
     ['wrong kind', 'apiVersion: safesquid.io/v1alpha1\nkind: SafeSquidCluster\nspec: {}\n', /unsupported kind "SafeSquidCluster"/],
     ['manifest without a name', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nspec: {}\n', /metadata\.name: required/],
+    // A manifest that lost its header is said to be one, not read as a spec with unknown fields.
+    ['manifest without apiVersion and kind', 'metadata: {name: a}\nspec: {rules: []}\n', /^x\.yaml: apiVersion and kind: required for a PolicySet manifest \(add "apiVersion: safesquid\.io\/v1alpha1" and "kind: PolicySet"\), or give the spec's fields alone$/],
+    ['spec without apiVersion and kind', 'spec: {rules: []}\n', /apiVersion and kind: required for a PolicySet manifest/],
+    ['manifest without apiVersion', 'kind: PolicySet\nmetadata: {name: a}\nspec: {}\n', /^x\.yaml: apiVersion: required \(add "apiVersion: safesquid\.io\/v1alpha1"\)$/],
+    ['manifest without kind', 'apiVersion: safesquid.io/v1alpha1\nmetadata: {name: a}\nspec: {}\n', /^x\.yaml: kind: required \(PolicySet, List or PolicyBundle\)$/],
     ['manifest without a spec', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: a}\n', /spec: required \(PolicySet "a"\)/],
     ['an alias bomb', 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /^x\.yaml: .*alias/i],
     ['second document bad', 'rules: []\n---\n[1, 2]\n', /^x\.yaml \(document 2\): expected a PolicySet manifest or spec \(an object\), got a list$/],

@@ -64,9 +64,17 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
     const fail = (message: string): void => void issues.push({ policySet: where(index), path: itemPath, message });
     if (!isObj(value)) return fail(`expected a PolicySet manifest or spec (an object), got ${Array.isArray(value) ? 'a list' : typeof value}`);
     if (value.kind === undefined && value.apiVersion === undefined) {
+      // A spec has neither field: this is a manifest that lost its header, not a spec with odd fields.
+      if ('spec' in value || 'metadata' in value) {
+        return fail(`apiVersion and kind: required for a PolicySet manifest (add "apiVersion: ${BUNDLE_API_VERSION}" and "kind: PolicySet"), or give the spec's fields alone`);
+      }
       sets.push({ name: derivedName(origin, index, count), spec: value as PolicySetSpec, origin: where(index) });
       return;
     }
+    if (value.apiVersion === undefined && value.kind !== 'List') {
+      return fail(`apiVersion: required (add "apiVersion: ${BUNDLE_API_VERSION}")`);
+    }
+    if (value.kind === undefined) return fail('kind: required (PolicySet, List or PolicyBundle)');
     if (value.apiVersion !== BUNDLE_API_VERSION && value.kind !== 'List') {
       return fail(`unsupported apiVersion ${JSON.stringify(value.apiVersion)} (expected ${BUNDLE_API_VERSION})`);
     }
