@@ -40,11 +40,13 @@ crds: install
 	node operator/dist/api/generate-crds.js
 	cp crds/*.yaml charts/safesquid/crds/   # the chart's copies (test/charts checks they match)
 
-# docs/reference/*.md from the same schemas (operator/src/docs; a unit test fails when they are stale).
+# docs/reference/*.md from the same schemas (operator/src/docs; a unit test fails when they are stale),
+# docs/metrics.md from the slave's and master's registries (proxy/src/docs; test/docs checks real /metrics).
 .PHONY: docs
 docs: install
 	npx tsc -b operator
 	node operator/dist/docs/write-references.js
+	node proxy/dist/docs/write-metrics-reference.js
 
 # Links and anchors resolve, PolicySet/SafeSquidCluster blocks validate, cookbook claims hold
 # (policy explain), ```sh runnable blocks exit 0 (operator/src/docs/docs-check.ts).

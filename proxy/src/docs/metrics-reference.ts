@@ -1,0 +1,125 @@
+/**
+ * docs/metrics.md from the prom-client registries of a master and a slave, built the way
+ * `safesquid master` and `safesquid slave --master` build them (master-command.ts,
+ * slave-command.ts), started in-process on 127.0.0.1 so that every metric is registered.
+ * `test/docs/metrics.e2e.test.ts` checks the result against the `/metrics` of real processes.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createEngineCompiler } from '../portal/engine-compiler.js';
+import { startMaster } from '../portal/master.js';
+import { openMasterReports } from '../portal/master-reports.js';
+import { startSlave } from '../proxy/slave.js';
+import { startReportShipper } from '../reports/shipper.js';
+import { startPolicySync } from '../sync/policy-client.js';
+
+export interface MetricDoc {
+  name: string;
+  type: string;
+  labels: string[];
+  help: string;
+}
+
+/** The process metrics prom-client's collectDefaultMetrics adds (names vary by platform): listed as one row. */
+const isDefaultMetric = (name: string) => /^(safesquid_portal_)?(process_|nodejs_)/.test(name);
+
+async function describe(registry: Registry): Promise<MetricDoc[]> {
+  const docs = await Promise.all(
+    registry.getMetricsAsArray().map(async (m) => {
+      // Own collectors (request-metrics.ts) keep their one label as `labelName`; prom-client's as `labelNames`.
+      const x = m as unknown as { name: string; help: string; type?: string; labelNames?: string[]; labelName?: string; get(): Promise<{ values: { labels: Record<string, unknown> }[] }> };
+      const labels = new Set([...(x.labelNames ?? []), ...(x.labelName ? [x.labelName] : [])]);
+      for (const v of (await x.get()).values) for (const l of Object.keys(v.labels)) labels.add(l);
+      labels.delete('le');
+      labels.delete('quantile');
+      return { name: x.name, type: String(x.type ?? ''), labels: [...labels].sort(), help: x.help };
+    }),
+  );
+  return docs.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The slave's and the master's metrics, from registries wired as the two commands wire them. */
+export async function collectMetricDocs(): Promise<{ slave: MetricDoc[]; master: MetricDoc[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'safesquid-metrics-doc-'));
+  const logger = pino({ level: 'silent' });
+  const masterRegistry = new Registry();
+  const reports = await openMasterReports({ dataDir: join(dir, 'master'), retentionDays: 90, logger, registry: masterRegistry });
+  const defaultFile = fileURLToPath(new URL('../../policies/default.yaml', import.meta.url));
+  const master = await startMaster({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: join(dir, 'master'),
+    clusterToken: 'docs-token',
+    admin: { username: 'admin', password: 'docs-password' },
+    allow: ['127.0.0.0/8'],
+    compiler: createEngineCompiler(),
+    defaultPolicy: { text: readFileSync(defaultFile, 'utf8'), origin: defaultFile },
+    reports,
+    logger,
+    registry: masterRegistry,
+  });
+  const slave = await startSlave({ name: 'docs', logger, listen: [{ host: '127.0.0.1', port: 0 }], stateDir: join(dir, 'slave'), policyFileMode: 'initial' });
+  const common = { masterUrl: master.url, token: () => 'docs-token', slaveName: 'docs', logger, registry: slave.registry };
+  const sync = startPolicySync({ ...common, activePolicy: slave.active });
+  const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir: join(dir, 'slave', 'spool') });
+  try {
+    return { slave: await describe(slave.registry), master: await describe(masterRegistry) };
+  } finally {
+    sync.stop();
+    await slave.stop(0, 0);
+    await shipper.stop();
+    await master.close();
+    await reports.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const cell = (t: string) => t.replace(/\|/g, '\\|');
+
+function table(metrics: MetricDoc[]): string {
+  const own = metrics.filter((m) => !isDefaultMetric(m.name));
+  const defaults = metrics.filter((m) => isDefaultMetric(m.name));
+  const rows = own.map((m) => `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ')} | ${cell(m.help)} |`);
+  const prefix = defaults.some((m) => m.name.startsWith('safesquid_portal_')) ? 'safesquid_portal_' : '';
+  return [
+    '| Metric | Type | Labels | Meaning |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+    `Plus Node.js process metrics from prom-client's \`collectDefaultMetrics\`${prefix ? `, prefixed \`${prefix}\`` : ''}` +
+      ` (\`${prefix}process_cpu_seconds_total\`, \`${prefix}process_resident_memory_bytes\`, \`${prefix}nodejs_eventloop_lag_seconds\`, \`${prefix}nodejs_heap_size_used_bytes\`, ...).`,
+    '',
+  ].join('\n');
+}
+
+export function renderMetricsReference(docs: { slave: MetricDoc[]; master: MetricDoc[] }): string {
+  return [
+    '<!-- Generated by `make docs` from the prom-client registries (proxy/src/docs/metrics-reference.ts): do not edit by hand. -->',
+    '',
+    '# Metrics reference',
+    '',
+    'Every metric the slave and the master expose on `/metrics`, with its type, labels and meaning, taken from their',
+    'registries. `test/docs/metrics.e2e.test.ts` starts a real master and slave and fails when what they expose differs',
+    'from this page. Alerts on these metrics and what to do about them: [runbooks](runbooks.md). The operator\'s own',
+    'metrics are listed in [operator/README.md](../operator/README.md).',
+    '',
+    'Counters end in `_total`; histograms expose `_bucket`, `_sum` and `_count` series.',
+    '',
+    '## Slave',
+    '',
+    'On the slave\'s `--metrics-listen` address (default `127.0.0.1:9090`; the `metricsPort` of a SafeSquidCluster\'s slaves),',
+    'beside `/healthz` and `/readyz`. Sync and report metrics exist when the slave has a `--master`. With `--workers N`',
+    'the primary serves the sum over its workers.',
+    '',
+    table(docs.slave),
+    '## Master',
+    '',
+    'On the portal\'s port at `/metrics`, for clients in the portal\'s allow list (`--allow`, `master.allowList`), no token needed.',
+    '',
+    table(docs.master),
+  ].join('\n');
+}
