@@ -5,6 +5,8 @@
  */
 import {
   GROUP_VERSION,
+  POLICY_SET,
+  SAFESQUID_CLUSTER,
   policySetSpecSchema,
   policySetStatusSchema,
   safeSquidClusterSpecSchema,
@@ -26,7 +28,7 @@ export function policySetReference(): string {
     '',
     '# PolicySet reference',
     '',
-    `\`apiVersion: ${GROUP_VERSION}\`, \`kind: PolicySet\` (short name \`ps\`). The same \`spec\` is what the standalone master stores and`,
+    `\`apiVersion: ${GROUP_VERSION}\`, \`kind: PolicySet\` (short name \`${POLICY_SET.shortNames.join('`, `')}\`). The same \`spec\` is what the standalone master stores and`,
     '`safesquid policy validate` reads (a manifest, a bare spec, or a List). What the fields mean together — evaluation order,',
     'domain patterns, time windows, report mode — is in [the policy language](../policy-language.md); worked examples are in',
     'the [cookbook](../cookbook.md).',
@@ -44,7 +46,7 @@ export function safeSquidClusterReference(): string {
     '',
     '# SafeSquidCluster reference',
     '',
-    `\`apiVersion: ${GROUP_VERSION}\`, \`kind: SafeSquidCluster\` (short name \`ssc\`). One SafeSquidCluster is one master`,
+    `\`apiVersion: ${GROUP_VERSION}\`, \`kind: SafeSquidCluster\` (short name \`${SAFESQUID_CLUSTER.shortNames.join('`, `')}\`). One SafeSquidCluster is one master`,
     '(the Configuration Portal and report store) and its slaves (the forward proxies); the operator builds their Deployments,',
     'Services, ConfigMaps, NetworkPolicies and autoscaler from it. See [getting started](../getting-started.md#kubernetes) and',
     '[operations](../operations.md).',
