@@ -129,7 +129,7 @@ export class ClusterReconciler {
       noPolicySets: sets.length === 0,
       applyError: errors.length ? errors.join('; ') : undefined,
     });
-    await this.writeStatus(ssc, status);
+    await this.writeStatus(ssc, status, log);
     if (errors.length) throw new Error(`applying children of ${key} failed: ${errors.join('; ')}`);
     const ready = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready')?.status === 'True';
     return { requeueAfterMs: ready ? undefined : NOT_READY_REQUEUE_MS, policySetsTouched: true };
@@ -246,9 +246,11 @@ export class ClusterReconciler {
     });
   }
 
-  private async writeStatus(ssc: KubeObject, status: Record<string, unknown>): Promise<void> {
+  private async writeStatus(ssc: KubeObject, status: Record<string, unknown>, log?: Logger): Promise<void> {
     const patch = statusMergePatch(ssc.status as Record<string, unknown> | undefined, status);
     if (!patch) return;
+    const conditions = (patch.conditions as { type: string; status: string; reason: string }[] | undefined)?.map((c) => `${c.type}=${c.status}/${c.reason}`);
+    log?.info({ changed: Object.keys(patch), conditions }, 'status updated');
     const m = ssc.metadata!;
     const updated = await this.d.client.request('PATCH', objectPath(RESOURCES.SafeSquidCluster, m.namespace, m.name!, 'status'), {
       contentType: 'application/merge-patch+json',

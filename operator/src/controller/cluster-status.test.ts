@@ -78,6 +78,13 @@ describe('clusterStatus', () => {
     expect(cond(s, 'PolicySynced')).toMatchObject({ status: 'Unknown', reason: 'MasterUnreachable' });
   });
 
+  it('keeps the wording of an unreachable master while it stays unreachable', () => {
+    const first = clusterStatus(observed({ registry: { ok: false, error: 'ENOTFOUND' } }));
+    const again = clusterStatus(observed({ previous: first, registry: { ok: false, error: 'no answer in 2000 ms' } }));
+    expect(cond(again, 'PolicySynced').message).toBe(cond(first, 'PolicySynced').message);
+    expect(cond(again, 'PolicySynced').message).toContain('ENOTFOUND');
+  });
+
   it('reports a refused policy as Degraded', () => {
     const s = clusterStatus(observed({ policyRefused: 'bad: rules[0].match.categories[0]: unknown category "x"' }));
     expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'PolicyRefused' });

@@ -119,7 +119,14 @@ export function clusterStatus(o: ObservedCluster): Record<string, unknown> {
     };
   } else if (ready === 0) syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'NoReadySlaves', message: 'no slave is ready to enforce the policy' };
   else if (!o.registry) syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'MasterUnavailable', message: 'the master is not available to report its slaves' };
-  else if (!o.registry.ok) syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'MasterUnreachable', message: `cannot read the slave registry at ${o.masterURL}: ${o.registry.error}` };
+  else if (!o.registry.ok) {
+    // While it stays unreachable the first error's wording stays: a DNS failure one minute and a
+    // timeout the next is the same truth, and rewriting it would be a write per resync.
+    const prev = (o.previous?.conditions as Condition[] | undefined)?.find((c) => c.type === 'PolicySynced');
+    const prefix = `cannot read the slave registry at ${o.masterURL}: `;
+    const message = prev?.reason === 'MasterUnreachable' && prev.message.startsWith(prefix) ? prev.message : `${prefix}${o.registry.error}`;
+    syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'MasterUnreachable', message };
+  }
   else if (synced === ready) syncC = { type: 'PolicySynced', status: 'True', reason: 'AllSynced', message: `${synced}/${ready} ready slaves enforce ${o.policyHash}` };
   else {
     const behind = readyPods.map((p) => p.metadata!.name!).filter((n) => !syncedNames.includes(n));
