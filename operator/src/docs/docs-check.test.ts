@@ -75,6 +75,33 @@ ${fence}\n`;
     ]);
   });
 
+  it('checks the request headers header rules set', () => {
+    const text = `## S\n${fence}yaml
+apiVersion: safesquid.io/v1alpha1
+kind: PolicySet
+metadata:
+  name: h
+spec:
+  headerRules:
+    - name: yt
+      match:
+        domains: [.youtube.com]
+      request:
+        set:
+          YouTube-Restrict: Strict
+  accessRestriction:
+    defaultAction: allow
+${fence}\n${fence}explain
+http://www.youtube.com/ 10.0.0.1 -> allow default sets YouTube-Restrict:Strict
+http://www.youtube.com/ 10.0.0.1 -> allow default sets YouTube-Restrict:Moderate
+http://example.com/ 10.0.0.1 -> allow default sets YouTube-Restrict:Strict
+${fence}\n`;
+    expect(checkBlocks('x.md', text).map((i) => i.message.replace(/^.* -> /, ''))).toEqual([
+      'allow default sets YouTube-Restrict:Moderate: claimed the request header youtube-restrict: Moderate, policy explain sets youtube-restrict: Strict',
+      'allow default sets YouTube-Restrict:Strict: claimed the request header youtube-restrict: Strict, policy explain sets no such header',
+    ]);
+  });
+
   it('reports an invalid PolicySet with the field, and an explain block it leaves without a policy', () => {
     const text = `## S\n${policy('    - name: Bad Name\n      action: block')}\n${fence}explain\nhttps://a.com/ 10.0.0.1 -> allow default\n${fence}\n`;
     const messages = checkBlocks('x.md', text).map((i) => i.message);
@@ -96,9 +123,10 @@ ${fence}\n`;
     expect(() => parseClaim('https://a.com/ not-an-ip -> allow default')).toThrow(/client "not-an-ip" is not an IPv4 or IPv6 address/);
     expect(() => parseClaim('https://a.com/ 10.0.0.1 colour=red -> allow default')).toThrow(/unknown option "colour"/);
     expect(() => parseClaim('https://a.com/ 10.0.0.1 -> block x')).toThrow(/outcome "block x"/);
-    expect(parseClaim('a.com:8443 ::1 user=u group=a,b header=X-A:1 -> deny r reported s,t')).toMatchObject({
+    expect(() => parseClaim('https://a.com/ 10.0.0.1 -> allow default sets NoColon')).toThrow(/only "reported RULE\[,RULE\]" and "sets Name:value"/);
+    expect(parseClaim('a.com:8443 ::1 user=u group=a,b header=X-A:1 -> deny r reported s,t sets X-B:2')).toMatchObject({
       req: { method: 'CONNECT', host: 'a.com', port: 8443, path: '', user: 'u', groups: ['a', 'b'], headers: { 'x-a': '1' } },
-      expect: { refused: false, action: 'deny', rule: 'r', reported: ['s', 't'] },
+      expect: { refused: false, action: 'deny', rule: 'r', reported: ['s', 't'], sets: { 'x-b': '2' } },
     });
   });
 });

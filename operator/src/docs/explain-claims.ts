@@ -5,7 +5,8 @@
  *
  * where OUTCOME is `ACTION RULE` (the rule that decides), `ACTION default` (no rule matched),
  * `refused` (the slave turns the client or CONNECT port away before any rule), and may end with
- * `reported RULE[,RULE]` (report-mode rules that matched on the way). URL is as for
+ * `reported RULE[,RULE]` (report-mode rules that matched on the way) and `sets Name:value` (a request
+ * header the header rules set; repeatable). URL is as for
  * `safesquid policy explain --url`: `https://host/path` or `host:port` for a CONNECT.
  * `#` starts a comment line.
  */
@@ -15,7 +16,7 @@ export interface Claim {
   line: string;
   req: RequestContext;
   mime?: string;
-  expect: { refused: true } | { refused: false; action: string; rule: string; reported: string[] };
+  expect: { refused: true } | { refused: false; action: string; rule: string; reported: string[]; sets: Record<string, string> };
 }
 
 export class ClaimError extends Error {}
@@ -69,11 +70,15 @@ export function parseClaim(line: string): Claim {
     throw new ClaimError(`"${line}": outcome "${outcome}": expected "allow|deny|redirect RULE", "ACTION default" or "refused"`);
   }
   let reported: string[] = [];
-  if (rest.length) {
-    if (rest[0] !== 'reported' || rest.length !== 2) throw new ClaimError(`"${line}": after the rule only "reported RULE[,RULE]" may follow`);
-    reported = rest[1].split(',');
+  const sets: Record<string, string> = {};
+  for (let i = 0; i < rest.length; i += 2) {
+    const [word, value] = [rest[i], rest[i + 1]];
+    const colon = value?.indexOf(':') ?? -1;
+    if (word === 'reported' && value && !reported.length) reported = value.split(',');
+    else if (word === 'sets' && colon > 0) sets[value.slice(0, colon).toLowerCase()] = value.slice(colon + 1);
+    else throw new ClaimError(`"${line}": after the rule only "reported RULE[,RULE]" and "sets Name:value" may follow`);
   }
-  return { line, req, mime, expect: { refused: false, action, rule, reported } };
+  return { line, req, mime, expect: { refused: false, action, rule, reported, sets } };
 }
 
 export function parseClaims(block: string): Claim[] {
@@ -93,6 +98,11 @@ export function checkClaim(engine: PolicyEngine, claim: Claim): string | undefin
   const actual = refused ? 'refused' : `${d.action} ${d.rule ?? 'default'}${reported.length ? ` reported ${reported.join(',')}` : ''}`;
   const e = claim.expect;
   const expected = e.refused ? 'refused' : `${e.action} ${e.rule}${e.reported.length ? ` reported ${e.reported.join(',')}` : ''}`;
-  if (actual === expected) return undefined;
-  return `claimed "${expected}", policy explain says "${actual}"${refused ? '' : ` (${d.reason})`}`;
+  if (actual !== expected) return `claimed "${expected}", policy explain says "${actual}"${refused ? '' : ` (${d.reason})`}`;
+  if (e.refused) return undefined;
+  const set = x.headerEdits.request?.set ?? {};
+  for (const [name, value] of Object.entries(e.sets)) {
+    if (set[name] !== value) return `claimed the request header ${name}: ${value}, policy explain sets ${set[name] === undefined ? 'no such header' : `${name}: ${set[name]}`}`;
+  }
+  return undefined;
 }
