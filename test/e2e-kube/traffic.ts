@@ -33,7 +33,9 @@ export async function startUpstreams(ip: string, dir: string): Promise<Upstreams
   const u = { httpPort: 0, httpsPort: 0, ca: readFileSync(ca.cert, 'utf8'), hits: 0, close: async () => {} };
   const handler: http.RequestListener = (req, res) => {
     u.hits++;
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${req.url}`);
+    const body = `ok ${req.url}`;
+    // A length, not chunks: the CONNECT check reads the tunnelled response raw.
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) }).end(body);
   };
   const plain = http.createServer(handler);
   const secure = https.createServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, handler);
