@@ -3,7 +3,14 @@
  * `safesquid`: one binary, several roles (SafeSquid runs the same software as master and slave).
  * Each subcommand lives in its own module and is loaded only when asked for.
  */
+import { createRequire } from 'node:module';
+
 type Command = { run(argv: string[]): Promise<number> };
+
+/** The package's version (proxy/package.json, two levels up from both src/cli and dist/cli). */
+function version(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   slave: { summary: 'run the forward proxy', load: () => import('./slave-command.js') },
@@ -13,7 +20,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `usage: safesquid <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: safesquid <command> [options]\n       safesquid --version\n\ncommands:\n${lines.join('\n')}\n\n'safesquid <command> --help' describes a command's options.\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +28,10 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`safesquid ${version()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {

@@ -260,6 +260,10 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
       (sub ? io.out : io.err)(USAGE);
       return sub ? 0 : 2;
     }
+    if ((sub === 'validate' || sub === 'explain') && rest.some((a) => a === '--help' || a === '-h')) {
+      io.out(USAGE);
+      return 0;
+    }
     if (sub === 'validate') return await validate(rest, io);
     if (sub === 'explain') return await explain(rest, io);
     throw new UsageError(`unknown subcommand "${sub}" (expected validate or explain)`);

@@ -245,9 +245,13 @@ export async function run(argv: string[]): Promise<number> {
     opts = parseSlaveArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    if (err.message) process.stderr.write(`safesquid slave: ${err.message}\n\n`);
-    process.stderr.write(USAGE);
-    return err.message ? 2 : 0;
+    // --help (an empty UsageError) is an answer: stdout, exit 0; a mistake goes to stderr with exit 2.
+    if (!err.message) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    process.stderr.write(`safesquid slave: ${err.message}\n\n${USAGE}`);
+    return 2;
   }
   const logger = makeLogger(opts.name);
   let stop: () => Promise<void>;

@@ -1,0 +1,59 @@
+/**
+ * What a first-day user types: `safesquid --version`, `--help` of every command (an answer, so
+ * stdout and exit 0), through the package's bin (`proxy/bin/safesquid.js`, a file that exists when
+ * npm links bins, before dist/ is built), and the packed package carrying that bin.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO, tempDir } from '../slave/harness.js';
+
+const run = promisify(execFile);
+const BIN = join(REPO, 'proxy/bin/safesquid.js');
+const VERSION = (JSON.parse(readFileSync(join(REPO, 'proxy/package.json'), 'utf8')) as { version: string }).version;
+
+async function safesquid(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args]);
+    return { code: 0, out: r.stdout, err: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, out: err.stdout, err: err.stderr };
+  }
+}
+
+describe('safesquid on first use', () => {
+  it('--version prints the package version', async () => {
+    expect(await safesquid('--version')).toEqual({ code: 0, out: `safesquid ${VERSION}\n`, err: '' });
+  });
+
+  it.each(['--help', 'slave --help', 'master --help', 'policy --help', 'policy validate --help', 'policy explain -h'])('safesquid %s: usage on stdout, exit 0', async (line) => {
+    const r = await safesquid(...line.split(' '));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^usage: safesquid/);
+    expect(r.err).toBe('');
+  });
+
+  it('a mistake still goes to stderr with exit 2', async () => {
+    const r = await safesquid('slave', '--no-such-flag');
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/^safesquid slave: .*no-such-flag/);
+  });
+
+  it('the packed package links its bin to a file it carries outside dist/', async () => {
+    const dir = tempDir('pack');
+    try {
+      const packed = await run('npm', ['pack', join(REPO, 'proxy'), '--pack-destination', dir.path, '--json'], { cwd: dir.path });
+      const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+      const files = info.files.map((f) => f.path);
+      const manifest = JSON.parse((await run('tar', ['-xOzf', join(dir.path, info.filename), 'package/package.json'])).stdout) as { bin: Record<string, string> };
+      expect(manifest.bin.safesquid).toBe('bin/safesquid.js');
+      expect(files).toContain('bin/safesquid.js');
+      expect(files).toContain('dist/cli/main.js');
+    } finally {
+      dir.remove();
+    }
+  }, 60_000);
+});
