@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO, tempDir } from '../slave/harness.js';
+import { REPO, startSlave, tempDir, writePolicy } from '../slave/harness.js';
 
 const run = promisify(execFile);
 const BIN = join(REPO, 'proxy/bin/safesquid.js');
@@ -40,6 +40,24 @@ describe('safesquid on first use', () => {
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
     expect(r.err).toMatch(/^safesquid slave: .*no-such-flag/);
+  });
+
+  it('takes flags from SAFESQUID_<FLAG> variables, the command line winning', async () => {
+    const dir = tempDir('envflags');
+    try {
+      writePolicy(join(dir.path, 'p.yaml'), 'env', 'rules: []');
+      // No --policy on the command line: SAFESQUID_POLICY gives it; --name beats SAFESQUID_NAME.
+      const slave = await startSlave([], { SAFESQUID_POLICY: join(dir.path, 'p.yaml'), SAFESQUID_NAME: 'from-env', SAFESQUID_ACCESS_LOG: 'json' });
+      try {
+        const started = JSON.parse(slave.stderr().split('\n').find((l) => l.includes('"slave started"'))!) as { policy?: string; name?: string };
+        expect(started.policy).toMatch(/^sha256:/);
+        expect(slave.stderr()).not.toContain('from-env');
+      } finally {
+        await slave.stop();
+      }
+    } finally {
+      dir.remove();
+    }
   });
 
   it('the packed package links its bin to a file it carries outside dist/', async () => {

@@ -20,7 +20,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `usage: safesquid <command> [options]\n       safesquid --version\n\ncommands:\n${lines.join('\n')}\n\n'safesquid <command> --help' describes a command's options.\n`;
+  return `usage: safesquid <command> [options]\n       safesquid --version\n\ncommands:\n${lines.join('\n')}\n\n'safesquid <command> --help' describes a command's options. Every flag of slave and master can\nalso be set as SAFESQUID_<FLAG> (--drain-delay 5000: SAFESQUID_DRAIN_DELAY=5000); the command line wins.\n`;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createEngineCompiler } from '../portal/engine-compiler.js';
@@ -12,6 +12,7 @@ import { openMasterReports } from '../portal/master-reports.js';
 import { loadCertificatePair } from '../portal/serving-certificate.js';
 import { parseHostPort } from './host-port.js';
 import { checkedCidrs, commaList } from './cidr-flag.js';
+import { withEnvFlags } from './env-flags.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid master [options]
@@ -57,31 +58,33 @@ function generatedSecret(dataDir: string, name: string, log: Logger): { value: s
   return { value, file };
 }
 
+const MASTER_OPTIONS = {
+  listen: { type: 'string', default: '127.0.0.1:8888' },
+  'data-dir': { type: 'string', default: './safesquid-data' },
+  policy: { type: 'string' },
+  'kube-configmap': { type: 'string' },
+  'token-file': { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  'admin-user': { type: 'string', default: 'admin' },
+  'admin-password-file': { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  'trust-proxy': { type: 'string', multiple: true },
+  'postgres-url': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'retention-days': { type: 'string', default: '90' },
+  'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: withEnvFlags(argv, MASTER_OPTIONS, process.env, ['postgres-url']),
       strict: true,
       allowPositionals: false,
-      options: {
-        listen: { type: 'string', default: '127.0.0.1:8888' },
-        'data-dir': { type: 'string', default: './safesquid-data' },
-        policy: { type: 'string' },
-        'kube-configmap': { type: 'string' },
-        'token-file': { type: 'string' },
-        'admin-token-file': { type: 'string' },
-        'admin-user': { type: 'string', default: 'admin' },
-        'admin-password-file': { type: 'string' },
-        allow: { type: 'string', multiple: true },
-        'trust-proxy': { type: 'string', multiple: true },
-        'postgres-url': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'retention-days': { type: 'string', default: '90' },
-        'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: MASTER_OPTIONS,
     }));
   } catch (err) {
     process.stderr.write(`safesquid master: ${(err as Error).message}\n\n${USAGE}`);

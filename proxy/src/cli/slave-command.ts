@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
@@ -19,6 +19,7 @@ import { startPolicySync } from '../sync/policy-client.js';
 import { parseHostPort } from './host-port.js';
 import { SecretFile } from './secret-file.js';
 import { checkedCidrs } from './cidr-flag.js';
+import { withEnvFlags } from './env-flags.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
@@ -90,6 +91,43 @@ function positiveInt(value: string | undefined, flag: string, fallback: number):
   return Number(value);
 }
 
+const SLAVE_OPTIONS = {
+  policy: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  'metrics-listen': { type: 'string' },
+  name: { type: 'string' },
+  'state-dir': { type: 'string' },
+  master: { type: 'string' },
+  'token-file': { type: 'string' },
+  'master-ca': { type: 'string' },
+  workers: { type: 'string' },
+  'access-log': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-tunnels': { type: 'string' },
+  'header-timeout': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'shutdown-grace': { type: 'string' },
+  'drain-delay': { type: 'string' },
+  'proxy-protocol-from': { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+function parseFlags(rest: string[]): Record<string, string | string[] | boolean | undefined> {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: withEnvFlags(rest, SLAVE_OPTIONS),
+      strict: true,
+      allowPositionals: false,
+      options: SLAVE_OPTIONS,
+    }));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message);
+  }
+  return values;
+}
+
 export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
   let auth: AuthOptions | undefined;
   let rest: string[];
@@ -98,36 +136,7 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  let values: Record<string, string | string[] | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        policy: { type: 'string' },
-        listen: { type: 'string', multiple: true },
-        'metrics-listen': { type: 'string' },
-        name: { type: 'string' },
-        'state-dir': { type: 'string' },
-        master: { type: 'string' },
-        'token-file': { type: 'string' },
-        'master-ca': { type: 'string' },
-        workers: { type: 'string' },
-        'access-log': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'max-tunnels': { type: 'string' },
-        'header-timeout': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'shutdown-grace': { type: 'string' },
-        'drain-delay': { type: 'string' },
-        'proxy-protocol-from': { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(rest);
   if (values.help) throw new UsageError('');
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const policyFile = str('policy');
