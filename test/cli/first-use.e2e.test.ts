@@ -60,6 +60,26 @@ describe('safesquid on first use', () => {
     }
   });
 
+  it('every role logs the same base fields, level names and ISO times; the slave takes --log-level', async () => {
+    const dir = tempDir('logfields');
+    try {
+      writePolicy(join(dir.path, 'p.yaml'), 'logs', 'rules: []');
+      const slave = await startSlave(['--policy', join(dir.path, 'p.yaml'), '--log-level', 'debug']);
+      try {
+        const line = JSON.parse(slave.stderr().split('\n').find((l) => l.includes('"slave started"'))!) as Record<string, unknown>;
+        expect(line).toMatchObject({ level: 'info', role: 'slave', name: 'e2e-slave', version: VERSION });
+        expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      } finally {
+        await slave.stop();
+      }
+      const bad = await safesquid('slave', '--policy', join(dir.path, 'p.yaml'), '--log-level', 'loud');
+      expect(bad.code).toBe(2);
+      expect(bad.err).toMatch(/^safesquid slave: --log-level "loud": expected one of fatal, error, warn, info, debug, trace, silent/);
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('the packed package links its bin to a file it carries outside dist/', async () => {
     const dir = tempDir('pack');
     try {

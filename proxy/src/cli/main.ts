@@ -3,14 +3,11 @@
  * `safesquid`: one binary, several roles (SafeSquid runs the same software as master and slave).
  * Each subcommand lives in its own module and is loaded only when asked for.
  */
-import { createRequire } from 'node:module';
+import { VERSION } from './logger.js';
 
 type Command = { run(argv: string[]): Promise<number> };
 
-/** The package's version (proxy/package.json, two levels up from both src/cli and dist/cli). */
-function version(): string {
-  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-}
+
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   slave: { summary: 'run the forward proxy', load: () => import('./slave-command.js') },
@@ -30,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === '--version' || name === '-V' || name === 'version') {
-    process.stdout.write(`safesquid ${version()}\n`);
+    process.stdout.write(`safesquid ${VERSION}\n`);
     return 0;
   }
   const command = commands[name];

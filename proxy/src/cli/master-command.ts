@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createEngineCompiler } from '../portal/engine-compiler.js';
 import { startMaster } from '../portal/master.js';
@@ -13,6 +14,7 @@ import { loadCertificatePair } from '../portal/serving-certificate.js';
 import { parseHostPort } from './host-port.js';
 import { checkedCidrs, commaList } from './cidr-flag.js';
 import { withEnvFlags } from './env-flags.js';
+import { checkLogLevel, makeLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid master [options]
@@ -95,7 +97,13 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const log = pino({ level: values['log-level'], base: { role: 'master' } });
+  let log: Logger;
+  try {
+    log = makeLogger({ role: 'master', name: hostname(), level: checkLogLevel(values['log-level']) });
+  } catch (err) {
+    process.stderr.write(`safesquid master: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   let master;
   try {
     const listen = parseHostPort(values.listen, 'listen');

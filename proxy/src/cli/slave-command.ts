@@ -8,7 +8,7 @@ import { createSecureContext } from 'node:tls';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
 import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
@@ -20,6 +20,7 @@ import { parseHostPort } from './host-port.js';
 import { SecretFile } from './secret-file.js';
 import { checkedCidrs } from './cidr-flag.js';
 import { withEnvFlags } from './env-flags.js';
+import { checkLogLevel, makeLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
@@ -42,6 +43,7 @@ const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
   --drain-delay MS         on SIGTERM, first answer /readyz with 503 and keep serving this long, so load
                            balancers stop sending new connections before the listeners close (default 0)
   --shutdown-grace MS      then the time in-flight requests get to finish (default 25000)
+  --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (default info, or $LOG_LEVEL)
   --proxy-protocol-from CIDR
                            a load balancer in TCP mode (HAProxy send-proxy[-v2], AWS NLB) that starts each
                            connection with a PROXY protocol header naming the client (repeatable); policy,
@@ -59,6 +61,7 @@ export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'auth
   workers: number;
   shutdownGraceMs: number;
   drainDelayMs: number;
+  logLevel: string;
   auth?: AuthOptions;
 }
 
@@ -109,6 +112,7 @@ const SLAVE_OPTIONS = {
   'shutdown-grace': { type: 'string' },
   'drain-delay': { type: 'string' },
   'proxy-protocol-from': { type: 'string', multiple: true },
+  'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -181,14 +185,13 @@ export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
     shutdownGraceMs: positiveInt(str('shutdown-grace'), 'shutdown-grace', 25_000),
     drainDelayMs: nonNegativeInt(str('drain-delay'), 'drain-delay', 0),
     proxyProtocolFrom,
+    logLevel: checkLogLevel(str('log-level') ?? 'info'),
     auth,
   };
 }
 
 /** Logs go to stderr: stdout carries the access log. */
-function makeLogger(name: string): Logger {
-  return pino({ name: 'safesquid-slave', base: { slave: name, pid: process.pid } }, pino.destination(2));
-}
+
 
 export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promise<() => Promise<void>> {
   if (opts.workers > 1 && !isClusterWorker()) return runPrimary({ ...opts, logger });
@@ -262,7 +265,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`safesquid slave: ${err.message}\n\n${USAGE}`);
     return 2;
   }
-  const logger = makeLogger(opts.name);
+  const logger = makeLogger({ role: isClusterWorker() ? 'worker' : 'slave', name: opts.name, level: opts.logLevel });
   let stop: () => Promise<void>;
   try {
     stop = await runSlave(opts, logger);
