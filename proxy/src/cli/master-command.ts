@@ -17,7 +17,7 @@ import { withEnvFlags } from './env-flags.js';
 import { checkLogLevel, makeLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
 
-const USAGE = `usage: safesquid master [options]
+export const USAGE = `usage: safesquid master [options]
 
   --listen HOST:PORT         where the portal listens (default 127.0.0.1:8888; :8888 for every interface)
   --data-dir DIR             policy store, report database, generated secrets (default ./safesquid-data)

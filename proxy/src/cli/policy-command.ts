@@ -22,7 +22,7 @@ import {
 } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
 
-const USAGE = `usage: safesquid policy validate FILE...
+export const USAGE = `usage: safesquid policy validate FILE...
        safesquid policy explain FILE... --url URL --client IP [options]
 
 validate   check PolicySet files (manifests, bare specs, Lists or compiled bundles) as one bundle

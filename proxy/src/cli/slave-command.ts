@@ -23,7 +23,7 @@ import { withEnvFlags } from './env-flags.js';
 import { checkLogLevel, makeLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
 
-const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
+export const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
 
   --policy FILE            PolicySet documents (YAML/JSON) or a compiled PolicyBundle; watched and reloaded
                            (with --master: the fallback while the master is away)
