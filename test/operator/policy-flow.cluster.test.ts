@@ -8,7 +8,6 @@
 import { createNamespace, eventually, getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
 import { blockingPolicy, closeAgent, request, startMaster, startSlave, startUpstream, type MasterProc, type SlaveProc, type Upstream } from '../integration/cluster-processes.js';
 import { writeSecret, type ClusterSecrets } from '../support/cluster-secrets.js';
-import { freePort } from '../support/free-port.js';
 import { tempDir } from '../support/temp-dir.js';
 import { clusterClaims, condition, installCrds, operatorIdentity, prebindVolumes, removeVolumes, startOperator, type OperatorIdentity, type OperatorProc } from './operator-process.js';
 
@@ -69,8 +68,8 @@ afterAll(async () => {
 });
 
 it('carries a kubectl apply of a PolicySet to a slave that enforces it, and reports PolicySynced', async () => {
-  const masterPort = await freePort();
-  operator = await startOperator(identity!, ['--namespace', ns, '--resync-period', '30', '--master-url', `${ns}/flow=http://127.0.0.1:${masterPort}`]);
+  // A first operator creates the children; the one that follows is told where the master listens.
+  operator = await startOperator(identity!, ['--namespace', ns, '--resync-period', '30']);
   await kubectlOk(['apply', '-n', ns, '-f', '-'], `${policySet('alpha')}---\n${cluster}`);
 
   // The master and slave take the operator's generated credentials, as the pods would.
@@ -91,7 +90,9 @@ it('carries a kubectl apply of a PolicySet to a slave that enforces it, and repo
     remove: dir.remove,
   };
   await converge('the policy ConfigMap', async () => ((await getJson(['configmap', 'flow-policy', '-n', ns])) ? true : undefined));
-  master = await startMaster(secrets, { port: masterPort, extra: ['--kube-configmap', `${ns}/flow-policy`] });
+  master = await startMaster(secrets, { extra: ['--kube-configmap', `${ns}/flow-policy`] });
+  expect(await operator.stop()).toBe(0);
+  operator = await startOperator(identity!, ['--namespace', ns, '--resync-period', '30', '--master-url', `${ns}/flow=${master.url}`]);
   // Named as the StatefulSet's pod on the kwok node, so the registry entry and the Ready pod meet.
   slave = await startSlave(secrets, { name: 'flow-slave-0', masterUrl: master.url });
 

@@ -131,6 +131,7 @@ it('gets master and slave pods Running and Ready on kwok nodes, and says so in s
   });
   expect(ssc.status.selector).toContain('app.kubernetes.io/component=slave');
   // No real master runs behind kwok's pods: the operator says it cannot ask, rather than guessing.
+  await converge('PolicySynced=Unknown MasterUnreachable', async () => ((await condition(ns, 'corp', 'PolicySynced'))?.reason === 'MasterUnreachable' ? true : undefined));
   expect(await condition(ns, 'corp', 'PolicySynced')).toMatchObject({ status: 'Unknown', reason: 'MasterUnreachable' });
   expect(await condition(ns, 'corp', 'Ready')).toMatchObject({ status: 'False', reason: 'MasterUnreachable' });
 });
@@ -149,9 +150,10 @@ it('prints the columns of kubectl get ssc,pset', async () => {
 
 it('reports MasterAvailable=False with the reason when the master cannot be scheduled, and True again after', async () => {
   await kubectlOk(['patch', 'deployment', 'corp-master', '-n', ns, '--type=merge', '-p', '{"spec":{"template":{"spec":{"nodeSelector":{"safesquid-test":"nowhere"}}}}}']);
-  const c = await converge('MasterAvailable=False', async () => {
+  // First the new pod is merely not ready; once the scheduler has given up on it, the reason says why.
+  const c = await converge('MasterAvailable=False, PodUnschedulable', async () => {
     const m = await condition(ns, 'corp', 'MasterAvailable');
-    return m?.status === 'False' ? m : undefined;
+    return m?.status === 'False' && m.reason === 'PodUnschedulable' ? m : undefined;
   });
   expect(c.reason).toBe('PodUnschedulable');
   expect(c.message).toMatch(/didn't match Pod's node affinity\/selector|node\(s\) didn't match/);

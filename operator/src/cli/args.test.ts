@@ -8,7 +8,7 @@ const run = (argv: string[]) => {
 
 describe('parseOperatorArgs', () => {
   it('has defaults for a Pod', () => {
-    expect(run([])).toMatchObject({ leaderElect: false, metricsHost: '0.0.0.0', metricsPort: 9090, resyncMs: 300_000, concurrency: 4, leaseName: 'safesquid-operator' });
+    expect(run([])).toMatchObject({ leaderElect: false, metricsHost: '0.0.0.0', metricsPort: 9090, resyncMs: 300_000, concurrency: 8, leaseName: 'safesquid-operator' });
   });
 
   it('reads every flag', () => {

@@ -10,7 +10,7 @@ import type { OperatorMetrics } from '../metrics.js';
 import { buildChildren, bundleInConfigMap, generatedSecretNames, generateSecretValue, masterUrl, POLICY_HASH_ANNOTATION, secretRefs, type ClusterRef, type SecretValues } from './children.js';
 import { clusterStatus, type RegistryAnswer } from './cluster-status.js';
 import { statusMergePatch } from './conditions.js';
-import { readSlaveRegistry } from './master-registry.js';
+import type { RegistryProber } from './registry-prober.js';
 import type { Caches, WatchedKind } from './operator.js';
 import { selectPolicySets, type PolicyCompiler } from './policy-compile.js';
 
@@ -18,9 +18,6 @@ export const MANAGED_BY_SELECTOR = 'app.kubernetes.io/managed-by=safesquid-opera
 export const PODS_SELECTOR = 'app.kubernetes.io/name=safesquid';
 const INSTANCE = 'app.kubernetes.io/instance';
 const COMPONENT = 'app.kubernetes.io/component';
-
-/** While a cluster is not Ready, look again this often (pods, the master's registry are polled, not all watched). */
-const NOT_READY_REQUEUE_MS = 10_000;
 
 export interface ClusterReconcilerDeps {
   client: KubeClient;
@@ -30,6 +27,7 @@ export interface ClusterReconcilerDeps {
   events: EventRecorder;
   compiler: PolicyCompiler;
   masterUrls: Map<string, string>;
+  registry: RegistryProber;
   /** Let through the master's NetworkPolicy besides the slaves: the operator's own pods, to read the registry. */
   portalPeers?: Record<string, unknown>[];
 }
@@ -61,6 +59,7 @@ export class ClusterReconciler {
     const ssc = this.d.caches.SafeSquidCluster.get(key);
     if (!ssc || ssc.metadata?.deletionTimestamp) {
       this.issued.delete(key);
+      this.d.registry.forget(key);
       return { policySetsTouched: true };
     }
     const log = this.d.logger.child({ cluster: key });
@@ -131,8 +130,7 @@ export class ClusterReconciler {
     });
     await this.writeStatus(ssc, status, log);
     if (errors.length) throw new Error(`applying children of ${key} failed: ${errors.join('; ')}`);
-    const ready = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready')?.status === 'True';
-    return { requeueAfterMs: ready ? undefined : NOT_READY_REQUEUE_MS, policySetsTouched: true };
+    return { policySetsTouched: true };
   }
 
   private rememberIssued(key: string, ref: ClusterRef, values: SecretValues): void {
@@ -221,11 +219,13 @@ export class ClusterReconciler {
     const override = this.d.masterUrls.get(`${ns}/${name}`);
     const masterURL = override ?? masterUrl(ref);
     const masterAvailable = ((masterDeployment?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) >= 1;
-    let registry: RegistryAnswer | undefined;
+    let registry: RegistryAnswer | 'pending' | undefined;
+    const key = `${ns}/${name}`;
     if (masterAvailable || override) {
       const token = await this.adminToken(ref, values);
-      registry = token ? await readSlaveRegistry(masterURL, token) : { ok: false, error: 'the admin Secret has no token' };
-    }
+      // The prober polls in the background and queues the cluster when the answer changes.
+      registry = token ? (this.d.registry.latest(key, masterURL, token) ?? 'pending') : { ok: false, error: 'the admin Secret has no token' };
+    } else this.d.registry.forget(key);
     return clusterStatus({
       generation: ssc.metadata?.generation,
       previous: ssc.status as Record<string, unknown> | undefined,

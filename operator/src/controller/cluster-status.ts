@@ -30,7 +30,8 @@ export interface ObservedCluster {
   proxyService?: KubeObject;
   proxyPort: number;
   masterURL: string;
-  registry?: RegistryAnswer;
+  /** The master's answer; 'pending' while the first probe of an available master is under way. */
+  registry?: RegistryAnswer | 'pending';
   /** The last reconcile could not apply something. */
   applyError?: string;
   now: string;
@@ -90,7 +91,8 @@ export function clusterStatus(o: ObservedCluster): Record<string, unknown> {
   const desired = stsSpec?.replicas ?? o.desiredFallback;
   const readyPods = o.slavePods.filter(podReady);
   const ready = readyPods.length;
-  const registry = o.registry?.ok ? new Map(o.registry.slaves.map((s) => [s.name, s])) : undefined;
+  const answer = o.registry === 'pending' ? undefined : o.registry;
+  const registry = answer?.ok ? new Map(answer.slaves.map((s) => [s.name, s])) : undefined;
   const syncedNames = registry && o.policyHash ? readyPods.map((p) => p.metadata!.name!).filter((n) => registry.get(n)?.policyHash === o.policyHash) : [];
   const synced = syncedNames.length;
 
@@ -119,6 +121,7 @@ export function clusterStatus(o: ObservedCluster): Record<string, unknown> {
     };
   } else if (ready === 0) syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'NoReadySlaves', message: 'no slave is ready to enforce the policy' };
   else if (!o.registry) syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'MasterUnavailable', message: 'the master is not available to report its slaves' };
+  else if (o.registry === 'pending') syncC = { type: 'PolicySynced', status: 'Unknown', reason: 'AskingMaster', message: `asking ${o.masterURL} for its slaves` };
   else if (!o.registry.ok) {
     // While it stays unreachable the first error's wording stays: a DNS failure one minute and a
     // timeout the next is the same truth, and rewriting it would be a write per resync.

@@ -8,6 +8,7 @@ import type { OperatorMetrics } from '../metrics.js';
 import { ClusterReconciler, MANAGED_BY_SELECTOR, PODS_SELECTOR } from './cluster-reconciler.js';
 import { PolicyCompiler } from './policy-compile.js';
 import { PolicySetStatusReconciler } from './policyset-status.js';
+import { RegistryProber } from './registry-prober.js';
 
 /** The kinds the operator keeps caches of; children are cached by the managed-by label only. */
 export const WATCHED_KINDS = [
@@ -57,6 +58,7 @@ export class SafeSquidOperator {
   readonly events: EventRecorder;
   private readonly clusters: ClusterReconciler;
   private readonly policySets: PolicySetStatusReconciler;
+  private readonly registry: RegistryProber;
   private resyncTimer: NodeJS.Timeout | undefined;
   private reconciling = false;
 
@@ -75,7 +77,8 @@ export class SafeSquidOperator {
     }
     this.events = new EventRecorder(o.client, log, 'safesquid-operator', o.identity);
     const compiler = new PolicyCompiler();
-    this.clusters = new ClusterReconciler({ ...o, caches: this.caches, events: this.events, compiler });
+    this.registry = new RegistryProber({ logger: log, onChange: (key) => this.queue.add(`${CLUSTER_KEY}${key}`) });
+    this.clusters = new ClusterReconciler({ ...o, caches: this.caches, events: this.events, compiler, registry: this.registry });
     this.policySets = new PolicySetStatusReconciler({ client: o.client, logger: log, caches: this.caches, events: this.events, compiler });
     this.queue = new WorkQueue((key) => this.process(key), {
       concurrency: o.concurrency,
@@ -168,6 +171,7 @@ export class SafeSquidOperator {
     await this.waitForSync();
     if (!this.reconciling) return;
     this.queue.start();
+    this.registry.start();
     this.resyncAll();
     this.resyncTimer = setInterval(() => this.resyncAll(), this.o.resyncMs);
   }
@@ -186,6 +190,7 @@ export class SafeSquidOperator {
   async stopReconciling(): Promise<void> {
     this.reconciling = false;
     clearInterval(this.resyncTimer);
+    this.registry.stop();
     await this.queue.stop();
   }
 
