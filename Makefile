@@ -47,6 +47,7 @@ docs: install
 	npx tsc -b operator
 	node operator/dist/docs/write-references.js
 	node proxy/dist/docs/write-metrics-reference.js
+	node proxy/dist/cli/write-cli-reference.js   # docs/cli.md (proxy/src/cli/cli-reference.test.ts checks it)
 
 # Links and anchors resolve, PolicySet/SafeSquidCluster blocks validate, cookbook claims hold
 # (policy explain), ```sh runnable blocks exit 0 (operator/src/docs/docs-check.ts).
