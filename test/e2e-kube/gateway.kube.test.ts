@@ -404,11 +404,18 @@ test('helm upgrade to a new tag, then the proxy image, under steady traffic: zer
   const left = async (kinds: string) => ((await getJson<{ items: any[] }>([kinds, '-n', ns]))?.items ?? []).map((o) => `${o.kind}/${o.metadata.name}`);
   await eventually('the namespace emptied of the release and the cluster', async () => {
     const rest = await left('deployments,statefulsets,services,pods,configmaps,secrets,serviceaccounts,roles,rolebindings,hpa,pdb,networkpolicies,leases');
-    const extra = rest.filter((o) => o !== 'ConfigMap/kube-root-ca.crt' && o !== 'Secret/proxy-users' && o !== 'ServiceAccount/default');
+    // The namespace's own objects, the users Secret the user applied, and the operator's leader
+    // election Lease: the operator creates it (helm does not know it) and releases it on shutdown.
+    const extra = rest.filter((o) => !['ConfigMap/kube-root-ca.crt', 'Secret/proxy-users', 'ServiceAccount/default', 'Lease/safesquid-operator'].includes(o));
     return extra.length === 0 ? true : undefined;
   }, 120_000).catch(async (err) => {
     throw new Error(`${(err as Error).message}: left ${JSON.stringify(await left('deployments,statefulsets,services,pods,configmaps,secrets,serviceaccounts,roles,rolebindings,hpa,pdb,networkpolicies,leases'))}`);
   });
+  const lease = await getJson<{ spec: { holderIdentity?: string } }>(['lease', '-n', ns, 'safesquid-operator']);
+  if (lease) {
+    expect(lease.spec.holderIdentity ?? '').toBe('');
+    console.log('helm uninstall left the Lease safesquid-operator (released, no holder): the operator creates it, the chart does not own it');
+  }
   // slaves.spool.retainOnDelete (default true) keeps the spool claims; the master's goes with the cluster.
   const pvcs = (await left('pvc')).sort();
   expect(pvcs).toEqual(expect.arrayContaining([`PersistentVolumeClaim/state-${CLUSTER}-slave-0`, `PersistentVolumeClaim/state-${CLUSTER}-slave-1`]));
