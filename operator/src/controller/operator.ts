@@ -45,6 +45,19 @@ export interface OperatorOptions {
   portalPeers?: Record<string, unknown>[];
 }
 
+/** Of a Pod, status needs its identity, labels, owner, node and readiness: a fifth of its size. */
+function slimPod(p: KubeObject): KubeObject {
+  const m = p.metadata ?? {};
+  const st = (p.status ?? {}) as { phase?: string; conditions?: unknown[]; containerStatuses?: { name: string; state?: { waiting?: unknown } }[] };
+  return {
+    apiVersion: p.apiVersion,
+    kind: p.kind,
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels, ownerReferences: m.ownerReferences, deletionTimestamp: m.deletionTimestamp },
+    spec: { nodeName: (p.spec as { nodeName?: string } | undefined)?.nodeName },
+    status: { phase: st.phase, conditions: st.conditions, containerStatuses: st.containerStatuses?.map((c) => ({ name: c.name, state: c.state?.waiting ? { waiting: c.state.waiting } : undefined })) },
+  };
+}
+
 const CLUSTER_KEY = 'ssc/';
 const POLICYSETS_KEY = 'psets/';
 
@@ -68,6 +81,7 @@ export class SafeSquidOperator {
       new Informer(o.client, RESOURCES[kind], log.child({ component: 'informer' }), {
         namespace: o.namespace,
         labelSelector,
+        transform: kind === 'Pod' ? slimPod : undefined,
         onRestart: (reason) => o.metrics.watchRestarts.inc({ kind, reason }),
       });
     this.caches = {} as Caches;

@@ -12,6 +12,8 @@ export interface InformerOptions {
   labelSelector?: string;
   /** Page size of the initial and re-lists. */
   pageSize?: number;
+  /** Keeps only what the operator reads of each object (applied before caching). */
+  transform?: (obj: KubeObject) => KubeObject;
   /** Called on every error that made the informer re-list or back off (metrics, tests). */
   onRestart?: (reason: 'expired' | 'error', err: unknown) => void;
 }
@@ -101,6 +103,7 @@ export class Informer {
 
   private put(obj: KubeObject): void {
     if (obj.metadata) delete obj.metadata.managedFields;
+    if (this.opts.transform) obj = this.opts.transform(obj);
     const key = keyOf(obj);
     const old = this.store.get(key);
     // An older version than one bump() stored: the watch has not caught up with our own write yet.
