@@ -138,6 +138,8 @@ test('a changed PolicySet is enforced by every slave pod: p50/p99 over 20 change
   const downloads = sampleObjects().find((o) => o.kind === 'PolicySet' && o.metadata.name === 'corp-downloads');
   if (!downloads) throw new Error('deploy/samples has no PolicySet corp-downloads');
   const delays: number[] = [];
+  // Per change, each slave's delay (in `slaves` order): which one lags, for an outlier.
+  const bySlave: number[][] = [];
   for (let i = 0; i < 20; i++) {
     const rule = `e2e-change-${i}`;
     const changed = structuredClone(downloads);
@@ -145,13 +147,14 @@ test('a changed PolicySet is enforced by every slave pod: p50/p99 over 20 change
     const t0 = Date.now();
     await applyObjects(ns, [changed]);
     // Each slave by its pod IP, so "every slave" is each one, not whichever the Service picks.
-    await Promise.all(slaves.map((s) => eventually(`${s.name} to enforce ${rule}`, async () => {
+    const perSlave = await Promise.all(slaves.map((s) => eventually(`${s.name} to enforce ${rule}`, async () => {
       const r = await proxyGet(s.ip, PROXY_PORT, upstreamUrl(`/change/${i}`));
-      return r.status === 403 && r.body.includes(rule) ? true : undefined;
+      return r.status === 403 && r.body.includes(rule) ? Date.now() - t0 : undefined;
     }, 30_000)));
     delays.push(Date.now() - t0);
+    bySlave.push(perSlave);
   }
-  figures.policyPropagationMs = { p50: percentile(delays, 50), p99: percentile(delays, 99), max: Math.max(...delays), samples: delays.length };
+  figures.policyPropagationMs = { p50: percentile(delays, 50), p99: percentile(delays, 99), max: Math.max(...delays), samples: delays.length, bySlave };
   console.log(`policy propagation over ${delays.length} changes: p50 ${percentile(delays, 50)} ms, p99 ${percentile(delays, 99)} ms (target p99 <= 2000 ms)`);
   // The last change stays: rules from earlier changes are gone from every slave.
   for (const s of slaves) expect((await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/change/0'))).status).toBe(200);
