@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay } from '@safesquid/proxy/backoff';
+import { sleep } from './sleep.js';
 import { isGone, type KubeClient, type KubeObject } from './client.js';
 import { collectionPath, keyOf, type ResourceType } from './resources.js';
 

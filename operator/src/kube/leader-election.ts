@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { sleep } from './backoff.js';
+import { sleep } from './sleep.js';
 import { isConflict, isNotFound, KubeApiError, type KubeClient } from './client.js';
 import { collectionPath, objectPath, RESOURCES } from './resources.js';
 

@@ -1,4 +1,4 @@
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '@safesquid/proxy/backoff';
 
 export interface WorkResult {
   /** Look again after this long even if nothing changes (e.g. waiting for pods or the master). */
