@@ -45,3 +45,42 @@ describe('slave flags', () => {
     expect(() => parseSlaveArgs(argv as string[])).toThrow(message);
   });
 });
+
+describe('slave flags from SAFESQUID_<FLAG>', () => {
+  it('takes the --auth-* flags from the environment too, the command line winning', () => {
+    const env = {
+      SAFESQUID_POLICY: 'p.yaml',
+      SAFESQUID_AUTH_USERS: 'env-users.txt',
+      SAFESQUID_AUTH_REALM: 'Env Realm',
+      SAFESQUID_AUTH_CACHE_TTL: '30',
+      SAFESQUID_AUTH_LDAP_URL: 'ldaps://ldap.example.org:636',
+      SAFESQUID_AUTH_LDAP_SEARCH_BASE: 'ou=people,dc=example,dc=org',
+      SAFESQUID_AUTH_LDAP_SERVICE_DN: 'cn=svc,dc=example,dc=org',
+      SAFESQUID_AUTH_LDAP_SERVICE_PASSWORD_FILE: '/run/secrets/ldap-password',
+      SAFESQUID_AUTH_LDAP_STARTTLS: 'true',
+      SAFESQUID_AUTH_LDAP_INSECURE: 'false',
+      SAFESQUID_AUTH_LDAP_TIMEOUT: '3',
+    };
+    const o = parseSlaveArgs(['--auth-realm', 'Flag Realm'], env);
+    expect(o.policyFile).toBe('p.yaml');
+    expect(o.auth).toMatchObject({
+      realm: 'Flag Realm',
+      users: { path: 'env-users.txt' },
+      cache: { ttlMs: 30_000 },
+      ldap: {
+        url: 'ldaps://ldap.example.org:636',
+        searchBase: 'ou=people,dc=example,dc=org',
+        serviceBindDn: 'cn=svc,dc=example,dc=org',
+        serviceBindPasswordFile: '/run/secrets/ldap-password',
+        timeoutMs: 3000,
+        tls: { startTls: true, rejectUnauthorized: true },
+      },
+    });
+    expect(parseSlaveArgs(['--policy', 'p.yaml'], {}).auth).toBeUndefined();
+  });
+
+  it('names the variable when an --auth-* value from it is wrong', () => {
+    expect(() => parseSlaveArgs(['--policy', 'p'], { SAFESQUID_AUTH_LDAP_STARTTLS: 'maybe' })).toThrow('SAFESQUID_AUTH_LDAP_STARTTLS: expected true or false, got "maybe"');
+    expect(() => parseSlaveArgs(['--policy', 'p'], { SAFESQUID_AUTH_LDAP_BIND_DN: 'uid={user}' })).toThrow('--auth-ldap-bind-dn needs --auth-ldap-url');
+  });
+});

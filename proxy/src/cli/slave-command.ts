@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
-import { AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
+import { AUTH_FLAG_OPTIONS, AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
 import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
@@ -116,11 +116,11 @@ const SLAVE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
-function parseFlags(rest: string[]): Record<string, string | string[] | boolean | undefined> {
+function parseFlags(rest: string[], env: NodeJS.ProcessEnv): Record<string, string | string[] | boolean | undefined> {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args: withEnvFlags(rest, SLAVE_OPTIONS),
+      args: withEnvFlags(rest, SLAVE_OPTIONS, env),
       strict: true,
       allowPositionals: false,
       options: SLAVE_OPTIONS,
@@ -132,15 +132,18 @@ function parseFlags(rest: string[]): Record<string, string | string[] | boolean 
   return values;
 }
 
-export function parseSlaveArgs(argv: string[]): SlaveCommandOptions {
+export function parseSlaveArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): SlaveCommandOptions {
   let auth: AuthOptions | undefined;
   let rest: string[];
   try {
-    ({ auth, rest } = parseAuthFlags(argv));
+    // The --auth-* flags take SAFESQUID_AUTH_* variables like the others; the one secret among them
+    // is a file (--auth-ldap-service-password-file), so no password comes from the environment.
+    ({ auth, rest } = parseAuthFlags(withEnvFlags(argv, AUTH_FLAG_OPTIONS, env)));
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);
   }
-  const values = parseFlags(rest);
+  const values = parseFlags(rest, env);
   if (values.help) throw new UsageError('');
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const policyFile = str('policy');
