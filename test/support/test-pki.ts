@@ -3,7 +3,7 @@
  * signs (EC P-256 keys, valid for two days: a leaked test CA is useless soon after).
  */
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -43,6 +43,17 @@ export async function createCa(dir: string, name = 'ca', commonName = 'safesquid
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
+/**
+ * A random 127-bit serial, as public CAs issue them. `-CAcreateserial` keeps a counter in a
+ * file beside the CA instead, and certificates signed at the same time (the real node's kubelet
+ * and kube-proxy certificates) read it half-written: "Unable to load number from ca.srl".
+ */
+export function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] &= 0x7f;
+  return `0x${bytes.toString('hex')}`;
+}
+
 export const LEAF_EXTENSIONS = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment'];
 
 /** A certificate `<name>.crt` (key `<name>.key`) signed by `ca`, both in `dir`, with the extension lines given. */
@@ -51,7 +62,7 @@ export async function issueCert(dir: string, ca: CertFiles, name: string, subjec
   writeFileSync(join(dir, `${name}.ext`), extensions.join('\n') + '\n');
   await openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
   await openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
+    ['x509', '-req', '-in', `${name}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', randomSerial(),
       '-days', VALID_DAYS, '-extfile', `${name}.ext`, '-out', `${name}.crt`],
     dir,
   );
