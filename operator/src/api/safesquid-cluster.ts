@@ -158,6 +158,28 @@ const Spool = Type.Object(
   { description: 'A volume per slave (volumeClaimTemplate); an emptyDir when omitted, lost with the pod.' },
 );
 
+/**
+ * How fast the autoscaler removes slaves (the HPA's behavior.scaleDown). Slow by default: each slave
+ * leaving drains its connections and ships its report spool, and a dip in load should not cost a
+ * slave that the next peak needs again.
+ */
+const ScaleDown = Type.Object(
+  {
+    stabilizationWindowSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3600,
+        default: 300,
+        description: 'The autoscaler removes slaves only down to the highest count it recommended over this many seconds.',
+      }),
+    ),
+    podsPerMinute: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'At most this many slaves removed per minute.' }),
+    ),
+  },
+  { default: {}, description: 'Scale-down pace of the autoscaler; ignored under a fixed `replicas`.' },
+);
+
 const Slaves = withRules(
   Type.Object(
     {
@@ -166,7 +188,7 @@ const Slaves = withRules(
           minimum: 0,
           maximum: 1000,
           description:
-            'A fixed slave count: when set there is no HorizontalPodAutoscaler and minReplicas/maxReplicas/targetCPUUtilizationPercentage are ignored. ' +
+            'A fixed slave count: when set there is no HorizontalPodAutoscaler and minReplicas/maxReplicas/targetCPUUtilizationPercentage/scaleDown are ignored. ' +
             'Omit it to autoscale.',
         }),
       ),
@@ -177,6 +199,7 @@ const Slaves = withRules(
       targetCPUUtilizationPercentage: Type.Optional(
         Type.Integer({ minimum: 1, maximum: 100, default: 70, description: 'Average CPU use (of requests) the autoscaler aims at.' }),
       ),
+      scaleDown: Type.Optional(ScaleDown),
       proxyPort: Type.Optional(Port('Forward proxy port (HTTP and CONNECT).', 3128)),
       metricsPort: Type.Optional(Port('Port of /metrics, /healthz and /readyz.', 9090)),
       service: Type.Optional(SlaveService),

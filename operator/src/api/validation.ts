@@ -25,12 +25,13 @@ export type DefaultedClusterSpec = Omit<Spec, 'image' | 'imagePullPolicy' | 'mas
     storage?: Defaulted<NonNullable<Master['storage']>, 'size'>;
   };
   slaves: Defaulted<
-    Omit<Slaves, 'service' | 'spool' | 'podDisruptionBudget'>,
+    Omit<Slaves, 'service' | 'spool' | 'podDisruptionBudget' | 'scaleDown'>,
     'minReplicas' | 'maxReplicas' | 'targetCPUUtilizationPercentage' | 'proxyPort' | 'metricsPort' | 'drainDelaySeconds' | 'shutdownGraceSeconds' | 'resources'
   > & {
     service: Defaulted<NonNullable<Slaves['service']>, 'type'>;
     spool?: Defaulted<NonNullable<Slaves['spool']>, 'size' | 'retainOnDelete'>;
     podDisruptionBudget: Required<NonNullable<Slaves['podDisruptionBudget']>>;
+    scaleDown: Required<NonNullable<Slaves['scaleDown']>>;
   };
   reports: Required<NonNullable<Spec['reports']>>;
   auth?: Defaulted<NonNullable<Spec['auth']>, 'realm' | 'cacheTTLSeconds'>;

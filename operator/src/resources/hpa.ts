@@ -18,8 +18,13 @@ export function buildSlaveHpa(cluster: ClusterRef): KubernetesObject | undefined
       minReplicas: slaves.minReplicas,
       maxReplicas: slaves.maxReplicas,
       metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: slaves.targetCPUUtilizationPercentage } } }],
-      // Scale down gently: a slave leaving drains its connections and ships its spool first.
-      behavior: { scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] } },
+      // slaves.scaleDown (default 300 s, one a minute): a slave leaving drains its connections and ships its spool first.
+      behavior: {
+        scaleDown: {
+          stabilizationWindowSeconds: slaves.scaleDown.stabilizationWindowSeconds,
+          policies: [{ type: 'Pods', value: slaves.scaleDown.podsPerMinute, periodSeconds: 60 }],
+        },
+      },
     },
   };
 }
