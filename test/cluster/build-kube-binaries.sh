@@ -6,6 +6,8 @@
 #   kwok (simulates nodes so pods get scheduled and report Running/Ready)
 #   helm (the chart tests; go install of a pinned release)
 #   metrics-server (the real node's metrics API, for the HPA; go install of a pinned release)
+#   prometheus-k8s-sd (Prometheus with kubernetes_sd_configs, module in prometheus-build/; Debian's
+#     prometheus is built without it)
 # A second run with every binary present does nothing; FORCE=1 rebuilds.
 # Writes build.json beside bin/ (seconds per step, binary sizes) for bench/cluster.
 set -euo pipefail
@@ -17,6 +19,8 @@ KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.0
 METRICS_SERVER_VERSION=v0.8.0
 ETCD_VERSION=v3.5.16
+# Prometheus 2.54.1 (its Go module is numbered v0.54.1).
+PROMETHEUS_VERSION=v2.54.1
 # The Go release Kubernetes 1.32 was built and tested with; fetched as a module through the proxy.
 GO_TOOLCHAIN=go1.23.6
 # kwok 0.7 declares go 1.24: the installed Go (newer) builds it.
@@ -28,7 +32,7 @@ mkdir -p "$bin"
 
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 missing=()
-for c in "${kube_cmds[@]}" etcd kwok helm metrics-server; do
+for c in "${kube_cmds[@]}" etcd kwok helm metrics-server prometheus-k8s-sd; do
   [[ -x "$bin/$c" ]] || missing+=("$c")
 done
 if [[ ${#missing[@]} -eq 0 && "${FORCE:-}" != 1 ]]; then
@@ -98,9 +102,20 @@ have metrics-server || (
   GOTOOLCHAIN=local GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
 )
 t4=$(now)
+have prometheus-k8s-sd || (
+  echo "building prometheus $PROMETHEUS_VERSION (kubernetes_sd_configs) with $GO_TOOLCHAIN ..."
+  cd "$here/prometheus-build"
+  # 2.54 has no build tags to leave out the other service discoveries: all of them are built in.
+  v=${PROMETHEUS_VERSION#v}
+  GOTOOLCHAIN="$GO_TOOLCHAIN" "${nice_cmd[@]}" go build -o "$bin/prometheus-k8s-sd.tmp" \
+    -ldflags="$ldflags -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=HEAD" \
+    github.com/prometheus/prometheus/cmd/prometheus
+  mv "$bin/prometheus-k8s-sd.tmp" "$bin/prometheus-k8s-sd"
+)
+t5=$(now)
 
 sizes=""
-for c in "${kube_cmds[@]}" etcd kwok helm metrics-server; do
+for c in "${kube_cmds[@]}" etcd kwok helm metrics-server prometheus-k8s-sd; do
   sizes+="\"$c\": $(stat -c %s "$bin/$c"), "
 done
 cat >"$cache/build.json" <<EOF
@@ -116,7 +131,9 @@ cat >"$cache/build.json" <<EOF
   "helmBuildSeconds": $(elapsed "$t2" "$t3"),
   "metricsServerVersion": "$METRICS_SERVER_VERSION",
   "metricsServerBuildSeconds": $(elapsed "$t3" "$t4"),
-  "totalSeconds": $(elapsed "$t0" "$t4"),
+  "prometheusVersion": "$PROMETHEUS_VERSION",
+  "prometheusBuildSeconds": $(elapsed "$t4" "$t5"),
+  "totalSeconds": $(elapsed "$t0" "$t5"),
   "goBuildCache": "$([[ "${COLD:-}" == 1 ]] && echo cold || echo reused)",
   "cpus": $(nproc),
   "loadAverageAtEnd": "$(cut -d' ' -f1-3 /proc/loadavg)",

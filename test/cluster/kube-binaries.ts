@@ -8,6 +8,7 @@ export const KWOK_VERSION = 'v0.7.0';
 export const ETCD_VERSION = 'v3.5.16';
 export const HELM_VERSION = 'v3.19.0';
 export const METRICS_SERVER_VERSION = 'v0.8.0';
+export const PROMETHEUS_VERSION = 'v2.54.1';
 export const BUILD_COMMAND = 'make kube-binaries  (or: bash test/cluster/build-kube-binaries.sh)';
 
 export interface KubeBinaries {
@@ -22,11 +23,13 @@ export interface KubeBinaries {
   kubeProxy: string;
   /** Serves the metrics API (HPA on real CPU) beside the real node. */
   metricsServer: string;
+  /** Prometheus with kubernetes_sd_configs, which Debian's build lacks. */
+  prometheus: string;
   helm: string;
 }
 
 /** Binaries the kwok-only control plane does not run: their absence is an error only when asked for. */
-export type OptionalKubeBinary = 'kubelet' | 'kubeProxy' | 'metricsServer' | 'helm';
+export type OptionalKubeBinary = 'kubelet' | 'kubeProxy' | 'metricsServer' | 'prometheus' | 'helm';
 
 /** The version-keyed cache directory the build script writes into (outside git). */
 export function kubeCacheDir(): string {
@@ -50,9 +53,10 @@ export function locateKubeBinaries(optional: OptionalKubeBinary[] = []): KubeBin
     kubelet: join(bin, 'kubelet'),
     kubeProxy: join(bin, 'kube-proxy'),
     metricsServer: join(bin, 'metrics-server'),
+    prometheus: join(bin, 'prometheus-k8s-sd'),
     helm: join(bin, 'helm'),
   };
-  const optionalNames = new Set<string>(['kubelet', 'kubeProxy', 'metricsServer', 'helm']);
+  const optionalNames = new Set<string>(['kubelet', 'kubeProxy', 'metricsServer', 'prometheus', 'helm']);
   const checked = Object.entries(found)
     .filter(([name]) => !optionalNames.has(name) || optional.includes(name as OptionalKubeBinary))
     .map(([, path]) => path);
@@ -60,7 +64,7 @@ export function locateKubeBinaries(optional: OptionalKubeBinary[] = []): KubeBin
   if (missing.length > 0) {
     const hints: string[] = [];
     if (missing.some((p) => p.startsWith(bin))) {
-      hints.push(`build Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, metrics-server ${METRICS_SERVER_VERSION} and helm ${HELM_VERSION} with: ${BUILD_COMMAND}`);
+      hints.push(`build Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, metrics-server ${METRICS_SERVER_VERSION}, prometheus ${PROMETHEUS_VERSION} and helm ${HELM_VERSION} with: ${BUILD_COMMAND}`);
     }
     if (missing.includes(found.kubectl)) hints.push('install kubectl 1.32 (or set SAFESQUID_KUBECTL)');
     throw new Error(`test control plane: missing ${missing.join(', ')}; ${hints.join('; ')}`);

@@ -1,6 +1,6 @@
 /**
- * A real Prometheus server (Debian's) scraping the given targets every second, and its HTTP query
- * API: what a platform team's Prometheus sees of the gateway.
+ * A real Prometheus server (Debian's unless told) scraping the given targets every second, and its
+ * HTTP query API: what a platform team's Prometheus sees of the gateway.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,18 +30,23 @@ export interface RunningPrometheus extends ChildHandle {
 }
 
 export async function startPrometheus(jobs: ScrapeJob[]): Promise<RunningPrometheus> {
+  return startPrometheusWithConfig(PROMETHEUS, {
+    global: { scrape_interval: '1s', scrape_timeout: '1s' },
+    scrape_configs: jobs.map((j) => ({ job_name: j.job, static_configs: [{ targets: j.targets }] })),
+  });
+}
+
+/**
+ * `binary` on 127.0.0.1 with `config` (prometheus.yml as an object). A configuration the binary
+ * does not know (a field it lacks, a bad value) fails here with its own error message.
+ */
+export async function startPrometheusWithConfig(binary: string, config: object): Promise<RunningPrometheus> {
   const dir = tempDir('prometheus');
   const port = await freePort();
-  const config = join(dir.path, 'prometheus.yml');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      global: { scrape_interval: '1s', scrape_timeout: '1s' },
-      scrape_configs: jobs.map((j) => ({ job_name: j.job, static_configs: [{ targets: j.targets }] })),
-    }),
-  );
-  const child = startChild('prometheus', PROMETHEUS, [
-    `--config.file=${config}`,
+  const configFile = join(dir.path, 'prometheus.yml');
+  writeFileSync(configFile, JSON.stringify(config));
+  const child = startChild('prometheus', binary, [
+    `--config.file=${configFile}`,
     `--storage.tsdb.path=${join(dir.path, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
   ], { stopGraceMs: 5000 });
