@@ -13,7 +13,7 @@ import { realNodeFromEnv } from '../cluster/real-node-env.js';
 import { CHART, helm, helmOk } from '../charts/helm.js';
 import {
   adaptedSamples, applyObjects, chartValues, CLUSTER, clusterConditions, MASTER_PODS, pods, readyPods, stableProductImages,
-  recordFigures, sampleObjects, secretValue, serviceIp, SLAVE_PODS, type PodInfo, type ProductImages,
+  recordFigures, sampleObjects, SCALE_DOWN_WINDOW_SECONDS, secretValue, serviceIp, SLAVE_PODS, type PodInfo, type ProductImages,
 } from './gateway.js';
 import { startKubernetesPrometheus } from './prometheus-sd.js';
 import { percentile, proxyConnect, proxyGet, startUpstreams, steadyTraffic, type Upstreams } from './traffic.js';
@@ -326,14 +326,18 @@ test('Prometheus discovering the pods from the API server (role pod): up=1 for t
   }
 });
 
-test('load through the Service drives the HPA: slaves scale up, get the policy and serve (scale-down: SAFESQUID_E2E_HPA_SCALE_DOWN=1)', async () => {
+test('load through the Service drives the HPA: slaves scale up, get the policy and serve, then scale back down draining without a failed request', async () => {
   need('the gateway', proxyIp !== '');
   const metricsApi = await kubectl(['get', '--raw', '/apis/metrics.k8s.io/v1beta1/pods']);
   if (metricsApi.code !== 0) {
     console.log(`SKIPPED the HPA test: metrics-server is not serving metrics.k8s.io on the real node (${metricsApi.stderr.trim()})`);
     return;
   }
-  const before = (await readyPods(ns, SLAVE_PODS, 2)).map((p) => p.name);
+  // The operator made the HPA from the cluster's slaves.scaleDown (gateway.ts: a short window).
+  const hpa = await getJson<{ spec: { minReplicas: number; behavior?: { scaleDown?: { stabilizationWindowSeconds?: number } } } }>(['hpa', '-n', ns, `${CLUSTER}-slave`]);
+  expect(hpa?.spec.behavior?.scaleDown?.stabilizationWindowSeconds).toBe(SCALE_DOWN_WINDOW_SECONDS);
+  const minReplicas = hpa!.spec.minReplicas;
+  const before = (await readyPods(ns, SLAVE_PODS, minReplicas)).map((p) => p.name);
   // Load: parallel streams through the Service, bounded in count and time, until a third slave is Ready.
   const t0 = Date.now();
   const streams = Array.from({ length: 12 }, (_, k) => steadyTraffic(proxyIp, PROXY_PORT, (i) => upstreamUrl(`/load/${k}/${i}`), (i) => `http://malware.test/load/${k}/${i}`,
@@ -347,36 +351,40 @@ test('load through the Service drives the HPA: slaves scale up, get the policy a
   } finally {
     await Promise.all(streams.map((s) => s.stop()));
   }
-  figures.hpaScaleUpMs = Date.now() - t0;
-  for (const s of added) {
-    // The policy of the last change, and the upstream, from each new slave.
-    const denied = await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/change/19'));
-    expect(denied.status).toBe(403);
-    expect(denied.body).toContain('e2e-change-19');
-    expect(await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/from-new-slave'))).toMatchObject({ status: 200, slave: s.name });
-  }
-  figures.hpa = { added: added.map((p) => p.name) };
-  console.log(`HPA: ${added.length} slave(s) added in ${figures.hpaScaleUpMs} ms of load; each enforces the policy and serves`);
-  // The operator's HPA scales down only after a 300 s stabilization window, one pod a minute
-  // (behavior.scaleDown; the operator re-applies it, so a patch does not shorten it): 7 minutes for
-  // two slaves, too long for every run. SAFESQUID_E2E_HPA_SCALE_DOWN=1 waits for it.
-  if (process.env.SAFESQUID_E2E_HPA_SCALE_DOWN !== '1') {
-    console.log('HPA scale-down not waited for (300 s stabilization window + 60 s per pod): set SAFESQUID_E2E_HPA_SCALE_DOWN=1 to check it');
-    slaves = (await pods(ns, SLAVE_PODS)).filter((p) => p.ready && !p.deleting);
-    return;
-  }
-  const t1 = Date.now();
+  const loadStopped = Date.now();
+  figures.hpaScaleUpMs = loadStopped - t0;
+  // Steady, light traffic from the load's end until the removed slaves are gone: what a client sees
+  // while the HPA scales down (each removed slave answers /readyz 503 first, then drains).
   const light = steadyTraffic(proxyIp, PROXY_PORT, (i) => upstreamUrl(`/scale-down/${i}`), (i) => `http://malware.test/scale-down/${i}`,
-    { maxRequests: 12_000, maxMs: 540_000, intervalMs: 50 });
+    { maxRequests: 6000, maxMs: 420_000, intervalMs: 50 });
   let tally;
   try {
-    slaves = await readyPods(ns, SLAVE_PODS, 2, 540_000);
+    for (const s of added) {
+      // The policy of the last change, and the upstream, from each new slave.
+      const denied = await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/change/19'));
+      expect(denied.status).toBe(403);
+      expect(denied.body).toContain('e2e-change-19');
+      expect(await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/from-new-slave'))).toMatchObject({ status: 200, slave: s.name });
+    }
+    console.log(`HPA: ${added.length} slave(s) added in ${figures.hpaScaleUpMs} ms of load; each enforces the policy and serves`);
+    // Back at minReplicas: the HPA's count, then only that many slave pods left (the others drained and gone).
+    await eventually(`the HPA to want ${minReplicas} slaves`, async () => {
+      const h = await getJson<{ status?: { desiredReplicas?: number } }>(['hpa', '-n', ns, `${CLUSTER}-slave`]);
+      return h?.status?.desiredReplicas === minReplicas ? true : undefined;
+    }, 300_000);
+    figures.hpaScaleDownDecidedMs = Date.now() - loadStopped;
+    slaves = await eventually(`only ${minReplicas} Ready slave pods left`, async () => {
+      const all = await pods(ns, SLAVE_PODS);
+      return all.length === minReplicas && all.every((p) => p.ready) ? all : undefined;
+    }, 120_000);
+    figures.hpaScaleDownMs = Date.now() - loadStopped;
   } finally {
     tally = await light.stop();
   }
-  figures.hpaScaleDownMs = Date.now() - t1;
-  figures.hpa = { added: added.map((p) => p.name), scaleDownRequests: tally.sent, scaleDownFailures: tally.failures.length };
-  console.log(`HPA: back to 2 slaves in ${figures.hpaScaleDownMs} ms, ${tally.sent} requests meanwhile, ${tally.failures.length} failed`);
+  figures.hpa = { added: added.map((p) => p.name), scaleDownRequests: tally.sent, scaleDownFailures: tally.failures.length, firstFailures: tally.failures.slice(0, 5) };
+  console.log(`HPA: from load stop, back to ${minReplicas} slaves decided in ${figures.hpaScaleDownDecidedMs} ms and the removed pods gone in ${figures.hpaScaleDownMs} ms ` +
+    `(stabilization window ${SCALE_DOWN_WINDOW_SECONDS} s); steady traffic: ${tally.sent} requests, ${tally.failures.length} failed`);
+  expect(slaves.map((s) => s.name)).toEqual(before);
   expect(tally.failures).toEqual([]);
 }, 600_000);
 

@@ -79,6 +79,9 @@ export function chartValues(tag: string): string[] {
   ];
 }
 
+/** slaves.scaleDown.stabilizationWindowSeconds of the test cluster. */
+export const SCALE_DOWN_WINDOW_SECONDS = 15;
+
 export interface SampleOptions {
   image: string;
   nodeIp: string;
@@ -105,7 +108,7 @@ export function sampleObjects(): K8sObject[] {
  * pulled; pods go to the real node (kwok nodes run nothing); volumes are small; the proxy Service
  * is ClusterIP (no load balancer here); the slaves' SSRF guard lets them reach the node's address,
  * where the test's upstream servers listen; CONNECT is allowed to the HTTPS upstream's port; smaller
- * CPU requests so the HPA's percentages mean something on 2 cores. Everything else (the rules, the
+ * CPU requests so the HPA's percentages mean something on 2 cores; a short scale-down window. Everything else (the rules, the
  * users, the access restriction) is the sample's.
  */
 export function adaptedSamples(o: SampleOptions): K8sObject[] {
@@ -119,6 +122,8 @@ export function adaptedSamples(o: SampleOptions): K8sObject[] {
       s.slaves = {
         ...s.slaves,
         maxReplicas: 4,
+        // The default 300 s window and one slave a minute would add 7 minutes; 15 s shows the same drain.
+        scaleDown: { stabilizationWindowSeconds: SCALE_DOWN_WINDOW_SECONDS, podsPerMinute: 4 },
         service: { type: 'ClusterIP' },
         spool: { size: '64Mi' },
         nodeSelector: ON_REAL_NODE,
