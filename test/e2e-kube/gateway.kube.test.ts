@@ -281,10 +281,6 @@ test('Prometheus discovering the pods from the API server (role pod): up=1 for t
   const kubeconfig = process.env.KUBECONFIG;
   if (!kubeconfig) throw new Error('KUBECONFIG is not set (the e2e-kube globalSetup sets it)');
   const prom = await startKubernetesPrometheus(kubeconfig, ns);
-  figures.prometheusDiscovery = prom.discovery;
-  if (prom.discovery !== 'kubernetes_sd_configs') {
-    console.log(`this prometheus has no kubernetes_sd_configs (Debian's build): the pods come from the API server through http_sd_configs with the same __meta_kubernetes_pod_* labels`);
-  }
   try {
     const [operator] = await readyPods(ns, OPERATOR_PODS, 1);
     const [master] = await readyPods(ns, MASTER_PODS, 1);
