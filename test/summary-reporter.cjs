@@ -1,6 +1,7 @@
 // Prints the plain closing line CI reads: "N passed, N failed, N skipped".
 // `make test` runs jest twice (the real-node project after the others); with SAFESQUID_TEST_TOTALS
 // naming a file, each run adds its counts to it, so the last closing line counts both runs.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- jest loads reporters as CommonJS
 const fs = require('node:fs');
 
 class SummaryReporter {
