@@ -15,8 +15,10 @@ install: node_modules/.package-lock.json
 build: install
 	npx tsc -b
 
+# Formatting (prettier) and import cycles are part of lint: `npx prettier --write .` fixes the first.
 lint: install
 	npx eslint .
+	npx prettier --check --log-level warn '**/*.{ts,mjs,cjs,js}'
 
 # The tests drive real Squid, etcd, Chromium, PostgreSQL, slapd and a Kubernetes control plane.
 system-deps:

@@ -23,7 +23,8 @@ function logicalLines(text) {
     if (current !== undefined && /^\s*#/.test(line)) return; // comments inside a continuation
     const continued = /\\\s*$/.test(line);
     const body = continued ? line.replace(/\\\s*$/, '') : line;
-    current = current === undefined ? { no: i + 1, text: body } : { ...current, text: `${current.text} ${body.trim()}` };
+    current =
+      current === undefined ? { no: i + 1, text: body } : { ...current, text: `${current.text} ${body.trim()}` };
     if (!continued) {
       out.push(current);
       current = undefined;
@@ -51,7 +52,8 @@ function keyValues(text, where) {
     while (s[i] === ' ' || s[i] === '\t') i++;
     if (i >= s.length) break;
     const eq = s.indexOf('=', i);
-    if (eq < 0 || /\s/.test(s.slice(i, eq))) throw new ContainerfileError(`${where}: expected KEY=VALUE pairs, got "${s.slice(i)}"`);
+    if (eq < 0 || /\s/.test(s.slice(i, eq)))
+      throw new ContainerfileError(`${where}: expected KEY=VALUE pairs, got "${s.slice(i)}"`);
     const key = s.slice(i, eq);
     i = eq + 1;
     let value = '';
@@ -79,7 +81,9 @@ function execForm(text, where) {
     parsed = undefined;
   }
   if (!Array.isArray(parsed) || parsed.some((a) => typeof a !== 'string')) {
-    throw new ContainerfileError(`${where}: only the JSON (exec) form ["prog", "arg"] is supported: the image has no shell`);
+    throw new ContainerfileError(
+      `${where}: only the JSON (exec) form ["prog", "arg"] is supported: the image has no shell`,
+    );
   }
   return parsed;
 }
@@ -94,10 +98,14 @@ export function parseContainerfile(text, buildArgs = {}) {
     const instruction = m[1].toUpperCase();
     const rest = m[2].trim();
     const where = `line ${no} (${instruction})`;
-    if (!sawFrom && instruction !== 'FROM' && instruction !== 'ARG') throw new ContainerfileError(`${where}: FROM scratch must come first`);
+    if (!sawFrom && instruction !== 'FROM' && instruction !== 'ARG')
+      throw new ContainerfileError(`${where}: FROM scratch must come first`);
     switch (instruction) {
       case 'FROM':
-        if (rest !== 'scratch') throw new ContainerfileError(`${where}: only FROM scratch is supported (no base image is pulled), got "${rest}"`);
+        if (rest !== 'scratch')
+          throw new ContainerfileError(
+            `${where}: only FROM scratch is supported (no base image is pulled), got "${rest}"`,
+          );
         sawFrom = true;
         break;
       case 'ARG': {
@@ -115,9 +123,11 @@ export function parseContainerfile(text, buildArgs = {}) {
           if (!c) throw new ContainerfileError(`${where}: only --chown=UID[:GID] (numeric) is supported, got ${flag}`);
           chown = c[1].includes(':') ? c[1] : `${c[1]}:${c[1]}`;
         }
-        if (words.length !== 2) throw new ContainerfileError(`${where}: expected COPY [--chown=U:G] SRC DEST with one source`);
+        if (words.length !== 2)
+          throw new ContainerfileError(`${where}: expected COPY [--chown=U:G] SRC DEST with one source`);
         const [src, dest] = words.map((w) => substitute(w, vars, where));
-        if (src.startsWith('/') || src.split('/').includes('..')) throw new ContainerfileError(`${where}: the source ${src} must stay inside the build context`);
+        if (src.startsWith('/') || src.split('/').includes('..'))
+          throw new ContainerfileError(`${where}: the source ${src} must stay inside the build context`);
         copies.push({ src, dest, ...(chown ? { chown } : {}) });
         break;
       }
@@ -147,7 +157,9 @@ export function parseContainerfile(text, buildArgs = {}) {
         config.cmd = execForm(rest, where);
         break;
       default:
-        throw new ContainerfileError(`${where}: ${instruction} is not supported by images/oci.sh (the image has no shell to RUN anything)`);
+        throw new ContainerfileError(
+          `${where}: ${instruction} is not supported by images/oci.sh (the image has no shell to RUN anything)`,
+        );
     }
   }
   if (!sawFrom) throw new ContainerfileError('no FROM scratch line');
@@ -162,7 +174,8 @@ function main(argv) {
     const flag = rest[i];
     const value = flag === '--build-arg' ? rest[++i] : undefined;
     const m = value === undefined ? null : /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(value);
-    if (!m) throw new ContainerfileError(`${flag}${value === undefined ? '' : ` ${value}`}: expected --build-arg NAME=VALUE`);
+    if (!m)
+      throw new ContainerfileError(`${flag}${value === undefined ? '' : ` ${value}`}: expected --build-arg NAME=VALUE`);
     buildArgs[m[1]] = m[2];
   }
   let text;

@@ -11,8 +11,14 @@ class SummaryReporter {
     const totalsFile = process.env.SAFESQUID_TEST_TOTALS;
     let total = run;
     if (totalsFile) {
-      const before = fs.existsSync(totalsFile) ? JSON.parse(fs.readFileSync(totalsFile, 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
-      total = { passed: before.passed + run.passed, failed: before.failed + run.failed, skipped: before.skipped + run.skipped };
+      const before = fs.existsSync(totalsFile)
+        ? JSON.parse(fs.readFileSync(totalsFile, 'utf8'))
+        : { passed: 0, failed: 0, skipped: 0 };
+      total = {
+        passed: before.passed + run.passed,
+        failed: before.failed + run.failed,
+        skipped: before.skipped + run.skipped,
+      };
       fs.writeFileSync(totalsFile, JSON.stringify(total));
     }
     process.stdout.write(`\ntests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);

@@ -10,7 +10,12 @@ import { collectionPath, RESOURCES } from '@safesquid/operator/dist/kube/resourc
 import { startControlPlane } from '@safesquid/test/dist/cluster/control-plane.js';
 import { rssBytes } from '@safesquid/test/dist/cluster/processes.js';
 import { kubectlOk } from '@safesquid/test/dist/cluster/kubectl.js';
-import { installCrds, operatorIdentity, startOperator, type OperatorProc } from '@safesquid/test/dist/operator/operator-process.js';
+import {
+  installCrds,
+  operatorIdentity,
+  startOperator,
+  type OperatorProc,
+} from '@safesquid/test/dist/operator/operator-process.js';
 
 const ROUNDS = Math.max(1, Math.min(100, Number(process.env.ROUNDS ?? 20)));
 const MANY = Math.max(1, Math.min(500, Number(process.env.CLUSTERS ?? 100)));
@@ -18,7 +23,18 @@ const RESYNC_S = 10;
 const TICKS = 100; // USER_HZ on Linux: /proc/PID/stat counts CPU time in these
 
 // Children without volumes (no provisioner here): PostgreSQL master, emptyDir spool; a fixed slave count.
-const CHILD_KINDS = ['ServiceAccount', 'Role', 'RoleBinding', 'Secret', 'ConfigMap', 'Deployment', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'] as const;
+const CHILD_KINDS = [
+  'ServiceAccount',
+  'Role',
+  'RoleBinding',
+  'Secret',
+  'ConfigMap',
+  'Deployment',
+  'Service',
+  'StatefulSet',
+  'PodDisruptionBudget',
+  'NetworkPolicy',
+] as const;
 // Per cluster: 2 Secrets, 3 Services, 2 NetworkPolicies, one of each other kind.
 const PER_CLUSTER: Record<string, number> = { Secret: 2, Service: 3, NetworkPolicy: 2 };
 const perCluster = CHILD_KINDS.reduce((n, k) => n + (PER_CLUSTER[k] ?? 1), 0);
@@ -27,7 +43,11 @@ const cluster = (ns: string, name: string) => ({
   apiVersion: 'safesquid.io/v1alpha1',
   kind: 'SafeSquidCluster',
   metadata: { name, namespace: ns },
-  spec: { policySelector: { matchLabels: { gateway: 'bench' } }, master: { postgres: { secretRef: { name: 'pg' } } }, slaves: { replicas: 1, service: { type: 'ClusterIP' } } },
+  spec: {
+    policySelector: { matchLabels: { gateway: 'bench' } },
+    master: { postgres: { secretRef: { name: 'pg' } } },
+    slaves: { replicas: 1, service: { type: 'ClusterIP' } },
+  },
 });
 const policySet = (ns: string) => ({
   apiVersion: 'safesquid.io/v1alpha1',
@@ -37,7 +57,8 @@ const policySet = (ns: string) => ({
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -75,7 +96,8 @@ async function until(what: string, deadlineMs: number, check: () => Promise<bool
 
 async function writes(op: OperatorProc): Promise<number> {
   let n = 0;
-  for (const verb of ['patch', 'post', 'put', 'delete']) n += await op.counter('safesquid_operator_kube_requests_total', { verb });
+  for (const verb of ['patch', 'post', 'put', 'delete'])
+    n += await op.counter('safesquid_operator_kube_requests_total', { verb });
   return n;
 }
 
@@ -99,7 +121,11 @@ async function main(): Promise<void> {
     }
     const identity = await operatorIdentity('bench-ops');
     op = await startOperator(identity, ['--resync-period', String(RESYNC_S)]);
-    await until('the operator ready', 30_000, async () => (await fetch(`http://${op!.metricsAddress}/readyz`)).status === 200);
+    await until(
+      'the operator ready',
+      30_000,
+      async () => (await fetch(`http://${op!.metricsAddress}/readyz`)).status === 200,
+    );
     const cpu0 = cpuSeconds(op.pid);
 
     // One cluster at a time.
@@ -107,8 +133,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       const name = `one-${i}`;
       const t0 = performance.now();
-      await api.request('POST', collectionPath(RESOURCES.SafeSquidCluster, 'bench-one'), { body: cluster('bench-one', name) });
-      await until(`children of ${name}`, 30_000, async () => ((await childCounts(api, 'bench-one')).get(name) ?? 0) >= perCluster);
+      await api.request('POST', collectionPath(RESOURCES.SafeSquidCluster, 'bench-one'), {
+        body: cluster('bench-one', name),
+      });
+      await until(
+        `children of ${name}`,
+        30_000,
+        async () => ((await childCounts(api, 'bench-one')).get(name) ?? 0) >= perCluster,
+      );
       one.push(performance.now() - t0);
     }
 
@@ -116,37 +148,59 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     const names = Array.from({ length: MANY }, (_, i) => `c${String(i).padStart(3, '0')}`);
     for (let i = 0; i < names.length; i += 20) {
-      await Promise.all(names.slice(i, i + 20).map((n) => api.request('POST', collectionPath(RESOURCES.SafeSquidCluster, 'bench-many'), { body: cluster('bench-many', n) })));
+      await Promise.all(
+        names
+          .slice(i, i + 20)
+          .map((n) =>
+            api.request('POST', collectionPath(RESOURCES.SafeSquidCluster, 'bench-many'), {
+              body: cluster('bench-many', n),
+            }),
+          ),
+      );
     }
     const created = performance.now() - t1;
-    await until(`children of ${MANY} clusters`, 300_000, async () => {
-      const counts = await childCounts(api, 'bench-many');
-      return names.every((n) => (counts.get(n) ?? 0) >= perCluster);
-    }, 200);
+    await until(
+      `children of ${MANY} clusters`,
+      300_000,
+      async () => {
+        const counts = await childCounts(api, 'bench-many');
+        return names.every((n) => (counts.get(n) ?? 0) >= perCluster);
+      },
+      200,
+    );
     const manyMs = performance.now() - t1;
     const cpuBuild = cpuSeconds(op.pid) - cpu0;
 
     // Settle (pods scheduled, statuses written), then count writes over whole resync periods.
-    await until('statuses settled', 180_000, async () => {
-      const w = await writes(op!);
-      await sleep(RESYNC_S * 1000 + 2000);
-      return (await writes(op!)) === w;
-    }, 0);
+    await until(
+      'statuses settled',
+      180_000,
+      async () => {
+        const w = await writes(op!);
+        await sleep(RESYNC_S * 1000 + 2000);
+        return (await writes(op!)) === w;
+      },
+      0,
+    );
     const w0 = await writes(op);
     const r0 = await op.counter('safesquid_operator_reconciles_total', { kind: 'SafeSquidCluster' });
     const c0 = cpuSeconds(op.pid);
     const periods = 3;
     await sleep(periods * RESYNC_S * 1000 + 1000);
     const resyncWrites = (await writes(op)) - w0;
-    const resyncReconciles = (await op.counter('safesquid_operator_reconciles_total', { kind: 'SafeSquidCluster' })) - r0;
+    const resyncReconciles =
+      (await op.counter('safesquid_operator_reconciles_total', { kind: 'SafeSquidCluster' })) - r0;
     const idleCpu = (cpuSeconds(op.pid) - c0) / (periods * RESYNC_S);
     const total = MANY + ROUNDS;
     const rss = rssBytes(op.pid);
     const peak = peakRss(op.pid);
 
     const mb = (b: number) => (b / 1e6).toFixed(0);
-    const row = (cells: string[]) => console.log(cells.map((c, i) => (i === 0 ? c.padEnd(46) : c.padStart(14))).join(' '));
-    console.log(`operator bench: ${perCluster} children per cluster, control plane with ${cp.nodeNames.length} kwok nodes, resync ${RESYNC_S} s`);
+    const row = (cells: string[]) =>
+      console.log(cells.map((c, i) => (i === 0 ? c.padEnd(46) : c.padStart(14))).join(' '));
+    console.log(
+      `operator bench: ${perCluster} children per cluster, control plane with ${cp.nodeNames.length} kwok nodes, resync ${RESYNC_S} s`,
+    );
     row(['figure', 'value', 'target']);
     row([`one cluster -> all children, p50 (ms, ${ROUNDS} runs)`, pct(one, 50).toFixed(0), '<= 2000']);
     row([`one cluster -> all children, p99 (ms)`, pct(one, 99).toFixed(0), '<= 2000']);

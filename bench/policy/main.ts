@@ -22,7 +22,9 @@ import {
   type RuleSpec,
 } from '@safesquid/proxy/policy';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, batch: { type: 'string', default: '64' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '3' }, batch: { type: 'string', default: '64' } },
+});
 const SECONDS = Math.min(Math.max(Number(values.seconds), 0.5), 30);
 const BATCH = Math.min(Math.max(Math.floor(Number(values.batch)), 1), 4096);
 /** Requests in the stream (cycled): as many distinct hosts as a busy gateway sees in a few seconds. */
@@ -50,9 +52,24 @@ interface Shape {
 
 /** The four rules with no domain or category condition: candidates for every request in both policies. */
 const ALWAYS_RULES: RuleSpec[] = [
-  { name: 'audit-curl', action: 'deny', mode: 'report', match: { requestHeaders: [{ name: 'User-Agent', regex: '^curl/' }] } },
-  { name: 'no-odd-connect', action: 'deny', message: 'CONNECT only to 443', match: { methods: ['CONNECT'], ports: [22, 25, 8443] } },
-  { name: 'guest-net', action: 'deny', message: 'Guests may not', match: { sources: ['192.168.100.0/24'], time: 'night' } },
+  {
+    name: 'audit-curl',
+    action: 'deny',
+    mode: 'report',
+    match: { requestHeaders: [{ name: 'User-Agent', regex: '^curl/' }] },
+  },
+  {
+    name: 'no-odd-connect',
+    action: 'deny',
+    message: 'CONNECT only to 443',
+    match: { methods: ['CONNECT'], ports: [22, 25, 8443] },
+  },
+  {
+    name: 'guest-net',
+    action: 'deny',
+    message: 'Guests may not',
+    match: { sources: ['192.168.100.0/24'], time: 'night' },
+  },
   { name: 'allow-lan', action: 'allow', match: { sources: ['10.0.0.0/8', '192.168.0.0/16', 'fd00::/8'] } },
 ];
 
@@ -90,12 +107,19 @@ function buildPolicy(shape: Shape): { sets: PolicySetSource[]; catHosts: string[
       name: `domain-${i}`,
       action,
       ...(action === 'redirect' ? { redirectTo: `https://intranet.example/moved/${i}` } : {}),
-      match: { domains: [`r${i}-a.example.org`, `*.r${i}-b.example.org`], ...(i % 5 === 0 ? { methods: ['GET', 'HEAD'] } : {}) },
+      match: {
+        domains: [`r${i}-a.example.org`, `*.r${i}-b.example.org`],
+        ...(i % 5 === 0 ? { methods: ['GET', 'HEAD'] } : {}),
+      },
     });
     ruleHosts.push(`r${i}-a.example.org`, `cdn.r${i}-b.example.org`);
   }
   for (let i = 0; i < shape.domainRegexRules; i++) {
-    rules.push({ name: `downloads-${i}`, action: 'deny', match: { domains: [`.dl${i}.example.io`], urlRegex: '\\.(exe|msi|dmg)$' } });
+    rules.push({
+      name: `downloads-${i}`,
+      action: 'deny',
+      match: { domains: [`.dl${i}.example.io`], urlRegex: '\\.(exe|msi|dmg)$' },
+    });
     ruleHosts.push(`files.dl${i}.example.io`);
   }
   rules.push(...ALWAYS_RULES);
@@ -119,7 +143,8 @@ function requests(catHosts: string[], ruleHosts: string[], count: number): Reque
   const out: RequestContext[] = [];
   for (let i = 0; i < count; i++) {
     const r = rand();
-    const host = r < 0.4 ? pick(catHosts) : r < 0.7 ? pick(ruleHosts) : `unknown${Math.floor(rand() * 1e6)}.example.info`;
+    const host =
+      r < 0.4 ? pick(catHosts) : r < 0.7 ? pick(ruleHosts) : `unknown${Math.floor(rand() * 1e6)}.example.info`;
     const connect = rand() < 0.3;
     out.push({
       clientIp: pick(['10.1.2.3', '10.20.30.40', '192.168.1.7', '192.168.100.9', 'fd00::42', '203.0.113.5']),
@@ -161,7 +186,8 @@ class Run {
 
   warmUp(): void {
     // Let V8 optimise the path (and the time-zone caches fill) before timing.
-    for (let i = 0; i < 200_000; i++) this.sink += this.policy.evaluateRequest(this.reqs[i % this.reqs.length]).action.length;
+    for (let i = 0; i < 200_000; i++)
+      this.sink += this.policy.evaluateRequest(this.reqs[i % this.reqs.length]).action.length;
   }
 
   slice(seconds: number): void {
@@ -223,8 +249,20 @@ function timed<T>(fn: () => T): { value: T; wallMs: number; cpuMs: number } {
 }
 
 function main(): void {
-  const small = buildPolicy({ categories: 3, domainsPerCategory: 100, categoryRules: 3, domainRules: 3, domainRegexRules: 0 });
-  const large = buildPolicy({ categories: 50, domainsPerCategory: 2000, categoryRules: 50, domainRules: 936, domainRegexRules: 10 });
+  const small = buildPolicy({
+    categories: 3,
+    domainsPerCategory: 100,
+    categoryRules: 3,
+    domainRules: 3,
+    domainRegexRules: 0,
+  });
+  const large = buildPolicy({
+    categories: 50,
+    domainsPerCategory: 2000,
+    categoryRules: 50,
+    domainRules: 936,
+    domainRegexRules: 10,
+  });
   const ruleCount = (p: typeof small) => p.sets[0].spec.rules!.length;
   const domainCount = (p: typeof small) => p.sets[0].spec.categories!.reduce((n, c) => n + c.domains.length, 0);
 
@@ -244,22 +282,45 @@ function main(): void {
   const stream = requests(large.catHosts, large.ruleHosts, REQUESTS);
   const [s, l] = measure([new Run(smallPolicy, stream), new Run(largePolicy, stream)]);
 
-  const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const fmt = (n: number, digits = 0) =>
+    n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const mix = (f: Figures) =>
     Object.entries(f.actions)
       .map(([a, n]) => `${a} ${fmt((100 * n) / REQUESTS)}%`)
       .join(', ');
   const rows: string[][] = [
-    ['figure', `small (anchor): ${ruleCount(small)} rules, ${fmt(domainCount(small))} domains`, `large: ${fmt(ruleCount(large))} rules, ${fmt(domainCount(large))} domains`, 'large / small', 'target'],
-    ['decisions/s', fmt(s.decisionsPerSecond), fmt(l.decisionsPerSecond), fmt(s.decisionsPerSecond / l.decisionsPerSecond, 2) + '× slower', ''],
+    [
+      'figure',
+      `small (anchor): ${ruleCount(small)} rules, ${fmt(domainCount(small))} domains`,
+      `large: ${fmt(ruleCount(large))} rules, ${fmt(domainCount(large))} domains`,
+      'large / small',
+      'target',
+    ],
+    [
+      'decisions/s',
+      fmt(s.decisionsPerSecond),
+      fmt(l.decisionsPerSecond),
+      fmt(s.decisionsPerSecond / l.decisionsPerSecond, 2) + '× slower',
+      '',
+    ],
     ['p50 decision µs', fmt(s.p50 / 1000, 3), fmt(l.p50 / 1000, 3), fmt(l.p50 / s.p50, 2) + '×', '≤ 1.5×, ≤ 2 µs'],
     ['p99 decision µs', fmt(s.p99 / 1000, 3), fmt(l.p99 / 1000, 3), fmt(l.p99 / s.p99, 2) + '×', ''],
-    ['mean CPU µs/decision', fmt(s.cpuNsPerDecision / 1000, 3), fmt(l.cpuNsPerDecision / 1000, 3), fmt(l.cpuNsPerDecision / s.cpuNsPerDecision, 2) + '×', ''],
+    [
+      'mean CPU µs/decision',
+      fmt(s.cpuNsPerDecision / 1000, 3),
+      fmt(l.cpuNsPerDecision / 1000, 3),
+      fmt(l.cpuNsPerDecision / s.cpuNsPerDecision, 2) + '×',
+      '',
+    ],
     ['decisions timed', fmt(s.decisions), fmt(l.decisions), '', ''],
     ['action mix', mix(s), mix(l), '', ''],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]))
+      .join('  ')
+      .trimEnd();
   const out = [
     `policy engine benchmark — node ${process.version}, ${SECONDS}s per policy in alternating 0.25 s slices, timed in batches of ${BATCH} decisions`,
     '(p50/p99 are over per-batch means: one decision is shorter than the timer overhead)',
@@ -278,7 +339,10 @@ function main(): void {
   ];
   const load = loadavg()[0];
   if (load > availableParallelism()) {
-    out.push('', `note: load average ${fmt(load, 1)} on ${availableParallelism()} CPUs while measuring: wall-clock figures include time spent descheduled.`);
+    out.push(
+      '',
+      `note: load average ${fmt(load, 1)} on ${availableParallelism()} CPUs while measuring: wall-clock figures include time spent descheduled.`,
+    );
   }
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -17,18 +17,24 @@ import { portalListening, startSafesquid } from '@safesquid/test/dist/support/sa
 
 const MAX_POLICY_BYTES = 4 * 1024 * 1024;
 
-function call(url: string, o: { method?: string; token?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
+function call(
+  url: string,
+  o: { method?: string; token?: string; body?: string } = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const headers: Record<string, string> = {};
     if (o.token) headers.authorization = `Bearer ${o.token}`;
     if (o.body) headers['content-type'] = 'application/yaml';
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: o.method ?? 'GET', headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: o.method ?? 'GET', headers, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.setTimeout(120_000, () => req.destroy(new Error(`${url} timed out`)));
     req.end(o.body);
@@ -38,7 +44,8 @@ function call(url: string, o: { method?: string; token?: string; body?: string }
 /** A PolicySet spec of one category with as many domains as fit under the upload limit. */
 function bigPolicy(changeEvery: number): string {
   const head = 'categories:\n  - name: big\n    domains:\n';
-  const tail = 'rules:\n  - {name: block-big, action: deny, match: {categories: [big]}}\naccessRestriction: {defaultAction: allow}\n';
+  const tail =
+    'rules:\n  - {name: block-big, action: deny, match: {categories: [big]}}\naccessRestriction: {defaultAction: allow}\n';
   let body = '';
   for (let i = 0; head.length + body.length + tail.length < MAX_POLICY_BYTES - 64; i++) {
     body += `      - ${changeEvery && i % changeEvery === 0 ? 'changed' : 'domain'}-${i}.example.test\n`;
@@ -51,7 +58,8 @@ const pct = (xs: number[], p: number) => {
   const s = sorted(xs);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
-const fmt = (xs: number[]) => `n=${xs.length} p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${pct(xs, 100).toFixed(1)} ms`;
+const fmt = (xs: number[]) =>
+  `n=${xs.length} p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${pct(xs, 100).toFixed(1)} ms`;
 
 /** /healthz every 10 ms until `stop()`: the latencies. */
 function probe(url: string): { stop(): Promise<number[]> } {
@@ -85,10 +93,22 @@ async function main(): Promise<void> {
     const adminToken = 'bench-admin-token';
     writeFileSync(join(dir, 'token'), 'bench-cluster-token');
     writeFileSync(join(dir, 'admin-token'), adminToken);
-    const master = await startSafesquid('master', [
-      'master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'master'),
-      '--token-file', join(dir, 'token'), '--admin-token-file', join(dir, 'admin-token'),
-    ], portalListening, { stopGraceMs: 5000, readyTimeoutMs: 20_000 });
+    const master = await startSafesquid(
+      'master',
+      [
+        'master',
+        '--listen',
+        '127.0.0.1:0',
+        '--data-dir',
+        join(dir, 'master'),
+        '--token-file',
+        join(dir, 'token'),
+        '--admin-token-file',
+        join(dir, 'admin-token'),
+      ],
+      portalListening,
+      { stopGraceMs: 5000, readyTimeoutMs: 20_000 },
+    );
     const url = group.add(master).ready;
     const versions: number[] = [];
     for (const text of [bigPolicy(0), bigPolicy(50)]) {
@@ -96,7 +116,9 @@ async function main(): Promise<void> {
       if (r.status !== 201) throw new Error(`PUT /policy (${text.length} bytes): ${r.status} ${r.text.slice(0, 300)}`);
       versions.push((JSON.parse(r.text) as { version: number }).version);
     }
-    console.log(`policy: ${bigPolicy(0).split('\n').length} lines, ${(bigPolicy(0).length / 1048576).toFixed(2)} MiB; versions ${versions.join(', ')}`);
+    console.log(
+      `policy: ${bigPolicy(0).split('\n').length} lines, ${(bigPolicy(0).length / 1048576).toFixed(2)} MiB; versions ${versions.join(', ')}`,
+    );
 
     const idle = probe(url);
     await new Promise((r) => setTimeout(r, 2000));
@@ -104,7 +126,10 @@ async function main(): Promise<void> {
 
     for (const [what, path] of [
       [`version ${versions[0]} against the empty version 0`, `/api/v1/policy/versions/${versions[0]}/diff?against=0`],
-      [`version ${versions[1]} against ${versions[0]} (every 50th line changed)`, `/api/v1/policy/versions/${versions[1]}/diff?against=${versions[0]}`],
+      [
+        `version ${versions[1]} against ${versions[0]} (every 50th line changed)`,
+        `/api/v1/policy/versions/${versions[1]}/diff?against=${versions[0]}`,
+      ],
     ]) {
       const during = probe(url);
       const times: number[] = [];

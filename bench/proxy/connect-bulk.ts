@@ -5,8 +5,20 @@ import { BIG_BODY_BYTES } from './upstreams.js';
  * MB/s (10^6 bytes/s) of one 64 MiB HTTPS download with curl, through the proxy's CONNECT or
  * direct, checked to be complete.
  */
-export async function downloadMBps(httpsPort: number, proxy: { port: number; credentials?: string } | undefined): Promise<number> {
-  const args = ['-sS', '-k', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{speed_download}', '--max-time', '60'];
+export async function downloadMBps(
+  httpsPort: number,
+  proxy: { port: number; credentials?: string } | undefined,
+): Promise<number> {
+  const args = [
+    '-sS',
+    '-k',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{size_download} %{speed_download}',
+    '--max-time',
+    '60',
+  ];
   if (proxy) args.push('-x', `http://127.0.0.1:${proxy.port}`, '--proxytunnel');
   if (proxy?.credentials) args.push('--proxy-user', proxy.credentials);
   args.push(`https://127.0.0.1:${httpsPort}/big`);
@@ -16,10 +28,13 @@ export async function downloadMBps(httpsPort: number, proxy: { port: number; cre
     child.stdout.on('data', (d) => (text += d));
     child.stderr.on('data', (d) => (text += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl ${args.join(' ')} exited with ${code}: ${text}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`curl ${args.join(' ')} exited with ${code}: ${text}`)),
+    );
   });
   const [status, size, speed] = out.trim().split(' ').map(Number);
-  if (status !== 200 || size !== BIG_BODY_BYTES) throw new Error(`curl got status ${status} and ${size} bytes, expected 200 and ${BIG_BODY_BYTES}`);
+  if (status !== 200 || size !== BIG_BODY_BYTES)
+    throw new Error(`curl got status ${status} and ${size} bytes, expected 200 and ${BIG_BODY_BYTES}`);
   return speed / 1e6;
 }
 

@@ -9,7 +9,12 @@ export interface TunnelsResult {
 }
 
 /** Opens `count` CONNECT tunnels to `targetPort` through the proxy, `batch` at a time, and leaves them idle. */
-export async function openIdleTunnels(proxyPort: number, targetPort: number, count: number, batch = 250): Promise<TunnelsResult> {
+export async function openIdleTunnels(
+  proxyPort: number,
+  targetPort: number,
+  count: number,
+  batch = 250,
+): Promise<TunnelsResult> {
   const result: TunnelsResult = { requested: count, opened: 0, failures: new Map(), sockets: [] };
   const fail = (why: string) => result.failures.set(why, (result.failures.get(why) ?? 0) + 1);
   for (let start = 0; start < count; start += batch) {

@@ -71,7 +71,16 @@ const CONNECT_ROUNDS = 5;
 const TARGETS = ['direct', 'tcp-relay', 'squid', 'slave', 'slave+auth'] as const;
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { load: { durationS: 5, connections: 50, threads: 2 }, rounds: 2, warmupS: 2, tunnels: TUNNEL_TARGET, only: new Set(TARGETS), slaveArgs: [], nodeArgs: [], baselineNodeArgs: [] };
+  const opts: Options = {
+    load: { durationS: 5, connections: 50, threads: 2 },
+    rounds: 2,
+    warmupS: 2,
+    tunnels: TUNNEL_TARGET,
+    only: new Set(TARGETS),
+    slaveArgs: [],
+    nodeArgs: [],
+    baselineNodeArgs: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -86,23 +95,53 @@ function parseOptions(argv: string[]): Options {
       return n;
     };
     switch (flag) {
-      case '--duration': opts.load.durationS = int(); break;
-      case '--connections': opts.load.connections = int(); break;
-      case '--threads': opts.load.threads = int(); break;
-      case '--tunnels': opts.tunnels = int(); break;
-      case '--rounds': opts.rounds = int(); break;
-      case '--warmup': opts.warmupS = int(); break;
-      case '--only': opts.only = new Set(value().split(',')); break;
-      case '--slave-arg': opts.slaveArgs.push(value()); break;
-      case '--cpu-prof': opts.cpuProfDir = value(); break;
-      case '--node-arg': opts.nodeArgs.push(value()); break;
-      case '--baseline-node-arg': opts.baselineNodeArgs.push(value()); break;
-      case '--baseline': opts.baselineRoot = resolve(value()); break;
-      case '--help': case '-h': process.stdout.write(HELP); process.exit(0); break;
-      default: throw new Error(`unknown option ${flag}\n\n${HELP}`);
+      case '--duration':
+        opts.load.durationS = int();
+        break;
+      case '--connections':
+        opts.load.connections = int();
+        break;
+      case '--threads':
+        opts.load.threads = int();
+        break;
+      case '--tunnels':
+        opts.tunnels = int();
+        break;
+      case '--rounds':
+        opts.rounds = int();
+        break;
+      case '--warmup':
+        opts.warmupS = int();
+        break;
+      case '--only':
+        opts.only = new Set(value().split(','));
+        break;
+      case '--slave-arg':
+        opts.slaveArgs.push(value());
+        break;
+      case '--cpu-prof':
+        opts.cpuProfDir = value();
+        break;
+      case '--node-arg':
+        opts.nodeArgs.push(value());
+        break;
+      case '--baseline-node-arg':
+        opts.baselineNodeArgs.push(value());
+        break;
+      case '--baseline':
+        opts.baselineRoot = resolve(value());
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write(HELP);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${flag}\n\n${HELP}`);
     }
   }
-  for (const name of opts.only) if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`--only: unknown target "${name}"`);
+  for (const name of opts.only)
+    if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`--only: unknown target "${name}"`);
   return opts;
 }
 
@@ -120,11 +159,14 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
   group.killOnExit();
   // The whole run is bounded: wrk runs plus downloads plus tunnels, with room to spare.
-  const watchdog = setTimeout(() => {
-    process.stderr.write('bench: did not finish within its time bound; killing everything\n');
-    group.killAllNow();
-    process.exit(1);
-  }, (opts.load.durationS * opts.rounds * 3 + 300) * 1000);
+  const watchdog = setTimeout(
+    () => {
+      process.stderr.write('bench: did not finish within its time bound; killing everything\n');
+      group.killAllNow();
+      process.exit(1);
+    },
+    (opts.load.durationS * opts.rounds * 3 + 300) * 1000,
+  );
   watchdog.unref();
 
   const loadBefore = loadavg()[0];
@@ -196,11 +238,15 @@ async function main(): Promise<number> {
     const order = (round: number) => (round % 2 === 0 ? targets : [...targets].reverse());
     // The relay takes origin-form requests like the upstream itself; proxies get absolute-form.
     const wrkAt = (t: (typeof targets)[number], load: WrkLoad) =>
-      t.relay ? runWrk(dir, t.row.name, t.relay.httpPort, undefined, load) : runWrk(dir, t.row.name, nginx.port, t.proxy, load);
+      t.relay
+        ? runWrk(dir, t.row.name, t.relay.httpPort, undefined, load)
+        : runWrk(dir, t.row.name, nginx.port, t.proxy, load);
     // Unmeasured first: the slave's JIT and every proxy's connection pools warm up here, not in round 1.
     for (const t of targets) {
       if (t.row.error) continue;
-      await wrkAt(t, { ...opts.load, durationS: opts.warmupS }).catch((err: unknown) => (t.row.error = describe(err, t.proxy)));
+      await wrkAt(t, { ...opts.load, durationS: opts.warmupS }).catch(
+        (err: unknown) => (t.row.error = describe(err, t.proxy)),
+      );
     }
     const wrkRuns = new Map<Row, WrkResult[]>();
     for (let round = 0; round < opts.rounds; round++) {
@@ -226,7 +272,9 @@ async function main(): Promise<number> {
         try {
           const pid = pidOf(t);
           const cpu0 = pid ? cpuTreeSeconds(pid) : 0;
-          const mbps = t.relay ? await downloadMBps(t.relay.httpsPort, undefined) : await downloadMBps(upstreams.httpsPort, t.proxy);
+          const mbps = t.relay
+            ? await downloadMBps(t.relay.httpsPort, undefined)
+            : await downloadMBps(upstreams.httpsPort, t.proxy);
           // Round -1 warms up TLS and the upstream's JIT; it is not counted.
           if (round < 0) continue;
           speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
@@ -275,15 +323,36 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '-' : n.toFixed(digits));
   const mb = (b: number | undefined) => (b === undefined ? '-' : (b / MB).toFixed(1));
   const out: string[] = [];
-  out.push(`proxy bench: wrk -t${load.threads} -c${load.connections}, ${opts.rounds} rounds of ${load.durationS}s per target in alternating order, keep-alive`);
-  out.push(`100-byte GETs from nginx (absolute-form through proxies; p50/p99 = mean over rounds; ${opts.warmupS}s unmeasured warm-up each);`);
+  out.push(
+    `proxy bench: wrk -t${load.threads} -c${load.connections}, ${opts.rounds} rounds of ${load.durationS}s per target in alternating order, keep-alive`,
+  );
+  out.push(
+    `100-byte GETs from nginx (absolute-form through proxies; p50/p99 = mean over rounds; ${opts.warmupS}s unmeasured warm-up each);`,
+  );
   out.push(`CONNECT: median of ${CONNECT_ROUNDS} curl downloads`);
   out.push(`of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
   // Everything here shares the machine's cores with wrk, curl, the upstreams and whatever else runs.
-  out.push('CPU us/req and CPU s/GB: CPU time the proxy process tree used per request / per GB tunnelled (less sensitive to machine load)');
-  out.push(`machine: ${cpus().length} cores, 1-min load average ${load1m[0].toFixed(1)} at start, ${load1m[1].toFixed(1)} at end`);
+  out.push(
+    'CPU us/req and CPU s/GB: CPU time the proxy process tree used per request / per GB tunnelled (less sensitive to machine load)',
+  );
+  out.push(
+    `machine: ${cpus().length} cores, 1-min load average ${load1m[0].toFixed(1)} at start, ${load1m[1].toFixed(1)} at end`,
+  );
   out.push('');
-  const head = ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU us/req', 'CONNECT MB/s', 'CPU s/GB', 'RSS idle MB', 'RSS loaded MB', `idle tunnels`, 'RSS added MB'];
+  const head = [
+    '',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'CPU us/req',
+    'CONNECT MB/s',
+    'CPU s/GB',
+    'RSS idle MB',
+    'RSS loaded MB',
+    `idle tunnels`,
+    'RSS added MB',
+  ];
   const table = [head];
   for (const r of rows) {
     table.push([
@@ -302,7 +371,8 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
     ]);
   }
   const widths = head.map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  for (const row of table) out.push(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  for (const row of table)
+    out.push(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   out.push('');
   const by = (n: string) => rows.find((r) => r.name === n && !r.error);
   const direct = by('direct');
@@ -311,25 +381,35 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   if (slave?.wrk && squid?.wrk) {
     const ratio = slave.wrk.reqPerSec / squid.wrk.reqPerSec;
-    out.push(`target slave req/s >= 2x squid:      ${ratio.toFixed(2)}x (${fmt(slave.wrk.reqPerSec)} vs ${fmt(squid.wrk.reqPerSec)})  ${verdict(ratio >= 2)}`);
+    out.push(
+      `target slave req/s >= 2x squid:      ${ratio.toFixed(2)}x (${fmt(slave.wrk.reqPerSec)} vs ${fmt(squid.wrk.reqPerSec)})  ${verdict(ratio >= 2)}`,
+    );
     const p99 = slave.wrk.p99Ms / squid.wrk.p99Ms;
-    out.push(`target slave p99 <= 1/2 squid p99:   ${p99.toFixed(2)}x (${fmt(slave.wrk.p99Ms, 2)} vs ${fmt(squid.wrk.p99Ms, 2)} ms)  ${verdict(p99 <= 0.5)}`);
+    out.push(
+      `target slave p99 <= 1/2 squid p99:   ${p99.toFixed(2)}x (${fmt(slave.wrk.p99Ms, 2)} vs ${fmt(squid.wrk.p99Ms, 2)} ms)  ${verdict(p99 <= 0.5)}`,
+    );
   }
   const hop = by('tcp-relay');
   if (hop?.wrk && direct?.wrk) {
     out.push(
       `one extra hop (tcp-relay, no parsing or policy): ${(hop.wrk.reqPerSec / direct.wrk.reqPerSec).toFixed(2)}x direct req/s` +
-        (hop.connectMBps !== undefined && direct.connectMBps !== undefined ? `, ${(hop.connectMBps / direct.connectMBps).toFixed(2)}x direct CONNECT MB/s` : ''),
+        (hop.connectMBps !== undefined && direct.connectMBps !== undefined
+          ? `, ${(hop.connectMBps / direct.connectMBps).toFixed(2)}x direct CONNECT MB/s`
+          : ''),
     );
   }
   if (slave?.connectMBps !== undefined && direct?.connectMBps !== undefined) {
     const ratio = slave.connectMBps / direct.connectMBps;
-    out.push(`target slave CONNECT >= 0.85x direct: ${ratio.toFixed(2)}x (${fmt(slave.connectMBps)} vs ${fmt(direct.connectMBps)} MB/s)  ${verdict(ratio >= 0.85)}`);
+    out.push(
+      `target slave CONNECT >= 0.85x direct: ${ratio.toFixed(2)}x (${fmt(slave.connectMBps)} vs ${fmt(direct.connectMBps)} MB/s)  ${verdict(ratio >= 0.85)}`,
+    );
   }
   const base = by('slave-base');
   if (base?.wrk && slave?.wrk) {
     const cpu = (r: Row) => (r.wrkCpuS !== undefined && r.wrk ? (r.wrkCpuS / r.wrk.requests) * 1e6 : NaN);
-    out.push(`slave vs slave-base (${opts.baselineRoot}): ${(slave.wrk.reqPerSec / base.wrk.reqPerSec).toFixed(2)}x req/s, ${fmt(cpu(slave), 1)} vs ${fmt(cpu(base), 1)} us CPU/req`);
+    out.push(
+      `slave vs slave-base (${opts.baselineRoot}): ${(slave.wrk.reqPerSec / base.wrk.reqPerSec).toFixed(2)}x req/s, ${fmt(cpu(slave), 1)} vs ${fmt(cpu(base), 1)} us CPU/req`,
+    );
   }
   const authed = by('slave+auth');
   if (authed?.wrk && slave?.wrk) {
@@ -342,12 +422,21 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   // A few tunnels are lost in the noise of garbage collection: judge only a real population.
   if (slave?.tunnels && slave.tunnels.opened >= 1000) {
     const per10k = (slave.tunnels.addedBytes / slave.tunnels.opened) * TUNNEL_TARGET;
-    const scaled = slave.tunnels.opened === TUNNEL_TARGET ? '' : ` (${slave.tunnels.opened} opened, scaled linearly to ${TUNNEL_TARGET})`;
-    const anchor = squid?.tunnels?.opened ? `; squid ${mb((squid.tunnels.addedBytes / squid.tunnels.opened) * TUNNEL_TARGET)} MB` : '';
-    out.push(`target 10000 idle tunnels <= 100 MB:  ${mb(per10k)} MB${scaled}${anchor}  ${verdict(per10k <= 100 * MB && slave.tunnels.opened === slave.tunnels.requested)}`);
+    const scaled =
+      slave.tunnels.opened === TUNNEL_TARGET
+        ? ''
+        : ` (${slave.tunnels.opened} opened, scaled linearly to ${TUNNEL_TARGET})`;
+    const anchor = squid?.tunnels?.opened
+      ? `; squid ${mb((squid.tunnels.addedBytes / squid.tunnels.opened) * TUNNEL_TARGET)} MB`
+      : '';
+    out.push(
+      `target 10000 idle tunnels <= 100 MB:  ${mb(per10k)} MB${scaled}${anchor}  ${verdict(per10k <= 100 * MB && slave.tunnels.opened === slave.tunnels.requested)}`,
+    );
   }
   if (fdLimitedTunnels !== undefined) {
-    out.push(`note: the fd limit allows ${fdLimitedTunnels} tunnels per proxy here (2 descriptors each); raise "ulimit -n" to measure ${opts.tunnels}`);
+    out.push(
+      `note: the fd limit allows ${fdLimitedTunnels} tunnels per proxy here (2 descriptors each); raise "ulimit -n" to measure ${opts.tunnels}`,
+    );
   }
   for (const r of rows) {
     if (r.tunnels?.failures) out.push(`${r.name} tunnel failures: ${r.tunnels.failures}`);

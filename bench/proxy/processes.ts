@@ -71,7 +71,8 @@ export async function freePort(): Promise<number> {
 export async function waitForPort(port: number, what: string, child?: ChildProcess, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode} before listening on 127.0.0.1:${port}`);
+    if (child && child.exitCode !== null)
+      throw new Error(`${what} exited with status ${child.exitCode} before listening on 127.0.0.1:${port}`);
     const open = await new Promise<boolean>((resolve) => {
       const s = createConnection({ host: '127.0.0.1', port }, () => {
         s.destroy();
@@ -116,7 +117,8 @@ function descendants(pid: number): number[] {
 export function setAffinity(pid: number, cpus: string): void {
   for (const p of descendants(pid)) {
     const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(p)], { encoding: 'utf8' });
-    if (r.status !== 0 && existsSync(`/proc/${p}`)) throw new Error(`taskset -a -p -c ${cpus} ${p}: ${r.stderr.trim() || `status ${r.status}`}`);
+    if (r.status !== 0 && existsSync(`/proc/${p}`))
+      throw new Error(`taskset -a -p -c ${cpus} ${p}: ${r.stderr.trim() || `status ${r.status}`}`);
   }
 }
 

@@ -42,7 +42,12 @@ export interface SlaveLaunch {
 }
 
 /** `launch` may be just the extra CLI arguments (bench/reports calls it so). */
-export async function startSlave(group: ProcessGroup, root: string, connectPorts: number[], launchOrArgs: SlaveLaunch | string[]): Promise<RunningProxy> {
+export async function startSlave(
+  group: ProcessGroup,
+  root: string,
+  connectPorts: number[],
+  launchOrArgs: SlaveLaunch | string[],
+): Promise<RunningProxy> {
   const launch: SlaveLaunch = Array.isArray(launchOrArgs) ? { name: 'slave', extraArgs: launchOrArgs } : launchOrArgs;
   const cli = join(root, 'proxy/dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -b" first`);
@@ -63,11 +68,16 @@ export async function startSlave(group: ProcessGroup, root: string, connectPorts
     const metricsPort = await freePort();
     const args = [
       ...(launch.nodeArgs ?? []),
-      cli, 'slave',
-      '--policy', policy,
-      '--listen', `127.0.0.1:${port}`,
-      '--metrics-listen', `127.0.0.1:${metricsPort}`,
-      '--state-dir', join(dir, 'state'),
+      cli,
+      'slave',
+      '--policy',
+      policy,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+      '--state-dir',
+      join(dir, 'state'),
       ...authArgs,
       ...launch.extraArgs,
     ];
@@ -79,6 +89,13 @@ export async function startSlave(group: ProcessGroup, root: string, connectPorts
       if (attempt < 3 && output().includes('EADDRINUSE')) continue;
       throw new Error(`${(err as Error).message}\n${output()}`);
     }
-    return { name: launch.name, port, credentials, child, output, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      name: launch.name,
+      port,
+      credentials,
+      child,
+      output,
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
 }

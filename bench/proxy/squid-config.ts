@@ -26,5 +26,6 @@ export function squidBaseConfig(dir: string, port: number): string[] {
 export function giveToSquidUser(dir: string): void {
   const proxyUser = spawnSync('id', ['-u', 'proxy'], { encoding: 'utf8' });
   const proxyGroup = spawnSync('id', ['-g', 'proxy'], { encoding: 'utf8' });
-  if (userInfo().uid === 0 && proxyUser.status === 0) chownSync(dir, Number(proxyUser.stdout), Number(proxyGroup.stdout));
+  if (userInfo().uid === 0 && proxyUser.status === 0)
+    chownSync(dir, Number(proxyUser.stdout), Number(proxyGroup.stdout));
 }

@@ -18,7 +18,11 @@ export interface TcpRelay {
  * parses nothing and decides nothing, so it is not a forward proxy; it shows what one more hop
  * costs on this machine, a floor under the proxies' figures.
  */
-export async function startTcpRelay(group: ProcessGroup, httpUpstream: number, httpsUpstream: number): Promise<TcpRelay> {
+export async function startTcpRelay(
+  group: ProcessGroup,
+  httpUpstream: number,
+  httpsUpstream: number,
+): Promise<TcpRelay> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-haproxy-'));
   const httpPort = await freePort();
   const httpsPort = await freePort();
@@ -51,5 +55,11 @@ export async function startTcpRelay(group: ProcessGroup, httpUpstream: number, h
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${output()}`);
   }
-  return { name: 'tcp-relay', httpPort, httpsPort, child, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    name: 'tcp-relay',
+    httpPort,
+    httpsPort,
+    child,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -37,7 +37,9 @@ export async function runWrk(
     [
       proxyPort === undefined ? 'wrk.path = "/bench"' : `wrk.path = "http://${upstream}/bench"`,
       `wrk.headers["Host"] = "${upstream}"`,
-      ...(proxy?.credentials ? [`wrk.headers["Proxy-Authorization"] = "Basic ${Buffer.from(proxy.credentials).toString('base64')}"`] : []),
+      ...(proxy?.credentials
+        ? [`wrk.headers["Proxy-Authorization"] = "Basic ${Buffer.from(proxy.credentials).toString('base64')}"`]
+        : []),
       'done = function(summary, latency, requests)',
       '  local e = summary.errors',
       '  io.write(string.format("WRK %d %d %d %d %d\\n", summary.requests, summary.duration,',
@@ -47,7 +49,19 @@ export async function runWrk(
     ].join('\n'),
   );
   const target = `http://127.0.0.1:${proxyPort ?? upstreamPort}/`;
-  const args = ['-t', String(load.threads), '-c', String(load.connections), '-d', `${load.durationS}s`, '--timeout', '5s', '-s', script, target];
+  const args = [
+    '-t',
+    String(load.threads),
+    '-c',
+    String(load.connections),
+    '-d',
+    `${load.durationS}s`,
+    '--timeout',
+    '5s',
+    '-s',
+    script,
+    target,
+  ];
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';

@@ -4,7 +4,13 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { openReportStore, RecordQueue, type AccessRecord, type ReportStore, type ReportStoreOptions } from '@safesquid/proxy/reports';
+import {
+  openReportStore,
+  RecordQueue,
+  type AccessRecord,
+  type ReportStore,
+  type ReportStoreOptions,
+} from '@safesquid/proxy/reports';
 import { request, storedRecords, type BenchMaster } from './master.js';
 
 const gzipAsync = promisify(gzip);
@@ -18,7 +24,11 @@ export interface Rate {
 }
 
 export async function ingestThroughStore(
-  store: ReportStore, records: AccessRecord[], batchSize: number, tag: string, concurrency: number,
+  store: ReportStore,
+  records: AccessRecord[],
+  batchSize: number,
+  tag: string,
+  concurrency: number,
 ): Promise<Rate> {
   const slave = records[0].slave;
   const cpu0 = process.cpuUsage();
@@ -43,7 +53,10 @@ export async function ingestThroughStore(
  * figure beside it shows what the report indexes cost at ingestion (the rollup stays).
  */
 export async function ingestWithoutIndexes(
-  opts: ReportStoreOptions, records: AccessRecord[], batchSize: number, concurrency: number,
+  opts: ReportStoreOptions,
+  records: AccessRecord[],
+  batchSize: number,
+  concurrency: number,
 ): Promise<Rate> {
   const store = await openReportStore(opts);
   try {
@@ -86,7 +99,8 @@ async function maxLoopDelayMs(master: BenchMaster): Promise<number> {
   try {
     const r = await request(agent, `${master.url}/metrics`, 'GET', {});
     const m = LOOP_DELAY_MAX.exec(r.body);
-    if (r.status !== 200 || !m) throw new Error(`GET /metrics answered ${r.status} without an event-loop lag: ${r.body.slice(0, 200)}`);
+    if (r.status !== 200 || !m)
+      throw new Error(`GET /metrics answered ${r.status} without an event-loop lag: ${r.body.slice(0, 200)}`);
     return Number(m[1]) * 1000;
   } finally {
     agent.destroy();
@@ -122,14 +136,23 @@ function probeHealthz(master: BenchMaster, everyMs: number): { stop(): Promise<n
 function rowBatch(batchId: string, slave: string, records: AccessRecord[]): Buffer {
   const queue = new RecordQueue(records.length);
   for (const r of records) queue.push(r);
-  const taken = queue.take(records.length, Number.MAX_SAFE_INTEGER, `"batchId":${JSON.stringify(batchId)},"slave":${JSON.stringify(slave)}`);
-  if (taken?.records !== records.length) throw new Error(`bench: a batch of ${records.length} records took ${taken?.records ?? 0}`);
+  const taken = queue.take(
+    records.length,
+    Number.MAX_SAFE_INTEGER,
+    `"batchId":${JSON.stringify(batchId)},"slave":${JSON.stringify(slave)}`,
+  );
+  if (taken?.records !== records.length)
+    throw new Error(`bench: a batch of ${records.length} records took ${taken?.records ?? 0}`);
   return Buffer.from(taken.json);
 }
 
 /** POSTs pre-gzipped batches to a real master with `concurrency` keep-alive connections. */
 export async function ingestThroughHttp(
-  master: BenchMaster, bySlave: AccessRecord[][], batchSize: number, concurrency: number, dbCpuSeconds?: () => number,
+  master: BenchMaster,
+  bySlave: AccessRecord[][],
+  batchSize: number,
+  concurrency: number,
+  dbCpuSeconds?: () => number,
 ): Promise<HttpIngest> {
   const bodies: { slave: string; body: Buffer }[] = [];
   let sent = 0;
@@ -156,10 +179,19 @@ export async function ingestThroughHttp(
   const worker = async () => {
     while (next < bodies.length) {
       const { slave, body } = bodies[next++];
-      const r = await request(agent, `${master.url}/api/v1/reports/batches`, 'POST', {
-        authorization: `Bearer ${master.token}`, 'content-type': 'application/json', 'content-encoding': 'gzip',
-        'content-length': body.length, 'x-safesquid-slave': slave,
-      }, body);
+      const r = await request(
+        agent,
+        `${master.url}/api/v1/reports/batches`,
+        'POST',
+        {
+          authorization: `Bearer ${master.token}`,
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+          'content-length': body.length,
+          'x-safesquid-slave': slave,
+        },
+        body,
+      );
       if (r.status !== 200) throw new Error(`POST /batches answered ${r.status}: ${r.body}`);
     }
   };
@@ -172,7 +204,13 @@ export async function ingestThroughHttp(
   agent.destroy();
   const stored = (await storedRecords(master)) - before;
   return {
-    recordsPerSec: sent / seconds, masterCpuUs: (cpu * 1e6) / sent, dbCpuUs: db === undefined ? undefined : (db * 1e6) / sent,
-    stored, sent, gzipBytesPerRecord: gzipBytes / sent, maxLoopDelayMs: loopDelayMs, maxHealthzMs,
+    recordsPerSec: sent / seconds,
+    masterCpuUs: (cpu * 1e6) / sent,
+    dbCpuUs: db === undefined ? undefined : (db * 1e6) / sent,
+    stored,
+    sent,
+    gzipBytesPerRecord: gzipBytes / sent,
+    maxLoopDelayMs: loopDelayMs,
+    maxHealthzMs,
   };
 }

@@ -102,15 +102,22 @@ async function main(): Promise<void> {
       pgServer = await startPostgres({ fast: false });
       const server = pgServer;
       targets.push({
-        name: 'PostgreSQL', opts: async () => ({ postgresUrl: await server.createDatabase(`r${dbn++}`) }),
+        name: 'PostgreSQL',
+        opts: async () => ({ postgresUrl: await server.createDatabase(`r${dbn++}`) }),
         dbCpuSeconds: () => postgresCpuSeconds(join(server.dir, 'data')),
       });
     }
     const start = Date.now() - 30 * DAY;
     const records = makeRecords(n, { slave: 'bench-s1', start, spanMs: 30 * DAY, seed: 1 });
-    process.stdout.write(`bench/reports: ${fmt(n)} synthetic records, batches of ${batch}; target ≥ ${fmt(TARGET)} records/s\n`);
+    process.stdout.write(
+      `bench/reports: ${fmt(n)} synthetic records, batches of ${batch}; target ≥ ${fmt(TARGET)} records/s\n`,
+    );
     // The machine may be shared: per-CPU-second figures are the ones that do not move with its load.
-    process.stdout.write(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs\n\n`);
+    process.stdout.write(
+      `load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${cpus().length} CPUs\n\n`,
+    );
 
     if (only.has('store')) {
       const rows: (string | number)[][] = [];
@@ -120,10 +127,21 @@ async function main(): Promise<void> {
         await store.close();
         const bare = await ingestWithoutIndexes(await t.opts(), records, batch, STORE_CONCURRENCY);
         const sqlite = t.name === 'SQLite';
-        rows.push([`${t.name} store API`, fmt(rate.wall), fmt(bare.wall), sqlite ? fmt(rate.cpu) : '-', sqlite ? fmt(bare.cpu) : '-', rate.wall >= TARGET ? 'yes' : 'NO']);
+        rows.push([
+          `${t.name} store API`,
+          fmt(rate.wall),
+          fmt(bare.wall),
+          sqlite ? fmt(rate.cpu) : '-',
+          sqlite ? fmt(bare.cpu) : '-',
+          rate.wall >= TARGET ? 'yes' : 'NO',
+        ]);
       }
-      process.stdout.write(`ingestion through the store API (${STORE_CONCURRENCY} batches in flight as from ${STORE_CONCURRENCY} slaves; one transaction per batch with its id, 5 indexes, hourly rollup)\n`);
-      process.stdout.write(`${table(['store', 'records/s', 'anchor: no indexes', 'per CPU-s', 'anchor per CPU-s', `≥ ${fmt(TARGET)}`], rows)}\n\n`);
+      process.stdout.write(
+        `ingestion through the store API (${STORE_CONCURRENCY} batches in flight as from ${STORE_CONCURRENCY} slaves; one transaction per batch with its id, 5 indexes, hourly rollup)\n`,
+      );
+      process.stdout.write(
+        `${table(['store', 'records/s', 'anchor: no indexes', 'per CPU-s', 'anchor per CPU-s', `≥ ${fmt(TARGET)}`], rows)}\n\n`,
+      );
     }
 
     if (only.has('http')) {
@@ -132,7 +150,12 @@ async function main(): Promise<void> {
         makeRecords(Math.ceil(n / 4), { slave: `bench-s${s}`, start, spanMs: 30 * DAY, seed: 10 + s }),
       );
       // With --baseline, the earlier build's master runs before each of this tree's: same machine, same load.
-      const trees: [string, string][] = values.baseline ? [['baseline', values.baseline], ['this tree', root]] : [['', root]];
+      const trees: [string, string][] = values.baseline
+        ? [
+            ['baseline', values.baseline],
+            ['this tree', root],
+          ]
+        : [['', root]];
       for (const t of targets) {
         for (const [label, tree] of trees) {
           const opts = await t.opts();
@@ -141,19 +164,31 @@ async function main(): Promise<void> {
             const r = await ingestThroughHttp(master, bySlave, batch, 4, t.dbCpuSeconds);
             if (r.stored !== r.sent) throw new Error(`${t.name}: master stored ${r.stored} of ${r.sent} records`);
             rows.push([
-              `${t.name} via POST /batches${label ? ` (${label})` : ''}`, fmt(r.recordsPerSec), fmt(1e6 / r.masterCpuUs),
-              r.masterCpuUs.toFixed(1), r.dbCpuUs === undefined ? '-' : r.dbCpuUs.toFixed(1),
-              `${r.gzipBytesPerRecord.toFixed(0)} B`, r.maxLoopDelayMs.toFixed(0), r.maxHealthzMs.toFixed(0),
-              `${fmt(r.stored)}/${fmt(r.sent)}`, r.recordsPerSec >= TARGET ? 'yes' : 'NO',
+              `${t.name} via POST /batches${label ? ` (${label})` : ''}`,
+              fmt(r.recordsPerSec),
+              fmt(1e6 / r.masterCpuUs),
+              r.masterCpuUs.toFixed(1),
+              r.dbCpuUs === undefined ? '-' : r.dbCpuUs.toFixed(1),
+              `${r.gzipBytesPerRecord.toFixed(0)} B`,
+              r.maxLoopDelayMs.toFixed(0),
+              r.maxHealthzMs.toFixed(0),
+              `${fmt(r.stored)}/${fmt(r.sent)}`,
+              r.recordsPerSec >= TARGET ? 'yes' : 'NO',
             ]);
           } finally {
             await master.stop();
           }
         }
       }
-      process.stdout.write(`ingestion through a real master (gzip batches of rows as slaves send them, 4 keep-alive connections, 4 slaves);\n`);
-      process.stdout.write(`loop max: the master's longest event-loop delay; /healthz max: its slowest answer to a probe every 20 ms\n`);
-      process.stdout.write(`${table(['path', 'records/s', 'per master CPU-s', 'master CPU µs/rec', 'PostgreSQL CPU µs/rec', 'gzip/record', 'loop max ms', '/healthz max ms', 'stored/sent', `≥ ${fmt(TARGET)}`], rows)}\n\n`);
+      process.stdout.write(
+        `ingestion through a real master (gzip batches of rows as slaves send them, 4 keep-alive connections, 4 slaves);\n`,
+      );
+      process.stdout.write(
+        `loop max: the master's longest event-loop delay; /healthz max: its slowest answer to a probe every 20 ms\n`,
+      );
+      process.stdout.write(
+        `${table(['path', 'records/s', 'per master CPU-s', 'master CPU µs/rec', 'PostgreSQL CPU µs/rec', 'gzip/record', 'loop max ms', '/healthz max ms', 'stored/sent', `≥ ${fmt(TARGET)}`], rows)}\n\n`,
+      );
     }
 
     if (only.has('query')) {
@@ -163,7 +198,12 @@ async function main(): Promise<void> {
       // One chunk in 50 from a slave that served for short spells only (an HPA scaled it up and down).
       const slaveOf = (k: number) => (k % 50 === 49 ? RARE_SLAVE : 'bench-s1');
       const chunk = (k: number) =>
-        makeRecords(Math.min(CHUNK, queryRows - k * CHUNK), { slave: slaveOf(k), start: start + Math.floor((k * 30 * DAY) / chunks), spanMs: Math.floor((30 * DAY) / chunks), seed: 100 + k });
+        makeRecords(Math.min(CHUNK, queryRows - k * CHUNK), {
+          slave: slaveOf(k),
+          start: start + Math.floor((k * 30 * DAY) / chunks),
+          spanMs: Math.floor((30 * DAY) / chunks),
+          seed: 100 + k,
+        });
       const windows: [string, ReportFilter][] = [
         ['30 d', { from: start, to: start + 30 * DAY }],
         ['24 h', { from: start + 29 * DAY, to: start + 30 * DAY }],
@@ -176,7 +216,9 @@ async function main(): Promise<void> {
         const loadStart = performance.now();
         for (let k = 0; k < chunks; k++) await store.ingestBatch(`q-${k}`, slaveOf(k), chunk(k));
         const loadS = (performance.now() - loadStart) / 1000;
-        process.stdout.write(`(${t.name}: loaded ${fmt(queryRows)} records in ${loadS.toFixed(1)} s; ${fmt(await rollupRowCount(opts))} hourly rollup rows)\n`);
+        process.stdout.write(
+          `(${t.name}: loaded ${fmt(queryRows)} records in ${loadS.toFixed(1)} s; ${fmt(await rollupRowCount(opts))} hourly rollup rows)\n`,
+        );
         for (const [label, f] of windows) {
           headers.push(`${t.name} ${label} ms`);
           for (const q of QUERY_CASES) {
@@ -188,14 +230,22 @@ async function main(): Promise<void> {
         await store.close();
       }
       process.stdout.write(`report latency on ${fmt(queryRows)} rows over 30 days (median of 3 after a warm-up run)\n`);
-      process.stdout.write(`${table(headers, QUERY_CASES.map((q) => [q.name, ...(results.get(q.name) ?? [])]))}\n\n`);
+      process.stdout.write(
+        `${table(
+          headers,
+          QUERY_CASES.map((q) => [q.name, ...(results.get(q.name) ?? [])]),
+        )}\n\n`,
+      );
     }
 
     if (only.has('slave')) {
       const load = { durationS: Number(values.duration), connections: Number(values.connections), threads: 2 };
       const r = await measureSlaveCost(group, root, load, Number(values.rounds));
       // Median: one round disturbed by the shared machine should not carry the result.
-      const median = (xs: SlaveRun[], k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCpuUsPerRequest' | 'slavePreemptionsPerRequest') => {
+      const median = (
+        xs: SlaveRun[],
+        k: 'reqPerSec' | 'slaveCpuUsPerRequest' | 'p99Ms' | 'masterCpuUsPerRequest' | 'slavePreemptionsPerRequest',
+      ) => {
         const v = xs.map((x) => x[k] ?? 0).sort((a, b) => a - b);
         return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
       };
@@ -205,30 +255,52 @@ async function main(): Promise<void> {
         const cpu = median(runs, 'slaveCpuUsPerRequest');
         const isAnchor = mode === anchor;
         return [
-          name, runs.map((x) => fmt(x.reqPerSec)).join(' / '), fmt(rps), isAnchor ? 'anchor' : pct(rps, median(r.runs[anchor], 'reqPerSec')),
-          runs.map((x) => x.slaveCpuUsPerRequest.toFixed(1)).join(' / '), cpu.toFixed(1),
+          name,
+          runs.map((x) => fmt(x.reqPerSec)).join(' / '),
+          fmt(rps),
+          isAnchor ? 'anchor' : pct(rps, median(r.runs[anchor], 'reqPerSec')),
+          runs.map((x) => x.slaveCpuUsPerRequest.toFixed(1)).join(' / '),
+          cpu.toFixed(1),
           isAnchor ? 'anchor' : pct(cpu, median(r.runs[anchor], 'slaveCpuUsPerRequest')),
           median(runs, 'p99Ms').toFixed(2),
           median(runs, 'slavePreemptionsPerRequest').toFixed(2),
           mode.startsWith('on') ? median(runs, 'masterCpuUsPerRequest').toFixed(1) : '-',
         ];
       };
-      const headers = ['reports', 'req/s per round', 'median', 'change', 'slave CPU µs/req per round', 'median', 'change', 'p99 ms', 'slave preempted/req', 'master CPU µs/req'];
-      process.stdout.write(`slave through wrk (${load.connections} connections, ${load.durationS} s, upstream nginx), median of ${r.runs.off.length} interleaved rounds.
+      const headers = [
+        'reports',
+        'req/s per round',
+        'median',
+        'change',
+        'slave CPU µs/req per round',
+        'median',
+        'change',
+        'p99 ms',
+        'slave preempted/req',
+        'master CPU µs/req',
+      ];
+      process.stdout
+        .write(`slave through wrk (${load.connections} connections, ${load.durationS} s, upstream nginx), median of ${r.runs.off.length} interleaved rounds.
 `);
-      process.stdout.write(`off: no master, no records kept (anchor); spool: master unreachable (batches cut, gzipped, fsynced, kept); on: a real master.
+      process.stdout
+        .write(`off: no master, no records kept (anchor); spool: master unreachable (batches cut, gzipped, fsynced, kept); on: a real master.
 
 `);
-      process.stdout.write(`the slave's cost: wrk, nginx and the slave on CPU ${r.slaveCpus} in every mode; the master on CPU ${r.masterCpus}, as on another machine
+      process.stdout
+        .write(`the slave's cost: wrk, nginx and the slave on CPU ${r.slaveCpus} in every mode; the master on CPU ${r.masterCpus}, as on another machine
 `);
-      process.stdout.write(`${table(headers, [row('off', 'off', 'off'), row('spool only', 'spool', 'off'), row('on', 'on', 'off')])}
+      process.stdout
+        .write(`${table(headers, [row('off', 'off', 'off'), row('spool only', 'spool', 'off'), row('on', 'on', 'off')])}
 
 `);
-      process.stdout.write(`shared: everything on CPUs ${r.allCpus}, the master at nice 19 competing with the slave for them
+      process.stdout
+        .write(`shared: everything on CPUs ${r.allCpus}, the master at nice 19 competing with the slave for them
 `);
-      process.stdout.write(`${table(headers, [row('off', 'off-shared', 'off-shared'), row('on', 'on-shared', 'off-shared')])}
+      process.stdout
+        .write(`${table(headers, [row('off', 'off-shared', 'off-shared'), row('on', 'on-shared', 'off-shared')])}
 `);
-      process.stdout.write(`records stored by the master from the runs with it: ${fmt(r.stored)}; requests wrk completed in them, warm-ups included: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %
+      process.stdout
+        .write(`records stored by the master from the runs with it: ${fmt(r.stored)}; requests wrk completed in them, warm-ups included: ${fmt(r.requestsOn)} (requests in flight when wrk stops are recorded too); cost target ≤ 10 %
 `);
     }
   } finally {

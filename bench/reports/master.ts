@@ -20,7 +20,9 @@ export interface BenchMaster {
 }
 
 export async function startMaster(
-  group: ProcessGroup, root: string, opts: { postgresUrl?: string; policyFile?: string; nice?: boolean } = {},
+  group: ProcessGroup,
+  root: string,
+  opts: { postgresUrl?: string; policyFile?: string; nice?: boolean } = {},
 ): Promise<BenchMaster> {
   const cli = join(root, 'proxy/dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -b" first`);
@@ -32,8 +34,18 @@ export async function startMaster(
   writeFileSync(join(dir, 'admin-token'), adminToken, { mode: 0o600 });
   const port = await freePort();
   const args = [
-    cli, 'master', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'),
-    '--token-file', tokenFile, '--admin-token-file', join(dir, 'admin-token'), '--log-level', 'warn',
+    cli,
+    'master',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--data-dir',
+    join(dir, 'data'),
+    '--token-file',
+    tokenFile,
+    '--admin-token-file',
+    join(dir, 'admin-token'),
+    '--log-level',
+    'warn',
     ...(opts.postgresUrl ? ['--postgres-url', opts.postgresUrl] : []),
     ...(opts.policyFile ? ['--policy', opts.policyFile] : []),
   ];
@@ -48,7 +60,13 @@ export async function startMaster(
     throw new Error(`${(err as Error).message}\n${output()}`);
   }
   return {
-    url: `http://127.0.0.1:${port}`, port, token, tokenFile, adminToken, output, pid: child.pid!,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    token,
+    tokenFile,
+    adminToken,
+    output,
+    pid: child.pid!,
     cpuSeconds: () => processCpuSeconds(child.pid!),
     async stop() {
       await group.stop(child);
@@ -86,7 +104,10 @@ export function processPreemptions(pid: number): number {
   let n = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      n += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+      n += Number(
+        /^nonvoluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ??
+          0,
+      );
     } catch {
       // The thread exited between readdir and read.
     }
@@ -102,7 +123,11 @@ export function processCpuSeconds(pid: number): number {
 }
 
 export function request(
-  agent: http.Agent, url: string, method: string, headers: Record<string, string | number>, body?: Buffer,
+  agent: http.Agent,
+  url: string,
+  method: string,
+  headers: Record<string, string | number>,
+  body?: Buffer,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent, headers }, (res) => {

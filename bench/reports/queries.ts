@@ -20,7 +20,10 @@ export const QUERY_CASES: QueryCase[] = [
   { name: 'search (page 1)', run: (s, f) => s.search({ filter: f, limit: 100 }) },
   { name: 'top-sites of a user', run: (s, f) => s.topSites({ filter: { ...f, user: 'user7' }, limit: 10 }) },
   { name: 'top-users of a host', run: (s, f) => s.topUsers({ filter: { ...f, host: 'site3.example' }, limit: 10 }) },
-  { name: 'search user+action', run: (s, f) => s.search({ filter: { ...f, user: 'user7', action: 'deny' }, limit: 100 }) },
+  {
+    name: 'search user+action',
+    run: (s, f) => s.search({ filter: { ...f, user: 'user7', action: 'deny' }, limit: 100 }),
+  },
   { name: 'search url substring', run: (s, f) => s.search({ filter: { ...f, url: '/page/976?' }, limit: 100 }) },
   { name: 'search a rare slave', run: (s, f) => s.search({ filter: { ...f, slave: RARE_SLAVE }, limit: 100 }) },
 ];

@@ -7,7 +7,20 @@ import type { AccessRecord } from '@safesquid/proxy/reports';
 
 const HOSTS = 5000;
 const USERS = 1000;
-const CATEGORIES = ['news', 'social', 'video', 'search', 'shopping', 'webmail', 'ads', 'games', 'finance', 'dev', 'cdn', 'sports'];
+const CATEGORIES = [
+  'news',
+  'social',
+  'video',
+  'search',
+  'shopping',
+  'webmail',
+  'ads',
+  'games',
+  'finance',
+  'dev',
+  'cdn',
+  'sports',
+];
 
 /** Small, fast, seeded PRNG (mulberry32): the same records every run. */
 export function prng(seed: number): () => number {

@@ -49,9 +49,15 @@ export interface SlaveCostResult {
   requestsOn: number;
 }
 
-export async function measureSlaveCost(group: ProcessGroup, root: string, load: WrkLoad, rounds: number): Promise<SlaveCostResult> {
+export async function measureSlaveCost(
+  group: ProcessGroup,
+  root: string,
+  load: WrkLoad,
+  rounds: number,
+): Promise<SlaveCostResult> {
   const n = cpus().length;
-  if (n < 2) throw new Error(`bench/reports slave: needs 2 CPUs or more (the master gets one to itself), this machine has ${n}`);
+  if (n < 2)
+    throw new Error(`bench/reports slave: needs 2 CPUs or more (the master gets one to itself), this machine has ${n}`);
   const allCpus = `0-${n - 1}`;
   const slaveCpus = n === 2 ? '0' : `0-${n - 2}`;
   const masterCpus = String(n - 1);
@@ -65,7 +71,14 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
   const result: SlaveCostResult = { runs, slaveCpus, masterCpus, allCpus, stored: 0, requestsOn: 0 };
   try {
     const withMaster = ['--master', master.url, '--token-file', master.tokenFile, '--name', 'bench-slave'];
-    const unreachable = ['--master', `http://127.0.0.1:${await freePort()}`, '--token-file', master.tokenFile, '--name', 'bench-slave'];
+    const unreachable = [
+      '--master',
+      `http://127.0.0.1:${await freePort()}`,
+      '--token-file',
+      master.tokenFile,
+      '--name',
+      'bench-slave',
+    ];
     for (let round = 0; round < rounds; round++) {
       for (const mode of MODES) {
         const shared = mode.endsWith('-shared');
@@ -74,10 +87,18 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
         setAffinity(upstream.child.pid!, shared ? allCpus : slaveCpus);
         setAffinity(master.pid, shared ? allCpus : masterCpus);
         const reports = mode.startsWith('on');
-        const slave: RunningProxy = await startSlave(group, root, [], reports ? withMaster : mode === 'spool' ? unreachable : []);
+        const slave: RunningProxy = await startSlave(
+          group,
+          root,
+          [],
+          reports ? withMaster : mode === 'spool' ? unreachable : [],
+        );
         try {
           // Unmeasured: the slave's code is compiled and its pools filled before the measured run, as in a slave that has been serving.
-          const warm = await runWrk(dir, `${mode}-${round}-warmup`, upstream.port, slave.port, { ...load, durationS: WARMUP_S });
+          const warm = await runWrk(dir, `${mode}-${round}-warmup`, upstream.port, slave.port, {
+            ...load,
+            durationS: WARMUP_S,
+          });
           const cpu0 = processCpuSeconds(slave.child.pid!);
           const preempted0 = processPreemptions(slave.child.pid!);
           const master0 = master.cpuSeconds();
@@ -86,7 +107,10 @@ export async function measureSlaveCost(group: ProcessGroup, root: string, load: 
           const preempted = processPreemptions(slave.child.pid!) - preempted0;
           const masterCpu = reports ? ((master.cpuSeconds() - master0) * 1e6) / r.requests : undefined;
           runs[mode].push({
-            ...r, slaveCpuUsPerRequest: (cpu * 1e6) / r.requests, masterCpuUsPerRequest: masterCpu, slavePreemptionsPerRequest: preempted / r.requests,
+            ...r,
+            slaveCpuUsPerRequest: (cpu * 1e6) / r.requests,
+            masterCpuUsPerRequest: masterCpu,
+            slavePreemptionsPerRequest: preempted / r.requests,
           });
           if (reports) result.requestsOn += warm.requests + r.requests;
         } finally {

@@ -18,7 +18,10 @@ import { squidReconfigureMs } from './squid-reconfigure.js';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
-function call(url: string, o: { method?: string; token?: string; body?: string; proxyPort?: number } = {}): Promise<{ status: number; text: string }> {
+function call(
+  url: string,
+  o: { method?: string; token?: string; body?: string; proxyPort?: number } = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const headers: Record<string, string> = {};
@@ -54,7 +57,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { slaves: { type: 'string', default: '10' }, changes: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({
+    options: { slaves: { type: 'string', default: '10' }, changes: { type: 'string', default: '20' } },
+  });
   const slaveCount = Number(values.slaves);
   const changes = Number(values.changes);
   const group = new ProcessGroup();
@@ -68,10 +73,22 @@ async function main(): Promise<void> {
     const adminToken = 'bench-admin-token';
     writeFileSync(join(dir, 'token'), token);
     writeFileSync(join(dir, 'admin-token'), adminToken);
-    const master = await startSafesquid('master', [
-      'master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'master'),
-      '--token-file', join(dir, 'token'), '--admin-token-file', join(dir, 'admin-token'),
-    ], portalListening, startOptions);
+    const master = await startSafesquid(
+      'master',
+      [
+        'master',
+        '--listen',
+        '127.0.0.1:0',
+        '--data-dir',
+        join(dir, 'master'),
+        '--token-file',
+        join(dir, 'token'),
+        '--admin-token-file',
+        join(dir, 'admin-token'),
+      ],
+      portalListening,
+      startOptions,
+    );
     const url = group.add(master).ready;
     const put = async (text: string) => {
       const r = await call(`${url}/api/v1/policy`, { method: 'PUT', token: adminToken, body: text });
@@ -79,16 +96,35 @@ async function main(): Promise<void> {
       return (JSON.parse(r.text) as { hash: string }).hash;
     };
     const registry = async () =>
-      JSON.parse((await call(`${url}/api/v1/slaves`, { token: adminToken })).text) as { name: string; policyHash: string }[];
+      JSON.parse((await call(`${url}/api/v1/slaves`, { token: adminToken })).text) as {
+        name: string;
+        policyHash: string;
+      }[];
 
     let hash = await put(policy('p0'));
     const slaves: { name: string; port: number }[] = [];
     for (let i = 0; i < slaveCount; i++) {
       const name = `bench-${i}`;
-      const child = await startSafesquid(name, [
-        'slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', 'off',
-        '--master', url, '--token-file', join(dir, 'token'), '--state-dir', join(dir, name),
-      ], slaveStarted, startOptions);
+      const child = await startSafesquid(
+        name,
+        [
+          'slave',
+          '--name',
+          name,
+          '--listen',
+          '127.0.0.1:0',
+          '--metrics-listen',
+          'off',
+          '--master',
+          url,
+          '--token-file',
+          join(dir, 'token'),
+          '--state-dir',
+          join(dir, name),
+        ],
+        slaveStarted,
+        startOptions,
+      );
       slaves.push({ name, port: group.add(child).ready.port });
     }
     const waitAll = async (h: string, t0: number, limitMs: number) => {
@@ -96,7 +132,8 @@ async function main(): Promise<void> {
       while (seen.size < slaves.length) {
         const now = performance.now();
         for (const s of await registry()) if (s.policyHash === h && !seen.has(s.name)) seen.set(s.name, now - t0);
-        if (now - t0 > limitMs) throw new Error(`only ${seen.size}/${slaves.length} slaves reported ${h} after ${limitMs} ms`);
+        if (now - t0 > limitMs)
+          throw new Error(`only ${seen.size}/${slaves.length} slaves reported ${h} after ${limitMs} ms`);
         await new Promise((r) => setTimeout(r, 5));
       }
       return [...seen.values()];
@@ -133,12 +170,15 @@ async function main(): Promise<void> {
 
     const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
     const row = (label: string, a: number[] | undefined) => {
-      if (!a || a.length === 0) return `${label.padEnd(52)} ${'n/a'.padStart(9)} ${'n/a'.padStart(9)} ${'n/a'.padStart(9)}`;
+      if (!a || a.length === 0)
+        return `${label.padEnd(52)} ${'n/a'.padStart(9)} ${'n/a'.padStart(9)} ${'n/a'.padStart(9)}`;
       const s = sorted(a);
       const f = (v: number) => `${v.toFixed(1)} ms`.padStart(9);
       return `${label.padEnd(52)} ${f(percentile(s, 50))} ${f(percentile(s, 99))} ${f(s[s.length - 1])}`;
     };
-    console.log(`\nbench/sync: ${changes} policy changes, ${slaveCount} slaves + master on loopback (2-core shared host)\n`);
+    console.log(
+      `\nbench/sync: ${changes} policy changes, ${slaveCount} slaves + master on loopback (2-core shared host)\n`,
+    );
     console.log(`${'measure'.padEnd(52)} ${'p50'.padStart(9)} ${'p99'.padStart(9)} ${'max'.padStart(9)}`);
     console.log(row('save (PUT /policy: validate, compile, store) answered', saved));
     console.log(row(`save → slave reports new hash (each of ${slaveCount * changes})`, perSlave));

@@ -23,10 +23,13 @@ function squidConf(dir: string, port: number, blocked: string): string {
 
 function status(proxyPort: number, url: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.setTimeout(5000, () => req.destroy());
     req.end();
@@ -37,14 +40,20 @@ function status(proxyPort: number, url: string): Promise<number> {
  * The anchor: one Squid, an ACL change by `squid -k reconfigure`, timed until Squid enforces it
  * (polled every 5 ms). This is the best case for a single Squid; a fleet adds its own rollout.
  */
-export async function squidReconfigureMs(group: ProcessGroup, upstreamPort: number, changes: number): Promise<number[]> {
+export async function squidReconfigureMs(
+  group: ProcessGroup,
+  upstreamPort: number,
+  changes: number,
+): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-sync-squid-'));
   try {
     const port = await freePort();
     const conf = join(dir, 'squid.conf');
     writeFileSync(conf, squidConf(dir, port, 'p0'));
     giveToSquidUser(dir);
-    const child = group.add(startChild('squid', '/usr/sbin/squid', ['-N', '-f', conf], { captureLimit: 64 * 1024, stopGraceMs: 5000 }));
+    const child = group.add(
+      startChild('squid', '/usr/sbin/squid', ['-N', '-f', conf], { captureLimit: 64 * 1024, stopGraceMs: 5000 }),
+    );
     await waitForPort(port, child, 15_000);
     const times: number[] = [];
     for (let i = 1; i <= changes; i++) {

@@ -19,7 +19,8 @@ const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespa
 
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'unknown';
   }
@@ -45,7 +46,9 @@ async function run(o: OperatorOptions): Promise<number> {
   }
   const metrics = new OperatorMetrics();
   const client = new KubeClient(connection);
-  client.observe((method, path, status) => metrics.apiRequests.inc({ verb: verbOf(method, path), resource: resourceOfPath(path), code: String(status) }));
+  client.observe((method, path, status) =>
+    metrics.apiRequests.inc({ verb: verbOf(method, path), resource: resourceOfPath(path), code: String(status) }),
+  );
   const identity = `${hostname()}_${randomUUID().slice(0, 8)}`;
   const ownNamespace = podNamespace();
   const operator = new SafeSquidOperator({
@@ -59,10 +62,20 @@ async function run(o: OperatorOptions): Promise<number> {
     identity,
     // In a Pod: let the operator's own pods through the master's NetworkPolicy to read the slave registry.
     portalPeers: ownNamespace
-      ? [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ownNamespace } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'safesquid-operator' } } }]
+      ? [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ownNamespace } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'safesquid-operator' } },
+          },
+        ]
       : undefined,
   });
-  const health = await startHealthServer({ host: o.metricsHost, port: o.metricsPort, metrics, ready: () => operator.synced });
+  const health = await startHealthServer({
+    host: o.metricsHost,
+    port: o.metricsPort,
+    metrics,
+    ready: () => operator.synced,
+  });
   operator.start();
 
   let elector: LeaderElector | undefined;
@@ -111,7 +124,15 @@ async function run(o: OperatorOptions): Promise<number> {
     void operator.startReconciling();
   }
   logger.info(
-    { version: version(), identity, metrics: health.address, namespace: o.namespace ?? '(all)', leaderElect: o.leaderElect, server: client.server.origin, credentials: connection.source },
+    {
+      version: version(),
+      identity,
+      metrics: health.address,
+      namespace: o.namespace ?? '(all)',
+      leaderElect: o.leaderElect,
+      server: client.server.origin,
+      credentials: connection.source,
+    },
     'operator started',
   );
   void operator.waitForSync().then(() => logger.info({}, 'caches synced'));

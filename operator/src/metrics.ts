@@ -28,8 +28,16 @@ export class OperatorMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [this.registry],
     });
-    this.queueDepth = new Gauge({ name: 'safesquid_operator_queue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry] });
-    this.leader = new Gauge({ name: 'safesquid_operator_leader', help: '1 while this process holds the leader lease (or runs without election).', registers: [this.registry] });
+    this.queueDepth = new Gauge({
+      name: 'safesquid_operator_queue_depth',
+      help: 'Keys waiting in the work queue.',
+      registers: [this.registry],
+    });
+    this.leader = new Gauge({
+      name: 'safesquid_operator_leader',
+      help: '1 while this process holds the leader lease (or runs without election).',
+      registers: [this.registry],
+    });
     this.apiRequests = new Counter({
       name: 'safesquid_operator_kube_requests_total',
       help: 'Requests to the Kubernetes API by verb, resource and HTTP code (watches not included).',
@@ -77,7 +85,9 @@ export interface HealthServerOptions {
 }
 
 /** /metrics, /healthz and /readyz on one plain HTTP port (9090 by default). */
-export async function startHealthServer(o: HealthServerOptions): Promise<{ server: Server; address: string; close(): Promise<void> }> {
+export async function startHealthServer(
+  o: HealthServerOptions,
+): Promise<{ server: Server; address: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -57,8 +57,16 @@ describe('LDAP authentication against a real slapd', () => {
     });
 
     it('accepts a good password and reads the groups', async () => {
-      await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual({ ok: true, user: 'alice', groups: ['admins', 'staff'] });
-      await expect(auth.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: true, user: 'bob', groups: ['staff'] });
+      await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual({
+        ok: true,
+        user: 'alice',
+        groups: ['admins', 'staff'],
+      });
+      await expect(auth.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({
+        ok: true,
+        user: 'bob',
+        groups: ['staff'],
+      });
     });
 
     it('refuses a wrong password and an unknown user alike', async () => {
@@ -71,7 +79,10 @@ describe('LDAP authentication against a real slapd', () => {
       expect(empty.ok).toBe(false);
       // Also when the verifier is called directly, below the header parsing that refuses it first.
       const verifier = new LdapVerifier({ url: slapd.url, bindDnTemplate: `uid={user},${PEOPLE}` });
-      await expect(verifier.verify({ user: 'alice', password: '' })).resolves.toEqual({ kind: 'rejected', detail: 'empty password' });
+      await expect(verifier.verify({ user: 'alice', password: '' })).resolves.toEqual({
+        kind: 'rejected',
+        detail: 'empty password',
+      });
     });
 
     it('escapes DN specials so a user name stays one RDN value', async () => {
@@ -102,8 +113,16 @@ describe('LDAP authentication against a real slapd', () => {
     });
 
     it('finds the user, binds as them and lists their groups', async () => {
-      await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual({ ok: true, user: 'alice', groups: ['admins', 'staff'] });
-      await expect(auth.authenticate(basic('svc-proxy', 'svc-pw'))).resolves.toEqual({ ok: true, user: 'svc-proxy', groups: [] });
+      await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual({
+        ok: true,
+        user: 'alice',
+        groups: ['admins', 'staff'],
+      });
+      await expect(auth.authenticate(basic('svc-proxy', 'svc-pw'))).resolves.toEqual({
+        ok: true,
+        user: 'svc-proxy',
+        groups: [],
+      });
       await expect(auth.authenticate(basic('bob', 'alice-pw'))).resolves.toEqual(INVALID);
       await expect(auth.authenticate(basic('nobody', 'x'))).resolves.toEqual(INVALID);
     });
@@ -126,18 +145,39 @@ describe('LDAP authentication against a real slapd', () => {
   it('lets a users file decide its own users and LDAP the others', async () => {
     const users = join(dir, 'users');
     writeFileSync(users, `alice:${bcrypt.hashSync('file-pw', 4)}:local\n`);
-    const auth = make({ users: { path: users }, ldap: { url: slapd.url, bindDnTemplate: `uid={user},${PEOPLE}`, groupAttribute: 'memberOf' } });
-    await expect(auth.authenticate(basic('alice', 'file-pw'))).resolves.toEqual({ ok: true, user: 'alice', groups: ['local'] });
+    const auth = make({
+      users: { path: users },
+      ldap: { url: slapd.url, bindDnTemplate: `uid={user},${PEOPLE}`, groupAttribute: 'memberOf' },
+    });
+    await expect(auth.authenticate(basic('alice', 'file-pw'))).resolves.toEqual({
+      ok: true,
+      user: 'alice',
+      groups: ['local'],
+    });
     await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual(INVALID);
-    await expect(auth.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: true, user: 'bob', groups: ['staff'] });
+    await expect(auth.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({
+      ok: true,
+      user: 'bob',
+      groups: ['staff'],
+    });
   });
 
   it('reports an unreachable server as unavailable and does not cache it', async () => {
     const port = await freePort();
-    const auth = make({ ldap: { url: `ldap://127.0.0.1:${port}`, bindDnTemplate: `uid={user},${PEOPLE}`, timeoutMs: 1000 } });
+    const auth = make({
+      ldap: { url: `ldap://127.0.0.1:${port}`, bindDnTemplate: `uid={user},${PEOPLE}`, timeoutMs: 1000 },
+    });
     const header = basic('alice', 'alice-pw');
-    await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable', unavailable: true });
-    await expect(auth.authenticate(header)).resolves.toEqual({ ok: false, reason: 'authentication service unavailable', unavailable: true });
+    await expect(auth.authenticate(header)).resolves.toEqual({
+      ok: false,
+      reason: 'authentication service unavailable',
+      unavailable: true,
+    });
+    await expect(auth.authenticate(header)).resolves.toEqual({
+      ok: false,
+      reason: 'authentication service unavailable',
+      unavailable: true,
+    });
   });
 
   describe('TLS', () => {
@@ -145,14 +185,22 @@ describe('LDAP authentication against a real slapd', () => {
     it('binds over ldaps:// and StartTLS when the server certificate checks out against the CA file', async () => {
       const ldaps = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template, tls: { caFile: ca.caFile } } });
       await expect(ldaps.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true, user: 'bob' });
-      const startTls = make({ ldap: { url: slapd.url, bindDnTemplate: template, tls: { caFile: ca.caFile, startTls: true } } });
+      const startTls = make({
+        ldap: { url: slapd.url, bindDnTemplate: template, tls: { caFile: ca.caFile, startTls: true } },
+      });
       await expect(startTls.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true, user: 'bob' });
     });
 
     it('refuses a server whose certificate it cannot verify, unless told to accept any', async () => {
       const untrusted = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template } });
-      await expect(untrusted.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: false, reason: 'authentication service unavailable', unavailable: true });
-      const insecure = make({ ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template, tls: { rejectUnauthorized: false } } });
+      await expect(untrusted.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({
+        ok: false,
+        reason: 'authentication service unavailable',
+        unavailable: true,
+      });
+      const insecure = make({
+        ldap: { url: slapd.ldapsUrl!, bindDnTemplate: template, tls: { rejectUnauthorized: false } },
+      });
       await expect(insecure.authenticate(basic('bob', 'bob-pw'))).resolves.toMatchObject({ ok: true });
     });
   });
@@ -160,6 +208,8 @@ describe('LDAP authentication against a real slapd', () => {
   it('refuses bad LDAP settings with a clear error', () => {
     expect(() => createAuthenticator({ ldap: { url: 'http://x' } })).toThrow('must start with ldap:// or ldaps://');
     expect(() => createAuthenticator({ ldap: { url: slapd.url } })).toThrow('give a bind DN template');
-    expect(() => createAuthenticator({ ldap: { url: slapd.url, bindDnTemplate: `uid=x,${PEOPLE}` } })).toThrow('has no {user} placeholder');
+    expect(() => createAuthenticator({ ldap: { url: slapd.url, bindDnTemplate: `uid=x,${PEOPLE}` } })).toThrow(
+      'has no {user} placeholder',
+    );
   });
 });

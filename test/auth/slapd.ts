@@ -35,7 +35,11 @@ export class Slapd {
     return this.tmp.path;
   }
 
-  static async start(users: LdapUser[], groups: LdapGroup[], tls?: { certFile: string; keyFile: string }): Promise<Slapd> {
+  static async start(
+    users: LdapUser[],
+    groups: LdapGroup[],
+    tls?: { certFile: string; keyFile: string },
+  ): Promise<Slapd> {
     const tmp = tempDir('slapd');
     const dir = tmp.path;
     mkdirSync(join(dir, 'db'));
@@ -80,17 +84,28 @@ export class Slapd {
     const ldapsUrl = tlsPort ? `ldaps://127.0.0.1:${tlsPort}` : undefined;
     const listen = [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' ');
     // `-d 0` keeps slapd in the foreground, so the child's PID is slapd's own.
-    const child = startChild('slapd', '/usr/sbin/slapd', ['-d', '0', '-h', listen, '-f', conf], { ignoreStdout: true, stopGraceMs: 3000 });
+    const child = startChild('slapd', '/usr/sbin/slapd', ['-d', '0', '-h', listen, '-f', conf], {
+      ignoreStdout: true,
+      stopGraceMs: 3000,
+    });
     const slapd = new Slapd(url, ldapsUrl, tmp, child);
     try {
       await waitForPort(port, child, 10_000);
       if (tlsPort) await waitForPort(tlsPort, child, 10_000);
       // Groups go in over the wire so the memberof overlay maintains users' memberOf.
       const groupLdif = groups
-        .map((g) => [`dn: cn=${g.cn},ou=groups,${SUFFIX}`, 'objectClass: groupOfNames', `cn: ${g.cn}`, ...g.members.map((m) => `member: uid=${m},ou=people,${SUFFIX}`)].join('\n'))
+        .map((g) =>
+          [
+            `dn: cn=${g.cn},ou=groups,${SUFFIX}`,
+            'objectClass: groupOfNames',
+            `cn: ${g.cn}`,
+            ...g.members.map((m) => `member: uid=${m},ou=people,${SUFFIX}`),
+          ].join('\n'),
+        )
         .join('\n\n');
       writeFileSync(join(dir, 'groups.ldif'), groupLdif + '\n');
-      if (groups.length) run('ldapadd', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PW, '-f', join(dir, 'groups.ldif')]);
+      if (groups.length)
+        run('ldapadd', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PW, '-f', join(dir, 'groups.ldif')]);
     } catch (err) {
       await slapd.stop();
       throw err;

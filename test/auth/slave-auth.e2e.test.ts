@@ -22,7 +22,8 @@ async function startSlave(args: string[]): Promise<RunningSlave> {
   return Object.assign(p, { port: p.ready.port });
 }
 
-const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const basic = (user: string, password: string): string =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const auth = (user: string, password: string) => ({ headers: { 'Proxy-Authorization': basic(user, password) } });
 
 // The group is defined for policy to refer to; its members come from the authenticator.
@@ -61,12 +62,18 @@ describe('slave with LDAP authentication (real slapd)', () => {
     base = `http://127.0.0.1:${upstream.port}`;
     writePolicy(join(dir.path, 'policy.yaml'), 'ldap', POLICY(upstream.port));
     slave = await startSlave([
-      '--policy', join(dir.path, 'policy.yaml'),
-      '--access-log', 'json',
-      '--auth-ldap-url', slapd.url,
-      '--auth-ldap-bind-dn', `uid={user},ou=people,${SUFFIX}`,
-      '--auth-ldap-group-attribute', 'memberOf',
-      '--auth-realm', 'LDAP Proxy',
+      '--policy',
+      join(dir.path, 'policy.yaml'),
+      '--access-log',
+      'json',
+      '--auth-ldap-url',
+      slapd.url,
+      '--auth-ldap-bind-dn',
+      `uid={user},ou=people,${SUFFIX}`,
+      '--auth-ldap-group-attribute',
+      'memberOf',
+      '--auth-realm',
+      'LDAP Proxy',
     ]);
   }, 30_000);
 
@@ -95,10 +102,19 @@ describe('slave with LDAP authentication (real slapd)', () => {
     expect(alice.body.toString()).toContain('staff-no-games');
     const aliceWork = await viaProxy(slave.port, `${base}/work`, auth('alice', 'alice-pw'));
     expect(aliceWork.status).toBe(200);
-    const records = await until('the access log lines', () => {
-      const lines = slave.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { url: string; user?: string; status: number });
-      return lines.some((r) => r.url.endsWith('/work')) ? lines : undefined;
-    }, 5000);
+    const records = await until(
+      'the access log lines',
+      () => {
+        const lines = slave
+          .stdout()
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { url: string; user?: string; status: number });
+        return lines.some((r) => r.url.endsWith('/work')) ? lines : undefined;
+      },
+      5000,
+    );
     expect(records.find((r) => r.url.endsWith('/work'))!.user).toBe('alice');
     expect(records.find((r) => r.status === 403)!.user).toBe('alice');
     expect(slave.stdout() + slave.stderr()).not.toContain('alice-pw');
@@ -129,7 +145,11 @@ describe('slave with a users file that changes while it runs', () => {
   it('revokes a removed user and admits a new one without a restart, within the cache TTL', async () => {
     expect((await viaProxy(slave.port, `${base}/a`, auth('bob', 'bob-pw'))).status).toBe(200);
     writeFileSync(users, `alice:${bcrypt.hashSync('alice-pw', 4)}\ncarol:${bcrypt.hashSync('carol-pw', 4)}:staff\n`);
-    await until('bob to be refused', async () => (await viaProxy(slave.port, `${base}/a`, auth('bob', 'bob-pw'))).status === 407, 5000);
+    await until(
+      'bob to be refused',
+      async () => (await viaProxy(slave.port, `${base}/a`, auth('bob', 'bob-pw'))).status === 407,
+      5000,
+    );
     const carol = await viaProxy(slave.port, `${base}/games/x`, auth('carol', 'carol-pw'));
     expect(carol.status).toBe(403);
   });
@@ -145,7 +165,18 @@ describe('slave with a users file that changes while it runs', () => {
   it('refuses to start on a bad users file, naming file and line', async () => {
     const bad = join(dir.path, 'bad-users');
     writeFileSync(bad, `# ok\ndave:$1$md5crypt$xyz\n`);
-    const args = [SAFESQUID_CLI, 'slave', '--policy', join(dir.path, 'policy.yaml'), '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--auth-users', bad];
+    const args = [
+      SAFESQUID_CLI,
+      'slave',
+      '--policy',
+      join(dir.path, 'policy.yaml'),
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      'off',
+      '--auth-users',
+      bad,
+    ];
     const proc = startChild('the slave', process.execPath, args);
     const code = await proc.exitWithin(10_000);
     expect(code).not.toBe(0);

@@ -28,12 +28,15 @@ describe('safesquid on first use', () => {
     expect(await safesquid('--version')).toEqual({ code: 0, out: `safesquid ${VERSION}\n`, err: '' });
   });
 
-  it.each(['--help', 'slave --help', 'master --help', 'policy --help', 'policy validate --help', 'policy explain -h'])('safesquid %s: usage on stdout, exit 0', async (line) => {
-    const r = await safesquid(...line.split(' '));
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^usage: safesquid/);
-    expect(r.err).toBe('');
-  });
+  it.each(['--help', 'slave --help', 'master --help', 'policy --help', 'policy validate --help', 'policy explain -h'])(
+    'safesquid %s: usage on stdout, exit 0',
+    async (line) => {
+      const r = await safesquid(...line.split(' '));
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^usage: safesquid/);
+      expect(r.err).toBe('');
+    },
+  );
 
   it('a mistake still goes to stderr with exit 2', async () => {
     const r = await safesquid('slave', '--no-such-flag');
@@ -47,9 +50,18 @@ describe('safesquid on first use', () => {
     try {
       writePolicy(join(dir.path, 'p.yaml'), 'env', 'rules: []');
       // No --policy on the command line: SAFESQUID_POLICY gives it; --name beats SAFESQUID_NAME.
-      const slave = await startSlave([], { SAFESQUID_POLICY: join(dir.path, 'p.yaml'), SAFESQUID_NAME: 'from-env', SAFESQUID_ACCESS_LOG: 'json' });
+      const slave = await startSlave([], {
+        SAFESQUID_POLICY: join(dir.path, 'p.yaml'),
+        SAFESQUID_NAME: 'from-env',
+        SAFESQUID_ACCESS_LOG: 'json',
+      });
       try {
-        const started = JSON.parse(slave.stderr().split('\n').find((l) => l.includes('"slave started"'))!) as { policy?: string; name?: string };
+        const started = JSON.parse(
+          slave
+            .stderr()
+            .split('\n')
+            .find((l) => l.includes('"slave started"'))!,
+        ) as { policy?: string; name?: string };
         expect(started.policy).toMatch(/^sha256:/);
         expect(slave.stderr()).not.toContain('from-env');
       } finally {
@@ -66,7 +78,12 @@ describe('safesquid on first use', () => {
       writePolicy(join(dir.path, 'p.yaml'), 'logs', 'rules: []');
       const slave = await startSlave(['--policy', join(dir.path, 'p.yaml'), '--log-level', 'debug']);
       try {
-        const line = JSON.parse(slave.stderr().split('\n').find((l) => l.includes('"slave started"'))!) as Record<string, unknown>;
+        const line = JSON.parse(
+          slave
+            .stderr()
+            .split('\n')
+            .find((l) => l.includes('"slave started"'))!,
+        ) as Record<string, unknown>;
         expect(line).toMatchObject({ level: 'info', role: 'slave', name: 'e2e-slave', version: VERSION });
         expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       } finally {
@@ -74,7 +91,9 @@ describe('safesquid on first use', () => {
       }
       const bad = await safesquid('slave', '--policy', join(dir.path, 'p.yaml'), '--log-level', 'loud');
       expect(bad.code).toBe(2);
-      expect(bad.err).toMatch(/^safesquid slave: --log-level "loud": expected one of fatal, error, warn, info, debug, trace, silent/);
+      expect(bad.err).toMatch(
+        /^safesquid slave: --log-level "loud": expected one of fatal, error, warn, info, debug, trace, silent/,
+      );
     } finally {
       dir.remove();
     }
@@ -83,10 +102,14 @@ describe('safesquid on first use', () => {
   it('the packed package links its bin to a file it carries outside dist/', async () => {
     const dir = tempDir('pack');
     try {
-      const packed = await run('npm', ['pack', join(REPO, 'proxy'), '--pack-destination', dir.path, '--json'], { cwd: dir.path });
+      const packed = await run('npm', ['pack', join(REPO, 'proxy'), '--pack-destination', dir.path, '--json'], {
+        cwd: dir.path,
+      });
       const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
       const files = info.files.map((f) => f.path);
-      const manifest = JSON.parse((await run('tar', ['-xOzf', join(dir.path, info.filename), 'package/package.json'])).stdout) as { bin: Record<string, string> };
+      const manifest = JSON.parse(
+        (await run('tar', ['-xOzf', join(dir.path, info.filename), 'package/package.json'])).stdout,
+      ) as { bin: Record<string, string> };
       expect(manifest.bin.safesquid).toBe('bin/safesquid.js');
       expect(files).toContain('bin/safesquid.js');
       expect(files).toContain('dist/cli/main.js');
@@ -111,15 +134,30 @@ describe('safesquid installed from the packed package', () => {
   let installLog = '';
 
   beforeAll(async () => {
-    const packed = await run('npm', ['pack', join(REPO, 'proxy'), '--pack-destination', dir.path, '--json'], { cwd: dir.path });
+    const packed = await run('npm', ['pack', join(REPO, 'proxy'), '--pack-destination', dir.path, '--json'], {
+      cwd: dir.path,
+    });
     const [info] = JSON.parse(packed.stdout) as { filename: string }[];
     // An absolute path: npm reads "dir/x.tgz" as a GitHub shorthand.
-    const r = await run('npm', ['install', '-g', '--prefix', prefix, join(dir.path, info.filename), '--no-audit', '--no-fund', '--prefer-offline'], {
-      cwd: dir.path,
-      env: { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr' },
-      timeout: 900_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const r = await run(
+      'npm',
+      [
+        'install',
+        '-g',
+        '--prefix',
+        prefix,
+        join(dir.path, info.filename),
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+      ],
+      {
+        cwd: dir.path,
+        env: { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr' },
+        timeout: 900_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     installLog = r.stdout + r.stderr;
   }, 960_000);
 
@@ -157,7 +195,14 @@ describe('safesquid installed from the packed package', () => {
     expect(existsSync(join(pkg, 'ui/index.html'))).toBe(true);
     expect(existsSync(join(pkg, 'policies/default.yaml'))).toBe(true);
     expect(existsSync(join(pkg, 'src'))).toBe(false);
-    const sqlite = await run(process.execPath, ['-e', 'const D = require("better-sqlite3"); process.stdout.write(new D(":memory:").prepare("select 1 + 1 as two").get().two + "")'], { cwd: pkg });
+    const sqlite = await run(
+      process.execPath,
+      [
+        '-e',
+        'const D = require("better-sqlite3"); process.stdout.write(new D(":memory:").prepare("select 1 + 1 as two").get().two + "")',
+      ],
+      { cwd: pkg },
+    );
     expect(sqlite.stdout).toBe('2');
   });
 });

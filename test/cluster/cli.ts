@@ -48,7 +48,11 @@ async function up(): Promise<void> {
   });
   mkdirSync(stateDir, { recursive: true });
   const state: ClusterState = {
-    server: cp.server, dir: cp.dir, kubeconfigPath: cp.kubeconfigPath, processes: cp.processes, realNode: cp.realNodeState,
+    server: cp.server,
+    dir: cp.dir,
+    kubeconfigPath: cp.kubeconfigPath,
+    processes: cp.processes,
+    realNode: cp.realNodeState,
   };
   writeFileSync(statePath, JSON.stringify(state, null, 2) + '\n');
   copyFileSync(cp.kubeconfigPath, kubeconfigCopy);
@@ -56,8 +60,12 @@ async function up(): Promise<void> {
   console.log(`cluster: up in ${(cp.startupMs / 1000).toFixed(1)} s, nodes ${nodes.join(', ')}`);
   if (cp.realNode) {
     const n = cp.realNode;
-    console.log(`cluster: pods ${n.podCidr}, DNS ${n.dnsServer} (${n.clusterDomain}), StorageClass ${n.storageClass}, images ${n.images.busybox}`);
-    console.log(`cluster: load images with: ctr --address ${n.containerdSocket} --namespace k8s.io images import <archive.tar>`);
+    console.log(
+      `cluster: pods ${n.podCidr}, DNS ${n.dnsServer} (${n.clusterDomain}), StorageClass ${n.storageClass}, images ${n.images.busybox}`,
+    );
+    console.log(
+      `cluster: load images with: ctr --address ${n.containerdSocket} --namespace k8s.io images import <archive.tar>`,
+    );
   }
   console.log(`cluster: logs in ${join(cp.dir, 'logs')}`);
   console.log(`export KUBECONFIG=${kubeconfigCopy}`);
@@ -72,12 +80,17 @@ async function down(): Promise<void> {
   if (state.realNode) {
     // The admin credentials createPki wrote (pki.ts): pods go while the kubelet still runs.
     const pki = join(state.dir, 'pki');
-    const api = new KubeHttp(state.server, { caCert: join(pki, 'ca.crt'), adminCert: join(pki, 'admin.crt'), adminKey: join(pki, 'admin.key') });
+    const api = new KubeHttp(state.server, {
+      caCert: join(pki, 'ca.crt'),
+      adminCert: join(pki, 'admin.crt'),
+      adminKey: join(pki, 'admin.key'),
+    });
     await drainRealNode(api, state.realNode, 30_000, (l) => console.log(`cluster: ${l}`));
   }
   await stopProcesses([...state.processes].reverse());
   const left = state.processes.filter(isRunning);
-  if (left.length > 0) throw new Error(`still running after SIGKILL: ${left.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
+  if (left.length > 0)
+    throw new Error(`still running after SIGKILL: ${left.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
   if (state.realNode) {
     const leftOnHost = cleanUpRealNodeHost(state.realNode, (l) => console.log(`cluster: ${l}`));
     if (leftOnHost.length > 0) console.log(`cluster: left on the host after teardown:\n  ${leftOnHost.join('\n  ')}`);

@@ -28,21 +28,37 @@ beforeAll(async () => {
   const port = await freePort();
   dns = await startClusterDns(adminClient(), '127.0.0.1', port);
   resolver.setServers([`127.0.0.1:${port}`]);
-  await kubectlOk(['apply', '-n', ns, '-f', '-'], JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'master' }, spec: { ports: [{ port: 8888 }] } },
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'slaves' }, spec: { clusterIP: 'None', ports: [{ port: 3128 }] } },
-      // A headless Service's endpoints as the endpoints controller writes them for StatefulSet pods.
-      {
-        apiVersion: 'v1',
-        kind: 'Endpoints',
-        metadata: { name: 'slaves' },
-        subsets: [{ addresses: [{ ip: '10.244.1.7', hostname: 'slave-0' }, { ip: '10.244.1.8', hostname: 'slave-1' }], ports: [{ port: 3128 }] }],
-      },
-    ],
-  }));
+  await kubectlOk(
+    ['apply', '-n', ns, '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'master' }, spec: { ports: [{ port: 8888 }] } },
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'slaves' },
+          spec: { clusterIP: 'None', ports: [{ port: 3128 }] },
+        },
+        // A headless Service's endpoints as the endpoints controller writes them for StatefulSet pods.
+        {
+          apiVersion: 'v1',
+          kind: 'Endpoints',
+          metadata: { name: 'slaves' },
+          subsets: [
+            {
+              addresses: [
+                { ip: '10.244.1.7', hostname: 'slave-0' },
+                { ip: '10.244.1.8', hostname: 'slave-1' },
+              ],
+              ports: [{ port: 3128 }],
+            },
+          ],
+        },
+      ],
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -50,7 +66,11 @@ afterAll(async () => {
   if (ns) await kubectl(['delete', 'namespace', ns, '--wait=false']);
 });
 
-const code = (p: Promise<unknown>) => p.then(() => 'answered', (err: NodeJS.ErrnoException) => err.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'answered',
+    (err: NodeJS.ErrnoException) => err.code,
+  );
 
 test('a Service name resolves to its ClusterIP', async () => {
   const svc = await getJson<{ spec: { clusterIP: string } }>(['service', '-n', ns, 'master']);

@@ -113,12 +113,18 @@ export async function resolveClusterName(api: KubeHttp, name: string, domain = C
   }
   if (parts.length !== 3 && parts.length !== 4) return NXDOMAIN;
   const [svcName, ns] = parts.slice(-3, -1);
-  const svc = await getJson<Service>(api, `/api/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(svcName)}`);
+  const svc = await getJson<Service>(
+    api,
+    `/api/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(svcName)}`,
+  );
   if (!svc) return NXDOMAIN;
   const clusterIp = svc.spec?.clusterIP;
   if (parts.length === 3 && clusterIp && clusterIp !== 'None') return { rcode: 0, addresses: [clusterIp] };
   if (svc.spec?.type === 'ExternalName') return NODATA;
-  const eps = await getJson<Endpoints>(api, `/api/v1/namespaces/${encodeURIComponent(ns)}/endpoints/${encodeURIComponent(svcName)}`);
+  const eps = await getJson<Endpoints>(
+    api,
+    `/api/v1/namespaces/${encodeURIComponent(ns)}/endpoints/${encodeURIComponent(svcName)}`,
+  );
   const addrs = (eps?.subsets ?? []).flatMap((s) => s.addresses ?? []);
   if (parts.length === 3) return { rcode: 0, addresses: [...new Set(addrs.map((a) => a.ip))] };
   const host = addrs.filter((a) => a.hostname === parts[0]).map((a) => a.ip);
@@ -132,14 +138,20 @@ export interface ClusterDns {
 }
 
 /** Serves cluster DNS on `address:port` (UDP) until close(). */
-export async function startClusterDns(api: KubeHttp, address: string, port = 53, opts: { domain?: string; log?: (l: string) => void } = {}): Promise<ClusterDns> {
+export async function startClusterDns(
+  api: KubeHttp,
+  address: string,
+  port = 53,
+  opts: { domain?: string; log?: (l: string) => void } = {},
+): Promise<ClusterDns> {
   const domain = opts.domain ?? CLUSTER_DOMAIN;
   const log = opts.log ?? (() => undefined);
   const socket: Socket = createSocket('udp4');
   socket.on('message', (msg, rinfo) => {
     const q = parseQuery(msg);
     if (!q) return;
-    const reply = (r: Resolution) => socket.send(buildResponse(msg, q, r.rcode, r.addresses), rinfo.port, rinfo.address);
+    const reply = (r: Resolution) =>
+      socket.send(buildResponse(msg, q, r.rcode, r.addresses), rinfo.port, rinfo.address);
     if ((q.flags & 0x7800) !== 0 || q.qclass !== CLASS_IN) {
       reply({ rcode: RCODE_NOTIMP, addresses: [] });
       return;

@@ -27,7 +27,9 @@ function ip(args: string[]): void {
   try {
     execFileSync('ip', args, { stdio: 'pipe' });
   } catch (err) {
-    throw new Error(`ip ${args.join(' ')}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`);
+    throw new Error(
+      `ip ${args.join(' ')}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`,
+    );
   }
 }
 
@@ -38,8 +40,12 @@ function ip(args: string[]): void {
  */
 export function createBridge(net: PodNetwork, serviceCidr: string): void {
   if (existsSync(`/sys/class/net/${net.bridge}`)) {
-    throw new Error(`pod network: bridge ${net.bridge} already exists: another real node runs on this machine, ` +
-      'or one was not torn down (make cluster-down, or: ip link delete ' + net.bridge + ')');
+    throw new Error(
+      `pod network: bridge ${net.bridge} already exists: another real node runs on this machine, ` +
+        'or one was not torn down (make cluster-down, or: ip link delete ' +
+        net.bridge +
+        ')',
+    );
   }
   ip(['link', 'add', net.bridge, 'type', 'bridge']);
   ip(['addr', 'add', `${net.nodeIp}/${net.prefixLength}`, 'dev', net.bridge]);

@@ -130,13 +130,16 @@ export interface LoadImageOptions {
 export async function loadImage(archivePath: string, opts: LoadImageOptions = {}): Promise<string[]> {
   const address = opts.address ?? process.env.SAFESQUID_CONTAINERD_ADDRESS;
   if (!address) {
-    throw new Error('loadImage: no containerd address; pass { address: controlPlane.realNode.containerdSocket } or run under the e2e-kube globalSetup (SAFESQUID_CONTAINERD_ADDRESS)');
+    throw new Error(
+      'loadImage: no containerd address; pass { address: controlPlane.realNode.containerdSocket } or run under the e2e-kube globalSetup (SAFESQUID_CONTAINERD_ADDRESS)',
+    );
   }
   const args = ['images', 'import', '--snapshotter', 'overlayfs'];
   if (opts.name) args.push('--index-name', opts.name);
   const out = await ctr(address, [...args, archivePath], 300_000);
   // "unpacking safesquid.test/pause:1 (sha256:...)...done"
   const names = [...out.matchAll(/^unpacking (\S+) \(sha256:[0-9a-f]+\)/gm)].map((m) => m[1]);
-  if (names.length === 0) throw new Error(`loadImage ${archivePath}: ctr imported no named image; output: ${out.trim() || '(none)'}`);
+  if (names.length === 0)
+    throw new Error(`loadImage ${archivePath}: ctr imported no named image; output: ${out.trim() || '(none)'}`);
   return names;
 }

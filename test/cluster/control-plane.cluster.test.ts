@@ -8,7 +8,13 @@ jest.setTimeout(90_000);
 test('stop() ends every process by PID and removes the temp dir', async () => {
   const cp = await startControlPlane({ nodes: 1 });
   try {
-    expect(cp.processes.map((p) => p.name)).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']);
+    expect(cp.processes.map((p) => p.name)).toEqual([
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kwok',
+    ]);
     expect(cp.processes.every(isRunning)).toBe(true);
     expect(cp.server).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(cp.nodeNames).toEqual(['kwok-node-0']);
@@ -27,7 +33,9 @@ test('a component that dies at start-up fails the start with its name, exit code
       () => new Error('started with /bin/false as etcd'),
       (err: Error) => err,
     );
-    expect(failure.message).toMatch(/etcd exited \(code 1, signal null\) before etcd health; log \/\S+\/logs\/etcd\.log/);
+    expect(failure.message).toMatch(
+      /etcd exited \(code 1, signal null\) before etcd health; log \/\S+\/logs\/etcd\.log/,
+    );
     // The failure keeps its files for whoever reads the message; this test has read it.
     const kept = /files kept in (\S+)\)/.exec(failure.message)?.[1];
     expect(kept && existsSync(`${kept}/logs/etcd.log`)).toBe(true);

@@ -169,7 +169,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const withRealNode = opts.realNode ?? false;
   const deadline = t0 + (opts.startTimeoutMs ?? (withRealNode ? 180_000 : 120_000));
   const withMetricsServer = withRealNode && (opts.metricsServer ?? true);
-  const bins = locateKubeBinaries([...(withRealNode ? ['kubelet', 'kubeProxy'] as const : []), ...(withMetricsServer ? ['metricsServer'] as const : [])]);
+  const bins = locateKubeBinaries([
+    ...(withRealNode ? (['kubelet', 'kubeProxy'] as const) : []),
+    ...(withMetricsServer ? (['metricsServer'] as const) : []),
+  ]);
   const dir = mkdtempSync(join(process.env.SAFESQUID_KUBE_TMP || tmpdir(), 'safesquid-kube-'));
   const logDir = join(dir, 'logs');
   mkdirSync(logDir);
@@ -201,7 +204,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     if (nodeState) {
       const left = cleanUpRealNodeHost(nodeState, log);
       ownedNodes.delete(nodeState);
-      if (left.length > 0) process.stderr.write(`test control plane: the real node's teardown left on the host:\n  ${left.join('\n  ')}\n`);
+      if (left.length > 0)
+        process.stderr.write(
+          `test control plane: the real node's teardown left on the host:\n  ${left.join('\n  ')}\n`,
+        );
     }
     // A failed start keeps its logs for the error message's reader, even past exit.
     ownedDirs.delete(dir);
@@ -213,8 +219,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     let lastError = '';
     for (;;) {
       if (proc.exit) {
-        throw new Error(`${proc.name} exited (code ${proc.exit.code}, signal ${proc.exit.signal}) before ${what}; ` +
-          `log ${proc.logPath}:\n${logTail(proc.logPath)}`);
+        throw new Error(
+          `${proc.name} exited (code ${proc.exit.code}, signal ${proc.exit.signal}) before ${what}; ` +
+            `log ${proc.logPath}:\n${logTail(proc.logPath)}`,
+        );
       }
       try {
         if (await check()) return;
@@ -222,8 +230,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         lastError = (err as Error).message;
       }
       if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}; ` +
-          `log ${proc.logPath}:\n${logTail(proc.logPath)}`);
+        throw new Error(
+          `timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}; ` +
+            `log ${proc.logPath}:\n${logTail(proc.logPath)}`,
+        );
       }
       await sleep(200);
     }
@@ -326,17 +336,20 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--cert-dir=${join(dir, 'scheduler-certs')}`,
     ]);
     const nodeNames = Array.from({ length: opts.nodes ?? (withRealNode ? 0 : 3) }, (_, i) => `kwok-node-${i}`);
-    const kwok = nodeNames.length === 0 ? null : launch('kwok', bins.kwok, [
-      `--kubeconfig=${kubeconfigPath}`,
-      '--manage-all-nodes=false',
-      `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
-      '--manage-nodes-with-label-selector=',
-      '--manage-single-node=',
-      `--cidr=${POD_CIDR}`,
-      '--node-ip=10.244.0.1',
-      '--node-lease-duration-seconds=40',
-      `--server-address=127.0.0.1:${kwokPort}`,
-    ]);
+    const kwok =
+      nodeNames.length === 0
+        ? null
+        : launch('kwok', bins.kwok, [
+            `--kubeconfig=${kubeconfigPath}`,
+            '--manage-all-nodes=false',
+            `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
+            '--manage-nodes-with-label-selector=',
+            '--manage-single-node=',
+            `--cidr=${POD_CIDR}`,
+            '--node-ip=10.244.0.1',
+            '--node-lease-duration-seconds=40',
+            `--server-address=127.0.0.1:${kwokPort}`,
+          ]);
 
     // A real node's processes are not in the reaper's list (they start later); its dir may hold
     // mounts, so the reaper leaves it alone.
@@ -351,39 +364,58 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       if (res.status !== 201) throw new Error(`registering fake node ${name}: HTTP ${res.status} ${res.body}`);
     }
     const startingNode = nodeState
-      ? startRealNode({
-          dir,
-          server,
-          adminKubeconfig: kubeconfigPath,
-          pki,
-          api: kube,
-          bins,
-          network,
-          serviceCidr: SERVICE_CIDR,
-          metricsServer: withMetricsServer,
-          detached,
-          servicesEntry: opts.realNodeServicesEntry,
-          launch,
-          waitFor,
-          log,
-        }, nodeState.hostBefore).then((n) => {
+      ? startRealNode(
+          {
+            dir,
+            server,
+            adminKubeconfig: kubeconfigPath,
+            pki,
+            api: kube,
+            bins,
+            network,
+            serviceCidr: SERVICE_CIDR,
+            metricsServer: withMetricsServer,
+            detached,
+            servicesEntry: opts.realNodeServicesEntry,
+            launch,
+            waitFor,
+            log,
+          },
+          nodeState.hostBefore,
+        ).then((n) => {
           node = n;
         })
       : null;
     // Every wait settles before a failure is thrown, so nothing starts after the cleanup.
     const results = await Promise.allSettled([
       startingNode,
-      waitFor('kube-controller-manager /healthz', kcm, async () => (await probe(`https://127.0.0.1:${kcmPort}/healthz`)).status === 200),
-      waitFor('kube-scheduler /healthz', scheduler, async () => (await probe(`https://127.0.0.1:${schedPort}/healthz`)).status === 200),
-      kwok && waitFor(`kwok to mark ${nodeNames.length} nodes Ready`, kwok, async () => {
-        const res = await kube.send('GET', '/api/v1/nodes?labelSelector=type%3Dkwok');
-        const items = (JSON.parse(res.body) as { items?: { status?: { conditions?: { type: string; status: string }[] } }[] }).items ?? [];
-        const ready = items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-        return ready.length === nodeNames.length;
-      }),
+      waitFor(
+        'kube-controller-manager /healthz',
+        kcm,
+        async () => (await probe(`https://127.0.0.1:${kcmPort}/healthz`)).status === 200,
+      ),
+      waitFor(
+        'kube-scheduler /healthz',
+        scheduler,
+        async () => (await probe(`https://127.0.0.1:${schedPort}/healthz`)).status === 200,
+      ),
+      kwok &&
+        waitFor(`kwok to mark ${nodeNames.length} nodes Ready`, kwok, async () => {
+          const res = await kube.send('GET', '/api/v1/nodes?labelSelector=type%3Dkwok');
+          const items =
+            (JSON.parse(res.body) as { items?: { status?: { conditions?: { type: string; status: string }[] } }[] })
+              .items ?? [];
+          const ready = items.filter((n) =>
+            n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+          );
+          return ready.length === nodeNames.length;
+        }),
       // Pods are refused until the controller-manager has created the namespace's default ServiceAccount.
-      waitFor('the default ServiceAccount', kcm, async () =>
-        (await kube.send('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200),
+      waitFor(
+        'the default ServiceAccount',
+        kcm,
+        async () => (await kube.send('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+      ),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -395,7 +427,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       kubeconfigPath,
       server,
       dir,
-      processes: started.filter((p) => p.name !== 'reaper').map(({ name, pid, binary, logPath }) => ({ name, pid, binary, logPath })),
+      processes: started
+        .filter((p) => p.name !== 'reaper')
+        .map(({ name, pid, binary, logPath }) => ({ name, pid, binary, logPath })),
       nodeNames,
       realNode: (node as StartedRealNode | null)?.info,
       realNodeState: nodeState ?? undefined,
@@ -408,6 +442,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     };
   } catch (err) {
     await stop(false);
-    throw new Error(`test control plane did not start (files kept in ${dir}): ${(err as Error).message}`, { cause: err });
+    throw new Error(`test control plane did not start (files kept in ${dir}): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

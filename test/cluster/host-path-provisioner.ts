@@ -12,7 +12,13 @@ const PROVISIONED_BY = 'pv.kubernetes.io/provisioned-by';
 
 interface Claim {
   metadata: { name: string; namespace: string; uid: string };
-  spec: { storageClassName?: string; volumeName?: string; accessModes?: string[]; volumeMode?: string; resources?: { requests?: { storage?: string } } };
+  spec: {
+    storageClassName?: string;
+    volumeName?: string;
+    accessModes?: string[];
+    volumeMode?: string;
+    resources?: { requests?: { storage?: string } };
+  };
   status?: { phase?: string };
 }
 interface Volume {
@@ -45,7 +51,8 @@ async function ensureStorageClass(api: KubeHttp): Promise<void> {
     // Immediate: a claim binds on its own (its pods then go where the volume is, the real node).
     volumeBindingMode: 'Immediate',
   });
-  if (res.status !== 201 && res.status !== 409) throw new Error(`creating StorageClass ${STORAGE_CLASS}: HTTP ${res.status} ${res.body}`);
+  if (res.status !== 201 && res.status !== 409)
+    throw new Error(`creating StorageClass ${STORAGE_CLASS}: HTTP ${res.status} ${res.body}`);
 }
 
 /** One pass: volumes for pending claims of our class, released volumes deleted with their dirs. */
@@ -70,9 +77,19 @@ export async function provisionOnce(api: KubeHttp, opts: ProvisionerOptions): Pr
         persistentVolumeReclaimPolicy: 'Delete',
         storageClassName: STORAGE_CLASS,
         hostPath: { path, type: 'Directory' },
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid },
+        claimRef: {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          namespace: c.metadata.namespace,
+          name: c.metadata.name,
+          uid: c.metadata.uid,
+        },
         nodeAffinity: {
-          required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [opts.nodeName] }] }] },
+          required: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [opts.nodeName] }] },
+            ],
+          },
         },
       },
     });

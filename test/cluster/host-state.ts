@@ -3,7 +3,16 @@
 // tables and chains, mounts, cgroups and the well-known dirs kubelet, containerd and CNI fall back to.
 // Everything here is synchronous so it also runs from a process 'exit' handler.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** The sysctls kubelet, kube-proxy and the CNI bridge plugin set (and a few they may). */
@@ -101,7 +110,9 @@ function iptablesChains(): string[] {
 }
 
 function nftTables(): string[] {
-  return lines('nft', ['list', 'tables']).map((l) => l.replace(/^table /, '')).sort();
+  return lines('nft', ['list', 'tables'])
+    .map((l) => l.replace(/^table /, ''))
+    .sort();
 }
 
 function mountPoints(): string[] {
@@ -114,7 +125,9 @@ function mountPoints(): string[] {
 
 function cgroupHierarchies(): string[] {
   try {
-    return readdirSync(CGROUP_ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    return readdirSync(CGROUP_ROOT, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
   } catch {
     return [];
   }
@@ -124,7 +137,8 @@ function firstLevelCgroups(): string[] {
   const out: string[] = [];
   for (const h of cgroupHierarchies()) {
     try {
-      for (const d of readdirSync(join(CGROUP_ROOT, h), { withFileTypes: true })) if (d.isDirectory()) out.push(`${h}/${d.name}`);
+      for (const d of readdirSync(join(CGROUP_ROOT, h), { withFileTypes: true }))
+        if (d.isDirectory()) out.push(`${h}/${d.name}`);
     } catch {
       // a hierarchy we may not read: not ours to check
     }
@@ -155,7 +169,12 @@ export function diffHostSnapshots(before: HostSnapshot, after: HostSnapshot): st
     if (after.paths[path] !== existed) out.push(`${existed ? '-' : '+'} path ${path}`);
   }
   const lists: [string, keyof HostSnapshot][] = [
-    ['link', 'links'], ['route', 'routes'], ['nft table', 'nftTables'], ['chain', 'chains'], ['mount', 'mounts'], ['cgroup', 'cgroups'],
+    ['link', 'links'],
+    ['route', 'routes'],
+    ['nft table', 'nftTables'],
+    ['chain', 'chains'],
+    ['mount', 'mounts'],
+    ['cgroup', 'cgroups'],
   ];
   for (const [what, key] of lists) {
     const a = new Set(before[key] as string[]);
@@ -206,7 +225,13 @@ function rmdirTree(dir: string, log: (l: string) => void): void {
 }
 
 /** Deletes every rule that jumps to one of `doomed` in a chain that stays, then flushes and deletes `doomed`. */
-function deleteChains(cmd: string, table: string, allChains: string[], doomed: Set<string>, log: (l: string) => void): void {
+function deleteChains(
+  cmd: string,
+  table: string,
+  allChains: string[],
+  doomed: Set<string>,
+  log: (l: string) => void,
+): void {
   for (const chain of allChains) {
     if (doomed.has(chain)) continue;
     const rules = lines(cmd, ['-w', '5', '-t', table, '-S', chain]).filter((l) => l.startsWith('-A '));
@@ -246,7 +271,9 @@ export function restoreHost(before: HostSnapshot, opts: RestoreOptions): string[
   const under = (m: string) => roots.some((r) => m === r || m.startsWith(`${r}/`));
   // Deepest first; a mount hidden under another shows up again once the upper one is gone.
   for (let round = 0; round < 5; round++) {
-    const doomed = mountPoints().filter((m) => !oldMounts.has(m) && under(m)).sort((a, b) => b.length - a.length);
+    const doomed = mountPoints()
+      .filter((m) => !oldMounts.has(m) && under(m))
+      .sort((a, b) => b.length - a.length);
     if (doomed.length === 0) break;
     for (const m of doomed) {
       if (!tryRun('umount', [m], log)) tryRun('umount', ['-l', m], log);
@@ -331,6 +358,7 @@ export function pidsWithArg(needle: string): number[] {
 
 /** Whether the netfilter tools this module drives are there (CI installs them with the node's packages). */
 export function hostToolsMissing(): string[] {
-  return ['ip', 'iptables-save', 'ip6tables-save', 'iptables', 'ip6tables', 'nft', 'umount']
-    .filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  return ['ip', 'iptables-save', 'ip6tables-save', 'iptables', 'ip6tables', 'nft', 'umount'].filter(
+    (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,
+  );
 }

@@ -7,7 +7,9 @@ declare global {
 }
 
 export default async function setup(): Promise<void> {
-  const cp = await startControlPlane({ log: process.env.SAFESQUID_CLUSTER_VERBOSE ? (l) => console.log(`cluster: ${l}`) : undefined });
+  const cp = await startControlPlane({
+    log: process.env.SAFESQUID_CLUSTER_VERBOSE ? (l) => console.log(`cluster: ${l}`) : undefined,
+  });
   globalThis.__safesquidControlPlane = cp;
   process.env.KUBECONFIG = cp.kubeconfigPath;
   process.env.SAFESQUID_KUBE_SERVER = cp.server;

@@ -64,7 +64,9 @@ export function locateKubeBinaries(optional: OptionalKubeBinary[] = []): KubeBin
   if (missing.length > 0) {
     const hints: string[] = [];
     if (missing.some((p) => p.startsWith(bin))) {
-      hints.push(`build Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, metrics-server ${METRICS_SERVER_VERSION}, prometheus ${PROMETHEUS_VERSION} and helm ${HELM_VERSION} with: ${BUILD_COMMAND}`);
+      hints.push(
+        `build Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, metrics-server ${METRICS_SERVER_VERSION}, prometheus ${PROMETHEUS_VERSION} and helm ${HELM_VERSION} with: ${BUILD_COMMAND}`,
+      );
     }
     if (missing.includes(found.kubectl)) hints.push('install kubectl 1.32 (or set SAFESQUID_KUBECTL)');
     throw new Error(`test control plane: missing ${missing.join(', ')}; ${hints.join('; ')}`);

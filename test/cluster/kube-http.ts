@@ -19,7 +19,10 @@ export class KubeHttp {
   private readonly cert: Buffer;
   private readonly key: Buffer;
 
-  constructor(readonly server: string, creds: ClientCredentials) {
+  constructor(
+    readonly server: string,
+    creds: ClientCredentials,
+  ) {
     this.ca = readFileSync(creds.caCert);
     this.cert = readFileSync(creds.adminCert);
     this.key = readFileSync(creds.adminKey);
@@ -36,7 +39,10 @@ export class KubeHttp {
           cert: this.cert,
           key: this.key,
           timeout: timeoutMs,
-          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          headers:
+            payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         },
         (res) => {
           const chunks: Buffer[] = [];

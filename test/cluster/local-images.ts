@@ -3,7 +3,18 @@
 // docker-archive tar (what `ctr images import` and `docker load` read), built once into the kube cache.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  copyFileSync,
+  chmodSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { kubeCacheDir } from './kube-binaries.js';
 
@@ -43,7 +54,18 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 /** Deterministic tar of `dir`'s contents (root-owned, mtime 0): the same rootfs gives the same layer digest. */
 function tarDir(dir: string, out: string): void {
-  execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', dir, '-cf', out, '.']);
+  execFileSync('tar', [
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--mtime=@0',
+    '-C',
+    dir,
+    '-cf',
+    out,
+    '.',
+  ]);
 }
 
 /** Packs `rootfs` as a one-layer image into a docker-archive tar at `out`. */
@@ -72,9 +94,23 @@ export function buildImageArchive(rootfs: string, config: ImageConfig, out: stri
     const configJson = Buffer.from(JSON.stringify(imageConfig));
     const configName = `${sha256(configJson)}.json`;
     writeFileSync(join(work, configName), configJson);
-    writeFileSync(join(work, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [config.ref], Layers: [`${layerDigest}/layer.tar`] }]));
-    execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', work, '-cf', `${out}.tmp`,
-      'manifest.json', configName, layerDigest]);
+    writeFileSync(
+      join(work, 'manifest.json'),
+      JSON.stringify([{ Config: configName, RepoTags: [config.ref], Layers: [`${layerDigest}/layer.tar`] }]),
+    );
+    execFileSync('tar', [
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '-C',
+      work,
+      '-cf',
+      `${out}.tmp`,
+      'manifest.json',
+      configName,
+      layerDigest,
+    ]);
     renameSync(`${out}.tmp`, out);
     return { ref: config.ref, path: out };
   } finally {
@@ -89,9 +125,13 @@ function buildPause(out: string): ImageArchive {
     const rootfs = join(work, 'rootfs');
     mkdirSync(rootfs);
     try {
-      execFileSync('gcc', ['-static', '-Os', '-s', '-o', join(rootfs, 'pause'), join(work, 'pause.c')], { stdio: 'pipe' });
+      execFileSync('gcc', ['-static', '-Os', '-s', '-o', join(rootfs, 'pause'), join(work, 'pause.c')], {
+        stdio: 'pipe',
+      });
     } catch (err) {
-      throw new Error(`building the pause image: gcc -static failed (needs gcc and libc6-dev): ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`);
+      throw new Error(
+        `building the pause image: gcc -static failed (needs gcc and libc6-dev): ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`,
+      );
     }
     return buildImageArchive(rootfs, { ref: PAUSE_IMAGE, entrypoint: ['/pause'], user: '65535:65535' }, out);
   } finally {
@@ -103,7 +143,10 @@ function buildPause(out: string): ImageArchive {
 const BUSYBOX = '/bin/busybox';
 
 function buildBusybox(out: string): ImageArchive {
-  if (!existsSync(BUSYBOX)) throw new Error(`building the busybox test image: ${BUSYBOX} missing; install Debian's busybox-static (make system-deps)`);
+  if (!existsSync(BUSYBOX))
+    throw new Error(
+      `building the busybox test image: ${BUSYBOX} missing; install Debian's busybox-static (make system-deps)`,
+    );
   const work = mkdtempSync(`${out}.src-`);
   try {
     const rootfs = join(work, 'rootfs');
@@ -111,9 +154,14 @@ function buildBusybox(out: string): ImageArchive {
     chmodSync(join(rootfs, 'tmp'), 0o1777);
     copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
     chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
-    const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+    const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((a) => a && a !== 'busybox');
     for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
-    writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    writeFileSync(
+      join(rootfs, 'etc', 'passwd'),
+      'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+    );
     writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
     return buildImageArchive(rootfs, { ref: BUSYBOX_IMAGE, cmd: ['sh'] }, out);
   } finally {

@@ -25,10 +25,15 @@ export async function createPki(dir: string, serviceIp: string, extraIps: string
   const server = await issueCert(dir, ca, 'apiserver', '/CN=kube-apiserver', [
     ...LEAF_EXTENSIONS,
     'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,IP:' + [serviceIp, ...extraIps].join(',IP:') + ',DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
+    'subjectAltName=IP:127.0.0.1,IP:' +
+      [serviceIp, ...extraIps].join(',IP:') +
+      ',DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
       'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
   ]);
-  const admin = await issueCert(dir, ca, 'admin', '/O=system:masters/CN=safesquid-test-admin', [...LEAF_EXTENSIONS, 'extendedKeyUsage=clientAuth']);
+  const admin = await issueCert(dir, ca, 'admin', '/O=system:masters/CN=safesquid-test-admin', [
+    ...LEAF_EXTENSIONS,
+    'extendedKeyUsage=clientAuth',
+  ]);
 
   const sa = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   writeFileSync(join(dir, 'sa.key'), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });

@@ -19,7 +19,13 @@ export interface StartedProcess extends ControlPlaneProcess {
  * Starts `binary` with stdout and stderr appended to `<logDir>/<name>.log`. Detached processes lead
  * their own session and outlive this Node process (`make cluster-up`); the others are ours to kill.
  */
-export function startProcess(name: string, binary: string, args: string[], logDir: string, detached: boolean): StartedProcess {
+export function startProcess(
+  name: string,
+  binary: string,
+  args: string[],
+  logDir: string,
+  detached: boolean,
+): StartedProcess {
   const logPath = join(logDir, `${name}.log`);
   const fd = openSync(logPath, 'a');
   try {
@@ -58,7 +64,13 @@ rm -rf "$dir"`;
  */
 export function startReaper(procs: ControlPlaneProcess[], dir: string, logDir: string): StartedProcess {
   const entries = procs.map((p) => `${p.pid}:${p.binary}`);
-  return startProcess('reaper', '/bin/sh', ['-c', REAPER_SCRIPT, 'reaper', String(process.pid), dir, ...entries], logDir, true);
+  return startProcess(
+    'reaper',
+    '/bin/sh',
+    ['-c', REAPER_SCRIPT, 'reaper', String(process.pid), dir, ...entries],
+    logDir,
+    true,
+  );
 }
 
 /** True while `pid` runs `binary`: a PID recorded earlier may since belong to another program. */

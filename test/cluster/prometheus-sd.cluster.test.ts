@@ -50,27 +50,35 @@ spec:
 
 test('a pod created in the namespace becomes a target with its labels, IP and port; deleted, it goes away', async () => {
   const kubeconfig = process.env.KUBECONFIG;
-  if (!kubeconfig) throw new Error('KUBECONFIG is not set (the cluster project\'s globalSetup sets it)');
+  if (!kubeconfig) throw new Error("KUBECONFIG is not set (the cluster project's globalSetup sets it)");
   prom = await startPrometheusWithConfig(locateKubeBinaries(['prometheus']).prometheus, {
     // Scrapes of kwok's fake pod IPs fail; rarely, so they do not load the machine.
     global: { scrape_interval: '30s', scrape_timeout: '1s' },
-    scrape_configs: [{
-      job_name: 'pods',
-      kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig, namespaces: { names: [ns] } }],
-      relabel_configs: [
-        { source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape'], regex: 'true', action: 'keep' },
-        { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
-        { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_component'], target_label: 'component' },
-      ],
-    }],
+    scrape_configs: [
+      {
+        job_name: 'pods',
+        kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig, namespaces: { names: [ns] } }],
+        relabel_configs: [
+          { source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape'], regex: 'true', action: 'keep' },
+          { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+          { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_component'], target_label: 'component' },
+        ],
+      },
+    ],
   });
   expect(await activeTargets()).toEqual([]);
 
   await kubectlOk(['apply', '-f', '-'], pod('probe-a'));
-  const podIp = await eventually('an IP for pod probe-a', async () =>
-    (await getJson<{ status: { podIP?: string } }>(['-n', ns, 'pod', 'probe-a']))?.status.podIP || undefined);
-  const target = await eventually('probe-a among the targets', async () =>
-    (await activeTargets()).find((t) => t.labels.pod === 'probe-a'), 60_000);
+  const podIp = await eventually(
+    'an IP for pod probe-a',
+    async () =>
+      (await getJson<{ status: { podIP?: string } }>(['-n', ns, 'pod', 'probe-a']))?.status.podIP || undefined,
+  );
+  const target = await eventually(
+    'probe-a among the targets',
+    async () => (await activeTargets()).find((t) => t.labels.pod === 'probe-a'),
+    60_000,
+  );
   expect(target.scrapePool).toBe('pods');
   expect(target.labels).toMatchObject({ instance: `${podIp}:9101`, pod: 'probe-a', component: 'slave', job: 'pods' });
   expect(target.discoveredLabels).toMatchObject({
@@ -83,6 +91,9 @@ test('a pod created in the namespace becomes a target with its labels, IP and po
   });
 
   await kubectlOk(['-n', ns, 'delete', 'pod', 'probe-a', '--grace-period=0', '--force']);
-  await eventually('probe-a gone from the targets', async () =>
-    (await activeTargets()).some((t) => t.labels.pod === 'probe-a') ? undefined : true, 60_000);
+  await eventually(
+    'probe-a gone from the targets',
+    async () => ((await activeTargets()).some((t) => t.labels.pod === 'probe-a') ? undefined : true),
+    60_000,
+  );
 });

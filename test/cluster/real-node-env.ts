@@ -17,7 +17,10 @@ export interface RealNodeEnv extends Omit<RealNode, 'loadImage' | 'memoryBytes'>
 /** The real node started by the e2e-kube globalSetup; throws outside that project. */
 export function realNodeFromEnv(): RealNode & { startupMs: number } {
   const raw = process.env[REAL_NODE_ENV];
-  if (!raw) throw new Error(`${REAL_NODE_ENV} is not set: run this test in the jest project e2e-kube (npx jest --selectProjects e2e-kube)`);
+  if (!raw)
+    throw new Error(
+      `${REAL_NODE_ENV} is not set: run this test in the jest project e2e-kube (npx jest --selectProjects e2e-kube)`,
+    );
   const env = JSON.parse(raw) as RealNodeEnv;
   const { nodePids, ...info } = env;
   return {

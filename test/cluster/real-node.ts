@@ -117,8 +117,10 @@ export function lockRealNode(dir: string, detached: boolean): void {
       // half-written or unreadable: treat as stale
     }
     if (owner && lockHeld(owner)) {
-      throw new Error(`real node: another one runs on this machine (pid ${owner.pid}, ${owner.dir}${owner.detached ? ', started by make cluster-up: make cluster-down stops it' : ''}); ` +
-        `one at a time (${LOCK})`);
+      throw new Error(
+        `real node: another one runs on this machine (pid ${owner.pid}, ${owner.dir}${owner.detached ? ', started by make cluster-up: make cluster-down stops it' : ''}); ` +
+          `one at a time (${LOCK})`,
+      );
     }
     rmSync(LOCK, { force: true });
   }
@@ -141,12 +143,23 @@ export function unlockRealNode(dir: string): void {
  */
 export function prepareRealNodeHost(bins: KubeBinaries, network: PodNetwork, serviceCidr: string): HostSnapshot {
   const missing = [
-    ...[CONTAINERD, '/usr/sbin/runc', '/usr/bin/containerd-shim-runc-v2', '/usr/bin/ctr', join(CNI_BIN_DIR, 'bridge'),
-      join(CNI_BIN_DIR, 'host-local'), join(CNI_BIN_DIR, 'portmap'), join(CNI_BIN_DIR, 'loopback'), '/usr/sbin/conntrack'].filter((p) => !existsSync(p)),
+    ...[
+      CONTAINERD,
+      '/usr/sbin/runc',
+      '/usr/bin/containerd-shim-runc-v2',
+      '/usr/bin/ctr',
+      join(CNI_BIN_DIR, 'bridge'),
+      join(CNI_BIN_DIR, 'host-local'),
+      join(CNI_BIN_DIR, 'portmap'),
+      join(CNI_BIN_DIR, 'loopback'),
+      '/usr/sbin/conntrack',
+    ].filter((p) => !existsSync(p)),
     ...hostToolsMissing(),
   ];
   if (missing.length > 0) {
-    throw new Error(`real node: missing ${missing.join(', ')}; install the Debian packages with: make system-deps (bash .ci/install-debian-packages)`);
+    throw new Error(
+      `real node: missing ${missing.join(', ')}; install the Debian packages with: make system-deps (bash .ci/install-debian-packages)`,
+    );
   }
   if (process.getuid?.() !== 0) throw new Error('real node: needs root (containerd, network namespaces, iptables)');
   const before = snapshotHost();
@@ -156,7 +169,12 @@ export function prepareRealNodeHost(bins: KubeBinaries, network: PodNetwork, ser
 
 /** The teardown state of the real node of the control plane in `dir` (its paths follow from `dir`). */
 export function realNodeState(dir: string, hostBefore: HostSnapshot): RealNodeState {
-  return { nodeName: REAL_NODE_NAME, dir, containerdSocket: containerdPaths(join(dir, 'node', 'containerd')).socket, hostBefore };
+  return {
+    nodeName: REAL_NODE_NAME,
+    dir,
+    containerdSocket: containerdPaths(join(dir, 'node', 'containerd')).socket,
+    hostBefore,
+  };
 }
 
 /**
@@ -165,8 +183,13 @@ export function realNodeState(dir: string, hostBefore: HostSnapshot): RealNodeSt
  * request headers) serves metrics-server's metrics.k8s.io.
  */
 export async function realNodeApiServerArgs(pki: ControlPlanePki, pkiDir: string): Promise<string[]> {
-  const frontProxy = await issueCert(pkiDir, { cert: pki.caCert, key: pki.caKey }, 'front-proxy-client', '/CN=front-proxy-client',
-    [...LEAF_EXTENSIONS, 'extendedKeyUsage=clientAuth']);
+  const frontProxy = await issueCert(
+    pkiDir,
+    { cert: pki.caCert, key: pki.caKey },
+    'front-proxy-client',
+    '/CN=front-proxy-client',
+    [...LEAF_EXTENSIONS, 'extendedKeyUsage=clientAuth'],
+  );
   return [
     `--kubelet-client-certificate=${pki.adminCert}`,
     `--kubelet-client-key=${pki.adminKey}`,
@@ -218,62 +241,87 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
   const pkiDir = join(nodeDir, 'pki');
   mkdirSync(pkiDir, { recursive: true });
   const [kubeletClient, kubeletServing] = await Promise.all([
-    issueCert(pkiDir, ca, 'kubelet-client', `/O=system:nodes/CN=system:node:${nodeName}`, [...LEAF_EXTENSIONS, 'extendedKeyUsage=clientAuth']),
+    issueCert(pkiDir, ca, 'kubelet-client', `/O=system:nodes/CN=system:node:${nodeName}`, [
+      ...LEAF_EXTENSIONS,
+      'extendedKeyUsage=clientAuth',
+    ]),
     issueCert(pkiDir, ca, 'kubelet-serving', `/CN=${nodeName}`, [
-      ...LEAF_EXTENSIONS, 'extendedKeyUsage=serverAuth', `subjectAltName=IP:${network.nodeIp},DNS:${nodeName}`]),
+      ...LEAF_EXTENSIONS,
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=IP:${network.nodeIp},DNS:${nodeName}`,
+    ]),
   ]);
   await ctx.waitFor('containerd to answer', containerd, async () => {
     await ctr(cd.socket, ['version'], 5000);
     return true;
   });
-  await Promise.all([loadImage(images.pause.path, { address: cd.socket }), loadImage(images.busybox.path, { address: cd.socket })]);
+  await Promise.all([
+    loadImage(images.pause.path, { address: cd.socket }),
+    loadImage(images.busybox.path, { address: cd.socket }),
+  ]);
   ctx.log(`containerd ready, images ${images.pause.ref} ${images.busybox.ref} imported`);
 
-  const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics] = await Promise.all(Array.from({ length: 4 }, () => freePort()));
+  const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics] = await Promise.all(
+    Array.from({ length: 4 }, () => freePort()),
+  );
   const kubeletDir = join(nodeDir, 'kubelet');
   mkdirSync(kubeletDir, { recursive: true });
   const resolvConf = join(kubeletDir, 'resolv.conf');
   // Pods with dnsPolicy Default get this: cluster DNS too, there being nothing else to reach.
   writeFileSync(resolvConf, `nameserver ${network.nodeIp}\n`);
   const kubeletKubeconfig = join(kubeletDir, 'kubeconfig');
-  writeFileSync(kubeletKubeconfig, kubeconfigFor(ctx.server, pki.caCert, kubeletClient.cert, kubeletClient.key), { mode: 0o600 });
+  writeFileSync(kubeletKubeconfig, kubeconfigFor(ctx.server, pki.caCert, kubeletClient.cert, kubeletClient.key), {
+    mode: 0o600,
+  });
   const kubeletConfig = join(kubeletDir, 'config.json');
-  writeFileSync(kubeletConfig, JSON.stringify({
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
-    address: network.nodeIp,
-    port: kubeletPort,
-    readOnlyPort: 0,
-    healthzBindAddress: '127.0.0.1',
-    healthzPort: kubeletHealthz,
-    tlsCertFile: kubeletServing.cert,
-    tlsPrivateKeyFile: kubeletServing.key,
-    // The API server (logs, exec, port-forward) and metrics-server present certificates of this CA.
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: pki.caCert } },
-    authorization: { mode: 'AlwaysAllow' },
-    cgroupDriver: 'cgroupfs',
-    failSwapOn: false,
-    failCgroupV1: false,
-    containerRuntimeEndpoint: `unix://${cd.socket}`,
-    clusterDNS: [network.nodeIp],
-    clusterDomain: CLUSTER_DOMAIN,
-    resolvConf,
-    podLogsDir: join(kubeletDir, 'pod-logs'),
-    volumePluginDir: join(kubeletDir, 'volume-plugins'),
-    // A shared test disk must not make the kubelet delete images or evict pods.
-    imageGCHighThresholdPercent: 100,
-    imageGCLowThresholdPercent: 99,
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'nodefs.inodesFree': '1%', 'imagefs.available': '1%' },
-    serializeImagePulls: false,
-    protectKernelDefaults: false,
-    // ConfigMap and Secret volumes catch up within this.
-    syncFrequency: '10s',
-    rotateCertificates: false,
-    serverTLSBootstrap: false,
-    shutdownGracePeriod: '0s',
-    containerLogMaxSize: '10Mi',
-    maxPods: 110,
-  }));
+  writeFileSync(
+    kubeletConfig,
+    JSON.stringify({
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      address: network.nodeIp,
+      port: kubeletPort,
+      readOnlyPort: 0,
+      healthzBindAddress: '127.0.0.1',
+      healthzPort: kubeletHealthz,
+      tlsCertFile: kubeletServing.cert,
+      tlsPrivateKeyFile: kubeletServing.key,
+      // The API server (logs, exec, port-forward) and metrics-server present certificates of this CA.
+      authentication: {
+        anonymous: { enabled: false },
+        webhook: { enabled: false },
+        x509: { clientCAFile: pki.caCert },
+      },
+      authorization: { mode: 'AlwaysAllow' },
+      cgroupDriver: 'cgroupfs',
+      failSwapOn: false,
+      failCgroupV1: false,
+      containerRuntimeEndpoint: `unix://${cd.socket}`,
+      clusterDNS: [network.nodeIp],
+      clusterDomain: CLUSTER_DOMAIN,
+      resolvConf,
+      podLogsDir: join(kubeletDir, 'pod-logs'),
+      volumePluginDir: join(kubeletDir, 'volume-plugins'),
+      // A shared test disk must not make the kubelet delete images or evict pods.
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      evictionHard: {
+        'memory.available': '100Mi',
+        'nodefs.available': '1%',
+        'nodefs.inodesFree': '1%',
+        'imagefs.available': '1%',
+      },
+      serializeImagePulls: false,
+      protectKernelDefaults: false,
+      // ConfigMap and Secret volumes catch up within this.
+      syncFrequency: '10s',
+      rotateCertificates: false,
+      serverTLSBootstrap: false,
+      shutdownGracePeriod: '0s',
+      containerLogMaxSize: '10Mi',
+      maxPods: 110,
+    }),
+  );
   const kubelet = ctx.launch('kubelet', ctx.bins.kubelet, [
     `--config=${kubeletConfig}`,
     `--kubeconfig=${kubeletKubeconfig}`,
@@ -285,43 +333,48 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
   ]);
 
   const proxyConfig = join(nodeDir, 'kube-proxy.json');
-  writeFileSync(proxyConfig, JSON.stringify({
-    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-    kind: 'KubeProxyConfiguration',
-    clientConnection: { kubeconfig: ctx.adminKubeconfig },
-    mode: 'iptables',
-    clusterCIDR: network.podCidr,
-    hostnameOverride: nodeName,
-    healthzBindAddress: `127.0.0.1:${proxyHealthz}`,
-    metricsBindAddress: `127.0.0.1:${proxyMetrics}`,
-    // NodePorts on the node IP only, never on the machine's real interfaces.
-    nodePortAddresses: [`${network.nodeIp}/32`],
-    // Leave the host's conntrack tuning alone (0: do not set).
-    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-    iptables: { localhostNodePorts: false, masqueradeAll: false, syncPeriod: '30s', minSyncPeriod: '1s' },
-  }));
+  writeFileSync(
+    proxyConfig,
+    JSON.stringify({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      clientConnection: { kubeconfig: ctx.adminKubeconfig },
+      mode: 'iptables',
+      clusterCIDR: network.podCidr,
+      hostnameOverride: nodeName,
+      healthzBindAddress: `127.0.0.1:${proxyHealthz}`,
+      metricsBindAddress: `127.0.0.1:${proxyMetrics}`,
+      // NodePorts on the node IP only, never on the machine's real interfaces.
+      nodePortAddresses: [`${network.nodeIp}/32`],
+      // Leave the host's conntrack tuning alone (0: do not set).
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      iptables: { localhostNodePorts: false, masqueradeAll: false, syncPeriod: '30s', minSyncPeriod: '1s' },
+    }),
+  );
   const kubeProxy = ctx.launch('kube-proxy', ctx.bins.kubeProxy, [`--config=${proxyConfig}`, '--v=1']);
 
   // metrics-server on the host, registered as the aggregated metrics.k8s.io (the HPA's CPU source).
   const metricsPort = await freePort();
-  const metricsServer = !ctx.metricsServer ? null : ctx.launch('metrics-server', ctx.bins.metricsServer, [
-    `--kubeconfig=${ctx.adminKubeconfig}`,
-    `--authentication-kubeconfig=${ctx.adminKubeconfig}`,
-    `--authorization-kubeconfig=${ctx.adminKubeconfig}`,
-    `--bind-address=${network.nodeIp}`,
-    `--secure-port=${metricsPort}`,
-    `--cert-dir=${join(nodeDir, 'metrics-server')}`,
-    `--kubelet-certificate-authority=${pki.caCert}`,
-    `--kubelet-client-certificate=${pki.adminCert}`,
-    `--kubelet-client-key=${pki.adminKey}`,
-    '--kubelet-preferred-address-types=InternalIP',
-    // The kubelet listens on a free port, not 10250: take the one its Node status names.
-    '--kubelet-use-node-status-port',
-    // The shortest it allows: the HPA sees load within seconds.
-    '--metric-resolution=10s',
-    '--kubelet-request-timeout=5s',
-    '--v=1',
-  ]);
+  const metricsServer = !ctx.metricsServer
+    ? null
+    : ctx.launch('metrics-server', ctx.bins.metricsServer, [
+        `--kubeconfig=${ctx.adminKubeconfig}`,
+        `--authentication-kubeconfig=${ctx.adminKubeconfig}`,
+        `--authorization-kubeconfig=${ctx.adminKubeconfig}`,
+        `--bind-address=${network.nodeIp}`,
+        `--secure-port=${metricsPort}`,
+        `--cert-dir=${join(nodeDir, 'metrics-server')}`,
+        `--kubelet-certificate-authority=${pki.caCert}`,
+        `--kubelet-client-certificate=${pki.adminCert}`,
+        `--kubelet-client-key=${pki.adminKey}`,
+        '--kubelet-preferred-address-types=InternalIP',
+        // The kubelet listens on a free port, not 10250: take the one its Node status names.
+        '--kubelet-use-node-status-port',
+        // The shortest it allows: the HPA sees load within seconds.
+        '--metric-resolution=10s',
+        '--kubelet-request-timeout=5s',
+        '--v=1',
+      ]);
   if (metricsServer) await registerMetricsApi(api, network.nodeIp, metricsPort);
 
   // Cluster DNS and volumes: inside this process, or a process of their own when the node outlives it.
@@ -329,13 +382,25 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
   let provisioner: HostPathProvisioner | null = null;
   const volumesDir = join(nodeDir, 'volumes');
   if (ctx.detached) {
-    if (!ctx.servicesEntry) throw new Error('real node: a detached node needs servicesEntry (the compiled node-services-main.js)');
-    const services = ctx.launch('node-services', process.execPath, [ctx.servicesEntry, JSON.stringify({
-      server: ctx.server, caCert: pki.caCert, adminCert: pki.adminCert, adminKey: pki.adminKey,
-      dnsAddress: network.nodeIp, volumesDir, nodeName,
-    })]);
-    await ctx.waitFor(`StorageClass ${STORAGE_CLASS}`, services, async () =>
-      (await api.send('GET', `/apis/storage.k8s.io/v1/storageclasses/${STORAGE_CLASS}`)).status === 200);
+    if (!ctx.servicesEntry)
+      throw new Error('real node: a detached node needs servicesEntry (the compiled node-services-main.js)');
+    const services = ctx.launch('node-services', process.execPath, [
+      ctx.servicesEntry,
+      JSON.stringify({
+        server: ctx.server,
+        caCert: pki.caCert,
+        adminCert: pki.adminCert,
+        adminKey: pki.adminKey,
+        dnsAddress: network.nodeIp,
+        volumesDir,
+        nodeName,
+      }),
+    ]);
+    await ctx.waitFor(
+      `StorageClass ${STORAGE_CLASS}`,
+      services,
+      async () => (await api.send('GET', `/apis/storage.k8s.io/v1/storageclasses/${STORAGE_CLASS}`)).status === 200,
+    );
   } else {
     dns = await startClusterDns(api, network.nodeIp, 53, { log: ctx.log });
     provisioner = await startHostPathProvisioner(api, { dir: volumesDir, nodeName, log: ctx.log });
@@ -349,12 +414,20 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     }),
     // Until it is Available, API discovery fails for metrics.k8s.io, and namespaces cannot be deleted.
-    metricsServer && ctx.waitFor('the metrics.k8s.io APIService Available', metricsServer, async () => {
-      const res = await api.send('GET', '/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io');
-      const svc = JSON.parse(res.body) as NodeStatus;
-      return res.status === 200 && (svc.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false);
-    }),
-    ctx.waitFor('kube-proxy /healthz', kubeProxy, async () => (await probe(`http://127.0.0.1:${proxyHealthz}/healthz`)).status === 200),
+    metricsServer &&
+      ctx.waitFor('the metrics.k8s.io APIService Available', metricsServer, async () => {
+        const res = await api.send('GET', '/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io');
+        const svc = JSON.parse(res.body) as NodeStatus;
+        return (
+          res.status === 200 &&
+          (svc.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false)
+        );
+      }),
+    ctx.waitFor(
+      'kube-proxy /healthz',
+      kubeProxy,
+      async () => (await probe(`http://127.0.0.1:${proxyHealthz}/healthz`)).status === 200,
+    ),
     // Pods reach the API server through the 'kubernetes' Service: its endpoint is the advertised node IP.
     ctx.waitFor("endpoints of the 'kubernetes' Service", kubeProxy, async () => {
       const res = await api.send('GET', '/api/v1/namespaces/default/endpoints/kubernetes');
@@ -374,7 +447,8 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
     storageClass: STORAGE_CLASS,
     images: { pause: images.pause.ref, busybox: images.busybox.ref },
     loadImage: (archivePath, name) => loadImage(archivePath, { address: cd.socket, name }),
-    memoryBytes: () => [...nodeProcesses.map((p) => p.pid), ...pidsWithArg(cd.socket)].reduce((sum, pid) => sum + rssBytes(pid), 0),
+    memoryBytes: () =>
+      [...nodeProcesses.map((p) => p.pid), ...pidsWithArg(cd.socket)].reduce((sum, pid) => sum + rssBytes(pid), 0),
   };
   return {
     info,
@@ -386,19 +460,28 @@ export async function startRealNode(ctx: RealNodeContext, hostBefore: HostSnapsh
   };
 }
 
-async function createOrConflict(api: KubeHttp, path: string, body: { kind: string; metadata: { name: string } } & Record<string, unknown>): Promise<void> {
+async function createOrConflict(
+  api: KubeHttp,
+  path: string,
+  body: { kind: string; metadata: { name: string } } & Record<string, unknown>,
+): Promise<void> {
   const res = await api.send('POST', path, body);
-  if (res.status !== 201 && res.status !== 409) throw new Error(`creating ${body.kind} ${body.metadata.name}: HTTP ${res.status} ${res.body}`);
+  if (res.status !== 201 && res.status !== 409)
+    throw new Error(`creating ${body.kind} ${body.metadata.name}: HTTP ${res.status} ${res.body}`);
 }
 
 /** A selector-less Service whose endpoint is metrics-server on the host, and the APIService naming it. */
 async function registerMetricsApi(api: KubeHttp, ip: string, port: number): Promise<void> {
   const meta = { name: 'metrics-server', namespace: 'kube-system' };
   await createOrConflict(api, '/api/v1/namespaces/kube-system/services', {
-    kind: 'Service', metadata: meta, spec: { ports: [{ name: 'https', port: 443, targetPort: port }] },
+    kind: 'Service',
+    metadata: meta,
+    spec: { ports: [{ name: 'https', port: 443, targetPort: port }] },
   });
   await createOrConflict(api, '/api/v1/namespaces/kube-system/endpoints', {
-    kind: 'Endpoints', metadata: meta, subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port }] }],
+    kind: 'Endpoints',
+    metadata: meta,
+    subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port }] }],
   });
   await createOrConflict(api, '/apis/apiregistration.k8s.io/v1/apiservices', {
     apiVersion: 'apiregistration.k8s.io/v1',
@@ -423,7 +506,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * tears their sandboxes down through the CNI plugins (veths, IPAM, hostPort rules) while it still
  * can. Best effort within `timeoutMs`: the host cleanup after it removes whatever is left.
  */
-export async function drainRealNode(api: KubeHttp, state: RealNodeState, timeoutMs = 30_000, log: (l: string) => void = () => undefined): Promise<void> {
+export async function drainRealNode(
+  api: KubeHttp,
+  state: RealNodeState,
+  timeoutMs = 30_000,
+  log: (l: string) => void = () => undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   try {
     const res = await api.send('GET', `/api/v1/nodes/${state.nodeName}`);
@@ -432,11 +520,20 @@ export async function drainRealNode(api: KubeHttp, state: RealNodeState, timeout
       node.spec = { ...node.spec, unschedulable: true };
       await api.send('PUT', `/api/v1/nodes/${state.nodeName}`, node);
     }
-    const pods = JSON.parse((await api.send('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${state.nodeName}`)).body) as {
+    const pods = JSON.parse(
+      (await api.send('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${state.nodeName}`)).body,
+    ) as {
       items?: { metadata: { name: string; namespace: string } }[];
     };
-    await Promise.all((pods.items ?? []).map((p) =>
-      api.send('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 })));
+    await Promise.all(
+      (pods.items ?? []).map((p) =>
+        api.send('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`, {
+          kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          gracePeriodSeconds: 0,
+        }),
+      ),
+    );
   } catch (err) {
     log(`draining ${state.nodeName}: ${(err as Error).message}`);
   }

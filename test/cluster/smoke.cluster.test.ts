@@ -71,7 +71,8 @@ test('a CRD schema and its CEL rule reject bad objects and keep good ones', asyn
 });
 
 test('server-side apply reports a conflict between two field managers', async () => {
-  const cm = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: shared, namespace: ${ns} }\ndata: { mode: ${value} }\n`;
+  const cm = (value: string) =>
+    `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: shared, namespace: ${ns} }\ndata: { mode: ${value} }\n`;
   await kubectlOk(['apply', '--server-side', '--field-manager=alice', '-f', '-'], cm('forward'));
 
   const conflict = await kubectl(['apply', '--server-side', '--field-manager=bob', '-f', '-'], cm('transparent'));
@@ -91,7 +92,8 @@ test('server-side apply reports a conflict between two field managers', async ()
 const podsReady = (selector: string, count: number) => async () => {
   const pods = await getJson(['-n', ns, 'pods', '-l', selector]);
   const ready = pods.items.filter(
-    (p: any) => p.status.phase === 'Running' && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+    (p: any) =>
+      p.status.phase === 'Running' && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
   );
   return ready.length === count ? ready : undefined;
 };
@@ -134,14 +136,17 @@ metadata:
   await kubectlOk(['apply', '-f', '-'], dependent('child-a') + '---' + dependent('child-b'));
   await kubectlOk(['-n', ns, 'delete', 'configmap', 'owner', '--cascade=background']);
   await eventually('child-a and child-b to be garbage-collected', async () =>
-    (await getJson(['-n', ns, 'configmap', 'child-a'])) === null && (await getJson(['-n', ns, 'configmap', 'child-b'])) === null
+    (await getJson(['-n', ns, 'configmap', 'child-a'])) === null &&
+    (await getJson(['-n', ns, 'configmap', 'child-b'])) === null
       ? true
       : undefined,
   );
 });
 
 test('an HPA targeting a StatefulSet reads and writes its scale subresource', async () => {
-  await kubectlOk(['apply', '-f', '-'], `
+  await kubectlOk(
+    ['apply', '-f', '-'],
+    `
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: { name: cache, namespace: ${ns} }
@@ -165,16 +170,21 @@ spec:
   metrics:
   - type: Resource
     resource: { name: cpu, target: { type: Utilization, averageUtilization: 60 } }
-`);
+`,
+  );
   // Below minReplicas, the HPA controller raises replicas through /scale without needing metrics.
   const hpa = await eventually('the HPA to read the StatefulSet scale and raise it to minReplicas', async () => {
     const h = await getJson(['-n', ns, 'hpa', 'cache']);
     const ableToScale = h.status?.conditions?.find((c: any) => c.type === 'AbleToScale');
     return h.status?.desiredReplicas === 2 && ableToScale?.status === 'True' ? h : undefined;
   });
-  expect(hpa.status.conditions.find((c: any) => c.type === 'AbleToScale').reason).toMatch(/SucceededGetScale|SucceededRescale/);
+  expect(hpa.status.conditions.find((c: any) => c.type === 'AbleToScale').reason).toMatch(
+    /SucceededGetScale|SucceededRescale/,
+  );
 
-  const scale = JSON.parse(await kubectlOk(['get', '--raw', `/apis/apps/v1/namespaces/${ns}/statefulsets/cache/scale`]));
+  const scale = JSON.parse(
+    await kubectlOk(['get', '--raw', `/apis/apps/v1/namespaces/${ns}/statefulsets/cache/scale`]),
+  );
   expect(scale.kind).toBe('Scale');
   expect(scale.spec.replicas).toBe(2);
   expect(scale.status.selector).toBe('app=cache');

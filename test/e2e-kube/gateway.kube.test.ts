@@ -12,8 +12,23 @@ import { createNamespace, eventually, getJson, kubectl, kubectlOk } from '../clu
 import { realNodeFromEnv } from '../cluster/real-node-env.js';
 import { CHART, helm, helmOk } from '../charts/helm.js';
 import {
-  adaptedSamples, applyObjects, chartValues, CLUSTER, clusterConditions, MASTER_PODS, pods, readyPods, stableProductImages,
-  recordFigures, sampleObjects, SCALE_DOWN_WINDOW_SECONDS, secretValue, serviceIp, SLAVE_PODS, type PodInfo, type ProductImages,
+  adaptedSamples,
+  applyObjects,
+  chartValues,
+  CLUSTER,
+  clusterConditions,
+  MASTER_PODS,
+  pods,
+  readyPods,
+  stableProductImages,
+  recordFigures,
+  sampleObjects,
+  SCALE_DOWN_WINDOW_SECONDS,
+  secretValue,
+  serviceIp,
+  SLAVE_PODS,
+  type PodInfo,
+  type ProductImages,
 } from './gateway.js';
 import { startKubernetesPrometheus } from './prometheus-sd.js';
 import { percentile, proxyConnect, proxyGet, startUpstreams, steadyTraffic, type Upstreams } from './traffic.js';
@@ -49,12 +64,15 @@ beforeAll(async () => {
   PROXY_IMAGE = `docker.io/safesquid/proxy:${images.version}`;
   ns = await createNamespace('gateway');
   const t0 = Date.now();
-  const imported = [
-    ...(await node.loadImage(images.proxyArchive)),
-    ...(await node.loadImage(images.operatorArchive)),
-  ];
+  const imported = [...(await node.loadImage(images.proxyArchive)), ...(await node.loadImage(images.operatorArchive))];
   figures.imageImportMs = Date.now() - t0;
-  expect(imported).toEqual(expect.arrayContaining([PROXY_IMAGE, `docker.io/safesquid/operator:${images.version}`, `docker.io/safesquid/proxy:${images.revisionTag}`]));
+  expect(imported).toEqual(
+    expect.arrayContaining([
+      PROXY_IMAGE,
+      `docker.io/safesquid/operator:${images.version}`,
+      `docker.io/safesquid/proxy:${images.revisionTag}`,
+    ]),
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -73,30 +91,46 @@ afterAll(async () => {
 
 test('helm install: the operator runs in-cluster and leads; the samples bring up a master and two slaves, and the status says so', async () => {
   const t0 = Date.now();
-  await helmOk(['install', RELEASE, CHART, '-n', ns, ...chartValues(images.version), '--wait', '--timeout', '180s'], 200_000);
+  await helmOk(
+    ['install', RELEASE, CHART, '-n', ns, ...chartValues(images.version), '--wait', '--timeout', '180s'],
+    200_000,
+  );
   const [operator] = await readyPods(ns, OPERATOR_PODS, 1);
   figures.operatorReadyMs = Date.now() - t0;
   // The Lease of leader election names the one replica.
-  const lease = await eventually('the operator to hold its Lease', async () => {
-    const l = await getJson<{ spec: { holderIdentity?: string } }>(['lease', '-n', ns, 'safesquid-operator']);
-    return l?.spec.holderIdentity ? l.spec.holderIdentity : undefined;
-  }, 60_000);
+  const lease = await eventually(
+    'the operator to hold its Lease',
+    async () => {
+      const l = await getJson<{ spec: { holderIdentity?: string } }>(['lease', '-n', ns, 'safesquid-operator']);
+      return l?.spec.holderIdentity ? l.spec.holderIdentity : undefined;
+    },
+    60_000,
+  );
   expect(lease).toContain(operator.name);
 
   const t1 = Date.now();
-  await applyObjects(ns, adaptedSamples({ image: PROXY_IMAGE, nodeIp: node.nodeIp, connectPorts: [upstreams.httpsPort] }));
+  await applyObjects(
+    ns,
+    adaptedSamples({ image: PROXY_IMAGE, nodeIp: node.nodeIp, connectPorts: [upstreams.httpsPort] }),
+  );
   const [master] = await readyPods(ns, MASTER_PODS, 1, 180_000);
   slaves = await readyPods(ns, SLAVE_PODS, 2, 180_000);
   figures.samplesToReadyMs = Date.now() - t1;
-  figures.podStartMs = Object.fromEntries([master, ...slaves].map((p) => [p.name, (p.readyAt ?? Date.now()) - p.created]));
+  figures.podStartMs = Object.fromEntries(
+    [master, ...slaves].map((p) => [p.name, (p.readyAt ?? Date.now()) - p.created]),
+  );
   expect(slaves.map((s) => s.name)).toEqual([`${CLUSTER}-slave-0`, `${CLUSTER}-slave-1`]);
   for (const p of [master, ...slaves]) expect(p.image).toBe(PROXY_IMAGE);
 
-  const conditions = await eventually('Ready, MasterAvailable, SlavesAvailable and PolicySynced True', async () => {
-    const c = await clusterConditions(ns);
-    const t = (type: string) => c.find((x) => x.type === type)?.status === 'True';
-    return ['Ready', 'MasterAvailable', 'SlavesAvailable', 'PolicySynced'].every(t) ? c : undefined;
-  }, 120_000).catch(async (err) => {
+  const conditions = await eventually(
+    'Ready, MasterAvailable, SlavesAvailable and PolicySynced True',
+    async () => {
+      const c = await clusterConditions(ns);
+      const t = (type: string) => c.find((x) => x.type === type)?.status === 'True';
+      return ['Ready', 'MasterAvailable', 'SlavesAvailable', 'PolicySynced'].every(t) ? c : undefined;
+    },
+    120_000,
+  ).catch(async (err) => {
     throw new Error(`${(err as Error).message}: ${JSON.stringify(await clusterConditions(ns))}`);
   });
   expect(conditions.find((c) => c.type === 'Degraded')?.status ?? 'False').toBe('False');
@@ -106,7 +140,11 @@ test('helm install: the operator runs in-cluster and leads; the samples bring up
 test('through the corp-proxy Service: allowed 200, denied 403 naming the rule, CONNECT allowed and refused, both slaves serving', async () => {
   need('the gateway', proxyIp !== '');
   // kube-proxy programs the Service within its sync period.
-  const first = await eventually('the proxy Service answering', () => proxyGet(proxyIp, PROXY_PORT, upstreamUrl('/first')).catch(() => undefined), 30_000);
+  const first = await eventually(
+    'the proxy Service answering',
+    () => proxyGet(proxyIp, PROXY_PORT, upstreamUrl('/first')).catch(() => undefined),
+    30_000,
+  );
   expect(first).toMatchObject({ status: 200, body: 'ok /first' });
 
   const servedBy = new Set<string>();
@@ -123,7 +161,13 @@ test('through the corp-proxy Service: allowed 200, denied 403 naming the rule, C
   expect(denied.body).toContain('block-malware');
   expect(denied.body).toContain('This site is known to distribute malware');
 
-  const tunnel = await proxyConnect(proxyIp, PROXY_PORT, `${node.nodeIp}:${upstreams.httpsPort}`, upstreams.ca, '/secret');
+  const tunnel = await proxyConnect(
+    proxyIp,
+    PROXY_PORT,
+    `${node.nodeIp}:${upstreams.httpsPort}`,
+    upstreams.ca,
+    '/secret',
+  );
   expect(tunnel).toMatchObject({ status: 200, tunnelled: { status: 200, body: 'ok /secret' } });
   // Port 80 is not among the sample's connectPorts (443 and the test's HTTPS port).
   const wrongPort = await proxyConnect(proxyIp, PROXY_PORT, `${node.nodeIp}:${upstreams.httpPort}`, upstreams.ca);
@@ -143,19 +187,38 @@ test('a changed PolicySet is enforced by every slave pod: p50/p99 over 20 change
   for (let i = 0; i < 20; i++) {
     const rule = `e2e-change-${i}`;
     const changed = structuredClone(downloads);
-    changed.spec.rules = [{ name: rule, action: 'deny', message: `change ${i}`, match: { urlRegex: `^/change/${i}$` } }, ...changed.spec.rules];
+    changed.spec.rules = [
+      { name: rule, action: 'deny', message: `change ${i}`, match: { urlRegex: `^/change/${i}$` } },
+      ...changed.spec.rules,
+    ];
     const t0 = Date.now();
     await applyObjects(ns, [changed]);
     // Each slave by its pod IP, so "every slave" is each one, not whichever the Service picks.
-    const perSlave = await Promise.all(slaves.map((s) => eventually(`${s.name} to enforce ${rule}`, async () => {
-      const r = await proxyGet(s.ip, PROXY_PORT, upstreamUrl(`/change/${i}`));
-      return r.status === 403 && r.body.includes(rule) ? Date.now() - t0 : undefined;
-    }, 30_000)));
+    const perSlave = await Promise.all(
+      slaves.map((s) =>
+        eventually(
+          `${s.name} to enforce ${rule}`,
+          async () => {
+            const r = await proxyGet(s.ip, PROXY_PORT, upstreamUrl(`/change/${i}`));
+            return r.status === 403 && r.body.includes(rule) ? Date.now() - t0 : undefined;
+          },
+          30_000,
+        ),
+      ),
+    );
     delays.push(Date.now() - t0);
     bySlave.push(perSlave);
   }
-  figures.policyPropagationMs = { p50: percentile(delays, 50), p99: percentile(delays, 99), max: Math.max(...delays), samples: delays.length, bySlave };
-  console.log(`policy propagation over ${delays.length} changes: p50 ${percentile(delays, 50)} ms, p99 ${percentile(delays, 99)} ms (target p99 <= 2000 ms)`);
+  figures.policyPropagationMs = {
+    p50: percentile(delays, 50),
+    p99: percentile(delays, 99),
+    max: Math.max(...delays),
+    samples: delays.length,
+    bySlave,
+  };
+  console.log(
+    `policy propagation over ${delays.length} changes: p50 ${percentile(delays, 50)} ms, p99 ${percentile(delays, 99)} ms (target p99 <= 2000 ms)`,
+  );
   // The last change stays: rules from earlier changes are gone from every slave.
   for (const s of slaves) expect((await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/change/0'))).status).toBe(200);
 });
@@ -164,7 +227,10 @@ test('a changed PolicySet is enforced by every slave pod: p50/p99 over 20 change
 async function reports(path: string): Promise<any> {
   const ip = await serviceIp(ns, `${CLUSTER}-master`);
   const token = await secretValue(ns, `${CLUSTER}-admin`, 'token');
-  const res = await fetch(`http://${ip}:8888/api/v1/reports${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`http://${ip}:8888/api/v1/reports${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(5000),
+  });
   if (res.status !== 200) throw new Error(`GET /api/v1/reports${path}: ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -192,27 +258,43 @@ test('the master reports exactly the requests sent, per slave', async () => {
   const to = Date.now() + 1;
   const expected = [...sent.entries()].map(([slave, c]) => expect.objectContaining({ slave, ...c }));
   const window = `from=${from}&to=${to}`;
-  await eventually('40 records at the master', async () => ((await reports(`/summary?${window}`)).requests === 40 ? true : undefined), 30_000);
+  await eventually(
+    '40 records at the master',
+    async () => ((await reports(`/summary?${window}`)).requests === 40 ? true : undefined),
+    30_000,
+  );
   const perSlave = await reports(`/per-slave?${window}`);
   expect(perSlave).toHaveLength(sent.size);
   expect(perSlave).toEqual(expect.arrayContaining(expected));
 });
 
 /** The per-slave report for [from, to] once it holds `total` records (more fails at once). */
-async function perSlaveOnceComplete(from: number, to: number, total: number, timeoutMs = 60_000): Promise<{ slave: string; requests: number; blocked: number }[]> {
+async function perSlaveOnceComplete(
+  from: number,
+  to: number,
+  total: number,
+  timeoutMs = 60_000,
+): Promise<{ slave: string; requests: number; blocked: number }[]> {
   const window = `from=${from}&to=${to}`;
   let last = 0;
-  await eventually(`${total} records at the master`, async () => {
-    last = (await reports(`/summary?${window}`).catch(() => ({ requests: -1 }))).requests;
-    if (last > total) throw new Error(`the master holds ${last} records for ${total} requests sent`);
-    return last === total ? true : undefined;
-  }, timeoutMs).catch((err) => {
+  await eventually(
+    `${total} records at the master`,
+    async () => {
+      last = (await reports(`/summary?${window}`).catch(() => ({ requests: -1 }))).requests;
+      if (last > total) throw new Error(`the master holds ${last} records for ${total} requests sent`);
+      return last === total ? true : undefined;
+    },
+    timeoutMs,
+  ).catch((err) => {
     throw new Error(`${(err as Error).message} (last count ${last})`);
   });
   return reports(`/per-slave?${window}`);
 }
 
-function expectReportsToMatch(report: { slave: string; requests: number; blocked: number }[], tally: Map<string, { requests: number; blocked: number }>): void {
+function expectReportsToMatch(
+  report: { slave: string; requests: number; blocked: number }[],
+  tally: Map<string, { requests: number; blocked: number }>,
+): void {
   const got = Object.fromEntries(report.map((r) => [r.slave, { requests: r.requests, blocked: r.blocked }]));
   expect(got).toEqual(Object.fromEntries(tally));
 }
@@ -221,16 +303,25 @@ test('a slave pod deleted under steady traffic: no acknowledged record lost; its
   need('the gateway', proxyIp !== '');
   const victim = slaves[0];
   const from = Date.now();
-  const traffic = steadyTraffic(proxyIp, PROXY_PORT, (i) => upstreamUrl(`/steady/${i}`), (i) => `http://malware.test/steady/${i}`,
-    { maxRequests: 1500, maxMs: 90_000, intervalMs: 20 });
+  const traffic = steadyTraffic(
+    proxyIp,
+    PROXY_PORT,
+    (i) => upstreamUrl(`/steady/${i}`),
+    (i) => `http://malware.test/steady/${i}`,
+    { maxRequests: 1500, maxMs: 90_000, intervalMs: 20 },
+  );
   await new Promise((r) => setTimeout(r, 2000));
   const t0 = Date.now();
   await kubectlOk(['delete', 'pod', '-n', ns, victim.name, '--wait=false']);
   // The replacement (same name, new pod) must enforce the policy of the last change as soon as it is Ready.
-  const replacement = await eventually(`a Ready replacement of ${victim.name}`, async () => {
-    const p = (await pods(ns, SLAVE_PODS)).find((x) => x.name === victim.name && x.uid !== victim.uid && x.ready);
-    return p;
-  }, 120_000);
+  const replacement = await eventually(
+    `a Ready replacement of ${victim.name}`,
+    async () => {
+      const p = (await pods(ns, SLAVE_PODS)).find((x) => x.name === victim.name && x.uid !== victim.uid && x.ready);
+      return p;
+    },
+    120_000,
+  );
   const enforced = await proxyGet(replacement.ip, PROXY_PORT, upstreamUrl('/change/19'));
   figures.slaveReplacementReadyMs = Date.now() - t0;
   expect(enforced.status).toBe(403);
@@ -243,8 +334,15 @@ test('a slave pod deleted under steady traffic: no acknowledged record lost; its
   const to = Date.now() + 1;
   slaves = await readyPods(ns, SLAVE_PODS, 2);
   const acknowledged = [...tally.acknowledged.values()].reduce((n, c) => n + c.requests, 0);
-  figures.slaveDeletion = { sent: tally.sent + 1, acknowledged, failed: tally.failures.length, firstFailures: tally.failures.slice(0, 5) };
-  console.log(`slave deletion under traffic: ${tally.sent + 1} sent, ${acknowledged} acknowledged, ${tally.failures.length} failed`);
+  figures.slaveDeletion = {
+    sent: tally.sent + 1,
+    acknowledged,
+    failed: tally.failures.length,
+    firstFailures: tally.failures.slice(0, 5),
+  };
+  console.log(
+    `slave deletion under traffic: ${tally.sent + 1} sent, ${acknowledged} acknowledged, ${tally.failures.length} failed`,
+  );
   expectReportsToMatch(await perSlaveOnceComplete(from, to, acknowledged), tally.acknowledged);
 });
 
@@ -252,12 +350,20 @@ test('the master pod deleted: the slaves keep enforcing, and the records arrive 
   need('the gateway', proxyIp !== '');
   const [master] = await readyPods(ns, MASTER_PODS, 1);
   await kubectlOk(['delete', 'pod', '-n', ns, master.name, '--wait=false']);
-  await eventually('the master pod gone', async () => ((await pods(ns, MASTER_PODS)).some((p) => p.uid === master.uid) ? undefined : true), 90_000);
+  await eventually(
+    'the master pod gone',
+    async () => ((await pods(ns, MASTER_PODS)).some((p) => p.uid === master.uid) ? undefined : true),
+    90_000,
+  );
   const from = Date.now();
   const tally = new Map<string, { requests: number; blocked: number }>();
   for (let i = 0; i < 20; i++) {
     const denied = i % 4 === 3;
-    const r = await proxyGet(proxyIp, PROXY_PORT, denied ? `http://malware.test/masterless/${i}` : upstreamUrl(`/masterless/${i}`));
+    const r = await proxyGet(
+      proxyIp,
+      PROXY_PORT,
+      denied ? `http://malware.test/masterless/${i}` : upstreamUrl(`/masterless/${i}`),
+    );
     expect(r.status).toBe(denied ? 403 : 200);
     if (denied) expect(r.body).toContain('block-malware');
     const c = tally.get(r.slave) ?? { requests: 0, blocked: 0 };
@@ -285,36 +391,61 @@ test('Prometheus discovering the pods from the API server (role pod): up=1 for t
     const [operator] = await readyPods(ns, OPERATOR_PODS, 1);
     const [master] = await readyPods(ns, MASTER_PODS, 1);
     slaves = await readyPods(ns, SLAVE_PODS, 2);
-    const expected = Object.fromEntries([[operator.name, 'operator'], [master.name, 'master'], ...slaves.map((s) => [s.name, 'slave'])]);
+    const expected = Object.fromEntries([
+      [operator.name, 'operator'],
+      [master.name, 'master'],
+      ...slaves.map((s) => [s.name, 'slave']),
+    ]);
     let up: Record<string, number> = {};
-    await eventually('up=1 for every pod', async () => {
-      up = Object.fromEntries((await prom.query('up')).map((s) => [`${s.metric.pod}/${s.metric.component}`, s.value]));
-      return Object.entries(expected).every(([pod, component]) => up[`${pod}/${component}`] === 1) ? true : undefined;
-    }, 60_000).catch((err) => {
+    await eventually(
+      'up=1 for every pod',
+      async () => {
+        up = Object.fromEntries(
+          (await prom.query('up')).map((s) => [`${s.metric.pod}/${s.metric.component}`, s.value]),
+        );
+        return Object.entries(expected).every(([pod, component]) => up[`${pod}/${component}`] === 1) ? true : undefined;
+      },
+      60_000,
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}: up is ${JSON.stringify(up)}`);
     });
 
     // Counters only move with traffic: read them once two scrapes a few seconds apart agree.
-    const counters = async () => Object.fromEntries((await prom.query('sum by (pod) (safesquid_proxy_requests_total{component="slave"})')).map((s) => [s.metric.pod, s.value]));
+    const counters = async () =>
+      Object.fromEntries(
+        (await prom.query('sum by (pod) (safesquid_proxy_requests_total{component="slave"})')).map((s) => [
+          s.metric.pod,
+          s.value,
+        ]),
+      );
     let before = await counters();
-    await eventually('the slaves\' counters to settle', async () => {
-      await new Promise((r) => setTimeout(r, 2500));
-      const now = await counters();
-      const same = JSON.stringify(now) === JSON.stringify(before);
-      before = now;
-      return same && slaves.every((s) => before[s.name] !== undefined) ? true : undefined;
-    }, 30_000);
+    await eventually(
+      "the slaves' counters to settle",
+      async () => {
+        await new Promise((r) => setTimeout(r, 2500));
+        const now = await counters();
+        const same = JSON.stringify(now) === JSON.stringify(before);
+        before = now;
+        return same && slaves.every((s) => before[s.name] !== undefined) ? true : undefined;
+      },
+      30_000,
+    );
     const sent: Record<string, number> = {};
     for (const [k, s] of slaves.entries()) {
       sent[s.name] = 7 + 6 * k;
-      for (let i = 0; i < sent[s.name]; i++) expect((await proxyGet(s.ip, PROXY_PORT, upstreamUrl(`/counted/${i}`))).status).toBe(200);
+      for (let i = 0; i < sent[s.name]; i++)
+        expect((await proxyGet(s.ip, PROXY_PORT, upstreamUrl(`/counted/${i}`))).status).toBe(200);
     }
     let delta: Record<string, number> = {};
-    await eventually('the counters to count what was sent', async () => {
-      const now = await counters();
-      delta = Object.fromEntries(slaves.map((s) => [s.name, now[s.name] - before[s.name]]));
-      return JSON.stringify(delta) === JSON.stringify(sent) ? true : undefined;
-    }, 20_000).catch((err) => {
+    await eventually(
+      'the counters to count what was sent',
+      async () => {
+        const now = await counters();
+        delta = Object.fromEntries(slaves.map((s) => [s.name, now[s.name] - before[s.name]]));
+        return JSON.stringify(delta) === JSON.stringify(sent) ? true : undefined;
+      },
+      20_000,
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}: sent ${JSON.stringify(sent)}, counted ${JSON.stringify(delta)}`);
     });
   } finally {
@@ -326,24 +457,39 @@ test('load through the Service drives the HPA: slaves scale up, get the policy a
   need('the gateway', proxyIp !== '');
   const metricsApi = await kubectl(['get', '--raw', '/apis/metrics.k8s.io/v1beta1/pods']);
   if (metricsApi.code !== 0) {
-    console.log(`SKIPPED the HPA test: metrics-server is not serving metrics.k8s.io on the real node (${metricsApi.stderr.trim()})`);
+    console.log(
+      `SKIPPED the HPA test: metrics-server is not serving metrics.k8s.io on the real node (${metricsApi.stderr.trim()})`,
+    );
     return;
   }
   // The operator made the HPA from the cluster's slaves.scaleDown (gateway.ts: a short window).
-  const hpa = await getJson<{ spec: { minReplicas: number; behavior?: { scaleDown?: { stabilizationWindowSeconds?: number } } } }>(['hpa', '-n', ns, `${CLUSTER}-slave`]);
+  const hpa = await getJson<{
+    spec: { minReplicas: number; behavior?: { scaleDown?: { stabilizationWindowSeconds?: number } } };
+  }>(['hpa', '-n', ns, `${CLUSTER}-slave`]);
   expect(hpa?.spec.behavior?.scaleDown?.stabilizationWindowSeconds).toBe(SCALE_DOWN_WINDOW_SECONDS);
   const minReplicas = hpa!.spec.minReplicas;
   const before = (await readyPods(ns, SLAVE_PODS, minReplicas)).map((p) => p.name);
   // Load: parallel streams through the Service, bounded in count and time, until a third slave is Ready.
   const t0 = Date.now();
-  const streams = Array.from({ length: 12 }, (_, k) => steadyTraffic(proxyIp, PROXY_PORT, (i) => upstreamUrl(`/load/${k}/${i}`), (i) => `http://malware.test/load/${k}/${i}`,
-    { maxRequests: 20_000, maxMs: 240_000, intervalMs: 0 }));
+  const streams = Array.from({ length: 12 }, (_, k) =>
+    steadyTraffic(
+      proxyIp,
+      PROXY_PORT,
+      (i) => upstreamUrl(`/load/${k}/${i}`),
+      (i) => `http://malware.test/load/${k}/${i}`,
+      { maxRequests: 20_000, maxMs: 240_000, intervalMs: 0 },
+    ),
+  );
   let added: PodInfo[] = [];
   try {
-    added = await eventually('the HPA to add a Ready slave', async () => {
-      const now = (await pods(ns, SLAVE_PODS)).filter((p) => !p.deleting && p.ready && !before.includes(p.name));
-      return now.length > 0 ? now : undefined;
-    }, 180_000);
+    added = await eventually(
+      'the HPA to add a Ready slave',
+      async () => {
+        const now = (await pods(ns, SLAVE_PODS)).filter((p) => !p.deleting && p.ready && !before.includes(p.name));
+        return now.length > 0 ? now : undefined;
+      },
+      180_000,
+    );
   } finally {
     await Promise.all(streams.map((s) => s.stop()));
   }
@@ -351,8 +497,13 @@ test('load through the Service drives the HPA: slaves scale up, get the policy a
   figures.hpaScaleUpMs = loadStopped - t0;
   // Steady, light traffic from the load's end until the removed slaves are gone: what a client sees
   // while the HPA scales down (each removed slave answers /readyz 503 first, then drains).
-  const light = steadyTraffic(proxyIp, PROXY_PORT, (i) => upstreamUrl(`/scale-down/${i}`), (i) => `http://malware.test/scale-down/${i}`,
-    { maxRequests: 6000, maxMs: 420_000, intervalMs: 50 });
+  const light = steadyTraffic(
+    proxyIp,
+    PROXY_PORT,
+    (i) => upstreamUrl(`/scale-down/${i}`),
+    (i) => `http://malware.test/scale-down/${i}`,
+    { maxRequests: 6000, maxMs: 420_000, intervalMs: 50 },
+  );
   let tally;
   try {
     for (const s of added) {
@@ -360,76 +511,152 @@ test('load through the Service drives the HPA: slaves scale up, get the policy a
       const denied = await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/change/19'));
       expect(denied.status).toBe(403);
       expect(denied.body).toContain('e2e-change-19');
-      expect(await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/from-new-slave'))).toMatchObject({ status: 200, slave: s.name });
+      expect(await proxyGet(s.ip, PROXY_PORT, upstreamUrl('/from-new-slave'))).toMatchObject({
+        status: 200,
+        slave: s.name,
+      });
     }
-    console.log(`HPA: ${added.length} slave(s) added in ${figures.hpaScaleUpMs} ms of load; each enforces the policy and serves`);
+    console.log(
+      `HPA: ${added.length} slave(s) added in ${figures.hpaScaleUpMs} ms of load; each enforces the policy and serves`,
+    );
     // Back at minReplicas: the HPA's count, then only that many slave pods left (the others drained and gone).
-    await eventually(`the HPA to want ${minReplicas} slaves`, async () => {
-      const h = await getJson<{ status?: { desiredReplicas?: number } }>(['hpa', '-n', ns, `${CLUSTER}-slave`]);
-      return h?.status?.desiredReplicas === minReplicas ? true : undefined;
-    }, 300_000);
+    await eventually(
+      `the HPA to want ${minReplicas} slaves`,
+      async () => {
+        const h = await getJson<{ status?: { desiredReplicas?: number } }>(['hpa', '-n', ns, `${CLUSTER}-slave`]);
+        return h?.status?.desiredReplicas === minReplicas ? true : undefined;
+      },
+      300_000,
+    );
     figures.hpaScaleDownDecidedMs = Date.now() - loadStopped;
-    slaves = await eventually(`only ${minReplicas} Ready slave pods left`, async () => {
-      const all = await pods(ns, SLAVE_PODS);
-      return all.length === minReplicas && all.every((p) => p.ready) ? all : undefined;
-    }, 120_000);
+    slaves = await eventually(
+      `only ${minReplicas} Ready slave pods left`,
+      async () => {
+        const all = await pods(ns, SLAVE_PODS);
+        return all.length === minReplicas && all.every((p) => p.ready) ? all : undefined;
+      },
+      120_000,
+    );
     figures.hpaScaleDownMs = Date.now() - loadStopped;
   } finally {
     tally = await light.stop();
   }
-  figures.hpa = { added: added.map((p) => p.name), scaleDownRequests: tally.sent, scaleDownFailures: tally.failures.length, firstFailures: tally.failures.slice(0, 5) };
-  console.log(`HPA: from load stop, back to ${minReplicas} slaves decided in ${figures.hpaScaleDownDecidedMs} ms and the removed pods gone in ${figures.hpaScaleDownMs} ms ` +
-    `(stabilization window ${SCALE_DOWN_WINDOW_SECONDS} s); steady traffic: ${tally.sent} requests, ${tally.failures.length} failed`);
+  figures.hpa = {
+    added: added.map((p) => p.name),
+    scaleDownRequests: tally.sent,
+    scaleDownFailures: tally.failures.length,
+    firstFailures: tally.failures.slice(0, 5),
+  };
+  console.log(
+    `HPA: from load stop, back to ${minReplicas} slaves decided in ${figures.hpaScaleDownDecidedMs} ms and the removed pods gone in ${figures.hpaScaleDownMs} ms ` +
+      `(stabilization window ${SCALE_DOWN_WINDOW_SECONDS} s); steady traffic: ${tally.sent} requests, ${tally.failures.length} failed`,
+  );
   expect(slaves.map((s) => s.name)).toEqual(before);
   expect(tally.failures).toEqual([]);
 }, 600_000);
 
 test('helm upgrade to a new tag, then the proxy image, under steady traffic: zero failed requests; uninstall leaves only the kept spool claims', async () => {
   need('the gateway', proxyIp !== '');
-  const traffic = steadyTraffic(proxyIp, PROXY_PORT, (i) => upstreamUrl(`/upgrade/${i}`), (i) => `http://malware.test/upgrade/${i}`,
-    { maxRequests: 6000, maxMs: 240_000, intervalMs: 20 });
+  const traffic = steadyTraffic(
+    proxyIp,
+    PROXY_PORT,
+    (i) => upstreamUrl(`/upgrade/${i}`),
+    (i) => `http://malware.test/upgrade/${i}`,
+    { maxRequests: 6000, maxMs: 240_000, intervalMs: 20 },
+  );
   const t0 = Date.now();
-  await helmOk(['upgrade', RELEASE, CHART, '-n', ns, ...chartValues(images.revisionTag), '--wait', '--timeout', '180s'], 200_000);
+  await helmOk(
+    ['upgrade', RELEASE, CHART, '-n', ns, ...chartValues(images.revisionTag), '--wait', '--timeout', '180s'],
+    200_000,
+  );
   const [operator] = await readyPods(ns, OPERATOR_PODS, 1);
   expect(operator.image).toBe(`safesquid/operator:${images.revisionTag}`);
   // The proxy's own rolling update: the SafeSquidCluster names the new tag.
   const newProxy = `docker.io/safesquid/proxy:${images.revisionTag}`;
-  await kubectlOk(['patch', 'safesquidcluster', '-n', ns, CLUSTER, '--type=merge', '-p', JSON.stringify({ spec: { image: newProxy } })]);
-  await eventually('master and slaves Ready on the new image', async () => {
-    const all = [...(await pods(ns, MASTER_PODS)), ...(await pods(ns, SLAVE_PODS))].filter((p) => !p.deleting);
-    return all.length >= 3 && all.every((p) => p.ready && p.image === newProxy) ? true : undefined;
-  }, 240_000);
+  await kubectlOk([
+    'patch',
+    'safesquidcluster',
+    '-n',
+    ns,
+    CLUSTER,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ spec: { image: newProxy } }),
+  ]);
+  await eventually(
+    'master and slaves Ready on the new image',
+    async () => {
+      const all = [...(await pods(ns, MASTER_PODS)), ...(await pods(ns, SLAVE_PODS))].filter((p) => !p.deleting);
+      return all.length >= 3 && all.every((p) => p.ready && p.image === newProxy) ? true : undefined;
+    },
+    240_000,
+  );
   figures.upgradeMs = Date.now() - t0;
   await new Promise((r) => setTimeout(r, 3000));
   const tally = await traffic.stop();
-  figures.upgradeTraffic = { sent: tally.sent, failed: tally.failures.length, firstFailures: tally.failures.slice(0, 5) };
+  figures.upgradeTraffic = {
+    sent: tally.sent,
+    failed: tally.failures.length,
+    firstFailures: tally.failures.slice(0, 5),
+  };
   console.log(`upgrade under traffic: ${tally.sent} requests, ${tally.failures.length} failed`);
   expect(tally.failures).toEqual([]);
 
   await kubectlOk(['delete', 'safesquidcluster', '-n', ns, CLUSTER, '--wait=true', '--timeout=120s']);
   await helmOk(['uninstall', RELEASE, '-n', ns, '--wait', '--timeout', '120s'], 150_000);
-  const left = async (kinds: string) => ((await getJson<{ items: any[] }>([kinds, '-n', ns]))?.items ?? []).map((o) => `${o.kind}/${o.metadata.name}`);
-  await eventually('the namespace emptied of the release and the cluster', async () => {
-    const rest = await left('deployments,statefulsets,services,pods,configmaps,secrets,serviceaccounts,roles,rolebindings,hpa,pdb,networkpolicies,leases');
-    // The namespace's own objects, the users Secret the user applied, and the operator's leader
-    // election Lease: the operator creates it (helm does not know it) and releases it on shutdown.
-    const extra = rest.filter((o) => !['ConfigMap/kube-root-ca.crt', 'Secret/proxy-users', 'ServiceAccount/default', 'Lease/safesquid-operator'].includes(o));
-    return extra.length === 0 ? true : undefined;
-  }, 120_000).catch(async (err) => {
-    throw new Error(`${(err as Error).message}: left ${JSON.stringify(await left('deployments,statefulsets,services,pods,configmaps,secrets,serviceaccounts,roles,rolebindings,hpa,pdb,networkpolicies,leases'))}`);
+  const left = async (kinds: string) =>
+    ((await getJson<{ items: any[] }>([kinds, '-n', ns]))?.items ?? []).map((o) => `${o.kind}/${o.metadata.name}`);
+  await eventually(
+    'the namespace emptied of the release and the cluster',
+    async () => {
+      const rest = await left(
+        'deployments,statefulsets,services,pods,configmaps,secrets,serviceaccounts,roles,rolebindings,hpa,pdb,networkpolicies,leases',
+      );
+      // The namespace's own objects, the users Secret the user applied, and the operator's leader
+      // election Lease: the operator creates it (helm does not know it) and releases it on shutdown.
+      const extra = rest.filter(
+        (o) =>
+          ![
+            'ConfigMap/kube-root-ca.crt',
+            'Secret/proxy-users',
+            'ServiceAccount/default',
+            'Lease/safesquid-operator',
+          ].includes(o),
+      );
+      return extra.length === 0 ? true : undefined;
+    },
+    120_000,
+  ).catch(async (err) => {
+    throw new Error(
+      `${(err as Error).message}: left ${JSON.stringify(await left('deployments,statefulsets,services,pods,configmaps,secrets,serviceaccounts,roles,rolebindings,hpa,pdb,networkpolicies,leases'))}`,
+    );
   });
   const lease = await getJson<{ spec: { holderIdentity?: string } }>(['lease', '-n', ns, 'safesquid-operator']);
   if (lease) {
     // Seen held by the last operator pod: helm deletes the RBAC while that pod is still stopping, so
     // (most likely) its release() is refused. Harmless (it expires), but not "nothing left": printed.
     figures.leaseAfterUninstall = lease.spec.holderIdentity ? `held by ${lease.spec.holderIdentity}` : 'released';
-    console.log(`helm uninstall left the Lease safesquid-operator (${figures.leaseAfterUninstall}): the operator creates it, the chart does not own it`);
+    console.log(
+      `helm uninstall left the Lease safesquid-operator (${figures.leaseAfterUninstall}): the operator creates it, the chart does not own it`,
+    );
   }
   // slaves.spool.retainOnDelete (default true) keeps the spool claims; the master's goes with the cluster.
   const pvcs = (await left('pvc')).sort();
-  expect(pvcs).toEqual(expect.arrayContaining([`PersistentVolumeClaim/state-${CLUSTER}-slave-0`, `PersistentVolumeClaim/state-${CLUSTER}-slave-1`]));
+  expect(pvcs).toEqual(
+    expect.arrayContaining([
+      `PersistentVolumeClaim/state-${CLUSTER}-slave-0`,
+      `PersistentVolumeClaim/state-${CLUSTER}-slave-1`,
+    ]),
+  );
   for (const p of pvcs) expect(p).toMatch(new RegExp(`^PersistentVolumeClaim/state-${CLUSTER}-slave-\\d+$`));
-  const clusterWide = await kubectl(['get', 'clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
+  const clusterWide = await kubectl([
+    'get',
+    'clusterroles,clusterrolebindings',
+    '-l',
+    `app.kubernetes.io/instance=${RELEASE}`,
+    '-o',
+    'name',
+  ]);
   expect(clusterWide.stdout.trim()).toBe('');
   proxyIp = '';
 });

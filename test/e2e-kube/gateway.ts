@@ -29,9 +29,13 @@ export interface ProductImages {
 export function productImages(): ProductImages {
   const find = (image: string): string => {
     const dir = join(ROOT, '.images', image);
-    const tars = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`safesquid-${image}-`) && f.endsWith('.tar')) : [];
+    const tars = existsSync(dir)
+      ? readdirSync(dir).filter((f) => f.startsWith(`safesquid-${image}-`) && f.endsWith('.tar'))
+      : [];
     if (tars.length !== 1) {
-      throw new Error(`expected one .images/${image}/safesquid-${image}-VERSION-REV.tar, found ${tars.length === 0 ? 'none' : tars.join(', ')}: run make images`);
+      throw new Error(
+        `expected one .images/${image}/safesquid-${image}-VERSION-REV.tar, found ${tars.length === 0 ? 'none' : tars.join(', ')}: run make images`,
+      );
     }
     return join(dir, tars[0]);
   };
@@ -40,7 +44,9 @@ export function productImages(): ProductImages {
   const m = /^safesquid-proxy-(\d+\.\d+\.\d+)-(\w+)\.tar$/.exec(proxyArchive.split('/').pop() as string);
   if (!m) throw new Error(`cannot read VERSION-REV from ${proxyArchive}`);
   if (!operatorArchive.endsWith(`safesquid-operator-${m[1]}-${m[2]}.tar`)) {
-    throw new Error(`.images/ holds a proxy and an operator image of different builds (${proxyArchive}, ${operatorArchive}): run make images`);
+    throw new Error(
+      `.images/ holds a proxy and an operator image of different builds (${proxyArchive}, ${operatorArchive}): run make images`,
+    );
   }
   return { proxyArchive, operatorArchive, version: m[1], revisionTag: `${m[1]}-${m[2]}` };
 }
@@ -70,12 +76,17 @@ export async function stableProductImages(dir: string, timeoutMs = 300_000): Pro
 /** `helm install|upgrade` values: the local image, never pulled, one replica on the real node. */
 export function chartValues(tag: string): string[] {
   return [
-    '--set', `image.tag=${tag}`,
-    '--set', 'image.pullPolicy=Never',
-    '--set', 'replicaCount=1',
-    '--set-json', `nodeSelector=${JSON.stringify(ON_REAL_NODE)}`,
+    '--set',
+    `image.tag=${tag}`,
+    '--set',
+    'image.pullPolicy=Never',
+    '--set',
+    'replicaCount=1',
+    '--set-json',
+    `nodeSelector=${JSON.stringify(ON_REAL_NODE)}`,
     // Small requests: the node is this 2-core machine, shared with the control plane.
-    '--set', 'resources.requests.cpu=20m',
+    '--set',
+    'resources.requests.cpu=20m',
   ];
 }
 
@@ -118,7 +129,12 @@ export function adaptedSamples(o: SampleOptions): K8sObject[] {
       const s = copy.spec;
       s.image = o.image;
       s.imagePullPolicy = 'Never';
-      s.master = { ...s.master, storage: { size: '64Mi' }, nodeSelector: ON_REAL_NODE, resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } } };
+      s.master = {
+        ...s.master,
+        storage: { size: '64Mi' },
+        nodeSelector: ON_REAL_NODE,
+        resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+      };
       s.slaves = {
         ...s.slaves,
         maxReplicas: 4,
@@ -151,7 +167,10 @@ export interface Condition {
 }
 
 export async function clusterConditions(ns: string): Promise<Condition[]> {
-  return (await getJson<{ status?: { conditions?: Condition[] } }>(['safesquidcluster', '-n', ns, CLUSTER]))?.status?.conditions ?? [];
+  return (
+    (await getJson<{ status?: { conditions?: Condition[] } }>(['safesquidcluster', '-n', ns, CLUSTER]))?.status
+      ?.conditions ?? []
+  );
 }
 
 export interface PodInfo {
@@ -168,19 +187,21 @@ export interface PodInfo {
 
 export async function pods(ns: string, selector: string): Promise<PodInfo[]> {
   const list = (await getJson<{ items: any[] }>(['pods', '-n', ns, '-l', selector]))?.items ?? [];
-  return list.map((p) => {
-    const ready = (p.status.conditions ?? []).find((c: any) => c.type === 'Ready');
-    return {
-      name: p.metadata.name,
-      ip: p.status.podIP ?? '',
-      ready: ready?.status === 'True',
-      deleting: Boolean(p.metadata.deletionTimestamp),
-      created: Date.parse(p.metadata.creationTimestamp),
-      readyAt: ready?.status === 'True' ? Date.parse(ready.lastTransitionTime) : undefined,
-      uid: p.metadata.uid,
-      image: p.spec.containers[0].image,
-    };
-  }).sort((a, b) => a.name.localeCompare(b.name));
+  return list
+    .map((p) => {
+      const ready = (p.status.conditions ?? []).find((c: any) => c.type === 'Ready');
+      return {
+        name: p.metadata.name,
+        ip: p.status.podIP ?? '',
+        ready: ready?.status === 'True',
+        deleting: Boolean(p.metadata.deletionTimestamp),
+        created: Date.parse(p.metadata.creationTimestamp),
+        readyAt: ready?.status === 'True' ? Date.parse(ready.lastTransitionTime) : undefined,
+        uid: p.metadata.uid,
+        image: p.spec.containers[0].image,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export const SLAVE_PODS = `app.kubernetes.io/name=safesquid,app.kubernetes.io/instance=${CLUSTER},app.kubernetes.io/component=slave`;
@@ -190,14 +211,20 @@ export const MASTER_PODS = `app.kubernetes.io/name=safesquid,app.kubernetes.io/i
 export async function readyPods(ns: string, selector: string, count: number, timeoutMs = 120_000): Promise<PodInfo[]> {
   let last: PodInfo[] = [];
   try {
-    return await eventually(`${count} Ready pods ${selector} in ${ns}`, async () => {
-      last = await pods(ns, selector);
-      const live = last.filter((p) => !p.deleting);
-      return live.length === count && live.every((p) => p.ready) ? live : undefined;
-    }, timeoutMs);
+    return await eventually(
+      `${count} Ready pods ${selector} in ${ns}`,
+      async () => {
+        last = await pods(ns, selector);
+        const live = last.filter((p) => !p.deleting);
+        return live.length === count && live.every((p) => p.ready) ? live : undefined;
+      },
+      timeoutMs,
+    );
   } catch (err) {
     const events = await kubectl(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp']);
-    throw new Error(`${(err as Error).message}; pods: ${JSON.stringify(last)}\nevents:\n${events.stdout.split('\n').slice(-25).join('\n')}`);
+    throw new Error(
+      `${(err as Error).message}; pods: ${JSON.stringify(last)}\nevents:\n${events.stdout.split('\n').slice(-25).join('\n')}`,
+    );
   }
 }
 

@@ -12,7 +12,9 @@ import { startPrometheusWithConfig, type RunningPrometheus } from '../support/pr
 
 /** The scrape configuration: jobs `safesquid` (master and slaves) and `safesquid-operator`, labels `pod` and `component`. */
 function podScrapeConfig(kubeconfig: string, namespace: string): object {
-  const discovery = { kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig, namespaces: { names: [namespace] } }] };
+  const discovery = {
+    kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig, namespaces: { names: [namespace] } }],
+  };
   const common = [
     { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
     { source_labels: ['__meta_kubernetes_pod_phase'], regex: 'Pending|Succeeded|Failed', action: 'drop' },
@@ -27,8 +29,17 @@ function podScrapeConfig(kubeconfig: string, namespace: string): object {
           { source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape'], regex: 'true', action: 'keep' },
           // One target per pod: the pod role lists every container port.
           { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics|portal', action: 'keep' },
-          { source_labels: ['__meta_kubernetes_pod_ip', '__meta_kubernetes_pod_annotation_prometheus_io_port'], regex: '(.+);(.+)', replacement: '$1:$2', target_label: '__address__' },
-          { source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_path'], regex: '(.+)', target_label: '__metrics_path__' },
+          {
+            source_labels: ['__meta_kubernetes_pod_ip', '__meta_kubernetes_pod_annotation_prometheus_io_port'],
+            regex: '(.+);(.+)',
+            replacement: '$1:$2',
+            target_label: '__address__',
+          },
+          {
+            source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_path'],
+            regex: '(.+)',
+            target_label: '__metrics_path__',
+          },
           { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_component'], target_label: 'component' },
           ...common,
         ],
@@ -37,7 +48,11 @@ function podScrapeConfig(kubeconfig: string, namespace: string): object {
         job_name: 'safesquid-operator',
         ...discovery,
         relabel_configs: [
-          { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], regex: 'safesquid-operator', action: 'keep' },
+          {
+            source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'],
+            regex: 'safesquid-operator',
+            action: 'keep',
+          },
           { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics', action: 'keep' },
           { target_label: 'component', replacement: 'operator' },
           ...common,
@@ -49,5 +64,8 @@ function podScrapeConfig(kubeconfig: string, namespace: string): object {
 
 /** Prometheus on 127.0.0.1 discovering the pods of `namespace` through the API server of `kubeconfig`. */
 export async function startKubernetesPrometheus(kubeconfig: string, namespace: string): Promise<RunningPrometheus> {
-  return startPrometheusWithConfig(locateKubeBinaries(['prometheus']).prometheus, podScrapeConfig(kubeconfig, namespace));
+  return startPrometheusWithConfig(
+    locateKubeBinaries(['prometheus']).prometheus,
+    podScrapeConfig(kubeconfig, namespace),
+  );
 }

@@ -29,7 +29,11 @@ export interface Upstreams {
 export async function startUpstreams(ip: string, dir: string): Promise<Upstreams> {
   mkdirSync(dir, { recursive: true });
   const ca = await createCa(join(dir, 'ca'));
-  const cert = await issueCert(dir, ca, 'upstream', '/CN=upstream', [...LEAF_EXTENSIONS, 'extendedKeyUsage=serverAuth', `subjectAltName=IP:${ip}`]);
+  const cert = await issueCert(dir, ca, 'upstream', '/CN=upstream', [
+    ...LEAF_EXTENSIONS,
+    'extendedKeyUsage=serverAuth',
+    `subjectAltName=IP:${ip}`,
+  ]);
   const u = { httpPort: 0, httpsPort: 0, ca: readFileSync(ca.cert, 'utf8'), hits: 0, close: async () => {} };
   const handler: http.RequestListener = (req, res) => {
     u.hits++;
@@ -43,10 +47,15 @@ export async function startUpstreams(ip: string, dir: string): Promise<Upstreams
   u.httpPort = (plain.address() as AddressInfo).port;
   u.httpsPort = (secure.address() as AddressInfo).port;
   u.close = async () => {
-    await Promise.all([plain, secure].map((s) => new Promise<void>((r) => {
-      s.close(() => r());
-      s.closeAllConnections();
-    })));
+    await Promise.all(
+      [plain, secure].map(
+        (s) =>
+          new Promise<void>((r) => {
+            s.close(() => r());
+            s.closeAllConnections();
+          }),
+      ),
+    );
   };
   return u;
 }
@@ -67,19 +76,30 @@ export function slaveFromVia(via: string | undefined): string {
 export function proxyGet(proxyHost: string, proxyPort: number, url: string, timeoutMs = 5000): Promise<ProxyReply> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: proxyHost,
-      port: proxyPort,
-      path: url,
-      agent: false,
-      headers: { host: target.host, 'proxy-authorization': PROXY_AUTH, connection: 'close' },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, slave: slaveFromVia(res.headers.via), body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${url} via ${proxyHost}:${proxyPort}: no answer in ${timeoutMs} ms`)));
+    const req = http.request(
+      {
+        host: proxyHost,
+        port: proxyPort,
+        path: url,
+        agent: false,
+        headers: { host: target.host, 'proxy-authorization': PROXY_AUTH, connection: 'close' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            slave: slaveFromVia(res.headers.via),
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(new Error(`GET ${url} via ${proxyHost}:${proxyPort}: no answer in ${timeoutMs} ms`)),
+    );
     req.on('error', reject);
     req.end();
   });
@@ -97,7 +117,14 @@ export interface ConnectReply {
  * CONNECT `authority` through the proxy; when it is established, a TLS GET of `/path` through the
  * tunnel checked against `ca` (the HTTPS upstream's), so "allowed" means bytes really went through.
  */
-export function proxyConnect(proxyHost: string, proxyPort: number, authority: string, ca: string, path = '/', timeoutMs = 5000): Promise<ConnectReply> {
+export function proxyConnect(
+  proxyHost: string,
+  proxyPort: number,
+  authority: string,
+  ca: string,
+  path = '/',
+  timeoutMs = 5000,
+): Promise<ConnectReply> {
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: proxyHost,
@@ -107,7 +134,10 @@ export function proxyConnect(proxyHost: string, proxyPort: number, authority: st
       agent: false,
       headers: { host: authority, 'proxy-authorization': PROXY_AUTH },
     });
-    const timer = setTimeout(() => req.destroy(new Error(`CONNECT ${authority} via ${proxyHost}:${proxyPort}: no answer in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(new Error(`CONNECT ${authority} via ${proxyHost}:${proxyPort}: no answer in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -140,7 +170,12 @@ export function proxyConnect(proxyHost: string, proxyPort: number, authority: st
         clearTimeout(timer);
         const text = Buffer.concat(chunks).toString('utf8');
         const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-        resolve({ status, slave, body: '', tunnelled: { status: m ? Number(m[1]) : 0, body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') } });
+        resolve({
+          status,
+          slave,
+          body: '',
+          tunnelled: { status: m ? Number(m[1]) : 0, body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') },
+        });
       });
     });
     req.end();
@@ -183,7 +218,8 @@ export function steadyTraffic(
       try {
         const r = await proxyGet(proxyHost, proxyPort, url);
         const expected = denied ? 403 : 200;
-        if (r.status !== expected) tally.failures.push(`${url}: ${r.status} from ${r.slave || '?'} (${r.body.slice(0, 120)})`);
+        if (r.status !== expected)
+          tally.failures.push(`${url}: ${r.status} from ${r.slave || '?'} (${r.body.slice(0, 120)})`);
         if (r.status === 200 || r.status === 403) {
           const c = tally.acknowledged.get(r.slave) ?? { requests: 0, blocked: 0 };
           c.requests++;

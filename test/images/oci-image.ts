@@ -49,19 +49,29 @@ export function builtImage(name: BuiltImage['name']): BuiltImage {
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
     manifests: { digest: string; annotations?: Record<string, string> }[];
   };
-  const tags = new Map(index.manifests.map((m) => [m.annotations?.['org.opencontainers.image.ref.name'] ?? '', m.digest]));
+  const tags = new Map(
+    index.manifests.map((m) => [m.annotations?.['org.opencontainers.image.ref.name'] ?? '', m.digest]),
+  );
   const version = packageVersion(name);
   const digest = tags.get(version);
-  if (!digest) throw new Error(`${layout} has no tag ${version} (tags: ${[...tags.keys()].join(', ')}): run \`make images\``);
+  if (!digest)
+    throw new Error(`${layout} has no tag ${version} (tags: ${[...tags.keys()].join(', ')}): run \`make images\``);
   const manifest = blob(layout, digest) as BuiltImage['manifest'];
   const config = blob(layout, manifest.config.digest) as BuiltImage['config'];
   return { name, layout, tags, manifest, config };
 }
 
 /** `umoci unpack`: `dir/rootfs` and the runtime spec `dir/config.json` umoci derives from the image config. */
-export async function unpack(image: BuiltImage, tag: string, dir: string): Promise<{ rootfs: string; spec: RuntimeSpec }> {
+export async function unpack(
+  image: BuiltImage,
+  tag: string,
+  dir: string,
+): Promise<{ rootfs: string; spec: RuntimeSpec }> {
   await run('umoci', ['unpack', '--image', `${image.layout}:${tag}`, dir], { maxBuffer: 1 << 24 });
-  return { rootfs: join(dir, 'rootfs'), spec: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RuntimeSpec };
+  return {
+    rootfs: join(dir, 'rootfs'),
+    spec: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RuntimeSpec,
+  };
 }
 
 /** The parts of an OCI runtime spec (config.json) the tests read or change. */

@@ -65,9 +65,14 @@ export function startContainer(opts: ContainerOptions): RuncContainer {
   mkdirSync(opts.bundleDir, { recursive: true });
   writeFileSync(join(opts.bundleDir, 'config.json'), JSON.stringify(spec, null, 2));
   const runc = (...args: string[]) => run('runc', ['--root', opts.stateRoot, ...args]);
-  const child = startChild(`container ${opts.id}`, 'runc', ['--root', opts.stateRoot, 'run', '--bundle', opts.bundleDir, opts.id], {
-    stopGraceMs: 5000,
-  });
+  const child = startChild(
+    `container ${opts.id}`,
+    'runc',
+    ['--root', opts.stateRoot, 'run', '--bundle', opts.bundleDir, opts.id],
+    {
+      stopGraceMs: 5000,
+    },
+  );
   return {
     id: opts.id,
     child,
@@ -88,13 +93,17 @@ export function startContainer(opts: ContainerOptions): RuncContainer {
 
 /** `Uid:` of /proc/PID/status: real, effective, saved, filesystem. */
 export function uidsOf(pid: number): number[] {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Uid:'))!;
   return line.split(/\s+/).slice(1).map(Number);
 }
 
 /** The options of the mount at `/` in the process's mount namespace (e.g. "ro,relatime"). */
 export function rootMountOptions(pid: number): string {
-  const line = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+  const line = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === '/');
   if (!line) throw new Error(`no / mount in /proc/${pid}/mountinfo`);
   return line.split(' ')[5];
 }

@@ -18,13 +18,20 @@ export interface MasterProc extends Proc {
   port: number;
 }
 
-export async function startMaster(s: ClusterSecrets, o: { port?: number; allow?: string[]; extra?: string[]; dataDir?: string } = {}): Promise<MasterProc> {
+export async function startMaster(
+  s: ClusterSecrets,
+  o: { port?: number; allow?: string[]; extra?: string[]; dataDir?: string } = {},
+): Promise<MasterProc> {
   const args = [
     'master',
-    '--listen', `127.0.0.1:${o.port ?? 0}`,
-    '--data-dir', o.dataDir ?? join(s.dir, 'master'),
-    '--token-file', s.tokenFile,
-    '--admin-token-file', s.adminTokenFile,
+    '--listen',
+    `127.0.0.1:${o.port ?? 0}`,
+    '--data-dir',
+    o.dataDir ?? join(s.dir, 'master'),
+    '--token-file',
+    s.tokenFile,
+    '--admin-token-file',
+    s.adminTokenFile,
     ...(o.allow ?? ['127.0.0.0/8']).flatMap((a) => ['--allow', a]),
     ...(o.extra ?? []),
   ];
@@ -44,12 +51,18 @@ export async function startSlave(
 ): Promise<SlaveProc> {
   const args = [
     'slave',
-    '--name', o.name,
-    '--listen', `127.0.0.1:${o.port ?? 0}`,
-    '--metrics-listen', `127.0.0.1:${o.metricsPort ?? 0}`,
-    '--master', o.masterUrl,
-    '--token-file', o.tokenFile ?? s.tokenFile,
-    '--state-dir', join(s.dir, o.name),
+    '--name',
+    o.name,
+    '--listen',
+    `127.0.0.1:${o.port ?? 0}`,
+    '--metrics-listen',
+    `127.0.0.1:${o.metricsPort ?? 0}`,
+    '--master',
+    o.masterUrl,
+    '--token-file',
+    o.tokenFile ?? s.tokenFile,
+    '--state-dir',
+    join(s.dir, o.name),
     ...(o.extra ?? []),
   ];
   const p = await startSafesquid(`slave ${o.name}`, args, slaveStarted);
@@ -90,7 +103,15 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 export function request(
   url: string,
-  o: { method?: string; token?: string; body?: string; type?: string; headers?: Record<string, string>; localAddress?: string; proxyPort?: number } = {},
+  o: {
+    method?: string;
+    token?: string;
+    body?: string;
+    type?: string;
+    headers?: Record<string, string>;
+    localAddress?: string;
+    proxyPort?: number;
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
@@ -99,8 +120,24 @@ export function request(
     if (o.body !== undefined) headers['content-type'] = o.type ?? 'application/yaml';
     // Through a slave: absolute-form request line to the proxy port.
     const opts: http.RequestOptions = o.proxyPort
-      ? { host: '127.0.0.1', port: o.proxyPort, path: url, method: o.method ?? 'GET', headers: { ...headers, host: target.host }, agent, localAddress: o.localAddress }
-      : { host: target.hostname, port: target.port, path: target.pathname + target.search, method: o.method ?? 'GET', headers, agent, localAddress: o.localAddress };
+      ? {
+          host: '127.0.0.1',
+          port: o.proxyPort,
+          path: url,
+          method: o.method ?? 'GET',
+          headers: { ...headers, host: target.host },
+          agent,
+          localAddress: o.localAddress,
+        }
+      : {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname + target.search,
+          method: o.method ?? 'GET',
+          headers,
+          agent,
+          localAddress: o.localAddress,
+        };
     if (o.localAddress) opts.agent = false;
     const req = http.request(opts, (res) => {
       const chunks: Buffer[] = [];

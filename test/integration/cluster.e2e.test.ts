@@ -50,7 +50,8 @@ afterEach(async () => {
 
 afterAll(() => closeAgent());
 
-const admin = (m: MasterProc, path: string, o: Parameters<typeof request>[1] = {}) => request(`${m.url}/api/v1${path}`, { token: secrets.adminToken, ...o });
+const admin = (m: MasterProc, path: string, o: Parameters<typeof request>[1] = {}) =>
+  request(`${m.url}/api/v1${path}`, { token: secrets.adminToken, ...o });
 
 async function putPolicy(m: MasterProc, text: string): Promise<string> {
   const r = await admin(m, '/policy', { method: 'PUT', body: text });
@@ -94,7 +95,12 @@ it('propagates a policy change to every slave, which enforces it', async () => {
     expect(await via(s, 'alpha/x')).toBe(200);
     expect(await via(s, 'beta/x')).toBe(403);
   }
-  const entries = (await admin(m, '/slaves')).json as { name: string; inSync: boolean; state: string; events: { kind: string }[] }[];
+  const entries = (await admin(m, '/slaves')).json as {
+    name: string;
+    inSync: boolean;
+    state: string;
+    events: { kind: string }[];
+  }[];
   expect(entries.map((e) => [e.name, e.inSync, e.state])).toEqual(names.map((n) => [n, true, 'online']));
   for (const e of entries) expect(e.events.some((ev) => ev.kind === 'applied')).toBe(true);
 });
@@ -140,7 +146,11 @@ it('keeps enforcing and spooling while the master is down, then delivers every r
   // Nothing arrives twice, however the retries went.
   await new Promise((r) => setTimeout(r, 1500));
   expect(await storedRecords(m2, start)).toBe(sent);
-  const entries = (await admin(m2, '/slaves')).json as { name: string; lastReportAt: string | null; events: { kind: string }[] }[];
+  const entries = (await admin(m2, '/slaves')).json as {
+    name: string;
+    lastReportAt: string | null;
+    events: { kind: string }[];
+  }[];
   for (const name of ['a', 'b']) {
     const e = entries.find((x) => x.name === name);
     expect(e?.lastReportAt).not.toBeNull();
@@ -164,17 +174,29 @@ it('a slave restarted while the master is down enforces its persisted policy', a
 
 it('refuses an address outside the allow list (403) and a wrong token (401)', async () => {
   const m = await master({ allow: ['127.0.0.2/32'] });
-  const fromOutside = await request(`${m.url}/api/v1/policy/bundle`, { token: secrets.clusterToken, localAddress: '127.0.0.1' });
+  const fromOutside = await request(`${m.url}/api/v1/policy/bundle`, {
+    token: secrets.clusterToken,
+    localAddress: '127.0.0.1',
+  });
   expect(fromOutside.status).toBe(403);
   expect(fromOutside.json.error).toMatch(/127\.0\.0\.1 is not in the portal's allow list/);
-  const wrongToken = await request(`${m.url}/api/v1/policy/bundle`, { token: 'not-the-token', localAddress: '127.0.0.2' });
+  const wrongToken = await request(`${m.url}/api/v1/policy/bundle`, {
+    token: 'not-the-token',
+    localAddress: '127.0.0.2',
+  });
   expect(wrongToken.status).toBe(401);
-  const allowed = await request(`${m.url}/api/v1/policy/bundle`, { token: secrets.clusterToken, localAddress: '127.0.0.2' });
+  const allowed = await request(`${m.url}/api/v1/policy/bundle`, {
+    token: secrets.clusterToken,
+    localAddress: '127.0.0.2',
+  });
   expect(allowed.status).toBe(200);
 
   // A slave connecting from 127.0.0.1 is refused too, gets no policy, and the refusal is logged.
   const s = await slave({ name: 'outsider', masterUrl: m.url });
-  await until('the refusal logged', () => m.output().includes('"client":"127.0.0.1"') && m.output().includes('portal request refused'));
+  await until(
+    'the refusal logged',
+    () => m.output().includes('"client":"127.0.0.1"') && m.output().includes('portal request refused'),
+  );
   const registry = await request(`${m.url}/api/v1/slaves`, { token: secrets.adminToken, localAddress: '127.0.0.2' });
   expect(registry.json).toEqual([]);
   expect(await via(s, 'anything')).not.toBe(200);
@@ -207,11 +229,23 @@ it('follows a rotated cluster token without restarts: refused while only the mas
   writeFileSync(secrets.tokenFile, `${rotated}\n`);
   for (let i = 0; i < 5; i++) expect(await via(s, `between-${i}`)).toBe(200);
   // The slave's next report batch reaches the master with the old token: the master re-reads its file then.
-  await until('the master on the new token', () => m.output().includes('cluster token file changed') || undefined, 15_000);
-  await until('the old token refused', () => m.output().includes('the bearer token is not valid for this cluster') || undefined, 15_000);
+  await until(
+    'the master on the new token',
+    () => m.output().includes('cluster token file changed') || undefined,
+    15_000,
+  );
+  await until(
+    'the old token refused',
+    () => m.output().includes('the bearer token is not valid for this cluster') || undefined,
+    15_000,
+  );
   expect(await storedRecords(m, from)).toBe(5);
 
   writeFileSync(slaveToken, `${rotated}\n`);
-  await until('every record delivered with the new token', async () => (await storedRecords(m, from)) === 10 || undefined, 30_000);
+  await until(
+    'every record delivered with the new token',
+    async () => (await storedRecords(m, from)) === 10 || undefined,
+    30_000,
+  );
   expect(s.output()).toContain('cluster token file changed: now sending the new cluster token');
 });

@@ -15,10 +15,16 @@ let ns: string;
 let secrets: ClusterSecrets;
 let master: MasterProc | undefined;
 
-const bundleOf = (blocked: string) => compilePolicyBundle(parsePolicyDocuments(blockingPolicy(blocked), `${blocked}.yaml`));
+const bundleOf = (blocked: string) =>
+  compilePolicyBundle(parsePolicyDocuments(blockingPolicy(blocked), `${blocked}.yaml`));
 
 function configMap(data: Record<string, string>): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'corp-policy', namespace: ns }, data });
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'corp-policy', namespace: ns },
+    data,
+  });
 }
 
 beforeAll(async () => {
@@ -37,7 +43,8 @@ it('follows the policy ConfigMap through the API, read-only, in well under a sec
   const a = bundleOf('alpha');
   await kubectlOk(['apply', '-f', '-'], configMap({ 'bundle.json': JSON.stringify(a) }));
   master = await startMaster(secrets, { extra: ['--kube-configmap', `${ns}/corp-policy`] });
-  const admin = (path: string, o: Parameters<typeof request>[1] = {}) => request(`${master!.url}/api/v1${path}`, { token: secrets.adminToken, ...o });
+  const admin = (path: string, o: Parameters<typeof request>[1] = {}) =>
+    request(`${master!.url}/api/v1${path}`, { token: secrets.adminToken, ...o });
 
   const policy = (await admin('/policy')).json;
   expect(policy).toMatchObject({ hash: a.hash, source: 'configmap', editable: false });
@@ -47,7 +54,10 @@ it('follows the policy ConfigMap through the API, read-only, in well under a sec
   expect(put.json.error).toContain(`ConfigMap ${ns}/corp-policy`);
 
   const b = bundleOf('beta');
-  const poll = request(`${master.url}/api/v1/policy/bundle?wait=30`, { token: secrets.clusterToken, headers: { 'if-none-match': `"${a.hash}"` } });
+  const poll = request(`${master.url}/api/v1/policy/bundle?wait=30`, {
+    token: secrets.clusterToken,
+    headers: { 'if-none-match': `"${a.hash}"` },
+  });
   await new Promise((r) => setTimeout(r, 200));
   await kubectlOk(['apply', '-f', '-'], configMap({ 'bundle.json': JSON.stringify(b) }));
   const applied = Date.now();
@@ -58,7 +68,10 @@ it('follows the policy ConfigMap through the API, read-only, in well under a sec
   expect(lagMs).toBeLessThan(1000);
 
   // A tampered bundle is refused; the master keeps serving the last good one.
-  await kubectlOk(['apply', '-f', '-'], configMap({ 'bundle.json': JSON.stringify({ ...b, hash: `sha256:${'0'.repeat(64)}` }) }));
+  await kubectlOk(
+    ['apply', '-f', '-'],
+    configMap({ 'bundle.json': JSON.stringify({ ...b, hash: `sha256:${'0'.repeat(64)}` }) }),
+  );
   await until('the refusal logged', () => master!.output().includes('policy ConfigMap does not load'));
   expect((await admin('/policy')).json.hash).toBe(b.hash);
 

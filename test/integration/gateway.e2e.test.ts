@@ -38,14 +38,22 @@ beforeAll(async () => {
   const put = await admin('/policy', { method: 'PUT', body: blockingPolicy('blocked') });
   expect(put.status).toBe(201);
   slaves = await Promise.all(
-    ['s1', 's2'].map((name) => startSlave(secrets, { name, masterUrl: master.url, extra: ['--proxy-protocol-from', '127.0.0.1/32'] })),
+    ['s1', 's2'].map((name) =>
+      startSlave(secrets, { name, masterUrl: master.url, extra: ['--proxy-protocol-from', '127.0.0.1/32'] }),
+    ),
   );
   await until('both slaves on the policy', async () => {
     const entries = (await admin('/slaves')).json as { name: string; policyHash: string }[];
     return entries.filter((e) => e.policyHash === put.json.hash).length === 2 || undefined;
   });
-  haproxy = await startHaproxy(slaves.map((s) => ({ name: s.name, port: s.port, checkPort: s.metricsPort })), { sendProxy: 'v2' });
-  await until('haproxy sees both slaves ready', async () => (await haproxy!.serverState('s1')) === 'UP' && (await haproxy!.serverState('s2')) === 'UP');
+  haproxy = await startHaproxy(
+    slaves.map((s) => ({ name: s.name, port: s.port, checkPort: s.metricsPort })),
+    { sendProxy: 'v2' },
+  );
+  await until(
+    'haproxy sees both slaves ready',
+    async () => (await haproxy!.serverState('s1')) === 'UP' && (await haproxy!.serverState('s2')) === 'UP',
+  );
   prometheus = await startPrometheus([
     { job: 'safesquid-master', targets: [`127.0.0.1:${master.port}`] },
     { job: 'safesquid-slave', targets: slaves.map((s) => `127.0.0.1:${s.metricsPort}`) },
@@ -53,7 +61,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([prometheus?.stop(), haproxy?.stop(), ...slaves.map((s) => s.stop('SIGKILL')), master?.stop('SIGKILL')]);
+  await Promise.all([
+    prometheus?.stop(),
+    haproxy?.stop(),
+    ...slaves.map((s) => s.stop('SIGKILL')),
+    master?.stop('SIGKILL'),
+  ]);
   await upstream?.close();
   secrets?.remove();
   closeAgent();
@@ -73,7 +86,11 @@ let sent = 0;
 /** GET <upstream>/<path> through the gateway on a new connection (so HAProxy picks a slave for it). */
 async function throughGateway(path: string): Promise<{ status: number; slave: string }> {
   const localAddress = CLIENTS[sent++ % CLIENTS.length];
-  const r = await request(`http://127.0.0.1:${upstream.port}/${path}`, { proxyPort: haproxy!.port, headers: { connection: 'close' }, localAddress });
+  const r = await request(`http://127.0.0.1:${upstream.port}/${path}`, {
+    proxyPort: haproxy!.port,
+    headers: { connection: 'close' },
+    localAddress,
+  });
   const slave = /^1\.1 (\S+) \(safesquid\)$/.exec(String(r.headers.via ?? ''))?.[1];
   if (!slave) throw new Error(`answer ${r.status} without the slave's Via: ${JSON.stringify(r.headers)}`);
   const s = seen.get(slave) ?? { requests: 0, blocked: 0 };
@@ -87,7 +104,10 @@ async function throughGateway(path: string): Promise<{ status: number; slave: st
 async function state(): Promise<string> {
   const counters = await Promise.all(
     slaves.map(async (s) => {
-      const text = await request(`http://127.0.0.1:${s.metricsPort}/metrics`).then((r) => r.text, (e: Error) => e.message);
+      const text = await request(`http://127.0.0.1:${s.metricsPort}/metrics`).then(
+        (r) => r.text,
+        (e: Error) => e.message,
+      );
       const lines = text.split('\n').filter((l) => /^safesquid_(proxy_requests_total|report_)/.test(l));
       return `${s.name} (${s.running() ? 'running' : s.exitDescription()}):\n  ${lines.join('\n  ')}\n  log tail:\n${s.outputTail(15)}`;
     }),
@@ -102,7 +122,12 @@ async function state(): Promise<string> {
 }
 
 /** `until`, failing with the state of every process instead of just the time it waited. */
-async function untilExplained(what: string, probe: () => Promise<true | undefined>, timeoutMs: number, intervalMs?: number) {
+async function untilExplained(
+  what: string,
+  probe: () => Promise<true | undefined>,
+  timeoutMs: number,
+  intervalMs?: number,
+) {
   try {
     await until(what, probe, timeoutMs, intervalMs);
   } catch (err) {
@@ -118,7 +143,11 @@ async function stored(): Promise<number> {
 }
 
 async function perSlave(): Promise<Record<string, { requests: number; blocked: number }>> {
-  const rows = (await admin(`/reports/per-slave?from=${from}&to=${Date.now() + 60_000}`)).json as { slave: string; requests: number; blocked: number }[];
+  const rows = (await admin(`/reports/per-slave?from=${from}&to=${Date.now() + 60_000}`)).json as {
+    slave: string;
+    requests: number;
+    blocked: number;
+  }[];
   return Object.fromEntries(rows.map((r) => [r.slave, { requests: r.requests, blocked: r.blocked }]));
 }
 
@@ -127,17 +156,25 @@ it('leaves no request and no record for clients that connect to the gateway and 
   // before the slave accepts it: neither is a request.
   for (let i = 0; i < 300; i++) {
     await new Promise<void>((resolve) => {
-      const c = createConnection({ port: haproxy!.port, host: '127.0.0.1', localAddress: CLIENTS[i % CLIENTS.length] }, () => {
-        c.destroy();
-        resolve();
-      });
+      const c = createConnection(
+        { port: haproxy!.port, host: '127.0.0.1', localAddress: CLIENTS[i % CLIENTS.length] },
+        () => {
+          c.destroy();
+          resolve();
+        },
+      );
       c.on('error', () => resolve());
     });
   }
   // Past the slaves' 1 s report flush, so a stray record would have reached the master.
   await new Promise((r) => setTimeout(r, 1500));
   const counted = await Promise.all(
-    slaves.map(async (s) => /^safesquid_proxy_requests_total\{action="deny"\} (\d+)$/m.exec((await request(`http://127.0.0.1:${s.metricsPort}/metrics`)).text)?.[1]),
+    slaves.map(
+      async (s) =>
+        /^safesquid_proxy_requests_total\{action="deny"\} (\d+)$/m.exec(
+          (await request(`http://127.0.0.1:${s.metricsPort}/metrics`)).text,
+        )?.[1],
+    ),
   );
   expect({ counted, stored: await stored() }).toEqual({ counted: ['0', '0'], stored: 0 });
 });
@@ -154,31 +191,53 @@ it('spreads connections over both slaves, each enforcing the policy, and the uni
     expect(s.requests).toBeGreaterThanOrEqual(15);
     expect(s.blocked).toBeGreaterThan(0);
   }
-  await untilExplained('every request in the master\'s reports', async () => (await stored()) === 40 || undefined, 15_000);
+  await untilExplained(
+    "every request in the master's reports",
+    async () => (await stored()) === 40 || undefined,
+    15_000,
+  );
   expect(await perSlave()).toEqual(Object.fromEntries(seen));
   // The clients' own addresses, carried through HAProxy by the PROXY protocol.
-  const records = (await admin(`/reports/search?from=${from}&to=${Date.now() + 60_000}&limit=1000`)).json.records as { client: string; slave: string }[];
+  const records = (await admin(`/reports/search?from=${from}&to=${Date.now() + 60_000}&limit=1000`)).json.records as {
+    client: string;
+    slave: string;
+  }[];
   expect(records).toHaveLength(40);
   expect(new Set(records.map((r) => r.client))).toEqual(new Set(CLIENTS));
 });
 
 it('Prometheus scrapes the master and every slave, and their counters agree with the reports', async () => {
   const p = prometheus!;
-  await until('every target up', async () => {
-    const up = await p.query('up');
-    return (up.length === 3 && up.every((s) => s.value === 1)) || undefined;
-  }, 20_000, 200);
+  await until(
+    'every target up',
+    async () => {
+      const up = await p.query('up');
+      return (up.length === 3 && up.every((s) => s.value === 1)) || undefined;
+    },
+    20_000,
+    200,
+  );
   const requests = total();
   // Each slave counted what it served; the master counted what it stored.
-  await untilExplained('the slaves\' request counters scraped', async () => {
-    const byInstance = await p.query('sum by (instance) (safesquid_proxy_requests_total)');
-    const counted = Object.fromEntries(byInstance.map((s) => [s.metric.instance, s.value]));
-    return slaves.every((s) => counted[`127.0.0.1:${s.metricsPort}`] === seen.get(s.name)?.requests) || undefined;
-  }, 20_000, 200);
-  await until('the master\'s ingested records scraped', async () => {
-    const ingested = await p.query('safesquid_report_ingested_records_total{job="safesquid-master"}');
-    return ingested[0]?.value === requests || undefined;
-  }, 20_000, 200);
+  await untilExplained(
+    "the slaves' request counters scraped",
+    async () => {
+      const byInstance = await p.query('sum by (instance) (safesquid_proxy_requests_total)');
+      const counted = Object.fromEntries(byInstance.map((s) => [s.metric.instance, s.value]));
+      return slaves.every((s) => counted[`127.0.0.1:${s.metricsPort}`] === seen.get(s.name)?.requests) || undefined;
+    },
+    20_000,
+    200,
+  );
+  await until(
+    "the master's ingested records scraped",
+    async () => {
+      const ingested = await p.query('safesquid_report_ingested_records_total{job="safesquid-master"}');
+      return ingested[0]?.value === requests || undefined;
+    },
+    20_000,
+    200,
+  );
   const sent = await p.query('sum(safesquid_report_records_sent_total)');
   expect(sent[0].value).toBe(requests);
   const dropped = await p.query('sum(safesquid_report_records_dropped_total)');
@@ -186,7 +245,8 @@ it('Prometheus scrapes the master and every slave, and their counters agree with
 
   // What it scraped passes promtool's lint, but for three gauges of prom-client's default Node.js
   // metrics, whose names (…_active_handles_total) are prom-client's, not ours.
-  const promClientNames = /^(\S+_)?nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+  const promClientNames =
+    /^(\S+_)?nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
   for (const url of [`${master.url}/metrics`, ...slaves.map((s) => `http://127.0.0.1:${s.metricsPort}/metrics`)]) {
     const text = (await request(url)).text;
     const lint = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });

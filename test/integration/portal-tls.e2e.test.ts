@@ -12,7 +12,17 @@ import { Agent, fetch } from 'undici';
 import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { createCa, issueServerCert, type CertFiles } from '../support/test-pki.js';
 import { until } from '../support/until.js';
-import { blockingPolicy, closeAgent, request, startMaster, startSlave, startUpstream, type MasterProc, type SlaveProc, type Upstream } from './cluster-processes.js';
+import {
+  blockingPolicy,
+  closeAgent,
+  request,
+  startMaster,
+  startSlave,
+  startUpstream,
+  type MasterProc,
+  type SlaveProc,
+  type Upstream,
+} from './cluster-processes.js';
 
 jest.setTimeout(60_000);
 
@@ -44,7 +54,10 @@ afterAll(async () => {
 });
 
 /** A portal call trusting the cluster CA, as the administrator (`asAdmin: false`: as nobody yet). */
-async function portal(path: string, init: { method?: string; body?: string; headers?: Record<string, string>; asAdmin?: boolean } = {}) {
+async function portal(
+  path: string,
+  init: { method?: string; body?: string; headers?: Record<string, string>; asAdmin?: boolean } = {},
+) {
   const res = await fetch(`${master.url}${path}`, {
     method: init.method,
     body: init.body,
@@ -52,7 +65,12 @@ async function portal(path: string, init: { method?: string; body?: string; head
     dispatcher: trustsCa,
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined,
+  };
 }
 
 /** The serial number of the certificate a new TLS connection to the portal gets. */
@@ -72,10 +90,19 @@ const serialOf = (certFile: string) => new X509Certificate(readFileSync(certFile
 
 it('serves the portal over HTTPS only, and a slave trusting the cluster CA syncs and reports over it', async () => {
   expect(master.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-  const put = await portal('/api/v1/policy', { method: 'PUT', body: blockingPolicy('blocked'), headers: { 'content-type': 'application/yaml' } });
+  const put = await portal('/api/v1/policy', {
+    method: 'PUT',
+    body: blockingPolicy('blocked'),
+    headers: { 'content-type': 'application/yaml' },
+  });
   expect(put.status).toBe(201);
   // Plain HTTP on the TLS port gets no portal.
-  const plain = await request(`http://127.0.0.1:${master.port}/api/v1/policy/bundle`, { token: secrets.clusterToken }).then((r) => r.status, (e: Error) => e.message);
+  const plain = await request(`http://127.0.0.1:${master.port}/api/v1/policy/bundle`, {
+    token: secrets.clusterToken,
+  }).then(
+    (r) => r.status,
+    (e: Error) => e.message,
+  );
   expect(plain).not.toBe(200);
 
   trusting = await startSlave(secrets, { name: 'trusting', masterUrl: master.url, extra: ['--master-ca', ca.cert] });
@@ -84,15 +111,26 @@ it('serves the portal over HTTPS only, and a slave trusting the cluster CA syncs
     return slaves.some((s) => s.name === 'trusting' && s.policyHash === put.json.hash) || undefined;
   });
   for (let i = 0; i < 5; i++) {
-    const r = await request(`http://127.0.0.1:${upstream.port}/${i === 4 ? 'blocked' : 'ok'}/${i}`, { proxyPort: trusting.port });
+    const r = await request(`http://127.0.0.1:${upstream.port}/${i === 4 ? 'blocked' : 'ok'}/${i}`, {
+      proxyPort: trusting.port,
+    });
     expect(r.status).toBe(i === 4 ? 403 : 200);
   }
-  await until('the records at the master', async () => (await portal(`/api/v1/reports/summary?from=${from}`)).json.requests === 5 || undefined, 15_000);
+  await until(
+    'the records at the master',
+    async () => (await portal(`/api/v1/reports/summary?from=${from}`)).json.requests === 5 || undefined,
+    15_000,
+  );
 });
 
 it('logs the administrator in with a Secure cookie', async () => {
   const password = readFileSync(join(secrets.dir, 'master', 'admin-password'), 'utf8').trim();
-  const login = await portal('/api/v1/session', { method: 'POST', body: JSON.stringify({ username: 'admin', password }), headers: { 'content-type': 'application/json' }, asAdmin: false });
+  const login = await portal('/api/v1/session', {
+    method: 'POST',
+    body: JSON.stringify({ username: 'admin', password }),
+    headers: { 'content-type': 'application/json' },
+    asAdmin: false,
+  });
   expect(login.status).toBe(200);
   expect(login.headers.get('set-cookie')).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
 });
@@ -100,8 +138,15 @@ it('logs the administrator in with a Secure cookie', async () => {
 it('a slave that does not trust the certificate gets no policy and says why', async () => {
   const doubting = await startSlave(secrets, { name: 'doubting', masterUrl: master.url });
   others.push(doubting);
-  await until('the certificate refusal logged', () =>
-    doubting.output().split('\n').some((l) => l.includes('master unreachable') && /self-signed|unable to (get local issuer|verify)/.test(l)) || undefined).catch((err: Error) => {
+  await until(
+    'the certificate refusal logged',
+    () =>
+      doubting
+        .output()
+        .split('\n')
+        .some((l) => l.includes('master unreachable') && /self-signed|unable to (get local issuer|verify)/.test(l)) ||
+      undefined,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}:\n${doubting.outputTail(20)}`);
   });
   const metrics = (await request(`http://127.0.0.1:${doubting.metricsPort}/metrics`)).text;
@@ -122,13 +167,30 @@ it('serves a renewed certificate without a restart, and keeps the old one when t
   renameSync(`${served.cert}.new`, served.cert);
   const second = serialOf(renewed.cert);
   expect(second).not.toBe(first);
-  await until('the renewed certificate served', async () => (await servedSerial()) === second || undefined, 10_000, 200);
+  await until(
+    'the renewed certificate served',
+    async () => (await servedSerial()) === second || undefined,
+    10_000,
+    200,
+  );
   await until('the renewal logged', () => master.output().includes('TLS certificate renewed') || undefined);
 
   writeFileSync(served.cert, 'not a certificate\n');
-  await until('the bad renewal logged', () => master.output().includes('the renewed TLS certificate does not load; still serving the previous one') || undefined, 10_000);
+  await until(
+    'the bad renewal logged',
+    () =>
+      master.output().includes('the renewed TLS certificate does not load; still serving the previous one') ||
+      undefined,
+    10_000,
+  );
   expect(await servedSerial()).toBe(second);
   // The slave goes on over the renewed certificate.
-  expect((await request(`http://127.0.0.1:${upstream.port}/ok/after-renewal`, { proxyPort: trusting.port })).status).toBe(200);
-  await until('its record at the master', async () => (await portal(`/api/v1/reports/summary?from=${from}`)).json.requests === 6 || undefined, 15_000);
+  expect(
+    (await request(`http://127.0.0.1:${upstream.port}/ok/after-renewal`, { proxyPort: trusting.port })).status,
+  ).toBe(200);
+  await until(
+    'its record at the master',
+    async () => (await portal(`/api/v1/reports/summary?from=${from}`)).json.requests === 6 || undefined,
+    15_000,
+  );
 });

@@ -21,7 +21,9 @@ export interface AlertRule {
 }
 
 export function alertRules(): AlertRule[] {
-  const doc = parse(readFileSync(RULES_FILE, 'utf8')) as { groups: { name: string; rules: (AlertRule | { record: string })[] }[] };
+  const doc = parse(readFileSync(RULES_FILE, 'utf8')) as {
+    groups: { name: string; rules: (AlertRule | { record: string })[] }[];
+  };
   return doc.groups.flatMap((g) => g.rules).filter((r): r is AlertRule => 'alert' in r);
 }
 
@@ -42,7 +44,9 @@ interface Panel {
 export function dashboardQueries(): PanelQuery[] {
   const dash = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: Panel[] };
   const all = (ps: Panel[]): Panel[] => ps.flatMap((p) => [p, ...all(p.panels ?? [])]);
-  return all(dash.panels).flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, refId: t.refId, expr: t.expr })));
+  return all(dash.panels).flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ panel: p.title, refId: t.refId, expr: t.expr })),
+  );
 }
 
 /**

@@ -5,7 +5,14 @@
  * SIGTERM releases the Lease and exits 0.
  */
 import { createNamespace, eventually, getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
-import { expectedChildren, installCrds, operatorIdentity, startOperator, type OperatorIdentity, type OperatorProc } from './operator-process.js';
+import {
+  expectedChildren,
+  installCrds,
+  operatorIdentity,
+  startOperator,
+  type OperatorIdentity,
+  type OperatorProc,
+} from './operator-process.js';
 
 jest.setTimeout(180_000);
 
@@ -57,11 +64,24 @@ it('converges without duplicates after a SIGKILL in the middle of reconciling', 
   await kubectlOk(['apply', '-n', ns, '-f', '-'], [policySet, ...CLUSTERS.map(clusterYaml)].join('---\n'));
   // Kill as soon as some children exist but not all.
   let seen = 0;
-  await eventually('the first children', async () => {
-    const out = await kubectlOk(['get', 'deployments,statefulsets,secrets', '-n', ns, '-l', 'app.kubernetes.io/managed-by=safesquid-operator', '-o', 'name']);
-    seen = out.trim() ? out.trim().split('\n').length : 0;
-    return seen > 0 ? true : undefined;
-  }, 30_000);
+  await eventually(
+    'the first children',
+    async () => {
+      const out = await kubectlOk([
+        'get',
+        'deployments,statefulsets,secrets',
+        '-n',
+        ns,
+        '-l',
+        'app.kubernetes.io/managed-by=safesquid-operator',
+        '-o',
+        'name',
+      ]);
+      seen = out.trim() ? out.trim().split('\n').length : 0;
+      return seen > 0 ? true : undefined;
+    },
+    30_000,
+  );
   await first.stop('SIGKILL');
   const total = CLUSTERS.length * 4;
   process.stdout.write(`operator SIGKILLed with ${seen} of ${total} deployments, statefulsets and secrets created\n`);
@@ -72,16 +92,27 @@ it('converges without duplicates after a SIGKILL in the middle of reconciling', 
   }
 
   const second = await start([], 'operator 2');
-  await eventually('every child of every cluster', async () => ((await allPresent(CLUSTERS)) ? true : undefined), 60_000).catch((err: Error) => {
+  await eventually(
+    'every child of every cluster',
+    async () => ((await allPresent(CLUSTERS)) ? true : undefined),
+    60_000,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}\n${second.outputTail(40)}`);
   });
-  const byKind = async (kind: string) => (await kubectlOk(['get', kind, '-n', ns, '-l', 'app.kubernetes.io/managed-by=safesquid-operator', '-o', 'name'])).trim().split('\n').sort();
+  const byKind = async (kind: string) =>
+    (await kubectlOk(['get', kind, '-n', ns, '-l', 'app.kubernetes.io/managed-by=safesquid-operator', '-o', 'name']))
+      .trim()
+      .split('\n')
+      .sort();
   expect(await byKind('deployments')).toEqual(CLUSTERS.map((c) => `deployment.apps/${c}-master`));
   expect(await byKind('statefulsets')).toEqual(CLUSTERS.map((c) => `statefulset.apps/${c}-slave`));
-  expect(await byKind('secrets')).toEqual(CLUSTERS.flatMap((c) => [`secret/${c}-admin`, `secret/${c}-sync-token`]).sort());
+  expect(await byKind('secrets')).toEqual(
+    CLUSTERS.flatMap((c) => [`secret/${c}-admin`, `secret/${c}-sync-token`]).sort(),
+  );
   expect(await byKind('configmaps')).toEqual(CLUSTERS.map((c) => `configmap/${c}-policy`));
   // A token a killed operator generated and stored is the one kept.
-  for (const [c, token] of tokensBefore) expect((await getJson(['secret', `${c}-sync-token`, '-n', ns])).data.token).toBe(token);
+  for (const [c, token] of tokensBefore)
+    expect((await getJson(['secret', `${c}-sync-token`, '-n', ns])).data.token).toBe(token);
   await second.stop();
   expect(second.exitDescription()).toBe('code 0');
 });
@@ -91,11 +122,15 @@ it('elects one leader of two, and the other takes over when the leader is SIGKIL
   const a = await start(lease, 'operator A');
   const b = await start(lease, 'operator B');
   const leaderGauge = async (p: OperatorProc) => p.counter('safesquid_operator_leader');
-  const [leader, follower] = await eventually('one leader', async () => {
-    const [ga, gb] = [await leaderGauge(a), await leaderGauge(b)];
-    if (ga + gb !== 1) return undefined;
-    return ga === 1 ? [a, b] : [b, a];
-  }, 30_000);
+  const [leader, follower] = await eventually(
+    'one leader',
+    async () => {
+      const [ga, gb] = [await leaderGauge(a), await leaderGauge(b)];
+      if (ga + gb !== 1) return undefined;
+      return ga === 1 ? [a, b] : [b, a];
+    },
+    30_000,
+  );
   const holder = (await getJson(['lease', 'safesquid-operator', '-n', ns])).spec.holderIdentity as string;
   expect(leader.logs().find((l) => l.msg === 'operator started')?.identity).toBe(holder);
 
@@ -115,7 +150,11 @@ it('elects one leader of two, and the other takes over when the leader is SIGKIL
   expect(takeoverMs).toBeLessThan(35_000);
   // And it reconciles: drift is repaired by the new leader.
   await kubectlOk(['delete', 'configmap', 'l6-policy', '-n', ns]);
-  await eventually('l6-policy back', async () => ((await getJson(['configmap', 'l6-policy', '-n', ns])) ? true : undefined), 30_000);
+  await eventually(
+    'l6-policy back',
+    async () => ((await getJson(['configmap', 'l6-policy', '-n', ns])) ? true : undefined),
+    30_000,
+  );
 
   // SIGTERM: the Lease is released (holder emptied) and the process exits 0.
   expect(await follower.stop('SIGTERM')).toBe(0);

@@ -20,7 +20,13 @@ const RBAC_NAMESPACE = 'safesquid-system';
 /** `kubectl apply -f crds/` and wait until both CRDs serve. */
 export async function installCrds(): Promise<void> {
   await kubectlOk(['apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds')]);
-  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/safesquidclusters.safesquid.io', 'crd/policysets.safesquid.io']);
+  await kubectlOk([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/safesquidclusters.safesquid.io',
+    'crd/policysets.safesquid.io',
+  ]);
 }
 
 export interface OperatorIdentity {
@@ -38,14 +44,26 @@ export interface OperatorIdentity {
  * running at once do not rebind each other's) or, with `watchNamespace`, the namespaced Role there.
  * The rules are applied as written. Then a token for the ServiceAccount and a kubeconfig using it.
  */
-export async function operatorIdentity(namespace: string, o: { watchNamespace?: string } = {}): Promise<OperatorIdentity> {
-  const files = ['service_account.yaml', 'leader_election_role.yaml', o.watchNamespace ? 'namespaced/role.yaml' : 'cluster_role.yaml'];
+export async function operatorIdentity(
+  namespace: string,
+  o: { watchNamespace?: string } = {},
+): Promise<OperatorIdentity> {
+  const files = [
+    'service_account.yaml',
+    'leader_election_role.yaml',
+    o.watchNamespace ? 'namespaced/role.yaml' : 'cluster_role.yaml',
+  ];
   const suffix = `-${namespace}`;
   const clusterScoped: string[] = [];
   const docs: unknown[] = [];
   for (const f of files) {
     for (const doc of parseAllDocuments(readFileSync(join(RBAC_DIR, f), 'utf8'))) {
-      const obj = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string }; roleRef?: { kind: string; name: string }; subjects?: { namespace?: string }[] };
+      const obj = doc.toJS() as {
+        kind: string;
+        metadata: { name: string; namespace?: string };
+        roleRef?: { kind: string; name: string };
+        subjects?: { namespace?: string }[];
+      };
       if (obj.metadata.namespace === RBAC_NAMESPACE) obj.metadata.namespace = namespace;
       for (const s of obj.subjects ?? []) if (s.namespace === RBAC_NAMESPACE) s.namespace = namespace;
       if (obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding') {
@@ -61,7 +79,9 @@ export async function operatorIdentity(namespace: string, o: { watchNamespace?: 
   await kubectlOk(['apply', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
   const token = (await kubectlOk(['create', 'token', 'safesquid-operator', '-n', namespace, '--duration=3h'])).trim();
   const admin = parseAllDocuments(readFileSync(process.env.KUBECONFIG!, 'utf8'))[0].toJS() as {
-    clusters: { cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string } }[];
+    clusters: {
+      cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string };
+    }[];
   };
   const cluster = admin.clusters[0].cluster;
   const dir = tempDir('operator');
@@ -100,11 +120,20 @@ export interface OperatorProc extends ChildHandle {
   logs(): Record<string, unknown>[];
 }
 
-export async function startOperator(identity: OperatorIdentity, args: string[] = [], o: { what?: string; readyTimeoutMs?: number } = {}): Promise<OperatorProc> {
+export async function startOperator(
+  identity: OperatorIdentity,
+  args: string[] = [],
+  o: { what?: string; readyTimeoutMs?: number } = {},
+): Promise<OperatorProc> {
   const what = o.what ?? 'the operator';
-  const child = startChild(what, process.execPath, [OPERATOR_MAIN, '--kubeconfig', identity.kubeconfigPath, '--metrics-listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, KUBECONFIG: '', POD_NAMESPACE: '' },
-  });
+  const child = startChild(
+    what,
+    process.execPath,
+    [OPERATOR_MAIN, '--kubeconfig', identity.kubeconfigPath, '--metrics-listen', '127.0.0.1:0', ...args],
+    {
+      env: { ...process.env, KUBECONFIG: '', POD_NAMESPACE: '' },
+    },
+  );
   const logs: Record<string, unknown>[] = [];
   child.onLine((line) => {
     if (!line.startsWith('{')) return;
@@ -146,8 +175,14 @@ export async function startOperator(identity: OperatorIdentity, args: string[] =
 }
 
 /** A SafeSquidCluster's condition, or undefined. */
-export async function condition(ns: string, name: string, type: string): Promise<{ status: string; reason: string; message: string } | undefined> {
-  const ssc = await getJson<{ status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }>(['ssc', name, '-n', ns]);
+export async function condition(
+  ns: string,
+  name: string,
+  type: string,
+): Promise<{ status: string; reason: string; message: string } | undefined> {
+  const ssc = await getJson<{
+    status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+  }>(['ssc', name, '-n', ns]);
   return ssc?.status?.conditions?.find((c) => c.type === type);
 }
 

@@ -6,10 +6,30 @@
  * runs with the namespaced Role of deploy/rbac/namespaced/.
  */
 import { createNamespace, eventually, getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
-import { blockingPolicy, closeAgent, request, startMaster, startSlave, startUpstream, type MasterProc, type SlaveProc, type Upstream } from '../integration/cluster-processes.js';
+import {
+  blockingPolicy,
+  closeAgent,
+  request,
+  startMaster,
+  startSlave,
+  startUpstream,
+  type MasterProc,
+  type SlaveProc,
+  type Upstream,
+} from '../integration/cluster-processes.js';
 import { writeSecret, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { tempDir } from '../support/temp-dir.js';
-import { clusterClaims, condition, installCrds, operatorIdentity, prebindVolumes, removeVolumes, startOperator, type OperatorIdentity, type OperatorProc } from './operator-process.js';
+import {
+  clusterClaims,
+  condition,
+  installCrds,
+  operatorIdentity,
+  prebindVolumes,
+  removeVolumes,
+  startOperator,
+  type OperatorIdentity,
+  type OperatorProc,
+} from './operator-process.js';
 
 jest.setTimeout(120_000);
 
@@ -89,15 +109,26 @@ it('carries a kubectl apply of a PolicySet to a slave that enforces it, and repo
     adminTokenFile: writeSecret(dir.path, 'admin-token', adminToken),
     remove: dir.remove,
   };
-  await converge('the policy ConfigMap', async () => ((await getJson(['configmap', 'flow-policy', '-n', ns])) ? true : undefined));
+  await converge('the policy ConfigMap', async () =>
+    (await getJson(['configmap', 'flow-policy', '-n', ns])) ? true : undefined,
+  );
   master = await startMaster(secrets, { extra: ['--kube-configmap', `${ns}/flow-policy`] });
   expect(await operator.stop()).toBe(0);
-  operator = await startOperator(identity!, ['--namespace', ns, '--resync-period', '30', '--master-url', `${ns}/flow=${master.url}`]);
+  operator = await startOperator(identity!, [
+    '--namespace',
+    ns,
+    '--resync-period',
+    '30',
+    '--master-url',
+    `${ns}/flow=${master.url}`,
+  ]);
   // Named as the StatefulSet's pod on the kwok node, so the registry entry and the Ready pod meet.
   slave = await startSlave(secrets, { name: 'flow-slave-0', masterUrl: master.url });
 
   const through = (path: string) => request(`http://127.0.0.1:${upstream!.port}${path}`, { proxyPort: slave!.port });
-  await converge('the slave enforces the first policy', async () => ((await through('/alpha/x')).status === 403 ? true : undefined));
+  await converge('the slave enforces the first policy', async () =>
+    (await through('/alpha/x')).status === 403 ? true : undefined,
+  );
   expect((await through('/beta/x')).status).toBe(200);
 
   const first = await converge('PolicySynced=True', async () => {
@@ -111,7 +142,11 @@ it('carries a kubectl apply of a PolicySet to a slave that enforces it, and repo
   // The edit: /beta is blocked now.
   await kubectlOk(['apply', '-n', ns, '-f', '-'], policySet('beta'));
   const applied = Date.now();
-  await eventually('the slave enforces the edited policy', async () => ((await through('/beta/x')).status === 403 ? true : undefined), 30_000);
+  await eventually(
+    'the slave enforces the edited policy',
+    async () => ((await through('/beta/x')).status === 403 ? true : undefined),
+    30_000,
+  );
   const enforcedMs = Date.now() - applied;
   expect((await through('/alpha/x')).status).toBe(200);
   process.stdout.write(`PolicySet kubectl apply -> enforced by the slave: ${enforcedMs} ms\n`);

@@ -73,16 +73,29 @@ afterAll(async () => {
 it('turns the samples into every child, owned and labelled, with the policy compiled into the ConfigMap', async () => {
   await kubectlOk(['apply', '-k', SAMPLES, '-n', ns]);
   const children = expectedChildren('corp');
-  await converge('every child of corp', async () => ((await kubectl(['get', ...children, '-n', ns])).code === 0 ? true : undefined));
+  await converge('every child of corp', async () =>
+    (await kubectl(['get', ...children, '-n', ns])).code === 0 ? true : undefined,
+  );
   const ssc = await get('ssc corp');
   for (const child of children) {
     const obj = await get(child);
     expect(obj.metadata.ownerReferences).toEqual([
-      expect.objectContaining({ kind: 'SafeSquidCluster', name: 'corp', uid: ssc.metadata.uid, controller: true, blockOwnerDeletion: true }),
+      expect.objectContaining({
+        kind: 'SafeSquidCluster',
+        name: 'corp',
+        uid: ssc.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      }),
     ]);
-    expect(obj.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': 'corp', 'app.kubernetes.io/managed-by': 'safesquid-operator' });
+    expect(obj.metadata.labels).toMatchObject({
+      'app.kubernetes.io/instance': 'corp',
+      'app.kubernetes.io/managed-by': 'safesquid-operator',
+    });
     // One field manager for everything the operator writes.
-    const managers = (obj.metadata.managedFields as { manager: string; operation: string }[]).filter((m) => m.operation === 'Apply').map((m) => m.manager);
+    const managers = (obj.metadata.managedFields as { manager: string; operation: string }[])
+      .filter((m) => m.operation === 'Apply')
+      .map((m) => m.manager);
     expect(managers).toEqual(['safesquid-operator']);
   }
   const cm = await get('configmap corp-policy');
@@ -92,10 +105,16 @@ it('turns the samples into every child, owned and labelled, with the policy comp
 
   // With an HPA the operator leaves spec.replicas of the StatefulSet to it: not among its fields.
   const sts = await get('statefulset corp-slave');
-  const mine = (sts.metadata.managedFields as { manager: string; fieldsV1: { 'f:spec'?: Record<string, unknown> } }[]).find((m) => m.manager === 'safesquid-operator')!;
+  const mine = (
+    sts.metadata.managedFields as { manager: string; fieldsV1: { 'f:spec'?: Record<string, unknown> } }[]
+  ).find((m) => m.manager === 'safesquid-operator')!;
   expect(mine.fieldsV1['f:spec']).not.toHaveProperty('f:replicas');
   const hpa = await get('hpa corp-slave');
-  expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 10, scaleTargetRef: { kind: 'StatefulSet', name: 'corp-slave' } });
+  expect(hpa.spec).toMatchObject({
+    minReplicas: 2,
+    maxReplicas: 10,
+    scaleTargetRef: { kind: 'StatefulSet', name: 'corp-slave' },
+  });
   const master = await get('deployment corp-master');
   expect(master.spec.replicas).toBe(1);
   expect(master.spec.strategy.type).toBe('Recreate');
@@ -111,11 +130,18 @@ it('gets master and slave pods Running and Ready on kwok nodes, and says so in s
   const pods = await converge('1 master and 2 slave pods Ready on kwok nodes', async () => {
     const list = await get('pods -l app.kubernetes.io/instance=corp');
     const ready = (list?.items ?? []).filter(
-      (p: any) => p.status.phase === 'Running' && p.spec.nodeName?.startsWith('kwok-node-') && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+      (p: any) =>
+        p.status.phase === 'Running' &&
+        p.spec.nodeName?.startsWith('kwok-node-') &&
+        p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
     );
     return ready.length >= 3 ? ready : undefined;
   });
-  expect(pods.map((p: any) => p.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(['master', 'slave', 'slave']);
+  expect(pods.map((p: any) => p.metadata.labels['app.kubernetes.io/component']).sort()).toEqual([
+    'master',
+    'slave',
+    'slave',
+  ]);
   await converge('MasterAvailable and SlavesAvailable', async () => {
     const m = await condition(ns, 'corp', 'MasterAvailable');
     const s = await condition(ns, 'corp', 'SlavesAvailable');
@@ -131,25 +157,42 @@ it('gets master and slave pods Running and Ready on kwok nodes, and says so in s
   });
   expect(ssc.status.selector).toContain('app.kubernetes.io/component=slave');
   // No real master runs behind kwok's pods: the operator says it cannot ask, rather than guessing.
-  await converge('PolicySynced=Unknown MasterUnreachable', async () => ((await condition(ns, 'corp', 'PolicySynced'))?.reason === 'MasterUnreachable' ? true : undefined));
+  await converge('PolicySynced=Unknown MasterUnreachable', async () =>
+    (await condition(ns, 'corp', 'PolicySynced'))?.reason === 'MasterUnreachable' ? true : undefined,
+  );
   expect(await condition(ns, 'corp', 'PolicySynced')).toMatchObject({ status: 'Unknown', reason: 'MasterUnreachable' });
   expect(await condition(ns, 'corp', 'Ready')).toMatchObject({ status: 'False', reason: 'MasterUnreachable' });
 });
 
 it('prints the columns of kubectl get ssc,pset', async () => {
-  await converge('PolicySet status', async () => ((await get('pset corp-baseline'))?.status?.clusters?.length ? true : undefined));
+  await converge('PolicySet status', async () =>
+    (await get('pset corp-baseline'))?.status?.clusters?.length ? true : undefined,
+  );
   const out = await kubectlOk(['get', 'ssc,pset', '-n', ns]);
   process.stdout.write(`kubectl get ssc,pset:\n${out}\n`);
   const lines = out.split('\n');
-  expect(lines.find((l) => l.startsWith('NAME') && l.includes('READY'))).toMatch(/NAME\s+READY\s+SLAVES\s+POLICY\s+AGE/);
-  expect(out).toMatch(new RegExp(`safesquidcluster.safesquid.io/corp\\s+False\\s+2/2\\s+${(await sampleHash()).slice(7, 19)}\\s`));
+  expect(lines.find((l) => l.startsWith('NAME') && l.includes('READY'))).toMatch(
+    /NAME\s+READY\s+SLAVES\s+POLICY\s+AGE/,
+  );
+  expect(out).toMatch(
+    new RegExp(`safesquidcluster.safesquid.io/corp\\s+False\\s+2/2\\s+${(await sampleHash()).slice(7, 19)}\\s`),
+  );
   expect(lines.find((l) => l.includes('PRIORITY'))).toMatch(/NAME\s+PRIORITY\s+VALID\s+CLUSTERS\s+AGE/);
   expect(out).toMatch(/policyset.safesquid.io\/corp-baseline\s+100\s+True\s+\["corp"\]/);
   expect(out).toMatch(/policyset.safesquid.io\/corp-downloads\s+50\s+True\s+\["corp"\]/);
 });
 
 it('reports MasterAvailable=False with the reason when the master cannot be scheduled, and True again after', async () => {
-  await kubectlOk(['patch', 'deployment', 'corp-master', '-n', ns, '--type=merge', '-p', '{"spec":{"template":{"spec":{"nodeSelector":{"safesquid-test":"nowhere"}}}}}']);
+  await kubectlOk([
+    'patch',
+    'deployment',
+    'corp-master',
+    '-n',
+    ns,
+    '--type=merge',
+    '-p',
+    '{"spec":{"template":{"spec":{"nodeSelector":{"safesquid-test":"nowhere"}}}}}',
+  ]);
   // First the new pod is merely not ready; once the scheduler has given up on it, the reason says why.
   const c = await converge('MasterAvailable=False, PodUnschedulable', async () => {
     const m = await condition(ns, 'corp', 'MasterAvailable');
@@ -158,8 +201,19 @@ it('reports MasterAvailable=False with the reason when the master cannot be sche
   expect(c.reason).toBe('PodUnschedulable');
   expect(c.message).toMatch(/didn't match Pod's node affinity\/selector|node\(s\) didn't match/);
   expect(await condition(ns, 'corp', 'Degraded')).toMatchObject({ status: 'True', reason: 'MasterUnavailable' });
-  await kubectlOk(['patch', 'deployment', 'corp-master', '-n', ns, '--type=json', '-p', '[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]']);
-  await converge('MasterAvailable=True again', async () => ((await condition(ns, 'corp', 'MasterAvailable'))?.status === 'True' ? true : undefined));
+  await kubectlOk([
+    'patch',
+    'deployment',
+    'corp-master',
+    '-n',
+    ns,
+    '--type=json',
+    '-p',
+    '[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]',
+  ]);
+  await converge('MasterAvailable=True again', async () =>
+    (await condition(ns, 'corp', 'MasterAvailable'))?.status === 'True' ? true : undefined,
+  );
 });
 
 it('marks a semantically bad PolicySet Valid=False with the engine message, and the ConfigMap keeps its hash', async () => {
@@ -184,16 +238,29 @@ spec:
   expect(valid.reason).toBe('Refused');
   expect(valid.message).toContain('corp-broken: rules[0].match.categories');
   expect(valid.message).toContain('no-such-category');
-  await converge('Degraded=PolicyRefused', async () => ((await condition(ns, 'corp', 'Degraded'))?.reason === 'PolicyRefused' ? true : undefined));
+  await converge('Degraded=PolicyRefused', async () =>
+    (await condition(ns, 'corp', 'Degraded'))?.reason === 'PolicyRefused' ? true : undefined,
+  );
   expect((await get('configmap corp-policy')).metadata.annotations['safesquid.io/policy-hash']).toBe(before);
-  const events = await kubectlOk(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=corp-broken,reason=PolicyRefused', '-o', 'jsonpath={.items[*].message}']);
+  const events = await kubectlOk([
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    'involvedObject.name=corp-broken,reason=PolicyRefused',
+    '-o',
+    'jsonpath={.items[*].message}',
+  ]);
   expect(events).toContain('no-such-category');
   // The other sets are fine, just held back.
   const baseline = (await get('pset corp-baseline')).status.conditions.find((x: any) => x.type === 'Valid');
   expect(baseline).toMatchObject({ status: 'True', reason: 'WaitingForOthers' });
 
   await kubectlOk(['delete', 'pset', 'corp-broken', '-n', ns]);
-  await converge('Degraded no longer PolicyRefused', async () => ((await condition(ns, 'corp', 'Degraded'))?.reason !== 'PolicyRefused' ? true : undefined));
+  await converge('Degraded no longer PolicyRefused', async () =>
+    (await condition(ns, 'corp', 'Degraded'))?.reason !== 'PolicyRefused' ? true : undefined,
+  );
   expect((await get('configmap corp-policy')).metadata.annotations['safesquid.io/policy-hash']).toBe(before);
 });
 
@@ -204,27 +271,57 @@ it('repairs drift: a child deleted or edited by hand comes back as the spec says
     const s = await get('service corp-proxy');
     return s && s.metadata.uid !== svc.metadata.uid ? s : undefined;
   });
-  expect(again.spec.ports).toEqual(svc.spec.ports.map((p: any) => expect.objectContaining({ name: p.name, port: p.port })));
+  expect(again.spec.ports).toEqual(
+    svc.spec.ports.map((p: any) => expect.objectContaining({ name: p.name, port: p.port })),
+  );
 
   const hash = await sampleHash();
-  await kubectlOk(['patch', 'configmap', 'corp-policy', '-n', ns, '--type=merge', '-p', '{"data":{"bundle.json":"{}"}}']);
+  await kubectlOk([
+    'patch',
+    'configmap',
+    'corp-policy',
+    '-n',
+    ns,
+    '--type=merge',
+    '-p',
+    '{"data":{"bundle.json":"{}"}}',
+  ]);
   await converge('the policy ConfigMap restored', async () => {
     const cm = await get('configmap corp-policy');
     return JSON.parse(cm.data['bundle.json']).hash === hash ? true : undefined;
   });
 
-  await kubectlOk(['patch', 'deployment', 'corp-master', '-n', ns, '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"evil/image:1"}]']);
-  await converge('the master image restored', async () => ((await get('deployment corp-master')).spec.template.spec.containers[0].image === 'safesquid/proxy:0.1.0' ? true : undefined));
+  await kubectlOk([
+    'patch',
+    'deployment',
+    'corp-master',
+    '-n',
+    ns,
+    '--type=json',
+    '-p',
+    '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"evil/image:1"}]',
+  ]);
+  await converge('the master image restored', async () =>
+    (await get('deployment corp-master')).spec.template.spec.containers[0].image === 'safesquid/proxy:0.1.0'
+      ? true
+      : undefined,
+  );
 });
 
 it('leaves the replica count the HPA owns alone', async () => {
   // What the HPA does: scale its target through the scale subresource (within min..max, and kwok
   // reports no CPU metrics, so the HPA itself keeps the count).
   await kubectlOk(['scale', 'statefulset', 'corp-slave', '-n', ns, '--replicas=4']);
-  await converge('status shows 4 desired slaves', async () => ((await get('ssc corp')).status.slaves.desired === 4 ? true : undefined));
+  await converge('status shows 4 desired slaves', async () =>
+    (await get('ssc corp')).status.slaves.desired === 4 ? true : undefined,
+  );
   // Make sure reconciles happened after the scale (resync every 4 s), then look again.
   const before = await operator!.counter('safesquid_operator_reconciles_total', { kind: 'SafeSquidCluster' });
-  await converge('two more reconciles', async () => ((await operator!.counter('safesquid_operator_reconciles_total', { kind: 'SafeSquidCluster' })) >= before + 2 ? true : undefined));
+  await converge('two more reconciles', async () =>
+    (await operator!.counter('safesquid_operator_reconciles_total', { kind: 'SafeSquidCluster' })) >= before + 2
+      ? true
+      : undefined,
+  );
   expect((await get('statefulset corp-slave')).spec.replicas).toBe(4);
   await converge('4 slaves ready', async () => ((await get('ssc corp')).status.slaves.ready === 4 ? true : undefined));
 });
@@ -232,14 +329,18 @@ it('leaves the replica count the HPA owns alone', async () => {
 it('raises the HPA floor with kubectl scale ssc; a fixed slaves.replicas deletes the HPA and sets the StatefulSet', async () => {
   // The scale subresource's spec side is slaves.minReplicas (see operator/src/api/crd.ts).
   await kubectlOk(['scale', 'ssc', 'corp', '-n', ns, '--replicas=3']);
-  await converge('HPA minReplicas 3', async () => ((await get('hpa corp-slave'))?.spec.minReplicas === 3 ? true : undefined));
+  await converge('HPA minReplicas 3', async () =>
+    (await get('hpa corp-slave'))?.spec.minReplicas === 3 ? true : undefined,
+  );
   await kubectlOk(['patch', 'ssc', 'corp', '-n', ns, '--type=merge', '-p', '{"spec":{"slaves":{"replicas":3}}}']);
   await converge('no HPA and 3 replicas', async () => {
     const hpa = await kubectl(['get', 'hpa', 'corp-slave', '-n', ns]);
     const sts = await get('statefulset corp-slave');
     return hpa.code !== 0 && sts.spec.replicas === 3 ? true : undefined;
   });
-  await converge('status shows 3 desired', async () => ((await get('ssc corp')).status.slaves.desired === 3 ? true : undefined));
+  await converge('status shows 3 desired', async () =>
+    (await get('ssc corp')).status.slaves.desired === 3 ? true : undefined,
+  );
 });
 
 it('writes nothing on a resync of an unchanged cluster', async () => {
@@ -251,12 +352,19 @@ it('writes nothing on a resync of an unchanged cluster', async () => {
   });
   const versions = async () => {
     const out: Record<string, string> = {};
-    for (const child of [...expectedChildren('corp', { hpa: false }), 'ssc/corp', 'pset/corp-baseline', 'pset/corp-downloads']) out[child] = (await get(child)).metadata.resourceVersion;
+    for (const child of [
+      ...expectedChildren('corp', { hpa: false }),
+      'ssc/corp',
+      'pset/corp-baseline',
+      'pset/corp-downloads',
+    ])
+      out[child] = (await get(child)).metadata.resourceVersion;
     return out;
   };
   const writes = async () => {
     let n = 0;
-    for (const verb of ['patch', 'post', 'put', 'delete']) n += await operator!.counter('safesquid_operator_kube_requests_total', { verb });
+    for (const verb of ['patch', 'post', 'put', 'delete'])
+      n += await operator!.counter('safesquid_operator_kube_requests_total', { verb });
     return n;
   };
   const rv0 = await versions();

@@ -43,10 +43,21 @@ function batchBody(slave: string, seq: number): Buffer {
   for (let i = 0; i < RECORDS; i++) {
     const h = (i * 7919 + seq * 104_729) % 3000;
     records.push({
-      time: t0 + i, slave, client: `10.0.${h % 250}.${i % 250}`, user: `user${(i * 31 + seq) % 700}`, method: 'GET',
-      host: `site${h}.example`, url: `http://site${h}.example/page/${i}?q=${seq}`, status: 200,
-      bytesUp: 300 + (i % 500), bytesDown: 1000 + i, durationMs: i % 300, action: i % 20 === 0 ? 'deny' : 'allow',
-      ...(i % 20 === 0 ? { rule: `rule-${h % 30}` } : {}), category: 'news', policyHash: 'sha256-test',
+      time: t0 + i,
+      slave,
+      client: `10.0.${h % 250}.${i % 250}`,
+      user: `user${(i * 31 + seq) % 700}`,
+      method: 'GET',
+      host: `site${h}.example`,
+      url: `http://site${h}.example/page/${i}?q=${seq}`,
+      status: 200,
+      bytesUp: 300 + (i % 500),
+      bytesDown: 1000 + i,
+      durationMs: i % 300,
+      action: i % 20 === 0 ? 'deny' : 'allow',
+      ...(i % 20 === 0 ? { rule: `rule-${h % 30}` } : {}),
+      category: 'news',
+      policyHash: 'sha256-test',
     });
   }
   return gzipSync(JSON.stringify({ batchId: `${slave}-${seq}-stall`, slave, records }));
@@ -56,7 +67,9 @@ async function postBatch(m: MasterProc, slave: string, body: Buffer): Promise<vo
   const r = await fetch(`${m.url}/api/v1/reports/batches`, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${secrets.clusterToken}`, 'content-type': 'application/json', 'content-encoding': 'gzip',
+      authorization: `Bearer ${secrets.clusterToken}`,
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
       'x-safesquid-slave': slave,
     },
     body,
@@ -81,19 +94,25 @@ it(`answers /healthz within ${HEALTHZ_BUDGET_MS} ms while ${SLAVES} slaves post 
   })();
   const started = performance.now();
   // Each slave posts its batches one after another, the slaves at once.
-  await Promise.all(Array.from({ length: SLAVES }, async (_, s) => {
-    for (let k = s; k < bodies.length; k += SLAVES) await postBatch(m, `s${s}`, bodies[k]);
-  }));
+  await Promise.all(
+    Array.from({ length: SLAVES }, async (_, s) => {
+      for (let k = s; k < bodies.length; k += SLAVES) await postBatch(m, `s${s}`, bodies[k]);
+    }),
+  );
   const ingestMs = performance.now() - started;
   ingesting = false;
   await probe;
 
-  const summary = await request(`${m.url}/api/v1/reports/summary?from=0&to=${Date.now() + 60_000}`, { token: secrets.adminToken });
+  const summary = await request(`${m.url}/api/v1/reports/summary?from=0&to=${Date.now() + 60_000}`, {
+    token: secrets.adminToken,
+  });
   expect(summary.json.requests).toBe(SLAVES * ROUNDS * RECORDS);
   // The probe ran throughout: a loop held for the whole ingest would have answered a few times.
   expect(latencies.length).toBeGreaterThan(10);
   const slowest = Math.max(...latencies);
   if (slowest >= Math.max(HEALTHZ_BUDGET_MS, ingestMs * HEALTHZ_BUDGET_SHARE)) {
-    throw new Error(`/healthz took ${slowest.toFixed(0)} ms while ${bodies.length} batches of ${RECORDS} records were ingested in ${ingestMs.toFixed(0)} ms`);
+    throw new Error(
+      `/healthz took ${slowest.toFixed(0)} ms while ${bodies.length} batches of ${RECORDS} records were ingested in ${ingestMs.toFixed(0)} ms`,
+    );
   }
 }, 60_000);

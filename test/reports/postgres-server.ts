@@ -82,16 +82,42 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   };
 
   try {
-    execFileSync('runuser', asPostgres([`${BIN}/initdb`, '-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']), {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    execFileSync(
+      'runuser',
+      asPostgres([
+        `${BIN}/initdb`,
+        '-D',
+        data,
+        '-U',
+        'postgres',
+        '-A',
+        'trust',
+        '-E',
+        'UTF8',
+        '--no-sync',
+        '--no-instructions',
+      ]),
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     const port = await freePort();
     const settings = [
-      '-c', `listen_addresses=127.0.0.1`, '-c', `port=${port}`, '-c', `unix_socket_directories=${dir}`,
-      '-c', 'max_connections=50', '-c', 'shared_buffers=128MB',
+      '-c',
+      `listen_addresses=127.0.0.1`,
+      '-c',
+      `port=${port}`,
+      '-c',
+      `unix_socket_directories=${dir}`,
+      '-c',
+      'max_connections=50',
+      '-c',
+      'shared_buffers=128MB',
       ...(fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
     ];
-    child = spawn('runuser', asPostgres([`${BIN}/postgres`, '-D', data, ...settings]), { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('runuser', asPostgres([`${BIN}/postgres`, '-D', data, ...settings]), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child.stderr!.on('data', (b: Buffer) => {
       stderr.push(b.toString());
       if (stderr.length > 50) stderr.shift();
@@ -108,7 +134,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         break;
       } catch {
         await c.end().catch(() => {});
-        if (Date.now() > deadline) throw new Error(`postgres did not accept connections on 127.0.0.1:${port}: ${stderr.join('')}`);
+        if (Date.now() > deadline)
+          throw new Error(`postgres did not accept connections on 127.0.0.1:${port}: ${stderr.join('')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -28,7 +28,9 @@ describe('PostgreSQL report store', () => {
     await Promise.all([a.close(), b.close()]);
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    expect((await c.query('SELECT version FROM schema_migrations ORDER BY version')).rows).toEqual(SCHEMA_POSTGRES.map((_, i) => ({ version: i + 1 })));
+    expect((await c.query('SELECT version FROM schema_migrations ORDER BY version')).rows).toEqual(
+      SCHEMA_POSTGRES.map((_, i) => ({ version: i + 1 })),
+    );
     await c.end();
   });
 
@@ -36,20 +38,38 @@ describe('PostgreSQL report store', () => {
     const url = await server.createDatabase('shared_policies');
     const [a, b] = await Promise.all([openReportStore({ postgresUrl: url }), openReportStore({ postgresUrl: url })]);
     const hash = 'sha256:' + 'c'.repeat(64);
-    const batch = (slave: string) => Array.from({ length: 5 }, (_, i) => ({
-      time: 1_700_000_000_000 + i, slave, client: '10.0.0.1', method: 'GET', host: 'h.example', url: 'http://h.example/',
-      status: 200, bytesUp: 1, bytesDown: 2, durationMs: 3, action: 'allow' as const, policyHash: hash,
-    }));
+    const batch = (slave: string) =>
+      Array.from({ length: 5 }, (_, i) => ({
+        time: 1_700_000_000_000 + i,
+        slave,
+        client: '10.0.0.1',
+        method: 'GET',
+        host: 'h.example',
+        url: 'http://h.example/',
+        status: 200,
+        bytesUp: 1,
+        bytesDown: 2,
+        durationMs: 3,
+        action: 'allow' as const,
+        policyHash: hash,
+      }));
     await Promise.all([a.ingestBatch('pa', 'sa', batch('sa')), b.ingestBatch('pb', 'sb', batch('sb'))]);
     const window = { from: 1_700_000_000_000, to: 1_700_000_001_000 };
     for (const store of [a, b]) {
-      expect((await store.search({ filter: window, limit: 100 })).records.map((r) => r.policyHash)).toEqual(Array(10).fill(hash));
+      expect((await store.search({ filter: window, limit: 100 })).records.map((r) => r.policyHash)).toEqual(
+        Array(10).fill(hash),
+      );
     }
     await Promise.all([a.close(), b.close()]);
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     expect((await c.query('SELECT hash FROM policy_hashes')).rows).toEqual([{ hash }]);
-    expect(Number((await c.query('SELECT count(*) AS n FROM records WHERE policy_hash IS NULL AND policy_id IS NOT NULL')).rows[0].n)).toBe(10);
+    expect(
+      Number(
+        (await c.query('SELECT count(*) AS n FROM records WHERE policy_hash IS NULL AND policy_id IS NOT NULL')).rows[0]
+          .n,
+      ),
+    ).toBe(10);
     await c.end();
   });
 

@@ -6,8 +6,15 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  blockingPolicy, closeAgent, request, startMaster, startSlave, startUpstream,
-  type MasterProc, type Proc, type Upstream,
+  blockingPolicy,
+  closeAgent,
+  request,
+  startMaster,
+  startSlave,
+  startUpstream,
+  type MasterProc,
+  type Proc,
+  type Upstream,
 } from '../integration/cluster-processes.js';
 import { clusterSecrets, type ClusterSecrets } from '../support/cluster-secrets.js';
 import { until } from '../support/until.js';
@@ -40,13 +47,18 @@ async function report(m: MasterProc, path: string): Promise<any> {
   return r.json ?? r.text;
 }
 
-const via = async (port: number, path: string) => (await request(`http://127.0.0.1:${upstream.port}/${path}`, { proxyPort: port })).status;
+const via = async (port: number, path: string) =>
+  (await request(`http://127.0.0.1:${upstream.port}/${path}`, { proxyPort: port })).status;
 
 it('reports what went through the slave, as it happened, and survives a slave crash with the master down', async () => {
   const start = Date.now() - 1000;
   const window = `from=${start}&to=${Date.now() + 3_600_000}`;
   let m = await master();
-  const s1 = await startSlave(secrets, { name: 'r1', masterUrl: m.url, extra: ['--policy', join(secrets.dir, 'policy.yaml')] });
+  const s1 = await startSlave(secrets, {
+    name: 'r1',
+    masterUrl: m.url,
+    extra: ['--policy', join(secrets.dir, 'policy.yaml')],
+  });
   procs.push(s1);
 
   for (let i = 0; i < 20; i++) expect(await via(s1.port, `ok/${i}`)).toBe(200);
@@ -62,11 +74,19 @@ it('reports what went through the slave, as it happened, and survives a slave cr
   const denied = await report(m, `/search?${window}&action=deny&limit=100`);
   expect(denied.records).toHaveLength(10);
   for (const r of denied.records) {
-    expect(r).toMatchObject({ slave: 'r1', action: 'deny', status: 403, rule: 'block-blocked', method: 'GET', client: '127.0.0.1' });
+    expect(r).toMatchObject({
+      slave: 'r1',
+      action: 'deny',
+      status: 403,
+      rule: 'block-blocked',
+      method: 'GET',
+      client: '127.0.0.1',
+    });
     expect(r.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${upstream.port}/blocked/\\d$`));
     expect(typeof r.policyHash).toBe('string');
   }
-  const csv = (await request(`${m.url}/api/v1/reports/search?${window}&format=csv`, { token: secrets.adminToken })).text;
+  const csv = (await request(`${m.url}/api/v1/reports/search?${window}&format=csv`, { token: secrets.adminToken }))
+    .text;
   expect(csv.split('\r\n').filter(Boolean)).toHaveLength(31);
 
   // The master dies; the slave keeps enforcing and spools; then the slave crashes too.
@@ -80,7 +100,11 @@ it('reports what went through the slave, as it happened, and survives a slave cr
   expect(readdirSync(spool).filter((f) => f.endsWith('.json.gz')).length).toBeGreaterThan(0);
 
   // The slave's next incarnation finds its spool; the master comes back on the same port.
-  const s2 = await startSlave(secrets, { name: 'r1', masterUrl: m.url, extra: ['--policy', join(secrets.dir, 'policy.yaml')] });
+  const s2 = await startSlave(secrets, {
+    name: 'r1',
+    masterUrl: m.url,
+    extra: ['--policy', join(secrets.dir, 'policy.yaml')],
+  });
   procs.push(s2);
   m = await master(m.port);
   await until('every record delivered', async () => (await report(m, `/summary?${window}`)).requests >= 70, 40_000);

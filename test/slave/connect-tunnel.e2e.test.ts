@@ -28,18 +28,41 @@ describe('slave CONNECT tunnels', () => {
   const cert = join(dir.path, 'cert.pem');
 
   beforeAll(async () => {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', join(dir.path, 'key.pem'), '-out', cert,
-    ], { stdio: 'ignore' });
-    tlsServer = https.createServer({ key: readFileSync(join(dir.path, 'key.pem')), cert: readFileSync(cert) }, (req, res) => {
-      if (req.url === '/bulk') {
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BULK.length) }).end(BULK);
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`tls ok ${req.url} via=${req.headers.via ?? '-'}`);
-    });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        join(dir.path, 'key.pem'),
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    tlsServer = https.createServer(
+      { key: readFileSync(join(dir.path, 'key.pem')), cert: readFileSync(cert) },
+      (req, res) => {
+        if (req.url === '/bulk') {
+          res
+            .writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BULK.length) })
+            .end(BULK);
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`tls ok ${req.url} via=${req.headers.via ?? '-'}`);
+      },
+    );
     await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
     tlsPort = (tlsServer.address() as AddressInfo).port;
     // A plain TCP service that answers only after the client half-closed its side.
@@ -106,13 +129,24 @@ accessRestriction:
   });
 
   it('tunnels HTTPS for curl, end to end TLS (the proxy adds no headers inside)', async () => {
-    const { stdout } = await run('curl', ['-sS', '--cacert', cert, '-x', `http://127.0.0.1:${slave.port}`, `https://127.0.0.1:${tlsPort}/secure`]);
+    const { stdout } = await run('curl', [
+      '-sS',
+      '--cacert',
+      cert,
+      '-x',
+      `http://127.0.0.1:${slave.port}`,
+      `https://127.0.0.1:${tlsPort}/secure`,
+    ]);
     expect(stdout).toBe('tls ok /secure via=-');
   });
 
   it('carries a 24 MiB download intact through the tunnel', async () => {
     const out = join(dir.path, 'bulk.bin');
-    await run('curl', ['-sS', '--cacert', cert, '-x', `http://127.0.0.1:${slave.port}`, '-o', out, `https://127.0.0.1:${tlsPort}/bulk`], { maxBuffer: 1 << 20 });
+    await run(
+      'curl',
+      ['-sS', '--cacert', cert, '-x', `http://127.0.0.1:${slave.port}`, '-o', out, `https://127.0.0.1:${tlsPort}/bulk`],
+      { maxBuffer: 1 << 20 },
+    );
     const got = readFileSync(out);
     expect(got.length).toBe(BULK.length);
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(BULK).digest('hex'));
@@ -148,7 +182,9 @@ accessRestriction:
       await done;
       expect(head).toMatch(/^HTTP\/1\.1 200/);
       expect(received).toBe(BULK.length);
-      expect(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')).toBe(createHash('sha256').update(BULK).digest('hex'));
+      expect(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')).toBe(
+        createHash('sha256').update(BULK).digest('hex'),
+      );
     } finally {
       socket.destroy();
     }
@@ -174,7 +210,10 @@ accessRestriction:
   });
 
   it('decides policy on the CONNECT host before opening the tunnel', async () => {
-    const res = await rawRequest(slave.port, `CONNECT forbidden.example:443 HTTP/1.1\r\nHost: forbidden.example:443\r\n\r\n`);
+    const res = await rawRequest(
+      slave.port,
+      `CONNECT forbidden.example:443 HTTP/1.1\r\nHost: forbidden.example:443\r\n\r\n`,
+    );
     expect(res.status).toBe(403);
     expect(res.body).toContain('no-forbidden-host');
     expect(res.body).toContain('That host is off limits');
@@ -221,10 +260,29 @@ accessRestriction:
   it('answers 502 when the upstream certificate cannot be verified, and sends it nothing', async () => {
     const key = join(dir.path, 'other-key.pem');
     const other = join(dir.path, 'other-cert.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=other.example', '-addext', 'subjectAltName=DNS:other.example', '-keyout', key, '-out', other,
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=other.example',
+        '-addext',
+        'subjectAltName=DNS:other.example',
+        '-keyout',
+        key,
+        '-out',
+        other,
+      ],
+      { stdio: 'ignore' },
+    );
     let requests = 0;
     const untrusted = https.createServer({ key: readFileSync(key), cert: readFileSync(other) }, (_req, res) => {
       requests++;

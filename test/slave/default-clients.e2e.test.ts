@@ -14,7 +14,9 @@ function requestAs(port: number, client: string, request: string): Promise<numbe
     const family = client.includes(':') ? 'TCP6' : 'TCP4';
     const socket = net.connect({ port, host: '127.0.0.1' });
     let answer = '';
-    socket.on('connect', () => socket.write(`PROXY ${family} ${client} ${client.includes(':') ? '::1' : '127.0.0.1'} 51000 3128\r\n${request}`));
+    socket.on('connect', () =>
+      socket.write(`PROXY ${family} ${client} ${client.includes(':') ? '::1' : '127.0.0.1'} 51000 3128\r\n${request}`),
+    );
     socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
     socket.on('close', () => {
       const m = /^HTTP\/1\.1 (\d{3})/.exec(answer);
@@ -30,11 +32,13 @@ describe('clients served without allowedClients', () => {
   let upstream: Upstream;
   let local: RunningSlave;
   let open: RunningSlave;
-  const get = () => `GET http://127.0.0.1:${upstream.port}/x HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\nConnection: close\r\n\r\n`;
+  const get = () =>
+    `GET http://127.0.0.1:${upstream.port}/x HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\nConnection: close\r\n\r\n`;
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    const rules = 'rules:\n  - {name: all, action: allow}\naccessRestriction:\n  defaultAction: deny\n  ssrf: {allowRanges: [127.0.0.0/8]}';
+    const rules =
+      'rules:\n  - {name: all, action: allow}\naccessRestriction:\n  defaultAction: deny\n  ssrf: {allowRanges: [127.0.0.0/8]}';
     writePolicy(join(dir.path, 'local.yaml'), 'local', rules);
     writePolicy(join(dir.path, 'open.yaml'), 'open', `${rules}\n  allowedClients: [0.0.0.0/0, "::/0"]`);
     const args = (file: string) => ['--policy', join(dir.path, file), '--proxy-protocol-from', '127.0.0.1/32'];
@@ -47,21 +51,40 @@ describe('clients served without allowedClients', () => {
     dir.remove();
   });
 
-  const started = (s: RunningSlave) => JSON.parse(s.stderr().split('\n').find((l) => l.includes('"slave started"'))!) as { clients: string };
+  const started = (s: RunningSlave) =>
+    JSON.parse(
+      s
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('"slave started"'))!,
+    ) as { clients: string };
 
   it('says at start which clients it serves', () => {
-    expect(started(local).clients).toMatch(/^loopback and private ranges only \(10\.0\.0\.0\/8, .*fc00::\/7, ::1\/128\): the policy names no accessRestriction\.allowedClients$/);
+    expect(started(local).clients).toMatch(
+      /^loopback and private ranges only \(10\.0\.0\.0\/8, .*fc00::\/7, ::1\/128\): the policy names no accessRestriction\.allowedClients$/,
+    );
     expect(started(open).clients).toBe('every client (0.0.0.0/0, ::/0)');
   });
 
   it.each([
-    ['127.0.0.5', 200], ['10.9.8.7', 200], ['172.20.0.1', 200], ['192.168.77.1', 200], ['100.64.3.4', 200], ['fd00::7', 200], ['::1', 200],
-    ['192.0.2.7', 403], ['8.8.8.8', 403], ['169.254.10.10', 403], ['fe80::1', 403], ['2001:db8::7', 403],
+    ['127.0.0.5', 200],
+    ['10.9.8.7', 200],
+    ['172.20.0.1', 200],
+    ['192.168.77.1', 200],
+    ['100.64.3.4', 200],
+    ['fd00::7', 200],
+    ['::1', 200],
+    ['192.0.2.7', 403],
+    ['8.8.8.8', 403],
+    ['169.254.10.10', 403],
+    ['fe80::1', 403],
+    ['2001:db8::7', 403],
   ])('%s gets %s', async (client, status) => {
     expect(await requestAs(local.port, client, get())).toBe(status);
   });
 
   it('serves everyone when the policy says 0.0.0.0/0 and ::/0', async () => {
-    for (const client of ['192.0.2.7', '8.8.8.8', '2001:db8::7']) expect([client, await requestAs(open.port, client, get())]).toEqual([client, 200]);
+    for (const client of ['192.0.2.7', '8.8.8.8', '2001:db8::7'])
+      expect([client, await requestAs(open.port, client, get())]).toEqual([client, 200]);
   });
 });

@@ -54,9 +54,15 @@ class Client {
   private async need(ok: () => boolean, what: string): Promise<void> {
     const deadline = Date.now() + 3000;
     while (!ok()) {
-      if (this.ended) throw new Error(`connection closed while waiting for ${what}; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
+      if (this.ended)
+        throw new Error(
+          `connection closed while waiting for ${what}; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiter = () => {
@@ -123,17 +129,22 @@ describe('slave fast path', () => {
         return;
       }
       if (req.url === '/head') {
-        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '1234' }).end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234));
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '1234' })
+          .end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234));
         return;
       }
       if (req.url === '/big-length') {
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG.length) }).end(BIG);
+        res
+          .writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG.length) })
+          .end(BIG);
         return;
       }
       if (req.url === '/big-chunked') {
         res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
         // Uneven pieces: chunk boundaries fall anywhere in the proxy's reads.
-        for (let at = 0, n = 1; at < BIG.length; at += n, n = (n * 7919) % 200_000 + 1) res.write(BIG.subarray(at, at + n));
+        for (let at = 0, n = 1; at < BIG.length; at += n, n = ((n * 7919) % 200_000) + 1)
+          res.write(BIG.subarray(at, at + n));
         res.end();
         return;
       }
@@ -290,7 +301,14 @@ describe('slave fast path', () => {
       c.send(get('/before-upload'));
       expect((await c.response()).body.toString()).toBe('/before-upload');
       // The upload is pipelined behind another fast-path request, in one write.
-      c.send(Buffer.concat([Buffer.from(get('/just-before') + `POST ${base}/upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${UPLOAD.length}\r\n\r\n`), UPLOAD]));
+      c.send(
+        Buffer.concat([
+          Buffer.from(
+            get('/just-before') + `POST ${base}/upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${UPLOAD.length}\r\n\r\n`,
+          ),
+          UPLOAD,
+        ]),
+      );
       expect((await c.response()).body.toString()).toBe('/just-before');
       const upload = await c.response();
       expect(upload.status).toBe(200);
@@ -327,7 +345,8 @@ describe('slave fast path with a short idle timeout', () => {
     // Never answers, or (for /stall) sends a head and 10 of 100 body bytes, then nothing.
     silent = net.createServer((s) => {
       s.once('data', (d: Buffer) => {
-        if (d.toString('latin1').startsWith('GET /stall ')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+        if (d.toString('latin1').startsWith('GET /stall '))
+          s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
       });
       s.on('error', () => {});
     });

@@ -5,7 +5,17 @@
  */
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { rawRequest, startSlave, startUpstream, tempDir, until, viaProxy, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import {
+  rawRequest,
+  startSlave,
+  startUpstream,
+  tempDir,
+  until,
+  viaProxy,
+  writePolicy,
+  type RunningSlave,
+  type Upstream,
+} from './harness.js';
 
 function policy(extra: string): string {
   return `
@@ -41,8 +51,16 @@ describe('slave guards', () => {
     [guarded, open] = await Promise.all([
       startSlave(['--policy', join(dir.path, 'guarded.yaml')]),
       startSlave([
-        '--policy', join(dir.path, 'open.yaml'),
-        '--max-connections', '4', '--max-tunnels', '1', '--header-timeout', '600', '--idle-timeout', '1200',
+        '--policy',
+        join(dir.path, 'open.yaml'),
+        '--max-connections',
+        '4',
+        '--max-tunnels',
+        '1',
+        '--header-timeout',
+        '600',
+        '--idle-timeout',
+        '1200',
       ]),
     ]);
   });
@@ -121,7 +139,12 @@ describe('slave guards', () => {
   describe('strict parsing', () => {
     const target = (): string => `http://127.0.0.1:${upstream.port}/bad`;
     const cases: Array<[string, () => string, number]> = [
-      ['Content-Length with Transfer-Encoding', () => `POST ${target()} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+      [
+        'Content-Length with Transfer-Encoding',
+        () =>
+          `POST ${target()} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+        400,
+      ],
       ['CR inside a header value', () => `GET ${target()} HTTP/1.1\r\nHost: x\r\nX-Evil: a\rInjected: b\r\n\r\n`, 400],
       ['LF inside a header value', () => `GET ${target()} HTTP/1.1\r\nHost: x\r\nX-Evil: a\nInjected: b\r\n\r\n`, 400],
       ['space before the colon', () => `GET ${target()} HTTP/1.1\r\nHost : x\r\n\r\n`, 400],
@@ -133,12 +156,19 @@ describe('slave guards', () => {
       ['invalid Content-Length', () => `POST ${target()} HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n`, 400],
       ['origin-form request', () => `GET /bad HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n\r\n`, 400],
       ['unsupported scheme', () => `GET ftp://127.0.0.1/bad HTTP/1.1\r\nHost: x\r\n\r\n`, 400],
-      ['credentials in the URL', () => `GET http://u:p@127.0.0.1:${upstream.port}/bad HTTP/1.1\r\nHost: x\r\n\r\n`, 400],
+      [
+        'credentials in the URL',
+        () => `GET http://u:p@127.0.0.1:${upstream.port}/bad HTTP/1.1\r\nHost: x\r\n\r\n`,
+        400,
+      ],
     ];
 
     it('answers 508 to a request that already passed through this proxy (Via loop)', async () => {
       const before = upstream.seen.length;
-      const res = await rawRequest(open.port, `GET ${target()} HTTP/1.1\r\nHost: x\r\nVia: 1.1 other, 1.1 e2e-slave (safesquid)\r\nConnection: close\r\n\r\n`);
+      const res = await rawRequest(
+        open.port,
+        `GET ${target()} HTTP/1.1\r\nHost: x\r\nVia: 1.1 other, 1.1 e2e-slave (safesquid)\r\nConnection: close\r\n\r\n`,
+      );
       expect(res.status).toBe(508);
       expect(res.body).toContain('forwarding loop');
       expect(upstream.seen.length).toBe(before);
@@ -155,7 +185,11 @@ describe('slave guards', () => {
   describe('slow clients and limits', () => {
     it('answers 408 when request headers do not arrive in time', async () => {
       const started = Date.now();
-      const res = await rawRequest(open.port, `GET http://127.0.0.1:${upstream.port}/slow HTTP/1.1\r\nHost: x\r\n`, 5000);
+      const res = await rawRequest(
+        open.port,
+        `GET http://127.0.0.1:${upstream.port}/slow HTTP/1.1\r\nHost: x\r\n`,
+        5000,
+      );
       expect(res.status).toBe(408);
       expect(Date.now() - started).toBeLessThan(4000);
     });
@@ -192,14 +226,27 @@ describe('slave guards', () => {
     });
 
     it('caps concurrent connections with a clear 503', async () => {
-      await until(async () => (await fetch(`http://127.0.0.1:${open.metricsPort}/metrics`).then((r) => r.text())).includes('safesquid_proxy_active_connections 0') || undefined, 'earlier connections to close');
+      await until(
+        async () =>
+          (await fetch(`http://127.0.0.1:${open.metricsPort}/metrics`).then((r) => r.text())).includes(
+            'safesquid_proxy_active_connections 0',
+          ) || undefined,
+        'earlier connections to close',
+      );
       const idle = await Promise.all(
-        Array.from({ length: 4 }, () => new Promise<net.Socket>((r) => {
-          const s = net.connect(open.port, '127.0.0.1', () => r(s));
-        })),
+        Array.from(
+          { length: 4 },
+          () =>
+            new Promise<net.Socket>((r) => {
+              const s = net.connect(open.port, '127.0.0.1', () => r(s));
+            }),
+        ),
       );
       try {
-        const res = await rawRequest(open.port, `GET http://127.0.0.1:${upstream.port}/over HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const res = await rawRequest(
+          open.port,
+          `GET http://127.0.0.1:${upstream.port}/over HTTP/1.1\r\nHost: x\r\n\r\n`,
+        );
         expect(res.status).toBe(503);
         expect(res.body).toContain('connection limit (4)');
         expect(upstream.seen.some((r) => r.url === '/over')).toBe(false);

@@ -19,7 +19,11 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 5000): Promise<T> {
+export async function until<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -53,10 +57,14 @@ export async function startSlave(args: string[], env: NodeJS.ProcessEnv = {}): P
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const started = await Promise.race([
-    until(() => {
-      const line = err.split('\n').find((l) => l.includes('"slave started"'));
-      return line ? (JSON.parse(line) as { listen: string[]; metrics: number }) : undefined;
-    }, 'the slave to start', 10_000),
+    until(
+      () => {
+        const line = err.split('\n').find((l) => l.includes('"slave started"'));
+        return line ? (JSON.parse(line) as { listen: string[]; metrics: number }) : undefined;
+      },
+      'the slave to start',
+      10_000,
+    ),
     exited.then((code) => {
       throw new Error(`slave exited with ${code} before starting:\n${err}`);
     }),
@@ -107,13 +115,22 @@ const echo: UpstreamHandler = (req, res, body) => {
  * An HTTP server on 127.0.0.1 that records every request (after reading its body). A handler
  * that wants to stream sets `stream` and gets the request before its body is read.
  */
-export async function startUpstream(handler: UpstreamHandler = echo, opts: { stream?: boolean; server?: http.Server } = {}): Promise<Upstream> {
+export async function startUpstream(
+  handler: UpstreamHandler = echo,
+  opts: { stream?: boolean; server?: http.Server } = {},
+): Promise<Upstream> {
   const server = opts.server ?? http.createServer();
   const seen: SeenRequest[] = [];
   let connections = 0;
   server.on('connection', () => connections++);
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const entry: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) };
+    const entry: SeenRequest = {
+      method: req.method!,
+      url: req.url!,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.alloc(0),
+    };
     seen.push(entry);
     if (opts.stream) {
       handler(req, res, entry.body);
@@ -202,7 +219,14 @@ export function viaProxy(
 ): Promise<ProxiedResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: proxyPort, method: opts.method ?? 'GET', path: url, headers: opts.headers, agent: opts.agent ?? false },
+      {
+        host: '127.0.0.1',
+        port: proxyPort,
+        method: opts.method ?? 'GET',
+        path: url,
+        headers: opts.headers,
+        agent: opts.agent ?? false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -222,7 +246,10 @@ export function writePolicy(path: string, name: string, spec: string): void {
     .split('\n')
     .map((l) => `  ${l}`)
     .join('\n');
-  writeFileSync(path, `apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: ${name}}\nspec:\n${indented}\n`);
+  writeFileSync(
+    path,
+    `apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: ${name}}\nspec:\n${indented}\n`,
+  );
 }
 
 export async function metricsText(port: number): Promise<string> {

@@ -6,7 +6,16 @@
  */
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { rawRequest, startSlave, type RawResponse, startUpstream, tempDir, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import {
+  rawRequest,
+  startSlave,
+  type RawResponse,
+  startUpstream,
+  tempDir,
+  writePolicy,
+  type RunningSlave,
+  type Upstream,
+} from './harness.js';
 
 /** `count` header field lines, the last one `last` (short ones: 1 100 of them stay under the 16 KiB head limits). */
 function fields(count: number, last: string): string {
@@ -19,7 +28,11 @@ function fields(count: number, last: string): string {
 function final(res: RawResponse): { status: number; head: string; content: string } {
   const raw = res.raw.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '');
   const split = raw.indexOf('\r\n\r\n');
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1]), head: raw.slice(0, split), content: raw.slice(split + 4) };
+  return {
+    status: Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1]),
+    head: raw.slice(0, split),
+    content: raw.slice(split + 4),
+  };
 }
 
 describe('header field count', () => {
@@ -44,10 +57,14 @@ describe('header field count', () => {
           s.write('HTTP/1.1 100 Continue\r\n\r\n');
         }
         if (/^upgrade:/im.test(buf)) {
-          s.end(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${fields(responseFields, 'X-Last: yes')}\r\n`);
+          s.end(
+            `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${fields(responseFields, 'X-Last: yes')}\r\n`,
+          );
           return;
         }
-        s.end(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n${fields(responseFields, 'X-Last: yes')}\r\nok`);
+        s.end(
+          `HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n${fields(responseFields, 'X-Last: yes')}\r\nok`,
+        );
       });
       s.on('error', () => undefined);
     });
@@ -72,22 +89,37 @@ describe('header field count', () => {
     const u = () => `127.0.0.1:${upstream.port}`;
     it.each([
       ['bodiless GET (fast path, handed to node:http)', () => `GET http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\n`],
-      ['POST with a body (undici relay)', () => `POST http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\nContent-Length: 2\r\n`],
-      ['Expect: 100-continue (node:http client)', () => `POST http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n`],
-      ['an upgrade', () => `GET http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`],
+      [
+        'POST with a body (undici relay)',
+        () => `POST http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\nContent-Length: 2\r\n`,
+      ],
+      [
+        'Expect: 100-continue (node:http client)',
+        () => `POST http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n`,
+      ],
+      [
+        'an upgrade',
+        () => `GET http://${u()}/a HTTP/1.1\r\nHost: ${u()}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`,
+      ],
       ['CONNECT', () => `CONNECT ${u()} HTTP/1.1\r\nHost: ${u()}\r\n`],
     ])('%s with Authorization as the 1100th field: 431, nothing forwarded', async (_what, start) => {
       const before = upstream.seen.length;
       const first = start();
       const count = 1100 - first.split('\r\n').length + 2;
-      const res = await rawRequest(slave.port, `${first}${fields(count, 'Authorization: Bearer secret-token')}\r\n${first.includes('Content-Length') ? 'ok' : ''}`);
+      const res = await rawRequest(
+        slave.port,
+        `${first}${fields(count, 'Authorization: Bearer secret-token')}\r\n${first.includes('Content-Length') ? 'ok' : ''}`,
+      );
       expect(res.status).toBe(431);
       expect(res.content).toContain('more than 1000 header fields');
       expect(upstream.seen.length).toBe(before);
     });
 
     it('forwards a request with 990 fields whole, Authorization included', async () => {
-      const res = await rawRequest(slave.port, `GET http://${u()}/b HTTP/1.1\r\nHost: ${u()}\r\nConnection: close\r\n${fields(988, 'Authorization: Bearer secret-token')}\r\n`);
+      const res = await rawRequest(
+        slave.port,
+        `GET http://${u()}/b HTTP/1.1\r\nHost: ${u()}\r\nConnection: close\r\n${fields(988, 'Authorization: Bearer secret-token')}\r\n`,
+      );
       expect(res.status).toBe(200);
       const seen = upstream.seen.at(-1)!;
       expect(seen.url).toBe('/b');
@@ -100,9 +132,19 @@ describe('header field count', () => {
     const m = () => `127.0.0.1:${manyPort}`;
     const cases: [string, () => string][] = [
       ['GET (fast path)', () => `GET http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nConnection: close\r\n\r\n`],
-      ['POST with a body (undici relay)', () => `POST http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`],
-      ['Expect: 100-continue (node:http client)', () => `POST http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nok`],
-      ['an upgrade (node:http client)', () => `GET http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`],
+      [
+        'POST with a body (undici relay)',
+        () => `POST http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`,
+      ],
+      [
+        'Expect: 100-continue (node:http client)',
+        () =>
+          `POST http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nok`,
+      ],
+      [
+        'an upgrade (node:http client)',
+        () => `GET http://${m()}/ HTTP/1.1\r\nHost: ${m()}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+      ],
     ];
 
     it.each(cases)('%s: 1100 fields from the upstream give 502, no truncated head', async (_what, text) => {
@@ -113,12 +155,15 @@ describe('header field count', () => {
       expect(res.head).not.toContain('X-1:');
     });
 
-    it.each(cases.filter(([what]) => !what.includes('upgrade')))('%s: 990 fields are relayed whole', async (_what, text) => {
-      responseFields = 990;
-      const res = final(await rawRequest(slave.port, text()));
-      expect(res.status).toBe(200);
-      expect(res.head).toContain('\r\nX-989: 989\r\n');
-      expect(res.head).toContain('\r\nX-Last: yes');
-    });
+    it.each(cases.filter(([what]) => !what.includes('upgrade')))(
+      '%s: 990 fields are relayed whole',
+      async (_what, text) => {
+        responseFields = 990;
+        const res = final(await rawRequest(slave.port, text()));
+        expect(res.status).toBe(200);
+        expect(res.head).toContain('\r\nX-989: 989\r\n');
+        expect(res.head).toContain('\r\nX-Last: yes');
+      },
+    );
   });
 });

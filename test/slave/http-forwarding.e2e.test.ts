@@ -68,11 +68,15 @@ describe('slave HTTP forwarding', () => {
         return;
       }
       if (req.url === '/big') {
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG.length) }).end(BIG);
+        res
+          .writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(BIG.length) })
+          .end(BIG);
         return;
       }
       if (req.url === '/head') {
-        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '1234' }).end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234));
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '1234' })
+          .end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234));
         return;
       }
       res.writeHead(200, {
@@ -81,7 +85,14 @@ describe('slave HTTP forwarding', () => {
         'X-Upstream-Hop': 'must-not-reach-client',
         'Keep-Alive': 'timeout=5',
       });
-      res.end(JSON.stringify({ url: req.url, headers: req.headers, bodyLength: body.length, sha: createHash('sha256').update(body).digest('hex') }));
+      res.end(
+        JSON.stringify({
+          url: req.url,
+          headers: req.headers,
+          bodyLength: body.length,
+          sha: createHash('sha256').update(body).digest('hex'),
+        }),
+      );
     });
     writePolicy(join(dir.path, 'policy.yaml'), 'http-e2e', POLICY);
     slave = await startSlave(['--policy', join(dir.path, 'policy.yaml')]);
@@ -107,7 +118,8 @@ describe('slave HTTP forwarding', () => {
     expect(seen.headers.via).toBe('1.1 e2e-slave (safesquid)');
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.headers['x-keep']).toBe('me');
-    for (const h of ['proxy-authorization', 'proxy-connection', 'x-client-hop', 'te', 'x-debug']) expect(seen.headers[h]).toBeUndefined();
+    for (const h of ['proxy-authorization', 'proxy-connection', 'x-client-hop', 'te', 'x-debug'])
+      expect(seen.headers[h]).toBeUndefined();
     expect(seen.headers['x-policy-tag']).toBe('tagged');
     expect(res.head).toMatch(/\r\nVia: 1\.1 e2e-slave \(safesquid\)/i);
     expect(res.head).toMatch(/\r\nX-Inspected: yes/i);
@@ -116,12 +128,28 @@ describe('slave HTTP forwarding', () => {
   });
 
   it('serves curl as a plain HTTP proxy client', async () => {
-    const { stdout } = await run('curl', ['-sS', '-x', `http://127.0.0.1:${slave.port}`, '-H', 'X-From: curl', `${base}/curl?q=1`]);
+    const { stdout } = await run('curl', [
+      '-sS',
+      '-x',
+      `http://127.0.0.1:${slave.port}`,
+      '-H',
+      'X-From: curl',
+      `${base}/curl?q=1`,
+    ]);
     const seen = JSON.parse(stdout) as { url: string; headers: Record<string, string> };
     expect(seen.url).toBe('/curl?q=1');
     expect(seen.headers['x-from']).toBe('curl');
     expect(seen.headers['proxy-connection']).toBeUndefined();
-    const { stdout: status } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-x', `http://127.0.0.1:${slave.port}`, `${base}/downloads/x`]);
+    const { stdout: status } = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-x',
+      `http://127.0.0.1:${slave.port}`,
+      `${base}/downloads/x`,
+    ]);
     expect(status).toBe('403');
   });
 
@@ -132,7 +160,10 @@ describe('slave HTTP forwarding', () => {
   });
 
   it('relays chunked responses and HEAD without a body', async () => {
-    const chunked = await rawRequest(slave.port, `GET ${base}/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const chunked = await rawRequest(
+      slave.port,
+      `GET ${base}/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     expect(chunked.head).toMatch(/Transfer-Encoding: chunked/i);
     expect(chunked.body).toBe('9\r\npart one,\r\n8\r\npart two\r\n0\r\n\r\n');
     const head = await rawRequest(slave.port, `HEAD ${base}/head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
@@ -144,11 +175,20 @@ describe('slave HTTP forwarding', () => {
   it('streams a chunked 8 MiB upload intact', async () => {
     const payload = randomBytes(8 * 1024 * 1024);
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: slave.port, method: 'POST', path: `${base}/upload`, headers: { 'Transfer-Encoding': 'chunked' } }, (r) => {
-        let b = '';
-        r.on('data', (d: Buffer) => (b += d));
-        r.on('end', () => resolve({ status: r.statusCode!, body: b }));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: slave.port,
+          method: 'POST',
+          path: `${base}/upload`,
+          headers: { 'Transfer-Encoding': 'chunked' },
+        },
+        (r) => {
+          let b = '';
+          r.on('data', (d: Buffer) => (b += d));
+          r.on('end', () => resolve({ status: r.statusCode!, body: b }));
+        },
+      );
       req.on('error', reject);
       for (let off = 0; off < payload.length; off += 65536) req.write(payload.subarray(off, off + 65536));
       req.end();
@@ -162,20 +202,22 @@ describe('slave HTTP forwarding', () => {
 
   it('streams a 16 MiB download to a slow reader intact (back-pressure)', async () => {
     const got = await new Promise<Buffer>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: slave.port, path: `${base}/big` }, (r) => {
-        const chunks: Buffer[] = [];
-        let n = 0;
-        r.on('data', (c: Buffer) => {
-          chunks.push(c);
-          // Stall now and then so the proxy has to hold the upstream back.
-          if (++n % 64 === 0) {
-            r.pause();
-            setTimeout(() => r.resume(), 5);
-          }
-        });
-        r.on('end', () => resolve(Buffer.concat(chunks)));
-        r.on('error', reject);
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: slave.port, path: `${base}/big` }, (r) => {
+          const chunks: Buffer[] = [];
+          let n = 0;
+          r.on('data', (c: Buffer) => {
+            chunks.push(c);
+            // Stall now and then so the proxy has to hold the upstream back.
+            if (++n % 64 === 0) {
+              r.pause();
+              setTimeout(() => r.resume(), 5);
+            }
+          });
+          r.on('end', () => resolve(Buffer.concat(chunks)));
+          r.on('error', reject);
+        })
+        .on('error', reject);
     });
     expect(got.length).toBe(BIG.length);
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(BIG).digest('hex'));
@@ -194,14 +236,23 @@ describe('slave HTTP forwarding', () => {
     );
     try {
       const text = await new Promise<string>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: slave.port, method: 'POST', path: `http://127.0.0.1:${streaming.port}/s`, headers: { 'Transfer-Encoding': 'chunked' } }, (r) => {
-          let b = '';
-          r.on('data', (d: Buffer) => {
-            b += d;
-            if (b === 'got-first-chunk\n') req.end('second chunk');
-          });
-          r.on('end', () => resolve(b));
-        });
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: slave.port,
+            method: 'POST',
+            path: `http://127.0.0.1:${streaming.port}/s`,
+            headers: { 'Transfer-Encoding': 'chunked' },
+          },
+          (r) => {
+            let b = '';
+            r.on('data', (d: Buffer) => {
+              b += d;
+              if (b === 'got-first-chunk\n') req.end('second chunk');
+            });
+            r.on('end', () => resolve(b));
+          },
+        );
         req.on('error', reject);
         req.write('first chunk');
         req.flushHeaders();
@@ -216,7 +267,13 @@ describe('slave HTTP forwarding', () => {
     const exchange = (path: string) =>
       new Promise<{ status: number; continued: boolean; body: string }>((resolve, reject) => {
         let continued = false;
-        const req = http.request({ host: '127.0.0.1', port: slave.port, method: 'PUT', path: `${base}${path}`, headers: { Expect: '100-continue', 'Content-Length': '5' } });
+        const req = http.request({
+          host: '127.0.0.1',
+          port: slave.port,
+          method: 'PUT',
+          path: `${base}${path}`,
+          headers: { Expect: '100-continue', 'Content-Length': '5' },
+        });
         req.on('continue', () => {
           continued = true;
           req.end('hello');
@@ -251,7 +308,9 @@ describe('slave HTTP forwarding', () => {
   });
 
   it('answers deny with an escaped HTML block page for browsers', async () => {
-    const res = await viaProxy(slave.port, `${base}/downloads/<script>`, { headers: { Accept: 'text/html,application/xhtml+xml' } });
+    const res = await viaProxy(slave.port, `${base}/downloads/<script>`, {
+      headers: { Accept: 'text/html,application/xhtml+xml' },
+    });
     expect(res.status).toBe(403);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     const html = res.body.toString();
@@ -287,7 +346,9 @@ describe('slave HTTP forwarding', () => {
       const socket = net.connect(slave.port, '127.0.0.1');
       let received = '';
       socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-      socket.write(`GET http://127.0.0.1:${ws.port}/chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      socket.write(
+        `GET http://127.0.0.1:${ws.port}/chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
       await until(() => received.includes('\r\n\r\n') || undefined, '101 response');
       expect(received).toMatch(/^HTTP\/1\.1 101/);
       expect(received).toMatch(/\r\nUpgrade: websocket/i);

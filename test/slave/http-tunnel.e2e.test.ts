@@ -8,7 +8,16 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, fetch } from 'undici';
-import { rawRequest, startSlave, startUpstream, tempDir, until, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import {
+  rawRequest,
+  startSlave,
+  startUpstream,
+  tempDir,
+  until,
+  writePolicy,
+  type RunningSlave,
+  type Upstream,
+} from './harness.js';
 
 const run = promisify(execFile);
 
@@ -56,7 +65,7 @@ ${extra}
 
   const url = (path: string) => `http://127.0.0.1:${upstream.port}${path}`;
 
-  it('undici ProxyAgent: allowed requests go through with the policy\'s header rules', async () => {
+  it("undici ProxyAgent: allowed requests go through with the policy's header rules", async () => {
     const res = await fetch(url('/open?q=1'), { dispatcher: agent });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-inspected')).toBe('yes');
@@ -76,13 +85,30 @@ ${extra}
 
   it('records every request inside the tunnel as an http:// URL', async () => {
     await fetch(url('/recorded'), { dispatcher: agent }).then((r) => r.text());
-    const line = await until(() => inspected.stdout().split('\n').find((l) => l.includes('/recorded')), 'the access log line');
+    const line = await until(
+      () =>
+        inspected
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes('/recorded')),
+      'the access log line',
+    );
     expect(JSON.parse(line)).toMatchObject({ method: 'GET', url: url('/recorded'), status: 200 });
   });
 
   it('curl --proxytunnel: allowed and denied requests', async () => {
     const curl = (path: string) =>
-      run('curl', ['-s', '-o', '-', '-w', '\\n%{http_code}', '--proxytunnel', '-x', `http://127.0.0.1:${inspected.port}`, url(path)]).then((r) => r.stdout.split('\n'));
+      run('curl', [
+        '-s',
+        '-o',
+        '-',
+        '-w',
+        '\\n%{http_code}',
+        '--proxytunnel',
+        '-x',
+        `http://127.0.0.1:${inspected.port}`,
+        url(path),
+      ]).then((r) => r.stdout.split('\n'));
     const ok = await curl('/curl-ok');
     expect(ok.at(-1)).toBe('200');
     expect(JSON.parse(ok.slice(0, -1).join('\n')).headers['x-policy-tag']).toBe('tagged');
@@ -93,9 +119,15 @@ ${extra}
 
   it('refuses absolute-form and nested CONNECT inside the tunnel', async () => {
     const hostPort = `127.0.0.1:${upstream.port}`;
-    const nested = await rawRequest(inspected.port, `CONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\nCONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\n`);
+    const nested = await rawRequest(
+      inspected.port,
+      `CONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\nCONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\n`,
+    );
     expect(nested.raw).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 400 /);
-    const absolute = await rawRequest(inspected.port, `CONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\nGET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n`);
+    const absolute = await rawRequest(
+      inspected.port,
+      `CONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\nGET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n`,
+    );
     expect(absolute.raw).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 400 /);
     expect(absolute.raw).toContain('requests must name a path');
   });

@@ -9,7 +9,18 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { compilePolicyBundle, parsePolicyDocuments } from '../../proxy/src/policy/index.js';
-import { metricsText, rawRequest, SAFESQUID, startSlave, startUpstream, tempDir, until, viaProxy, writePolicy, type Upstream } from './harness.js';
+import {
+  metricsText,
+  rawRequest,
+  SAFESQUID,
+  startSlave,
+  startUpstream,
+  tempDir,
+  until,
+  viaProxy,
+  writePolicy,
+  type Upstream,
+} from './harness.js';
 
 const run = promisify(execFile);
 
@@ -59,12 +70,21 @@ describe('slave lifecycle', () => {
       expect((await viaProxy(slave.port, `${base}/second`)).status).toBe(200);
 
       writePolicy(file, 'reload', spec('second'));
-      await until(async () => (await viaProxy(slave.port, `${base}/second`)).status === 403 || undefined, 'the edited policy');
+      await until(
+        async () => (await viaProxy(slave.port, `${base}/second`)).status === 403 || undefined,
+        'the edited policy',
+      );
       expect((await viaProxy(slave.port, `${base}/first`)).status).toBe(200);
       const goodHash = /safesquid_policy_info\{hash="([^"]+)"\} 1/.exec(await metricsText(slave.metricsPort))![1];
 
-      writeFileSync(file, 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: reload}\nspec:\n  rules:\n    - name: broken\n      action: explode\n');
-      await until(() => slave.stderr().includes('refused the new policy file') || undefined, 'the refusal to be logged');
+      writeFileSync(
+        file,
+        'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: reload}\nspec:\n  rules:\n    - name: broken\n      action: explode\n',
+      );
+      await until(
+        () => slave.stderr().includes('refused the new policy file') || undefined,
+        'the refusal to be logged',
+      );
       expect(slave.stderr()).toMatch(/explode/);
       expect((await viaProxy(slave.port, `${base}/second`)).status).toBe(403);
       expect(await metricsText(slave.metricsPort)).toContain(`safesquid_policy_info{hash="${goodHash}"} 1`);
@@ -95,7 +115,10 @@ describe('slave lifecycle', () => {
       symlinkSync('..v2', join(mount, '..data_tmp'));
       renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
       rmSync(join(mount, '..v1'), { recursive: true });
-      await until(async () => (await viaProxy(slave.port, `${base}/beta`)).status === 403 || undefined, 'the swapped bundle');
+      await until(
+        async () => (await viaProxy(slave.port, `${base}/beta`)).status === 403 || undefined,
+        'the swapped bundle',
+      );
       expect((await viaProxy(slave.port, `${base}/alpha`)).status).toBe(200);
     } finally {
       await slave.stop('SIGKILL');
@@ -119,7 +142,16 @@ describe('slave lifecycle', () => {
       await second.stop('SIGKILL');
     }
     // Without a state dir the same broken file is fatal, with the file named.
-    const failed = await run(process.execPath, [SAFESQUID, 'slave', '--policy', file, '--listen', '127.0.0.1:0', '--metrics-listen', 'off']).catch((e: { code: number; stderr: string }) => e);
+    const failed = await run(process.execPath, [
+      SAFESQUID,
+      'slave',
+      '--policy',
+      file,
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      'off',
+    ]).catch((e: { code: number; stderr: string }) => e);
     expect((failed as { code: number }).code).toBe(1);
     expect((failed as { stderr: string }).stderr).toContain(file);
   });
@@ -156,19 +188,43 @@ describe('slave lifecycle', () => {
     const json = await startSlave(['--policy', join(dir, 'p.yaml'), '--access-log', 'json']);
     try {
       for (const s of [squid, json]) {
-        await viaProxy(s.port, `http://127.0.0.1:${upstream.port}/logged`, { headers: { 'Proxy-Authorization': 'Basic bm90OmxvZ2dlZA==' } });
+        await viaProxy(s.port, `http://127.0.0.1:${upstream.port}/logged`, {
+          headers: { 'Proxy-Authorization': 'Basic bm90OmxvZ2dlZA==' },
+        });
         await viaProxy(s.port, `http://127.0.0.1:${upstream.port}/denied`);
       }
       expect((await rawRequest(json.port, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(403);
       await until(() => squid.stdout().split('\n').length > 2 || undefined, 'squid log lines');
       const [allowed, denied] = squid.stdout().trim().split('\n');
-      expect(allowed).toMatch(new RegExp(`^\\d+\\.\\d{3} +\\d+ 127\\.0\\.0\\.1 TCP_MISS/200 \\d+ GET http://127\\.0\\.0\\.1:${upstream.port}/logged - HIER_DIRECT/127\\.0\\.0\\.1 text/plain$`));
+      expect(allowed).toMatch(
+        new RegExp(
+          `^\\d+\\.\\d{3} +\\d+ 127\\.0\\.0\\.1 TCP_MISS/200 \\d+ GET http://127\\.0\\.0\\.1:${upstream.port}/logged - HIER_DIRECT/127\\.0\\.0\\.1 text/plain$`,
+        ),
+      );
       expect(denied).toMatch(/ TCP_DENIED\/403 \d+ GET http:\/\/127\.0\.0\.1:\d+\/denied - HIER_NONE\/- -$/);
       await until(() => json.stdout().split('\n').length > 3 || undefined, 'json log lines');
-      const records = json.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(records[0]).toMatchObject({ slave: 'e2e-slave', client: '127.0.0.1', method: 'GET', status: 200, action: 'allow', rule: 'allow-rest', host: '127.0.0.1' });
+      const records = json
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(records[0]).toMatchObject({
+        slave: 'e2e-slave',
+        client: '127.0.0.1',
+        method: 'GET',
+        status: 200,
+        action: 'allow',
+        rule: 'allow-rest',
+        host: '127.0.0.1',
+      });
       expect(records[1]).toMatchObject({ status: 403, action: 'deny', rule: 'block-denied' });
-      expect(records[2]).toMatchObject({ method: 'CONNECT', url: '127.0.0.1:1', host: '127.0.0.1', status: 403, action: 'deny' });
+      expect(records[2]).toMatchObject({
+        method: 'CONNECT',
+        url: '127.0.0.1:1',
+        host: '127.0.0.1',
+        status: 403,
+        action: 'deny',
+      });
       expect(records[0].bytesDown).toBeGreaterThan(0);
       for (const s of [squid, json]) expect(s.stdout() + s.stderr()).not.toContain('bm90OmxvZ2dlZA');
     } finally {
@@ -183,9 +239,19 @@ describe('slave lifecycle', () => {
     const inflight = viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/slow`);
     await until(() => upstream.seen.some((r) => r.url === '/slow') || undefined, 'the slow request upstream');
     slave.proc.kill('SIGTERM');
-    await until(async () => (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`).then((r) => r.status, () => 0)) !== 200 || undefined, 'not ready');
+    await until(
+      async () =>
+        (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200 || undefined,
+      'not ready',
+    );
     const refused = await new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port: slave.port, path: `http://127.0.0.1:${upstream.port}/late` }, () => resolve('answered'));
+      const req = http.get(
+        { host: '127.0.0.1', port: slave.port, path: `http://127.0.0.1:${upstream.port}/late` },
+        () => resolve('answered'),
+      );
       req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
     });
     expect(refused).toBe('ECONNREFUSED');
@@ -199,7 +265,11 @@ describe('slave lifecycle', () => {
     const dir = temp('drain');
     writePolicy(join(dir, 'p.yaml'), 'drain', spec('denied'));
     const slave = await startSlave(['--policy', join(dir, 'p.yaml'), '--drain-delay', '1500']);
-    const readyz = () => fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`).then((r) => r.status, () => 0);
+    const readyz = () =>
+      fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
     expect(await readyz()).toBe(200);
     const signalled = Date.now();
     slave.proc.kill('SIGTERM');
@@ -211,10 +281,13 @@ describe('slave lifecycle', () => {
     const refused = await until(
       () =>
         new Promise<number | undefined>((resolve) => {
-          const req = http.get({ host: '127.0.0.1', port: slave.port, path: `http://127.0.0.1:${upstream.port}/after`, agent }, (res) => {
-            res.resume();
-            resolve(undefined);
-          });
+          const req = http.get(
+            { host: '127.0.0.1', port: slave.port, path: `http://127.0.0.1:${upstream.port}/after`, agent },
+            (res) => {
+              res.resume();
+              resolve(undefined);
+            },
+          );
           req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? Date.now() : undefined));
         }),
       'the listener closed',
@@ -234,7 +307,10 @@ describe('slave lifecycle', () => {
       [['--policy', 'x.yaml', '--master', 'http://127.0.0.1:1'], /--token-file/],
     ];
     for (const [args, message] of cases) {
-      const err = (await run(process.execPath, [SAFESQUID, 'slave', ...args]).catch((e: unknown) => e)) as { code: number; stderr: string };
+      const err = (await run(process.execPath, [SAFESQUID, 'slave', ...args]).catch((e: unknown) => e)) as {
+        code: number;
+        stderr: string;
+      };
       expect([args.join(' '), err.code]).toEqual([args.join(' '), 2]);
       expect(err.stderr).toMatch(message);
     }
@@ -250,7 +326,8 @@ describe('slave with --workers', () => {
     try {
       expect(slave.stderr().match(/"worker started"/g)).toHaveLength(2);
       const agent = new http.Agent({ keepAlive: false });
-      for (let i = 0; i < 6; i++) expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/w${i}`, { agent })).status).toBe(200);
+      for (let i = 0; i < 6; i++)
+        expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/w${i}`, { agent })).status).toBe(200);
       expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/denied`)).status).toBe(403);
       const ready = await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`);
       expect(ready.status).toBe(200);
@@ -261,7 +338,10 @@ describe('slave with --workers', () => {
       expect(text).toMatch(/safesquid_policy_info\{hash="sha256:[0-9a-f]{64}"\} 1\n/);
       // The primary goes not-ready first and its workers serve on through the drain delay.
       slave.proc.kill('SIGTERM');
-      await until(async () => (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`)).status === 503 || undefined, 'not ready');
+      await until(
+        async () => (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`)).status === 503 || undefined,
+        'not ready',
+      );
       expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/draining`, { agent })).status).toBe(200);
       expect(await slave.exited).toBe(0);
     } finally {

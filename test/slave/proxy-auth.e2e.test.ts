@@ -6,9 +6,20 @@
 import bcrypt from 'bcryptjs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rawRequest, startSlave, startUpstream, tempDir, until, viaProxy, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import {
+  rawRequest,
+  startSlave,
+  startUpstream,
+  tempDir,
+  until,
+  viaProxy,
+  writePolicy,
+  type RunningSlave,
+  type Upstream,
+} from './harness.js';
 
-const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const basic = (user: string, password: string): string =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('slave proxy authentication', () => {
   const dir = tempDir('auth');
@@ -19,7 +30,10 @@ describe('slave proxy authentication', () => {
   beforeAll(async () => {
     upstream = await startUpstream();
     base = `http://127.0.0.1:${upstream.port}`;
-    writeFileSync(join(dir.path, 'users'), `alice:${bcrypt.hashSync('wonderland', 4)}:staff\nbob:${bcrypt.hashSync('builder', 4)}\n`);
+    writeFileSync(
+      join(dir.path, 'users'),
+      `alice:${bcrypt.hashSync('wonderland', 4)}:staff\nbob:${bcrypt.hashSync('builder', 4)}\n`,
+    );
     writePolicy(
       join(dir.path, 'policy.yaml'),
       'auth',
@@ -41,7 +55,14 @@ accessRestriction:
 `,
     );
     slave = await startSlave([
-      '--policy', join(dir.path, 'policy.yaml'), '--auth-users', join(dir.path, 'users'), '--auth-realm', 'Corp Proxy', '--access-log', 'json',
+      '--policy',
+      join(dir.path, 'policy.yaml'),
+      '--auth-users',
+      join(dir.path, 'users'),
+      '--auth-realm',
+      'Corp Proxy',
+      '--access-log',
+      'json',
     ]);
   });
 
@@ -52,7 +73,11 @@ accessRestriction:
   });
 
   it('challenges with 407 and Proxy-Authenticate before contacting anything', async () => {
-    for (const headers of [{}, { 'Proxy-Authorization': basic('alice', 'wrong') }, { 'Proxy-Authorization': 'Bearer abc' }]) {
+    for (const headers of [
+      {},
+      { 'Proxy-Authorization': basic('alice', 'wrong') },
+      { 'Proxy-Authorization': 'Bearer abc' },
+    ]) {
       const res = await viaProxy(slave.port, `${base}/x`, { headers });
       expect(res.status).toBe(407);
       expect(res.headers['proxy-authenticate']).toBe('Basic realm="Corp Proxy"');
@@ -64,21 +89,35 @@ accessRestriction:
   });
 
   it('forwards for a valid user without passing the credentials on, and logs the user but not the secret', async () => {
-    const res = await viaProxy(slave.port, `${base}/ok`, { headers: { 'Proxy-Authorization': basic('bob', 'builder') } });
+    const res = await viaProxy(slave.port, `${base}/ok`, {
+      headers: { 'Proxy-Authorization': basic('bob', 'builder') },
+    });
     expect(res.status).toBe(200);
     expect(upstream.seen.at(-1)!.headers['proxy-authorization']).toBeUndefined();
-    await until(() => slave.stdout().includes('"/ok') || slave.stdout().includes('/ok"') || undefined, 'the access log line');
-    const line = slave.stdout().trim().split('\n').map((l) => JSON.parse(l) as { url: string; user?: string }).find((r) => r.url.endsWith('/ok'))!;
+    await until(
+      () => slave.stdout().includes('"/ok') || slave.stdout().includes('/ok"') || undefined,
+      'the access log line',
+    );
+    const line = slave
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { url: string; user?: string })
+      .find((r) => r.url.endsWith('/ok'))!;
     expect(line.user).toBe('bob');
     expect(slave.stdout() + slave.stderr()).not.toContain(Buffer.from('bob:builder').toString('base64'));
     expect(slave.stdout() + slave.stderr()).not.toContain('builder');
   });
 
   it("hands the authenticator's groups to policy", async () => {
-    const alice = await viaProxy(slave.port, `${base}/games/chess`, { headers: { 'Proxy-Authorization': basic('alice', 'wonderland') } });
+    const alice = await viaProxy(slave.port, `${base}/games/chess`, {
+      headers: { 'Proxy-Authorization': basic('alice', 'wonderland') },
+    });
     expect(alice.status).toBe(403);
     expect(alice.body.toString()).toContain('staff-no-games');
-    const bob = await viaProxy(slave.port, `${base}/games/chess`, { headers: { 'Proxy-Authorization': basic('bob', 'builder') } });
+    const bob = await viaProxy(slave.port, `${base}/games/chess`, {
+      headers: { 'Proxy-Authorization': basic('bob', 'builder') },
+    });
     expect(bob.status).toBe(200);
   });
 });

@@ -6,7 +6,16 @@
  */
 import net from 'node:net';
 import { join } from 'node:path';
-import { metricsText, startSlave, startUpstream, tempDir, until, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import {
+  metricsText,
+  startSlave,
+  startUpstream,
+  tempDir,
+  until,
+  writePolicy,
+  type RunningSlave,
+  type Upstream,
+} from './harness.js';
 
 const V2_SIG = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 
@@ -20,7 +29,12 @@ function v2Header(command: 'PROXY' | 'LOCAL', source = '0.0.0.0'): Buffer {
  * Writes `parts` to the slave (a pause between them, so a header can arrive in pieces) from
  * `localAddress`, and reads until the slave closes or `timeoutMs`: the answers as text.
  */
-function exchange(port: number, parts: (string | Buffer)[], localAddress = '127.0.0.1', timeoutMs = 2000): Promise<string> {
+function exchange(
+  port: number,
+  parts: (string | Buffer)[],
+  localAddress = '127.0.0.1',
+  timeoutMs = 2000,
+): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1', localAddress });
     const chunks: Buffer[] = [];
@@ -72,10 +86,17 @@ accessRestriction:
 `,
     );
     slave = await startSlave([
-      '--policy', join(dir.path, 'policy.yaml'), '--access-log', 'json', '--header-timeout', '400',
-      '--proxy-protocol-from', '127.0.0.1/32',
+      '--policy',
+      join(dir.path, 'policy.yaml'),
+      '--access-log',
+      'json',
+      '--header-timeout',
+      '400',
+      '--proxy-protocol-from',
+      '127.0.0.1/32',
     ]);
-    get = (path, extra = '') => `GET http://127.0.0.1:${upstream.port}/${path} HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n${extra}\r\n`;
+    get = (path, extra = '') =>
+      `GET http://127.0.0.1:${upstream.port}/${path} HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n${extra}\r\n`;
   });
 
   afterAll(async () => {
@@ -87,32 +108,45 @@ accessRestriction:
   /** The access log's client for the request to `path`. */
   const loggedClient = (path: string) =>
     until(() => {
-      const line = slave.stdout().split('\n').find((l) => l.includes(`/${path}"`));
+      const line = slave
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes(`/${path}"`));
       return line ? (JSON.parse(line) as { client: string }).client : undefined;
     }, `the access log line of /${path}`);
   const forwardedFor = (path: string) => upstream.seen.find((r) => r.url === `/${path}`)?.headers['x-forwarded-for'];
 
   it('takes the client from a v1 header: X-Forwarded-For, access record and policy sources', async () => {
-    const answer = await exchange(slave.port, [`PROXY TCP4 192.0.2.7 127.0.0.1 51000 3128\r\n${get('v1-a')}${get('v1-b', 'Connection: close\r\n')}`]);
+    const answer = await exchange(slave.port, [
+      `PROXY TCP4 192.0.2.7 127.0.0.1 51000 3128\r\n${get('v1-a')}${get('v1-b', 'Connection: close\r\n')}`,
+    ]);
     expect(statuses(answer)).toEqual([200, 200]);
     expect(forwardedFor('v1-a')).toBe('192.0.2.7');
     expect(forwardedFor('v1-b')).toBe('192.0.2.7');
     expect(await loggedClient('v1-b')).toBe('192.0.2.7');
 
-    const denied = await exchange(slave.port, [`PROXY TCP4 203.0.113.9 127.0.0.1 51000 3128\r\n${get('v1-denied', 'Connection: close\r\n')}`]);
+    const denied = await exchange(slave.port, [
+      `PROXY TCP4 203.0.113.9 127.0.0.1 51000 3128\r\n${get('v1-denied', 'Connection: close\r\n')}`,
+    ]);
     expect(statuses(denied)).toEqual([403]);
     expect(denied).toContain('not from 203.0.113.0/24');
     expect(forwardedFor('v1-denied')).toBeUndefined();
   });
 
-  it('takes the client from a v2 header that arrives in pieces, and keeps the balancer\'s own address for LOCAL', async () => {
+  it("takes the client from a v2 header that arrives in pieces, and keeps the balancer's own address for LOCAL", async () => {
     const header = v2Header('PROXY', '198.51.100.23');
-    const answer = await exchange(slave.port, [header.subarray(0, 5), header.subarray(5, 17), Buffer.concat([header.subarray(17), Buffer.from(get('v2', 'Connection: close\r\n'))])]);
+    const answer = await exchange(slave.port, [
+      header.subarray(0, 5),
+      header.subarray(5, 17),
+      Buffer.concat([header.subarray(17), Buffer.from(get('v2', 'Connection: close\r\n'))]),
+    ]);
     expect(statuses(answer)).toEqual([200]);
     expect(forwardedFor('v2')).toBe('198.51.100.23');
     expect(await loggedClient('v2')).toBe('198.51.100.23');
 
-    const local = await exchange(slave.port, [Buffer.concat([v2Header('LOCAL'), Buffer.from(get('v2-local', 'Connection: close\r\n'))])]);
+    const local = await exchange(slave.port, [
+      Buffer.concat([v2Header('LOCAL'), Buffer.from(get('v2-local', 'Connection: close\r\n'))]),
+    ]);
     expect(statuses(local)).toEqual([200]);
     expect(forwardedFor('v2-local')).toBe('127.0.0.1');
   });
@@ -124,7 +158,16 @@ accessRestriction:
     ]);
     expect(statuses(answer)).toEqual([200, 200]);
     expect(upstream.seen.some((r) => r.url === '/through-tunnel')).toBe(true);
-    expect(await until(() => slave.stdout().split('\n').find((l) => l.includes('"CONNECT"') && l.includes('"192.0.2.44"')), 'the tunnel\'s access log line')).toBeTruthy();
+    expect(
+      await until(
+        () =>
+          slave
+            .stdout()
+            .split('\n')
+            .find((l) => l.includes('"CONNECT"') && l.includes('"192.0.2.44"')),
+        "the tunnel's access log line",
+      ),
+    ).toBeTruthy();
   });
 
   it('closes a trusted connection without a valid header unread, and one that sends no header in time', async () => {
@@ -141,8 +184,17 @@ accessRestriction:
   });
 
   it('lets a balancer connect and close without a header (a TCP health check) unrecorded, and refuses one that ends inside a header', async () => {
-    const refusals = () => slave.stdout().split('\n').filter((l) => l.includes('"error:proxy-protocol"')).length;
-    const rejected = async () => Number(/^safesquid_proxy_rejected_total\{reason="proxy-protocol"\} (\d+)$/m.exec(await metricsText(slave.metricsPort))?.[1] ?? 0);
+    const refusals = () =>
+      slave
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('"error:proxy-protocol"')).length;
+    const rejected = async () =>
+      Number(
+        /^safesquid_proxy_rejected_total\{reason="proxy-protocol"\} (\d+)$/m.exec(
+          await metricsText(slave.metricsPort),
+        )?.[1] ?? 0,
+      );
     const [recordsBefore, rejectedBefore] = [refusals(), await rejected()];
     /** Connects from the trusted balancer, writes `bytes`, half-closes, and waits for the slave to close. */
     const connectAndEnd = (bytes: Buffer) =>
@@ -153,8 +205,12 @@ accessRestriction:
       });
     for (let i = 0; i < 5; i++) await connectAndEnd(Buffer.alloc(0));
     await connectAndEnd(v2Header('PROXY', '198.51.100.9').subarray(0, 20));
-    expect(await until(async () => ((await rejected()) === rejectedBefore + 1 ? true : undefined), 'the cut header counted')).toBe(true);
-    expect(await until(() => (refusals() === recordsBefore + 1 ? true : undefined), 'the cut header\'s record')).toBe(true);
+    expect(
+      await until(async () => ((await rejected()) === rejectedBefore + 1 ? true : undefined), 'the cut header counted'),
+    ).toBe(true);
+    expect(await until(() => (refusals() === recordsBefore + 1 ? true : undefined), "the cut header's record")).toBe(
+      true,
+    );
     // Past the 400 ms header timeout, which would have refused the silent ones had they been kept open.
     await new Promise((r) => setTimeout(r, 600));
     expect([refusals(), await rejected()]).toEqual([recordsBefore + 1, rejectedBefore + 1]);
@@ -165,7 +221,11 @@ accessRestriction:
     expect(statuses(plain)).toEqual([200]);
     expect(forwardedFor('untrusted')).toBe('127.0.0.2');
 
-    const spoof = await exchange(slave.port, [`PROXY TCP4 192.0.2.99 127.0.0.1 51000 3128\r\n${get('spoofed', 'Connection: close\r\n')}`], '127.0.0.2');
+    const spoof = await exchange(
+      slave.port,
+      [`PROXY TCP4 192.0.2.99 127.0.0.1 51000 3128\r\n${get('spoofed', 'Connection: close\r\n')}`],
+      '127.0.0.2',
+    );
     expect(statuses(spoof)).toEqual([400]);
     expect(forwardedFor('spoofed')).toBeUndefined();
   });

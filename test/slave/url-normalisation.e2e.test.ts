@@ -18,7 +18,17 @@ accessRestriction:
 `;
 
 /** Spellings of /secret/ that nginx serves as /secret/ (checked directly first). */
-const SECRET_FORMS = ['/secret/', '/%73ecret/', '/%73%65cret/', '//secret/', '/a/../secret/', '/a/%2e%2e/secret/', '/%2Fsecret/', '/public%2F..%2Fsecret/', '/./secret/'];
+const SECRET_FORMS = [
+  '/secret/',
+  '/%73ecret/',
+  '/%73%65cret/',
+  '//secret/',
+  '/a/../secret/',
+  '/a/%2e%2e/secret/',
+  '/%2Fsecret/',
+  '/public%2F..%2Fsecret/',
+  '/./secret/',
+];
 
 describe('URL normalisation against nginx', () => {
   const dir = tempDir('urlnorm');
@@ -26,7 +36,11 @@ describe('URL normalisation against nginx', () => {
   let slave: RunningSlave;
 
   beforeAll(async () => {
-    nginx = await startNginx({ 'secret/index.html': 'THE SECRET\n', 'public/x.txt': 'public x\n', 'public/~a.txt': 'tilde\n' });
+    nginx = await startNginx({
+      'secret/index.html': 'THE SECRET\n',
+      'public/x.txt': 'public x\n',
+      'public/~a.txt': 'tilde\n',
+    });
     writePolicy(`${dir.path}/policy.yaml`, 'urlnorm', POLICY);
     slave = await startSlave(['--policy', `${dir.path}/policy.yaml`]);
   }, 30_000);
@@ -37,9 +51,13 @@ describe('URL normalisation against nginx', () => {
     dir.remove();
   });
 
-  const direct = (path: string, version = '1.1') => rawRequest(nginx.port, `GET ${path} HTTP/${version}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  const direct = (path: string, version = '1.1') =>
+    rawRequest(nginx.port, `GET ${path} HTTP/${version}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
   const proxied = (path: string, version: string) =>
-    rawRequest(slave.port, `GET http://127.0.0.1:${nginx.port}${path} HTTP/${version}\r\nHost: 127.0.0.1:${nginx.port}\r\nConnection: close\r\n\r\n`);
+    rawRequest(
+      slave.port,
+      `GET http://127.0.0.1:${nginx.port}${path} HTTP/${version}\r\nHost: 127.0.0.1:${nginx.port}\r\nConnection: close\r\n\r\n`,
+    );
 
   it.each(SECRET_FORMS)('nginx itself serves %s as the secret (so the test below can fail)', async (path) => {
     const res = await direct(path);

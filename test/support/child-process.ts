@@ -52,7 +52,11 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 export function startChild(what: string, command: string, args: string[], opts: ChildOptions = {}): ChildHandle {
   const limit = opts.captureLimit ?? 1 << 20;
   const grace = opts.stopGraceMs ?? 10_000;
-  const child = spawn(command, args, { stdio: ['ignore', opts.ignoreStdout ? 'ignore' : 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd });
+  const child = spawn(command, args, {
+    stdio: ['ignore', opts.ignoreStdout ? 'ignore' : 'pipe', 'pipe'],
+    env: opts.env,
+    cwd: opts.cwd,
+  });
   if (child.pid === undefined) {
     child.on('error', () => undefined);
     throw new Error(`could not start ${what} (${command}): no PID; is it installed?`);
@@ -99,7 +103,13 @@ export function startChild(what: string, command: string, args: string[], opts: 
     onLine: (listener) => listeners.push(listener),
     running,
     exitDescription: () =>
-      spawnError ? `error ${spawnError.message}` : !exit ? 'no exit yet' : exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`,
+      spawnError
+        ? `error ${spawnError.message}`
+        : !exit
+          ? 'no exit yet'
+          : exit.signal
+            ? `signal ${exit.signal}`
+            : `code ${exit.code}`,
     exited,
     async stop(sig: NodeJS.Signals = 'SIGTERM') {
       if (running()) {
@@ -128,7 +138,11 @@ export function startChild(what: string, command: string, args: string[], opts: 
  * removes `dir` too. A program that never gets ready is SIGKILLed and `dir` removed before the
  * error goes on, so a failed start leaves nothing behind.
  */
-export async function readyInDir(child: ChildHandle, dir: { remove(): void }, ready: () => Promise<unknown>): Promise<ChildHandle> {
+export async function readyInDir(
+  child: ChildHandle,
+  dir: { remove(): void },
+  ready: () => Promise<unknown>,
+): Promise<ChildHandle> {
   const stop = child.stop.bind(child);
   try {
     await ready();

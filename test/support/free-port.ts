@@ -20,7 +20,7 @@ const FIRST = 10_000;
 const BLOCK_SIZE = 1000;
 const BLOCKS = 22; // 10000-31999, below the ephemeral range
 // Jest workers are numbered 1..n; a process outside Jest (a benchmark) takes a block by its PID.
-const slot = Number(process.env.JEST_WORKER_ID ?? 0) || (process.pid % BLOCKS);
+const slot = Number(process.env.JEST_WORKER_ID ?? 0) || process.pid % BLOCKS;
 const BLOCK_START = FIRST + (slot % BLOCKS) * BLOCK_SIZE;
 let next = 0;
 

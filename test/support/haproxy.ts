@@ -32,7 +32,10 @@ export interface RunningHaproxy extends ChildHandle {
 }
 
 /** `sendProxy`: put a PROXY protocol header (HAProxy's send-proxy / send-proxy-v2) before each connection to a slave. */
-export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1' | 'v2' } = {}): Promise<RunningHaproxy> {
+export async function startHaproxy(
+  backends: Backend[],
+  opts: { sendProxy?: 'v1' | 'v2' } = {},
+): Promise<RunningHaproxy> {
   const dir = tempDir('haproxy');
   const socket = join(dir.path, 'admin.sock');
   const port = await freePort();
@@ -57,7 +60,9 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
       'backend slaves',
       '  balance roundrobin',
       '  option httpchk GET /readyz',
-      ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port}${sendProxy} check port ${b.checkPort} inter 200ms fall 2 rise 1`),
+      ...backends.map(
+        (b) => `  server ${b.name} 127.0.0.1:${b.port}${sendProxy} check port ${b.checkPort} inter 200ms fall 2 rise 1`,
+      ),
       '',
     ].join('\n'),
   );
@@ -78,7 +83,8 @@ export async function startHaproxy(backends: Backend[], opts: { sendProxy?: 'v1'
     await until(
       `haproxy (PID ${child.pid}) answering on its runtime API ${socket}`,
       async () => {
-        if (!child.running()) throw new Error(`haproxy exited with ${child.exitDescription()} at start-up:\n${child.outputTail()}`);
+        if (!child.running())
+          throw new Error(`haproxy exited with ${child.exitDescription()} at start-up:\n${child.outputTail()}`);
         const info = await command('show info').catch(() => '');
         return new RegExp(`^Pid: ${child.pid}$`, 'm').test(info);
       },

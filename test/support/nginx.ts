@@ -34,7 +34,9 @@ export async function startNginx(files: Record<string, string>): Promise<Running
   writeFileSync(accessLog, '');
   const port = await freePort();
   const conf = join(dir.path, 'nginx.conf');
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir.path, t)};`);
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
+    (t) => `  ${t}_temp_path ${join(dir.path, t)};`,
+  );
   writeFileSync(
     conf,
     [
@@ -62,6 +64,9 @@ export async function startNginx(files: Record<string, string>): Promise<Running
   const ready = await readyInDir(child, dir, () => waitForPort(port, child));
   return Object.assign(ready, {
     port,
-    requestTargets: () => readFileSync(accessLog, 'utf8').split('\n').filter((l) => l !== ''),
+    requestTargets: () =>
+      readFileSync(accessLog, 'utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
   });
 }

@@ -45,24 +45,45 @@ export async function startPrometheusWithConfig(binary: string, config: object):
   const port = await freePort();
   const configFile = join(dir.path, 'prometheus.yml');
   writeFileSync(configFile, JSON.stringify(config));
-  const child = startChild('prometheus', binary, [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(dir.path, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-  ], { stopGraceMs: 5000 });
+  const child = startChild(
+    'prometheus',
+    binary,
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir.path, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stopGraceMs: 5000 },
+  );
   const url = `http://127.0.0.1:${port}`;
   const ready = await readyInDir(child, dir, () =>
-    until('prometheus ready', async () => {
-      if (!child.running()) throw new Error(`prometheus exited with ${child.exitDescription()}:\n${child.outputTail()}`);
-      return (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)) || undefined;
-    }, 20_000, 100),
+    until(
+      'prometheus ready',
+      async () => {
+        if (!child.running())
+          throw new Error(`prometheus exited with ${child.exitDescription()}:\n${child.outputTail()}`);
+        return (
+          (await fetch(`${url}/-/ready`).then(
+            (r) => r.ok,
+            () => false,
+          )) || undefined
+        );
+      },
+      20_000,
+      100,
+    ),
   );
   return Object.assign(ready, {
     url,
     async query(promql: string) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] } };
-      if (body.status !== 'success' || body.data?.resultType !== 'vector') throw new Error(`prometheus query ${promql}: ${body.error ?? JSON.stringify(body)}`);
+      const body = (await res.json()) as {
+        status: string;
+        error?: string;
+        data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      if (body.status !== 'success' || body.data?.resultType !== 'vector')
+        throw new Error(`prometheus query ${promql}: ${body.error ?? JSON.stringify(body)}`);
       return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
     },
   });

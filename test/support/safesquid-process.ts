@@ -27,9 +27,16 @@ export interface SafesquidOptions extends ChildOptions {
  * something other than undefined for). If it exits first or does not get there in time, it is
  * SIGKILLed and the error carries the end of its log.
  */
-export async function startSafesquid<T>(what: string, args: string[], ready: (entry: LogEntry) => T | undefined, opts: SafesquidOptions = {}): Promise<SafesquidProcess<T>> {
+export async function startSafesquid<T>(
+  what: string,
+  args: string[],
+  ready: (entry: LogEntry) => T | undefined,
+  opts: SafesquidOptions = {},
+): Promise<SafesquidProcess<T>> {
   const argv = [SAFESQUID_CLI, ...args];
-  const child = opts.nice ? startChild(what, 'nice', ['-n', '19', process.execPath, ...argv], opts) : startChild(what, process.execPath, argv, opts);
+  const child = opts.nice
+    ? startChild(what, 'nice', ['-n', '19', process.execPath, ...argv], opts)
+    : startChild(what, process.execPath, argv, opts);
   const timeoutMs = opts.readyTimeoutMs ?? 15_000;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -45,8 +52,13 @@ export async function startSafesquid<T>(what: string, args: string[], ready: (en
         const picked = ready(entry);
         if (picked !== undefined) resolvePick(picked);
       });
-      void child.exited.then(() => reject(new Error(`${what} exited with ${child.exitDescription()} before it was ready:\n${child.outputTail()}`)));
-      timer = setTimeout(() => reject(new Error(`${what} not ready after ${timeoutMs / 1000} s:\n${child.outputTail()}`)), timeoutMs);
+      void child.exited.then(() =>
+        reject(new Error(`${what} exited with ${child.exitDescription()} before it was ready:\n${child.outputTail()}`)),
+      );
+      timer = setTimeout(
+        () => reject(new Error(`${what} not ready after ${timeoutMs / 1000} s:\n${child.outputTail()}`)),
+        timeoutMs,
+      );
     });
     return Object.assign(child, { ready: found });
   } catch (err) {
@@ -65,5 +77,12 @@ export function portalListening(entry: LogEntry): string | undefined {
 /** The slave's "slave started" line: its first proxy port and its metrics port (undefined when off). */
 export function slaveStarted(entry: LogEntry): { port: number; metricsPort: number } | undefined {
   if (entry.msg !== 'slave started') return undefined;
-  return { port: Number(String((entry.listen as string[])[0]).split(':').pop()), metricsPort: entry.metrics as number };
+  return {
+    port: Number(
+      String((entry.listen as string[])[0])
+        .split(':')
+        .pop(),
+    ),
+    metricsPort: entry.metrics as number,
+  };
 }

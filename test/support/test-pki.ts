@@ -35,9 +35,23 @@ export async function createCa(dir: string, name = 'ca', commonName = 'safesquid
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeKey(join(dir, `${name}.key`));
   await openssl(
-    ['req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/CN=${commonName}`, '-days', VALID_DAYS,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-out', `${name}.crt`],
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      `${name}.key`,
+      '-subj',
+      `/CN=${commonName}`,
+      '-days',
+      VALID_DAYS,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      `${name}.crt`,
+    ],
     dir,
   );
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
@@ -54,16 +68,41 @@ export function randomSerial(): string {
   return `0x${bytes.toString('hex')}`;
 }
 
-export const LEAF_EXTENSIONS = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment'];
+export const LEAF_EXTENSIONS = [
+  'basicConstraints=critical,CA:FALSE',
+  'keyUsage=critical,digitalSignature,keyEncipherment',
+];
 
 /** A certificate `<name>.crt` (key `<name>.key`) signed by `ca`, both in `dir`, with the extension lines given. */
-export async function issueCert(dir: string, ca: CertFiles, name: string, subject: string, extensions: string[]): Promise<CertFiles> {
+export async function issueCert(
+  dir: string,
+  ca: CertFiles,
+  name: string,
+  subject: string,
+  extensions: string[],
+): Promise<CertFiles> {
   writeKey(join(dir, `${name}.key`));
   writeFileSync(join(dir, `${name}.ext`), extensions.join('\n') + '\n');
   await openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
   await openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', randomSerial(),
-      '-days', VALID_DAYS, '-extfile', `${name}.ext`, '-out', `${name}.crt`],
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      randomSerial(),
+      '-days',
+      VALID_DAYS,
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
     dir,
   );
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
@@ -71,5 +110,9 @@ export async function issueCert(dir: string, ca: CertFiles, name: string, subjec
 
 /** A TLS server certificate for 127.0.0.1 and localhost. */
 export function issueServerCert(dir: string, ca: CertFiles, name: string): Promise<CertFiles> {
-  return issueCert(dir, ca, name, `/CN=${name}`, [...LEAF_EXTENSIONS, 'extendedKeyUsage=serverAuth', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+  return issueCert(dir, ca, name, `/CN=${name}`, [
+    ...LEAF_EXTENSIONS,
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
 }

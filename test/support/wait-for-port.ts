@@ -18,9 +18,15 @@ function accepts(port: number): Promise<boolean> {
 export async function waitForPort(port: number, child: ChildHandle, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    if (!child.running()) throw new Error(`${child.what} exited with ${child.exitDescription()} before listening on 127.0.0.1:${port}:\n${child.outputTail()}`);
+    if (!child.running())
+      throw new Error(
+        `${child.what} exited with ${child.exitDescription()} before listening on 127.0.0.1:${port}:\n${child.outputTail()}`,
+      );
     if (await accepts(port)) return;
-    if (Date.now() > end) throw new Error(`${child.what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000} s:\n${child.outputTail()}`);
+    if (Date.now() > end)
+      throw new Error(
+        `${child.what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000} s:\n${child.outputTail()}`,
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -54,7 +54,9 @@ export function watchPage(page: Page, expected: ExpectedError[] = []): PageProbl
   const problems: string[] = [];
   const isExpected = (status: number, url: string) => {
     const path = new URL(url).pathname;
-    return allowed.some((e) => e.status === status && (typeof e.path === 'string' ? e.path === path : e.path.test(path)));
+    return allowed.some(
+      (e) => e.status === status && (typeof e.path === 'string' ? e.path === path : e.path.test(path)),
+    );
   };
   const errorStatuses: { status: number; url: string }[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -69,7 +71,9 @@ export function watchPage(page: Page, expected: ExpectedError[] = []): PageProbl
     }
     problems.push(`console error: ${msg.text()}`);
   });
-  page.on('requestfailed', (req) => problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText ?? 'unknown'}`));
+  page.on('requestfailed', (req) =>
+    problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText ?? 'unknown'}`),
+  );
   page.on('response', (res) => {
     if (res.status() >= 400) errorStatuses.push({ status: res.status(), url: res.url() });
   });

@@ -23,7 +23,15 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
   const admin = { username: 'admin', password: `pw-${Math.random().toString(36).slice(2)}` };
   const passwordFile = writeSecret(dir, 'admin-password', admin.password);
   const args = ['master', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--token-file', tokenFile];
-  args.push('--admin-password-file', passwordFile, '--admin-token-file', secrets.adminTokenFile, '--allow', '127.0.0.0/8', ...extraArgs);
+  args.push(
+    '--admin-password-file',
+    passwordFile,
+    '--admin-token-file',
+    secrets.adminTokenFile,
+    '--allow',
+    '127.0.0.0/8',
+    ...extraArgs,
+  );
   let p;
   try {
     p = await startSafesquid('the master', args, portalListening, { stopGraceMs });
@@ -57,7 +65,9 @@ export async function startSlaveProcess(master: MasterProcess, name: string): Pr
   const p = await startSafesquid(`slave ${name}`, args, slaveStarted, { stopGraceMs });
   try {
     const inSync = async () => {
-      const res = await fetch(`${master.url}/api/v1/slaves`, { headers: { Authorization: `Bearer ${master.adminToken}` } });
+      const res = await fetch(`${master.url}/api/v1/slaves`, {
+        headers: { Authorization: `Bearer ${master.adminToken}` },
+      });
       const slaves = (await res.json()) as { name: string; inSync: boolean }[];
       return slaves.some((s) => s.name === name && s.inSync);
     };

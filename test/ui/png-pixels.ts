@@ -24,7 +24,8 @@ export function countPixels(png: Buffer, hex: string, tolerance = 24): PixelCoun
   let matching = 0;
   let nonBackground = 0;
   for (let i = 0; i < d.length; i += 4) {
-    if (Math.abs(d[i] - r) <= tolerance && Math.abs(d[i + 1] - g) <= tolerance && Math.abs(d[i + 2] - b) <= tolerance) matching++;
+    if (Math.abs(d[i] - r) <= tolerance && Math.abs(d[i + 1] - g) <= tolerance && Math.abs(d[i + 2] - b) <= tolerance)
+      matching++;
     if (d[i] !== br || d[i + 1] !== bg || d[i + 2] !== bb) nonBackground++;
   }
   return { total: img.width * img.height, matching, nonBackground };

@@ -12,7 +12,13 @@ export interface PollingSlave {
   stop(): Promise<void>;
 }
 
-export async function startPollingSlave(o: { masterUrl: string; token: string; name: string; version: string; skewMs: number }): Promise<PollingSlave> {
+export async function startPollingSlave(o: {
+  masterUrl: string;
+  token: string;
+  name: string;
+  version: string;
+  skewMs: number;
+}): Promise<PollingSlave> {
   let hash: string | undefined;
   let stopped = false;
   const errors: string[] = [];
@@ -31,12 +37,17 @@ export async function startPollingSlave(o: { masterUrl: string; token: string; n
       body: JSON.stringify({ kind, detail, time: Date.now() + o.skewMs }),
       signal: abort.signal,
     });
-    if (res.status !== 202) throw new Error(`${o.name}: sync event refused with HTTP ${res.status}: ${await res.text()}`);
+    if (res.status !== 202)
+      throw new Error(`${o.name}: sync event refused with HTTP ${res.status}: ${await res.text()}`);
   };
   const poll = async (wait: number) => {
-    const res = await fetch(`${o.masterUrl}/api/v1/policy/bundle?wait=${wait}`, { headers: headers(), signal: abort.signal });
+    const res = await fetch(`${o.masterUrl}/api/v1/policy/bundle?wait=${wait}`, {
+      headers: headers(),
+      signal: abort.signal,
+    });
     if (res.status === 304) return;
-    if (res.status !== 200) throw new Error(`${o.name}: policy fetch failed with HTTP ${res.status}: ${await res.text()}`);
+    if (res.status !== 200)
+      throw new Error(`${o.name}: policy fetch failed with HTTP ${res.status}: ${await res.text()}`);
     await res.arrayBuffer();
     hash = res.headers.get('etag')?.replace(/^"|"$/g, '');
     await event('applied', `policy ${hash} applied`);

@@ -35,7 +35,13 @@ let figures: ReturnType<typeof expectedFigures>;
 beforeAll(async () => {
   master = await startMasterProcess();
   slaves.push(await startSlaveProcess(master, 'edge-1'), await startSlaveProcess(master, 'edge-2'));
-  legacy = await startPollingSlave({ masterUrl: master.url, token: master.clusterToken, name: 'edge-legacy', version: '0.0.9', skewMs: -3500 });
+  legacy = await startPollingSlave({
+    masterUrl: master.url,
+    token: master.clusterToken,
+    name: 'edge-legacy',
+    version: '0.0.9',
+    skewMs: -3500,
+  });
   records = buildRecords(Date.now());
   figures = expectedFigures(records);
   await ingest(master.url, master.clusterToken, records);
@@ -84,13 +90,19 @@ async function finish(s: Session): Promise<void> {
   expect(s.problems.unexpected()).toEqual([]);
 }
 
-const texts = (page: Page, selector: string) => page.$$eval(selector, (els) => els.map((e) => (e.textContent ?? '').trim()));
+const texts = (page: Page, selector: string) =>
+  page.$$eval(selector, (els) => els.map((e) => (e.textContent ?? '').trim()));
 
 /** The bars of one chart as label → value. */
 async function bars(page: Page, panel: string): Promise<Record<string, number>> {
   await page.waitForSelector(`${panel} .bar`);
   return page.$eval(panel, (el) =>
-    Object.fromEntries([...el.querySelectorAll('.bar-row')].map((g) => [g.querySelector('.bar-label')!.textContent!, Number(g.querySelector('.bar')!.getAttribute('data-value'))])),
+    Object.fromEntries(
+      [...el.querySelectorAll('.bar-row')].map((g) => [
+        g.querySelector('.bar-label')!.textContent!,
+        Number(g.querySelector('.bar')!.getAttribute('data-value')),
+      ]),
+    ),
   );
 }
 
@@ -178,7 +190,9 @@ test('overview lists the running slaves with state, sync, version skew and clock
   expect(await page.textContent(`${row('edge-legacy')} td.num`)).toMatch(/^−3\.[5-9] s$/);
   expect(await page.getAttribute(`${row('edge-legacy')} td.num`, 'class')).toContain('text-warn');
   expect(await page.textContent('#card-online .card-value')).toBe('3 / 3');
-  const { version } = JSON.parse(readFileSync(new URL('../../proxy/package.json', import.meta.url), 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(new URL('../../proxy/package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   expect(await page.textContent('#card-online .card-note')).toBe(`all reachable · 1 not on ${version}`);
   expect(await page.textContent('#card-sync .card-value')).toBe('3 / 3');
   expect(await page.textContent('#card-requests .card-value')).toBe(String(figures.requests));
@@ -203,7 +217,10 @@ test('policy: an invalid rule shows the issue with its path and nothing is saved
   s.problems.expect({ status: 422, path: '/api/v1/policy' });
   await page.click('#nav a[data-route=policy]');
   await page.waitForSelector('#versions-table');
-  const before = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string; text: string };
+  const before = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as {
+    hash: string;
+    text: string;
+  };
   expect(await page.inputValue('#policy-text')).toBe(before.text);
   const rowsBefore = await page.$$eval('#versions-table tbody tr', (r) => r.length);
 
@@ -223,7 +240,10 @@ test('policy: an invalid rule shows the issue with its path and nothing is saved
   const caret = (await page.evaluate("document.getElementById('policy-text').selectionStart")) as number;
   expect(broken.slice(0, caret).split('\n')).toHaveLength(line);
 
-  await Promise.all([page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).pathname === '/api/v1/policy'), page.click('#policy-save')]);
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).pathname === '/api/v1/policy'),
+    page.click('#policy-save'),
+  ]);
   await page.locator('#policy-issues', { hasText: 'nothing was saved' }).waitFor();
   await page.screenshot({ path: join(SHOTS, 'policy-invalid.png'), fullPage: true });
   expect(await page.$$eval('#versions-table tbody tr', (r) => r.length)).toBe(rowsBefore);
@@ -247,12 +267,16 @@ test('policy: a valid save creates a version whose diff shows the change; rollba
   const { page, context } = s;
   await page.click('#nav a[data-route=policy]');
   await page.waitForSelector('#versions-table');
-  const original = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string; text: string };
+  const original = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as {
+    hash: string;
+    text: string;
+  };
   const firstVersion = Number(await page.getAttribute('#versions-table tbody tr:first-child', 'data-version'));
 
   const edited = original.text.replace(
     /^( *)rules:\n/m,
-    (_m, indent: string) => `${indent}rules:\n${indent}  - name: ui-test-block\n${indent}    action: deny\n${indent}    message: Blocked by the UI test\n${indent}    match:\n${indent}      domains: [ui-test.example]\n`,
+    (_m, indent: string) =>
+      `${indent}rules:\n${indent}  - name: ui-test-block\n${indent}    action: deny\n${indent}    message: Blocked by the UI test\n${indent}    match:\n${indent}      domains: [ui-test.example]\n`,
   );
   expect(edited).not.toBe(original.text);
   await page.fill('#policy-text', edited);
@@ -262,15 +286,22 @@ test('policy: a valid save creates a version whose diff shows the change; rollba
   await page.click('#policy-save');
   await page.locator('#policy-result', { hasText: `Saved as version ${firstVersion + 1}` }).waitFor();
   await page.waitForSelector(`#versions-table tr[data-version="${firstVersion + 1}"]`);
-  expect(await page.textContent(`#versions-table tr[data-version="${firstVersion + 1}"]`)).toContain('block ui-test.example');
-  const saved = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string; text: string };
+  expect(await page.textContent(`#versions-table tr[data-version="${firstVersion + 1}"]`)).toContain(
+    'block ui-test.example',
+  );
+  const saved = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as {
+    hash: string;
+    text: string;
+  };
   expect(saved.text).toBe(edited);
   expect(saved.hash).not.toBe(original.hash);
 
   await page.click(`#versions-table tr[data-version="${firstVersion + 1}"] button[data-action=diff]`);
   await page.waitForSelector('#diff-text');
   const added = await texts(page, '#diff-text .diff-add');
-  expect(added).toContain('+  - name: ui-test-block'.replace(/^\+/, '+' + ' '.repeat(edited.match(/^( *)rules:/m)![1].length)));
+  expect(added).toContain(
+    '+  - name: ui-test-block'.replace(/^\+/, '+' + ' '.repeat(edited.match(/^( *)rules:/m)![1].length)),
+  );
   expect(await texts(page, '#diff-text .diff-del')).toEqual([]);
   await page.screenshot({ path: join(SHOTS, 'policy-diff.png'), fullPage: true });
 
@@ -306,7 +337,9 @@ test('policy: a valid save creates a version whose diff shows the change; rollba
   expect(await page.inputValue('#policy-text')).toBe(original.text);
   const rolledBack = (await (await context.request.get(`${master.url}/api/v1/policy`)).json()) as { hash: string };
   expect(rolledBack.hash).toBe(original.hash);
-  expect(await page.getAttribute(`#versions-table tr[data-version="${firstVersion + 2}"] td code`, 'title')).toBe(original.hash);
+  expect(await page.getAttribute(`#versions-table tr[data-version="${firstVersion + 2}"] td code`, 'title')).toBe(
+    original.hash,
+  );
   await finish(s);
 });
 
@@ -328,14 +361,20 @@ test('reports show the ingested records: totals, top sites, users, slaves, categ
   expect(await bars(page, '#report-per-slave')).toEqual(Object.fromEntries(figures.slaves));
   expect(await bars(page, '#report-categories')).toEqual(Object.fromEntries(figures.categories));
   // Largest first, as the API orders them.
-  expect(Object.keys(await bars(page, '#report-top-sites'))).toEqual([...SITES].sort((a, b) => b.count - a.count).map((x) => x.host));
+  expect(Object.keys(await bars(page, '#report-top-sites'))).toEqual(
+    [...SITES].sort((a, b) => b.count - a.count).map((x) => x.host),
+  );
 
-  const blocked = await page.$$eval('#report-blocked tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())));
+  const blocked = await page.$$eval('#report-blocked tbody tr', (rows) =>
+    rows.map((r) => [...r.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())),
+  );
   expect(blocked.map((r) => [r[0], r[1], r[3]])).toEqual(
     SITES.filter((x) => x.action === 'deny').map((x) => [x.host, x.rule, String(x.count)]),
   );
 
-  const points = await page.$$eval('#report-timeline .point', (els) => els.map((e) => Number(e.getAttribute('data-requests'))));
+  const points = await page.$$eval('#report-timeline .point', (els) =>
+    els.map((e) => Number(e.getAttribute('data-requests'))),
+  );
   expect(points).toHaveLength(figures.minuteBuckets);
   expect(points.reduce((a, b) => a + b, 0)).toBe(figures.requests);
   await page.screenshot({ path: join(SHOTS, 'reports.png'), fullPage: true });
@@ -345,12 +384,18 @@ test('reports show the ingested records: totals, top sites, users, slaves, categ
   await page.click('#report-top-sites .bar-link:has(.bar-label:text-is("social.example"))');
   await page.locator('#search-page', { hasText: `Page 1 · ${social.count} records` }).waitFor();
   expect(await page.inputValue('#search-host')).toBe('social.example');
-  expect(new Set(await page.$$eval('#search-table td.url', (tds) => tds.map((td) => new URL(td.getAttribute('title')!).host)))).toEqual(new Set(['social.example']));
+  expect(
+    new Set(
+      await page.$$eval('#search-table td.url', (tds) => tds.map((td) => new URL(td.getAttribute('title')!).host)),
+    ),
+  ).toEqual(new Set(['social.example']));
   await page.focus('#report-top-users .bar-link:has(.bar-label:text-is("bob"))');
   await page.keyboard.press('Enter');
   await page.locator('#search-page', { hasText: `Page 1 · ${figures.users.get('bob')} records` }).waitFor();
   expect(await page.inputValue('#search-host')).toBe('');
-  expect(new Set(await page.$$eval('#search-table tbody tr td:nth-child(4)', (tds) => tds.map((td) => td.textContent)))).toEqual(new Set(['bob']));
+  expect(
+    new Set(await page.$$eval('#search-table tbody tr td:nth-child(4)', (tds) => tds.map((td) => td.textContent))),
+  ).toEqual(new Set(['bob']));
   await finish(s);
 });
 
@@ -359,14 +404,18 @@ test('charts render: screenshots hold the series colours, and an empty range sho
   const { page } = s;
   await openReports(s);
 
-  const timeline = await page.locator('#report-timeline figure').screenshot({ path: join(SHOTS, 'chart-timeline.png') });
+  const timeline = await page
+    .locator('#report-timeline figure')
+    .screenshot({ path: join(SHOTS, 'chart-timeline.png') });
   const t = countPixels(timeline, REQUESTS_BLUE);
   // The requests line and its points: far more than stray anti-aliasing, yet not the whole image.
   expect(t.matching).toBeGreaterThan(400);
   expect(t.matching).toBeLessThan(t.total / 2);
   expect(countPixels(timeline, BLOCKED_RED).matching).toBeGreaterThan(150);
 
-  const topSites = await page.locator('#report-top-sites figure').screenshot({ path: join(SHOTS, 'chart-top-sites.png') });
+  const topSites = await page
+    .locator('#report-top-sites figure')
+    .screenshot({ path: join(SHOTS, 'chart-top-sites.png') });
   expect(await page.$$eval('#report-top-sites .bar', (b) => b.length)).toBe(SITES.length);
   const b = countPixels(topSites, REQUESTS_BLUE);
   // Five bars of 18 px height, the longest ~250 px wide at this viewport.
@@ -418,7 +467,9 @@ test('search pages through every record once, newest first, with the cursor', as
   for (let pageNo = 1; ; pageNo++) {
     await page.locator('#search-page', { hasText: new RegExp(`^Page ${pageNo} `) }).waitFor();
     seen.push(...(await page.$$eval('#search-table td.url', (tds) => tds.map((td) => td.getAttribute('title') ?? ''))));
-    times.push(...(await page.$$eval('#search-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-time'))))));
+    times.push(
+      ...(await page.$$eval('#search-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-time'))))),
+    );
     if (await page.isDisabled('#search-next')) break;
     expect(pageNo).toBeLessThan(10);
     await page.click('#search-next');
@@ -512,16 +563,31 @@ test('requests through a real slave reach the reports: search finds them with sl
   // The slave ships within about a second; search again until the records are in.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/reports/search'), page.click('#search button[type=submit]')]);
+    await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/reports/search'),
+      page.click('#search button[type=submit]'),
+    ]);
     await page.locator('#search-page', { hasText: /^Page 1 / }).waitFor();
     if ((await page.$$('#search-table tbody tr')).length >= urls.length) break;
-    if (Date.now() > deadline) throw new Error('the records of requests through edge-2 did not reach the reports within 10 s');
+    if (Date.now() > deadline)
+      throw new Error('the records of requests through edge-2 did not reach the reports within 10 s');
     await page.waitForTimeout(300);
   }
-  const rows = await page.$$eval('#search-table tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())));
+  const rows = await page.$$eval('#search-table tbody tr', (trs) =>
+    trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())),
+  );
   // time, slave, client, user, method, url, status, action, rule, category, bytes
   expect(rows.map((r) => r[5]).sort()).toEqual(urls);
-  for (const r of rows) expect([r[1], r[2], r[4], r[6], r[7], r[8], r[9]]).toEqual(['edge-2', '127.0.0.1', 'GET', '403', 'deny', 'block-demo', 'demo-blocked']);
+  for (const r of rows)
+    expect([r[1], r[2], r[4], r[6], r[7], r[8], r[9]]).toEqual([
+      'edge-2',
+      '127.0.0.1',
+      'GET',
+      '403',
+      'deny',
+      'block-demo',
+      'demo-blocked',
+    ]);
   await finish(s);
 });
 
@@ -534,8 +600,15 @@ describe('a slave that is gone, remembered across a master restart', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'safesquid-ui-registry-'));
     const hourAgo = Date.now() - 3600_000;
     const gone = {
-      name: 'edge-gone', address: '127.0.0.9', version: '1.0.0', policyHash: null, lastSyncAt: hourAgo, lastReportAt: null,
-      lastSeenAt: hourAgo, clockSkewMs: 12, events: [{ time: hourAgo, kind: 'unreachable', detail: 'connect ECONNREFUSED 127.0.0.1:8888' }],
+      name: 'edge-gone',
+      address: '127.0.0.9',
+      version: '1.0.0',
+      policyHash: null,
+      lastSyncAt: hourAgo,
+      lastReportAt: null,
+      lastSeenAt: hourAgo,
+      clockSkewMs: 12,
+      events: [{ time: hourAgo, kind: 'unreachable', detail: 'connect ECONNREFUSED 127.0.0.1:8888' }],
     };
     writeFileSync(join(dataDir, 'slaves.json'), JSON.stringify({ format: 1, slaves: [gone] }));
     restarted = await startMasterProcess(['--data-dir', dataDir]);
@@ -600,7 +673,11 @@ describe('Kubernetes mode: policy from a mounted file', () => {
     await page.screenshot({ path: join(SHOTS, 'policy-readonly.png'), fullPage: true });
 
     // The operator rewrites the mounted file: the master serves it and records it in the history.
-    const changed = original.replace(/^( *)rules:\n/m, (_m, i: string) => `${i}rules:\n${i}  - name: from-operator\n${i}    action: deny\n${i}    match:\n${i}      domains: [operator.example]\n`);
+    const changed = original.replace(
+      /^( *)rules:\n/m,
+      (_m, i: string) =>
+        `${i}rules:\n${i}  - name: from-operator\n${i}    action: deny\n${i}    match:\n${i}      domains: [operator.example]\n`,
+    );
     expect(changed).not.toBe(original);
     writeFileSync(policyFile, changed);
     const deadline = Date.now() + 10_000;
@@ -616,7 +693,9 @@ describe('Kubernetes mode: policy from a mounted file', () => {
     expect(await page.inputValue('#policy-text')).toBe(changed);
     await page.click('#versions-table tbody tr:first-child button[data-action=diff]');
     await page.waitForSelector('#diff-text');
-    expect(await texts(page, '#diff-text .diff-add')).toContain(`+${' '.repeat(changed.match(/^( *)rules:/m)![1].length)}  - name: from-operator`);
+    expect(await texts(page, '#diff-text .diff-add')).toContain(
+      `+${' '.repeat(changed.match(/^( *)rules:/m)![1].length)}  - name: from-operator`,
+    );
     await finish(s);
   });
 });

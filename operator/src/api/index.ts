@@ -27,6 +27,26 @@ export {
   type Condition,
   type ObjectMeta,
 } from './safesquid-cluster.js';
-export { policySetSpecSchema, policySetStatusSchema, POLICY_SET_CONDITIONS, type PolicySet, type PolicySetSpec, type PolicySetStatus } from './policy-set.js';
-export { applyClusterDefaults, validateClusterSpec, validatePolicySetResources, type DefaultedClusterSpec, type SpecIssue } from './validation.js';
-export { SAFESQUID_CLUSTER, POLICY_SET, safeSquidClusterCrd, policySetCrd, crdYaml, type CustomResourceDefinition } from './crd.js';
+export {
+  policySetSpecSchema,
+  policySetStatusSchema,
+  POLICY_SET_CONDITIONS,
+  type PolicySet,
+  type PolicySetSpec,
+  type PolicySetStatus,
+} from './policy-set.js';
+export {
+  applyClusterDefaults,
+  validateClusterSpec,
+  validatePolicySetResources,
+  type DefaultedClusterSpec,
+  type SpecIssue,
+} from './validation.js';
+export {
+  SAFESQUID_CLUSTER,
+  POLICY_SET,
+  safeSquidClusterCrd,
+  policySetCrd,
+  crdYaml,
+  type CustomResourceDefinition,
+} from './crd.js';

@@ -33,7 +33,8 @@ function structuredCloneSchema<T>(value: T): T {
   if (Array.isArray(value)) return value.map(structuredCloneSchema) as T;
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string | symbol, unknown> = {};
-  for (const key of Reflect.ownKeys(value)) out[key] = structuredCloneSchema((value as Record<string | symbol, unknown>)[key]);
+  for (const key of Reflect.ownKeys(value))
+    out[key] = structuredCloneSchema((value as Record<string | symbol, unknown>)[key]);
   return out as T;
 }
 
@@ -43,8 +44,18 @@ function structuredCloneSchema<T>(value: T): T {
  */
 export const policySetSpecSchema = withKeywordsAt(engineSpecSchema, {
   'properties.rules.items': rules([
-    { rule: "self.action != 'redirect' || has(self.redirectTo)", message: 'redirectTo is required when action is redirect', fieldPath: '.redirectTo', reason: 'FieldValueRequired' },
-    { rule: "!has(self.redirectTo) || self.action == 'redirect'", message: 'redirectTo is only valid with action redirect', fieldPath: '.redirectTo', reason: 'FieldValueForbidden' },
+    {
+      rule: "self.action != 'redirect' || has(self.redirectTo)",
+      message: 'redirectTo is required when action is redirect',
+      fieldPath: '.redirectTo',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "!has(self.redirectTo) || self.action == 'redirect'",
+      message: 'redirectTo is only valid with action redirect',
+      fieldPath: '.redirectTo',
+      reason: 'FieldValueForbidden',
+    },
     {
       rule: "!has(self.redirectTo) || self.redirectTo.startsWith('http://') || self.redirectTo.startsWith('https://')",
       message: 'redirectTo must be an absolute http(s) URL',
@@ -54,7 +65,7 @@ export const policySetSpecSchema = withKeywordsAt(engineSpecSchema, {
   'properties.timeProfiles.items': rules([
     { rule: "!has(self.from) || self.from != '24:00'", message: '"24:00" is only valid as `to`', fieldPath: '.from' },
     {
-      rule: "!has(self.from) || !has(self.to) || self.from != self.to",
+      rule: '!has(self.from) || !has(self.to) || self.from != self.to',
       message: 'from and to are equal: the window is empty; omit both for the whole day',
       fieldPath: '.to',
     },
@@ -67,10 +78,20 @@ export const policySetSpecSchema = withKeywordsAt(engineSpecSchema, {
 export const POLICY_SET_CONDITIONS = ['Valid'] as const;
 
 export const policySetStatusSchema = Type.Object({
-  observedGeneration: Type.Optional(Type.Integer({ minimum: 0, format: 'int64', description: 'The generation this status describes.' })),
-  hash: Type.Optional(Type.String({ description: 'Hash of the bundle this PolicySet compiled into when it was last valid (with the PolicySets beside it).' })),
+  observedGeneration: Type.Optional(
+    Type.Integer({ minimum: 0, format: 'int64', description: 'The generation this status describes.' }),
+  ),
+  hash: Type.Optional(
+    Type.String({
+      description:
+        'Hash of the bundle this PolicySet compiled into when it was last valid (with the PolicySets beside it).',
+    }),
+  ),
   clusters: Type.Optional(
-    Type.Array(Type.String(), { maxItems: 1000, description: 'SafeSquidClusters of this namespace whose policySelector selects this PolicySet.' }),
+    Type.Array(Type.String(), {
+      maxItems: 1000,
+      description: 'SafeSquidClusters of this namespace whose policySelector selects this PolicySet.',
+    }),
   ),
   conditions: Type.Optional(conditionsSchema),
 });

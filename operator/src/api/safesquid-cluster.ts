@@ -23,7 +23,12 @@ const Port = (description: string, defaultPort: number) =>
 const Cidrs = (description: string, options: { default?: string[]; minItems?: number } = {}) =>
   Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { ...options, maxItems: 256, description });
 
-const SecretName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', description: 'Secret name.' });
+const SecretName = Type.String({
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+  description: 'Secret name.',
+});
 
 /** A Secret in the cluster's namespace whose keys are fixed by its use. */
 const SecretRef = (description: string) => Type.Object({ name: SecretName }, { description });
@@ -33,7 +38,14 @@ const SecretKeyRef = (description: string, defaultKey: string) =>
   Type.Object(
     {
       name: SecretName,
-      key: Type.Optional(Type.String({ minLength: 1, maxLength: 253, default: defaultKey, description: `Key in the Secret (default ${defaultKey}).` })),
+      key: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 253,
+          default: defaultKey,
+          description: `Key in the Secret (default ${defaultKey}).`,
+        }),
+      ),
     },
     { description },
   );
@@ -47,7 +59,10 @@ const Resources = (defaults: { requests: Record<string, string>; limits: Record<
       requests: Type.Optional(ResourceList('Minimum guaranteed (cpu, memory, ephemeral-storage).')),
       limits: Type.Optional(ResourceList('Maximum allowed.')),
     },
-    { default: defaults, description: `Resource requests and limits of the ${who} container; the default applies only when the whole field is omitted.` },
+    {
+      default: defaults,
+      description: `Resource requests and limits of the ${who} container; the default applies only when the whole field is omitted.`,
+    },
   );
 
 const ImagePullPolicy = StringEnum(['Always', 'IfNotPresent', 'Never'] as const, {
@@ -67,7 +82,9 @@ const placement = (who: string) => ({
   nodeSelector: Type.Optional(StringMap({ description: `Node labels the ${who} pods must be scheduled on.` })),
   tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: `Taints the ${who} pods tolerate.` })),
   affinity: Type.Optional(
-    OpenObject({ description: `A corev1.Affinity for the ${who} pods (nodeAffinity, podAffinity, podAntiAffinity), checked by the API server when the pods' workload is applied.` }),
+    OpenObject({
+      description: `A corev1.Affinity for the ${who} pods (nodeAffinity, podAffinity, podAntiAffinity), checked by the API server when the pods' workload is applied.`,
+    }),
   ),
 });
 
@@ -85,13 +102,23 @@ const LabelSelector = Type.Object(
       ),
     ),
   },
-  { description: 'Selects the PolicySets of this namespace that make up the policy; `{}` selects every PolicySet in the namespace.' },
+  {
+    description:
+      'Selects the PolicySets of this namespace that make up the policy; `{}` selects every PolicySet in the namespace.',
+  },
 );
 
 const MasterStorage = Type.Object(
   {
-    size: Type.Optional(Quantity({ default: '10Gi', description: 'Size of the PersistentVolumeClaim holding the SQLite report database and policy store.' })),
-    storageClassName: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'StorageClass; the cluster default when omitted.' })),
+    size: Type.Optional(
+      Quantity({
+        default: '10Gi',
+        description: 'Size of the PersistentVolumeClaim holding the SQLite report database and policy store.',
+      }),
+    ),
+    storageClassName: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 253, description: 'StorageClass; the cluster default when omitted.' }),
+    ),
   },
   { description: 'SQLite on a volume (the default: a 10Gi claim when neither storage nor postgres is set).' },
 );
@@ -99,27 +126,43 @@ const MasterStorage = Type.Object(
 const Master = withRules(
   Type.Object(
     {
-      portalPort: Type.Optional(Port('Port of the Configuration Portal (API, web UI, /metrics, /healthz, /readyz).', 8888)),
+      portalPort: Type.Optional(
+        Port('Port of the Configuration Portal (API, web UI, /metrics, /healthz, /readyz).', 8888),
+      ),
       allowList: Type.Optional(
         Cidrs(
           'Client CIDRs allowed to call the portal (the master refuses others), also opened by the NetworkPolicy. Slave pods are always let through the NetworkPolicy, but their pod network must be in this list too.',
-          { minItems: 1, default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7'] },
+          {
+            minItems: 1,
+            default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7'],
+          },
         ),
       ),
       storage: Type.Optional(MasterStorage),
       postgres: Type.Optional(
         Type.Object(
-          { secretRef: SecretKeyRef('Secret holding the PostgreSQL connection URL (postgres://user:pass@host:5432/db).', 'url') },
+          {
+            secretRef: SecretKeyRef(
+              'Secret holding the PostgreSQL connection URL (postgres://user:pass@host:5432/db).',
+              'url',
+            ),
+          },
           { description: 'Store reports in PostgreSQL instead of SQLite; exclusive with storage.' },
         ),
       ),
       adminSecretRef: Type.Optional(
-        SecretRef('An existing Secret with keys `password` (web UI admin) and `token` (API bearer token); generated as <name>-admin when omitted.'),
+        SecretRef(
+          'An existing Secret with keys `password` (web UI admin) and `token` (API bearer token); generated as <name>-admin when omitted.',
+        ),
       ),
       syncTokenSecretRef: Type.Optional(
-        SecretRef('An existing Secret with key `token`, the cluster token slaves present; generated as <name>-sync-token when omitted.'),
+        SecretRef(
+          'An existing Secret with key `token`, the cluster token slaves present; generated as <name>-sync-token when omitted.',
+        ),
       ),
-      resources: Type.Optional(Resources({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } }, 'master')),
+      resources: Type.Optional(
+        Resources({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } }, 'master'),
+      ),
       ...placement('master'),
     },
     { default: {}, description: 'The master: Configuration Portal, slave registry, unified reports.' },
@@ -136,12 +179,21 @@ const Master = withRules(
 const SlaveService = Type.Object(
   {
     type: Type.Optional(
-      StringEnum(['ClusterIP', 'NodePort', 'LoadBalancer'] as const, { default: 'LoadBalancer', description: 'Type of the <name>-proxy Service clients connect to.' }),
+      StringEnum(['ClusterIP', 'NodePort', 'LoadBalancer'] as const, {
+        default: 'LoadBalancer',
+        description: 'Type of the <name>-proxy Service clients connect to.',
+      }),
     ),
-    annotations: Type.Optional(StringMap({ description: 'Annotations of the <name>-proxy Service (cloud load-balancer settings).' })),
-    loadBalancerSourceRanges: Type.Optional(Cidrs('Client CIDRs a LoadBalancer accepts (where the cloud supports it).')),
+    annotations: Type.Optional(
+      StringMap({ description: 'Annotations of the <name>-proxy Service (cloud load-balancer settings).' }),
+    ),
+    loadBalancerSourceRanges: Type.Optional(
+      Cidrs('Client CIDRs a LoadBalancer accepts (where the cloud supports it).'),
+    ),
     externalTrafficPolicy: Type.Optional(
-      StringEnum(['Cluster', 'Local'] as const, { description: '`Local` keeps the client address for NodePort and LoadBalancer Services.' }),
+      StringEnum(['Cluster', 'Local'] as const, {
+        description: '`Local` keeps the client address for NodePort and LoadBalancer Services.',
+      }),
     ),
   },
   { default: {}, description: 'The Service clients connect to.' },
@@ -149,10 +201,16 @@ const SlaveService = Type.Object(
 
 const Spool = Type.Object(
   {
-    size: Type.Optional(Quantity({ default: '1Gi', description: 'Size of each slave\'s volume (last good policy and the report spool).' })),
+    size: Type.Optional(
+      Quantity({ default: '1Gi', description: "Size of each slave's volume (last good policy and the report spool)." }),
+    ),
     storageClassName: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
     retainOnDelete: Type.Optional(
-      Type.Boolean({ default: true, description: 'Keep the spool claims when the SafeSquidCluster is deleted or scaled down (undelivered reports survive).' }),
+      Type.Boolean({
+        default: true,
+        description:
+          'Keep the spool claims when the SafeSquidCluster is deleted or scaled down (undelivered reports survive).',
+      }),
     ),
   },
   { description: 'A volume per slave (volumeClaimTemplate); an emptyDir when omitted, lost with the pod.' },
@@ -170,11 +228,17 @@ const ScaleDown = Type.Object(
         minimum: 0,
         maximum: 3600,
         default: 300,
-        description: 'The autoscaler removes slaves only down to the highest count it recommended over this many seconds.',
+        description:
+          'The autoscaler removes slaves only down to the highest count it recommended over this many seconds.',
       }),
     ),
     podsPerMinute: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'At most this many slaves removed per minute.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        default: 1,
+        description: 'At most this many slaves removed per minute.',
+      }),
     ),
   },
   { default: {}, description: 'Scale-down pace of the autoscaler; ignored under a fixed `replicas`.' },
@@ -193,11 +257,23 @@ const Slaves = withRules(
         }),
       ),
       minReplicas: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 1000, default: 2, description: 'Autoscaling lower bound; `kubectl scale ssc NAME --replicas N` sets it.' }),
+        Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 2,
+          description: 'Autoscaling lower bound; `kubectl scale ssc NAME --replicas N` sets it.',
+        }),
       ),
-      maxReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Autoscaling upper bound.' })),
+      maxReplicas: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Autoscaling upper bound.' }),
+      ),
       targetCPUUtilizationPercentage: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 100, default: 70, description: 'Average CPU use (of requests) the autoscaler aims at.' }),
+        Type.Integer({
+          minimum: 1,
+          maximum: 100,
+          default: 70,
+          description: 'Average CPU use (of requests) the autoscaler aims at.',
+        }),
       ),
       scaleDown: Type.Optional(ScaleDown),
       proxyPort: Type.Optional(Port('Forward proxy port (HTTP and CONNECT).', 3128)),
@@ -209,16 +285,32 @@ const Slaves = withRules(
           minimum: 0,
           maximum: 300,
           default: 5,
-          description: 'On shutdown a slave answers /readyz with 503 and keeps serving this long, so endpoints and load balancers drop it first.',
+          description:
+            'On shutdown a slave answers /readyz with 503 and keeps serving this long, so endpoints and load balancers drop it first.',
         }),
       ),
       shutdownGraceSeconds: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 3600, default: 25, description: 'Then the time in-flight requests and tunnels get to finish.' }),
+        Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 25,
+          description: 'Then the time in-flight requests and tunnels get to finish.',
+        }),
       ),
-      resources: Type.Optional(Resources({ requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } }, 'slave')),
+      resources: Type.Optional(
+        Resources({ requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } }, 'slave'),
+      ),
       podDisruptionBudget: Type.Optional(
         Type.Object(
-          { maxUnavailable: Type.Optional(Type.Integer({ minimum: 0, default: 1, description: 'Slaves that voluntary disruptions (node drains) may take down at once.' })) },
+          {
+            maxUnavailable: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                default: 1,
+                description: 'Slaves that voluntary disruptions (node drains) may take down at once.',
+              }),
+            ),
+          },
           { default: {} },
         ),
       ),
@@ -243,13 +335,35 @@ const Slaves = withRules(
 
 const Ldap = Type.Object(
   {
-    url: Type.String({ pattern: '^ldaps?://[^\\s]+$', maxLength: 2048, description: 'ldap://host:port or ldaps://host:port.' }),
-    bindDN: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Direct bind DN template, e.g. uid={user},ou=people,dc=example,dc=org.' })),
-    searchBase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Or search the user under this DN, then bind as the entry found.' })),
-    searchFilter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'User search filter (default (uid={user})).' })),
-    serviceDN: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Bind as this account to search.' })),
+    url: Type.String({
+      pattern: '^ldaps?://[^\\s]+$',
+      maxLength: 2048,
+      description: 'ldap://host:port or ldaps://host:port.',
+    }),
+    bindDN: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description: 'Direct bind DN template, e.g. uid={user},ou=people,dc=example,dc=org.',
+      }),
+    ),
+    searchBase: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description: 'Or search the user under this DN, then bind as the entry found.',
+      }),
+    ),
+    searchFilter: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, description: 'User search filter (default (uid={user})).' }),
+    ),
+    serviceDN: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, description: 'Bind as this account to search.' }),
+    ),
     servicePasswordSecretRef: Type.Optional(SecretKeyRef('Password of serviceDN.', 'password')),
-    groupAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'User attribute listing group DNs (e.g. memberOf).' })),
+    groupAttribute: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'User attribute listing group DNs (e.g. memberOf).' }),
+    ),
     groupBase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     groupFilter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     groupNameAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
@@ -266,7 +380,10 @@ const Auth = withRules(
       basic: Type.Optional(
         Type.Object(
           {
-            secretRef: SecretKeyRef('Secret whose key holds the users file: "user:hash[:group1,group2]" lines (bcrypt or argon2); changes are picked up without restarts.', 'users'),
+            secretRef: SecretKeyRef(
+              'Secret whose key holds the users file: "user:hash[:group1,group2]" lines (bcrypt or argon2); changes are picked up without restarts.',
+              'users',
+            ),
           },
           { description: 'Proxy users from a Secret.' },
         ),
@@ -283,36 +400,82 @@ const Auth = withRules(
           },
         ]),
       ),
-      realm: Type.Optional(Type.String({ minLength: 1, maxLength: 256, default: 'SafeSquid', description: 'Realm shown in Proxy-Authenticate.' })),
-      cacheTTLSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400, default: 60, description: 'How long a successful check is reused.' })),
+      realm: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 256,
+          default: 'SafeSquid',
+          description: 'Realm shown in Proxy-Authenticate.',
+        }),
+      ),
+      cacheTTLSeconds: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          maximum: 86400,
+          default: 60,
+          description: 'How long a successful check is reused.',
+        }),
+      ),
     },
     { description: 'Proxy authentication (Basic); none when neither basic nor ldap is set.' },
   ),
-  [{ rule: '!(has(self.basic) && has(self.ldap))', message: 'auth.basic and auth.ldap are exclusive: set one of them', reason: 'FieldValueForbidden' }],
+  [
+    {
+      rule: '!(has(self.basic) && has(self.ldap))',
+      message: 'auth.basic and auth.ldap are exclusive: set one of them',
+      reason: 'FieldValueForbidden',
+    },
+  ],
 );
 
 export const safeSquidClusterSpecSchema = Type.Object(
   {
-    image: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, default: 'safesquid/proxy:0.1.0', description: 'The safesquid/proxy image (both roles).' })),
+    image: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        default: 'safesquid/proxy:0.1.0',
+        description: 'The safesquid/proxy image (both roles).',
+      }),
+    ),
     imagePullPolicy: Type.Optional(ImagePullPolicy),
-    imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) }), { maxItems: 16 })),
+    imagePullSecrets: Type.Optional(
+      Type.Array(Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) }), { maxItems: 16 }),
+    ),
     policySelector: LabelSelector,
     master: Type.Optional(Master),
     slaves: Type.Optional(Slaves),
     auth: Type.Optional(Auth),
     reports: Type.Optional(
       Type.Object(
-        { retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, default: 90, description: 'Access records older than this are deleted.' })) },
+        {
+          retentionDays: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 3650,
+              default: 90,
+              description: 'Access records older than this are deleted.',
+            }),
+          ),
+        },
         { default: {} },
       ),
     ),
   },
-  { description: 'A SafeSquid gateway: one master and autoscaled slaves enforcing the PolicySets policySelector selects.' },
+  {
+    description:
+      'A SafeSquid gateway: one master and autoscaled slaves enforcing the PolicySets policySelector selects.',
+  },
 );
 
 const Condition = Type.Object(
   {
-    type: Type.String({ minLength: 1, maxLength: 316, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$' }),
+    type: Type.String({
+      minLength: 1,
+      maxLength: 316,
+      pattern:
+        '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+    }),
     status: StringEnum(['True', 'False', 'Unknown'] as const),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0, format: 'int64' })),
     lastTransitionTime: Type.String({ format: 'date-time' }),
@@ -334,21 +497,38 @@ export const CLUSTER_CONDITIONS = ['Ready', 'MasterAvailable', 'SlavesAvailable'
 export type ClusterConditionType = (typeof CLUSTER_CONDITIONS)[number];
 
 export const safeSquidClusterStatusSchema = Type.Object({
-  observedGeneration: Type.Optional(Type.Integer({ minimum: 0, format: 'int64', description: 'The generation this status describes.' })),
+  observedGeneration: Type.Optional(
+    Type.Integer({ minimum: 0, format: 'int64', description: 'The generation this status describes.' }),
+  ),
   policyHash: Type.Optional(Type.String({ description: 'Hash of the bundle in the <name>-policy ConfigMap.' })),
-  policyHashShort: Type.Optional(Type.String({ description: 'The first 12 hex digits of policyHash, for `kubectl get`.' })),
+  policyHashShort: Type.Optional(
+    Type.String({ description: 'The first 12 hex digits of policyHash, for `kubectl get`.' }),
+  ),
   slaves: Type.Optional(
     Type.Object({
-      desired: Type.Integer({ minimum: 0, description: 'Slaves the StatefulSet wants (set by the HPA or slaves.replicas).' }),
+      desired: Type.Integer({
+        minimum: 0,
+        description: 'Slaves the StatefulSet wants (set by the HPA or slaves.replicas).',
+      }),
       ready: Type.Integer({ minimum: 0, description: 'Slave pods Ready.' }),
       synced: Type.Integer({ minimum: 0, description: 'Ready slaves the master reports enforcing policyHash.' }),
       summary: Type.Optional(Type.String({ description: '"ready/desired", for `kubectl get`.' })),
     }),
   ),
-  replicas: Type.Optional(Type.Integer({ minimum: 0, description: 'Slave pods that exist (the StatefulSet\'s status.replicas): the scale subresource\'s count.' })),
+  replicas: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description: "Slave pods that exist (the StatefulSet's status.replicas): the scale subresource's count.",
+    }),
+  ),
   selector: Type.Optional(Type.String({ description: 'Label selector of the slave pods, for the scale subresource.' })),
   masterURL: Type.Optional(Type.String({ description: 'In-cluster URL of the Configuration Portal.' })),
-  proxyEndpoint: Type.Optional(Type.String({ description: 'host:port clients use: the load balancer address when it has one, else the Service\'s cluster address.' })),
+  proxyEndpoint: Type.Optional(
+    Type.String({
+      description:
+        "host:port clients use: the load balancer address when it has one, else the Service's cluster address.",
+    }),
+  ),
   conditions: Type.Optional(conditionsSchema),
 });
 

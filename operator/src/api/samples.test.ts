@@ -8,13 +8,19 @@ import type { SafeSquidCluster } from './safesquid-cluster.js';
 
 const dir = join(__dirname, '../../../deploy/samples');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-const objects = files.flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; labels?: Record<string, string> } }));
+const objects = files.flatMap((f) =>
+  parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map(
+    (d) => d.toJS() as { kind: string; metadata: { name: string; labels?: Record<string, string> } },
+  ),
+);
 const clusters = objects.filter((o) => o.kind === 'SafeSquidCluster') as unknown as SafeSquidCluster[];
 const policySets = objects.filter((o) => o.kind === 'PolicySet') as unknown as PolicySet[];
 
 describe('deploy/samples', () => {
   it('kustomization.yaml lists every manifest', () => {
-    const kustomization = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0].toJS() as { resources: string[] };
+    const kustomization = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0].toJS() as {
+      resources: string[];
+    };
     expect([...kustomization.resources].sort()).toEqual([...files].sort());
   });
 
@@ -36,6 +42,7 @@ describe('deploy/samples', () => {
 
   it('the cluster selects both PolicySets by label', () => {
     const selector = clusters[0].spec.policySelector.matchLabels ?? {};
-    for (const p of policySets) expect(Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v)).toBe(true);
+    for (const p of policySets)
+      expect(Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v)).toBe(true);
   });
 });

@@ -23,13 +23,19 @@ export const KIND_EXPECTATIONS: Record<string, string> = {
 };
 
 if (!TypeRegistry.Has(ENUM)) {
-  TypeRegistry.Set(ENUM, (schema: { enum: string[] }, value) => typeof value === 'string' && schema.enum.includes(value));
+  TypeRegistry.Set(
+    ENUM,
+    (schema: { enum: string[] }, value) => typeof value === 'string' && schema.enum.includes(value),
+  );
 }
 if (!TypeRegistry.Has(MAP)) {
   TypeRegistry.Set(
     MAP,
     (_schema, value) =>
-      typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string'),
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      Object.values(value).every((v) => typeof v === 'string'),
   );
 }
 if (!TypeRegistry.Has(INT_OR_STRING)) {
@@ -47,15 +53,24 @@ if (!TypeRegistry.Has(QUANTITY_MAP)) {
       typeof value === 'object' &&
       value !== null &&
       !Array.isArray(value) &&
-      Object.values(value).every((v) => (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && new RegExp(QUANTITY_PATTERN).test(v))),
+      Object.values(value).every(
+        (v) =>
+          (typeof v === 'number' && Number.isInteger(v)) ||
+          (typeof v === 'string' && new RegExp(QUANTITY_PATTERN).test(v)),
+      ),
   );
 }
 if (!TypeRegistry.Has(OPEN_OBJECT)) {
-  TypeRegistry.Set(OPEN_OBJECT, (_schema, value) => typeof value === 'object' && value !== null && !Array.isArray(value));
+  TypeRegistry.Set(
+    OPEN_OBJECT,
+    (_schema, value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  );
 }
 // RFC 3339 as metav1.Time writes it; TypeBox fails a string with an unknown format.
 if (!FormatRegistry.Has('date-time')) {
-  FormatRegistry.Set('date-time', (value) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value));
+  FormatRegistry.Set('date-time', (value) =>
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value),
+  );
 }
 
 /** `{type: string, enum: [...]}`, typed as the union of its values. */
@@ -65,7 +80,12 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 
 /** `{type: object, additionalProperties: {type: string}}`: labels, annotations, selectors. */
 export function StringMap(options: SchemaOptions = {}) {
-  return Type.Unsafe<Record<string, string>>({ ...options, [Kind]: MAP, type: 'object', additionalProperties: { type: 'string' } });
+  return Type.Unsafe<Record<string, string>>({
+    ...options,
+    [Kind]: MAP,
+    type: 'object',
+    additionalProperties: { type: 'string' },
+  });
 }
 
 /**
@@ -73,7 +93,12 @@ export function StringMap(options: SchemaOptions = {}) {
  * `affinity`): `x-kubernetes-preserve-unknown-fields`, so the CRD keeps it whole.
  */
 export function OpenObject<T = Record<string, unknown>>(options: SchemaOptions = {}) {
-  return Type.Unsafe<T>({ ...options, [Kind]: OPEN_OBJECT, type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
+  return Type.Unsafe<T>({
+    ...options,
+    [Kind]: OPEN_OBJECT,
+    type: 'object',
+    'x-kubernetes-preserve-unknown-fields': true,
+  });
 }
 
 /** A Kubernetes quantity (`500m`, `1Gi`, `2`): integer or string, as resource.Quantity accepts. */
@@ -82,7 +107,12 @@ export const QUANTITY_PATTERN =
 /** A map of quantities: corev1.ResourceList (`{cpu: 500m, memory: 1Gi}`). */
 export function QuantityMap(options: SchemaOptions = {}) {
   const { [Kind]: _kind, ...value } = Quantity();
-  return Type.Unsafe<Record<string, string | number>>({ ...options, [Kind]: QUANTITY_MAP, type: 'object', additionalProperties: value });
+  return Type.Unsafe<Record<string, string | number>>({
+    ...options,
+    [Kind]: QUANTITY_MAP,
+    type: 'object',
+    additionalProperties: value,
+  });
 }
 
 export function Quantity(options: SchemaOptions = {}) {

@@ -79,17 +79,54 @@ describe('validateClusterSpec', () => {
   it.each<[string, unknown, string, RegExp]>([
     ['no selector', {}, 'spec.policySelector', /required/i],
     ['port out of range', { ...minimal, slaves: { proxyPort: 70000 } }, 'spec.slaves.proxyPort', /65535/],
-    ['unknown service type', { ...minimal, slaves: { service: { type: 'Ingress' } } }, 'spec.slaves.service.type', /one of "ClusterIP", "NodePort", "LoadBalancer"/],
+    [
+      'unknown service type',
+      { ...minimal, slaves: { service: { type: 'Ingress' } } },
+      'spec.slaves.service.type',
+      /one of "ClusterIP", "NodePort", "LoadBalancer"/,
+    ],
     ['bad quantity', { ...minimal, master: { storage: { size: 'ten gigs' } } }, 'spec.master.storage.size', /quantity/],
-    ['bad resources', { ...minimal, slaves: { resources: { limits: { memory: '1 GB' } } } }, 'spec.slaves.resources.limits', /quantity/],
+    [
+      'bad resources',
+      { ...minimal, slaves: { resources: { limits: { memory: '1 GB' } } } },
+      'spec.slaves.resources.limits',
+      /quantity/,
+    ],
     ['replicas below 0', { ...minimal, slaves: { replicas: -1 } }, 'spec.slaves.replicas', /0/],
-    ['a scale-down window over an hour', { ...minimal, slaves: { scaleDown: { stabilizationWindowSeconds: 3601 } } }, 'spec.slaves.scaleDown.stabilizationWindowSeconds', /3600/],
-    ['no slave removed per minute', { ...minimal, slaves: { scaleDown: { podsPerMinute: 0 } } }, 'spec.slaves.scaleDown.podsPerMinute', /1/],
-    ['a quantity that is not one', { ...minimal, slaves: { spool: { size: true } } }, 'spec.slaves.spool.size', /integer or a quantity/],
-    ['labels that are not strings', { policySelector: { matchLabels: { gateway: 1 } } }, 'spec.policySelector.matchLabels', /map of strings/],
-    ['bad secret name', { ...minimal, auth: { basic: { secretRef: { name: 'Proxy_Users' } } } }, 'spec.auth.basic.secretRef.name', /match/],
+    [
+      'a scale-down window over an hour',
+      { ...minimal, slaves: { scaleDown: { stabilizationWindowSeconds: 3601 } } },
+      'spec.slaves.scaleDown.stabilizationWindowSeconds',
+      /3600/,
+    ],
+    [
+      'no slave removed per minute',
+      { ...minimal, slaves: { scaleDown: { podsPerMinute: 0 } } },
+      'spec.slaves.scaleDown.podsPerMinute',
+      /1/,
+    ],
+    [
+      'a quantity that is not one',
+      { ...minimal, slaves: { spool: { size: true } } },
+      'spec.slaves.spool.size',
+      /integer or a quantity/,
+    ],
+    [
+      'labels that are not strings',
+      { policySelector: { matchLabels: { gateway: 1 } } },
+      'spec.policySelector.matchLabels',
+      /map of strings/,
+    ],
+    [
+      'bad secret name',
+      { ...minimal, auth: { basic: { secretRef: { name: 'Proxy_Users' } } } },
+      'spec.auth.basic.secretRef.name',
+      /match/,
+    ],
   ])('%s is refused naming the field', (_what, spec, path, message) => {
     const issues = validateClusterSpec(spec);
-    expect(issues).toEqual(expect.arrayContaining([expect.objectContaining({ path, message: expect.stringMatching(message) })]));
+    expect(issues).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path, message: expect.stringMatching(message) })]),
+    );
   });
 });

@@ -17,7 +17,10 @@ type Slaves = NonNullable<Spec['slaves']>;
 type Defaulted<T, K extends keyof T> = T & Required<Pick<T, K>>;
 
 /** A spec with every schema default in place: what the builders take. */
-export type DefaultedClusterSpec = Omit<Spec, 'image' | 'imagePullPolicy' | 'master' | 'slaves' | 'reports' | 'auth'> & {
+export type DefaultedClusterSpec = Omit<
+  Spec,
+  'image' | 'imagePullPolicy' | 'master' | 'slaves' | 'reports' | 'auth'
+> & {
   image: string;
   imagePullPolicy: NonNullable<Spec['imagePullPolicy']>;
   master: Defaulted<Omit<Master, 'storage'>, 'portalPort' | 'allowList' | 'resources'> & {
@@ -26,7 +29,14 @@ export type DefaultedClusterSpec = Omit<Spec, 'image' | 'imagePullPolicy' | 'mas
   };
   slaves: Defaulted<
     Omit<Slaves, 'service' | 'spool' | 'podDisruptionBudget' | 'scaleDown'>,
-    'minReplicas' | 'maxReplicas' | 'targetCPUUtilizationPercentage' | 'proxyPort' | 'metricsPort' | 'drainDelaySeconds' | 'shutdownGraceSeconds' | 'resources'
+    | 'minReplicas'
+    | 'maxReplicas'
+    | 'targetCPUUtilizationPercentage'
+    | 'proxyPort'
+    | 'metricsPort'
+    | 'drainDelaySeconds'
+    | 'shutdownGraceSeconds'
+    | 'resources'
   > & {
     service: Defaulted<NonNullable<Slaves['service']>, 'type'>;
     spool?: Defaulted<NonNullable<Slaves['spool']>, 'size' | 'retainOnDelete'>;
@@ -43,7 +53,13 @@ export interface SpecIssue {
   message: string;
 }
 
-type SchemaNode = { type?: string; default?: unknown; properties?: Record<string, SchemaNode>; items?: SchemaNode; additionalProperties?: SchemaNode | boolean };
+type SchemaNode = {
+  type?: string;
+  default?: unknown;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  additionalProperties?: SchemaNode | boolean;
+};
 
 /**
  * Structural-schema defaulting as the API server does it: a missing field takes its `default`
@@ -57,7 +73,8 @@ function defaultValue(schema: SchemaNode, value: unknown): unknown {
     value = structuredClone(schema.default);
   }
   if (Array.isArray(value)) {
-    if (schema.items) for (let i = 0; i < value.length; i++) value[i] = defaultValue(schema.items, value[i]) ?? value[i];
+    if (schema.items)
+      for (let i = 0; i < value.length; i++) value[i] = defaultValue(schema.items, value[i]) ?? value[i];
   } else if (typeof value === 'object' && value !== null) {
     const record = value as Record<string, unknown>;
     for (const [key, child] of Object.entries(schema.properties ?? {})) {
@@ -65,7 +82,8 @@ function defaultValue(schema: SchemaNode, value: unknown): unknown {
       if (v !== undefined) record[key] = v;
     }
     const extra = schema.additionalProperties;
-    if (typeof extra === 'object' && !schema.properties) for (const key of Object.keys(record)) record[key] = defaultValue(extra, record[key]);
+    if (typeof extra === 'object' && !schema.properties)
+      for (const key of Object.keys(record)) record[key] = defaultValue(extra, record[key]);
   }
   return value;
 }
@@ -95,7 +113,13 @@ function describeError(error: { message: string; schema: unknown }): string {
 export function validateClusterSpec(spec: unknown): SpecIssue[] {
   const issues: SpecIssue[] = [];
   for (const error of Value.Errors(safeSquidClusterSpecSchema, spec)) {
-    const path = 'spec' + error.path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+    const path =
+      'spec' +
+      error.path
+        .split('/')
+        .slice(1)
+        .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+        .join('');
     if (issues.some((i) => i.path === path)) continue; // TypeBox reports a node once per failed keyword
     issues.push({ path, message: describeError(error) });
   }
@@ -104,5 +128,11 @@ export function validateClusterSpec(spec: unknown): SpecIssue[] {
 
 /** The engine's findings for these PolicySets together (references across sets, regexes, CIDRs, ...). */
 export function validatePolicySetResources(sets: readonly Pick<PolicySet, 'metadata' | 'spec'>[]): PolicyIssue[] {
-  return validatePolicySets(sets.map((s) => ({ name: s.metadata.name, spec: s.spec, origin: `policyset/${s.metadata.namespace ?? ''}/${s.metadata.name}` })));
+  return validatePolicySets(
+    sets.map((s) => ({
+      name: s.metadata.name,
+      spec: s.spec,
+      origin: `policyset/${s.metadata.namespace ?? ''}/${s.metadata.name}`,
+    })),
+  );
 }

@@ -8,15 +8,44 @@ const run = (argv: string[]) => {
 
 describe('parseOperatorArgs', () => {
   it('has defaults for a Pod', () => {
-    expect(run([])).toMatchObject({ leaderElect: false, metricsHost: '0.0.0.0', metricsPort: 9090, resyncMs: 300_000, concurrency: 8, leaseName: 'safesquid-operator' });
+    expect(run([])).toMatchObject({
+      leaderElect: false,
+      metricsHost: '0.0.0.0',
+      metricsPort: 9090,
+      resyncMs: 300_000,
+      concurrency: 8,
+      leaseName: 'safesquid-operator',
+    });
   });
 
   it('reads every flag', () => {
     const o = run([
-      '--kubeconfig', '/k', '--namespace', 'gw', '--leader-elect', '--metrics-listen', '[::1]:0', '--resync-period', '5',
-      '--master-url', 'gw/corp=http://127.0.0.1:8888/', '--concurrency', '2', '--lease-namespace', 'ops',
+      '--kubeconfig',
+      '/k',
+      '--namespace',
+      'gw',
+      '--leader-elect',
+      '--metrics-listen',
+      '[::1]:0',
+      '--resync-period',
+      '5',
+      '--master-url',
+      'gw/corp=http://127.0.0.1:8888/',
+      '--concurrency',
+      '2',
+      '--lease-namespace',
+      'ops',
     ]);
-    expect(o).toMatchObject({ kubeconfig: '/k', namespace: 'gw', leaderElect: true, metricsHost: '::1', metricsPort: 0, resyncMs: 5000, concurrency: 2, leaseNamespace: 'ops' });
+    expect(o).toMatchObject({
+      kubeconfig: '/k',
+      namespace: 'gw',
+      leaderElect: true,
+      metricsHost: '::1',
+      metricsPort: 0,
+      resyncMs: 5000,
+      concurrency: 2,
+      leaseNamespace: 'ops',
+    });
     expect(o.masterUrls.get('gw/corp')).toBe('http://127.0.0.1:8888');
   });
 

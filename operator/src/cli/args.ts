@@ -47,7 +47,8 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 function hostPort(flag: string, value: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${flag} must be HOST:PORT (e.g. 0.0.0.0:9090 or [::1]:9090), got "${value}"`);
+  if (!m || port > 65535)
+    throw new UsageError(`${flag} must be HOST:PORT (e.g. 0.0.0.0:9090 or [::1]:9090), got "${value}"`);
   return { host: m[1] ?? m[2], port };
 }
 
@@ -88,10 +89,12 @@ export function parseOperatorArgs(argv: string[]): ParsedArgs {
   if (values.version) return { kind: 'version' };
   for (const flag of ['namespace', 'lease-namespace'] as const) {
     const v = values[flag];
-    if (v !== undefined && !DNS_LABEL.test(v)) throw new UsageError(`--${flag} must be a namespace name (lower-case letters, digits and '-'), got "${v}"`);
+    if (v !== undefined && !DNS_LABEL.test(v))
+      throw new UsageError(`--${flag} must be a namespace name (lower-case letters, digits and '-'), got "${v}"`);
   }
   const leaseName = values['lease-name'] ?? 'safesquid-operator';
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(leaseName)) throw new UsageError(`--lease-name must be a DNS subdomain name, got "${leaseName}"`);
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(leaseName))
+    throw new UsageError(`--lease-name must be a DNS subdomain name, got "${leaseName}"`);
   const { host, port } = hostPort('--metrics-listen', values['metrics-listen'] ?? '0.0.0.0:9090');
   const masterUrls = new Map<string, string>();
   for (const entry of values['master-url'] ?? []) {

@@ -5,9 +5,23 @@
  */
 import { compilePolicyBundle, verifyPolicyBundle, type PolicyBundle } from '@safesquid/proxy/policy';
 import type { KubeObject } from '../kube/client.js';
-import { buildClusterChildren, BUNDLE_KEY, type ClusterRef, type NetworkPolicyPeer, type SecretValues } from '../resources/index.js';
+import {
+  buildClusterChildren,
+  BUNDLE_KEY,
+  type ClusterRef,
+  type NetworkPolicyPeer,
+  type SecretValues,
+} from '../resources/index.js';
 
-export { generatedSecretNames, generateSecretValue, secretRefs, masterUrl, POLICY_HASH_ANNOTATION, type ClusterRef, type SecretValues } from '../resources/index.js';
+export {
+  generatedSecretNames,
+  generateSecretValue,
+  secretRefs,
+  masterUrl,
+  POLICY_HASH_ANNOTATION,
+  type ClusterRef,
+  type SecretValues,
+} from '../resources/index.js';
 
 /** The bundle the live policy ConfigMap holds, or undefined when it has none that verifies. */
 export function bundleInConfigMap(cm: KubeObject | undefined): PolicyBundle | undefined {
@@ -27,7 +41,17 @@ let denyAll: PolicyBundle | undefined;
  * the PolicySets) the one in force: the caller leaves the ConfigMap out in that case. With no bundle
  * at all yet, the other children are built from the empty policy (deny everything).
  */
-export function buildChildren(ref: ClusterRef, bundle: PolicyBundle | undefined, secrets: SecretValues, portalPeers?: NetworkPolicyPeer[]): KubeObject[] {
+export function buildChildren(
+  ref: ClusterRef,
+  bundle: PolicyBundle | undefined,
+  secrets: SecretValues,
+  portalPeers?: NetworkPolicyPeer[],
+): KubeObject[] {
   denyAll ??= compilePolicyBundle([]);
-  return buildClusterChildren({ cluster: ref, bundle: bundle ?? denyAll, secrets, portalPeers }) as unknown as KubeObject[];
+  return buildClusterChildren({
+    cluster: ref,
+    bundle: bundle ?? denyAll,
+    secrets,
+    portalPeers,
+  }) as unknown as KubeObject[];
 }

@@ -7,7 +7,17 @@ import type { EventRecorder } from '../kube/events.js';
 import type { Informer } from '../kube/informer.js';
 import { objectPath, RESOURCES, resourceOf } from '../kube/resources.js';
 import type { OperatorMetrics } from '../metrics.js';
-import { buildChildren, bundleInConfigMap, generatedSecretNames, generateSecretValue, masterUrl, POLICY_HASH_ANNOTATION, secretRefs, type ClusterRef, type SecretValues } from './children.js';
+import {
+  buildChildren,
+  bundleInConfigMap,
+  generatedSecretNames,
+  generateSecretValue,
+  masterUrl,
+  POLICY_HASH_ANNOTATION,
+  secretRefs,
+  type ClusterRef,
+  type SecretValues,
+} from './children.js';
 import { clusterStatus, type RegistryAnswer } from './cluster-status.js';
 import { statusMergePatch } from './conditions.js';
 import type { RegistryProber } from './registry-prober.js';
@@ -67,19 +77,34 @@ export class ClusterReconciler {
     if (issues.length) {
       const message = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
       await this.d.events.record(ssc, 'Warning', 'InvalidSpec', message);
-      await this.writeStatus(ssc, { ...(ssc.status as object), observedGeneration: ssc.metadata?.generation, conditions: invalidSpecConditions(ssc, message) });
+      await this.writeStatus(ssc, {
+        ...(ssc.status as object),
+        observedGeneration: ssc.metadata?.generation,
+        conditions: invalidSpecConditions(ssc, message),
+      });
       return {};
     }
     const spec = applyClusterDefaults(ssc.spec as never);
-    const ref: ClusterRef = { metadata: { ...(ssc.metadata as ClusterRef['metadata']), name, namespace, uid: ssc.metadata!.uid! }, spec };
+    const ref: ClusterRef = {
+      metadata: { ...(ssc.metadata as ClusterRef['metadata']), name, namespace, uid: ssc.metadata!.uid! },
+      spec,
+    };
 
     const sets = selectPolicySets(this.d.caches.PolicySet.list(namespace), namespace, spec.policySelector);
     const compiled = this.d.compiler.compile(sets);
     let bundle: PolicyBundle | undefined;
     if (compiled.ok) bundle = compiled.bundle;
     else {
-      log.warn({ issues: compiled.issues.slice(0, 10) }, 'PolicySets refused by the policy engine; the previous policy stays');
-      await this.d.events.record(ssc, 'Warning', 'PolicyRefused', `the previous policy stays in force: ${compiled.message}`);
+      log.warn(
+        { issues: compiled.issues.slice(0, 10) },
+        'PolicySets refused by the policy engine; the previous policy stays',
+      );
+      await this.d.events.record(
+        ssc,
+        'Warning',
+        'PolicyRefused',
+        `the previous policy stays in force: ${compiled.message}`,
+      );
     }
 
     const policyName = `${name}-policy`;
@@ -119,7 +144,8 @@ export class ClusterReconciler {
     await Promise.all(desired.filter((c) => !ordered.has(c.kind!)).map(applyOne));
     // One Event per reconcile and outcome, not one per child: a new cluster is one story.
     if (created.length) await this.d.events.record(ssc, 'Normal', 'Created', `created ${created.join(', ')}`);
-    if (updated.length) await this.d.events.record(ssc, 'Normal', 'Updated', `updated to match the spec: ${updated.join(', ')}`);
+    if (updated.length)
+      await this.d.events.record(ssc, 'Normal', 'Updated', `updated to match the spec: ${updated.join(', ')}`);
     if (errors.length) await this.d.events.record(ssc, 'Warning', 'ApplyFailed', errors.join('; '));
     await this.prune(ssc, desired, log);
 
@@ -190,11 +216,25 @@ export class ClusterReconciler {
         if (wanted.has(`${kind}/${obj.metadata.name}`) || obj.metadata.deletionTimestamp) continue;
         if (kind === 'ConfigMap' && obj.metadata.name === `${ssc.metadata!.name}-policy`) continue;
         try {
-          await this.d.client.request('DELETE', objectPath(resourceOf(obj), obj.metadata.namespace, obj.metadata.name!), {
-            body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: obj.metadata.uid } },
-          });
+          await this.d.client.request(
+            'DELETE',
+            objectPath(resourceOf(obj), obj.metadata.namespace, obj.metadata.name!),
+            {
+              body: {
+                kind: 'DeleteOptions',
+                apiVersion: 'v1',
+                propagationPolicy: 'Background',
+                preconditions: { uid: obj.metadata.uid },
+              },
+            },
+          );
           log.info({ kind, name: obj.metadata.name }, `${kind} deleted: no longer part of the spec`);
-          await this.d.events.record(ssc, 'Normal', 'Deleted', `deleted ${kind} ${obj.metadata.name}: no longer part of the spec`);
+          await this.d.events.record(
+            ssc,
+            'Normal',
+            'Deleted',
+            `deleted ${kind} ${obj.metadata.name}: no longer part of the spec`,
+          );
         } catch (err) {
           if (!isNotFound(err)) throw err;
         }
@@ -218,13 +258,16 @@ export class ClusterReconciler {
     const masterDeployment = c.Deployment.get(`${ns}/${name}-master`);
     const override = this.d.masterUrls.get(`${ns}/${name}`);
     const masterURL = override ?? masterUrl(ref);
-    const masterAvailable = ((masterDeployment?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) >= 1;
+    const masterAvailable =
+      ((masterDeployment?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) >= 1;
     let registry: RegistryAnswer | 'pending' | undefined;
     const key = `${ns}/${name}`;
     if (masterAvailable || override) {
       const token = await this.adminToken(ref, values);
       // The prober polls in the background and queues the cluster when the answer changes.
-      registry = token ? (this.d.registry.latest(key, masterURL, token) ?? 'pending') : { ok: false, error: 'the admin Secret has no token' };
+      registry = token
+        ? (this.d.registry.latest(key, masterURL, token) ?? 'pending')
+        : { ok: false, error: 'the admin Secret has no token' };
     } else this.d.registry.forget(key);
     return clusterStatus({
       generation: ssc.metadata?.generation,
@@ -249,24 +292,47 @@ export class ClusterReconciler {
   private async writeStatus(ssc: KubeObject, status: Record<string, unknown>, log?: Logger): Promise<void> {
     const patch = statusMergePatch(ssc.status as Record<string, unknown> | undefined, status);
     if (!patch) return;
-    const conditions = (patch.conditions as { type: string; status: string; reason: string }[] | undefined)?.map((c) => `${c.type}=${c.status}/${c.reason}`);
+    const conditions = (patch.conditions as { type: string; status: string; reason: string }[] | undefined)?.map(
+      (c) => `${c.type}=${c.status}/${c.reason}`,
+    );
     log?.info({ changed: Object.keys(patch), conditions }, 'status updated');
     const m = ssc.metadata!;
-    const updated = await this.d.client.request('PATCH', objectPath(RESOURCES.SafeSquidCluster, m.namespace, m.name!, 'status'), {
-      contentType: 'application/merge-patch+json',
-      body: { status: patch },
-    });
+    const updated = await this.d.client.request(
+      'PATCH',
+      objectPath(RESOURCES.SafeSquidCluster, m.namespace, m.name!, 'status'),
+      {
+        contentType: 'application/merge-patch+json',
+        body: { status: patch },
+      },
+    );
     this.d.caches.SafeSquidCluster.bump(updated);
   }
 }
 
 function invalidSpecConditions(ssc: KubeObject, message: string) {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const prev = ((ssc.status as { conditions?: { type: string; status: string; lastTransitionTime: string }[] } | undefined)?.conditions ?? []);
-  const keep = (type: string, status: string) => prev.find((c) => c.type === type && c.status === status)?.lastTransitionTime ?? now;
+  const prev =
+    (ssc.status as { conditions?: { type: string; status: string; lastTransitionTime: string }[] } | undefined)
+      ?.conditions ?? [];
+  const keep = (type: string, status: string) =>
+    prev.find((c) => c.type === type && c.status === status)?.lastTransitionTime ?? now;
   const g = ssc.metadata?.generation;
   return [
-    { type: 'Ready', status: 'False', observedGeneration: g, lastTransitionTime: keep('Ready', 'False'), reason: 'InvalidSpec', message },
-    { type: 'Degraded', status: 'True', observedGeneration: g, lastTransitionTime: keep('Degraded', 'True'), reason: 'InvalidSpec', message },
+    {
+      type: 'Ready',
+      status: 'False',
+      observedGeneration: g,
+      lastTransitionTime: keep('Ready', 'False'),
+      reason: 'InvalidSpec',
+      message,
+    },
+    {
+      type: 'Degraded',
+      status: 'True',
+      observedGeneration: g,
+      lastTransitionTime: keep('Degraded', 'True'),
+      reason: 'InvalidSpec',
+      message,
+    },
   ];
 }

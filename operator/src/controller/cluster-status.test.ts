@@ -13,7 +13,11 @@ function observed(over: Partial<ObservedCluster> = {}): ObservedCluster {
     policyHash: HASH,
     masterDeployment: { metadata: { name: 'corp-master' }, spec: { replicas: 1 }, status: { availableReplicas: 1 } },
     masterPods: [readyPod('corp-master-x', 'master')],
-    statefulSet: { metadata: { name: 'corp-slave' }, spec: { replicas: 2, selector: { matchLabels: { b: '2', a: '1' } } }, status: { replicas: 2 } },
+    statefulSet: {
+      metadata: { name: 'corp-slave' },
+      spec: { replicas: 2, selector: { matchLabels: { b: '2', a: '1' } } },
+      status: { replicas: 2 },
+    },
     desiredFallback: 2,
     slavePods: [readyPod('corp-slave-0', 'slave'), readyPod('corp-slave-1', 'slave')],
     proxyService: { spec: { clusterIP: '10.96.0.20' }, status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } } },
@@ -31,7 +35,8 @@ function observed(over: Partial<ObservedCluster> = {}): ObservedCluster {
   };
 }
 
-const cond = (s: Record<string, unknown>, type: string) => (s.conditions as { type: string; status: string; reason: string; message: string }[]).find((c) => c.type === type)!;
+const cond = (s: Record<string, unknown>, type: string) =>
+  (s.conditions as { type: string; status: string; reason: string; message: string }[]).find((c) => c.type === type)!;
 
 describe('clusterStatus', () => {
   it('is Ready when master, slaves and policy agree, with the scale fields and endpoint', () => {
@@ -45,16 +50,28 @@ describe('clusterStatus', () => {
       selector: 'a=1,b=2',
       proxyEndpoint: '203.0.113.7:3128',
     });
-    for (const t of ['Ready', 'MasterAvailable', 'SlavesAvailable', 'PolicySynced']) expect(cond(s, t).status).toBe('True');
+    for (const t of ['Ready', 'MasterAvailable', 'SlavesAvailable', 'PolicySynced'])
+      expect(cond(s, t).status).toBe('True');
     expect(cond(s, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
   });
 
   it('names an unschedulable master pod as the reason', () => {
     const pending = {
       metadata: { name: 'corp-master-y' },
-      status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available' }] },
+      status: {
+        phase: 'Pending',
+        conditions: [
+          { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available' },
+        ],
+      },
     };
-    const s = clusterStatus(observed({ masterDeployment: { metadata: { name: 'corp-master' }, status: { availableReplicas: 0 } }, masterPods: [pending], registry: undefined }));
+    const s = clusterStatus(
+      observed({
+        masterDeployment: { metadata: { name: 'corp-master' }, status: { availableReplicas: 0 } },
+        masterPods: [pending],
+        registry: undefined,
+      }),
+    );
     expect(cond(s, 'MasterAvailable')).toMatchObject({ status: 'False', reason: 'PodUnschedulable' });
     expect(cond(s, 'MasterAvailable').message).toContain('0/3 nodes are available');
     expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'PodUnschedulable' });
@@ -65,7 +82,13 @@ describe('clusterStatus', () => {
   it('counts only ready slaves enforcing the current hash', () => {
     const s = clusterStatus(
       observed({
-        registry: { ok: true, slaves: [{ name: 'corp-slave-0', policyHash: HASH, inSync: true, state: 'online' }, { name: 'corp-slave-1', policyHash: 'sha256:old', inSync: false, state: 'online' }] },
+        registry: {
+          ok: true,
+          slaves: [
+            { name: 'corp-slave-0', policyHash: HASH, inSync: true, state: 'online' },
+            { name: 'corp-slave-1', policyHash: 'sha256:old', inSync: false, state: 'online' },
+          ],
+        },
       }),
     );
     expect(s.slaves).toMatchObject({ synced: 1 });
@@ -110,7 +133,12 @@ describe('conditions', () => {
 
   it('patches nothing for an equal status and nulls keys that went away', () => {
     const a = { policyHash: 'x', slaves: { desired: 1, ready: 1 }, proxyEndpoint: 'e' };
-    expect(statusMergePatch(a, { slaves: { ready: 1, desired: 1 }, policyHash: 'x', proxyEndpoint: 'e' })).toBeUndefined();
-    expect(statusMergePatch(a, { policyHash: 'y', slaves: { desired: 1, ready: 1 } })).toEqual({ policyHash: 'y', proxyEndpoint: null });
+    expect(
+      statusMergePatch(a, { slaves: { ready: 1, desired: 1 }, policyHash: 'x', proxyEndpoint: 'e' }),
+    ).toBeUndefined();
+    expect(statusMergePatch(a, { policyHash: 'y', slaves: { desired: 1, ready: 1 } })).toEqual({
+      policyHash: 'y',
+      proxyEndpoint: null,
+    });
   });
 });

@@ -4,7 +4,11 @@ import type { RegisteredSlave, RegistryAnswer } from './cluster-status.js';
  * Reads the master's slave registry (`GET /api/v1/slaves`, admin bearer token): which slave enforces
  * which policy hash. Short timeout: an unreachable master must not hold up the reconcile queue.
  */
-export async function readSlaveRegistry(masterURL: string, adminToken: string, timeoutMs = 2000): Promise<RegistryAnswer> {
+export async function readSlaveRegistry(
+  masterURL: string,
+  adminToken: string,
+  timeoutMs = 2000,
+): Promise<RegistryAnswer> {
   try {
     const res = await fetch(`${masterURL}/api/v1/slaves`, {
       headers: { authorization: `Bearer ${adminToken}`, accept: 'application/json' },
@@ -25,6 +29,10 @@ export async function readSlaveRegistry(masterURL: string, adminToken: string, t
     };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    return { ok: false, error: e.name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message) };
+    return {
+      ok: false,
+      error:
+        e.name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message),
+    };
   }
 }

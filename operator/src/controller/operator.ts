@@ -48,13 +48,32 @@ export interface OperatorOptions {
 /** Of a Pod, status needs its identity, labels, owner, node and readiness: a fifth of its size. */
 function slimPod(p: KubeObject): KubeObject {
   const m = p.metadata ?? {};
-  const st = (p.status ?? {}) as { phase?: string; conditions?: unknown[]; containerStatuses?: { name: string; state?: { waiting?: unknown } }[] };
+  const st = (p.status ?? {}) as {
+    phase?: string;
+    conditions?: unknown[];
+    containerStatuses?: { name: string; state?: { waiting?: unknown } }[];
+  };
   return {
     apiVersion: p.apiVersion,
     kind: p.kind,
-    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels, ownerReferences: m.ownerReferences, deletionTimestamp: m.deletionTimestamp },
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      labels: m.labels,
+      ownerReferences: m.ownerReferences,
+      deletionTimestamp: m.deletionTimestamp,
+    },
     spec: { nodeName: (p.spec as { nodeName?: string } | undefined)?.nodeName },
-    status: { phase: st.phase, conditions: st.conditions, containerStatuses: st.containerStatuses?.map((c) => ({ name: c.name, state: c.state?.waiting ? { waiting: c.state.waiting } : undefined })) },
+    status: {
+      phase: st.phase,
+      conditions: st.conditions,
+      containerStatuses: st.containerStatuses?.map((c) => ({
+        name: c.name,
+        state: c.state?.waiting ? { waiting: c.state.waiting } : undefined,
+      })),
+    },
   };
 }
 
@@ -86,20 +105,40 @@ export class SafeSquidOperator {
       });
     this.caches = {} as Caches;
     for (const kind of WATCHED_KINDS) {
-      const selector = kind === 'SafeSquidCluster' || kind === 'PolicySet' ? undefined : kind === 'Pod' ? PODS_SELECTOR : MANAGED_BY_SELECTOR;
+      const selector =
+        kind === 'SafeSquidCluster' || kind === 'PolicySet'
+          ? undefined
+          : kind === 'Pod'
+            ? PODS_SELECTOR
+            : MANAGED_BY_SELECTOR;
       this.caches[kind] = informer(kind, selector);
     }
     this.events = new EventRecorder(o.client, log, 'safesquid-operator', o.identity);
     const compiler = new PolicyCompiler();
     this.registry = new RegistryProber({ logger: log, onChange: (key) => this.queue.add(`${CLUSTER_KEY}${key}`) });
-    this.clusters = new ClusterReconciler({ ...o, caches: this.caches, events: this.events, compiler, registry: this.registry });
-    this.policySets = new PolicySetStatusReconciler({ client: o.client, logger: log, caches: this.caches, events: this.events, compiler });
+    this.clusters = new ClusterReconciler({
+      ...o,
+      caches: this.caches,
+      events: this.events,
+      compiler,
+      registry: this.registry,
+    });
+    this.policySets = new PolicySetStatusReconciler({
+      client: o.client,
+      logger: log,
+      caches: this.caches,
+      events: this.events,
+      compiler,
+    });
     this.queue = new WorkQueue((key) => this.process(key), {
       concurrency: o.concurrency,
       baseDelayMs: 500,
       maxDelayMs: 60_000,
       onError: (key, err, attempt, retryInMs) =>
-        log.error({ key, attempt, retryInMs, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; retrying'),
+        log.error(
+          { key, attempt, retryInMs, err: err instanceof Error ? err.message : String(err) },
+          'reconcile failed; retrying',
+        ),
     });
     this.wireEvents();
   }
@@ -109,11 +148,17 @@ export class SafeSquidOperator {
     c.SafeSquidCluster.on((_ev, obj, old) => {
       this.enqueueCluster(obj);
       // A selector change alters which PolicySets the cluster takes: their status says so.
-      if (!old || JSON.stringify(old.spec) !== JSON.stringify(obj.spec) || _ev === 'delete') this.enqueuePolicySets(obj.metadata?.namespace);
+      if (!old || JSON.stringify(old.spec) !== JSON.stringify(obj.spec) || _ev === 'delete')
+        this.enqueuePolicySets(obj.metadata?.namespace);
     });
     c.PolicySet.on((ev, obj, old) => {
       // Only spec or label changes matter to clusters; a status write of our own does not.
-      if (ev === 'update' && old && old.metadata?.generation === obj.metadata?.generation && JSON.stringify(old.metadata?.labels) === JSON.stringify(obj.metadata?.labels)) {
+      if (
+        ev === 'update' &&
+        old &&
+        old.metadata?.generation === obj.metadata?.generation &&
+        JSON.stringify(old.metadata?.labels) === JSON.stringify(obj.metadata?.labels)
+      ) {
         return;
       }
       const ns = obj.metadata?.namespace;

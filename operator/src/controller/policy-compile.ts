@@ -1,4 +1,10 @@
-import { compilePolicyBundle, formatIssue, PolicyValidationError, type PolicyBundle, type PolicyIssue } from '@safesquid/proxy/policy';
+import {
+  compilePolicyBundle,
+  formatIssue,
+  PolicyValidationError,
+  type PolicyBundle,
+  type PolicyIssue,
+} from '@safesquid/proxy/policy';
 import type { KubeObject } from '../kube/client.js';
 import { matchesSelector, type LabelSelector } from '../kube/selectors.js';
 
@@ -7,9 +13,18 @@ export type CompileResult =
   | { ok: false; issues: PolicyIssue[]; sets: string[]; message: string };
 
 /** The PolicySets of `namespace` the selector picks, by name (bundle order is the engine's business). */
-export function selectPolicySets(all: readonly KubeObject[], namespace: string, selector: LabelSelector | undefined): KubeObject[] {
+export function selectPolicySets(
+  all: readonly KubeObject[],
+  namespace: string,
+  selector: LabelSelector | undefined,
+): KubeObject[] {
   return all
-    .filter((p) => p.metadata?.namespace === namespace && !p.metadata?.deletionTimestamp && matchesSelector(selector, p.metadata?.labels))
+    .filter(
+      (p) =>
+        p.metadata?.namespace === namespace &&
+        !p.metadata?.deletionTimestamp &&
+        matchesSelector(selector, p.metadata?.labels),
+    )
     .sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1));
 }
 
@@ -43,7 +58,11 @@ export class PolicyCompiler {
     try {
       this.compiles++;
       const bundle = compilePolicyBundle(
-        sets.map((s) => ({ name: s.metadata!.name!, spec: (s.spec ?? {}) as never, origin: `policyset/${s.metadata?.namespace}/${s.metadata?.name}` })),
+        sets.map((s) => ({
+          name: s.metadata!.name!,
+          spec: (s.spec ?? {}) as never,
+          origin: `policyset/${s.metadata?.namespace}/${s.metadata?.name}`,
+        })),
       );
       result = { ok: true, bundle, sets: names };
     } catch (err) {

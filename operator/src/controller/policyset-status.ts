@@ -47,7 +47,12 @@ export class PolicySetStatusReconciler {
       if (mine.length) {
         for (const r of mine) {
           if (r.result.ok) hash ??= r.result.bundle.hash;
-          else issues.push(...r.result.issues.filter((i) => i.policySet === name && !issues.some((j) => j.path === i.path && j.message === i.message)));
+          else
+            issues.push(
+              ...r.result.issues.filter(
+                (i) => i.policySet === name && !issues.some((j) => j.path === i.path && j.message === i.message),
+              ),
+            );
         }
       } else {
         unselected ??= this.d.compiler.compile(all);
@@ -59,8 +64,20 @@ export class PolicySetStatusReconciler {
         issues.length > 0
           ? { type: 'Valid', status: 'False' as const, reason: 'Refused', message: describeIssues(issues) }
           : blockedBy.length > 0
-            ? { type: 'Valid', status: 'True' as const, reason: 'WaitingForOthers', message: `valid, but another PolicySet selected by ${blockedBy.join(', ')} is refused: the previous policy stays in force` }
-            : { type: 'Valid', status: 'True' as const, reason: mine.length ? 'Compiled' : 'NotSelected', message: mine.length ? `in the policy of ${mine.map((r) => r.cluster).join(', ')}` : 'valid; no SafeSquidCluster selects it' };
+            ? {
+                type: 'Valid',
+                status: 'True' as const,
+                reason: 'WaitingForOthers',
+                message: `valid, but another PolicySet selected by ${blockedBy.join(', ')} is refused: the previous policy stays in force`,
+              }
+            : {
+                type: 'Valid',
+                status: 'True' as const,
+                reason: mine.length ? 'Compiled' : 'NotSelected',
+                message: mine.length
+                  ? `in the policy of ${mine.map((r) => r.cluster).join(', ')}`
+                  : 'valid; no SafeSquidCluster selects it',
+              };
       const status = {
         observedGeneration: ps.metadata?.generation,
         hash: issues.length || blockedBy.length ? prev?.hash : (hash ?? prev?.hash),
@@ -75,12 +92,19 @@ export class PolicySetStatusReconciler {
       } else if (valid.status === 'True' && wasValid?.status === 'False') {
         await this.d.events.record(ps, 'Normal', 'PolicyAccepted', 'the policy engine accepts this PolicySet again');
       }
-      const updated = await this.d.client.request<KubeObject>('PATCH', objectPath(RESOURCES.PolicySet, namespace, name, 'status'), {
-        contentType: 'application/merge-patch+json',
-        body: { status: patch },
-      });
+      const updated = await this.d.client.request<KubeObject>(
+        'PATCH',
+        objectPath(RESOURCES.PolicySet, namespace, name, 'status'),
+        {
+          contentType: 'application/merge-patch+json',
+          body: { status: patch },
+        },
+      );
       this.d.caches.PolicySet.bump(updated);
-      this.d.logger.info({ policySet: `${namespace}/${name}`, valid: valid.status, reason: valid.reason }, 'PolicySet status updated');
+      this.d.logger.info(
+        { policySet: `${namespace}/${name}`, valid: valid.status, reason: valid.reason },
+        'PolicySet status updated',
+      );
     }
   }
 }

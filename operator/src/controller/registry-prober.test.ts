@@ -27,7 +27,7 @@ it('probes in the background, answers from the last probe, and queues the cluste
     const deadline = Date.now() + 5000;
     while (reads < 3 && Date.now() < deadline) await tick(20);
     await tick(10);
-    expect({ reads, changed }).toEqual({ reads: 3, changed: ["ns/c", "ns/c"] });
+    expect({ reads, changed }).toEqual({ reads: 3, changed: ['ns/c', 'ns/c'] });
     expect(prober.latest('ns/c', 'http://m', 't')).toEqual(answers[2]);
     prober.forget('ns/c');
     const before = reads;

@@ -74,7 +74,8 @@ export class RegistryProber {
         .then((answer) => {
           const before = JSON.stringify(summary(t.answer));
           t.answer = answer;
-          if (!answer.ok) this.o.logger.debug({ cluster: key, url: t.url, err: answer.error }, 'slave registry unreachable');
+          if (!answer.ok)
+            this.o.logger.debug({ cluster: key, url: t.url, err: answer.error }, 'slave registry unreachable');
           if (this.targets.get(key) === t && JSON.stringify(summary(answer)) !== before) this.o.onChange(key);
         })
         .finally(() => {

@@ -14,7 +14,13 @@ describe('sameQuantity', () => {
 describe('isSubset', () => {
   it('ignores what the server added, not what it changed', () => {
     const desired = { spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } };
-    const live = { spec: { replicas: 1, revisionHistoryLimit: 10, template: { spec: { containers: [{ name: 'a', image: 'x', imagePullPolicy: 'IfNotPresent' }] } } } };
+    const live = {
+      spec: {
+        replicas: 1,
+        revisionHistoryLimit: 10,
+        template: { spec: { containers: [{ name: 'a', image: 'x', imagePullPolicy: 'IfNotPresent' }] } },
+      },
+    };
     expect(isSubset(desired, live)).toBe(true);
     expect(isSubset(desired, { ...live, spec: { ...live.spec, replicas: 3 } })).toBe(false);
   });
@@ -45,7 +51,12 @@ describe('prepareForApply and upToDate', () => {
   });
 
   it('folds Secret stringData into data', () => {
-    const p = prepareForApply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { token: 'abc' } });
+    const p = prepareForApply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's' },
+      stringData: { token: 'abc' },
+    });
     expect(p.stringData).toBeUndefined();
     expect(p.data).toEqual({ token: Buffer.from('abc').toString('base64') });
   });

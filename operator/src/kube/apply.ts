@@ -12,8 +12,20 @@ export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
 const QUANTITY = /^([+-]?\d+(?:\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const SUFFIX: Record<string, number> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 /** "500m" and "0.5", "1Gi" and "1073741824": the API server canonicalises quantities it stores. */
@@ -45,7 +57,9 @@ export function isSubset(desired: unknown, live: unknown): boolean {
       // An empty object the server drops ({} for emptyDir, securityContext) is still "the same".
       return Object.keys(desired).length === 0 && (live === undefined || live === null);
     }
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, (live as Record<string, unknown>)[k]));
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) =>
+      isSubset(v, (live as Record<string, unknown>)[k]),
+    );
   }
   if (desired === live) return true;
   if (typeof desired === 'string' && typeof live === 'string') return sameQuantity(desired, live);
@@ -76,7 +90,8 @@ export function prepareForApply(desired: KubeObject): KubeObject {
   let obj: KubeObject = structuredClone(desired);
   if (obj.kind === 'Secret' && obj.stringData && typeof obj.stringData === 'object') {
     const data: Record<string, string> = { ...((obj.data as Record<string, string>) ?? {}) };
-    for (const [k, v] of Object.entries(obj.stringData as Record<string, string>)) data[k] = Buffer.from(v, 'utf8').toString('base64');
+    for (const [k, v] of Object.entries(obj.stringData as Record<string, string>))
+      data[k] = Buffer.from(v, 'utf8').toString('base64');
     const { stringData: _drop, ...rest } = obj;
     obj = { ...rest, data };
   }
@@ -88,7 +103,10 @@ export function prepareForApply(desired: KubeObject): KubeObject {
 /** True when applying `prepared` to `live` would change nothing the operator cares about. */
 export function upToDate(prepared: KubeObject, live: KubeObject | undefined): boolean {
   if (!live || live.metadata?.deletionTimestamp) return false;
-  if (live.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== prepared.metadata?.annotations?.[APPLIED_HASH_ANNOTATION]) return false;
+  if (
+    live.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== prepared.metadata?.annotations?.[APPLIED_HASH_ANNOTATION]
+  )
+    return false;
   return isSubset(prepared, live);
 }
 
@@ -96,7 +114,11 @@ export function upToDate(prepared: KubeObject, live: KubeObject | undefined): bo
  * Server-side apply of `desired` (one field manager, forced: the operator owns what it applies),
  * skipped when the live object already matches: an unchanged cluster costs no write.
  */
-export async function applyIfChanged(client: KubeClient, desired: KubeObject, live: KubeObject | undefined): Promise<{ outcome: ApplyOutcome; object: KubeObject }> {
+export async function applyIfChanged(
+  client: KubeClient,
+  desired: KubeObject,
+  live: KubeObject | undefined,
+): Promise<{ outcome: ApplyOutcome; object: KubeObject }> {
   const prepared = prepareForApply(desired);
   if (live && upToDate(prepared, live)) return { outcome: 'unchanged', object: live };
   const r = resourceOf(prepared);

@@ -94,7 +94,9 @@ export class KubeClient {
   constructor(readonly connection: KubeConnection) {
     this.server = new URL(connection.server);
     this.agent =
-      this.server.protocol === 'https:' ? new Agent({ keepAlive: true, maxSockets: 32, ...connection.tls }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
+      this.server.protocol === 'https:'
+        ? new Agent({ keepAlive: true, maxSockets: 32, ...connection.tls })
+        : new HttpAgent({ keepAlive: true, maxSockets: 32 });
   }
 
   /** Called after every answered request (metrics). */
@@ -102,7 +104,12 @@ export class KubeClient {
     this.observers.push(fn);
   }
 
-  private async options(method: string, path: string, headers: Record<string, string>, timeoutMs: number | undefined): Promise<RequestOptions> {
+  private async options(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    timeoutMs: number | undefined,
+  ): Promise<RequestOptions> {
     const base = this.server.pathname.replace(/\/$/, '');
     return {
       method,
@@ -129,7 +136,7 @@ export class KubeClient {
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
     const opts = await this.options(method, full, headers, p.timeoutMs ?? 30_000);
-    if (WRITE_METHODS.has(method) && !(p.query?.dryRun)) this.counts.writes++;
+    if (WRITE_METHODS.has(method) && !p.query?.dryRun) this.counts.writes++;
     else this.counts.reads++;
     return new Promise<T>((resolve, reject) => {
       const req = this.send(opts);
@@ -163,7 +170,12 @@ export class KubeClient {
    * signal aborts it (resolves) or the connection fails (rejects). An ERROR event with a Status
    * rejects with a `KubeApiError` carrying its code (410 when the resourceVersion is too old).
    */
-  async watch(path: string, query: RequestParams['query'], onEvent: (type: string, obj: KubeObject) => void, signal: AbortSignal): Promise<void> {
+  async watch(
+    path: string,
+    query: RequestParams['query'],
+    onEvent: (type: string, obj: KubeObject) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     const full = path + queryString({ ...query, watch: true });
     // Bookmarks and the server's own timeoutSeconds keep a live watch talking: a connection silent for
     // this long is dead (a NAT or load balancer dropped it) and is given up so the watch restarts.

@@ -33,7 +33,14 @@ export class EventRecorder {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${m.name}.`, namespace: m.namespace ?? 'default' },
-      involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion },
+      involvedObject: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resourceVersion: m.resourceVersion,
+      },
       type,
       reason,
       message: message.slice(0, 1024),
@@ -48,7 +55,14 @@ export class EventRecorder {
       await this.client.request('POST', collectionPath(RESOURCES.Event, m.namespace ?? 'default'), { body });
     } catch (err) {
       this.recent.delete(key);
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err), reason, object: `${obj.kind}/${m.namespace}/${m.name}` }, 'could not record an event');
+      this.logger.warn(
+        {
+          err: err instanceof Error ? err.message : String(err),
+          reason,
+          object: `${obj.kind}/${m.namespace}/${m.name}`,
+        },
+        'could not record an event',
+      );
     }
   }
 }

@@ -87,7 +87,11 @@ export class Informer {
     const rv = Number(obj.metadata?.resourceVersion);
     const cachedRv = Number(cached?.metadata?.resourceVersion);
     if (cached && !(rv > cachedRv)) return;
-    const copy = { ...obj, apiVersion: obj.apiVersion ?? this.resource.apiVersion, kind: obj.kind ?? this.resource.kind };
+    const copy = {
+      ...obj,
+      apiVersion: obj.apiVersion ?? this.resource.apiVersion,
+      kind: obj.kind ?? this.resource.kind,
+    };
     if (copy.metadata) copy.metadata = { ...copy.metadata, managedFields: undefined };
     this.store.set(key, copy);
   }
@@ -183,7 +187,10 @@ export class Informer {
         }
         failures++;
         const delay = backoffDelay(failures, { initialMs: 250, maxMs: 30_000 });
-        this.logger.warn({ kind: this.resource.kind, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'watch failed; retrying');
+        this.logger.warn(
+          { kind: this.resource.kind, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+          'watch failed; retrying',
+        );
         this.opts.onRestart?.('error', err);
         // After repeated failures start over with a list: the watch may fail because the cache is stale.
         if (failures >= 3) this.resourceVersion = undefined;

@@ -32,7 +32,10 @@ describe('kubeconfigConnection', () => {
   it('reads client certificates relative to the file, and the CA', async () => {
     write('ca.crt', 'CA');
     write('c.crt', 'CERT');
-    const path = write('kubeconfig', config(`    client-certificate: c.crt\n    client-key-data: ${Buffer.from('KEY').toString('base64')}`));
+    const path = write(
+      'kubeconfig',
+      config(`    client-certificate: c.crt\n    client-key-data: ${Buffer.from('KEY').toString('base64')}`),
+    );
     const c = kubeconfigConnection(path);
     expect(c.server).toBe('https://127.0.0.1:6443');
     expect(String(c.tls.ca)).toBe('CA');
@@ -43,22 +46,37 @@ describe('kubeconfigConnection', () => {
 
   it('sends a bearer token, inline or from a file re-read as it rotates', async () => {
     write('ca.crt', 'CA');
-    expect(await kubeconfigConnection(write('a', config('    token: abc'))).headers()).toEqual({ authorization: 'Bearer abc' });
+    expect(await kubeconfigConnection(write('a', config('    token: abc'))).headers()).toEqual({
+      authorization: 'Bearer abc',
+    });
     write('tok', 'from-file\n');
-    expect(await kubeconfigConnection(write('b', config('    tokenFile: tok'))).headers()).toEqual({ authorization: 'Bearer from-file' });
+    expect(await kubeconfigConnection(write('b', config('    tokenFile: tok'))).headers()).toEqual({
+      authorization: 'Bearer from-file',
+    });
   });
 
   it('honours insecure-skip-tls-verify and tls-server-name', () => {
     write('ca.crt', 'CA');
-    const c = kubeconfigConnection(write('k', config('    token: t', '    insecure-skip-tls-verify: true\n    tls-server-name: api.example')));
+    const c = kubeconfigConnection(
+      write('k', config('    token: t', '    insecure-skip-tls-verify: true\n    tls-server-name: api.example')),
+    );
     expect(c.tls).toMatchObject({ rejectUnauthorized: false, servername: 'api.example' });
   });
 
   it('leaves auth plugins to client-node', async () => {
     write('ca.crt', 'CA');
-    const credential = JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'from-plugin' } });
+    const credential = JSON.stringify({
+      apiVersion: 'client.authentication.k8s.io/v1',
+      kind: 'ExecCredential',
+      status: { token: 'from-plugin' },
+    });
     const script = write('plugin.sh', `#!/bin/sh\necho '${credential}'\n`);
-    const path = write('k', config(`    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh, args: [${script}], interactiveMode: Never}`));
+    const path = write(
+      'k',
+      config(
+        `    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh, args: [${script}], interactiveMode: Never}`,
+      ),
+    );
     expect(() => kubeconfigConnection(path)).toThrow(NeedsAuthPlugin);
     const c = await loadKubeConnection(path);
     expect(c.source).toContain('client-node');

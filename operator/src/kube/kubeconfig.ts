@@ -89,18 +89,28 @@ export function kubeconfigConnection(path: string): KubeConnection {
   const kc = (parse(text) ?? {}) as KubeconfigFile;
   const where = `kubeconfig ${path}`;
   const ctxName = kc['current-context'];
-  const ctx = kc.contexts?.find((c) => c.name === ctxName)?.context ?? (kc.contexts?.length === 1 ? kc.contexts[0].context : undefined);
+  const ctx =
+    kc.contexts?.find((c) => c.name === ctxName)?.context ??
+    (kc.contexts?.length === 1 ? kc.contexts[0].context : undefined);
   if (!ctx) throw new Error(`${where}: no current-context (set one with kubectl config use-context)`);
   const cluster = kc.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
   if (!cluster?.server) throw new Error(`${where}: context names cluster "${ctx.cluster}", which has no server`);
   const user = kc.users?.find((u) => u.name === ctx.user)?.user ?? {};
-  if (user.exec || user['auth-provider']) throw new NeedsAuthPlugin(`${where}: user "${ctx.user}" authenticates with a plugin`);
+  if (user.exec || user['auth-provider'])
+    throw new NeedsAuthPlugin(`${where}: user "${ctx.user}" authenticates with a plugin`);
   const base = dirname(path);
   const file = (p: string) => readFileSync(isAbsolute(p) ? p : join(base, p));
   const data = (b64: string) => Buffer.from(b64, 'base64');
-  const pick = (inline: string | undefined, fromFile: string | undefined) => (inline ? data(inline) : fromFile ? file(fromFile) : undefined);
-  const token = user.token ? () => user.token! : user.tokenFile ? tokenFromFile(isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile)) : undefined;
-  const basic = user.username ? `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}` : undefined;
+  const pick = (inline: string | undefined, fromFile: string | undefined) =>
+    inline ? data(inline) : fromFile ? file(fromFile) : undefined;
+  const token = user.token
+    ? () => user.token!
+    : user.tokenFile
+      ? tokenFromFile(isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile))
+      : undefined;
+  const basic = user.username
+    ? `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`
+    : undefined;
   return {
     server: cluster.server,
     tls: {
@@ -110,7 +120,8 @@ export function kubeconfigConnection(path: string): KubeConnection {
       ...(cluster['insecure-skip-tls-verify'] ? { rejectUnauthorized: false } : {}),
       ...(cluster['tls-server-name'] ? { servername: cluster['tls-server-name'] } : {}),
     },
-    headers: async (): Promise<Record<string, string>> => (token ? { authorization: `Bearer ${token()}` } : basic ? { authorization: basic } : {}),
+    headers: async (): Promise<Record<string, string>> =>
+      token ? { authorization: `Bearer ${token()}` } : basic ? { authorization: basic } : {},
     source: where,
   };
 }
@@ -130,7 +141,13 @@ export async function clientNodeConnection(path: string | undefined): Promise<Ku
   await kc.applyToHTTPSOptions(first);
   return {
     server: cluster.server,
-    tls: { ca: first.ca, cert: first.cert, key: first.key, rejectUnauthorized: first.rejectUnauthorized, servername: first.servername },
+    tls: {
+      ca: first.ca,
+      cert: first.cert,
+      key: first.key,
+      rejectUnauthorized: first.rejectUnauthorized,
+      servername: first.servername,
+    },
     headers: async () => {
       const o: RequestOptions = { headers: {} };
       await kc.applyToHTTPSOptions(o);

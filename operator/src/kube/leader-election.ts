@@ -85,7 +85,12 @@ export class LeaderElector {
 
   private observe(lease: Lease | undefined): void {
     const s = lease?.spec ?? {};
-    const record = JSON.stringify([s.holderIdentity ?? '', s.renewTime ?? '', s.acquireTime ?? '', s.leaseDurationSeconds ?? 0]);
+    const record = JSON.stringify([
+      s.holderIdentity ?? '',
+      s.renewTime ?? '',
+      s.acquireTime ?? '',
+      s.leaseDurationSeconds ?? 0,
+    ]);
     if (this.observed?.record !== record) this.observed = { record, at: this.now() };
     this.lease = lease;
   }
@@ -160,7 +165,10 @@ export class LeaderElector {
       try {
         ok = await this.tryAcquireOrRenew();
       } catch (err) {
-        this.logger.warn({ err: err instanceof Error ? err.message : String(err), lease: `${this.opts.namespace}/${this.opts.name}` }, 'lease request failed');
+        this.logger.warn(
+          { err: err instanceof Error ? err.message : String(err), lease: `${this.opts.namespace}/${this.opts.name}` },
+          'lease request failed',
+        );
       }
       if (signal.aborted) break;
       if (ok) {
@@ -168,12 +176,18 @@ export class LeaderElector {
         if (!this.leading) {
           this.leading = true;
           this.transitions++;
-          this.logger.info({ identity: this.opts.identity, lease: `${this.opts.namespace}/${this.opts.name}` }, 'became leader');
+          this.logger.info(
+            { identity: this.opts.identity, lease: `${this.opts.namespace}/${this.opts.name}` },
+            'became leader',
+          );
           this.opts.onStartedLeading();
         }
       } else if (this.leading && this.now() - this.lastRenew > this.renewDeadlineMs) {
         this.leading = false;
-        this.logger.error({ identity: this.opts.identity }, 'leadership lost: could not renew the lease within the renew deadline');
+        this.logger.error(
+          { identity: this.opts.identity },
+          'leadership lost: could not renew the lease within the renew deadline',
+        );
         this.opts.onStoppedLeading();
         return;
       }
@@ -191,11 +205,23 @@ export class LeaderElector {
       const current = await this.client.request<Lease>('GET', this.path());
       if (current.spec?.holderIdentity !== this.opts.identity) return;
       await this.client.request('PUT', this.path(), {
-        body: { ...current, spec: { ...current.spec, holderIdentity: null, leaseDurationSeconds: 1, acquireTime: null, renewTime: microTime(this.now()) } },
+        body: {
+          ...current,
+          spec: {
+            ...current.spec,
+            holderIdentity: null,
+            leaseDurationSeconds: 1,
+            acquireTime: null,
+            renewTime: microTime(this.now()),
+          },
+        },
       });
       this.logger.info({ identity: this.opts.identity }, 'lease released');
     } catch (err) {
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not release the lease; it expires on its own');
+      this.logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'could not release the lease; it expires on its own',
+      );
     }
   }
 }

@@ -8,7 +8,12 @@ export interface ResourceType {
   namespaced: boolean;
 }
 
-const t = (apiVersion: string, kind: string, plural: string, namespaced = true): ResourceType => ({ apiVersion, kind, plural, namespaced });
+const t = (apiVersion: string, kind: string, plural: string, namespaced = true): ResourceType => ({
+  apiVersion,
+  kind,
+  plural,
+  namespaced,
+});
 
 /** Every kind the operator reads or writes. */
 export const RESOURCES = {
@@ -36,7 +41,9 @@ export type KnownKind = keyof typeof RESOURCES;
 export function resourceOf(obj: Pick<KubeObject, 'apiVersion' | 'kind'>): ResourceType {
   const r = (RESOURCES as Record<string, ResourceType>)[obj.kind ?? ''];
   if (!r || r.apiVersion !== obj.apiVersion) {
-    throw new Error(`the operator does not know ${obj.apiVersion}/${obj.kind}; add it to RESOURCES in kube/resources.ts`);
+    throw new Error(
+      `the operator does not know ${obj.apiVersion}/${obj.kind}; add it to RESOURCES in kube/resources.ts`,
+    );
   }
   return r;
 }

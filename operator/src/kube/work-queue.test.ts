@@ -79,7 +79,12 @@ describe('WorkQueue', () => {
         times.push(Date.now());
         if (times.length <= 3) throw new Error('boom');
       },
-      { baseDelayMs: 20, maxDelayMs: 1000, random: () => 1, onError: (_k, _e, attempt, delay) => errors.push(attempt * 10_000 + delay) },
+      {
+        baseDelayMs: 20,
+        maxDelayMs: 1000,
+        random: () => 1,
+        onError: (_k, _e, attempt, delay) => errors.push(attempt * 10_000 + delay),
+      },
     );
     q.start();
     q.add('a');

@@ -138,7 +138,11 @@ export class WorkQueue {
       failed = true;
       const attempt = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, attempt);
-      const delay = backoffDelay(attempt, { initialMs: this.opts.baseDelayMs ?? 500, maxMs: this.opts.maxDelayMs ?? 60_000 }, this.opts.random);
+      const delay = backoffDelay(
+        attempt,
+        { initialMs: this.opts.baseDelayMs ?? 500, maxMs: this.opts.maxDelayMs ?? 60_000 },
+        this.opts.random,
+      );
       this.opts.onError?.(key, err, attempt, delay);
       if (this.running) this.addAfter(key, delay);
     }

@@ -19,7 +19,11 @@ export const OPERATOR_RULES: PolicyRule[] = [
   { apiGroups: ['safesquid.io'], resources: ['safesquidclusters', 'policysets'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['safesquid.io'], resources: ['safesquidclusters/status', 'policysets/status'], verbs: ['patch'] },
   // Children. Secrets: the generated sync token and admin credentials, and reading the ones a spec names.
-  { apiGroups: [''], resources: ['configmaps', 'secrets', 'services', 'serviceaccounts', 'persistentvolumeclaims'], verbs: CHILD_VERBS },
+  {
+    apiGroups: [''],
+    resources: ['configmaps', 'secrets', 'services', 'serviceaccounts', 'persistentvolumeclaims'],
+    verbs: CHILD_VERBS,
+  },
   { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: CHILD_VERBS },
   { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: CHILD_VERBS },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: CHILD_VERBS },
@@ -43,7 +47,8 @@ export const OPERATOR_NAMESPACE = 'safesquid-system';
 
 const labels = { 'app.kubernetes.io/name': OPERATOR_NAME, 'app.kubernetes.io/part-of': 'safesquid' };
 
-const header = (what: string) => `# Generated from operator/src/rbac/rules.ts by \`make rbac\`; do not edit.\n# ${what}\n`;
+const header = (what: string) =>
+  `# Generated from operator/src/rbac/rules.ts by \`make rbac\`; do not edit.\n# ${what}\n`;
 
 function docs(objects: unknown[]): string {
   return objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
@@ -53,7 +58,12 @@ function docs(objects: unknown[]): string {
 export function rbacManifests(ns = OPERATOR_NAMESPACE): Record<string, string> {
   const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: OPERATOR_NAME, namespace: ns, labels } };
   const subject = { kind: 'ServiceAccount', name: OPERATOR_NAME, namespace: ns };
-  const leaderRole = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: `${OPERATOR_NAME}-leader-election`, namespace: ns, labels }, rules: LEADER_ELECTION_RULES };
+  const leaderRole = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: `${OPERATOR_NAME}-leader-election`, namespace: ns, labels },
+    rules: LEADER_ELECTION_RULES,
+  };
   const leaderBinding = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -61,7 +71,12 @@ export function rbacManifests(ns = OPERATOR_NAMESPACE): Record<string, string> {
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${OPERATOR_NAME}-leader-election` },
     subjects: [subject],
   };
-  const clusterRole = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: OPERATOR_NAME, labels }, rules: OPERATOR_RULES };
+  const clusterRole = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: OPERATOR_NAME, labels },
+    rules: OPERATOR_RULES,
+  };
   const clusterBinding = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
@@ -70,7 +85,12 @@ export function rbacManifests(ns = OPERATOR_NAMESPACE): Record<string, string> {
     subjects: [subject],
   };
   // Namespaced install (`--namespace NS`): the same rules as a Role in the watched namespace.
-  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: OPERATOR_NAME, namespace: ns, labels }, rules: OPERATOR_RULES };
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: OPERATOR_NAME, namespace: ns, labels },
+    rules: OPERATOR_RULES,
+  };
   const roleBinding = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -79,12 +99,22 @@ export function rbacManifests(ns = OPERATOR_NAMESPACE): Record<string, string> {
     subjects: [subject],
   };
   return {
-    'service_account.yaml': header('The operator\'s ServiceAccount.') + docs([sa]),
-    'cluster_role.yaml': header('Cluster-wide install: everything the operator does, in every namespace.') + docs([clusterRole, clusterBinding]),
-    'leader_election_role.yaml': header('--leader-elect: the Lease in the operator\'s namespace.') + docs([leaderRole, leaderBinding]),
-    'namespaced/role.yaml': header('Namespaced install (--namespace): the same rules, in one namespace only; use instead of cluster_role.yaml.') + docs([role, roleBinding]),
+    'service_account.yaml': header("The operator's ServiceAccount.") + docs([sa]),
+    'cluster_role.yaml':
+      header('Cluster-wide install: everything the operator does, in every namespace.') +
+      docs([clusterRole, clusterBinding]),
+    'leader_election_role.yaml':
+      header("--leader-elect: the Lease in the operator's namespace.") + docs([leaderRole, leaderBinding]),
+    'namespaced/role.yaml':
+      header(
+        'Namespaced install (--namespace): the same rules, in one namespace only; use instead of cluster_role.yaml.',
+      ) + docs([role, roleBinding]),
     'kustomization.yaml':
       header('Cluster-wide install.') +
-      stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: ['service_account.yaml', 'cluster_role.yaml', 'leader_election_role.yaml'] }),
+      stringify({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: ['service_account.yaml', 'cluster_role.yaml', 'leader_election_role.yaml'],
+      }),
   };
 }

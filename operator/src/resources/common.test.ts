@@ -1,7 +1,12 @@
 import { buildClusterChildren, absentChildren } from './index.js';
 import { bundle, clusterRef, UID } from './test-fixture.js';
 
-const all = (spec = {}) => buildClusterChildren({ cluster: clusterRef(spec), bundle: bundle(), secrets: { syncToken: 's', adminPassword: 'p', adminToken: 't' } });
+const all = (spec = {}) =>
+  buildClusterChildren({
+    cluster: clusterRef(spec),
+    bundle: bundle(),
+    secrets: { syncToken: 's', adminPassword: 'p', adminToken: 't' },
+  });
 
 describe('buildClusterChildren', () => {
   it('returns every child in apply order, named after the cluster', () => {
@@ -25,20 +30,30 @@ describe('buildClusterChildren', () => {
     ]);
   });
 
-  it.each(all().map((o) => [`${o.kind}/${o.metadata.name}`, o] as const))('%s: namespace, labels, controller owner reference', (_n, o) => {
-    expect(o.apiVersion).toBeTruthy();
-    expect(o.metadata.namespace).toBe('gw');
-    expect(o.metadata.labels).toEqual({
-      'app.kubernetes.io/name': 'safesquid',
-      'app.kubernetes.io/instance': 'corp',
-      'app.kubernetes.io/component': expect.stringMatching(/^(master|slave|policy)$/),
-      'app.kubernetes.io/managed-by': 'safesquid-operator',
-      'app.kubernetes.io/part-of': 'safesquid',
-    });
-    expect(o.metadata.ownerReferences).toEqual([
-      { apiVersion: 'safesquid.io/v1alpha1', kind: 'SafeSquidCluster', name: 'corp', uid: UID, controller: true, blockOwnerDeletion: true },
-    ]);
-  });
+  it.each(all().map((o) => [`${o.kind}/${o.metadata.name}`, o] as const))(
+    '%s: namespace, labels, controller owner reference',
+    (_n, o) => {
+      expect(o.apiVersion).toBeTruthy();
+      expect(o.metadata.namespace).toBe('gw');
+      expect(o.metadata.labels).toEqual({
+        'app.kubernetes.io/name': 'safesquid',
+        'app.kubernetes.io/instance': 'corp',
+        'app.kubernetes.io/component': expect.stringMatching(/^(master|slave|policy)$/),
+        'app.kubernetes.io/managed-by': 'safesquid-operator',
+        'app.kubernetes.io/part-of': 'safesquid',
+      });
+      expect(o.metadata.ownerReferences).toEqual([
+        {
+          apiVersion: 'safesquid.io/v1alpha1',
+          kind: 'SafeSquidCluster',
+          name: 'corp',
+          uid: UID,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
+    },
+  );
 
   it('is pure: the same input gives equal objects', () => {
     expect(all()).toEqual(all());
@@ -46,8 +61,18 @@ describe('buildClusterChildren', () => {
 
   it.each<[string, object, string[], string[]]>([
     ['fixed replicas', { slaves: { replicas: 3 } }, [], ['HorizontalPodAutoscaler/corp-slave']],
-    ['PostgreSQL', { master: { postgres: { secretRef: { name: 'pg' } } } }, [], ['PersistentVolumeClaim/corp-master-data']],
-    ['existing Secrets', { master: { adminSecretRef: { name: 'a' }, syncTokenSecretRef: { name: 't' } } }, [], ['Secret/corp-sync-token', 'Secret/corp-admin']],
+    [
+      'PostgreSQL',
+      { master: { postgres: { secretRef: { name: 'pg' } } } },
+      [],
+      ['PersistentVolumeClaim/corp-master-data'],
+    ],
+    [
+      'existing Secrets',
+      { master: { adminSecretRef: { name: 'a' }, syncTokenSecretRef: { name: 't' } } },
+      [],
+      ['Secret/corp-sync-token', 'Secret/corp-admin'],
+    ],
   ])('%s: the child is not built, and absentChildren names it', (_what, spec, _present, absent) => {
     const kinds = all(spec).map((o) => `${o.kind}/${o.metadata.name}`);
     for (const a of absent) expect(kinds).not.toContain(a);

@@ -55,11 +55,19 @@ export function childNames(cluster: string) {
 
 /** Labels selecting a component's pods: stable for the life of the cluster (selectors are immutable). */
 export function selectorLabels(cluster: string, component: Component): Record<string, string> {
-  return { 'app.kubernetes.io/name': 'safesquid', 'app.kubernetes.io/instance': cluster, 'app.kubernetes.io/component': component };
+  return {
+    'app.kubernetes.io/name': 'safesquid',
+    'app.kubernetes.io/instance': cluster,
+    'app.kubernetes.io/component': component,
+  };
 }
 
 export function labels(cluster: string, component: Component): Record<string, string> {
-  return { ...selectorLabels(cluster, component), 'app.kubernetes.io/managed-by': MANAGED_BY, 'app.kubernetes.io/part-of': 'safesquid' };
+  return {
+    ...selectorLabels(cluster, component),
+    'app.kubernetes.io/managed-by': MANAGED_BY,
+    'app.kubernetes.io/part-of': 'safesquid',
+  };
 }
 
 /** The slave pods' selector as a string: `status.selector` for the scale subresource. */
@@ -70,10 +78,22 @@ export function slaveSelector(cluster: string): string {
 }
 
 export function ownerReference(cluster: ClusterRef): OwnerReference {
-  return { apiVersion: GROUP_VERSION, kind: 'SafeSquidCluster', name: cluster.metadata.name, uid: cluster.metadata.uid, controller: true, blockOwnerDeletion: true };
+  return {
+    apiVersion: GROUP_VERSION,
+    kind: 'SafeSquidCluster',
+    name: cluster.metadata.name,
+    uid: cluster.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
-export function metadata(cluster: ClusterRef, name: string, component: Component, annotations?: Record<string, string>): KubernetesObject['metadata'] {
+export function metadata(
+  cluster: ClusterRef,
+  name: string,
+  component: Component,
+  annotations?: Record<string, string>,
+): KubernetesObject['metadata'] {
   return {
     name,
     namespace: cluster.metadata.namespace,
@@ -118,7 +138,11 @@ export function secretVolume(name: string, secretName: string, items: { key: str
   return { name, secret: { secretName, items, defaultMode: 0o440 } };
 }
 
-export function placement(spec: { nodeSelector?: Record<string, string>; tolerations?: unknown[]; affinity?: Record<string, unknown> }): Record<string, unknown> {
+export function placement(spec: {
+  nodeSelector?: Record<string, string>;
+  tolerations?: unknown[];
+  affinity?: Record<string, unknown>;
+}): Record<string, unknown> {
   return {
     ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
     ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),

@@ -17,7 +17,15 @@ export function buildSlaveHpa(cluster: ClusterRef): KubernetesObject | undefined
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name },
       minReplicas: slaves.minReplicas,
       maxReplicas: slaves.maxReplicas,
-      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: slaves.targetCPUUtilizationPercentage } } }],
+      metrics: [
+        {
+          type: 'Resource',
+          resource: {
+            name: 'cpu',
+            target: { type: 'Utilization', averageUtilization: slaves.targetCPUUtilizationPercentage },
+          },
+        },
+      ],
       // slaves.scaleDown (default 300 s, one a minute): a slave leaving drains its connections and ships its spool first.
       behavior: {
         scaleDown: {

@@ -25,7 +25,17 @@ import { buildSlaveHpa } from './hpa.js';
 import { buildSlavePdb } from './pdb.js';
 import { buildNetworkPolicies, type NetworkPolicyPeer } from './network-policies.js';
 
-export { childNames, labels, selectorLabels, slaveSelector, ownerReference, MANAGED_BY, type ClusterRef, type KubernetesObject, type Component } from './common.js';
+export {
+  childNames,
+  labels,
+  selectorLabels,
+  slaveSelector,
+  ownerReference,
+  MANAGED_BY,
+  type ClusterRef,
+  type KubernetesObject,
+  type Component,
+} from './common.js';
 export { buildSecrets, generatedSecretNames, secretRefs, generateSecretValue, type SecretValues } from './secrets.js';
 export { buildPolicyConfigMap, POLICY_HASH_ANNOTATION, BUNDLE_KEY } from './policy-configmap.js';
 export { buildMasterRbac } from './master-rbac.js';
@@ -81,8 +91,10 @@ export function absentChildren(cluster: ClusterRef): ChildKey[] {
   const names = childNames(cluster.metadata.name);
   const namespace = cluster.metadata.namespace;
   const out: ChildKey[] = [];
-  if (!autoscaled(cluster)) out.push({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name: names.slave, namespace });
-  if (!cluster.spec.master.storage) out.push({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: names.masterData, namespace });
+  if (!autoscaled(cluster))
+    out.push({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name: names.slave, namespace });
+  if (!cluster.spec.master.storage)
+    out.push({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: names.masterData, namespace });
   const generated = generatedSecretNames(cluster);
   if (!generated.syncToken) out.push({ apiVersion: 'v1', kind: 'Secret', name: names.syncTokenSecret, namespace });
   if (!generated.admin) out.push({ apiVersion: 'v1', kind: 'Secret', name: names.adminSecret, namespace });

@@ -5,7 +5,9 @@ import { buildMasterRbac } from './master-rbac.js';
 import { clusterRef, container, flag, podSpec } from './test-fixture.js';
 
 describe('master Deployment', () => {
-  const d = buildMasterDeployment(clusterRef({ master: { allowList: ['10.0.0.0/8', '192.168.0.0/16'] }, reports: { retentionDays: 30 } }));
+  const d = buildMasterDeployment(
+    clusterRef({ master: { allowList: ['10.0.0.0/8', '192.168.0.0/16'] }, reports: { retentionDays: 30 } }),
+  );
 
   it('runs one master, recreated rather than rolled (one writer of the SQLite file)', () => {
     expect(d.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
@@ -27,8 +29,16 @@ describe('master Deployment', () => {
   });
 
   it('mounts the data claim, the policy ConfigMap, both Secrets and /tmp where the flags point', () => {
-    const mounts = Object.fromEntries(container(d).volumeMounts.map((m: { name: string; mountPath: string }) => [m.name, m.mountPath]));
-    expect(mounts).toEqual({ data: '/var/lib/safesquid', policy: '/etc/safesquid/policy', 'sync-token': '/var/run/safesquid/sync-token', admin: '/var/run/safesquid/admin', tmp: '/tmp' });
+    const mounts = Object.fromEntries(
+      container(d).volumeMounts.map((m: { name: string; mountPath: string }) => [m.name, m.mountPath]),
+    );
+    expect(mounts).toEqual({
+      data: '/var/lib/safesquid',
+      policy: '/etc/safesquid/policy',
+      'sync-token': '/var/run/safesquid/sync-token',
+      admin: '/var/run/safesquid/admin',
+      tmp: '/tmp',
+    });
     const volumes = Object.fromEntries(podSpec(d).volumes.map((v: { name: string }) => [v.name, v]));
     expect(volumes.data.persistentVolumeClaim).toEqual({ claimName: 'corp-master-data' });
     expect(volumes.policy.configMap.name).toBe('corp-policy');
@@ -42,11 +52,18 @@ describe('master Deployment', () => {
     expect(container(d).livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'portal' });
     expect(container(d).ports).toEqual([{ name: 'portal', containerPort: 8888, protocol: 'TCP' }]);
     expect(podSpec(d).serviceAccountName).toBe('corp-master');
-    expect((d.spec as any).template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8888' });
+    expect((d.spec as any).template.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '8888',
+    });
   });
 
   it('uses existing Secrets the spec names', () => {
-    const v = podSpec(buildMasterDeployment(clusterRef({ master: { adminSecretRef: { name: 'ops-admin' }, syncTokenSecretRef: { name: 'tok' } } }))).volumes;
+    const v = podSpec(
+      buildMasterDeployment(
+        clusterRef({ master: { adminSecretRef: { name: 'ops-admin' }, syncTokenSecretRef: { name: 'tok' } } }),
+      ),
+    ).volumes;
     expect(v.find((x: { name: string }) => x.name === 'admin').secret.secretName).toBe('ops-admin');
     expect(v.find((x: { name: string }) => x.name === 'sync-token').secret.secretName).toBe('tok');
   });
@@ -54,8 +71,13 @@ describe('master Deployment', () => {
   it('with PostgreSQL: the URL from the Secret in the environment, no claim, data on an emptyDir', () => {
     const c = clusterRef({ master: { postgres: { secretRef: { name: 'pg', key: 'dsn' } } } });
     const pd = buildMasterDeployment(c);
-    expect(container(pd).env).toEqual([{ name: 'SAFESQUID_POSTGRES_URL', valueFrom: { secretKeyRef: { name: 'pg', key: 'dsn' } } }]);
-    expect(podSpec(pd).volumes.find((v: { name: string }) => v.name === 'data')).toEqual({ name: 'data', emptyDir: {} });
+    expect(container(pd).env).toEqual([
+      { name: 'SAFESQUID_POSTGRES_URL', valueFrom: { secretKeyRef: { name: 'pg', key: 'dsn' } } },
+    ]);
+    expect(podSpec(pd).volumes.find((v: { name: string }) => v.name === 'data')).toEqual({
+      name: 'data',
+      emptyDir: {},
+    });
     expect(buildMasterPvc(c)).toBeUndefined();
     expect(masterArgs(c)).not.toContain('--postgres-url'); // the Secret stays out of the pod spec and `ps`
   });
@@ -63,8 +85,13 @@ describe('master Deployment', () => {
 
 describe('master PVC, Service, RBAC', () => {
   it('claims master.storage (10Gi by default, the storage class when given)', () => {
-    expect(buildMasterPvc(clusterRef())!.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
-    expect(buildMasterPvc(clusterRef({ master: { storage: { size: '50Gi', storageClassName: 'fast' } } }))!.spec).toMatchObject({
+    expect(buildMasterPvc(clusterRef())!.spec).toEqual({
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '10Gi' } },
+    });
+    expect(
+      buildMasterPvc(clusterRef({ master: { storage: { size: '50Gi', storageClassName: 'fast' } } }))!.spec,
+    ).toMatchObject({
       resources: { requests: { storage: '50Gi' } },
       storageClassName: 'fast',
     });
@@ -83,7 +110,12 @@ describe('master PVC, Service, RBAC', () => {
   it('lets the master read and watch its own ConfigMap only', () => {
     const [sa, role, binding] = buildMasterRbac(clusterRef());
     expect(sa.kind).toBe('ServiceAccount');
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['corp-policy'], verbs: ['get', 'list', 'watch'] }]);
-    expect(binding).toMatchObject({ roleRef: { kind: 'Role', name: 'corp-master' }, subjects: [{ kind: 'ServiceAccount', name: 'corp-master', namespace: 'gw' }] });
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['corp-policy'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    expect(binding).toMatchObject({
+      roleRef: { kind: 'Role', name: 'corp-master' },
+      subjects: [{ kind: 'ServiceAccount', name: 'corp-master', namespace: 'gw' }],
+    });
   });
 });

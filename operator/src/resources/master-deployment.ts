@@ -37,15 +37,23 @@ export function masterArgs(cluster: ClusterRef): string[] {
   const names = childNames(cluster.metadata.name);
   return [
     'master',
-    '--listen', `:${master.portalPort}`,
-    '--data-dir', `${MASTER_PATHS.dataDir}`,
-    '--policy', `${MASTER_PATHS.policyDir}/${BUNDLE_KEY}`,
-    '--kube-configmap', `${cluster.metadata.namespace}/${names.policyConfigMap}`,
-    '--token-file', `${MASTER_PATHS.syncTokenDir}/token`,
-    '--admin-token-file', `${MASTER_PATHS.adminDir}/token`,
-    '--admin-password-file', `${MASTER_PATHS.adminDir}/password`,
+    '--listen',
+    `:${master.portalPort}`,
+    '--data-dir',
+    `${MASTER_PATHS.dataDir}`,
+    '--policy',
+    `${MASTER_PATHS.policyDir}/${BUNDLE_KEY}`,
+    '--kube-configmap',
+    `${cluster.metadata.namespace}/${names.policyConfigMap}`,
+    '--token-file',
+    `${MASTER_PATHS.syncTokenDir}/token`,
+    '--admin-token-file',
+    `${MASTER_PATHS.adminDir}/token`,
+    '--admin-password-file',
+    `${MASTER_PATHS.adminDir}/password`,
     ...(master.allowList.length ? ['--allow', master.allowList.join(',')] : []),
-    '--retention-days', `${reports.retentionDays}`,
+    '--retention-days',
+    `${reports.retentionDays}`,
   ];
 }
 
@@ -55,7 +63,11 @@ export function buildMasterDeployment(cluster: ClusterRef): KubernetesObject {
   const name = cluster.metadata.name;
   const names = childNames(name);
   const secrets = secretRefs(cluster);
-  const probe = (path: string, extra: Record<string, number>) => ({ httpGet: { path, port: 'portal' }, timeoutSeconds: 3, ...extra });
+  const probe = (path: string, extra: Record<string, number>) => ({
+    httpGet: { path, port: 'portal' },
+    timeoutSeconds: 3,
+    ...extra,
+  });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -83,7 +95,17 @@ export function buildMasterDeployment(cluster: ClusterRef): KubernetesObject {
               args: masterArgs(cluster),
               ports: [{ name: 'portal', containerPort: master.portalPort, protocol: 'TCP' }],
               env: master.postgres
-                ? [{ name: 'SAFESQUID_POSTGRES_URL', valueFrom: { secretKeyRef: { name: master.postgres.secretRef.name, key: master.postgres.secretRef.key ?? 'url' } } }]
+                ? [
+                    {
+                      name: 'SAFESQUID_POSTGRES_URL',
+                      valueFrom: {
+                        secretKeyRef: {
+                          name: master.postgres.secretRef.name,
+                          key: master.postgres.secretRef.key ?? 'url',
+                        },
+                      },
+                    },
+                  ]
                 : [],
               resources: master.resources,
               securityContext: containerSecurityContext,
@@ -100,8 +122,13 @@ export function buildMasterDeployment(cluster: ClusterRef): KubernetesObject {
             },
           ],
           volumes: [
-            master.storage ? { name: 'data', persistentVolumeClaim: { claimName: names.masterData } } : { name: 'data', emptyDir: {} },
-            { name: 'policy', configMap: { name: names.policyConfigMap, items: [{ key: BUNDLE_KEY, path: BUNDLE_KEY }] } },
+            master.storage
+              ? { name: 'data', persistentVolumeClaim: { claimName: names.masterData } }
+              : { name: 'data', emptyDir: {} },
+            {
+              name: 'policy',
+              configMap: { name: names.policyConfigMap, items: [{ key: BUNDLE_KEY, path: BUNDLE_KEY }] },
+            },
             secretVolume('sync-token', secrets.syncToken.name, [{ key: secrets.syncToken.key, path: 'token' }]),
             secretVolume('admin', secrets.admin.name, [
               { key: secrets.admin.passwordKey, path: 'password' },

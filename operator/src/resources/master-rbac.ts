@@ -10,12 +10,24 @@ export function buildMasterRbac(cluster: ClusterRef): KubernetesObject[] {
   const names = childNames(cluster.metadata.name);
   const name = names.master;
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(cluster, name, 'master'), automountServiceAccountToken: false },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: metadata(cluster, name, 'master'),
+      automountServiceAccountToken: false,
+    },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: metadata(cluster, name, 'master'),
-      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [names.policyConfigMap], verbs: ['get', 'list', 'watch'] }],
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['configmaps'],
+          resourceNames: [names.policyConfigMap],
+          verbs: ['get', 'list', 'watch'],
+        },
+      ],
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',

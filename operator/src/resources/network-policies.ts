@@ -19,7 +19,15 @@ import { childNames, metadata, selectorLabels, type ClusterRef, type KubernetesO
 export type NetworkPolicyPeer = Record<string, unknown>;
 
 /** Who may use the proxy when the policy names no allowedClients. */
-export const LOCALNET = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', 'fc00::/7', '::1/128'];
+export const LOCALNET = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  'fc00::/7',
+  '::1/128',
+];
 
 /** `10.1.2.3` → `10.1.2.3/32`, `::1` → `::1/128`; CIDRs pass (the engine and the schema checked them). */
 export function toCidr(value: string): string {
@@ -37,7 +45,11 @@ export function proxyClientCidrs(bundle: PolicyBundle): string[] {
 
 const ipBlocks = (cidrs: readonly string[]) => cidrs.map((cidr) => ({ ipBlock: { cidr: toCidr(cidr) } }));
 
-export function buildNetworkPolicies(cluster: ClusterRef, bundle: PolicyBundle, portalPeers: NetworkPolicyPeer[] = []): KubernetesObject[] {
+export function buildNetworkPolicies(
+  cluster: ClusterRef,
+  bundle: PolicyBundle,
+  portalPeers: NetworkPolicyPeer[] = [],
+): KubernetesObject[] {
   const name = cluster.metadata.name;
   const names = childNames(name);
   const { master, slaves } = cluster.spec;
@@ -51,7 +63,11 @@ export function buildNetworkPolicies(cluster: ClusterRef, bundle: PolicyBundle, 
         policyTypes: ['Ingress'],
         ingress: [
           {
-            from: [{ podSelector: { matchLabels: selectorLabels(name, 'slave') } }, ...ipBlocks(master.allowList), ...portalPeers],
+            from: [
+              { podSelector: { matchLabels: selectorLabels(name, 'slave') } },
+              ...ipBlocks(master.allowList),
+              ...portalPeers,
+            ],
             ports: [{ protocol: 'TCP', port: master.portalPort }],
           },
         ],

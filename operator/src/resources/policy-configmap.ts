@@ -13,7 +13,9 @@ export function buildPolicyConfigMap(cluster: ClusterRef, bundle: PolicyBundle):
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: metadata(cluster, childNames(cluster.metadata.name).policyConfigMap, 'policy', { [POLICY_HASH_ANNOTATION]: bundle.hash }),
+    metadata: metadata(cluster, childNames(cluster.metadata.name).policyConfigMap, 'policy', {
+      [POLICY_HASH_ANNOTATION]: bundle.hash,
+    }),
     // Canonical JSON: the same bundle is the same bytes, so an unchanged policy is a no-op apply.
     data: { [BUNDLE_KEY]: canonicalJson(bundle) },
   };

@@ -5,13 +5,24 @@ import { bundle, clusterRef } from './test-fixture.js';
 describe('Secrets', () => {
   it('builds <name>-sync-token (token) and <name>-admin (password, token) from the given values', () => {
     const [sync, admin] = buildSecrets(clusterRef(), { syncToken: 'S', adminPassword: 'P', adminToken: 'T' });
-    expect(sync).toMatchObject({ kind: 'Secret', metadata: { name: 'corp-sync-token' }, type: 'Opaque', stringData: { token: 'S' } });
-    expect(admin).toMatchObject({ kind: 'Secret', metadata: { name: 'corp-admin' }, stringData: { password: 'P', token: 'T' } });
+    expect(sync).toMatchObject({
+      kind: 'Secret',
+      metadata: { name: 'corp-sync-token' },
+      type: 'Opaque',
+      stringData: { token: 'S' },
+    });
+    expect(admin).toMatchObject({
+      kind: 'Secret',
+      metadata: { name: 'corp-admin' },
+      stringData: { password: 'P', token: 'T' },
+    });
   });
 
   it('builds none that the spec replaces with an existing Secret, and the pods read those', () => {
     const c = clusterRef({ master: { syncTokenSecretRef: { name: 'tok' } } });
-    expect(buildSecrets(c, { adminPassword: 'P', adminToken: 'T' }).map((s) => s.metadata.name)).toEqual(['corp-admin']);
+    expect(buildSecrets(c, { adminPassword: 'P', adminToken: 'T' }).map((s) => s.metadata.name)).toEqual([
+      'corp-admin',
+    ]);
     expect(secretRefs(c).syncToken).toEqual({ name: 'tok', key: 'token' });
   });
 
@@ -37,6 +48,8 @@ describe('policy ConfigMap', () => {
     expect(JSON.parse(data['bundle.json'])).toEqual(JSON.parse(JSON.stringify(b)));
     // The same bundle built with its keys in another order is the same text: no write when nothing changed.
     const reordered = Object.fromEntries(Object.entries(b).reverse()) as typeof b;
-    expect((buildPolicyConfigMap(clusterRef(), reordered) as unknown as { data: Record<string, string> }).data).toEqual(data);
+    expect((buildPolicyConfigMap(clusterRef(), reordered) as unknown as { data: Record<string, string> }).data).toEqual(
+      data,
+    );
   });
 });

@@ -20,7 +20,11 @@ export function secretRefs(cluster: ClusterRef) {
   const names = childNames(cluster.metadata.name);
   return {
     syncToken: { name: cluster.spec.master.syncTokenSecretRef?.name ?? names.syncTokenSecret, key: 'token' },
-    admin: { name: cluster.spec.master.adminSecretRef?.name ?? names.adminSecret, passwordKey: 'password', tokenKey: 'token' },
+    admin: {
+      name: cluster.spec.master.adminSecretRef?.name ?? names.adminSecret,
+      passwordKey: 'password',
+      tokenKey: 'token',
+    },
   };
 }
 
@@ -43,7 +47,10 @@ function secret(cluster: ClusterRef, name: string, stringData: Record<string, st
 }
 
 function required(value: string | undefined, what: string): string {
-  if (!value) throw new Error(`buildSecrets: ${what} is required (generate it once with generateSecretValue() and pass the stored value on every reconcile)`);
+  if (!value)
+    throw new Error(
+      `buildSecrets: ${what} is required (generate it once with generateSecretValue() and pass the stored value on every reconcile)`,
+    );
   return value;
 }
 
@@ -53,7 +60,12 @@ export function buildSecrets(cluster: ClusterRef, values: SecretValues): Kuberne
   const out: KubernetesObject[] = [];
   if (wanted.syncToken) out.push(secret(cluster, wanted.syncToken, { token: required(values.syncToken, 'syncToken') }));
   if (wanted.admin) {
-    out.push(secret(cluster, wanted.admin, { password: required(values.adminPassword, 'adminPassword'), token: required(values.adminToken, 'adminToken') }));
+    out.push(
+      secret(cluster, wanted.admin, {
+        password: required(values.adminPassword, 'adminPassword'),
+        token: required(values.adminToken, 'adminToken'),
+      }),
+    );
   }
   return out;
 }

@@ -36,7 +36,9 @@ export function buildProxyService(cluster: ClusterRef): KubernetesObject {
       type: service.type,
       selector: selectorLabels(cluster.metadata.name, 'slave'),
       ports: [{ name: 'proxy', port: slaves.proxyPort, targetPort: 'proxy', protocol: 'TCP' }],
-      ...(service.type === 'LoadBalancer' && service.loadBalancerSourceRanges ? { loadBalancerSourceRanges: service.loadBalancerSourceRanges } : {}),
+      ...(service.type === 'LoadBalancer' && service.loadBalancerSourceRanges
+        ? { loadBalancerSourceRanges: service.loadBalancerSourceRanges }
+        : {}),
       ...(external && service.externalTrafficPolicy ? { externalTrafficPolicy: service.externalTrafficPolicy } : {}),
     },
   };

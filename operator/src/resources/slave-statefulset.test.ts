@@ -30,8 +30,13 @@ describe('slave StatefulSet', () => {
   it('probes /readyz and /healthz on the metrics port and spreads slaves over nodes', () => {
     expect(container(s).readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(container(s).livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
-    expect(container(s).ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort])).toEqual([['proxy', 3128], ['metrics', 9090]]);
-    expect(podSpec(s).topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toContain('kubernetes.io/hostname');
+    expect(container(s).ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort])).toEqual([
+      ['proxy', 3128],
+      ['metrics', 9090],
+    ]);
+    expect(podSpec(s).topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toContain(
+      'kubernetes.io/hostname',
+    );
     expect(podSpec(s).automountServiceAccountToken).toBe(false);
     expect((s.spec as any).template.metadata.annotations['prometheus.io/port']).toBe('9090');
   });
@@ -47,18 +52,28 @@ describe('slave StatefulSet', () => {
     [{ retainOnDelete: false }, 'Delete'],
   ])('with spool %p: a claim per slave, kept per retainOnDelete (%s)', (spool, policy) => {
     const st = buildSlaveStatefulSet(clusterRef({ slaves: { spool: { ...spool, storageClassName: 'ssd' } } }));
-    expect((st.spec as any).volumeClaimTemplates[0]).toMatchObject({ metadata: { name: 'state' }, spec: { resources: { requests: { storage: '1Gi' } }, storageClassName: 'ssd' } });
+    expect((st.spec as any).volumeClaimTemplates[0]).toMatchObject({
+      metadata: { name: 'state' },
+      spec: { resources: { requests: { storage: '1Gi' } }, storageClassName: 'ssd' },
+    });
     expect((st.spec as any).persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: policy, whenScaled: policy });
     expect(podSpec(st).volumes.map((v: { name: string }) => v.name)).not.toContain('state');
   });
 
   it('mounts the users Secret of auth.basic as a file the slave reloads (no subPath)', () => {
-    const st = buildSlaveStatefulSet(clusterRef({ auth: { basic: { secretRef: { name: 'proxy-users' } }, realm: 'Corp' } }));
+    const st = buildSlaveStatefulSet(
+      clusterRef({ auth: { basic: { secretRef: { name: 'proxy-users' } }, realm: 'Corp' } }),
+    );
     const args = container(st).args;
     expect(flag(args, '--auth-users')).toBe('/var/run/safesquid/users/users');
     expect(flag(args, '--auth-realm')).toBe('Corp');
     expect(flag(args, '--auth-cache-ttl')).toBe('60');
-    expect(podSpec(st).volumes).toContainEqual(expect.objectContaining({ name: 'users', secret: expect.objectContaining({ secretName: 'proxy-users', items: [{ key: 'users', path: 'users' }] }) }));
+    expect(podSpec(st).volumes).toContainEqual(
+      expect.objectContaining({
+        name: 'users',
+        secret: expect.objectContaining({ secretName: 'proxy-users', items: [{ key: 'users', path: 'users' }] }),
+      }),
+    );
     const mount = container(st).volumeMounts.find((m: { name: string }) => m.name === 'users');
     expect(mount).toEqual({ name: 'users', mountPath: '/var/run/safesquid/users', readOnly: true });
   });
@@ -86,7 +101,10 @@ describe('slave StatefulSet', () => {
     expect(args).not.toContain('--auth-ldap-starttls');
     expect(args).not.toContain('--auth-users');
     const ldap = podSpec(st).volumes.find((v: { name: string }) => v.name === 'ldap');
-    expect(ldap.projected.sources.map((s: { secret: { name: string } }) => s.secret.name)).toEqual(['ldap-svc', 'ldap-ca']);
+    expect(ldap.projected.sources.map((s: { secret: { name: string } }) => s.secret.name)).toEqual([
+      'ldap-svc',
+      'ldap-ca',
+    ]);
   });
 
   it('runs without authentication flags when auth is unset', () => {

@@ -50,7 +50,8 @@ function authArgs(cluster: ClusterRef): string[] {
   const ldap = auth.ldap!;
   const opt = (flag: string, value: string | undefined) => (value === undefined ? [] : [flag, value]);
   return [
-    '--auth-ldap-url', ldap.url,
+    '--auth-ldap-url',
+    ldap.url,
     ...opt('--auth-ldap-bind-dn', ldap.bindDN),
     ...opt('--auth-ldap-search-base', ldap.searchBase),
     ...opt('--auth-ldap-search-filter', ldap.searchFilter),
@@ -72,13 +73,20 @@ export function slaveArgs(cluster: ClusterRef): string[] {
   const { slaves } = cluster.spec;
   return [
     'slave',
-    '--listen', `:${slaves.proxyPort}`,
-    '--metrics-listen', `:${slaves.metricsPort}`,
-    '--master', masterUrl(cluster),
-    '--token-file', `${SLAVE_PATHS.syncTokenDir}/token`,
-    '--state-dir', SLAVE_PATHS.stateDir,
-    '--drain-delay', String(slaves.drainDelaySeconds * 1000),
-    '--shutdown-grace', String(slaves.shutdownGraceSeconds * 1000),
+    '--listen',
+    `:${slaves.proxyPort}`,
+    '--metrics-listen',
+    `:${slaves.metricsPort}`,
+    '--master',
+    masterUrl(cluster),
+    '--token-file',
+    `${SLAVE_PATHS.syncTokenDir}/token`,
+    '--state-dir',
+    SLAVE_PATHS.stateDir,
+    '--drain-delay',
+    String(slaves.drainDelaySeconds * 1000),
+    '--shutdown-grace',
+    String(slaves.shutdownGraceSeconds * 1000),
     ...authArgs(cluster),
   ];
 }
@@ -97,9 +105,22 @@ function authVolumes(cluster: ClusterRef): { volumes: object[]; mounts: object[]
   // One projected volume: both files land in one directory even when they come from two Secrets.
   const sources = [
     ...(ldap.servicePasswordSecretRef
-      ? [{ secret: { name: ldap.servicePasswordSecretRef.name, items: [{ key: ldap.servicePasswordSecretRef.key ?? 'password', path: 'password' }] } }]
+      ? [
+          {
+            secret: {
+              name: ldap.servicePasswordSecretRef.name,
+              items: [{ key: ldap.servicePasswordSecretRef.key ?? 'password', path: 'password' }],
+            },
+          },
+        ]
       : []),
-    ...(ldap.caSecretRef ? [{ secret: { name: ldap.caSecretRef.name, items: [{ key: ldap.caSecretRef.key ?? 'ca.crt', path: 'ca.crt' }] } }] : []),
+    ...(ldap.caSecretRef
+      ? [
+          {
+            secret: { name: ldap.caSecretRef.name, items: [{ key: ldap.caSecretRef.key ?? 'ca.crt', path: 'ca.crt' }] },
+          },
+        ]
+      : []),
   ];
   return {
     volumes: [{ name: 'ldap', projected: { sources, defaultMode: 0o440 } }],
@@ -115,7 +136,11 @@ export function buildSlaveStatefulSet(cluster: ClusterRef): KubernetesObject {
   const secrets = secretRefs(cluster);
   const auth = authVolumes(cluster);
   const spool = slaves.spool;
-  const probe = (path: string, extra: Record<string, number>) => ({ httpGet: { path, port: 'metrics' }, timeoutSeconds: 2, ...extra });
+  const probe = (path: string, extra: Record<string, number>) => ({
+    httpGet: { path, port: 'metrics' },
+    timeoutSeconds: 2,
+    ...extra,
+  });
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -155,8 +180,18 @@ export function buildSlaveStatefulSet(cluster: ClusterRef): KubernetesObject {
           ...imagePullSecrets(spec),
           ...placement(slaves),
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(name, 'slave') } },
-            { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(name, 'slave') } },
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: selectorLabels(name, 'slave') },
+            },
+            {
+              maxSkew: 1,
+              topologyKey: 'topology.kubernetes.io/zone',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: selectorLabels(name, 'slave') },
+            },
           ],
           containers: [
             {

@@ -6,7 +6,10 @@ import type { ClusterRef, KubernetesObject } from './common.js';
 
 export const UID = '0b6e3c52-8a8e-4f35-9a64-3c1f0d1e2a77';
 
-export function clusterRef(spec: Omit<SafeSquidClusterSpec, 'policySelector'> & Partial<Pick<SafeSquidClusterSpec, 'policySelector'>> = {}, name = 'corp'): ClusterRef {
+export function clusterRef(
+  spec: Omit<SafeSquidClusterSpec, 'policySelector'> & Partial<Pick<SafeSquidClusterSpec, 'policySelector'>> = {},
+  name = 'corp',
+): ClusterRef {
   return {
     metadata: { name, namespace: 'gw', uid: UID },
     spec: applyClusterDefaults({ policySelector: { matchLabels: { gateway: 'corp' } }, ...spec }),

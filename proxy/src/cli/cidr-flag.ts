@@ -13,5 +13,8 @@ export function checkedCidrs(cidrs: readonly string[], flag: string): string[] {
 
 /** A repeatable flag whose values may also be comma-separated lists. */
 export function commaList(values: readonly string[]): string[] {
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }

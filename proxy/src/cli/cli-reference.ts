@@ -8,11 +8,12 @@ import { USAGE as POLICY } from './policy-command.js';
 import { USAGE as SLAVE } from './slave-command.js';
 
 export function renderCliReference(): string {
-  const section = (title: string, what: string, usage: string) => `## ${title}\n\n${what}\n\n\`\`\`text\n${usage.trimEnd()}\n\`\`\`\n`;
+  const section = (title: string, what: string, usage: string) =>
+    `## ${title}\n\n${what}\n\n\`\`\`text\n${usage.trimEnd()}\n\`\`\`\n`;
   return [
     '# safesquid command line',
     '',
-    '<!-- Generated from the commands\' usage texts by `node proxy/dist/cli/write-cli-reference.js`; do not edit. -->',
+    "<!-- Generated from the commands' usage texts by `node proxy/dist/cli/write-cli-reference.js`; do not edit. -->",
     '',
     '`safesquid <command> [options]`; `safesquid --version` prints the version, `safesquid <command> --help`',
     'the options below (on stdout, exit 0). A usage mistake is printed on stderr with exit 2.',

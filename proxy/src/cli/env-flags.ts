@@ -17,7 +17,12 @@ export function envName(flag: string): string {
 }
 
 /** `args` with the flags set only in the environment put in front. */
-export function withEnvFlags(args: readonly string[], options: Options, env: NodeJS.ProcessEnv = process.env, notFromEnv: readonly string[] = []): string[] {
+export function withEnvFlags(
+  args: readonly string[],
+  options: Options,
+  env: NodeJS.ProcessEnv = process.env,
+  notFromEnv: readonly string[] = [],
+): string[] {
   const given = new Set<string>();
   for (const a of args) {
     if (a === '--') break;
@@ -34,9 +39,14 @@ export function withEnvFlags(args: readonly string[], options: Options, env: Nod
     if (value === undefined || value === '') continue;
     if (o.type === 'boolean') {
       if (/^(1|true|yes)$/i.test(value)) fromEnv.push(`--${flag}`);
-      else if (!/^(0|false|no)$/i.test(value)) throw new UsageError(`${envName(flag)}: expected true or false, got "${value}"`);
+      else if (!/^(0|false|no)$/i.test(value))
+        throw new UsageError(`${envName(flag)}: expected true or false, got "${value}"`);
     } else if (o.multiple) {
-      for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) fromEnv.push(`--${flag}=${part}`);
+      for (const part of value
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== ''))
+        fromEnv.push(`--${flag}=${part}`);
     } else {
       fromEnv.push(`--${flag}=${value}`);
     }

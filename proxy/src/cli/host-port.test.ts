@@ -6,6 +6,7 @@ describe('parseHostPort', () => {
     expect(parseHostPort('127.0.0.1:3128', 'listen')).toEqual({ host: '127.0.0.1', port: 3128 });
     expect(parseHostPort('[::1]:3128', 'listen')).toEqual({ host: '::1', port: 3128 });
     expect(parseHostPort('3128', 'listen')).toEqual({ host: '', port: 3128 });
-    for (const bad of ['', 'host', '1.2.3.4:', '1.2.3.4:99999', '::1:3128']) expect(() => parseHostPort(bad, 'listen')).toThrow(/--listen/);
+    for (const bad of ['', 'host', '1.2.3.4:', '1.2.3.4:99999', '::1:3128'])
+      expect(() => parseHostPort(bad, 'listen')).toThrow(/--listen/);
   });
 });

@@ -7,8 +7,6 @@ import { VERSION } from './logger.js';
 
 type Command = { run(argv: string[]): Promise<number> };
 
-
-
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   slave: { summary: 'run the forward proxy', load: () => import('./slave-command.js') },
   master: { summary: 'run the Configuration Portal', load: () => import('./master-command.js') },

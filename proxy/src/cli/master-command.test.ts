@@ -33,7 +33,10 @@ describe('safesquid master flags', () => {
     [['--policy', '/nonexistent/policy.yaml'], /--policy: no such file \/nonexistent\/policy\.yaml/],
     [['--token-file', '/nonexistent/token'], /cannot read the cluster token file \/nonexistent\/token/],
     [['--tls-cert', '/nonexistent/tls.crt'], /--tls-cert and --tls-key go together/],
-    [['--tls-cert', '/nonexistent/tls.crt', '--tls-key', '/nonexistent/tls.key'], /--tls-cert\/--tls-key: cannot read the portal's TLS certificate or key: .*\/nonexistent\/tls.crt/],
+    [
+      ['--tls-cert', '/nonexistent/tls.crt', '--tls-key', '/nonexistent/tls.key'],
+      /--tls-cert\/--tls-key: cannot read the portal's TLS certificate or key: .*\/nonexistent\/tls.crt/,
+    ],
   ])('%j exits 2 with a message naming the problem', async (args, message) => {
     expect(await run(['--data-dir', join(dir, 'data'), '--log-level', 'silent', ...args])).toBe(2);
     expect(stderr).toMatch(message);
@@ -44,7 +47,9 @@ describe('safesquid master flags', () => {
     const key = join(dir, 'tls.key');
     writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
     writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n');
-    expect(await run(['--data-dir', join(dir, 'data'), '--log-level', 'silent', '--tls-cert', cert, '--tls-key', key])).toBe(2);
+    expect(
+      await run(['--data-dir', join(dir, 'data'), '--log-level', 'silent', '--tls-cert', cert, '--tls-key', key]),
+    ).toBe(2);
     expect(stderr).toContain(`the TLS certificate ${cert} and key ${key} do not load together`);
   });
 });

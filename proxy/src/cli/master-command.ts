@@ -38,7 +38,6 @@ export const USAGE = `usage: safesquid master [options]
   --log-level LEVEL          pino level (default info)
 `;
 
-
 function readSecretFile(file: string, what: string): string {
   let text: string;
   try {
@@ -119,11 +118,15 @@ export async function run(argv: string[]): Promise<number> {
       if (!m) throw new UsageError(`--kube-configmap must be NAMESPACE/NAME, got "${values['kube-configmap']}"`);
       kubeConfigMap = { namespace: m[1], name: m[2] };
     }
-    if (values.policy !== undefined && !existsSync(values.policy)) throw new UsageError(`--policy: no such file ${values.policy}`);
+    if (values.policy !== undefined && !existsSync(values.policy))
+      throw new UsageError(`--policy: no such file ${values.policy}`);
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
       throw new UsageError('--tls-cert and --tls-key go together: give both for HTTPS, or neither for HTTP');
     }
-    const tls = values['tls-cert'] && values['tls-key'] ? { certFile: values['tls-cert'], keyFile: values['tls-key'] } : undefined;
+    const tls =
+      values['tls-cert'] && values['tls-key']
+        ? { certFile: values['tls-cert'], keyFile: values['tls-key'] }
+        : undefined;
     if (tls) {
       try {
         loadCertificatePair(tls);
@@ -139,7 +142,8 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError(`--data-dir: cannot create ${dataDir}: ${(err as Error).message}`);
     }
     // Token files are re-read when they change (a rotated Secret), the admin password at start only.
-    const rotated = (what: string, path: string) => log.info({ file: path }, `${what} file changed: now accepting the new ${what}`);
+    const rotated = (what: string, path: string) =>
+      log.info({ file: path }, `${what} file changed: now accepting the new ${what}`);
     const tokenFile = (path: string, what: string) => {
       try {
         const secret = new SecretFile(path, what, rotated);
@@ -148,7 +152,9 @@ export async function run(argv: string[]): Promise<number> {
         throw new UsageError(`cannot read the ${what} file ${path}: ${(err as Error).message}`);
       }
     };
-    const clusterToken = values['token-file'] ? tokenFile(values['token-file'], 'cluster token') : generatedSecret(dataDir, 'cluster-token', log).value;
+    const clusterToken = values['token-file']
+      ? tokenFile(values['token-file'], 'cluster token')
+      : generatedSecret(dataDir, 'cluster-token', log).value;
     const adminToken = values['admin-token-file'] ? tokenFile(values['admin-token-file'], 'admin token') : undefined;
     const adminPassword = values['admin-password-file']
       ? readSecretFile(values['admin-password-file'], 'admin password')

@@ -47,7 +47,6 @@ export interface CommandIo {
 
 const processIo: CommandIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
-
 interface LoadedFiles {
   sets: PolicySetSource[];
   /** Per file: the PolicySets it holds, or the issues that kept it from being read. */
@@ -104,11 +103,15 @@ async function validate(files: string[], io: CommandIo): Promise<number> {
   if (!reportIssues(loaded, io)) return 1;
   const engine = compilePolicy(loaded.sets);
   for (const f of loaded.files) {
-    const count = (pick: (s: PolicySetSource) => unknown[] | undefined) => f.sets.reduce((n, s) => n + (pick(s)?.length ?? 0), 0);
+    const count = (pick: (s: PolicySetSource) => unknown[] | undefined) =>
+      f.sets.reduce((n, s) => n + (pick(s)?.length ?? 0), 0);
     const names = f.sets.map((s) => s.name).join(', ');
     // A file's own hash is what the master would serve for it alone; a file that uses lists from
     // the others has none.
-    const alone = loaded.files.length === 1 || validatePolicySets(f.sets).length === 0 ? compilePolicyBundle(f.sets).hash : 'uses lists from the other files';
+    const alone =
+      loaded.files.length === 1 || validatePolicySets(f.sets).length === 0
+        ? compilePolicyBundle(f.sets).hash
+        : 'uses lists from the other files';
     io.out(
       `${f.file}: ok: ${f.sets.length} PolicySet${f.sets.length === 1 ? '' : 's'}${names ? ` (${names})` : ''}, ` +
         `${count((s) => s.spec.rules)} rules, ${count((s) => s.spec.headerRules)} header rules, ` +
@@ -118,7 +121,9 @@ async function validate(files: string[], io: CommandIo): Promise<number> {
   io.out(`bundle: ${engine.hash} (${engine.bundle.policySets.length} PolicySets, ${engine.rules.length} rules)\n`);
   const setters = engine.bundle.policySets.filter((s) => s.spec.accessRestriction !== undefined).map((s) => s.name);
   if (setters.length > 1) {
-    io.out(`note: accessRestriction is set by ${setters.join(', ')}; only "${setters[0]}" (first by priority, then name) applies\n`);
+    io.out(
+      `note: accessRestriction is set by ${setters.join(', ')}; only "${setters[0]}" (first by priority, then name) applies\n`,
+    );
   }
   return 0;
 }
@@ -132,11 +137,18 @@ function parseTarget(text: string): Pick<RequestContext, 'host' | 'port' | 'path
     } catch {
       throw new UsageError(`--url "${text}": not a valid URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url "${text}": only http and https URLs (or host:port for CONNECT)`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new UsageError(`--url "${text}": only http and https URLs (or host:port for CONNECT)`);
     const scheme = url.protocol === 'https:' ? 'https' : 'http';
     // URL punycodes IDN hosts already; the engine normalises again, which is harmless.
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    return { host, port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80, path: `${url.pathname}${url.search}`, scheme, connect: false };
+    return {
+      host,
+      port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80,
+      path: `${url.pathname}${url.search}`,
+      scheme,
+      connect: false,
+    };
   }
   const m = /^(?:\[([^\]]+)\]|([^:/\s]+)):(\d{1,5})$/.exec(text);
   if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) {
@@ -153,11 +165,13 @@ function buildRequest(values: Record<string, unknown>): { req: RequestContext; m
   if (normalizeIp(client) === undefined) throw new UsageError(`--client "${client}": not an IPv4 or IPv6 address`);
   const target = parseTarget(url);
   const method = ((values.method as string | undefined) ?? (target.connect ? 'CONNECT' : 'GET')).toUpperCase();
-  if (!/^[A-Z]+$/.test(method)) throw new UsageError(`--method "${values.method}": expected an HTTP method such as GET`);
+  if (!/^[A-Z]+$/.test(method))
+    throw new UsageError(`--method "${values.method}": expected an HTTP method such as GET`);
   let time: Date | undefined;
   if (values.time !== undefined) {
     time = new Date(values.time as string);
-    if (Number.isNaN(time.getTime())) throw new UsageError(`--time "${values.time}": expected an ISO 8601 time, e.g. 2026-11-23T09:30:00Z`);
+    if (Number.isNaN(time.getTime()))
+      throw new UsageError(`--time "${values.time}": expected an ISO 8601 time, e.g. 2026-11-23T09:30:00Z`);
   }
   const headers: Record<string, string | string[]> = {};
   for (const h of (values.header as string[] | undefined) ?? []) {
@@ -185,7 +199,8 @@ function buildRequest(values: Record<string, unknown>): { req: RequestContext; m
 
 function printExplanation(x: Explanation, req: RequestContext, io: CommandIo): void {
   const d = x.decision;
-  const target = req.method === 'CONNECT' ? `${req.host}:${req.port}` : `${req.scheme}://${req.host}:${req.port}${req.path}`;
+  const target =
+    req.method === 'CONNECT' ? `${req.host}:${req.port}` : `${req.scheme}://${req.host}:${req.port}${req.path}`;
   const who = `${req.clientIp}${req.user ? ` user ${req.user}` : ''}${req.groups?.length ? ` groups ${req.groups.join(',')}` : ''}`;
   const lines = [
     `request:  ${req.method} ${target} from ${who} at ${(req.time ?? new Date()).toISOString()}`,
@@ -195,9 +210,18 @@ function printExplanation(x: Explanation, req: RequestContext, io: CommandIo): v
   if (d.message) lines.push(`message:  ${d.message}`);
   if (d.redirectTo) lines.push(`redirect: ${d.redirectTo}`);
   if (d.category) lines.push(`category: ${d.category}`);
-  if (d.needsResponse) lines.push('note:     a rule before the decision depends on the response MIME type; the slave re-decides when it arrives');
-  if (!x.admission.clientAllowed) lines.push(`note:     client ${req.clientIp} is not in accessRestriction.allowedClients: the slave refuses it before any rule`);
-  if (x.admission.connectPortAllowed === false) lines.push(`note:     CONNECT to port ${req.port} is not in accessRestriction.connectPorts: the slave refuses the tunnel`);
+  if (d.needsResponse)
+    lines.push(
+      'note:     a rule before the decision depends on the response MIME type; the slave re-decides when it arrives',
+    );
+  if (!x.admission.clientAllowed)
+    lines.push(
+      `note:     client ${req.clientIp} is not in accessRestriction.allowedClients: the slave refuses it before any rule`,
+    );
+  if (x.admission.connectPortAllowed === false)
+    lines.push(
+      `note:     CONNECT to port ${req.port} is not in accessRestriction.connectPorts: the slave refuses the tunnel`,
+    );
   lines.push('rules:');
   if (x.rules.length === 0) lines.push('  (the policy has no rules)');
   const width = Math.min(48, Math.max(...x.rules.map((r) => r.policySet.length + r.rule.length + 1), 0));

@@ -12,7 +12,10 @@ describe('SecretFile', () => {
     // The kubelet's layout: token -> ..data/token, ..data -> ..<timestamp>
     const v1 = join(dir, '..v1');
     const v2 = join(dir, '..v2');
-    for (const [d, value] of [[v1, 'first'], [v2, 'second']] as const) {
+    for (const [d, value] of [
+      [v1, 'first'],
+      [v2, 'second'],
+    ] as const) {
       mkdirSync(d);
       writeFileSync(join(d, 'token'), `${value}\n`);
     }

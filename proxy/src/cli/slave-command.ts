@@ -9,7 +9,13 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
-import { AUTH_FLAG_OPTIONS, AUTH_FLAGS_USAGE, createAuthenticator, parseAuthFlags, type AuthOptions } from '../proxy/auth/index.js';
+import {
+  AUTH_FLAG_OPTIONS,
+  AUTH_FLAGS_USAGE,
+  createAuthenticator,
+  parseAuthFlags,
+  type AuthOptions,
+} from '../proxy/auth/index.js';
 import type { AccessLogFormat } from '../proxy/access-log.js';
 import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
@@ -52,7 +58,6 @@ export const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [o
 
 ${AUTH_FLAGS_USAGE}`;
 
-
 export interface SlaveCommandOptions extends Omit<SlaveOptions, 'logger' | 'authenticator'> {
   master?: string;
   tokenFile?: string;
@@ -73,7 +78,8 @@ function readCaFile(file: string): string {
   } catch (err) {
     throw new UsageError(`--master-ca: cannot read ${file}: ${(err as Error).message}`);
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--master-ca: ${file} holds no PEM certificate`);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--master-ca: ${file} holds no PEM certificate`);
   try {
     createSecureContext({ ca: pem });
   } catch (err) {
@@ -84,13 +90,15 @@ function readCaFile(file: string): string {
 
 function nonNegativeInt(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} "${value}": expected a whole number of milliseconds (0 or more)`);
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`--${flag} "${value}": expected a whole number of milliseconds (0 or more)`);
   return Number(value);
 }
 
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${flag} "${value}": expected a positive integer`);
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new UsageError(`--${flag} "${value}": expected a positive integer`);
   return Number(value);
 }
 
@@ -148,7 +156,8 @@ export function parseSlaveArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const policyFile = str('policy');
   const master = str('master');
-  if (!policyFile && !master) throw new UsageError('--policy FILE is required (or --master URL to get policy from the master)');
+  if (!policyFile && !master)
+    throw new UsageError('--policy FILE is required (or --master URL to get policy from the master)');
   if (master) {
     try {
       new URL(master);
@@ -164,12 +173,17 @@ export function parseSlaveArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     masterCa = readCaFile(masterCaFile);
   }
   const accessLog = (str('access-log') ?? 'off') as AccessLogFormat;
-  if (!['squid', 'json', 'off'].includes(accessLog)) throw new UsageError(`--access-log "${accessLog}": expected squid, json or off`);
+  if (!['squid', 'json', 'off'].includes(accessLog))
+    throw new UsageError(`--access-log "${accessLog}": expected squid, json or off`);
   const listen = ((values.listen as string[] | undefined) ?? [':3128']).map((l) => parseHostPort(l, 'listen'));
   const metricsText = str('metrics-listen') ?? '127.0.0.1:9090';
-  const proxyProtocolFrom = checkedCidrs((values['proxy-protocol-from'] as string[] | undefined) ?? [], 'proxy-protocol-from');
+  const proxyProtocolFrom = checkedCidrs(
+    (values['proxy-protocol-from'] as string[] | undefined) ?? [],
+    'proxy-protocol-from',
+  );
   const name = str('name') ?? hostname();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name)) throw new UsageError(`--name "${name}": use letters, digits, ".", "_" and "-"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name))
+    throw new UsageError(`--name "${name}": use letters, digits, ".", "_" and "-"`);
   return {
     name,
     listen,
@@ -195,12 +209,12 @@ export function parseSlaveArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
 /** Logs go to stderr: stdout carries the access log. */
 
-
 export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promise<() => Promise<void>> {
   if (opts.workers > 1 && !isClusterWorker()) return runPrimary({ ...opts, logger });
   if (isClusterWorker()) {
     // Limits are for the whole slave: each worker takes its share.
-    const share = (n: number | undefined): number | undefined => (n === undefined ? undefined : Math.max(1, Math.ceil(n / opts.workers)));
+    const share = (n: number | undefined): number | undefined =>
+      n === undefined ? undefined : Math.max(1, Math.ceil(n / opts.workers));
     const id = cluster.worker!.id;
     opts = {
       ...opts,
@@ -210,7 +224,11 @@ export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promi
       maxConnections: share(opts.maxConnections),
       maxTunnels: share(opts.maxTunnels),
     };
-    const stop = await startSlaveProcess({ ...opts, role: 'worker', extraOwnEndpoints: primaryEndpoints }, logger, `worker-${id}`);
+    const stop = await startSlaveProcess(
+      { ...opts, role: 'worker', extraOwnEndpoints: primaryEndpoints },
+      logger,
+      `worker-${id}`,
+    );
     return async () => {
       await stop();
       process.disconnect?.();
@@ -219,7 +237,11 @@ export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promi
   return startSlaveProcess(opts, logger, undefined);
 }
 
-async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 'role' | 'extraOwnEndpoints'>, logger: Logger, spoolSubdir: string | undefined): Promise<() => Promise<void>> {
+async function startSlaveProcess(
+  opts: SlaveCommandOptions & Pick<SlaveOptions, 'role' | 'extraOwnEndpoints'>,
+  logger: Logger,
+  spoolSubdir: string | undefined,
+): Promise<() => Promise<void>> {
   const authenticator = opts.auth ? createAuthenticator(opts.auth, { logger }) : undefined;
   const announce = (slave: Slave): void => {
     if (opts.role === 'worker') reportToPrimary(slave.registry, slave.proxyAddresses, slave.active);
@@ -242,8 +264,16 @@ async function startSlaveProcess(opts: SlaveCommandOptions & Pick<SlaveOptions, 
   announce(slave);
   const spoolRoot = opts.stateDir ? join(opts.stateDir, 'spool') : join(tmpdir(), `safesquid-${opts.name}-spool`);
   const spoolDir = spoolSubdir ? join(spoolRoot, spoolSubdir) : spoolRoot;
-  if (!opts.stateDir) logger.warn({ spoolDir }, 'no --state-dir: undelivered reports are spooled in a temporary directory');
-  const common = { masterUrl: opts.master, token, slaveName: opts.name, logger, registry: slave.registry, ca: opts.masterCa };
+  if (!opts.stateDir)
+    logger.warn({ spoolDir }, 'no --state-dir: undelivered reports are spooled in a temporary directory');
+  const common = {
+    masterUrl: opts.master,
+    token,
+    slaveName: opts.name,
+    logger,
+    registry: slave.registry,
+    ca: opts.masterCa,
+  };
   const sync = startPolicySync({ ...common, activePolicy: slave.active, fallbackBundleFile: opts.policyFile });
   // With a master the slave keeps its default queue (queueCapacity is only 0 without one).
   const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir });

@@ -36,7 +36,15 @@ describe('parsePolicyDocuments', () => {
   });
 
   test('JSON is accepted', () => {
-    const [set] = parsePolicyDocuments(JSON.stringify({ apiVersion: 'safesquid.io/v1alpha1', kind: 'PolicySet', metadata: { name: 'j' }, spec: { priority: 1 } }), 'j.json');
+    const [set] = parsePolicyDocuments(
+      JSON.stringify({
+        apiVersion: 'safesquid.io/v1alpha1',
+        kind: 'PolicySet',
+        metadata: { name: 'j' },
+        spec: { priority: 1 },
+      }),
+      'j.json',
+    );
     expect(set).toMatchObject({ name: 'j', spec: { priority: 1 } });
   });
 
@@ -62,17 +70,57 @@ describe('parsePolicyDocuments', () => {
     ['YAML syntax', 'rules: [\n', /^x\.yaml: line \d+, column \d+: /],
     ['duplicate keys', 'priority: 1\npriority: 2\n', /^x\.yaml: line 2, column 1: Map keys must be unique/],
     ['a scalar document', '42\n', /^x\.yaml: expected a PolicySet manifest or spec \(an object\), got number$/],
-    ['wrong apiVersion', 'apiVersion: v1\nkind: PolicySet\nmetadata: {name: a}\nspec: {}\n', /unsupported apiVersion "v1" \(expected safesquid\.io\/v1alpha1\)/],
-    ['wrong kind', 'apiVersion: safesquid.io/v1alpha1\nkind: SafeSquidCluster\nspec: {}\n', /unsupported kind "SafeSquidCluster"/],
-    ['manifest without a name', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nspec: {}\n', /metadata\.name: required/],
+    [
+      'wrong apiVersion',
+      'apiVersion: v1\nkind: PolicySet\nmetadata: {name: a}\nspec: {}\n',
+      /unsupported apiVersion "v1" \(expected safesquid\.io\/v1alpha1\)/,
+    ],
+    [
+      'wrong kind',
+      'apiVersion: safesquid.io/v1alpha1\nkind: SafeSquidCluster\nspec: {}\n',
+      /unsupported kind "SafeSquidCluster"/,
+    ],
+    [
+      'manifest without a name',
+      'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nspec: {}\n',
+      /metadata\.name: required/,
+    ],
     // A manifest that lost its header is said to be one, not read as a spec with unknown fields.
-    ['manifest without apiVersion and kind', 'metadata: {name: a}\nspec: {rules: []}\n', /^x\.yaml: apiVersion and kind: required for a PolicySet manifest \(add "apiVersion: safesquid\.io\/v1alpha1" and "kind: PolicySet"\), or give the spec's fields alone$/],
-    ['spec without apiVersion and kind', 'spec: {rules: []}\n', /apiVersion and kind: required for a PolicySet manifest/],
-    ['manifest without apiVersion', 'kind: PolicySet\nmetadata: {name: a}\nspec: {}\n', /^x\.yaml: apiVersion: required \(add "apiVersion: safesquid\.io\/v1alpha1"\)$/],
-    ['manifest without kind', 'apiVersion: safesquid.io/v1alpha1\nmetadata: {name: a}\nspec: {}\n', /^x\.yaml: kind: required \(PolicySet, List or PolicyBundle\)$/],
-    ['manifest without a spec', 'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: a}\n', /spec: required \(PolicySet "a"\)/],
-    ['an alias bomb', 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /^x\.yaml: .*alias/i],
-    ['second document bad', 'rules: []\n---\n[1, 2]\n', /^x\.yaml \(document 2\): expected a PolicySet manifest or spec \(an object\), got a list$/],
+    [
+      'manifest without apiVersion and kind',
+      'metadata: {name: a}\nspec: {rules: []}\n',
+      /^x\.yaml: apiVersion and kind: required for a PolicySet manifest \(add "apiVersion: safesquid\.io\/v1alpha1" and "kind: PolicySet"\), or give the spec's fields alone$/,
+    ],
+    [
+      'spec without apiVersion and kind',
+      'spec: {rules: []}\n',
+      /apiVersion and kind: required for a PolicySet manifest/,
+    ],
+    [
+      'manifest without apiVersion',
+      'kind: PolicySet\nmetadata: {name: a}\nspec: {}\n',
+      /^x\.yaml: apiVersion: required \(add "apiVersion: safesquid\.io\/v1alpha1"\)$/,
+    ],
+    [
+      'manifest without kind',
+      'apiVersion: safesquid.io/v1alpha1\nmetadata: {name: a}\nspec: {}\n',
+      /^x\.yaml: kind: required \(PolicySet, List or PolicyBundle\)$/,
+    ],
+    [
+      'manifest without a spec',
+      'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: a}\n',
+      /spec: required \(PolicySet "a"\)/,
+    ],
+    [
+      'an alias bomb',
+      'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n',
+      /^x\.yaml: .*alias/i,
+    ],
+    [
+      'second document bad',
+      'rules: []\n---\n[1, 2]\n',
+      /^x\.yaml \(document 2\): expected a PolicySet manifest or spec \(an object\), got a list$/,
+    ],
   ])('%s is an error naming the file', (_name, text, pattern) => {
     expect(() => parsePolicyDocuments(text, 'x.yaml')).toThrow(PolicyValidationError);
     try {
@@ -87,7 +135,11 @@ describe('bundle', () => {
   const sets = parsePolicyDocuments(manifest, 'corp.yaml');
 
   test('is JSON-serialisable, ordered, and carries a sha256 hash', () => {
-    const bundle = compilePolicyBundle([{ name: 'zz', spec: { priority: 1 } }, ...sets, { name: 'aa', spec: { priority: 10 } }]);
+    const bundle = compilePolicyBundle([
+      { name: 'zz', spec: { priority: 1 } },
+      ...sets,
+      { name: 'aa', spec: { priority: 10 } },
+    ]);
     expect(bundle).toMatchObject({ apiVersion: 'safesquid.io/v1alpha1', kind: 'PolicyBundle' });
     expect(bundle.hash).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(bundle.policySets.map((s) => `${s.priority}/${s.name}`)).toEqual(['1/zz', '10/aa', '10/corp']);
@@ -119,18 +171,38 @@ describe('bundle', () => {
     const bundle = JSON.parse(JSON.stringify(compilePolicyBundle(sets))) as PolicyBundle;
     const loaded = loadCompiledPolicy(bundle);
     const direct = compilePolicy(sets);
-    const r = { clientIp: '10.0.0.1', method: 'GET', host: 'facebook.com', port: 443, path: '/', scheme: 'https' as const, headers: {} };
+    const r = {
+      clientIp: '10.0.0.1',
+      method: 'GET',
+      host: 'facebook.com',
+      port: 443,
+      path: '/',
+      scheme: 'https' as const,
+      headers: {},
+    };
     expect(loaded.hash).toBe(direct.hash);
     expect(loaded.evaluateRequest(r)).toEqual(direct.evaluateRequest(r));
   });
 
   test.each<[string, (b: PolicyBundle) => void, RegExp]>([
-    ['tampered content', (b) => (b.policySets[0].spec.rules![0].action = 'allow'), /hash: hash mismatch: the bundle declares sha256:\w+ but its content hashes to sha256:\w+/],
+    [
+      'tampered content',
+      (b) => (b.policySets[0].spec.rules![0].action = 'allow'),
+      /hash: hash mismatch: the bundle declares sha256:\w+ but its content hashes to sha256:\w+/,
+    ],
     ['tampered hash', (b) => (b.hash = 'sha256:' + '0'.repeat(64)), /hash mismatch/],
     ['malformed hash', (b) => (b.hash = 'md5:abc'), /hash: expected "sha256:<64 hex digits>"/],
     ['wrong kind', (b) => ((b as { kind: string }).kind = 'PolicySet'), /kind: expected PolicyBundle, got "PolicySet"/],
-    ['wrong apiVersion', (b) => ((b as { apiVersion: string }).apiVersion = 'v2'), /apiVersion: expected safesquid\.io\/v1alpha1/],
-    ['priority out of step with spec', (b) => (b.policySets[0].priority = 3), /corp: priority: bundle says 3, spec says 10/],
+    [
+      'wrong apiVersion',
+      (b) => ((b as { apiVersion: string }).apiVersion = 'v2'),
+      /apiVersion: expected safesquid\.io\/v1alpha1/,
+    ],
+    [
+      'priority out of step with spec',
+      (b) => (b.policySets[0].priority = 3),
+      /corp: priority: bundle says 3, spec says 10/,
+    ],
   ])('loadCompiledPolicy rejects a bundle with %s', (_name, mutate, pattern) => {
     const bundle = structuredClone(compilePolicyBundle(sets));
     mutate(bundle);

@@ -17,7 +17,15 @@ export const BUNDLE_API_VERSION = 'safesquid.io/v1alpha1' as const;
  * and RFC 4193 unique local IPv6. Link-local is not a client range. Serving everyone takes an
  * explicit `0.0.0.0/0` / `::/0`. The operator opens the same ranges in its NetworkPolicy.
  */
-export const LOCAL_CLIENTS: readonly string[] = Object.freeze(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', 'fc00::/7', '::1/128']);
+export const LOCAL_CLIENTS: readonly string[] = Object.freeze([
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  'fc00::/7',
+  '::1/128',
+]);
 
 export interface ResolvedAccessRestriction {
   defaultAction: 'allow' | 'deny';
@@ -62,7 +70,9 @@ export function canonicalJson(value: unknown): string {
 
 export function bundleHash(bundle: Omit<PolicyBundle, 'hash'>): string {
   const { apiVersion, kind, policySets, accessRestriction } = bundle;
-  const digest = createHash('sha256').update(canonicalJson({ apiVersion, kind, policySets, accessRestriction })).digest('hex');
+  const digest = createHash('sha256')
+    .update(canonicalJson({ apiVersion, kind, policySets, accessRestriction }))
+    .digest('hex');
   return `sha256:${digest}`;
 }
 
@@ -91,7 +101,12 @@ export function compilePolicyBundle(sets: readonly PolicySetSource[]): PolicyBun
   const issues = validatePolicySets(sets);
   if (issues.length > 0) throw new PolicyValidationError(issues);
   const policySets = orderPolicySets(sets);
-  const body = { apiVersion: BUNDLE_API_VERSION, kind: 'PolicyBundle' as const, policySets, accessRestriction: resolveAccessRestriction(policySets) };
+  const body = {
+    apiVersion: BUNDLE_API_VERSION,
+    kind: 'PolicyBundle' as const,
+    policySets,
+    accessRestriction: resolveAccessRestriction(policySets),
+  };
   return { ...body, hash: bundleHash(body) };
 }
 
@@ -104,29 +119,41 @@ export function verifyPolicyBundle(bundle: unknown, origin = 'policy bundle'): P
   const fail = (message: string, path = ''): never => {
     throw new PolicyValidationError([{ policySet: origin, path, message }]);
   };
-  if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle)) return fail('expected a PolicyBundle object');
+  if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle))
+    return fail('expected a PolicyBundle object');
   const b = bundle as Partial<PolicyBundle>;
-  if (b.apiVersion !== BUNDLE_API_VERSION) fail(`expected ${BUNDLE_API_VERSION}, got ${JSON.stringify(b.apiVersion)}`, 'apiVersion');
+  if (b.apiVersion !== BUNDLE_API_VERSION)
+    fail(`expected ${BUNDLE_API_VERSION}, got ${JSON.stringify(b.apiVersion)}`, 'apiVersion');
   if (b.kind !== 'PolicyBundle') fail(`expected PolicyBundle, got ${JSON.stringify(b.kind)}`, 'kind');
-  if (typeof b.hash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(b.hash)) fail('expected "sha256:<64 hex digits>"', 'hash');
+  if (typeof b.hash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(b.hash))
+    fail('expected "sha256:<64 hex digits>"', 'hash');
   if (!Array.isArray(b.policySets)) return fail('expected a list', 'policySets');
   const issues: PolicyIssue[] = [];
   b.policySets.forEach((s, i) => {
-    if (typeof s !== 'object' || s === null) issues.push({ policySet: origin, path: `policySets[${i}]`, message: 'expected an object' });
+    if (typeof s !== 'object' || s === null)
+      issues.push({ policySet: origin, path: `policySets[${i}]`, message: 'expected an object' });
     else if (s.priority !== (s.spec?.priority ?? DEFAULT_PRIORITY)) {
-      issues.push({ policySet: s.name, path: 'priority', message: `bundle says ${s.priority}, spec says ${s.spec?.priority ?? DEFAULT_PRIORITY}` });
+      issues.push({
+        policySet: s.name,
+        path: 'priority',
+        message: `bundle says ${s.priority}, spec says ${s.spec?.priority ?? DEFAULT_PRIORITY}`,
+      });
     }
   });
   if (issues.length) throw new PolicyValidationError(issues);
   const actual = bundleHash(b as PolicyBundle);
   if (actual !== b.hash) {
-    fail(`hash mismatch: the bundle declares ${b.hash} but its content hashes to ${actual} (modified after it was compiled?)`, 'hash');
+    fail(
+      `hash mismatch: the bundle declares ${b.hash} but its content hashes to ${actual} (modified after it was compiled?)`,
+      'hash',
+    );
   }
   const sets = b.policySets.map((s) => ({ name: s.name, spec: s.spec }));
   const problems = validatePolicySets(sets);
   if (problems.length) throw new PolicyValidationError(problems);
   const ordered = orderPolicySets(sets);
-  if (ordered.some((s, i) => s.name !== b.policySets![i].name)) fail('PolicySets are not in priority-then-name order', 'policySets');
+  if (ordered.some((s, i) => s.name !== b.policySets![i].name))
+    fail('PolicySets are not in priority-then-name order', 'policySets');
   if (canonicalJson(resolveAccessRestriction(ordered)) !== canonicalJson(b.accessRestriction)) {
     fail('does not match the access restriction its PolicySets resolve to', 'accessRestriction');
   }

@@ -18,7 +18,15 @@ import type {
 import { DomainIndex } from './domain-index.js';
 import { normalizeHost, parseDomainPattern, type DomainPattern } from './hostname.js';
 import { LOCAL_CLIENTS, type PolicyBundle, type ResolvedAccessRestriction } from './bundle.js';
-import { compileMatch, firstFailure, MATCHED, PENDING_RESPONSE, RequestState, type CompiledMatch, type Condition } from './rule-matcher.js';
+import {
+  compileMatch,
+  firstFailure,
+  MATCHED,
+  PENDING_RESPONSE,
+  RequestState,
+  type CompiledMatch,
+  type Condition,
+} from './rule-matcher.js';
 import { RuleIndex, type HostMatches } from './rule-index.js';
 import type { HeaderEditSpec, RuleSpec } from './schema.js';
 import { TimeWindow, ZoneClock } from './time-profile.js';
@@ -153,18 +161,36 @@ export class PolicyEngine implements CompiledPolicy {
           spec: r,
           reason: `rule "${r.name}" of PolicySet "${set.name}" matched`,
         });
-        for (const d of r.match?.domains ?? []) this.domainIndex.add(RULES, parseDomainPattern(d) as DomainPattern, rules.length - 1);
+        for (const d of r.match?.domains ?? [])
+          this.domainIndex.add(RULES, parseDomainPattern(d) as DomainPattern, rules.length - 1);
       }
       for (const h of set.spec.headerRules ?? []) {
-        headerRules.push({ name: h.name, policySet: set.name, match: compileMatch(h.match, env), request: h.request, response: h.response });
-        for (const d of h.match?.domains ?? []) this.domainIndex.add(HEADER_RULES, parseDomainPattern(d) as DomainPattern, headerRules.length - 1);
+        headerRules.push({
+          name: h.name,
+          policySet: set.name,
+          match: compileMatch(h.match, env),
+          request: h.request,
+          response: h.response,
+        });
+        for (const d of h.match?.domains ?? [])
+          this.domainIndex.add(HEADER_RULES, parseDomainPattern(d) as DomainPattern, headerRules.length - 1);
       }
     }
     this.rules = rules;
     this.headerRules = headerRules;
     this.domainIndex.freeze();
-    this.ruleIndex = new RuleIndex(this.domainIndex, RULES, rules.map((r) => r.match), this.categories.length);
-    this.headerRuleIndex = new RuleIndex(this.domainIndex, HEADER_RULES, headerRules.map((r) => r.match), this.categories.length);
+    this.ruleIndex = new RuleIndex(
+      this.domainIndex,
+      RULES,
+      rules.map((r) => r.match),
+      this.categories.length,
+    );
+    this.headerRuleIndex = new RuleIndex(
+      this.domainIndex,
+      HEADER_RULES,
+      headerRules.map((r) => r.match),
+      this.categories.length,
+    );
   }
 
   /** Normalised host and its categories; the last answer is kept since a request asks several times. */

@@ -42,14 +42,21 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
       return undefined;
     }
   });
-  const nonEmpty = list.filter((doc, i) => doc.errors.length > 0 || conversionErrors[i] !== undefined || (values[i] !== null && values[i] !== undefined)).length;
+  const nonEmpty = list.filter(
+    (doc, i) =>
+      doc.errors.length > 0 || conversionErrors[i] !== undefined || (values[i] !== null && values[i] !== undefined),
+  ).length;
   const where = (i: number) => (nonEmpty > 1 ? `${origin} (document ${i + 1})` : origin);
 
   list.forEach((doc, i) => {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const pos = lines.linePos(e.pos[0]);
-        issues.push({ policySet: where(i), path: '', message: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}` });
+        issues.push({
+          policySet: where(i),
+          path: '',
+          message: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}`,
+        });
       }
       return;
     }
@@ -62,11 +69,16 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
 
   function collect(value: unknown, index: number, count: number, itemPath = ''): void {
     const fail = (message: string): void => void issues.push({ policySet: where(index), path: itemPath, message });
-    if (!isObj(value)) return fail(`expected a PolicySet manifest or spec (an object), got ${Array.isArray(value) ? 'a list' : typeof value}`);
+    if (!isObj(value))
+      return fail(
+        `expected a PolicySet manifest or spec (an object), got ${Array.isArray(value) ? 'a list' : typeof value}`,
+      );
     if (value.kind === undefined && value.apiVersion === undefined) {
       // A spec has neither field: this is a manifest that lost its header, not a spec with odd fields.
       if ('spec' in value || 'metadata' in value) {
-        return fail(`apiVersion and kind: required for a PolicySet manifest (add "apiVersion: ${BUNDLE_API_VERSION}" and "kind: PolicySet"), or give the spec's fields alone`);
+        return fail(
+          `apiVersion and kind: required for a PolicySet manifest (add "apiVersion: ${BUNDLE_API_VERSION}" and "kind: PolicySet"), or give the spec's fields alone`,
+        );
       }
       sets.push({ name: derivedName(origin, index, count), spec: value as PolicySetSpec, origin: where(index) });
       return;

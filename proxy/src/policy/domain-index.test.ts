@@ -13,7 +13,11 @@ function lookup(index: DomainIndex, host: string, kinds: number): number[][] {
 }
 
 /** The same question answered by scanning every pattern. */
-function scan(patterns: { kind: number; pattern: DomainPattern; id: number }[], host: string, kinds: number): number[][] {
+function scan(
+  patterns: { kind: number; pattern: DomainPattern; id: number }[],
+  host: string,
+  kinds: number,
+): number[][] {
   const out = Array.from({ length: kinds }, () => new Set<number>());
   for (const { kind, pattern, id } of patterns) {
     const exact = host === pattern.domain;
@@ -33,7 +37,10 @@ describe('DomainIndex', () => {
     index.add(1, parseDomainPattern('a.example.com') as DomainPattern, 8);
     index.freeze();
     expect(lookup(index, 'example.com', 2)).toEqual([[0, 2], [7]]);
-    expect(lookup(index, 'a.example.com', 2)).toEqual([[1, 2], [7, 8]]);
+    expect(lookup(index, 'a.example.com', 2)).toEqual([
+      [1, 2],
+      [7, 8],
+    ]);
     expect(lookup(index, 'b.a.example.com', 2)).toEqual([[1, 2], [7]]);
     expect(lookup(index, 'com', 2)).toEqual([[], []]);
     expect(lookup(index, 'xexample.com', 2)).toEqual([[], [7]]);
@@ -49,15 +56,18 @@ describe('DomainIndex', () => {
 
   test('agrees with a linear scan on 5 000 random patterns and 500 hosts', () => {
     let seed = 7;
-    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const labels = ['a', 'b', 'c', 'www', 'cdn', 'x1', 'xn--bcher-kva', 'mail', 'api', 'z'];
-    const name = (depth: number) => Array.from({ length: depth }, () => labels[Math.floor(rand() * labels.length)]).join('.');
+    const name = (depth: number) =>
+      Array.from({ length: depth }, () => labels[Math.floor(rand() * labels.length)]).join('.');
     const kinds = ['', '*.', '.'];
     const patterns: { kind: number; pattern: DomainPattern; id: number }[] = [];
     const nextId = [0, 0, 0];
     for (let i = 0; i < 5000; i++) {
       const kind = Math.floor(rand() * 3);
-      const pattern = parseDomainPattern(kinds[Math.floor(rand() * 3)] + name(1 + Math.floor(rand() * 4))) as DomainPattern;
+      const pattern = parseDomainPattern(
+        kinds[Math.floor(rand() * 3)] + name(1 + Math.floor(rand() * 4)),
+      ) as DomainPattern;
       patterns.push({ kind, pattern, id: nextId[kind]++ });
     }
     const index = new DomainIndex(3);

@@ -34,7 +34,10 @@ const base: PolicySetSpec = {
 /** One rule that denies when `match` holds; everything else falls to the default (allow). */
 function oneRule(match: RuleSpec['match']) {
   return compilePolicy([
-    { name: 'p', spec: { ...base, rules: [{ name: 'r', action: 'deny', match }], accessRestriction: { defaultAction: 'allow' } } },
+    {
+      name: 'p',
+      spec: { ...base, rules: [{ name: 'r', action: 'deny', match }], accessRestriction: { defaultAction: 'allow' } },
+    },
   ]);
 }
 
@@ -79,7 +82,12 @@ describe('conditions', () => {
     ['categories IDN', { categories: ['news'] }, { host: 'xn--bcher-kva.example.' }, true],
     ['categories other', { categories: ['social'] }, { host: 'news.example' }, false],
     ['categories any of several', { categories: ['news', 'social'] }, { host: 'news.example' }, true],
-    ['domains AND categories both needed', { domains: ['facebook.com'], categories: ['news'] }, { host: 'facebook.com' }, false],
+    [
+      'domains AND categories both needed',
+      { domains: ['facebook.com'], categories: ['news'] },
+      { host: 'facebook.com' },
+      false,
+    ],
     ['urlRegex match', { urlRegex: '^/downloads/' }, { path: '/downloads/x.zip' }, true],
     ['urlRegex no match', { urlRegex: '^/downloads/' }, { path: '/index.html' }, false],
     ['urlRegex sees the query', { urlRegex: 'debug=1' }, { path: '/a?debug=1' }, true],
@@ -99,13 +107,33 @@ describe('conditions', () => {
     ['methods CONNECT', { methods: ['CONNECT'] }, { method: 'CONNECT', path: '' }, true],
     ['ports in', { ports: [80, 443] }, {}, true],
     ['ports out', { ports: [80] }, {}, false],
-    ['requestHeaders match', { requestHeaders: [{ name: 'User-Agent', regex: 'curl' }] }, { headers: { 'user-agent': 'curl/8.0' } }, true],
-    ['requestHeaders no match', { requestHeaders: [{ name: 'User-Agent', regex: 'curl' }] }, { headers: { 'user-agent': 'Firefox' } }, false],
+    [
+      'requestHeaders match',
+      { requestHeaders: [{ name: 'User-Agent', regex: 'curl' }] },
+      { headers: { 'user-agent': 'curl/8.0' } },
+      true,
+    ],
+    [
+      'requestHeaders no match',
+      { requestHeaders: [{ name: 'User-Agent', regex: 'curl' }] },
+      { headers: { 'user-agent': 'Firefox' } },
+      false,
+    ],
     ['requestHeaders missing header', { requestHeaders: [{ name: 'User-Agent', regex: '.*' }] }, {}, false],
-    ['requestHeaders multi-valued', { requestHeaders: [{ name: 'X-A', regex: '^a, b$' }] }, { headers: { 'x-a': ['a', 'b'] } }, true],
+    [
+      'requestHeaders multi-valued',
+      { requestHeaders: [{ name: 'X-A', regex: '^a, b$' }] },
+      { headers: { 'x-a': ['a', 'b'] } },
+      true,
+    ],
     [
       'requestHeaders all must match',
-      { requestHeaders: [{ name: 'X-A', regex: 'a' }, { name: 'X-B', regex: 'b' }] },
+      {
+        requestHeaders: [
+          { name: 'X-A', regex: 'a' },
+          { name: 'X-B', regex: 'b' },
+        ],
+      },
       { headers: { 'x-a': 'a', 'x-b': 'c' } },
       false,
     ],
@@ -122,7 +150,12 @@ describe('conditions', () => {
     ['time crossing midnight, Mon 22:00', { time: 'night' }, { time: new Date('2026-11-23T22:00:00Z') }, true],
     ['time crossing midnight, Tue 05:59', { time: 'night' }, { time: new Date('2026-11-24T05:59:00Z') }, true],
     ['time crossing midnight, Tue 06:00', { time: 'night' }, { time: new Date('2026-11-24T06:00:00Z') }, false],
-    ['time crossing midnight, Mon 05:00 (Sun night not listed)', { time: 'night' }, { time: new Date('2026-11-23T05:00:00Z') }, false],
+    [
+      'time crossing midnight, Mon 05:00 (Sun night not listed)',
+      { time: 'night' },
+      { time: new Date('2026-11-23T05:00:00Z') },
+      false,
+    ],
     ['time crossing midnight, Tue 22:30', { time: 'night' }, { time: new Date('2026-11-24T22:30:00Z') }, false],
     // New York: 08:30 EDT = 12:30 UTC in summer, 08:30 EST = 13:30 UTC in winter.
     ['time DST summer', { time: 'ny-morning' }, { time: new Date('2026-07-01T12:30:00Z') }, true],
@@ -145,8 +178,13 @@ describe('conditions', () => {
       rule: 'r',
       needsResponse: false,
     });
-    expect(policy.evaluateResponse(r, atRequest, { status: 200, mimeType: 'Video/MP4; codecs=avc1' })).toMatchObject({ action: 'deny' });
-    expect(policy.evaluateResponse(r, atRequest, { status: 200, mimeType: 'text/html' })).toMatchObject({ action: 'allow', rule: undefined });
+    expect(policy.evaluateResponse(r, atRequest, { status: 200, mimeType: 'Video/MP4; codecs=avc1' })).toMatchObject({
+      action: 'deny',
+    });
+    expect(policy.evaluateResponse(r, atRequest, { status: 200, mimeType: 'text/html' })).toMatchObject({
+      action: 'allow',
+      rule: undefined,
+    });
   });
 
   test('responseMimeTypes: no response needed when other conditions fail or an earlier rule decides', () => {
@@ -165,9 +203,13 @@ describe('conditions', () => {
     expect(policy.evaluateRequest(req({ host: 'y.test' }))).toMatchObject({ rule: 'allow-y', needsResponse: false });
     const d = policy.evaluateRequest(req({ host: 'z.test' }));
     expect(d).toMatchObject({ action: 'deny', rule: undefined, needsResponse: true });
-    expect(policy.evaluateResponse(req({ host: 'z.test' }), d, { status: 200, mimeType: 'text/html' })).toMatchObject({ rule: 'mime-any' });
+    expect(policy.evaluateResponse(req({ host: 'z.test' }), d, { status: 200, mimeType: 'text/html' })).toMatchObject({
+      rule: 'mime-any',
+    });
     const unchanged = policy.evaluateRequest(req({ host: 'y.test' }));
-    expect(policy.evaluateResponse(req({ host: 'y.test' }), unchanged, { status: 200, mimeType: 'text/html' })).toBe(unchanged);
+    expect(policy.evaluateResponse(req({ host: 'y.test' }), unchanged, { status: 200, mimeType: 'text/html' })).toBe(
+      unchanged,
+    );
   });
 
   test('catastrophic-backtracking patterns run in linear time under RE2', () => {
@@ -188,7 +230,13 @@ describe('actions and modes', () => {
       spec: {
         rules: [
           { name: 'would-block', action: 'deny', mode: 'report', match: { domains: ['shop.test'] } },
-          { name: 'would-redirect', action: 'redirect', mode: 'report', redirectTo: 'https://x.test/', match: { domains: ['shop.test'] } },
+          {
+            name: 'would-redirect',
+            action: 'redirect',
+            mode: 'report',
+            redirectTo: 'https://x.test/',
+            match: { domains: ['shop.test'] },
+          },
           { name: 'deny-ads', action: 'deny', message: 'Ads are blocked', match: { domains: ['*.ads.test'] } },
           { name: 'move', action: 'redirect', redirectTo: 'https://new.test/', match: { domains: ['old.test'] } },
           { name: 'allow-shop', action: 'allow', match: { domains: ['shop.test'] } },
@@ -213,7 +261,11 @@ describe('actions and modes', () => {
   });
 
   test('redirect carries its URL', () => {
-    expect(policy.evaluateRequest(req({ host: 'old.test' }))).toMatchObject({ action: 'redirect', redirectTo: 'https://new.test/', rule: 'move' });
+    expect(policy.evaluateRequest(req({ host: 'old.test' }))).toMatchObject({
+      action: 'redirect',
+      redirectTo: 'https://new.test/',
+      rule: 'move',
+    });
   });
 
   test('report-mode rules are recorded and do not decide', () => {
@@ -243,10 +295,38 @@ describe('precedence', () => {
   });
 
   test.each([
-    ['lower priority first', [{ name: 'a', spec: spec(200, 'deny') }, { name: 'b', spec: spec(10, 'allow') }], 'b'],
-    ['ties broken by name', [{ name: 'zeta', spec: spec(5, 'deny') }, { name: 'alpha', spec: spec(5, 'allow') }], 'alpha'],
-    ['missing priority is 100', [{ name: 'a', spec: spec(undefined, 'deny') }, { name: 'b', spec: spec(99, 'allow') }], 'b'],
-    ['negative priorities', [{ name: 'a', spec: spec(0, 'deny') }, { name: 'b', spec: spec(-1, 'allow') }], 'b'],
+    [
+      'lower priority first',
+      [
+        { name: 'a', spec: spec(200, 'deny') },
+        { name: 'b', spec: spec(10, 'allow') },
+      ],
+      'b',
+    ],
+    [
+      'ties broken by name',
+      [
+        { name: 'zeta', spec: spec(5, 'deny') },
+        { name: 'alpha', spec: spec(5, 'allow') },
+      ],
+      'alpha',
+    ],
+    [
+      'missing priority is 100',
+      [
+        { name: 'a', spec: spec(undefined, 'deny') },
+        { name: 'b', spec: spec(99, 'allow') },
+      ],
+      'b',
+    ],
+    [
+      'negative priorities',
+      [
+        { name: 'a', spec: spec(0, 'deny') },
+        { name: 'b', spec: spec(-1, 'allow') },
+      ],
+      'b',
+    ],
   ])('%s', (_n, sets, winner) => {
     expect(compilePolicy(sets).evaluateRequest(req({ host: 'x.test' })).policySet).toBe(winner);
   });
@@ -271,8 +351,17 @@ describe('precedence', () => {
 
   test('the lowest-priority PolicySet that sets the access restriction wins', () => {
     const p = compilePolicy([
-      { name: 'a', spec: { priority: 50, accessRestriction: { defaultAction: 'allow', allowedClients: ['10.0.0.0/8'] } } },
-      { name: 'b', spec: { priority: 10, accessRestriction: { connectPorts: [443, 8443], ssrf: { allowRanges: ['10.5.0.0/16'] } } } },
+      {
+        name: 'a',
+        spec: { priority: 50, accessRestriction: { defaultAction: 'allow', allowedClients: ['10.0.0.0/8'] } },
+      },
+      {
+        name: 'b',
+        spec: {
+          priority: 10,
+          accessRestriction: { connectPorts: [443, 8443], ssrf: { allowRanges: ['10.5.0.0/16'] } },
+        },
+      },
       { name: 'c', spec: { priority: 1 } },
     ]);
     expect(p.bundle.accessRestriction).toEqual({
@@ -291,21 +380,44 @@ describe('precedence', () => {
 
   test('defaults when no PolicySet sets the access restriction', () => {
     const p = compilePolicy([{ name: 'a', spec: {} }]);
-    expect(p.bundle.accessRestriction).toEqual({ defaultAction: 'deny', allowedClients: [], connectPorts: [443], ssrf: { allowRanges: [] } });
+    expect(p.bundle.accessRestriction).toEqual({
+      defaultAction: 'deny',
+      allowedClients: [],
+      connectPorts: [443],
+      ssrf: { allowRanges: [] },
+    });
   });
 
   describe('without allowedClients: loopback and private ranges only (not an open proxy)', () => {
     const local = compilePolicy([{ name: 'a', spec: {} }]).accessRestriction;
-    const emptyList = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: [] } } }]).accessRestriction;
+    const emptyList = compilePolicy([
+      { name: 'a', spec: { accessRestriction: { allowedClients: [] } } },
+    ]).accessRestriction;
     it.each([
-      ['127.0.0.1', true], ['127.255.1.2', true], ['::1', true], ['::ffff:127.0.0.1', true],
-      ['10.1.2.3', true], ['172.16.0.1', true], ['172.31.255.254', true], ['192.168.0.9', true], ['::ffff:192.168.0.9', true],
-      ['fc00::1', true], ['fd12:3456::1', true],
+      ['127.0.0.1', true],
+      ['127.255.1.2', true],
+      ['::1', true],
+      ['::ffff:127.0.0.1', true],
+      ['10.1.2.3', true],
+      ['172.16.0.1', true],
+      ['172.31.255.254', true],
+      ['192.168.0.9', true],
+      ['::ffff:192.168.0.9', true],
+      ['fc00::1', true],
+      ['fd12:3456::1', true],
       // RFC 6598 shared address space: carrier-grade NAT and some pod networks
-      ['100.64.0.1', true], ['100.127.255.254', true], ['100.128.0.1', false],
+      ['100.64.0.1', true],
+      ['100.127.255.254', true],
+      ['100.128.0.1', false],
       // link-local is not a client range
-      ['169.254.169.254', false], ['fe80::1', false],
-      ['8.8.8.8', false], ['172.32.0.1', false], ['203.0.113.1', false], ['2001:db8::1', false], ['2606:4700::1111', false], ['::ffff:8.8.8.8', false],
+      ['169.254.169.254', false],
+      ['fe80::1', false],
+      ['8.8.8.8', false],
+      ['172.32.0.1', false],
+      ['203.0.113.1', false],
+      ['2001:db8::1', false],
+      ['2606:4700::1111', false],
+      ['::ffff:8.8.8.8', false],
     ])('%s: %s', (ip, allowed) => {
       expect(local.isClientAllowed(ip)).toBe(allowed);
       expect(emptyList.isClientAllowed(ip)).toBe(allowed);
@@ -318,10 +430,15 @@ describe('precedence', () => {
     });
 
     it('serves everyone only when the policy says 0.0.0.0/0 and ::/0', () => {
-      const open = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: ['0.0.0.0/0', '::/0'] } } }]).accessRestriction;
-      for (const ip of ['8.8.8.8', '2001:db8::1', '169.254.1.1', '::ffff:8.8.8.8']) expect(open.isClientAllowed(ip)).toBe(true);
+      const open = compilePolicy([
+        { name: 'a', spec: { accessRestriction: { allowedClients: ['0.0.0.0/0', '::/0'] } } },
+      ]).accessRestriction;
+      for (const ip of ['8.8.8.8', '2001:db8::1', '169.254.1.1', '::ffff:8.8.8.8'])
+        expect(open.isClientAllowed(ip)).toBe(true);
       expect(open.localClientsOnly).toBe(false);
-      const v4Only = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: ['0.0.0.0/0'] } } }]).accessRestriction;
+      const v4Only = compilePolicy([
+        { name: 'a', spec: { accessRestriction: { allowedClients: ['0.0.0.0/0'] } } },
+      ]).accessRestriction;
       expect(v4Only.isClientAllowed('8.8.8.8')).toBe(true);
       expect(v4Only.isClientAllowed('2001:db8::1')).toBe(false);
     });
@@ -331,13 +448,17 @@ describe('precedence', () => {
     const plain = compilePolicy([{ name: 'a', spec: {} }]);
     expect(plain.accessRestriction.httpTunnelPorts).toEqual([80]);
     expect(plain.bundle.accessRestriction).not.toHaveProperty('httpTunnelPorts');
-    const set = compilePolicy([{ name: 'a', spec: { accessRestriction: { connectPorts: [443, 8080], httpTunnelPorts: [8080] } } }]);
+    const set = compilePolicy([
+      { name: 'a', spec: { accessRestriction: { connectPorts: [443, 8080], httpTunnelPorts: [8080] } } },
+    ]);
     expect(set.accessRestriction.httpTunnelPorts).toEqual([8080]);
     expect(set.bundle.accessRestriction.httpTunnelPorts).toEqual([8080]);
   });
 
   test('allowedClients restricts, IPv4-mapped and IPv6 included', () => {
-    const p = compilePolicy([{ name: 'a', spec: { accessRestriction: { allowedClients: ['10.0.0.0/8', 'fd00::/8'] } } }]);
+    const p = compilePolicy([
+      { name: 'a', spec: { accessRestriction: { allowedClients: ['10.0.0.0/8', 'fd00::/8'] } } },
+    ]);
     expect(p.accessRestriction.isClientAllowed('10.1.1.1')).toBe(true);
     expect(p.accessRestriction.isClientAllowed('::ffff:10.1.1.1')).toBe(true);
     expect(p.accessRestriction.isClientAllowed('fd12::1')).toBe(true);
@@ -349,7 +470,14 @@ describe('categories', () => {
   test('decision.category is the first category in bundle order, also when no rule used it', () => {
     const p = compilePolicy([
       { name: 'b', spec: { priority: 2, categories: [{ name: 'later', domains: ['x.test'] }] } },
-      { name: 'a', spec: { priority: 1, categories: [{ name: 'earlier', domains: ['.x.test'] }], rules: [{ name: 'ok', action: 'allow' }] } },
+      {
+        name: 'a',
+        spec: {
+          priority: 1,
+          categories: [{ name: 'earlier', domains: ['.x.test'] }],
+          rules: [{ name: 'ok', action: 'allow' }],
+        },
+      },
     ]);
     expect(p.evaluateRequest(req({ host: 'x.test' }))).toMatchObject({ rule: 'ok', category: 'earlier' });
     expect(p.categoriesOf('x.test')).toEqual(['earlier', 'later']);
@@ -359,7 +487,13 @@ describe('categories', () => {
   test('a rule may use a category defined in another PolicySet', () => {
     const p = compilePolicy([
       { name: 'lists', spec: { categories: [{ name: 'games', domains: ['*.games.test'] }] } },
-      { name: 'rules', spec: { rules: [{ name: 'no-games', action: 'deny', match: { categories: ['games'] } }], accessRestriction: { defaultAction: 'allow' } } },
+      {
+        name: 'rules',
+        spec: {
+          rules: [{ name: 'no-games', action: 'deny', match: { categories: ['games'] } }],
+          accessRestriction: { defaultAction: 'allow' },
+        },
+      },
     ]);
     expect(p.evaluateRequest(req({ host: 'a.games.test' })).rule).toBe('no-games');
     expect(p.evaluateRequest(req({ host: 'games.test' })).action).toBe('allow');
@@ -372,9 +506,17 @@ describe('header rules', () => {
       name: 'p',
       spec: {
         headerRules: [
-          { name: 'safesearch', match: { domains: ['.google.com'] }, request: { set: { 'Cookie-Extra': 'SS=1' }, remove: ['X-Debug'] } },
+          {
+            name: 'safesearch',
+            match: { domains: ['.google.com'] },
+            request: { set: { 'Cookie-Extra': 'SS=1' }, remove: ['X-Debug'] },
+          },
           { name: 'everyone', request: { add: { Via: 'safesquid' } }, response: { remove: ['Server'] } },
-          { name: 'staff-only', match: { users: ['alice'] }, request: { set: { 'X-Staff': 'yes' }, add: { Via: 'staff' } } },
+          {
+            name: 'staff-only',
+            match: { users: ['alice'] },
+            request: { set: { 'X-Staff': 'yes' }, add: { Via: 'staff' } },
+          },
           { name: 'undo-debug', match: { domains: ['www.google.com'] }, request: { set: { 'x-debug': 'kept' } } },
         ],
       },
@@ -450,7 +592,12 @@ describe('state kept between calls', () => {
           ...base,
           rules: [
             { name: 'social-staff', action: 'deny', match: { categories: ['social'], groups: ['staff'] } },
-            { name: 'v6-only', action: 'redirect', redirectTo: 'https://v6.test/', match: { sources: ['2001:db8::/32'] } },
+            {
+              name: 'v6-only',
+              action: 'redirect',
+              redirectTo: 'https://v6.test/',
+              match: { sources: ['2001:db8::/32'] },
+            },
             { name: 'rest', action: 'allow' },
           ],
           headerRules: [{ name: 'fb', match: { domains: ['facebook.com'] }, request: { set: { 'X-FB': '1' } } }],

@@ -49,7 +49,11 @@ export function explainRequest(engine: PolicyEngine, req: RequestContext, mimeTy
   const epochMs = req.time ? req.time.getTime() : Date.now();
   const user = req.user === undefined ? 'anonymous' : `user "${req.user}"`;
 
-  const detail = (condition: Condition, spec: (typeof rules)[number]['rule']['spec'], match: (typeof rules)[number]['rule']['match']): string => {
+  const detail = (
+    condition: Condition,
+    spec: (typeof rules)[number]['rule']['spec'],
+    match: (typeof rules)[number]['rule']['match'],
+  ): string => {
     const m = spec.match ?? {};
     switch (condition) {
       case 'methods':
@@ -78,7 +82,12 @@ export function explainRequest(engine: PolicyEngine, req: RequestContext, mimeTy
       case 'requestHeaders': {
         const failed = (m.requestHeaders ?? []).find((h) => {
           const v = req.headers[h.name.toLowerCase()];
-          return v === undefined || !match.requestHeaders!.find((c) => c.name === h.name.toLowerCase())!.regex.test(Array.isArray(v) ? v.join(', ') : v);
+          return (
+            v === undefined ||
+            !match
+              .requestHeaders!.find((c) => c.name === h.name.toLowerCase())!
+              .regex.test(Array.isArray(v) ? v.join(', ') : v)
+          );
         });
         if (!failed) return 'a request header does not match';
         const v = req.headers[failed.name.toLowerCase()];
@@ -94,11 +103,19 @@ export function explainRequest(engine: PolicyEngine, req: RequestContext, mimeTy
   const explained: ExplainedRule[] = rules.map(({ rule, outcome }) => {
     const base = { policySet: rule.policySet, rule: rule.name, action: rule.action, mode: rule.mode };
     if (outcome === 'matched' && rule.mode === 'report') {
-      return { ...base, outcome: 'reported', detail: `matches in report mode: would ${rule.action}; evaluation continues` };
+      return {
+        ...base,
+        outcome: 'reported',
+        detail: `matches in report mode: would ${rule.action}; evaluation continues`,
+      };
     }
     if (outcome === 'matched') {
       const what = rule.action === 'redirect' ? `redirect to ${rule.redirectTo}` : rule.action;
-      return { ...base, outcome: 'decides', detail: `every condition holds: ${what}${rule.message ? ` ("${rule.message}")` : ''}` };
+      return {
+        ...base,
+        outcome: 'decides',
+        detail: `every condition holds: ${what}${rule.message ? ` ("${rule.message}")` : ''}`,
+      };
     }
     if (outcome === 'pending') {
       return {
@@ -118,7 +135,8 @@ export function explainRequest(engine: PolicyEngine, req: RequestContext, mimeTy
     decision,
     admission: {
       clientAllowed: restriction.isClientAllowed(req.clientIp),
-      connectPortAllowed: req.method.toUpperCase() === 'CONNECT' ? restriction.connectPorts.includes(req.port) : undefined,
+      connectPortAllowed:
+        req.method.toUpperCase() === 'CONNECT' ? restriction.connectPorts.includes(req.port) : undefined,
     },
     rules: explained,
     headerEdits: { request: engine.requestHeaderEdits(req), response: engine.responseHeaderEdits(req) },

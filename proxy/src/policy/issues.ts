@@ -13,7 +13,8 @@ export function formatIssue(issue: PolicyIssue): string {
 export class PolicyValidationError extends Error {
   constructor(readonly issues: PolicyIssue[]) {
     super(
-      `policy is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n` + issues.map(formatIssue).join('\n'),
+      `policy is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n` +
+        issues.map(formatIssue).join('\n'),
     );
     this.name = 'PolicyValidationError';
   }

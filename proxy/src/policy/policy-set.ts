@@ -11,6 +11,9 @@ export interface PolicySetSource {
 export const DEFAULT_PRIORITY = 100;
 
 /** Bundle order: priority (lower first), then name. */
-export function comparePolicySets(a: { name: string; priority: number }, b: { name: string; priority: number }): number {
+export function comparePolicySets(
+  a: { name: string; priority: number },
+  b: { name: string; priority: number },
+): number {
   return a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -56,14 +56,19 @@ export function compileMatch(match: Partial<RuleMatchSpec> | undefined, env: Mat
   const compiled: CompiledMatch = { hasDomains: m.domains !== undefined };
   if (m.methods) compiled.methods = new Set(m.methods.map((x) => x.toUpperCase()));
   if (m.ports) compiled.ports = new Set(m.ports);
-  if (m.categories) compiled.categoryIds = [...new Set(m.categories.map((c) => env.categoryIds.get(c)!))].sort((a, b) => a - b);
+  if (m.categories)
+    compiled.categoryIds = [...new Set(m.categories.map((c) => env.categoryIds.get(c)!))].sort((a, b) => a - b);
   if (m.users) compiled.users = new Set(m.users);
   if (m.groups) compiled.groups = [...m.groups];
   if (m.sources) compiled.sources = new CidrSet(m.sources);
   if (m.time) compiled.time = env.timeProfiles.get(m.time)!;
   if (m.domainRegex) compiled.domainRegex = compileRegex(m.domainRegex);
   if (m.urlRegex) compiled.urlRegex = compileRegex(m.urlRegex);
-  if (m.requestHeaders) compiled.requestHeaders = m.requestHeaders.map((h) => ({ name: h.name.toLowerCase(), regex: compileRegex(h.regex) }));
+  if (m.requestHeaders)
+    compiled.requestHeaders = m.requestHeaders.map((h) => ({
+      name: h.name.toLowerCase(),
+      regex: compileRegex(h.regex),
+    }));
   if (m.responseMimeTypes) {
     compiled.mimeExact = new Set();
     compiled.mimeAnySubtype = new Set();
@@ -162,7 +167,11 @@ function hasAny(sorted: readonly number[], wanted: readonly number[]): boolean {
  * The first condition of `m` that fails for `s`, `MATCHED`, or `PENDING_RESPONSE`.
  * `domainHit` says whether the host matched the rule's `domains` (decided by the index).
  */
-export function firstFailure(m: CompiledMatch, s: RequestState, domainHit: boolean): Condition | typeof MATCHED | typeof PENDING_RESPONSE {
+export function firstFailure(
+  m: CompiledMatch,
+  s: RequestState,
+  domainHit: boolean,
+): Condition | typeof MATCHED | typeof PENDING_RESPONSE {
   if (m.methods && !m.methods.has(s.method)) return 'methods';
   if (m.ports && !m.ports.has(s.req.port)) return 'ports';
   if (m.hasDomains && !domainHit) return 'domains';
@@ -186,7 +195,8 @@ export function firstFailure(m: CompiledMatch, s: RequestState, domainHit: boole
     const mime = s.mimeType;
     if (mime === undefined) return PENDING_RESPONSE;
     const slash = mime.indexOf('/');
-    if (!m.mimeExact.has(mime) && !m.mimeAnySubtype!.has(slash === -1 ? mime : mime.slice(0, slash))) return 'responseMimeTypes';
+    if (!m.mimeExact.has(mime) && !m.mimeAnySubtype!.has(slash === -1 ? mime : mime.slice(0, slash)))
+      return 'responseMimeTypes';
   }
   return MATCHED;
 }

@@ -5,9 +5,11 @@ type Node = Record<string, unknown>;
 /** Every node of the schema with its path. */
 function nodes(schema: Node, path = 'spec'): [string, Node][] {
   const out: [string, Node][] = [[path, schema]];
-  for (const [key, child] of Object.entries((schema.properties as Record<string, Node>) ?? {})) out.push(...nodes(child, `${path}.${key}`));
+  for (const [key, child] of Object.entries((schema.properties as Record<string, Node>) ?? {}))
+    out.push(...nodes(child, `${path}.${key}`));
   if (schema.items) out.push(...nodes(schema.items as Node, `${path}[]`));
-  if (typeof schema.additionalProperties === 'object') out.push(...nodes(schema.additionalProperties as Node, `${path}{}`));
+  if (typeof schema.additionalProperties === 'object')
+    out.push(...nodes(schema.additionalProperties as Node, `${path}{}`));
   return out;
 }
 
@@ -27,7 +29,16 @@ describe('policySetSpecSchema', () => {
 
   test('names the fields of the design', () => {
     const spec = json.properties as Record<string, Node>;
-    expect(Object.keys(spec)).toEqual(['priority', 'description', 'categories', 'userGroups', 'timeProfiles', 'rules', 'headerRules', 'accessRestriction']);
+    expect(Object.keys(spec)).toEqual([
+      'priority',
+      'description',
+      'categories',
+      'userGroups',
+      'timeProfiles',
+      'rules',
+      'headerRules',
+      'accessRestriction',
+    ]);
     const rule = (spec.rules.items as Node).properties as Record<string, Node>;
     expect(rule.action.enum).toEqual(['allow', 'deny', 'redirect']);
     expect(Object.keys((rule.match.properties as Node) ?? {})).toEqual([

@@ -61,20 +61,35 @@ const Clock = (what: string) =>
     description: `${what} as HH:MM (24-hour clock, in the profile's time zone).`,
   });
 const Regex = (what: string) =>
-  Type.String({ minLength: 1, maxLength: 4096, description: `${what} (RE2 syntax: linear-time, no lookaround or backreferences).` });
+  Type.String({
+    minLength: 1,
+    maxLength: 4096,
+    description: `${what} (RE2 syntax: linear-time, no lookaround or backreferences).`,
+  });
 
 const HeaderCondition = Strict({
-  name: Type.String({ minLength: 1, maxLength: 256, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: 'Header name (case-insensitive).' }),
+  name: Type.String({
+    minLength: 1,
+    maxLength: 256,
+    pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+    description: 'Header name (case-insensitive).',
+  }),
   regex: Regex('Matched against the header value; several values are joined with ", "'),
 });
 
 /** Request-time conditions, shared by `rules` and `headerRules`. */
 const requestConditions = {
   sources: Type.Optional(
-    List(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, description: 'Client source addresses or CIDRs (IPv4 or IPv6).' }),
+    List(Type.String({ minLength: 1, maxLength: 64 }), {
+      minItems: 1,
+      description: 'Client source addresses or CIDRs (IPv4 or IPv6).',
+    }),
   ),
   users: Type.Optional(
-    List(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, description: 'Authenticated proxy user names.' }),
+    List(Type.String({ minLength: 1, maxLength: 256 }), {
+      minItems: 1,
+      description: 'Authenticated proxy user names.',
+    }),
   ),
   groups: Type.Optional(RefList('userGroups (or groups the authenticator reports under the same name)')),
   domains: Type.Optional(DomainPatterns(`Destination host patterns. ${DOMAIN_HELP}`)),
@@ -82,11 +97,18 @@ const requestConditions = {
   categories: Type.Optional(RefList('categories the destination host must belong to')),
   urlRegex: Type.Optional(Regex('Matched against the path and query (`/a/b?c`); empty for CONNECT')),
   methods: Type.Optional(
-    List(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z]+$' }), { minItems: 1, description: 'HTTP methods (CONNECT for tunnels); case-insensitive.' }),
+    List(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z]+$' }), {
+      minItems: 1,
+      description: 'HTTP methods (CONNECT for tunnels); case-insensitive.',
+    }),
   ),
   ports: Type.Optional(List(Port, { minItems: 1, description: 'Destination ports.' })),
-  time: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Name of a timeProfile that must be active.' })),
-  requestHeaders: Type.Optional(List(HeaderCondition, { minItems: 1, description: 'Every listed header must be present and match.' })),
+  time: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 253, description: 'Name of a timeProfile that must be active.' }),
+  ),
+  requestHeaders: Type.Optional(
+    List(HeaderCondition, { minItems: 1, description: 'Every listed header must be present and match.' }),
+  ),
 };
 
 const RuleMatch = Strict(
@@ -102,7 +124,9 @@ const RuleMatch = Strict(
   { description: 'Every given condition must hold; an empty match matches every request.' },
 );
 
-const HeaderMatch = Strict(requestConditions, { description: 'Every given condition must hold; an empty match matches every request.' });
+const HeaderMatch = Strict(requestConditions, {
+  description: 'Every given condition must hold; an empty match matches every request.',
+});
 
 const HeaderEdit = Strict({
   set: Type.Optional(StringMap({ description: 'Headers to set, replacing any existing value.' })),
@@ -115,10 +139,15 @@ export const ruleSchema = Strict({
   description: Type.Optional(Type.String({ maxLength: 1024 })),
   action: StringEnum(ACTIONS, { description: 'What happens when the rule matches.' }),
   mode: Type.Optional(
-    StringEnum(MODES, { default: 'enforce', description: '`report` records what the rule would have done and lets evaluation continue.' }),
+    StringEnum(MODES, {
+      default: 'enforce',
+      description: '`report` records what the rule would have done and lets evaluation continue.',
+    }),
   ),
   message: Type.Optional(Type.String({ maxLength: 1024, description: 'Shown on the block page for `deny`.' })),
-  redirectTo: Type.Optional(Type.String({ maxLength: 2048, description: 'Absolute http(s) URL; required for `redirect`.' })),
+  redirectTo: Type.Optional(
+    Type.String({ maxLength: 2048, description: 'Absolute http(s) URL; required for `redirect`.' }),
+  ),
   match: Type.Optional(RuleMatch),
 });
 
@@ -132,7 +161,12 @@ export const headerRuleSchema = Strict({
 export const policySetSpecSchema = Strict(
   {
     priority: Type.Optional(
-      Type.Integer({ minimum: -1000000, maximum: 1000000, default: 100, description: 'Lower first; ties by PolicySet name.' }),
+      Type.Integer({
+        minimum: -1000000,
+        maximum: 1000000,
+        default: 100,
+        description: 'Lower first; ties by PolicySet name.',
+      }),
     ),
     description: Type.Optional(Type.String({ maxLength: 1024 })),
     categories: Type.Optional(
@@ -160,22 +194,36 @@ export const policySetSpecSchema = Strict(
       List(
         Strict({
           name: Name('time profile, unique in the bundle'),
-          days: Type.Optional(List(StringEnum(DAYS), { minItems: 1, description: 'Days the window opens on; every day when omitted.' })),
+          days: Type.Optional(
+            List(StringEnum(DAYS), { minItems: 1, description: 'Days the window opens on; every day when omitted.' }),
+          ),
           from: Type.Optional(Clock('Start (inclusive), default 00:00')),
           to: Type.Optional(Clock('End (exclusive), default 24:00; before `from` means the window crosses midnight')),
-          timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone, e.g. Asia/Kolkata.' })),
+          timeZone: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 64,
+              default: 'UTC',
+              description: 'IANA time zone, e.g. Asia/Kolkata.',
+            }),
+          ),
         }),
       ),
     ),
-    rules: Type.Optional(List(ruleSchema, { description: 'Ordered; the first matching rule in enforce mode decides.' })),
+    rules: Type.Optional(
+      List(ruleSchema, { description: 'Ordered; the first matching rule in enforce mode decides.' }),
+    ),
     headerRules: Type.Optional(List(headerRuleSchema, { description: 'Ordered; every matching header rule applies.' })),
     accessRestriction: Type.Optional(
       Strict(
         {
-          defaultAction: Type.Optional(StringEnum(['allow', 'deny'] as const, { default: 'deny', description: 'When no rule matches.' })),
+          defaultAction: Type.Optional(
+            StringEnum(['allow', 'deny'] as const, { default: 'deny', description: 'When no rule matches.' }),
+          ),
           allowedClients: Type.Optional(
             List(Type.String({ minLength: 1, maxLength: 64 }), {
-              description: 'Client CIDRs that may use the proxy; empty or absent: loopback and private ranges only. Everyone: [0.0.0.0/0, "::/0"].',
+              description:
+                'Client CIDRs that may use the proxy; empty or absent: loopback and private ranges only. Everyone: [0.0.0.0/0, "::/0"].',
             }),
           ),
           connectPorts: Type.Optional(List(Port, { description: 'Ports CONNECT may reach; default [443].' })),
@@ -188,7 +236,9 @@ export const policySetSpecSchema = Strict(
           ssrf: Type.Optional(
             Strict({
               allowRanges: Type.Optional(
-                List(Type.String({ minLength: 1, maxLength: 64 }), { description: 'Ranges opened despite the SSRF guard.' }),
+                List(Type.String({ minLength: 1, maxLength: 64 }), {
+                  description: 'Ranges opened despite the SSRF guard.',
+                }),
               ),
             }),
           ),

@@ -41,7 +41,13 @@ export class ZoneClock {
     this.format =
       zone === 'UTC'
         ? undefined
-        : new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', weekday: 'short', hour: '2-digit', minute: '2-digit' });
+        : new Intl.DateTimeFormat('en-US', {
+            timeZone: zone,
+            hourCycle: 'h23',
+            weekday: 'short',
+            hour: '2-digit',
+            minute: '2-digit',
+          });
   }
 
   localTime(epochMs: number): LocalTime {

@@ -23,17 +23,28 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 type Kind = 'categories' | 'userGroups' | 'timeProfiles';
-const KIND_WORD: Record<Kind, string> = { categories: 'category', userGroups: 'user group', timeProfiles: 'time profile' };
+const KIND_WORD: Record<Kind, string> = {
+  categories: 'category',
+  userGroups: 'user group',
+  timeProfiles: 'time profile',
+};
 
 export function validatePolicySets(sets: readonly PolicySetSource[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const defined: Record<Kind, Map<string, string>> = { categories: new Map(), userGroups: new Map(), timeProfiles: new Map() };
+  const defined: Record<Kind, Map<string, string>> = {
+    categories: new Map(),
+    userGroups: new Map(),
+    timeProfiles: new Map(),
+  };
   const setNames = new Set<string>();
 
   for (const set of sets) {
     const add = (path: string, message: string) => issues.push({ policySet: set.name || '(unnamed)', path, message });
     if (typeof set.name !== 'string' || !SET_NAME.test(set.name) || set.name.length > 253) {
-      add('', `PolicySet name ${JSON.stringify(set.name)} must be a DNS subdomain name (lower-case letters, digits, '-' and '.')`);
+      add(
+        '',
+        `PolicySet name ${JSON.stringify(set.name)} must be a DNS subdomain name (lower-case letters, digits, '-' and '.')`,
+      );
     } else if (setNames.has(set.name)) {
       add('', `duplicate PolicySet name "${set.name}"${set.origin ? ` (in ${set.origin})` : ''}`);
     }
@@ -63,7 +74,11 @@ export function validatePolicySets(sets: readonly PolicySetSource[]): PolicyIssu
   return issues;
 }
 
-function checkSemantics(spec: Obj, defined: Record<Kind, Map<string, string>>, add: (path: string, message: string) => void): void {
+function checkSemantics(
+  spec: Obj,
+  defined: Record<Kind, Map<string, string>>,
+  add: (path: string, message: string) => void,
+): void {
   list(spec.categories).forEach((category, i) => {
     if (!isObj(category)) return;
     list(category.domains).forEach((d, j) => checkDomain(d, `categories[${i}].domains[${j}]`, add));
@@ -79,7 +94,13 @@ function checkSemantics(spec: Obj, defined: Record<Kind, Map<string, string>>, a
     const to = str(profile.to);
     const clock = /^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$/;
     if (from === '24:00') add(`${path}.from`, '"24:00" is only valid as `to`');
-    if (from !== undefined && to !== undefined && clock.test(from) && clock.test(to) && parseClock(from) === parseClock(to)) {
+    if (
+      from !== undefined &&
+      to !== undefined &&
+      clock.test(from) &&
+      clock.test(to) &&
+      parseClock(from) === parseClock(to)
+    ) {
       add(`${path}.to`, `window ${from}-${to} is empty; omit from and to for the whole day`);
     }
   });
@@ -90,18 +111,25 @@ function checkSemantics(spec: Obj, defined: Record<Kind, Map<string, string>>, a
       if (!isObj(rule)) return;
       const name = str(rule.name);
       const path = `${key}[${i}]`;
-      const at = (field: string, message: string) => add(`${path}.${field}`, name ? `${message} (rule "${name}")` : message);
+      const at = (field: string, message: string) =>
+        add(`${path}.${field}`, name ? `${message} (rule "${name}")` : message);
       if (name !== undefined) {
         const first = seen.get(name);
-        if (first !== undefined) at('name', `duplicate ${key === 'rules' ? 'rule' : 'header rule'} name "${name}" (first used by ${key}[${first}])`);
+        if (first !== undefined)
+          at(
+            'name',
+            `duplicate ${key === 'rules' ? 'rule' : 'header rule'} name "${name}" (first used by ${key}[${first}])`,
+          );
         else seen.set(name, i);
       }
       if (key === 'rules') {
         const action = rule.action;
         const redirectTo = str(rule.redirectTo);
         if (action === 'redirect' && redirectTo === undefined) at('redirectTo', 'required when action is redirect');
-        if (action !== 'redirect' && redirectTo !== undefined && action !== undefined) at('redirectTo', `only valid with action redirect (action is ${String(action)})`);
-        if (redirectTo !== undefined && !isHttpUrl(redirectTo)) at('redirectTo', `${JSON.stringify(redirectTo)} is not an absolute http(s) URL`);
+        if (action !== 'redirect' && redirectTo !== undefined && action !== undefined)
+          at('redirectTo', `only valid with action redirect (action is ${String(action)})`);
+        if (redirectTo !== undefined && !isHttpUrl(redirectTo))
+          at('redirectTo', `${JSON.stringify(redirectTo)} is not an absolute http(s) URL`);
       } else if (!isObj(rule.request) && !isObj(rule.response)) {
         at('request', 'a header rule needs request or response edits');
       }
@@ -115,22 +143,30 @@ function checkSemantics(spec: Obj, defined: Record<Kind, Map<string, string>>, a
   if (isObj(restriction)) {
     list(restriction.allowedClients).forEach((c, i) => checkCidr(c, `accessRestriction.allowedClients[${i}]`, add));
     if (isObj(restriction.ssrf)) {
-      list(restriction.ssrf.allowRanges).forEach((c, i) => checkCidr(c, `accessRestriction.ssrf.allowRanges[${i}]`, add));
+      list(restriction.ssrf.allowRanges).forEach((c, i) =>
+        checkCidr(c, `accessRestriction.ssrf.allowRanges[${i}]`, add),
+      );
     }
   }
 }
 
-function checkMatch(match: Obj, defined: Record<Kind, Map<string, string>>, at: (field: string, message: string) => void): void {
+function checkMatch(
+  match: Obj,
+  defined: Record<Kind, Map<string, string>>,
+  at: (field: string, message: string) => void,
+): void {
   list(match.sources).forEach((c, i) => checkCidr(c, `sources[${i}]`, at));
   list(match.domains).forEach((d, i) => checkDomain(d, `domains[${i}]`, at));
   const refs = (field: string, kind: Kind) =>
     list(match[field]).forEach((ref, i) => {
-      if (typeof ref === 'string' && !defined[kind].has(ref)) at(`${field}[${i}]`, `unknown ${KIND_WORD[kind]} "${ref}"${known(defined[kind])}`);
+      if (typeof ref === 'string' && !defined[kind].has(ref))
+        at(`${field}[${i}]`, `unknown ${KIND_WORD[kind]} "${ref}"${known(defined[kind])}`);
     });
   refs('categories', 'categories');
   refs('groups', 'userGroups');
   const time = str(match.time);
-  if (time !== undefined && !defined.timeProfiles.has(time)) at('time', `unknown time profile "${time}"${known(defined.timeProfiles)}`);
+  if (time !== undefined && !defined.timeProfiles.has(time))
+    at('time', `unknown time profile "${time}"${known(defined.timeProfiles)}`);
   for (const field of ['domainRegex', 'urlRegex'] as const) {
     const source = str(match[field]);
     const problem = source && regexError(source);

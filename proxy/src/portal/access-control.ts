@@ -52,9 +52,16 @@ export function clientIp(req: Request): string {
  * entry stops the walk at the last trusted hop. Without trusted proxies, or from any other peer,
  * the header is ignored.
  */
-export function resolveClientAddress(peer: string, forwardedFor: string | string[] | undefined, trusted: CidrSet | undefined): string {
+export function resolveClientAddress(
+  peer: string,
+  forwardedFor: string | string[] | undefined,
+  trusted: CidrSet | undefined,
+): string {
   if (!trusted || forwardedFor === undefined || !trusted.has(peer)) return peer;
-  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((h) => h.trim()).filter(Boolean);
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   let client = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeIp(hops[i]);
@@ -89,7 +96,10 @@ export function createAccessControl(opts: AccessControlOptions) {
 
   function refuse(req: Request, res: Response, status: 401 | 403, reason: string, label: string): void {
     denied.inc({ reason: label });
-    log.warn({ client: clientIp(req), method: req.method, path: req.originalUrl.split('?')[0], status, reason }, 'portal request refused');
+    log.warn(
+      { client: clientIp(req), method: req.method, path: req.originalUrl.split('?')[0], status, reason },
+      'portal request refused',
+    );
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="safesquid"');
     res.status(status).json({ error: reason });
   }
@@ -107,7 +117,8 @@ export function createAccessControl(opts: AccessControlOptions) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) return refuse(req, res, 401, 'the Authorization header must be "Bearer <token>"', 'malformed');
       if (secretEquals(m[1], opts.clusterToken())) req.principal = { kind: 'slave' };
-      else if (opts.adminToken && secretEquals(m[1], opts.adminToken())) req.principal = { kind: 'admin', username: 'admin-token', via: 'token' };
+      else if (opts.adminToken && secretEquals(m[1], opts.adminToken()))
+        req.principal = { kind: 'admin', username: 'admin-token', via: 'token' };
       else return refuse(req, res, 401, 'the bearer token is not valid for this cluster', 'token');
       return next();
     }
@@ -119,7 +130,8 @@ export function createAccessControl(opts: AccessControlOptions) {
   function requireAdmin(req: Request, res: Response, next: NextFunction): void {
     const p = req.principal;
     if (p?.kind === 'admin') return next();
-    if (p?.kind === 'slave') return refuse(req, res, 403, 'the cluster token does not grant administrator access', 'role');
+    if (p?.kind === 'slave')
+      return refuse(req, res, 403, 'the cluster token does not grant administrator access', 'role');
     refuse(req, res, 401, 'log in or present an admin bearer token', 'unauthenticated');
   }
 

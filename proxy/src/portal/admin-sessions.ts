@@ -36,9 +36,13 @@ class SessionTable {
       throw new Error(`cannot open the admin session store ${file}: ${(err as Error).message}`, { cause: err });
     }
     this.db.pragma('journal_mode = WAL');
-    this.db.exec('CREATE TABLE IF NOT EXISTS admin_sessions (id_hash TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at INTEGER NOT NULL)');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS admin_sessions (id_hash TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at INTEGER NOT NULL)',
+    );
     this.stmts = {
-      get: this.db.prepare<[string], { username: string; expires_at: number }>('SELECT username, expires_at FROM admin_sessions WHERE id_hash = ?'),
+      get: this.db.prepare<[string], { username: string; expires_at: number }>(
+        'SELECT username, expires_at FROM admin_sessions WHERE id_hash = ?',
+      ),
       put: this.db.prepare('INSERT OR REPLACE INTO admin_sessions (id_hash, username, expires_at) VALUES (?, ?, ?)'),
       del: this.db.prepare('DELETE FROM admin_sessions WHERE id_hash = ?'),
       prune: this.db.prepare('DELETE FROM admin_sessions WHERE expires_at < ?'),

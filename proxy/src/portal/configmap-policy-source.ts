@@ -10,7 +10,12 @@ const PREFERRED_KEYS = ['bundle.json', 'policy.json', 'policy.yaml'];
 
 export function pickPolicyKey(data: Record<string, string> | undefined): string | undefined {
   if (!data) return undefined;
-  return PREFERRED_KEYS.find((k) => k in data) ?? Object.keys(data).sort().find((k) => /\.(json|ya?ml)$/.test(k));
+  return (
+    PREFERRED_KEYS.find((k) => k in data) ??
+    Object.keys(data)
+      .sort()
+      .find((k) => /\.(json|ya?ml)$/.test(k))
+  );
 }
 
 /**
@@ -57,9 +62,14 @@ export class ConfigMapPolicySource {
     const api = this.kc.makeApiClient(CoreV1Api);
     let list;
     try {
-      list = await api.listNamespacedConfigMap({ namespace: this.namespace, fieldSelector: `metadata.name=${this.name}` });
+      list = await api.listNamespacedConfigMap({
+        namespace: this.namespace,
+        fieldSelector: `metadata.name=${this.name}`,
+      });
     } catch (err) {
-      throw new Error(`cannot read ${this.description} from the Kubernetes API: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(
+        `cannot read ${this.description} from the Kubernetes API: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     const cm = list.items[0];
     if (!cm) {
@@ -84,12 +94,20 @@ export class ConfigMapPolicySource {
     try {
       // The key is the engine's origin: a bare spec takes its PolicySet name from it ("policy.yaml" → policy).
       const loaded = loadPolicyContent(text, key, this.compiler);
-      if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: 'configmap', origin: this.description, text })) {
-        this.logger.info({ configMap: this.description, hash: loaded.hash, resourceVersion: cm.metadata?.resourceVersion }, 'policy ConfigMap changed');
+      if (
+        this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: 'configmap', origin: this.description, text })
+      ) {
+        this.logger.info(
+          { configMap: this.description, hash: loaded.hash, resourceVersion: cm.metadata?.resourceVersion },
+          'policy ConfigMap changed',
+        );
       }
     } catch (err) {
       if (initial && !this.hub.current) throw err;
-      this.logger.error({ origin, err: err instanceof Error ? err.message : String(err) }, 'policy ConfigMap does not load; keeping the previous policy');
+      this.logger.error(
+        { origin, err: err instanceof Error ? err.message : String(err) },
+        'policy ConfigMap does not load; keeping the previous policy',
+      );
     }
   }
 
@@ -109,7 +127,11 @@ export class ConfigMapPolicySource {
                 failures = 0;
                 if (obj?.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
                 if (phase === 'ADDED' || phase === 'MODIFIED') this.handle(obj, false);
-                else if (phase === 'DELETED') this.logger.warn({ configMap: this.description }, 'policy ConfigMap deleted; keeping the current policy');
+                else if (phase === 'DELETED')
+                  this.logger.warn(
+                    { configMap: this.description },
+                    'policy ConfigMap deleted; keeping the current policy',
+                  );
               },
               resolve,
             )
@@ -128,7 +150,10 @@ export class ConfigMapPolicySource {
         if (this.stopped) break;
         failures++;
         rv = undefined;
-        this.logger.warn({ err: err instanceof Error ? err.message : String(err), configMap: this.description }, 'ConfigMap watch failed; retrying');
+        this.logger.warn(
+          { err: err instanceof Error ? err.message : String(err), configMap: this.description },
+          'ConfigMap watch failed; retrying',
+        );
         await new Promise((r) => setTimeout(r, backoffDelay(failures, { initialMs: 500, maxMs: 30_000 })));
       }
     }

@@ -17,9 +17,14 @@ const workerUrl = new URL('./text-diff-worker.js', import.meta.url);
 let running = 0;
 const waiting: (() => void)[] = [];
 
-export async function diffOffLoop(before: string, after: string, labels: { before: string; after: string }): Promise<string> {
+export async function diffOffLoop(
+  before: string,
+  after: string,
+  labels: { before: string; after: string },
+): Promise<string> {
   // From TypeScript sources (the unit tests) there is no compiled worker to start.
-  if (before.length + after.length < OFF_LOOP_BYTES || !existsSync(fileURLToPath(workerUrl))) return unifiedDiff(before, after, labels);
+  if (before.length + after.length < OFF_LOOP_BYTES || !existsSync(fileURLToPath(workerUrl)))
+    return unifiedDiff(before, after, labels);
   if (running >= MAX_WORKERS) await new Promise<void>((resolve) => waiting.push(resolve));
   running++;
   try {

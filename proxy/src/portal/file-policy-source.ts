@@ -63,7 +63,9 @@ export class FilePolicySource {
     this.apply(text, true);
     try {
       this.watcher = watch(dirname(this.file), () => void this.reload());
-      this.watcher.on('error', (err) => this.logger.warn({ err, file: this.file }, 'policy file watch failed; re-reading periodically'));
+      this.watcher.on('error', (err) =>
+        this.logger.warn({ err, file: this.file }, 'policy file watch failed; re-reading periodically'),
+      );
     } catch (err) {
       this.logger.warn({ err, file: this.file }, 'cannot watch the policy file; re-reading periodically');
     }
@@ -75,8 +77,13 @@ export class FilePolicySource {
     if (text === this.lastText) return;
     const loaded = loadPolicyContent(text, this.file, this.compiler);
     this.lastText = text;
-    if (this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: this.label, origin: this.description, text })) {
-      this.logger.info({ file: this.file, hash: loaded.hash }, initial ? 'policy loaded from file' : 'policy file changed');
+    if (
+      this.hub.set({ hash: loaded.hash, bundle: loaded.bundle, source: this.label, origin: this.description, text })
+    ) {
+      this.logger.info(
+        { file: this.file, hash: loaded.hash },
+        initial ? 'policy loaded from file' : 'policy file changed',
+      );
     }
   }
 
@@ -101,7 +108,10 @@ export class FilePolicySource {
           this.apply(text, false);
         } catch (err) {
           this.lastText = text;
-          this.logger.error({ file: this.file, err: err instanceof Error ? err.message : String(err) }, 'policy file changed but does not load; keeping the previous policy');
+          this.logger.error(
+            { file: this.file, err: err instanceof Error ? err.message : String(err) },
+            'policy file changed but does not load; keeping the previous policy',
+          );
         }
       } while (this.again);
     } finally {

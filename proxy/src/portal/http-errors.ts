@@ -20,9 +20,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (err instanceof PolicyRejectedError) return sendPolicyRejected(res, err);
-    if (e.type === 'entity.too.large') return sendError(res, 413, `request body larger than the limit of ${e.limit} bytes`);
+    if (e.type === 'entity.too.large')
+      return sendError(res, 413, `request body larger than the limit of ${e.limit} bytes`);
     if (e.type === 'entity.parse.failed') return sendError(res, 400, `request body is not valid JSON: ${e.message}`);
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'bad request');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      return sendError(res, e.status, e.message ?? 'bad request');
     logger.error({ err, method: req.method, path: req.originalUrl }, 'portal request failed');
     sendError(res, 500, `internal error: ${e.message ?? String(err)}`);
   };

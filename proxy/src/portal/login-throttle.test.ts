@@ -30,7 +30,10 @@ describe('LoginThrottle', () => {
   it('keeps the same user from another client, and another user from the same client, unaffected', () => {
     const { th } = throttle();
     for (let i = 0; i < 10; i++) th.failed('203.0.113.9', 'root');
-    expect(th.check('203.0.113.9', 'root')).toMatchObject({ ok: false, reason: 'too many failed logins for "root" from 203.0.113.9' });
+    expect(th.check('203.0.113.9', 'root')).toMatchObject({
+      ok: false,
+      reason: 'too many failed logins for "root" from 203.0.113.9',
+    });
     expect(th.check('10.0.0.1', 'root').ok).toBe(true);
     expect(th.check('203.0.113.9', 'alice').ok).toBe(true);
   });
@@ -54,7 +57,10 @@ describe('LoginThrottle', () => {
       advance(1000);
     }
     const refused = th.check('198.51.100.200', 'root');
-    expect(refused).toMatchObject({ ok: false, reason: expect.stringMatching(/too many failed logins to this portal in the last minute/) });
+    expect(refused).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/too many failed logins to this portal in the last minute/),
+    });
     expect(refused.ok === false && refused.retryAfterS).toBe(40);
     // The owner, from where they logged in before, is still checked.
     expect(th.check('10.0.0.1', 'root').ok).toBe(true);

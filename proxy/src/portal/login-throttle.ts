@@ -66,14 +66,19 @@ export class LoginThrottle {
     const key = pairKey(client, user);
     const pair = this.livePair(key, now);
     if (pair && pair.waitUntil > now) {
-      return { ok: false, retryAfterS: Math.ceil((pair.waitUntil - now) / 1000), reason: `too many failed logins for "${user}" from ${client}` };
+      return {
+        ok: false,
+        retryAfterS: Math.ceil((pair.waitUntil - now) / 1000),
+        reason: `too many failed logins for "${user}" from ${client}`,
+      };
     }
     this.trimRecent(now);
     if (this.recent.length >= this.globalPerMinute && !this.isKnown(key, now)) {
       return {
         ok: false,
         retryAfterS: Math.max(1, Math.ceil((this.recent[0] + MINUTE_MS - now) / 1000)),
-        reason: 'too many failed logins to this portal in the last minute (addresses that logged in before are still let in)',
+        reason:
+          'too many failed logins to this portal in the last minute (addresses that logged in before are still let in)',
       };
     }
     return { ok: true };

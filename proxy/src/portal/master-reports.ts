@@ -23,7 +23,9 @@ export async function openMasterReports(o: {
   const where = o.postgresUrl ? 'PostgreSQL' : join(o.dataDir, 'reports.db');
   let store: ReportStore;
   try {
-    store = await openReportStore(o.postgresUrl ? { postgresUrl: o.postgresUrl } : { sqlitePath: join(o.dataDir, 'reports.db') });
+    store = await openReportStore(
+      o.postgresUrl ? { postgresUrl: o.postgresUrl } : { sqlitePath: join(o.dataDir, 'reports.db') },
+    );
   } catch (err) {
     throw new Error(`cannot open the report store (${where}): ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -74,7 +74,10 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const slaves = new SlaveRegistry(o.slaveStateMs);
   // Read before anything is opened: a bad pair is a start-up error naming the files.
   const tlsPair = o.tls && loadCertificatePair(o.tls);
-  const sessions = new AdminSessions(o.admin, { file: join(o.dataDir, 'sessions.db'), secureCookie: o.tls !== undefined });
+  const sessions = new AdminSessions(o.admin, {
+    file: join(o.dataDir, 'sessions.db'),
+    secureCookie: o.tls !== undefined,
+  });
   const slavesFile = new SlaveRegistryFile(join(o.dataDir, 'slaves.json'), slaves, log);
   slavesFile.load();
   const sources: Source[] = [];
@@ -84,17 +87,26 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
 
   try {
     if (o.policyFile || o.kubeConfigMap) {
-      const where = [o.policyFile && `file ${o.policyFile}`, o.kubeConfigMap && `ConfigMap ${o.kubeConfigMap.namespace}/${o.kubeConfigMap.name}`]
+      const where = [
+        o.policyFile && `file ${o.policyFile}`,
+        o.kubeConfigMap && `ConfigMap ${o.kubeConfigMap.namespace}/${o.kubeConfigMap.name}`,
+      ]
         .filter(Boolean)
         .join(' and ');
       readOnlyReason = `policy is managed by Kubernetes (${where}): change the PolicySets, not the portal`;
       // The history is still worth keeping: every policy the master served, for diffs in the UI.
       hub.onChange((p) => {
         if (store.latest()?.hash !== p.hash && p.text !== undefined) {
-          store.append({ text: p.text, hash: p.hash, author: 'kubernetes', comment: `observed from ${p.source === 'configmap' ? `ConfigMap` : 'file'}` });
+          store.append({
+            text: p.text,
+            hash: p.hash,
+            author: 'kubernetes',
+            comment: `observed from ${p.source === 'configmap' ? `ConfigMap` : 'file'}`,
+          });
         }
       });
-      if (o.policyFile) sources.push(new FilePolicySource(o.policyFile, hub, o.compiler, log, o.kubeConfigMap ? 'configmap' : 'file'));
+      if (o.policyFile)
+        sources.push(new FilePolicySource(o.policyFile, hub, o.compiler, log, o.kubeConfigMap ? 'configmap' : 'file'));
       if (o.kubeConfigMap) {
         const { ConfigMapPolicySource } = await import('./configmap-policy-source.js');
         sources.push(new ConfigMapPolicySource(o.kubeConfigMap.namespace, o.kubeConfigMap.name, hub, o.compiler, log));
@@ -147,7 +159,10 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   const url = `${tlsPair ? 'https' : 'http'}://${host}:${port}`;
-  log.info({ url, mode: editor ? 'standalone' : 'kubernetes', policyHash: hub.current?.hash, allow: o.allow }, 'Configuration Portal listening');
+  log.info(
+    { url, mode: editor ? 'standalone' : 'kubernetes', policyHash: hub.current?.hash, allow: o.allow },
+    'Configuration Portal listening',
+  );
 
   return {
     url,

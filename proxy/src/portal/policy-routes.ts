@@ -1,7 +1,15 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { MAX_WAIT_SECONDS, POLICY_HASH_HEADER, SLAVE_HEADER, SLAVE_NAME_PATTERN, TIME_HEADER, VERSION_HEADER, unquoteEtag } from '../sync/protocol.js';
+import {
+  MAX_WAIT_SECONDS,
+  POLICY_HASH_HEADER,
+  SLAVE_HEADER,
+  SLAVE_NAME_PATTERN,
+  TIME_HEADER,
+  VERSION_HEADER,
+  unquoteEtag,
+} from '../sync/protocol.js';
 import { clientIp } from './access-control.js';
 import { diffOffLoop } from './diff-off-loop.js';
 import { sendError, sendPolicyRejected } from './http-errors.js';
@@ -30,7 +38,9 @@ const POLICY_BODY_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'
 export const MAX_POLICY_BYTES = 4 * 1024 * 1024;
 
 /** Reads the slave's self-description from the sync headers (absent for admin callers). */
-export function slaveContact(req: Request): { name: string; address: string; version?: string; policyHash?: string; slaveTime?: number } | undefined {
+export function slaveContact(
+  req: Request,
+): { name: string; address: string; version?: string; policyHash?: string; slaveTime?: number } | undefined {
   const name = req.get(SLAVE_HEADER);
   if (!name || !SLAVE_NAME_PATTERN.test(name)) return undefined;
   const time = req.get(TIME_HEADER);
@@ -54,7 +64,11 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
   const textBody = express.text({ type: POLICY_BODY_TYPES, limit: MAX_POLICY_BYTES });
   const readBody = (req: Request, res: Response): string | undefined => {
     if (typeof req.body !== 'string' || req.body.trim() === '') {
-      sendError(res, 400, `send the policy as the request body with Content-Type ${POLICY_BODY_TYPES.slice(0, 3).join(', ')} or text/plain`);
+      sendError(
+        res,
+        400,
+        `send the policy as the request body with Content-Type ${POLICY_BODY_TYPES.slice(0, 3).join(', ')} or text/plain`,
+      );
       return undefined;
     }
     return req.body;
@@ -71,7 +85,8 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     const slave = slaveContact(req);
     const known = unquoteEtag(req.get('if-none-match'));
     const waitRaw = typeof req.query.wait === 'string' ? Number(req.query.wait) : 0;
-    if (!Number.isFinite(waitRaw) || waitRaw < 0) return sendError(res, 400, `wait must be a number of seconds between 0 and ${MAX_WAIT_SECONDS}`);
+    if (!Number.isFinite(waitRaw) || waitRaw < 0)
+      return sendError(res, 400, `wait must be a number of seconds between 0 and ${MAX_WAIT_SECONDS}`);
     const waitMs = Math.min(MAX_WAIT_SECONDS, waitRaw) * 1000;
     const done = slave ? o.registry.pollStarted(slave) : undefined;
     let answer = current.hash === known ? undefined : current;
@@ -103,8 +118,17 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     const current = o.hub.current;
     if (!current) return sendError(res, 503, 'the master has no policy loaded yet');
     const editable = o.editor !== undefined;
-    const readOnlyReason = editable ? undefined : `the policy is managed outside the portal, in the ${current.origin ?? current.source}`;
-    res.json({ hash: current.hash, editable, readOnlyReason, source: current.source, text: current.text, bundle: current.bundle });
+    const readOnlyReason = editable
+      ? undefined
+      : `the policy is managed outside the portal, in the ${current.origin ?? current.source}`;
+    res.json({
+      hash: current.hash,
+      editable,
+      readOnlyReason,
+      source: current.source,
+      text: current.text,
+      bundle: current.bundle,
+    });
   });
 
   r.post('/policy/validate', o.guards.admin, textBody, (req, res) => {

@@ -94,7 +94,9 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     const reasons: string[] = [];
     if (!o.hub.current) reasons.push('no policy loaded');
     if (o.ready && !(await o.ready())) reasons.push('report store not ready');
-    res.status(reasons.length ? 503 : 200).json(reasons.length ? { status: 'not ready', reasons } : { status: 'ready', policyHash: o.hub.current?.hash });
+    res
+      .status(reasons.length ? 503 : 200)
+      .json(reasons.length ? { status: 'not ready', reasons } : { status: 'ready', policyHash: o.hub.current?.hash });
   });
 
   app.use(access.ipAllowList);
@@ -106,14 +108,27 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   const api = express.Router();
   api.use(access.identify);
   api.use(createSessionRoutes({ sessions: o.sessions, logger: o.logger, throttle: o.loginThrottle }));
-  api.use(createPolicyRoutes({ ...o, registry: o.slaves, metrics: o.registry, guards, shuttingDown: o.shuttingDown ?? (() => false) }));
+  api.use(
+    createPolicyRoutes({
+      ...o,
+      registry: o.slaves,
+      metrics: o.registry,
+      guards,
+      shuttingDown: o.shuttingDown ?? (() => false),
+    }),
+  );
   api.use(createSlaveRoutes({ hub: o.hub, registry: o.slaves, logger: o.logger, guards }));
   api.get('/cluster', guards.admin, (_req, res) => {
     const current = o.hub.current;
     res.json({
       mode: o.editor ? 'standalone' : 'kubernetes',
       policy: current
-        ? { hash: current.hash, source: current.source, updatedAt: current.updatedAt.toISOString(), editable: o.editor !== undefined }
+        ? {
+            hash: current.hash,
+            source: current.source,
+            updatedAt: current.updatedAt.toISOString(),
+            editable: o.editor !== undefined,
+          }
         : null,
       master: { version: packageVersion(), startedAt: startedAt.toISOString(), now: new Date().toISOString() },
       slaves: o.slaves.list(current?.hash),
@@ -123,12 +138,17 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     const reports = o.reports;
     api.use(
       '/reports',
-      (req, res, next) => (req.method === 'POST' && req.path === '/batches' ? guards.slave(req, res, next) : guards.admin(req, res, next)),
+      (req, res, next) =>
+        req.method === 'POST' && req.path === '/batches' ? guards.slave(req, res, next) : guards.admin(req, res, next),
       (req, res, next) => {
         // The registry's lastReportAt: a batch the reports router acknowledged.
         if (req.method === 'POST' && req.path === '/batches') {
           const contact = slaveContact(req);
-          if (contact) res.on('finish', () => res.statusCode < 300 && o.slaves.reportReceived({ name: contact.name, address: contact.address }));
+          if (contact)
+            res.on(
+              'finish',
+              () => res.statusCode < 300 && o.slaves.reportReceived({ name: contact.name, address: contact.address }),
+            );
         }
         next();
       },

@@ -36,27 +36,38 @@ function call(
   base: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: string; type?: string; headers?: Record<string, string>; localAddress?: string; cookie?: string } = {},
+  opts: {
+    token?: string;
+    body?: string;
+    type?: string;
+    headers?: Record<string, string>;
+    localAddress?: string;
+    cookie?: string;
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     if (opts.cookie) headers.cookie = opts.cookie;
     if (opts.body !== undefined) headers['content-type'] = opts.type ?? 'application/yaml';
-    const req = httpRequest(`${base}${path}`, { method, headers, localAddress: opts.localAddress, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const req = httpRequest(
+      `${base}${path}`,
+      { method, headers, localAddress: opts.localAddress, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -95,15 +106,27 @@ afterAll(async () => {
 });
 
 describe('access restriction', () => {
-  it('behind a trusted reverse proxy, applies the allow list to the client X-Forwarded-For names, and to nobody else\'s claim', async () => {
+  it("behind a trusted reverse proxy, applies the allow list to the client X-Forwarded-For names, and to nobody else's claim", async () => {
     const m = await master({ allow: ['10.1.2.0/24'], trustProxy: ['127.0.0.1/32'] });
-    const viaIngress = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.1', headers: { 'x-forwarded-for': '10.1.2.3' } });
+    const viaIngress = await call(m.url, 'GET', '/api/v1/cluster', {
+      token: ADMIN,
+      localAddress: '127.0.0.1',
+      headers: { 'x-forwarded-for': '10.1.2.3' },
+    });
     expect(viaIngress.status).toBe(200);
-    const outsider = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.1', headers: { 'x-forwarded-for': '10.1.2.3, 198.51.100.7' } });
+    const outsider = await call(m.url, 'GET', '/api/v1/cluster', {
+      token: ADMIN,
+      localAddress: '127.0.0.1',
+      headers: { 'x-forwarded-for': '10.1.2.3, 198.51.100.7' },
+    });
     expect(outsider.status).toBe(403);
     expect(outsider.json.error).toBe("client address 198.51.100.7 is not in the portal's allow list");
     // From an address that is not the proxy, the header is the caller's own say: not believed.
-    const spoofed = await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN, localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '10.1.2.3' } });
+    const spoofed = await call(m.url, 'GET', '/api/v1/cluster', {
+      token: ADMIN,
+      localAddress: '127.0.0.2',
+      headers: { 'x-forwarded-for': '10.1.2.3' },
+    });
     expect(spoofed.status).toBe(403);
     expect(spoofed.json.error).toBe("client address 127.0.0.2 is not in the portal's allow list");
   });
@@ -139,9 +162,15 @@ describe('access restriction', () => {
 
   it('logs an administrator in with an HttpOnly, SameSite=Strict session cookie', async () => {
     const m = await master();
-    const bad = await call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password: 'x' }), type: 'application/json' });
+    const bad = await call(m.url, 'POST', '/api/v1/session', {
+      body: JSON.stringify({ username: 'root', password: 'x' }),
+      type: 'application/json',
+    });
     expect(bad.status).toBe(401);
-    const ok = await call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password: 'pw-123' }), type: 'application/json' });
+    const ok = await call(m.url, 'POST', '/api/v1/session', {
+      body: JSON.stringify({ username: 'root', password: 'pw-123' }),
+      type: 'application/json',
+    });
     expect(ok.status).toBe(200);
     const setCookie = String(ok.headers['set-cookie']);
     expect(setCookie).toMatch(/HttpOnly/);
@@ -157,7 +186,14 @@ describe('access restriction', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'portal-sessions-'));
     dirs.push(dataDir);
     const login = async (m: RunningMaster) =>
-      String((await call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password: 'pw-123' }), type: 'application/json' })).headers['set-cookie']).split(';')[0];
+      String(
+        (
+          await call(m.url, 'POST', '/api/v1/session', {
+            body: JSON.stringify({ username: 'root', password: 'pw-123' }),
+            type: 'application/json',
+          })
+        ).headers['set-cookie'],
+      ).split(';')[0];
     const first = await master({ dataDir });
     const kept = await login(first);
     const signedOut = await login(first);
@@ -175,7 +211,11 @@ describe('access restriction', () => {
 
 describe('admin login throttling (two clients over real HTTP)', () => {
   const login = (m: RunningMaster, password: string, localAddress: string) =>
-    call(m.url, 'POST', '/api/v1/session', { body: JSON.stringify({ username: 'root', password }), type: 'application/json', localAddress });
+    call(m.url, 'POST', '/api/v1/session', {
+      body: JSON.stringify({ username: 'root', password }),
+      type: 'application/json',
+      localAddress,
+    });
 
   it('makes a guessing address wait, while the owner from another address and bearer tokens get in', async () => {
     const m = await master({ loginThrottle: { freeFailures: 3, firstWaitMs: 60_000 } });
@@ -201,7 +241,9 @@ describe('admin login throttling (two clients over real HTTP)', () => {
     expect(spread.map((r) => r.status)).toEqual(Array(5).fill(401));
     const capped = await login(m, 'guess', '127.0.0.15');
     expect(capped.status).toBe(429);
-    expect(capped.json.error).toMatch(/^too many failed logins to this portal in the last minute .*; try again in \d+ s$/);
+    expect(capped.json.error).toMatch(
+      /^too many failed logins to this portal in the last minute .*; try again in \d+ s$/,
+    );
     expect((await login(m, 'pw-123', '127.0.0.5')).status).toBe(200);
   });
 });
@@ -213,17 +255,26 @@ describe('standalone policy', () => {
     expect(first.json).toMatchObject({ editable: true, source: 'store' });
     expect(first.json.hash).toMatch(/^sha256:/);
 
-    const invalid = await call(m.url, 'POST', '/api/v1/policy/validate', { token: ADMIN, body: 'spec:\n  rules:\n    - name: x\n      action: explode\n' });
+    const invalid = await call(m.url, 'POST', '/api/v1/policy/validate', {
+      token: ADMIN,
+      body: 'spec:\n  rules:\n    - name: x\n      action: explode\n',
+    });
     expect(invalid.status).toBe(422);
     expect(invalid.json.ok).toBe(false);
     expect(invalid.json.issues.length).toBeGreaterThan(0);
     expect(invalid.json.issues[0]).toHaveProperty('path');
     expect((await call(m.url, 'PUT', '/api/v1/policy', { token: ADMIN, body: 'rules: [' })).status).toBe(422);
 
-    const valid = await call(m.url, 'POST', '/api/v1/policy/validate', { token: ADMIN, body: policyText('v2', 'two.example') });
+    const valid = await call(m.url, 'POST', '/api/v1/policy/validate', {
+      token: ADMIN,
+      body: policyText('v2', 'two.example'),
+    });
     expect(valid.json).toMatchObject({ ok: true, summary: { rules: 1 } });
 
-    const saved = await call(m.url, 'PUT', '/api/v1/policy?comment=second', { token: ADMIN, body: policyText('v2', 'two.example') });
+    const saved = await call(m.url, 'PUT', '/api/v1/policy?comment=second', {
+      token: ADMIN,
+      body: policyText('v2', 'two.example'),
+    });
     expect(saved.status).toBe(201);
     expect(saved.json).toEqual({ version: 2, hash: valid.json.hash });
 
@@ -249,11 +300,17 @@ describe('standalone policy', () => {
     expect(etag).toBe(`"${bundle.json.hash}"`);
 
     const t0 = Date.now();
-    const unchanged = await call(m.url, 'GET', '/api/v1/policy/bundle?wait=1', { token: CLUSTER, headers: { 'if-none-match': etag } });
+    const unchanged = await call(m.url, 'GET', '/api/v1/policy/bundle?wait=1', {
+      token: CLUSTER,
+      headers: { 'if-none-match': etag },
+    });
     expect(unchanged.status).toBe(304);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
 
-    const waiting = call(m.url, 'GET', '/api/v1/policy/bundle?wait=30', { token: CLUSTER, headers: { 'if-none-match': etag } });
+    const waiting = call(m.url, 'GET', '/api/v1/policy/bundle?wait=30', {
+      token: CLUSTER,
+      headers: { 'if-none-match': etag },
+    });
     await new Promise((r) => setTimeout(r, 200));
     const t1 = Date.now();
     const saved = await call(m.url, 'PUT', '/api/v1/policy', { token: ADMIN, body: policyText('lp', 'lp.example') });
@@ -270,11 +327,15 @@ describe('standalone policy', () => {
     expect((await call(m.url, 'PUT', '/api/v1/policy', { token: ADMIN, body: big })).status).toBe(201);
     const plain = await call(m.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER });
     const zipped = await new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
-      httpRequest(`${m.url}/api/v1/policy/bundle`, { headers: { authorization: `Bearer ${CLUSTER}`, 'accept-encoding': 'gzip' }, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
-      })
+      httpRequest(
+        `${m.url}/api/v1/policy/bundle`,
+        { headers: { authorization: `Bearer ${CLUSTER}`, 'accept-encoding': 'gzip' }, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+        },
+      )
         .on('error', reject)
         .end();
     });
@@ -313,7 +374,14 @@ describe('slave registry', () => {
     expect(bad.json.error).toMatch(/kind must be one of applied, refused, unreachable, recovered/);
 
     const [entry] = (await call(m.url, 'GET', '/api/v1/slaves', { token: ADMIN })).json;
-    expect(entry).toMatchObject({ name: 'slave-a', address: '127.0.0.1', version: '9.9.9', policyHash: current, inSync: true, state: 'online' });
+    expect(entry).toMatchObject({
+      name: 'slave-a',
+      address: '127.0.0.1',
+      version: '9.9.9',
+      policyHash: current,
+      inSync: true,
+      state: 'online',
+    });
     expect(entry.clockSkewMs).toBeGreaterThan(4000);
     expect(entry.clockSkewMs).toBeLessThan(6000);
     expect(entry.events).toEqual([expect.objectContaining({ kind: 'unreachable', detail: 'connect ECONNREFUSED' })]);
@@ -322,9 +390,28 @@ describe('slave registry', () => {
     const batch = {
       batchId: 'b-0001',
       slave: 'slave-a',
-      records: [{ time: Date.now(), slave: 'slave-a', client: '10.0.0.1', method: 'GET', host: 'a.example', url: 'http://a.example/', status: 200, bytesUp: 1, bytesDown: 2, durationMs: 3, action: 'allow' }],
+      records: [
+        {
+          time: Date.now(),
+          slave: 'slave-a',
+          client: '10.0.0.1',
+          method: 'GET',
+          host: 'a.example',
+          url: 'http://a.example/',
+          status: 200,
+          bytesUp: 1,
+          bytesDown: 2,
+          durationMs: 3,
+          action: 'allow',
+        },
+      ],
     };
-    const posted = await call(m.url, 'POST', '/api/v1/reports/batches', { token: CLUSTER, type: 'application/json', body: JSON.stringify(batch), headers: { 'x-safesquid-slave': 'slave-a' } });
+    const posted = await call(m.url, 'POST', '/api/v1/reports/batches', {
+      token: CLUSTER,
+      type: 'application/json',
+      body: JSON.stringify(batch),
+      headers: { 'x-safesquid-slave': 'slave-a' },
+    });
     expect(posted.status).toBeLessThan(300);
     const after = (await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN })).json;
     expect(after.slaves[0].lastReportAt).not.toBeNull();
@@ -335,16 +422,32 @@ describe('slave registry', () => {
     dirs.push(dataDir);
     const states = { onlineMs: 300, staleMs: 600 };
     const first = await master({ dataDir, slaveStateMs: states });
-    const headers = (name: string) => ({ 'x-safesquid-slave': name, 'x-safesquid-version': '1.2.3', 'x-safesquid-time': String(Date.now()) });
-    expect((await call(first.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER, headers: headers('slave-b') })).status).toBe(200);
+    const headers = (name: string) => ({
+      'x-safesquid-slave': name,
+      'x-safesquid-version': '1.2.3',
+      'x-safesquid-time': String(Date.now()),
+    });
+    expect(
+      (await call(first.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER, headers: headers('slave-b') })).status,
+    ).toBe(200);
     const body = JSON.stringify({ kind: 'refused', detail: 'rules[2].match.urlRegex: lookahead', time: Date.now() });
-    expect((await call(first.url, 'POST', '/api/v1/slaves/slave-b/events', { token: CLUSTER, type: 'application/json', body })).status).toBe(202);
+    expect(
+      (
+        await call(first.url, 'POST', '/api/v1/slaves/slave-b/events', {
+          token: CLUSTER,
+          type: 'application/json',
+          body,
+        })
+      ).status,
+    ).toBe(202);
     await first.close();
 
     const second = await master({ dataDir, slaveStateMs: states });
     const [entry] = (await call(second.url, 'GET', '/api/v1/slaves', { token: ADMIN })).json;
     expect(entry).toMatchObject({ name: 'slave-b', version: '1.2.3', address: '127.0.0.1' });
-    expect(entry.events).toEqual([expect.objectContaining({ kind: 'refused', detail: 'rules[2].match.urlRegex: lookahead' })]);
+    expect(entry.events).toEqual([
+      expect.objectContaining({ kind: 'refused', detail: 'rules[2].match.urlRegex: lookahead' }),
+    ]);
     await new Promise((r) => setTimeout(r, 700));
     expect((await call(second.url, 'GET', '/api/v1/slaves/slave-b', { token: ADMIN })).json.state).toBe('offline');
 
@@ -355,14 +458,18 @@ describe('slave registry', () => {
     expect(again.status).toBe(404);
     expect(again.json.error).toBe('no slave named "slave-b" is known to this master');
 
-    expect((await call(second.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER, headers: headers('slave-c') })).status).toBe(200);
+    expect(
+      (await call(second.url, 'GET', '/api/v1/policy/bundle', { token: CLUSTER, headers: headers('slave-c') })).status,
+    ).toBe(200);
     const online = await call(second.url, 'DELETE', '/api/v1/slaves/slave-c', { token: ADMIN });
     expect(online.status).toBe(409);
     expect(online.json.error).toMatch(/slave "slave-c" is online/);
     // Forgetting is remembered too.
     await second.close();
     const third = await master({ dataDir, slaveStateMs: states });
-    expect((await call(third.url, 'GET', '/api/v1/slaves', { token: ADMIN })).json.map((s: { name: string }) => s.name)).toEqual(['slave-c']);
+    expect(
+      (await call(third.url, 'GET', '/api/v1/slaves', { token: ADMIN })).json.map((s: { name: string }) => s.name),
+    ).toEqual(['slave-c']);
   });
 });
 
@@ -381,7 +488,10 @@ describe('Kubernetes mode (policy from a mounted file)', () => {
     expect(put.json.error).toMatch(/^policy is managed by Kubernetes/);
     expect((await call(m.url, 'GET', '/api/v1/cluster', { token: ADMIN })).json.mode).toBe('kubernetes');
 
-    const waiting = call(m.url, 'GET', '/api/v1/policy/bundle?wait=10', { token: CLUSTER, headers: { 'if-none-match': `"${before.hash}"` } });
+    const waiting = call(m.url, 'GET', '/api/v1/policy/bundle?wait=10', {
+      token: CLUSTER,
+      headers: { 'if-none-match': `"${before.hash}"` },
+    });
     writeFileSync(file, policyText('from-file', 'two.example'));
     const changed = await waiting;
     expect(changed.status).toBe(200);

@@ -30,7 +30,10 @@ export function loadCertificatePair(files: CertificateFiles): CertificatePair {
   try {
     createSecureContext(pair);
   } catch (err) {
-    throw new Error(`the TLS certificate ${files.certFile} and key ${files.keyFile} do not load together: ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `the TLS certificate ${files.certFile} and key ${files.keyFile} do not load together: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return pair;
 }
@@ -73,7 +76,10 @@ export class ServingCertificate {
       this.logger.info({ cert: this.files.certFile }, 'TLS certificate renewed: new connections get the new one');
     } catch (err) {
       this.failedVersion = version;
-      this.logger.error({ err: (err as Error).message }, 'the renewed TLS certificate does not load; still serving the previous one');
+      this.logger.error(
+        { err: (err as Error).message },
+        'the renewed TLS certificate does not load; still serving the previous one',
+      );
     }
   }
 

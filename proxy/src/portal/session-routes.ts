@@ -10,7 +10,12 @@ import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
  * throttled per (address, user name) and across the portal (`login-throttle.ts`). Bearer tokens
  * never come here and are not throttled.
  */
-export function createSessionRoutes(o: { sessions: AdminSessions; logger: Logger; failureDelayMs?: number; throttle?: LoginThrottleOptions }): Router {
+export function createSessionRoutes(o: {
+  sessions: AdminSessions;
+  logger: Logger;
+  failureDelayMs?: number;
+  throttle?: LoginThrottleOptions;
+}): Router {
   const r = Router();
   const log = o.logger.child({ component: 'session' });
   const delay = o.failureDelayMs ?? 500;
@@ -24,7 +29,10 @@ export function createSessionRoutes(o: { sessions: AdminSessions; logger: Logger
     const ip = clientIp(req);
     const verdict = throttle.check(ip, b.username);
     if (!verdict.ok) {
-      log.warn({ client: ip, username: b.username, retryAfterS: verdict.retryAfterS }, `admin login refused: ${verdict.reason}`);
+      log.warn(
+        { client: ip, username: b.username, retryAfterS: verdict.retryAfterS },
+        `admin login refused: ${verdict.reason}`,
+      );
       res.setHeader('Retry-After', String(verdict.retryAfterS));
       return sendError(res, 429, `${verdict.reason}; try again in ${verdict.retryAfterS} s`);
     }

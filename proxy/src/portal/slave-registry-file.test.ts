@@ -21,7 +21,9 @@ describe('SlaveRegistryFile', () => {
     fa.close();
     const b = new SlaveRegistry();
     new SlaveRegistryFile(path, b, logger).load();
-    expect(b.list(undefined)).toEqual([expect.objectContaining({ name: 'slave-1', address: '127.0.0.5', version: '2.0.0' })]);
+    expect(b.list(undefined)).toEqual([
+      expect.objectContaining({ name: 'slave-1', address: '127.0.0.5', version: '2.0.0' }),
+    ]);
     expect(readdirSync(dir)).toEqual(['slaves.json']);
   });
 
@@ -39,7 +41,26 @@ describe('SlaveRegistryFile', () => {
   it.each([
     ['not JSON', '{', /JSON/],
     ['another format', '{"format":2,"slaves":[]}', /expected \{"format": 1/],
-    ['an event of an unknown kind', JSON.stringify({ format: 1, slaves: [{ name: 's', address: 'a', version: '', policyHash: null, lastSyncAt: null, lastReportAt: null, lastSeenAt: 1, clockSkewMs: null, events: [{ time: 1, kind: 'boom', detail: '' }] }] }), /slaves\[0\] is not a slave entry/],
+    [
+      'an event of an unknown kind',
+      JSON.stringify({
+        format: 1,
+        slaves: [
+          {
+            name: 's',
+            address: 'a',
+            version: '',
+            policyHash: null,
+            lastSyncAt: null,
+            lastReportAt: null,
+            lastSeenAt: 1,
+            clockSkewMs: null,
+            events: [{ time: 1, kind: 'boom', detail: '' }],
+          },
+        ],
+      }),
+      /slaves\[0\] is not a slave entry/,
+    ],
   ])('refuses %s', (_what, text, error) => {
     expect(() => parseSnapshot(text)).toThrow(error);
   });

@@ -33,7 +33,10 @@ export class SlaveRegistryFile {
     } catch (err) {
       const aside = `${this.path}.unreadable-${Date.now()}`;
       renameSync(this.path, aside);
-      this.logger.error({ err, file: this.path, movedTo: aside }, 'slave registry snapshot is unreadable; starting with an empty registry');
+      this.logger.error(
+        { err, file: this.path, movedTo: aside },
+        'slave registry snapshot is unreadable; starting with an empty registry',
+      );
       return;
     }
     this.registry.restore(saved);
@@ -78,11 +81,19 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 
 export function parseSnapshot(text: string): PersistedSlave[] {
   const doc = JSON.parse(text) as { format?: unknown; slaves?: unknown };
-  if (doc?.format !== FORMAT || !Array.isArray(doc.slaves)) throw new Error(`expected {"format": ${FORMAT}, "slaves": [...]}`);
+  if (doc?.format !== FORMAT || !Array.isArray(doc.slaves))
+    throw new Error(`expected {"format": ${FORMAT}, "slaves": [...]}`);
   return doc.slaves.map((s: Partial<PersistedSlave>, i: number) => {
     const ok =
-      s && isStr(s.name) && isStr(s.address) && isStr(s.version) && (s.policyHash === null || isStr(s.policyHash)) &&
-      isNumOrNull(s.lastSyncAt) && isNumOrNull(s.lastReportAt) && isNum(s.lastSeenAt) && isNumOrNull(s.clockSkewMs) &&
+      s &&
+      isStr(s.name) &&
+      isStr(s.address) &&
+      isStr(s.version) &&
+      (s.policyHash === null || isStr(s.policyHash)) &&
+      isNumOrNull(s.lastSyncAt) &&
+      isNumOrNull(s.lastReportAt) &&
+      isNum(s.lastSeenAt) &&
+      isNumOrNull(s.clockSkewMs) &&
       Array.isArray(s.events) &&
       s.events.every((e) => e && isNum(e.time) && isStr(e.detail) && SYNC_EVENT_KINDS.includes(e.kind));
     if (!ok) throw new Error(`slaves[${i}] is not a slave entry`);

@@ -182,7 +182,9 @@ export class SlaveRegistry {
   }
 
   list(currentHash: string | undefined): SlaveEntry[] {
-    return [...this.slaves.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => this.entry(r, currentHash));
+    return [...this.slaves.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((r) => this.entry(r, currentHash));
   }
 
   private state(r: Record_): SlaveState {
@@ -224,7 +226,7 @@ export class SlaveRegistry {
     });
     new Gauge({
       name: 'safesquid_portal_slaves_in_sync',
-      help: 'Slaves that report enforcing the master\'s current policy hash',
+      help: "Slaves that report enforcing the master's current policy hash",
       registers: [registry],
       collect() {
         const hash = currentHash();

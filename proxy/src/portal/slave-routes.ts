@@ -30,7 +30,12 @@ export function createSlaveRoutes(o: {
     const name = req.params.name as string;
     const outcome = o.registry.forget(name);
     if (outcome === 'unknown') return sendError(res, 404, `no slave named "${name}" is known to this master`);
-    if (outcome === 'online') return sendError(res, 409, `slave "${name}" is online: it would re-register with its next request; stop it first`);
+    if (outcome === 'online')
+      return sendError(
+        res,
+        409,
+        `slave "${name}" is online: it would re-register with its next request; stop it first`,
+      );
     log.info({ slave: name }, 'slave forgotten by an administrator');
     res.status(204).end();
   });
@@ -43,14 +48,19 @@ export function createSlaveRoutes(o: {
     if (!SYNC_EVENT_KINDS.includes(b.kind as SyncEvent['kind'])) {
       return sendError(res, 400, `kind must be one of ${SYNC_EVENT_KINDS.join(', ')}, got ${JSON.stringify(b.kind)}`);
     }
-    if (typeof b.detail !== 'string' || b.detail.length > 4000) return sendError(res, 400, 'detail must be a string of at most 4000 characters');
-    if (typeof b.time !== 'number' || !Number.isFinite(b.time)) return sendError(res, 400, 'time must be epoch milliseconds');
+    if (typeof b.detail !== 'string' || b.detail.length > 4000)
+      return sendError(res, 400, 'detail must be a string of at most 4000 characters');
+    if (typeof b.time !== 'number' || !Number.isFinite(b.time))
+      return sendError(res, 400, 'time must be epoch milliseconds');
     const contact = slaveContact(req) ?? { name, address: clientIp(req) };
     o.registry.contact({ ...contact, name });
     const event: SyncEvent = { kind: b.kind as SyncEvent['kind'], detail: b.detail, time: b.time };
     o.registry.addEvent(name, event);
     const level = event.kind === 'applied' || event.kind === 'recovered' ? 'info' : 'warn';
-    log[level]({ slave: name, kind: event.kind, detail: event.detail, at: new Date(event.time).toISOString() }, 'slave sync event');
+    log[level](
+      { slave: name, kind: event.kind, detail: event.detail, at: new Date(event.time).toISOString() },
+      'slave sync event',
+    );
     res.status(202).json({ ok: true });
   });
 

@@ -32,16 +32,27 @@ export class StorePolicySource {
     if (!latest) {
       this.save(this.defaultText.text, 'system', `seeded from ${this.defaultText.origin}`);
       latest = this.store.latest()!;
-      this.logger.info({ version: latest.version, hash: latest.hash, from: this.defaultText.origin }, 'policy store seeded');
+      this.logger.info(
+        { version: latest.version, hash: latest.hash, from: this.defaultText.origin },
+        'policy store seeded',
+      );
       return;
     }
     let compiled;
     try {
       compiled = this.compiler.compileText(latest.text, PORTAL_POLICY_ORIGIN);
     } catch (err) {
-      throw new Error(`policy version ${latest.version} in ${this.store.file} no longer loads: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(
+        `policy version ${latest.version} in ${this.store.file} no longer loads: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
-    this.hub.set({ hash: compiled.hash, bundle: compiled.bundle, source: 'store', text: latest.text, updatedAt: new Date(latest.createdAt) });
+    this.hub.set({
+      hash: compiled.hash,
+      bundle: compiled.bundle,
+      source: 'store',
+      text: latest.text,
+      updatedAt: new Date(latest.createdAt),
+    });
     this.logger.info({ version: latest.version, hash: compiled.hash }, 'policy loaded from the store');
   }
 

@@ -2,5 +2,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { unifiedDiff } from './text-diff.js';
 
-const { before, after, labels } = workerData as { before: string; after: string; labels: { before: string; after: string } };
+const { before, after, labels } = workerData as {
+  before: string;
+  after: string;
+  labels: { before: string; after: string };
+};
 parentPort!.postMessage(unifiedDiff(before, after, labels));

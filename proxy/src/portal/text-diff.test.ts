@@ -11,7 +11,9 @@ describe('unifiedDiff', () => {
     const before = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].join('\n');
     const after = ['a', 'b', 'c', 'd', 'E', 'f', 'g', 'h'].join('\n');
     expect(unifiedDiff(before, after, labels)).toBe(
-      ['--- version 1', '+++ version 2', '@@ -2,7 +2,7 @@', ' b', ' c', ' d', '-e', '+E', ' f', ' g', ' h', ''].join('\n'),
+      ['--- version 1', '+++ version 2', '@@ -2,7 +2,7 @@', ' b', ' c', ' d', '-e', '+E', ' f', ' g', ' h', ''].join(
+        '\n',
+      ),
     );
   });
 
@@ -38,7 +40,11 @@ function applyDiff(before: string, diff: string): string {
   if (diff === '') return before;
   const out: string[] = [];
   let pos = 0;
-  for (const hunk of diff.split('\n').slice(2, -1).join('\n').split(/^(?=@@ )/m)) {
+  for (const hunk of diff
+    .split('\n')
+    .slice(2, -1)
+    .join('\n')
+    .split(/^(?=@@ )/m)) {
     const lines = hunk.split('\n').filter((l) => l !== '');
     const m = /^@@ -(\d+),(\d+) /.exec(lines[0])!;
     const startA = Number(m[2]) === 0 ? Number(m[1]) : Number(m[1]) - 1;
@@ -46,7 +52,10 @@ function applyDiff(before: string, diff: string): string {
     for (const l of lines.slice(1)) {
       if (l[0] === '+') out.push(l.slice(1));
       else {
-        if (a[pos] !== l.slice(1)) throw new Error(`line ${pos + 1}: the diff says ${JSON.stringify(l)}, the text has ${JSON.stringify(a[pos])}`);
+        if (a[pos] !== l.slice(1))
+          throw new Error(
+            `line ${pos + 1}: the diff says ${JSON.stringify(l)}, the text has ${JSON.stringify(a[pos])}`,
+          );
         if (l[0] === ' ') out.push(a[pos]);
         pos++;
       }
@@ -80,7 +89,8 @@ describe('unifiedDiff on generated and large texts', () => {
   });
 
   // 4 MiB is the largest policy the portal takes; version 1 is diffed against an empty version 0.
-  const big = (tag: string) => Array.from({ length: 130_000 }, (_, i) => `    - {name: ${tag}-${i}, action: deny}`).join('\n') + '\n';
+  const big = (tag: string) =>
+    Array.from({ length: 130_000 }, (_, i) => `    - {name: ${tag}-${i}, action: deny}`).join('\n') + '\n';
 
   // The case of the report: the portal's own Myers diff took 3.4 s and 540 MiB here on a quiet
   // machine (7.7 s on the reporter's); now ~20 ms quiet, 330 ms at a load average of 23.
@@ -95,14 +105,25 @@ describe('unifiedDiff on generated and large texts', () => {
     const after = big('a');
     expect(after.length).toBeGreaterThan(4_000_000);
     const diff = unifiedDiff('', after, labels);
-    expect(diff.startsWith('--- version 1\n+++ version 2\n@@ -0,0 +1,130000 @@\n+    - {name: a-0, action: deny}\n')).toBe(true);
+    expect(
+      diff.startsWith('--- version 1\n+++ version 2\n@@ -0,0 +1,130000 @@\n+    - {name: a-0, action: deny}\n'),
+    ).toBe(true);
   });
 
   it('diffs one change in the largest policy to one hunk', () => {
     const before = big('a');
     const after = before.replace('a-65000,', 'changed,');
     expect(unifiedDiff(before, after, labels)).toBe(
-      ['--- version 1', '+++ version 2', '@@ -64998,7 +64998,7 @@', ...[64997, 64998, 64999].map((i) => `     - {name: a-${i}, action: deny}`), '-    - {name: a-65000, action: deny}', '+    - {name: changed, action: deny}', ...[65001, 65002, 65003].map((i) => `     - {name: a-${i}, action: deny}`), ''].join('\n'),
+      [
+        '--- version 1',
+        '+++ version 2',
+        '@@ -64998,7 +64998,7 @@',
+        ...[64997, 64998, 64999].map((i) => `     - {name: a-${i}, action: deny}`),
+        '-    - {name: a-65000, action: deny}',
+        '+    - {name: changed, action: deny}',
+        ...[65001, 65002, 65003].map((i) => `     - {name: a-${i}, action: deny}`),
+        '',
+      ].join('\n'),
     );
   });
 

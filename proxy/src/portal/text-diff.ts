@@ -45,8 +45,12 @@ function lineOps(a: string[], b: string[]): Ops {
   for (let i = 0; i < head; i++) push(' ', a[i]);
   const aMid = a.slice(head, a.length - tail);
   const bMid = b.slice(head, b.length - tail);
-  const maxEditLength = Math.max(MIN_EDIT_LENGTH, Math.min(MAX_EDIT_LENGTH, Math.floor(SEARCH_WORK / (aMid.length + bMid.length + 1))));
-  const changes = aMid.length && bMid.length ? diffArrays(aMid, bMid, { maxEditLength, timeout: SEARCH_TIMEOUT_MS }) : undefined;
+  const maxEditLength = Math.max(
+    MIN_EDIT_LENGTH,
+    Math.min(MAX_EDIT_LENGTH, Math.floor(SEARCH_WORK / (aMid.length + bMid.length + 1))),
+  );
+  const changes =
+    aMid.length && bMid.length ? diffArrays(aMid, bMid, { maxEditLength, timeout: SEARCH_TIMEOUT_MS }) : undefined;
   if (changes) {
     for (const c of changes) for (const line of c.value) push(c.added ? '+' : c.removed ? '-' : ' ', line);
   } else {
@@ -57,7 +61,12 @@ function lineOps(a: string[], b: string[]): Ops {
   return { kinds, lines };
 }
 
-export function unifiedDiff(before: string, after: string, labels: { before: string; after: string }, context = 3): string {
+export function unifiedDiff(
+  before: string,
+  after: string,
+  labels: { before: string; after: string },
+  context = 3,
+): string {
   const { kinds, lines } = lineOps(splitLines(before), splitLines(after));
   const n = kinds.length;
   if (!kinds.some((k) => k !== ' ')) return '';

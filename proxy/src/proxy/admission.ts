@@ -62,7 +62,10 @@ function refusalFromDecision(d: Decision, target: Target, isTunnel: boolean): Re
     return { ok: false, status: 302, reason: d.reason, action: 'redirect', location: d.redirectTo, ...base };
   }
   // A tunnel cannot be redirected: browsers ignore a 302 to CONNECT, so it is refused instead.
-  const reason = d.action === 'redirect' ? `${d.reason} (redirect to ${d.redirectTo} is not possible for ${target.display})` : d.reason;
+  const reason =
+    d.action === 'redirect'
+      ? `${d.reason} (redirect to ${d.redirectTo} is not possible for ${target.display})`
+      : d.reason;
   return { ok: false, status: 403, reason, action: d.action, ...base };
 }
 
@@ -70,7 +73,13 @@ function refusalFromDecision(d: Decision, target: Target, isTunnel: boolean): Re
  * Policy once the upstream answered: records the response's MIME type on the exchange and, when a
  * rule depends on it, re-decides. Returns the refusal to send instead of the response, if any.
  */
-export function admitResponse(a: Admitted, ex: Exchange, target: Target, status: number, contentType: string | undefined): Refusal | undefined {
+export function admitResponse(
+  a: Admitted,
+  ex: Exchange,
+  target: Target,
+  status: number,
+  contentType: string | undefined,
+): Refusal | undefined {
   let mimeType = '';
   if (contentType) {
     const semicolon = contentType.indexOf(';');
@@ -117,7 +126,13 @@ class AdmissionContext implements RequestContext {
 }
 
 /** Synchronous unless authentication or DNS has to wait: most requests take no extra event-loop turn. */
-export function admit(deps: AdmissionDeps, req: { readonly headers: IncomingHttpHeaders }, target: Target, ex: Exchange, isTunnel: boolean): Admission | Promise<Admission> {
+export function admit(
+  deps: AdmissionDeps,
+  req: { readonly headers: IncomingHttpHeaders },
+  target: Target,
+  ex: Exchange,
+  isTunnel: boolean,
+): Admission | Promise<Admission> {
   const policy = deps.policy.current;
   if (!policy) return refusal(503, 'the proxy has no policy loaded yet; try again shortly');
   ex.policyHash = policy.hash;
@@ -148,7 +163,10 @@ function decide(
 ): Admission | Promise<Admission> {
   const restriction = policy.accessRestriction;
   if (isTunnel && !restriction.connectPorts.includes(target.port)) {
-    return refusal(403, `CONNECT to port ${target.port} is not allowed (allowed ports: ${restriction.connectPorts.join(', ') || 'none'})`);
+    return refusal(
+      403,
+      `CONNECT to port ${target.port} is not allowed (allowed ports: ${restriction.connectPorts.join(', ') || 'none'})`,
+    );
   }
   const ctx = new AdmissionContext(ex, target, groups, req);
   const t0 = performance.now();
@@ -167,7 +185,12 @@ function decide(
  * After the guard took a dial failure of `a.address` (`SsrfGuard.dialFailed`): checks the host
  * again and returns another of its addresses to try (every one passes the same SSRF checks), or undefined.
  */
-export async function nextAddress(deps: AdmissionDeps, a: Admitted, target: Target, ex: Exchange): Promise<string | undefined> {
+export async function nextAddress(
+  deps: AdmissionDeps,
+  a: Admitted,
+  target: Target,
+  ex: Exchange,
+): Promise<string | undefined> {
   const failed = a.address;
   const v = await deps.guard.check(target.host, target.port, a.policy.accessRestriction);
   if (!v.ok || v.address === failed) return undefined;
@@ -176,7 +199,13 @@ export async function nextAddress(deps: AdmissionDeps, a: Admitted, target: Targ
   return v.address;
 }
 
-function admitted(v: GuardVerdict, ex: Exchange, policy: CompiledPolicy, ctx: RequestContext, decision: Decision): Admission {
+function admitted(
+  v: GuardVerdict,
+  ex: Exchange,
+  policy: CompiledPolicy,
+  ctx: RequestContext,
+  decision: Decision,
+): Admission {
   if (!v.ok) {
     const r = refusal(v.status, v.reason, v.status === 403 ? 'deny' : 'allow');
     if (v.status === 403) r.rule = 'ssrf-guard';

@@ -1,6 +1,15 @@
 import { escapeHtml, renderBlockPage, wantsHtml } from './block-page.js';
 
-const info = { status: 403, title: 'Access denied', target: 'http://x/<a>', reason: 'rule "r" matched', rule: 'r<1>', policySet: 'corp', message: 'No <script>alert(1)</script>', proxy: 'slave-0' };
+const info = {
+  status: 403,
+  title: 'Access denied',
+  target: 'http://x/<a>',
+  reason: 'rule "r" matched',
+  rule: 'r<1>',
+  policySet: 'corp',
+  message: 'No <script>alert(1)</script>',
+  proxy: 'slave-0',
+};
 
 describe('block page', () => {
   it('escapes everything it echoes in HTML', () => {

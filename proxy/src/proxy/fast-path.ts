@@ -11,13 +11,29 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { admit, admitResponse, nextAddress, refusal, type Admission, type AdmissionDeps, type Admitted, type Refusal } from './admission.js';
+import {
+  admit,
+  admitResponse,
+  nextAddress,
+  refusal,
+  type Admission,
+  type AdmissionDeps,
+  type Admitted,
+  type Refusal,
+} from './admission.js';
 import { MAX_REDIALS } from './ssrf-guard.js';
 import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
 import { endToEndHeaders, endToEndLines, fieldLines, rawHeader, rawHeaderCount } from './hop-headers.js';
-import { headEnd, parseRequestHead, parseResponseHead, ResponseHeadError, type RequestHead, type ResponseHead } from './http-head.js';
+import {
+  headEnd,
+  parseRequestHead,
+  parseResponseHead,
+  ResponseHeadError,
+  type RequestHead,
+  type ResponseHead,
+} from './http-head.js';
 import { isValidHostHeader, parseAbsoluteTarget, TargetError, type Target } from './request-target.js';
 import { refusalPage } from './refusal-page.js';
 import type { UpstreamOwner, UpstreamPool } from './upstream-pool.js';
@@ -251,7 +267,8 @@ class FastExchange implements UpstreamOwner {
       target = parseAbsoluteTarget(head.target);
       if (rawHeaderCount(head.raw, 'host') > 1) throw new TargetError('more than one Host header');
       const hostHeader = rawHeader(head.raw, 'host');
-      if (hostHeader !== undefined && !isValidHostHeader(hostHeader)) throw new TargetError(`invalid Host header "${hostHeader.slice(0, 100)}"`);
+      if (hostHeader !== undefined && !isValidHostHeader(hostHeader))
+        throw new TargetError(`invalid Host header "${hostHeader.slice(0, 100)}"`);
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
       this.fail(refusal(400, err.message));
@@ -262,7 +279,9 @@ class FastExchange implements UpstreamOwner {
     ex.url = target.display;
     const via = rawHeader(head.raw, 'via');
     if (via !== undefined && via.includes(host.viaPseudonym)) {
-      this.fail(refusal(508, `forwarding loop: the request already passed through ${host.name} (Via: ${via.slice(0, 200)})`));
+      this.fail(
+        refusal(508, `forwarding loop: the request already passed through ${host.name} (Via: ${via.slice(0, 200)})`),
+      );
       return;
     }
     const admission = admit(host.deps, head, target, ex, false);
@@ -292,7 +311,9 @@ class FastExchange implements UpstreamOwner {
     const host = this.conn.host;
     const head = this.head;
     const edits = a.policy.requestHeaderEdits(a.ctx);
-    const fields = (!edits && endToEndLines(head, DROP_ON_REQUEST)) || fieldLines(endToEndHeaders(head.raw, { drop: DROP_ON_REQUEST, edits }));
+    const fields =
+      (!edits && endToEndLines(head, DROP_ON_REQUEST)) ||
+      fieldLines(endToEndHeaders(head.raw, { drop: DROP_ON_REQUEST, edits }));
     const xff = rawHeader(head.raw, 'x-forwarded-for');
     const client = this.ex.client;
     const text = `${head.method} ${target.path} HTTP/1.1\r\n${fields}Host: ${target.authority}\r\nVia: ${host.via}\r\nX-Forwarded-For: ${xff ? `${xff}, ${client}` : client}\r\n\r\n`;
@@ -486,7 +507,12 @@ class FastExchange implements UpstreamOwner {
     }
     const code = err?.code ?? 'ECONNRESET';
     // Nothing reached this address: the host's next address gets the same request.
-    if (!this.reused && this.responseBuf === undefined && this.conn.host.deps.guard.dialFailed(this.admitted!.address, code) && this.redials < MAX_REDIALS) {
+    if (
+      !this.reused &&
+      this.responseBuf === undefined &&
+      this.conn.host.deps.guard.dialFailed(this.admitted!.address, code) &&
+      this.redials < MAX_REDIALS
+    ) {
       this.redials++;
       this.redial(code);
       return;
@@ -570,7 +596,12 @@ class FastExchange implements UpstreamOwner {
   private fail(r: Refusal): void {
     const ex = this.ex;
     const host = this.conn.host;
-    const page = refusalPage(ex, r, { target: this.target?.display, proxy: host.name, via: host.via, html: wantsHtml(this.head.headers.accept) });
+    const page = refusalPage(ex, r, {
+      target: this.target?.display,
+      proxy: host.name,
+      via: host.via,
+      html: wantsHtml(this.head.headers.accept),
+    });
     if (this.phase !== HEAD || this.socket.destroyed) {
       this.socket.destroy();
       this.finish();

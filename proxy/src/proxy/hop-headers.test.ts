@@ -3,13 +3,41 @@ import { headEnd, parseResponseHead } from './http-head.js';
 
 describe('endToEndHeaders', () => {
   const raw = [
-    'Host', 'a', 'Connection', 'keep-alive, X-Secret', 'X-Secret', '1', 'Keep-Alive', 'timeout=5', 'Proxy-Authorization', 'Basic x',
-    'Proxy-Connection', 'keep-alive', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'websocket', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2',
-    'X-Debug', 'on',
+    'Host',
+    'a',
+    'Connection',
+    'keep-alive, X-Secret',
+    'X-Secret',
+    '1',
+    'Keep-Alive',
+    'timeout=5',
+    'Proxy-Authorization',
+    'Basic x',
+    'Proxy-Connection',
+    'keep-alive',
+    'TE',
+    'trailers',
+    'Transfer-Encoding',
+    'chunked',
+    'Upgrade',
+    'websocket',
+    'Set-Cookie',
+    'a=1',
+    'Set-Cookie',
+    'b=2',
+    'X-Debug',
+    'on',
   ];
 
   it('drops hop-by-hop fields, those the Connection header names, and proxy credentials; keeps repeats and order', () => {
-    expect(endToEndHeaders(raw, { drop: ['host'] })).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Debug', 'on']);
+    expect(endToEndHeaders(raw, { drop: ['host'] })).toEqual([
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'X-Debug',
+      'on',
+    ]);
   });
 
   it('keeps Upgrade and Connection for upgrade handshakes', () => {
@@ -52,10 +80,14 @@ describe('endToEndLines', () => {
   };
 
   it('forwards the kept field lines as written, dropping hop-by-hop ones and `drop` anywhere', () => {
-    const h = head('Host: a\r\nX-A:  1 \r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\nx-b:2\r\nTE: trailers\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
+    const h = head(
+      'Host: a\r\nX-A:  1 \r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\nx-b:2\r\nTE: trailers\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n',
+    );
     expect(endToEndLines(h, ['host'])).toBe('X-A:  1 \r\nx-b:2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
     // Same fields as endToEndHeaders keeps.
-    expect(fieldLines(endToEndHeaders(h.raw, { drop: ['host'] }))).toBe('X-A: 1\r\nx-b: 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
+    expect(fieldLines(endToEndHeaders(h.raw, { drop: ['host'] }))).toBe(
+      'X-A: 1\r\nx-b: 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n',
+    );
     expect(endToEndLines(head('Connection: close\r\n'))).toBe('');
   });
 

@@ -1,5 +1,12 @@
 import { ChunkedDecoder } from './chunked-decoder.js';
-import { headEnd, MAX_HEADER_FIELDS, nodeHeaders, parseRequestHead, parseResponseHead, ResponseHeadError } from './http-head.js';
+import {
+  headEnd,
+  MAX_HEADER_FIELDS,
+  nodeHeaders,
+  parseRequestHead,
+  parseResponseHead,
+  ResponseHeadError,
+} from './http-head.js';
 
 function request(text: string) {
   const buf = Buffer.from(text, 'latin1');
@@ -14,7 +21,9 @@ function response(text: string, method = 'GET') {
 
 describe('fast-path request heads', () => {
   it('parses a bodiless absolute-form request, keeping raw order and case', () => {
-    const head = request('GET http://a.example/x?y=1 HTTP/1.1\r\nHost: a.example\r\nX-A:  1 \r\nx-a: 2\r\nConnection: keep-alive, close\r\n\r\n')!;
+    const head = request(
+      'GET http://a.example/x?y=1 HTTP/1.1\r\nHost: a.example\r\nX-A:  1 \r\nx-a: 2\r\nConnection: keep-alive, close\r\n\r\n',
+    )!;
     expect(head.method).toBe('GET');
     expect(head.target).toBe('http://a.example/x?y=1');
     expect(head.raw).toEqual(['Host', 'a.example', 'X-A', '1', 'x-a', '2', 'Connection', 'keep-alive, close']);
@@ -25,7 +34,10 @@ describe('fast-path request heads', () => {
 
   it.each([
     ['a body', 'POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n'],
-    ['a repeated Content-Length', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n'],
+    [
+      'a repeated Content-Length',
+      'GET http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n',
+    ],
     ['Transfer-Encoding', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n'],
     ['Expect', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n'],
     ['an upgrade', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
@@ -46,7 +58,26 @@ describe('fast-path request heads', () => {
   });
 
   it('builds req.headers the way node:http does for repeated fields', () => {
-    expect(nodeHeaders(['Host', 'a', 'host', 'b', 'Cookie', 'x=1', 'cookie', 'y=2', 'Set-Cookie', 'p', 'set-cookie', 'q', 'Accept', 'a', 'accept', 'b'])).toEqual({
+    expect(
+      nodeHeaders([
+        'Host',
+        'a',
+        'host',
+        'b',
+        'Cookie',
+        'x=1',
+        'cookie',
+        'y=2',
+        'Set-Cookie',
+        'p',
+        'set-cookie',
+        'q',
+        'Accept',
+        'a',
+        'accept',
+        'b',
+      ]),
+    ).toEqual({
       host: 'a',
       cookie: 'x=1; y=2',
       'set-cookie': ['p', 'q'],
@@ -78,7 +109,10 @@ describe('fast-path response heads', () => {
   });
 
   it('reads the status and reason, which may be empty or hold spaces', () => {
-    expect(response('HTTP/1.1 404 Not Found Here\r\n\r\n')).toMatchObject({ status: 404, statusText: 'Not Found Here' });
+    expect(response('HTTP/1.1 404 Not Found Here\r\n\r\n')).toMatchObject({
+      status: 404,
+      statusText: 'Not Found Here',
+    });
     expect(response('HTTP/1.1 200\r\n\r\n')).toMatchObject({ status: 200, statusText: '' });
     expect(response('HTTP/1.1 599 \r\n\r\n')).toMatchObject({ status: 599, statusText: '' });
   });
@@ -137,6 +171,8 @@ describe('header field count', () => {
   const lines = (n: number) => Array.from({ length: n }, (_, i) => `X-${i}: ${i}\r\n`).join('');
   it('takes a response head with MAX_HEADER_FIELDS fields and refuses one more', () => {
     expect(response(`HTTP/1.1 200 OK\r\n${lines(MAX_HEADER_FIELDS)}\r\n`).raw).toHaveLength(2 * MAX_HEADER_FIELDS);
-    expect(() => response(`HTTP/1.1 200 OK\r\n${lines(MAX_HEADER_FIELDS + 1)}\r\n`)).toThrow(/more than 1000 header fields/);
+    expect(() => response(`HTTP/1.1 200 OK\r\n${lines(MAX_HEADER_FIELDS + 1)}\r\n`)).toThrow(
+      /more than 1000 header fields/,
+    );
   });
 });

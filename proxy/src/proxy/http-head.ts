@@ -9,14 +9,16 @@ import { nameIs } from './hop-headers.js';
 
 /** RFC 9110 tchar, for methods and field names. */
 const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+  TCHAR[c.charCodeAt(0)] = 1;
 
 /** Methods node:http's parser knows (it answers 400 to others); CONNECT never takes the fast path. */
 const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
 
 /** RFC 3986 characters of a request target; anything else is left to node:http to judge. */
 const URI_CHAR = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%") URI_CHAR[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
+  URI_CHAR[c.charCodeAt(0)] = 1;
 
 /** Field-value bytes: VCHAR, SP, HTAB and obs-text; no other control characters. */
 function validValue(s: string): boolean {
@@ -136,7 +138,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   if (sp1 <= 0 || sp2 === -1 || sp2 > eol) return undefined;
   if (eol - sp2 !== 9 || !text.startsWith(' HTTP/1.1', sp2)) return undefined;
   // The common methods as constants: no string made and hashed per request.
-  const method = sp1 === 3 && text.startsWith('GET') ? 'GET' : sp1 === 4 && text.startsWith('HEAD') ? 'HEAD' : text.slice(0, sp1);
+  const method =
+    sp1 === 3 && text.startsWith('GET') ? 'GET' : sp1 === 4 && text.startsWith('HEAD') ? 'HEAD' : text.slice(0, sp1);
   if (!FAST_METHODS.has(method)) return undefined;
   const target = text.slice(sp1 + 1, sp2);
   if (!target.startsWith('http://')) return undefined;
@@ -172,9 +175,24 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
 
 /** node:http keeps only the first of these when repeated (see IncomingMessage#_addHeaderLine). */
 const FIRST_ONLY = new Set([
-  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
-  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
-  'server', 'user-agent',
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
 ]);
 
 /** The `req.headers` object node:http builds from the same fields, so policy sees identical input. */
@@ -287,5 +305,15 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
   else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
   if (framing === 'close') reusable = false;
-  return { status, statusText, text, fieldsStart: eol + 2, raw, lineEnds, framing, length: framing === 'length' ? length : 0, reusable };
+  return {
+    status,
+    statusText,
+    text,
+    fieldsStart: eol + 2,
+    raw,
+    lineEnds,
+    framing,
+    length: framing === 'length' ? length : 0,
+    reusable,
+  };
 }

@@ -30,7 +30,8 @@ export class MetricsServer {
       } else if (path === '/metrics') {
         opts.metrics().then(
           (m) => res.writeHead(200, { 'Content-Type': m.contentType }).end(m.body),
-          (err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics collection failed: ${err.message}\n`),
+          (err: Error) =>
+            res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics collection failed: ${err.message}\n`),
         );
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');

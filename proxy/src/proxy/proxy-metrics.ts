@@ -33,12 +33,31 @@ export class ProxyMetrics {
     const registers = [registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
     // Updated per request: plain series (request-metrics.ts), not prom-client's per-call label hashing.
-    const requests = new RequestCounter('safesquid_proxy_requests_total', 'HTTP requests handled, by policy action', 'action', registry);
-    const tunnels = new RequestCounter('safesquid_proxy_tunnels_total', 'CONNECT tunnels requested, by policy action', 'action', registry);
-    const byAction = (c: RequestCounter): ActionCounters => ({ allow: c.series('allow'), deny: c.series('deny'), redirect: c.series('redirect') });
+    const requests = new RequestCounter(
+      'safesquid_proxy_requests_total',
+      'HTTP requests handled, by policy action',
+      'action',
+      registry,
+    );
+    const tunnels = new RequestCounter(
+      'safesquid_proxy_tunnels_total',
+      'CONNECT tunnels requested, by policy action',
+      'action',
+      registry,
+    );
+    const byAction = (c: RequestCounter): ActionCounters => ({
+      allow: c.series('allow'),
+      deny: c.series('deny'),
+      redirect: c.series('redirect'),
+    });
     this.requests = byAction(requests);
     this.tunnels = byAction(tunnels);
-    const bytes = new RequestCounter('safesquid_proxy_bytes_total', 'Bytes relayed: up = client to upstream, down = upstream to client', 'direction', registry);
+    const bytes = new RequestCounter(
+      'safesquid_proxy_bytes_total',
+      'Bytes relayed: up = client to upstream, down = upstream to client',
+      'direction',
+      registry,
+    );
     this.bytesUp = bytes.series('up');
     this.bytesDown = bytes.series('down');
     const duration = new RequestHistogram(

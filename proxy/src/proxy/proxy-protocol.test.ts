@@ -15,8 +15,16 @@ const ipv6 = (text: string) => {
   groups.forEach((g, i) => b.writeUInt16BE(g, i * 2));
   return b;
 };
-const ipv6Payload = Buffer.concat([ipv6('2001:db8:0:0:0:0:0:5'), ipv6('2001:db8:0:0:0:0:0:1'), Buffer.from([0x30, 0x39, 0x0c, 0x38])]);
-const mappedPayload = Buffer.concat([ipv6('0:0:0:0:0:ffff:c000:207'), ipv6('0:0:0:0:0:ffff:a00:1'), Buffer.from([0, 1, 0, 2])]);
+const ipv6Payload = Buffer.concat([
+  ipv6('2001:db8:0:0:0:0:0:5'),
+  ipv6('2001:db8:0:0:0:0:0:1'),
+  Buffer.from([0x30, 0x39, 0x0c, 0x38]),
+]);
+const mappedPayload = Buffer.concat([
+  ipv6('0:0:0:0:0:ffff:c000:207'),
+  ipv6('0:0:0:0:0:ffff:a00:1'),
+  Buffer.from([0, 1, 0, 2]),
+]);
 const tlv = Buffer.from([0x04, 0x00, 0x03, 0x61, 0x62, 0x63]);
 
 const header = (length: number, source: string | undefined): ProxyHeader => ({ kind: 'header', length, source });
@@ -62,8 +70,12 @@ describe('parseProxyHeader', () => {
   });
 
   it('asks for more bytes at every point before a complete header, and never misreads a prefix', () => {
-    for (const full of [v1('PROXY TCP4 192.0.2.7 10.0.0.1 12345 3128\r\n'), v2(0x21, 0x11, Buffer.concat([ipv4Payload, tlv]))]) {
-      for (let n = 0; n < full.length; n++) expect([n, parseProxyHeader(full.subarray(0, n))]).toEqual([n, { kind: 'incomplete' }]);
+    for (const full of [
+      v1('PROXY TCP4 192.0.2.7 10.0.0.1 12345 3128\r\n'),
+      v2(0x21, 0x11, Buffer.concat([ipv4Payload, tlv])),
+    ]) {
+      for (let n = 0; n < full.length; n++)
+        expect([n, parseProxyHeader(full.subarray(0, n))]).toEqual([n, { kind: 'incomplete' }]);
       expect(parseProxyHeader(full)).toMatchObject({ kind: 'header', length: full.length, source: '192.0.2.7' });
     }
   });

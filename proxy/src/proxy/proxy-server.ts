@@ -16,7 +16,17 @@ import type { Logger } from 'pino';
 import type { Agent, Dispatcher } from 'undici';
 import type { RecordQueue } from '../reports/record-queue.js';
 import type { AccessLog } from './access-log.js';
-import { admit, admitResponse, nextAddress, refusal, type Admission, type AdmissionDeps, type Admitted, type PolicySource, type Refusal } from './admission.js';
+import {
+  admit,
+  admitResponse,
+  nextAddress,
+  refusal,
+  type Admission,
+  type AdmissionDeps,
+  type Admitted,
+  type PolicySource,
+  type Refusal,
+} from './admission.js';
 import type { ProxyAuthenticator } from './auth/index.js';
 import { wantsHtml } from './block-page.js';
 import type { CidrSet } from '../policy/cidr.js';
@@ -27,7 +37,13 @@ import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import { MAX_HEADER_FIELDS } from './http-head.js';
-import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, TargetError, type Target } from './request-target.js';
+import {
+  isValidHostHeader,
+  parseAbsoluteTarget,
+  parseConnectTarget,
+  TargetError,
+  type Target,
+} from './request-target.js';
 import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
 import { MAX_REDIALS, SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -106,7 +122,10 @@ function requestUrl(req: IncomingMessage): string {
   const url = req.url ?? '';
   const tunnel = (req.socket as TunnelSocket)[kHttpTunnel];
   if (tunnel === undefined) return url;
-  if (!url.startsWith('/')) throw new TargetError(`inside the tunnel to ${tunnel} requests must name a path (GET /path), not "${url.slice(0, 100)}"`);
+  if (!url.startsWith('/'))
+    throw new TargetError(
+      `inside the tunnel to ${tunnel} requests must name a path (GET /path), not "${url.slice(0, 100)}"`,
+    );
   return `http://${tunnel}${url}`;
 }
 
@@ -120,7 +139,11 @@ function tooManyRequestFields(): Refusal {
 }
 
 function tooManyResponseFields(target: Target): Refusal {
-  return refusal(502, `upstream ${target.authority} sent more than ${MAX_HEADER_FIELDS} header fields; the response was not forwarded`, 'allow');
+  return refusal(
+    502,
+    `upstream ${target.authority} sent more than ${MAX_HEADER_FIELDS} header fields; the response was not forwarded`,
+    'allow',
+  );
 }
 
 class UpstreamTimeout extends Error {
@@ -163,7 +186,12 @@ export class ProxyServer {
     });
     this.deps = { policy: opts.policy, authenticator: opts.authenticator, guard: this.guard, metrics: opts.metrics };
     // One socket timeout for pooled upstream connections, busy or free: no per-request timer.
-    const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: this.idleTimeoutMs, maxFreeSockets: 1024 };
+    const agentOptions = {
+      keepAlive: true,
+      scheduling: 'lifo' as const,
+      timeout: this.idleTimeoutMs,
+      maxFreeSockets: 1024,
+    };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
     this.upstreamAgent = createUpstreamAgent(UPSTREAM_CONNECT_TIMEOUT_MS, this.idleTimeoutMs);
@@ -195,7 +223,11 @@ export class ProxyServer {
         return proxy.closing;
       },
       record: (ex, up, down) => this.record(ex, up, down),
-      headerTimeout: (socket) => this.onClientError(Object.assign(new Error('request headers timed out'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket),
+      headerTimeout: (socket) =>
+        this.onClientError(
+          Object.assign(new Error('request headers timed out'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }),
+          socket,
+        ),
       handOver: (socket) => this.http.emit('connection', socket),
       forget: (conn) => this.fastConnections.delete(conn),
       logError: (err, url) => this.opts.logger.error({ err, url }, 'request handling failed'),
@@ -246,7 +278,8 @@ export class ProxyServer {
     }
     const cut = this.sockets.size;
     for (const s of this.sockets) s.destroy();
-    if (cut > 0) this.opts.logger.warn({ connections: cut, graceMs }, 'shutdown grace period over; closed remaining connections');
+    if (cut > 0)
+      this.opts.logger.warn({ connections: cut, graceMs }, 'shutdown grace period over; closed remaining connections');
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
     this.upstreamPool.destroy();
@@ -306,7 +339,10 @@ export class ProxyServer {
       this.opts.metrics.rejected.labels('proxy-protocol').inc();
       this.recordRefusedConnection(balancer, 'proxy-protocol', status, socket.bytesRead);
       this.proxyProtocolLog.log((suppressed) =>
-        this.opts.logger.warn({ balancer, reason, suppressed }, 'closed a connection from a PROXY protocol load balancer: no valid header'),
+        this.opts.logger.warn(
+          { balancer, reason, suppressed },
+          'closed a connection from a PROXY protocol load balancer: no valid header',
+        ),
       );
       socket.destroy();
     };
@@ -337,7 +373,13 @@ export class ProxyServer {
 
   /** Answers 503 without parsing, reads and discards what the client sends, and closes. */
   private shed(socket: Socket, reason: string): void {
-    socket.end(rawResponse(503, ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Retry-After', '1'], `503 Service Unavailable\n${reason}\n`));
+    socket.end(
+      rawResponse(
+        503,
+        ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Retry-After', '1'],
+        `503 Service Unavailable\n${reason}\n`,
+      ),
+    );
     socket.resume();
     socket.setTimeout(2000, () => socket.destroy());
   }
@@ -358,8 +400,19 @@ export class ProxyServer {
       reason = 'the request headers did not arrive in time';
     }
     this.opts.metrics.rejected.labels(String(status)).inc();
-    this.recordRefusedConnection(clientAddress(socket as Socket), 'invalid-request', status, (socket as Socket).bytesRead ?? 0);
-    socket.end(rawResponse(status, ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Via', this.via], `${status} ${STATUS_CODES[status]}\n${reason}\n`));
+    this.recordRefusedConnection(
+      clientAddress(socket as Socket),
+      'invalid-request',
+      status,
+      (socket as Socket).bytesRead ?? 0,
+    );
+    socket.end(
+      rawResponse(
+        status,
+        ['Content-Type', 'text/plain; charset=utf-8', 'Connection', 'close', 'Via', this.via],
+        `${status} ${STATUS_CODES[status]}\n${reason}\n`,
+      ),
+    );
     setTimeout(() => socket.destroy(), 1000).unref();
   }
 
@@ -429,7 +482,8 @@ export class ProxyServer {
       const hosts = rawHeaderCount(req.rawHeaders, 'host');
       if (hosts > 1) throw new TargetError('more than one Host header');
       const host = req.headers.host;
-      if (host !== undefined && !isValidHostHeader(host)) throw new TargetError(`invalid Host header "${host.slice(0, 100)}"`);
+      if (host !== undefined && !isValidHostHeader(host))
+        throw new TargetError(`invalid Host header "${host.slice(0, 100)}"`);
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
       this.fail(req, res, ex, refusal(400, err.message));
@@ -439,7 +493,16 @@ export class ProxyServer {
     ex.url = target.display;
     const via = rawHeader(req.rawHeaders, 'via');
     if (via !== undefined && via.includes(this.viaPseudonym)) {
-      this.fail(req, res, ex, refusal(508, `forwarding loop: the request already passed through ${this.opts.name} (Via: ${via.slice(0, 200)})`), target);
+      this.fail(
+        req,
+        res,
+        ex,
+        refusal(
+          508,
+          `forwarding loop: the request already passed through ${this.opts.name} (Via: ${via.slice(0, 200)})`,
+        ),
+        target,
+      );
       return;
     }
     const admission = admit(this.deps, req, target, ex, false);
@@ -453,7 +516,14 @@ export class ProxyServer {
     );
   }
 
-  private admitted(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admission, expectContinue: boolean): void {
+  private admitted(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    target: Target,
+    a: Admission,
+    expectContinue: boolean,
+  ): void {
     if (!a.ok) {
       this.fail(req, res, ex, a, target);
       return;
@@ -463,10 +533,27 @@ export class ProxyServer {
     else this.relay(req, res, ex, target, a, false);
   }
 
-  private relay(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, retried: boolean): void {
-    const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, edits: a.policy.requestHeaderEdits(a.ctx) });
+  private relay(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    target: Target,
+    a: Admitted,
+    retried: boolean,
+  ): void {
+    const headers = endToEndHeaders(req.rawHeaders, {
+      drop: DROP_ON_REQUEST,
+      edits: a.policy.requestHeaderEdits(a.ctx),
+    });
     const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
-    headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', xff ? `${xff}, ${ex.client}` : ex.client);
+    headers.push(
+      'Host',
+      target.authority,
+      'Via',
+      this.via,
+      'X-Forwarded-For',
+      xff ? `${xff}, ${ex.client}` : ex.client,
+    );
     const body = hasBody(req);
     const handler = new RelayHandler(res, body, {
       onResponse: (status, statusText, raw) => this.respond(req, res, ex, target, a, status, statusText, raw),
@@ -479,19 +566,40 @@ export class ProxyServer {
         // The next request to this host goes to another of its addresses, if it has one.
         this.guard.dialFailed(a.address, err.code);
         const f = upstreamFailure(err);
-        this.fail(req, res, ex, refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'), target);
+        this.fail(
+          req,
+          res,
+          ex,
+          refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'),
+          target,
+        );
       },
     });
     ex.abortUpstream = () => handler.abort();
     const host = a.address.includes(':') ? `[${a.address}]` : a.address;
     this.upstreamAgent.dispatch(
-      { origin: `${target.scheme}://${host}:${target.port}`, path: target.path, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: body ? req : null },
+      {
+        origin: `${target.scheme}://${host}:${target.port}`,
+        path: target.path,
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers,
+        body: body ? req : null,
+      },
       handler,
     );
   }
 
   /** The upstream's response head: policy on the response, then the head to the client. False: do not stream the body. */
-  private respond(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, status: number, statusText: string, raw: string[]): boolean {
+  private respond(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    target: Target,
+    a: Admitted,
+    status: number,
+    statusText: string,
+    raw: string[],
+  ): boolean {
     if (tooManyFields(raw)) {
       this.fail(req, res, ex, tooManyResponseFields(target), target);
       return false;
@@ -511,7 +619,12 @@ export class ProxyServer {
 
   /** Answers with a block page, redirect or error page; never forwards. */
   private fail(req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Refusal, target?: Target): void {
-    const page = refusalPage(ex, r, { target: target?.display, proxy: this.opts.name, via: this.via, html: wantsHtml(req.headers.accept) });
+    const page = refusalPage(ex, r, {
+      target: target?.display,
+      proxy: this.opts.name,
+      via: this.via,
+      html: wantsHtml(req.headers.accept),
+    });
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -529,10 +642,26 @@ export class ProxyServer {
    * `Expect: 100-continue` requests go through node:http, which relays the upstream's 100 (and
    * so lets a client that is refused skip sending its body); undici's HTTP/1.1 client has no 100.
    */
-  private forwardExpectingContinue(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted): void {
-    const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, edits: a.policy.requestHeaderEdits(a.ctx) });
+  private forwardExpectingContinue(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    target: Target,
+    a: Admitted,
+  ): void {
+    const headers = endToEndHeaders(req.rawHeaders, {
+      drop: DROP_ON_REQUEST,
+      edits: a.policy.requestHeaderEdits(a.ctx),
+    });
     const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
-    headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', xff ? `${xff}, ${ex.client}` : ex.client);
+    headers.push(
+      'Host',
+      target.authority,
+      'Via',
+      this.via,
+      'X-Forwarded-For',
+      xff ? `${xff}, ${ex.client}` : ex.client,
+    );
     if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
     const isHttps = target.scheme === 'https';
     const upReq = (isHttps ? https : http).request({
@@ -564,14 +693,27 @@ export class ProxyServer {
       this.guard.dialFailed(a.address, err.code);
       const timeout = err instanceof UpstreamTimeout || err.code === 'ETIMEDOUT';
       const why = timeout ? 'timed out' : `failed: ${err.code ?? err.message}`;
-      this.fail(req, res, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'), target);
+      this.fail(
+        req,
+        res,
+        ex,
+        refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'),
+        target,
+      );
     });
     upReq.flushHeaders();
     req.pipe(upReq);
     req.once('error', () => upReq.destroy());
   }
 
-  private relayResponse(req: IncomingMessage, res: ServerResponse, ex: Exchange, target: Target, a: Admitted, upRes: IncomingMessage): void {
+  private relayResponse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    target: Target,
+    a: Admitted,
+    upRes: IncomingMessage,
+  ): void {
     const status = upRes.statusCode ?? 502;
     if (tooManyFields(upRes.rawHeaders)) {
       upRes.destroy();
@@ -635,7 +777,12 @@ export class ProxyServer {
   }
 
   /** Resolves to the upstream socket once the upgrade is established, or undefined if refused. */
-  private async handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<Socket | undefined> {
+  private async handleUpgrade(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    ex: Exchange,
+  ): Promise<Socket | undefined> {
     if (tooManyFields(req.rawHeaders)) {
       this.rawFail(socket, ex, tooManyRequestFields());
       return undefined;
@@ -643,7 +790,8 @@ export class ProxyServer {
     let target: Target;
     try {
       target = parseAbsoluteTarget(requestUrl(req));
-      if (target.scheme !== 'http') throw new TargetError('upgrades are proxied for http:// URLs only; use CONNECT for TLS');
+      if (target.scheme !== 'http')
+        throw new TargetError('upgrades are proxied for http:// URLs only; use CONNECT for TLS');
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
       this.rawFail(socket, ex, refusal(400, err.message));
@@ -652,7 +800,12 @@ export class ProxyServer {
     ex.host = target.host;
     ex.url = target.display;
     if (this.tunnels >= this.maxTunnels) {
-      this.rawFail(socket, ex, refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'), target);
+      this.rawFail(
+        socket,
+        ex,
+        refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'),
+        target,
+      );
       return undefined;
     }
     const a = await admit(this.deps, req, target, ex, false);
@@ -660,10 +813,22 @@ export class ProxyServer {
       this.rawFail(socket, ex, a, target, wantsHtml(req.headers.accept));
       return undefined;
     }
-    const headers = endToEndHeaders(req.rawHeaders, { drop: DROP_ON_REQUEST, keepUpgrade: true, edits: a.policy.requestHeaderEdits(a.ctx) });
+    const headers = endToEndHeaders(req.rawHeaders, {
+      drop: DROP_ON_REQUEST,
+      keepUpgrade: true,
+      edits: a.policy.requestHeaderEdits(a.ctx),
+    });
     headers.push('Host', target.authority, 'Via', this.via, 'X-Forwarded-For', ex.client);
     return new Promise<Socket | undefined>((resolve) => {
-      const upReq = http.request({ host: a.address, port: target.port, method: req.method, path: target.path, headers, setHost: false, agent: false });
+      const upReq = http.request({
+        host: a.address,
+        port: target.port,
+        method: req.method,
+        path: target.path,
+        headers,
+        setHost: false,
+        agent: false,
+      });
       upReq.maxHeadersCount = 0;
       upReq.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upReq.destroy(new UpstreamTimeout('upstream timed out')));
       upReq.on('upgrade', (upRes, upSocket: Socket, upHead) => {
@@ -675,7 +840,10 @@ export class ProxyServer {
           return;
         }
         ex.status = upRes.statusCode ?? 101;
-        const respHeaders = endToEndHeaders(upRes.rawHeaders, { keepUpgrade: true, edits: a.policy.responseHeaderEdits(a.ctx) });
+        const respHeaders = endToEndHeaders(upRes.rawHeaders, {
+          keepUpgrade: true,
+          edits: a.policy.responseHeaderEdits(a.ctx),
+        });
         respHeaders.push('Via', this.via);
         let text = `HTTP/1.1 ${ex.status} ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`;
         for (let i = 0; i < respHeaders.length; i += 2) text += `${respHeaders[i]}: ${respHeaders[i + 1]}\r\n`;
@@ -705,7 +873,16 @@ export class ProxyServer {
       upReq.on('error', (err: NodeJS.ErrnoException) => {
         this.guard.dialFailed(a.address, err.code);
         const timeout = err instanceof UpstreamTimeout;
-        this.rawFail(socket, ex, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`, 'allow'), target);
+        this.rawFail(
+          socket,
+          ex,
+          refusal(
+            timeout ? 504 : 502,
+            `upstream ${target.authority} (${a.address}) ${timeout ? 'timed out' : `failed: ${err.code ?? err.message}`}`,
+            'allow',
+          ),
+          target,
+        );
         resolve(undefined);
       });
       upReq.end();
@@ -743,7 +920,13 @@ export class ProxyServer {
     ex.url = target.display;
     if (this.tunnels >= this.maxTunnels) {
       this.opts.metrics.rejected.labels('tunnel-limit').inc();
-      this.refuseTunnel(socket, ex, refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'), startRead, target);
+      this.refuseTunnel(
+        socket,
+        ex,
+        refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'),
+        startRead,
+        target,
+      );
       return;
     }
     this.tunnels++;
@@ -785,15 +968,36 @@ export class ProxyServer {
     this.record(ex, socket.bytesRead - startRead, 0);
   }
 
-  private tunnelFailed(socket: Socket, ex: Exchange, err: Error & { code?: string }, address: string, target: Target, startRead: number): void {
+  private tunnelFailed(
+    socket: Socket,
+    ex: Exchange,
+    err: Error & { code?: string },
+    address: string,
+    target: Target,
+    startRead: number,
+  ): void {
     this.tunnels--;
     const timeout = err instanceof UpstreamTimeout;
     const why = timeout ? 'timed out' : (err.code ?? err.message);
-    this.refuseTunnel(socket, ex, refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${address}): ${why}`, 'allow'), startRead, target);
+    this.refuseTunnel(
+      socket,
+      ex,
+      refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${address}): ${why}`, 'allow'),
+      startRead,
+      target,
+    );
   }
 
   /** Separate from `handleConnect` so that the tunnel's closures keep neither the request nor the decision alive. */
-  private dialTunnel(socket: Socket, head: Buffer | undefined, ex: Exchange, a: Admitted, target: Target, startRead: number, redials: number): void {
+  private dialTunnel(
+    socket: Socket,
+    head: Buffer | undefined,
+    ex: Exchange,
+    a: Admitted,
+    target: Target,
+    startRead: number,
+    redials: number,
+  ): void {
     const address = a.address;
     const onread = tunnelReadOptions();
     const upstream = net.connect({ host: address, port: target.port, allowHalfOpen: true, noDelay: true, onread });

@@ -4,11 +4,28 @@ import { RequestCounter, RequestHistogram } from './request-metrics.js';
 const BOUNDS = [0.001, 0.01, 0.1, 1];
 
 /** The same metrics twice: prom-client's own, and ours; every value fed to both. */
-function pair(): { theirs: Registry; ours: Registry; inc(action: string, n: number): void; observe(kind: string, v: number): void; plain(v: number): void } {
+function pair(): {
+  theirs: Registry;
+  ours: Registry;
+  inc(action: string, n: number): void;
+  observe(kind: string, v: number): void;
+  plain(v: number): void;
+} {
   const theirs = new Registry();
   const ours = new Registry();
-  const counter = new Counter({ name: 'x_requests_total', help: 'Requests', labelNames: ['action'], registers: [theirs] });
-  const histogram = new Histogram({ name: 'x_seconds', help: 'Time', labelNames: ['kind'], buckets: BOUNDS, registers: [theirs] });
+  const counter = new Counter({
+    name: 'x_requests_total',
+    help: 'Requests',
+    labelNames: ['action'],
+    registers: [theirs],
+  });
+  const histogram = new Histogram({
+    name: 'x_seconds',
+    help: 'Time',
+    labelNames: ['kind'],
+    buckets: BOUNDS,
+    registers: [theirs],
+  });
   const unlabelled = new Histogram({ name: 'x_plain_seconds', help: 'Plain', buckets: BOUNDS, registers: [theirs] });
   const myCounter = new RequestCounter('x_requests_total', 'Requests', 'action', ours);
   const myHistogram = new RequestHistogram('x_seconds', 'Time', BOUNDS, 'kind', ours);
@@ -44,8 +61,11 @@ describe('request metrics', () => {
     for (const v of [0.0001, 0.02]) m.plain(v);
     expect(await m.ours.metrics()).toBe(await m.theirs.metrics());
     // Exemplars are off: prom-client leaves an empty `exemplar` field on some values.
-    const withoutExemplars = (json: unknown): unknown => JSON.parse(JSON.stringify(json, (k, v: unknown) => (k === 'exemplar' && v == null ? undefined : v)));
-    expect(withoutExemplars(await m.ours.getMetricsAsJSON())).toEqual(withoutExemplars(await m.theirs.getMetricsAsJSON()));
+    const withoutExemplars = (json: unknown): unknown =>
+      JSON.parse(JSON.stringify(json, (k, v: unknown) => (k === 'exemplar' && v == null ? undefined : v)));
+    expect(withoutExemplars(await m.ours.getMetricsAsJSON())).toEqual(
+      withoutExemplars(await m.theirs.getMetricsAsJSON()),
+    );
   });
 
   it('sum over workers as prom-client does', async () => {
@@ -55,7 +75,8 @@ describe('request metrics', () => {
     m.observe('http', 0.05);
     m.observe('connect', 0.5);
     m.plain(0.002);
-    const sum = async (r: Registry): Promise<string> => AggregatorRegistry.aggregate([await r.getMetricsAsJSON(), await r.getMetricsAsJSON()]).metrics();
+    const sum = async (r: Registry): Promise<string> =>
+      AggregatorRegistry.aggregate([await r.getMetricsAsJSON(), await r.getMetricsAsJSON()]).metrics();
     const ours = await sum(m.ours);
     expect(ours).toBe(await sum(m.theirs));
     expect(ours).toContain('x_requests_total{action="allow"} 6');

@@ -103,7 +103,8 @@ export class RequestHistogram {
   }
 
   series(labelValue?: string): HistogramSeries {
-    const labels: Labels = this.labelName === undefined || labelValue === undefined ? {} : { [this.labelName]: labelValue };
+    const labels: Labels =
+      this.labelName === undefined || labelValue === undefined ? {} : { [this.labelName]: labelValue };
     const s = new HistogramSeries(this.bounds, labels);
     this.all.push(s);
     return s;

@@ -1,11 +1,29 @@
-import { isValidHostHeader, parseAbsoluteTarget, parseConnectTarget, parseWithUrl, plainHttpTarget, TargetError, type Target } from './request-target.js';
+import {
+  isValidHostHeader,
+  parseAbsoluteTarget,
+  parseConnectTarget,
+  parseWithUrl,
+  plainHttpTarget,
+  TargetError,
+  type Target,
+} from './request-target.js';
 
 describe('parseAbsoluteTarget', () => {
   it('takes host, port and normalised path from the URI', () => {
     expect(parseAbsoluteTarget('http://Example.COM/a/../b?q=1')).toEqual({
-      scheme: 'http', host: 'example.com', port: 80, path: '/b?q=1', authority: 'example.com', display: 'http://example.com/b?q=1',
+      scheme: 'http',
+      host: 'example.com',
+      port: 80,
+      path: '/b?q=1',
+      authority: 'example.com',
+      display: 'http://example.com/b?q=1',
     });
-    expect(parseAbsoluteTarget('https://[::1]:8443/')).toMatchObject({ scheme: 'https', host: '::1', port: 8443, authority: '[::1]:8443' });
+    expect(parseAbsoluteTarget('https://[::1]:8443/')).toMatchObject({
+      scheme: 'https',
+      host: '::1',
+      port: 8443,
+      authority: '[::1]:8443',
+    });
   });
 
   it('normalises numeric IPv4 forms, so policy and guard see the real address', () => {
@@ -27,21 +45,39 @@ describe('parseAbsoluteTarget', () => {
 
 describe('parseConnectTarget', () => {
   it('parses names, IPv4 and bracketed IPv6', () => {
-    expect(parseConnectTarget('Example.com:443')).toMatchObject({ host: 'example.com', port: 443, display: 'example.com:443' });
-    expect(parseConnectTarget('[2001:db8::1]:443')).toMatchObject({ host: '2001:db8::1', port: 443, display: '[2001:db8::1]:443' });
+    expect(parseConnectTarget('Example.com:443')).toMatchObject({
+      host: 'example.com',
+      port: 443,
+      display: 'example.com:443',
+    });
+    expect(parseConnectTarget('[2001:db8::1]:443')).toMatchObject({
+      host: '2001:db8::1',
+      port: 443,
+      display: '[2001:db8::1]:443',
+    });
   });
 
-  it.each(['example.com', 'example.com:', 'example.com:0', 'example.com:65536', '2001:db8::1:443', '[::1]443', 'a/b:443', ':443'])(
-    'refuses %s',
-    (t) => {
-      expect(() => parseConnectTarget(t)).toThrow(TargetError);
-    },
-  );
+  it.each([
+    'example.com',
+    'example.com:',
+    'example.com:0',
+    'example.com:65536',
+    '2001:db8::1:443',
+    '[::1]443',
+    'a/b:443',
+    ':443',
+  ])('refuses %s', (t) => {
+    expect(() => parseConnectTarget(t)).toThrow(TargetError);
+  });
 });
 
 describe('isValidHostHeader', () => {
-  it.each(['example.com', 'example.com:8080', '[::1]:80', '10.0.0.1', 'host_name.local.'])('accepts %s', (h) => expect(isValidHostHeader(h)).toBe(true));
-  it.each(['bad host', 'user@host', 'a/b', 'host:port', '', 'x'.repeat(300)])('refuses %s', (h) => expect(isValidHostHeader(h)).toBe(false));
+  it.each(['example.com', 'example.com:8080', '[::1]:80', '10.0.0.1', 'host_name.local.'])('accepts %s', (h) =>
+    expect(isValidHostHeader(h)).toBe(true),
+  );
+  it.each(['bad host', 'user@host', 'a/b', 'host:port', '', 'x'.repeat(300)])('refuses %s', (h) =>
+    expect(isValidHostHeader(h)).toBe(false),
+  );
 });
 
 describe('plainHttpTarget', () => {
@@ -62,19 +98,79 @@ describe('plainHttpTarget', () => {
   };
 
   it('parses the common forms itself, exactly as the URL parser does', () => {
-    for (const t of ['http://example.com/a?b=c', 'http://127.0.0.1:18080/bench', 'http://host:80/x', 'http://h', 'http://h:8080', 'http://a.b.c./p;x=1?q=/a/../b']) {
+    for (const t of [
+      'http://example.com/a?b=c',
+      'http://127.0.0.1:18080/bench',
+      'http://host:80/x',
+      'http://h',
+      'http://h:8080',
+      'http://a.b.c./p;x=1?q=/a/../b',
+    ]) {
       expect(plainHttpTarget(t)).toEqual(parseWithUrl(t));
     }
   });
 
   it('leaves every form the URL parser would rewrite to it', () => {
-    for (const t of ['http://Example.com/', 'http://0x7f.1/', 'http://2130706433/', 'http://1.2.3.4./', 'http://h/a/../b', 'http://h/%2e%2E/x', 'http://h/p?', 'http://h/p#f', "http://h/?a='b'", 'http://h:080/', 'http://h:/', 'http://xn--nxasmq6b.com/', 'http:///h/', 'http://h\\p', 'http://u@h/']) {
+    for (const t of [
+      'http://Example.com/',
+      'http://0x7f.1/',
+      'http://2130706433/',
+      'http://1.2.3.4./',
+      'http://h/a/../b',
+      'http://h/%2e%2E/x',
+      'http://h/p?',
+      'http://h/p#f',
+      "http://h/?a='b'",
+      'http://h:080/',
+      'http://h:/',
+      'http://xn--nxasmq6b.com/',
+      'http:///h/',
+      'http://h\\p',
+      'http://u@h/',
+    ]) {
       expect(plainHttpTarget(t)).toBeUndefined();
     }
   });
 
   it('agrees with the URL parser on generated targets (result or refusal)', () => {
-    const parts = ['a', 'Z', '0', '1', '9', '255', '256', '07', '0x', '.', '..', '-', '_', '/', '?', '#', ':', '80', '8080', '65536', '@', '%2e', '%2E', '%20', 'xn--', "'", '[', ']', '::1', ' ', '\\', '~', '!', 'é', '&', '='];
+    const parts = [
+      'a',
+      'Z',
+      '0',
+      '1',
+      '9',
+      '255',
+      '256',
+      '07',
+      '0x',
+      '.',
+      '..',
+      '-',
+      '_',
+      '/',
+      '?',
+      '#',
+      ':',
+      '80',
+      '8080',
+      '65536',
+      '@',
+      '%2e',
+      '%2E',
+      '%20',
+      'xn--',
+      "'",
+      '[',
+      ']',
+      '::1',
+      ' ',
+      '\\',
+      '~',
+      '!',
+      'é',
+      '&',
+      '=',
+    ];
     const hostParts = ['a', 'b', 'Z', '0', '1', '255', '256', '07', '0x', '.', '-', '_', 'xn--', 'é'];
     let seed = 42;
     const rand = (n: number): number => {

@@ -106,7 +106,8 @@ const PLAIN_HOST = new Uint8Array(128);
 for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789-._') PLAIN_HOST[c.charCodeAt(0)] = 1;
 /** Path and query bytes the URL parser leaves as they are (no `#`, `\\`, brackets, quotes or spaces). */
 const PLAIN_PATH = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?@!$&()*+,;=%") PLAIN_PATH[c.charCodeAt(0)] = 1;
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?@!$&()*+,;=%')
+  PLAIN_PATH[c.charCodeAt(0)] = 1;
 
 /** A canonical dotted quad (no leading zeros, each part up to 255): the URL parser keeps it as written. */
 function isCanonicalIpv4(host: string): boolean {
@@ -174,7 +175,14 @@ export function plainHttpTarget(t: string): Target | undefined {
     if (port !== 80) authority = t.slice(7, i);
   }
   if (i === t.length) {
-    return { scheme: 'http', host: checkHost(host, 'URL'), port, path: '/', authority, display: `http://${authority}/` };
+    return {
+      scheme: 'http',
+      host: checkHost(host, 'URL'),
+      port,
+      path: '/',
+      authority,
+      display: `http://${authority}/`,
+    };
   }
   if (t.charCodeAt(i) !== 47) return undefined;
   const pathStart = i;
@@ -207,7 +215,8 @@ export function parseConnectTarget(authority: string): Target {
   let portText: string;
   if (authority.startsWith('[')) {
     const end = authority.indexOf(']');
-    if (end === -1 || authority[end + 1] !== ':') throw new TargetError(`${what} "${authority}" must be [address]:port`);
+    if (end === -1 || authority[end + 1] !== ':')
+      throw new TargetError(`${what} "${authority}" must be [address]:port`);
     hostText = authority.slice(1, end);
     portText = authority.slice(end + 2);
   } else {

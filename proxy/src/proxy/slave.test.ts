@@ -33,7 +33,9 @@ describe('slave access records', () => {
   let slave: Slave;
 
   beforeAll(async () => {
-    upstream = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<p>hi</p>'));
+    upstream = http.createServer((_req, res) =>
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<p>hi</p>'),
+    );
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     upstreamPort = (upstream.address() as AddressInfo).port;
     writeFileSync(
@@ -85,13 +87,26 @@ accessRestriction:
     expect(records).toHaveLength(3);
     const hash = slave.active.hash;
     expect(records[0]).toMatchObject({
-      slave: 'unit-slave', client: '127.0.0.1', method: 'GET', host: '127.0.0.1', url: `http://127.0.0.1:${upstreamPort}/page`,
-      status: 200, action: 'allow', rule: 'allow-rest', category: 'local', policyHash: hash,
+      slave: 'unit-slave',
+      client: '127.0.0.1',
+      method: 'GET',
+      host: '127.0.0.1',
+      url: `http://127.0.0.1:${upstreamPort}/page`,
+      status: 200,
+      action: 'allow',
+      rule: 'allow-rest',
+      category: 'local',
+      policyHash: hash,
     });
     expect(records[0].bytesDown).toBeGreaterThan(9);
     expect(records[0].bytesUp).toBeGreaterThan(0);
     expect(records[1]).toMatchObject({ status: 403, action: 'deny', rule: 'deny-secret' });
-    expect(records[2]).toMatchObject({ method: 'CONNECT', url: `127.0.0.1:${upstreamPort}`, status: 200, action: 'allow' });
+    expect(records[2]).toMatchObject({
+      method: 'CONNECT',
+      url: `127.0.0.1:${upstreamPort}`,
+      status: 200,
+      action: 'allow',
+    });
     expect(records[2].bytesUp).toBeGreaterThan(30);
     expect(records[2].bytesDown).toBeGreaterThan(9);
   });
@@ -153,13 +168,19 @@ describe('a host with several addresses, the first refusing connections', () => 
 
   it('sends a GET to the next address within the same request', async () => {
     const port = slave.proxyAddresses[0].port;
-    const got = await send(port, `GET http://multi-a.test:${upstreamPort}/page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const got = await send(
+      port,
+      `GET http://multi-a.test:${upstreamPort}/page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     expect(got).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it('opens a tunnel to the next address within the same CONNECT', async () => {
     const port = slave.proxyAddresses[0].port;
-    const got = await send(port, `CONNECT multi-b.test:${upstreamPort} HTTP/1.1\r\nHost: multi-b.test:${upstreamPort}\r\n\r\n`);
+    const got = await send(
+      port,
+      `CONNECT multi-b.test:${upstreamPort} HTTP/1.1\r\nHost: multi-b.test:${upstreamPort}\r\n\r\n`,
+    );
     expect(got).toMatch(/^HTTP\/1\.1 200 Connection Established/);
   });
 

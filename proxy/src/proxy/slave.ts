@@ -85,8 +85,12 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     try {
       await watcher.load();
     } catch (err) {
-      if (!active.current && watchFile) throw new Error(`cannot load the policy file ${opts.policyFile}: ${(err as Error).message}`);
-      logger.error({ path: opts.policyFile, error: (err as Error).message, hash: active.hash }, 'the policy file is unusable; enforcing what else there is');
+      if (!active.current && watchFile)
+        throw new Error(`cannot load the policy file ${opts.policyFile}: ${(err as Error).message}`);
+      logger.error(
+        { path: opts.policyFile, error: (err as Error).message, hash: active.hash },
+        'the policy file is unusable; enforcing what else there is',
+      );
     }
     if (watchFile) watcher.start();
     else watcher = undefined;
@@ -95,7 +99,8 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
   let metricsServer: MetricsServer | undefined;
   let stopping = false;
   let metricsEndpoints: Endpoint[] = [];
-  const extraOwnEndpoints = (): readonly Endpoint[] => (opts.extraOwnEndpoints ? [...metricsEndpoints, ...opts.extraOwnEndpoints()] : metricsEndpoints);
+  const extraOwnEndpoints = (): readonly Endpoint[] =>
+    opts.extraOwnEndpoints ? [...metricsEndpoints, ...opts.extraOwnEndpoints()] : metricsEndpoints;
   const proxy = new ProxyServer({
     name: opts.name,
     policy: active,
@@ -122,8 +127,8 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
           stopping
             ? { ready: false, detail: 'not ready: shutting down' }
             : active.current
-            ? { ready: true, detail: `ready: policy ${active.hash}` }
-            : { ready: false, detail: 'not ready: no policy loaded yet' },
+              ? { ready: true, detail: `ready: policy ${active.hash}` }
+              : { ready: false, detail: 'not ready: no policy loaded yet' },
       });
       const m = await metricsServer.listen(opts.metricsListen.host, opts.metricsListen.port);
       metricsEndpoints = [{ address: m.address, port: m.port }];
@@ -135,7 +140,12 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     throw err;
   }
   logger.info(
-    { listen: proxyAddresses.map((a) => `${a.address}:${a.port}`), metrics: metricsServer?.address()?.port, policy: active.hash, clients: servedClients(active.current) },
+    {
+      listen: proxyAddresses.map((a) => `${a.address}:${a.port}`),
+      metrics: metricsServer?.address()?.port,
+      policy: active.hash,
+      clients: servedClients(active.current),
+    },
     opts.role === 'worker' ? 'worker started' : 'slave started',
   );
 

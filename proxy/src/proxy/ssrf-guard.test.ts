@@ -59,15 +59,22 @@ describe('blockedReason', () => {
   });
 
   it.each([
-    '93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '64:ff9b::808:808', '2002:808:808::1',
+    '93.184.216.34',
+    '8.8.8.8',
+    '172.32.0.1',
+    '100.128.0.1',
+    '2606:4700::1111',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
     // the embedding forms around a public IPv4 address (8.8.8.8)
-    '::ffff:0:808:808', '64:ff9b:1::808:808', '64:ff9b:1:808:8:800::', '2001:0:4136:e378:8000:63bf:f7f7:f7f7', '2001:db8::5efe:808:808',
-  ])(
-    'lets the public address %s through',
-    (ip) => {
-      expect(reason(ip)).toBeUndefined();
-    },
-  );
+    '::ffff:0:808:808',
+    '64:ff9b:1::808:808',
+    '64:ff9b:1:808:8:800::',
+    '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
+    '2001:db8::5efe:808:808',
+  ])('lets the public address %s through', (ip) => {
+    expect(reason(ip)).toBeUndefined();
+  });
 });
 
 describe('SsrfGuard.check', () => {
@@ -87,11 +94,19 @@ describe('SsrfGuard.check', () => {
   const none = { isSsrfAllowed: (): boolean => false };
 
   it('refuses a name whose answer is internal, naming the address', async () => {
-    expect(await guard.check('metadata.test', 80, none)).toEqual({ ok: false, status: 403, reason: expect.stringMatching(/169\.254\.169\.254, a link-local/) });
+    expect(await guard.check('metadata.test', 80, none)).toEqual({
+      ok: false,
+      status: 403,
+      reason: expect.stringMatching(/169\.254\.169\.254, a link-local/),
+    });
   });
 
   it('refuses when any one of several answers is internal', async () => {
-    expect(await guard.check('mixed.test', 80, none)).toMatchObject({ ok: false, status: 403, reason: expect.stringMatching(/10\.0\.0\.5/) });
+    expect(await guard.check('mixed.test', 80, none)).toMatchObject({
+      ok: false,
+      status: 403,
+      reason: expect.stringMatching(/10\.0\.0\.5/),
+    });
   });
 
   it('returns the checked address to dial, IPv4 first', async () => {
@@ -99,7 +114,14 @@ describe('SsrfGuard.check', () => {
   });
 
   it('hands out another checked address after a dial failure, and the first again when all failed', async () => {
-    const g = new SsrfGuard({ ownEndpoints: () => [], resolver: async () => ['93.184.216.34', '93.184.216.35', '2606:4700::1111'].map((address) => ({ address, family: address.includes(':') ? 6 : 4 })) });
+    const g = new SsrfGuard({
+      ownEndpoints: () => [],
+      resolver: async () =>
+        ['93.184.216.34', '93.184.216.35', '2606:4700::1111'].map((address) => ({
+          address,
+          family: address.includes(':') ? 6 : 4,
+        })),
+    });
     expect(await g.check('multi.test', 80, none)).toMatchObject({ address: '93.184.216.34' });
     // A reset after connecting says nothing about reachability.
     expect(g.dialFailed('93.184.216.34', 'ECONNRESET')).toBe(false);
@@ -115,20 +137,37 @@ describe('SsrfGuard.check', () => {
   it('opens ranges the policy allows, but never the proxy itself', async () => {
     const allowLoopback = { isSsrfAllowed: (ip: string): boolean => ip.startsWith('127.') };
     expect(await guard.check('loop.test', 8080, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
-    expect(await guard.check('loop.test', 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
-    expect(await guard.check('127.0.0.7', 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
+    expect(await guard.check('loop.test', 3128, allowLoopback)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/the proxy itself/),
+    });
+    expect(await guard.check('127.0.0.7', 3128, allowLoopback)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/the proxy itself/),
+    });
   });
 
   it('answers 502 for names that do not resolve', async () => {
-    expect(await guard.check('nowhere.test', 80, none)).toMatchObject({ ok: false, status: 502, reason: expect.stringMatching(/ENOTFOUND/) });
+    expect(await guard.check('nowhere.test', 80, none)).toMatchObject({
+      ok: false,
+      status: 502,
+      reason: expect.stringMatching(/ENOTFOUND/),
+    });
   });
 
   it('judges a remembered literal or name again for each policy and port', async () => {
     const allowLoopback = { isSsrfAllowed: (ip: string): boolean => ip.startsWith('127.') };
     for (const host of ['127.0.0.1', 'loop.test']) {
       expect(await guard.check(host, 8080, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
-      expect(await guard.check(host, 8080, none)).toMatchObject({ ok: false, status: 403, reason: expect.stringMatching(/loopback/) });
-      expect(await guard.check(host, 3128, allowLoopback)).toMatchObject({ ok: false, reason: expect.stringMatching(/the proxy itself/) });
+      expect(await guard.check(host, 8080, none)).toMatchObject({
+        ok: false,
+        status: 403,
+        reason: expect.stringMatching(/loopback/),
+      });
+      expect(await guard.check(host, 3128, allowLoopback)).toMatchObject({
+        ok: false,
+        reason: expect.stringMatching(/the proxy itself/),
+      });
       expect(await guard.check(host, 8081, allowLoopback)).toEqual({ ok: true, address: '127.0.0.1', family: 4 });
     }
   });

@@ -96,7 +96,13 @@ const DNS_CACHE_MAX = 10_000;
 const UNREACHABLE_MS = 30_000;
 
 /** Connection errors that mean nothing reached the address: another address of the host may work. */
-const DIAL_FAILURES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
+const DIAL_FAILURES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ETIMEDOUT',
+]);
 /** Most other addresses one request tries after its first dial failed. */
 export const MAX_REDIALS = 3;
 
@@ -123,7 +129,13 @@ function classify(address: string): Classified {
   const parsed = parseIp(address);
   if (!parsed) return { valid: false, address };
   const text = formatIp(parsed);
-  return { valid: true, address: text, family: parsed.version, reason: blockedReason(parsed), verdict: { ok: true, address: text, family: parsed.version } };
+  return {
+    valid: true,
+    address: text,
+    family: parsed.version,
+    reason: blockedReason(parsed),
+    verdict: { ok: true, address: text, family: parsed.version },
+  };
 }
 
 export class SsrfGuard {
@@ -157,7 +169,11 @@ export class SsrfGuard {
         this.cache.set(key, { expires: Date.now() + DNS_CACHE_TTL_MS, addresses });
         return this.judge(host, port, addresses, policy);
       },
-      (err: NodeJS.ErrnoException): GuardVerdict => ({ ok: false, status: 502, reason: `cannot resolve ${host}: ${err.code ?? String(err)}` }),
+      (err: NodeJS.ErrnoException): GuardVerdict => ({
+        ok: false,
+        status: 502,
+        reason: `cannot resolve ${host}: ${err.code ?? String(err)}`,
+      }),
     );
   }
 
@@ -196,7 +212,8 @@ export class SsrfGuard {
     const avoid = this.unreachable.size > 0;
     const own = this.opts.ownEndpoints();
     for (const a of addresses) {
-      if (!a.valid) return { ok: false, status: 502, reason: `resolver returned a non-address "${a.address}" for ${host}` };
+      if (!a.valid)
+        return { ok: false, status: 502, reason: `resolver returned a non-address "${a.address}" for ${host}` };
       if (this.isOwnEndpoint(own, a.address, port)) {
         return { ok: false, status: 403, reason: `${host} resolves to ${a.address}:${port}, the proxy itself` };
       }

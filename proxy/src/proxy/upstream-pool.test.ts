@@ -81,7 +81,7 @@ describe('UpstreamPool', () => {
     }
   });
 
-  it('reads large transfers into the socket\'s own buffer, and replaces it when the owner keeps one', async () => {
+  it("reads large transfers into the socket's own buffer, and replaces it when the owner keeps one", async () => {
     const pool = new UpstreamPool(2000, 300);
     try {
       const owner = new Owner();

@@ -101,7 +101,12 @@ export class UpstreamPool {
       return { socket: pooled, reused: true };
     }
     const reads = new ReadBuffers();
-    const s = net.connect({ host: address, port, noDelay: true, onread: { buffer: reads.next, callback: onRead as net.OnReadOpts['callback'] } }) as PooledSocket;
+    const s = net.connect({
+      host: address,
+      port,
+      noDelay: true,
+      onread: { buffer: reads.next, callback: onRead as net.OnReadOpts['callback'] },
+    }) as PooledSocket;
     s[kOwner] = owner;
     s[kKey] = key;
     s[kReads] = reads;

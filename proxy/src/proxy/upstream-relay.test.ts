@@ -1,6 +1,7 @@
 import { upstreamFailure } from './upstream-relay.js';
 
-const err = (code: string, cause?: string): Error & { code: string } => Object.assign(new Error(code), { code, cause: cause ? { code: cause } : undefined });
+const err = (code: string, cause?: string): Error & { code: string } =>
+  Object.assign(new Error(code), { code, cause: cause ? { code: cause } : undefined });
 
 describe('upstreamFailure', () => {
   it('maps timeouts to 504 and everything else to 502 with the most specific code', () => {

@@ -33,14 +33,22 @@ export function primaryEndpoints(): Endpoint[] {
 }
 
 /** In a worker: lets the primary aggregate this registry and know the worker's state. */
-export function reportToPrimary(registry: Registry, addresses: AddressInfo[], policy: { hash: string | undefined; current: CompiledPolicy | undefined; on(e: 'change', l: () => void): unknown }): void {
+export function reportToPrimary(
+  registry: Registry,
+  addresses: AddressInfo[],
+  policy: { hash: string | undefined; current: CompiledPolicy | undefined; on(e: 'change', l: () => void): unknown },
+): void {
   AggregatorRegistry.setRegistries([registry]);
   // prom-client installs the worker's answer to the primary's metrics requests on construction.
   new AggregatorRegistry();
   const send = (m: WorkerMessage): void => {
     if (process.connected) process.send?.(m);
   };
-  send({ type: 'safesquid:listening', addresses: addresses.map((a) => ({ address: a.address, port: a.port })), clients: servedClients(policy.current) });
+  send({
+    type: 'safesquid:listening',
+    addresses: addresses.map((a) => ({ address: a.address, port: a.port })),
+    clients: servedClients(policy.current),
+  });
   send({ type: 'safesquid:policy', hash: policy.hash });
   policy.on('change', () => send({ type: 'safesquid:policy', hash: policy.hash }));
 }
@@ -72,12 +80,19 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
         if (live.length === 0 || without.length > 0) {
           return { ready: false, detail: `not ready: ${without.length} of ${live.length} workers have no policy yet` };
         }
-        return { ready: true, detail: `ready: ${live.length} workers, policy ${[...new Set(live.map((w) => hashes.get(w.id)))].join(', ')}` };
+        return {
+          ready: true,
+          detail: `ready: ${live.length} workers, policy ${[...new Set(live.map((w) => hashes.get(w.id)))].join(', ')}`,
+        };
       },
     });
     metricsAddress = await metrics.listen(opts.metricsListen.host, opts.metricsListen.port);
   }
-  const env = { [METRICS_ENV]: JSON.stringify(metricsAddress ? [{ address: metricsAddress.address, port: metricsAddress.port }] : []) };
+  const env = {
+    [METRICS_ENV]: JSON.stringify(
+      metricsAddress ? [{ address: metricsAddress.address, port: metricsAddress.port }] : [],
+    ),
+  };
 
   let announce: ((addresses: string[]) => void) | undefined;
   const listening = new Promise<string[]>((resolve) => (announce = resolve));
@@ -108,7 +123,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
     listening,
     new Promise<never>((_, reject) => {
       cluster.once('exit', (worker, code) => {
-        if (!listeningWorkers.has(worker.id)) reject(new Error(`a worker exited with code ${code} before it was listening (see its log above)`));
+        if (!listeningWorkers.has(worker.id))
+          reject(new Error(`a worker exited with code ${code} before it was listening (see its log above)`));
       });
     }),
   ]).catch(async (err: Error) => {

@@ -71,7 +71,8 @@ export const FIELD_CHECKS = {
   bytesUp: count(0, Number.MAX_SAFE_INTEGER),
   bytesDown: count(0, Number.MAX_SAFE_INTEGER),
   durationMs: count(0, Number.MAX_SAFE_INTEGER),
-  action: ((v) => (typeof v === 'string' && ACTIONS.has(v) ? undefined : `expected allow|deny|redirect, got ${describe(v)}`)) as Check,
+  action: ((v) =>
+    typeof v === 'string' && ACTIONS.has(v) ? undefined : `expected allow|deny|redirect, got ${describe(v)}`) as Check,
   user: text(MAX_SHORT),
   rule: text(MAX_SHORT),
   category: text(MAX_SHORT),
@@ -80,18 +81,22 @@ export const FIELD_CHECKS = {
 
 // The checks above, as plain predicates: a 10 000-record batch runs them 150 000 times, and
 // the messages are only needed for the one field that fails.
-const isText = (v: unknown, max: number): v is string =>
-  typeof v === 'string' && v.length > 0 && v.length <= max;
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
 const isCount = (v: unknown, min: number, max: number): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-const isOptionalText = (v: unknown, max: number): v is string | undefined | null => v === undefined || v === null || isText(v, max);
+const isOptionalText = (v: unknown, max: number): v is string | undefined | null =>
+  v === undefined || v === null || isText(v, max);
 
 function refuse(at: string, index: number, key: keyof AccessRecord, value: unknown): never {
   throw new BatchValidationError(`${at}.${key}: ${FIELD_CHECKS[key](value)}`, key, index);
 }
 
 function refuseSlave(at: string, index: number, recordSlave: unknown, slave: string): never {
-  throw new BatchValidationError(`${at}.slave: "${String(recordSlave)}" does not match the batch's slave "${slave}"`, 'slave', index);
+  throw new BatchValidationError(
+    `${at}.slave: "${String(recordSlave)}" does not match the batch's slave "${slave}"`,
+    'slave',
+    index,
+  );
 }
 
 /**
@@ -112,23 +117,41 @@ function checkedRecord(o: Fields, list: string, index: number, slave: string): A
   const { time, slave: recordSlave, client, method, host, url, status, bytesUp, bytesDown, durationMs, action } = o;
   const { user, rule, category, policyHash } = o;
   if (
-    !isCount(time, TIME_MIN, TIME_MAX) || !isText(recordSlave, MAX_SHORT) || !isText(client, MAX_SHORT) ||
-    !isText(method, 32) || !isText(host, MAX_SHORT) || !isText(url, MAX_TEXT) || !isCount(status, 0, 999) ||
-    !isCount(bytesUp, 0, Number.MAX_SAFE_INTEGER) || !isCount(bytesDown, 0, Number.MAX_SAFE_INTEGER) ||
-    !isCount(durationMs, 0, Number.MAX_SAFE_INTEGER) || (action !== 'allow' && action !== 'deny' && action !== 'redirect') ||
-    !isOptionalText(user, MAX_SHORT) || !isOptionalText(rule, MAX_SHORT) || !isOptionalText(category, MAX_SHORT) ||
+    !isCount(time, TIME_MIN, TIME_MAX) ||
+    !isText(recordSlave, MAX_SHORT) ||
+    !isText(client, MAX_SHORT) ||
+    !isText(method, 32) ||
+    !isText(host, MAX_SHORT) ||
+    !isText(url, MAX_TEXT) ||
+    !isCount(status, 0, 999) ||
+    !isCount(bytesUp, 0, Number.MAX_SAFE_INTEGER) ||
+    !isCount(bytesDown, 0, Number.MAX_SAFE_INTEGER) ||
+    !isCount(durationMs, 0, Number.MAX_SAFE_INTEGER) ||
+    (action !== 'allow' && action !== 'deny' && action !== 'redirect') ||
+    !isOptionalText(user, MAX_SHORT) ||
+    !isOptionalText(rule, MAX_SHORT) ||
+    !isOptionalText(category, MAX_SHORT) ||
     !isOptionalText(policyHash, 128)
   ) {
     const at = `${list}[${index}]`;
     for (const key of REQUIRED_KEYS) if (FIELD_CHECKS[key](o[key])) refuse(at, index, key, o[key]);
     if (recordSlave !== slave) refuseSlave(at, index, recordSlave, slave);
-    for (const key of OPTIONAL_KEYS) if (o[key] !== undefined && o[key] !== null && FIELD_CHECKS[key](o[key])) refuse(at, index, key, o[key]);
+    for (const key of OPTIONAL_KEYS)
+      if (o[key] !== undefined && o[key] !== null && FIELD_CHECKS[key](o[key])) refuse(at, index, key, o[key]);
   }
   if (recordSlave !== slave) refuseSlave(`${list}[${index}]`, index, recordSlave, slave);
   const out: AccessRecord = {
-    time: time as number, slave, client: client as string, method: method as string, host: (host as string).toLowerCase(),
-    url: url as string, status: status as number, bytesUp: bytesUp as number, bytesDown: bytesDown as number,
-    durationMs: durationMs as number, action: action as AccessRecord['action'],
+    time: time as number,
+    slave,
+    client: client as string,
+    method: method as string,
+    host: (host as string).toLowerCase(),
+    url: url as string,
+    status: status as number,
+    bytesUp: bytesUp as number,
+    bytesDown: bytesDown as number,
+    durationMs: durationMs as number,
+    action: action as AccessRecord['action'],
   };
   if (user !== undefined && user !== null) out.user = user as string;
   if (rule !== undefined && rule !== null) out.rule = rule as string;
@@ -138,7 +161,17 @@ function checkedRecord(o: Fields, list: string, index: number, slave: string): A
 }
 
 const REQUIRED_KEYS = [
-  'time', 'slave', 'client', 'method', 'host', 'url', 'status', 'bytesUp', 'bytesDown', 'durationMs', 'action',
+  'time',
+  'slave',
+  'client',
+  'method',
+  'host',
+  'url',
+  'status',
+  'bytesUp',
+  'bytesDown',
+  'durationMs',
+  'action',
 ] as const satisfies readonly (keyof AccessRecord)[];
 const OPTIONAL_KEYS = ['user', 'rule', 'category', 'policyHash'] as const satisfies readonly (keyof AccessRecord)[];
 
@@ -161,7 +194,10 @@ export function validateBatch(body: unknown, headerSlave: string | undefined, ma
   if (slaveProblem) throw new BatchValidationError(`slave: ${slaveProblem}`, 'slave');
   const slave = b.slave as string;
   if (headerSlave !== undefined && headerSlave !== slave) {
-    throw new BatchValidationError(`slave: "${slave}" does not match the X-SafeSquid-Slave header "${headerSlave}"`, 'slave');
+    throw new BatchValidationError(
+      `slave: "${slave}" does not match the X-SafeSquid-Slave header "${headerSlave}"`,
+      'slave',
+    );
   }
   if (b.rows !== undefined && b.records !== undefined) {
     throw new BatchValidationError('batch: has both "rows" and "records"; send one of them', 'batch');
@@ -181,24 +217,43 @@ const ROW_KEYS = new Set<string>([...REQUIRED_KEYS, ...OPTIONAL_KEYS].filter((k)
 /** Where each known column sits in a row (-1: absent, which only optional columns may be). */
 function columnIndexes(columns: unknown): Record<Exclude<keyof AccessRecord, 'slave'>, number> & { count: number } {
   if (!Array.isArray(columns) || columns.length === 0 || columns.length > 64) {
-    throw new BatchValidationError(`columns: expected an array of 1-64 column names, got ${describe(columns)}`, 'columns');
+    throw new BatchValidationError(
+      `columns: expected an array of 1-64 column names, got ${describe(columns)}`,
+      'columns',
+    );
   }
   const at = new Map<string, number>();
   columns.forEach((c, i) => {
-    if (typeof c !== 'string') throw new BatchValidationError(`columns[${i}]: expected a column name, got ${describe(c)}`, 'columns');
+    if (typeof c !== 'string')
+      throw new BatchValidationError(`columns[${i}]: expected a column name, got ${describe(c)}`, 'columns');
     if (at.has(c)) throw new BatchValidationError(`columns[${i}]: "${c}" is named twice`, 'columns');
     // Unknown columns are skipped, for forward compatibility.
     if (ROW_KEYS.has(c)) at.set(c, i);
   });
   for (const key of REQUIRED_KEYS) {
-    if (key !== 'slave' && !at.has(key)) throw new BatchValidationError(`columns: "${key}" is missing; rows need ${REQUIRED_KEYS.filter((k) => k !== 'slave').join(', ')}`, 'columns');
+    if (key !== 'slave' && !at.has(key))
+      throw new BatchValidationError(
+        `columns: "${key}" is missing; rows need ${REQUIRED_KEYS.filter((k) => k !== 'slave').join(', ')}`,
+        'columns',
+      );
   }
   const index = (key: string) => at.get(key) ?? -1;
   return {
-    count: columns.length, time: index('time'), client: index('client'), method: index('method'), host: index('host'),
-    url: index('url'), status: index('status'), bytesUp: index('bytesUp'), bytesDown: index('bytesDown'),
-    durationMs: index('durationMs'), action: index('action'), user: index('user'), rule: index('rule'),
-    category: index('category'), policyHash: index('policyHash'),
+    count: columns.length,
+    time: index('time'),
+    client: index('client'),
+    method: index('method'),
+    host: index('host'),
+    url: index('url'),
+    status: index('status'),
+    bytesUp: index('bytesUp'),
+    bytesDown: index('bytesDown'),
+    durationMs: index('durationMs'),
+    action: index('action'),
+    user: index('user'),
+    rule: index('rule'),
+    category: index('category'),
+    policyHash: index('policyHash'),
   };
 }
 
@@ -224,7 +279,11 @@ function rowRecords(b: Record<string, unknown>, rows: unknown[], slave: string):
   const fields: Fields = { slave };
   return rows.map((row, index) => {
     if (!Array.isArray(row) || row.length !== col.count) {
-      throw new BatchValidationError(`rows[${index}]: expected an array of ${col.count} values (one per column), got ${describe(row)}${Array.isArray(row) ? ` of ${row.length}` : ''}`, `rows[${index}]`, index);
+      throw new BatchValidationError(
+        `rows[${index}]: expected an array of ${col.count} values (one per column), got ${describe(row)}${Array.isArray(row) ? ` of ${row.length}` : ''}`,
+        `rows[${index}]`,
+        index,
+      );
     }
     fields.time = row[col.time];
     fields.client = row[col.client];
@@ -242,7 +301,12 @@ function rowRecords(b: Record<string, unknown>, rows: unknown[], slave: string):
     const key = get(row, col.policyHash);
     if (key === undefined || key === null) fields.policyHash = undefined;
     else if (typeof key === 'number' && hashes.has(key)) fields.policyHash = hashes.get(key);
-    else throw new BatchValidationError(`rows[${index}].policyHash: ${describe(key)} is not a key of the batch's policyHashes`, 'policyHash', index);
+    else
+      throw new BatchValidationError(
+        `rows[${index}].policyHash: ${describe(key)} is not a key of the batch's policyHashes`,
+        'policyHash',
+        index,
+      );
     return checkedRecord(fields, 'rows', index, slave);
   });
 }

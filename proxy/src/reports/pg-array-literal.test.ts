@@ -20,7 +20,13 @@ describe('PostgreSQL array literals', () => {
   it('says what pg itself would say for every column of a batch, awkward strings included, whole or in slices', () => {
     const records: AccessRecord[] = [
       ...fixtureBatches().flatMap((b) => b.records),
-      ...NASTY_TEXT.map((t, i) => ({ ...fixtureBatches()[0].records[0], user: t, url: `http://x/${t}`, rule: t, time: 1 + i })),
+      ...NASTY_TEXT.map((t, i) => ({
+        ...fixtureBatches()[0].records[0],
+        user: t,
+        url: `http://x/${t}`,
+        rule: t,
+        time: 1 + i,
+      })),
     ];
     // pg quotes numbers too ('{"1"}'); PostgreSQL reads both forms as the same integers.
     const expected = (values: unknown[]) =>
@@ -28,14 +34,32 @@ describe('PostgreSQL array literals', () => {
     // The policy as its id in policy_hashes: any hash is 7 here, no hash NULL.
     const policyId = (r: AccessRecord) => (r.policyHash === undefined ? null : 7);
     const columns: ((r: AccessRecord) => unknown)[] = [
-      (r) => r.time, (r) => r.slave, (r) => r.client, (r) => r.user ?? null, (r) => r.method, (r) => r.host, (r) => r.url,
-      (r) => r.status, (r) => r.bytesUp, (r) => r.bytesDown, (r) => r.durationMs, (r) => r.action, (r) => r.rule ?? null,
-      (r) => r.category ?? null, policyId,
+      (r) => r.time,
+      (r) => r.slave,
+      (r) => r.client,
+      (r) => r.user ?? null,
+      (r) => r.method,
+      (r) => r.host,
+      (r) => r.url,
+      (r) => r.status,
+      (r) => r.bytesUp,
+      (r) => r.bytesDown,
+      (r) => r.durationMs,
+      (r) => r.action,
+      (r) => r.rule ?? null,
+      (r) => r.category ?? null,
+      policyId,
     ];
     const literals = columns.map((get) => expected(records.map(get)));
     expect(joinElements([recordElements(records, 0, records.length, policyId)])).toEqual(literals);
     // Built in slices (one per event-loop turn), the same literals.
-    expect(joinElements([recordElements(records, 0, 2, policyId), recordElements(records, 2, 5, policyId), recordElements(records, 5, records.length, policyId)])).toEqual(literals);
+    expect(
+      joinElements([
+        recordElements(records, 0, 2, policyId),
+        recordElements(records, 2, 5, policyId),
+        recordElements(records, 5, records.length, policyId),
+      ]),
+    ).toEqual(literals);
     const rows = rollupRows(records);
     expect(rollupArrays(rows)).toEqual(rows[0].map((_, c) => expected(rows.map((r) => r[c]))));
   });

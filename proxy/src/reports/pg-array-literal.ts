@@ -18,7 +18,12 @@ function quote(s: string): string {
 // Elements are joined rather than appended: join() builds one flat string, where += builds a
 // rope that has to be flattened again when pg writes it to the socket.
 /** The elements of a text array literal for items[from..to), without the braces. */
-export function textElements<T>(items: readonly T[], get: (item: T) => string | null | undefined, from = 0, to = items.length): string {
+export function textElements<T>(
+  items: readonly T[],
+  get: (item: T) => string | null | undefined,
+  from = 0,
+  to = items.length,
+): string {
   const parts = new Array<string>(to - from);
   for (let i = from; i < to; i++) {
     const v = get(items[i]);
@@ -35,7 +40,12 @@ export function integerElements<T>(items: readonly T[], get: (item: T) => number
 }
 
 /** Like integerElements, with NULL for a missing value. */
-export function nullableIntegerElements<T>(items: readonly T[], get: (item: T) => number | null, from = 0, to = items.length): string {
+export function nullableIntegerElements<T>(
+  items: readonly T[],
+  get: (item: T) => number | null,
+  from = 0,
+  to = items.length,
+): string {
   const parts = new Array<number | string>(to - from);
   for (let i = from; i < to; i++) parts[i - from] = get(items[i]) ?? 'NULL';
   return parts.join(',');
@@ -53,7 +63,12 @@ export function integerArray<T>(items: readonly T[], get: (item: T) => number): 
  * The elements of each column of `records` for records[from..to), in RECORD_COLUMNS order;
  * `policyId` gives a record's policy hash as its id in `policy_hashes`.
  */
-export function recordElements(records: readonly AccessRecord[], from: number, to: number, policyId: (r: AccessRecord) => number | null): string[] {
+export function recordElements(
+  records: readonly AccessRecord[],
+  from: number,
+  to: number,
+  policyId: (r: AccessRecord) => number | null,
+): string[] {
   return [
     integerElements(records, (r) => r.time, from, to),
     textElements(records, (r) => r.slave, from, to),

@@ -43,7 +43,8 @@ function text(q: Query, name: string): string | undefined {
 /** ISO 8601 or epoch milliseconds. */
 export function parseTime(name: string, v: string): number {
   const t = /^\d{1,16}$/.test(v) ? Number(v) : /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
-  if (!Number.isFinite(t)) throw new QueryParamError(name, `expected ISO 8601 (2026-01-31T12:00:00Z) or epoch milliseconds, got "${v}"`);
+  if (!Number.isFinite(t))
+    throw new QueryParamError(name, `expected ISO 8601 (2026-01-31T12:00:00Z) or epoch milliseconds, got "${v}"`);
   return t;
 }
 
@@ -60,7 +61,10 @@ export function parseInteger(q: Query, name: string, min: number, max: number, d
 export function checkKnown(q: Query, extra: readonly string[]): void {
   for (const name of Object.keys(q)) {
     if (!(FILTER_PARAMS as readonly string[]).includes(name) && !extra.includes(name)) {
-      throw new QueryParamError(name, `unknown parameter; this report takes ${[...FILTER_PARAMS, ...extra].join(', ')}`);
+      throw new QueryParamError(
+        name,
+        `unknown parameter; this report takes ${[...FILTER_PARAMS, ...extra].join(', ')}`,
+      );
     }
   }
 }
@@ -102,11 +106,15 @@ export function parseFormat(q: Query): Format {
 
 export function parseBucket(q: Query, filter: ReportFilter): TimelineBucket {
   const v = single(q, 'bucket') ?? 'hour';
-  if (!(BUCKETS as string[]).includes(v)) throw new QueryParamError('bucket', `expected ${BUCKETS.join('|')}, got "${v}"`);
+  if (!(BUCKETS as string[]).includes(v))
+    throw new QueryParamError('bucket', `expected ${BUCKETS.join('|')}, got "${v}"`);
   const bucket = v as TimelineBucket;
   const n = Math.ceil((filter.to - filter.from) / BUCKET_MS[bucket]);
   if (n > MAX_BUCKETS) {
-    throw new QueryParamError('bucket', `${n} ${bucket} buckets between from and to (at most ${MAX_BUCKETS}); use a coarser bucket or a shorter range`);
+    throw new QueryParamError(
+      'bucket',
+      `${n} ${bucket} buckets between from and to (at most ${MAX_BUCKETS}); use a coarser bucket or a shorter range`,
+    );
   }
   return bucket;
 }

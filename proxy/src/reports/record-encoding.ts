@@ -12,8 +12,20 @@ export type RecordSource = Omit<AccessRecord, 'slave' | 'durationMs'>;
 
 /** The order of the values in a row. The master reads rows by these names (batch `columns`), not by position. */
 export const ROW_COLUMNS = [
-  'time', 'client', 'method', 'host', 'url', 'status', 'bytesUp', 'bytesDown', 'durationMs', 'action', 'user', 'rule',
-  'category', 'policyHash',
+  'time',
+  'client',
+  'method',
+  'host',
+  'url',
+  'status',
+  'bytesUp',
+  'bytesDown',
+  'durationMs',
+  'action',
+  'user',
+  'rule',
+  'category',
+  'policyHash',
 ] as const satisfies readonly Exclude<keyof AccessRecord, 'slave'>[];
 
 /** Bytes a row takes at most besides its strings: 5 counts of ≤16 digits, the time, the hash key, nulls and separators. */
@@ -30,9 +42,17 @@ const NULL_BYTES = [0x6e, 0x75, 0x6c, 0x6c];
 
 /** Most bytes a row of this record can take: the queue makes room for that much before writing. */
 export function rowBound(r: RecordSource): number {
-  return ROW_FIXED_BYTES + BYTES_PER_UNIT * (
-    r.client.length + r.method.length + r.host.length + r.url.length + r.action.length +
-    (r.user?.length ?? 0) + (r.rule?.length ?? 0) + (r.category?.length ?? 0)
+  return (
+    ROW_FIXED_BYTES +
+    BYTES_PER_UNIT *
+      (r.client.length +
+        r.method.length +
+        r.host.length +
+        r.url.length +
+        r.action.length +
+        (r.user?.length ?? 0) +
+        (r.rule?.length ?? 0) +
+        (r.category?.length ?? 0))
   );
 }
 
@@ -49,7 +69,8 @@ function writeString(buf: Buffer, at: number, s: string): number {
   buf[p++] = QUOTE;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) return at + 1 + buf.write(JSON.stringify((s as WellFormable).toWellFormed()), at + 1, 'utf8');
+    if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c)
+      return at + 1 + buf.write(JSON.stringify((s as WellFormable).toWellFormed()), at + 1, 'utf8');
     buf[p++] = c;
   }
   buf[p++] = QUOTE;

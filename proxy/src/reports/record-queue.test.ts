@@ -6,15 +6,26 @@ import { drainRecords, rowBytes } from './record-queue.testkit.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const rec = (n: number, over: Partial<AccessRecord> = {}): AccessRecord => ({
-  time: T0 + n, slave: 's', client: '127.0.0.1', method: 'GET', host: 'h', url: `http://h/${n}`,
-  status: 200, bytesUp: 0, bytesDown: 0, durationMs: 0, action: 'allow', ...over,
+  time: T0 + n,
+  slave: 's',
+  client: '127.0.0.1',
+  method: 'GET',
+  host: 'h',
+  url: `http://h/${n}`,
+  status: 200,
+  bytesUp: 0,
+  bytesDown: 0,
+  durationMs: 0,
+  action: 'allow',
+  ...over,
 });
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const times = (rs: AccessRecord[]) => rs.map((r) => r.time - T0);
 const FIELDS = '"batchId":"b-1","slave":"s"';
 /** What a batch of records without policy hashes has besides its rows. */
 const FRAME_BYTES = `{${FIELDS},"policyHashes":{},"columns":${JSON.stringify(ROW_COLUMNS)},"rows":[]}`.length;
-const parse = (json: Buffer) => JSON.parse(json.toString('utf8')) as { policyHashes: Record<string, string>; rows: unknown[][] };
+const parse = (json: Buffer) =>
+  JSON.parse(json.toString('utf8')) as { policyHashes: Record<string, string>; rows: unknown[][] };
 
 const drain = (q: RecordQueue, max: number) => drainRecords(q, max);
 
@@ -34,7 +45,17 @@ describe('RecordQueue', () => {
 
   it('gives back exactly the records pushed, optional fields only when set', () => {
     const q = new RecordQueue();
-    const full = rec(1, { user: 'alice', rule: 'r1', category: 'news', policyHash: 'sha256:ab', action: 'deny', status: 403, bytesUp: 12, bytesDown: 3456, durationMs: 7 });
+    const full = rec(1, {
+      user: 'alice',
+      rule: 'r1',
+      category: 'news',
+      policyHash: 'sha256:ab',
+      action: 'deny',
+      status: 403,
+      bytesUp: 12,
+      bytesDown: 3456,
+      durationMs: 7,
+    });
     q.push(full);
     q.push(rec(2));
     expect(drain(q, 10)).toEqual([full, rec(2)]);
@@ -87,7 +108,9 @@ describe('RecordQueue', () => {
   it('takes batches framed as the master expects, bounded by records and bytes, in order', () => {
     const q = new RecordQueue();
     // Short records first (batches end at 400 records), then long ones (batches end at the byte bound).
-    const rs = Array.from({ length: 3000 }, (_, i) => rec(i, { url: `http://h/${i}/${'p'.repeat(i < 1500 ? i % 10 : 600 + (i % 300))}` }));
+    const rs = Array.from({ length: 3000 }, (_, i) =>
+      rec(i, { url: `http://h/${i}/${'p'.repeat(i < 1500 ? i % 10 : 600 + (i % 300))}` }),
+    );
     for (const r of rs) q.push(r);
     // What a greedy cut must give: as many records as fit in 60 000 bytes of framed JSON, at most 400.
     const sizes = rs.map(rowBytes);
@@ -136,30 +159,67 @@ describe('RecordQueue', () => {
 
 describe('record encoding', () => {
   const awkward = [
-    'say "hi"', 'back\\slash', 'tab\there', 'nl\nand\rcr', 'nul\u0000bell\u0007del\u007f', 'ünïcødé', '日本語',
-    'emoji 😀', 'lone high \ud800 end', 'lone low \udc00 end', 'reversed \udc00\ud800', '\u2028line\u2029sep', '',
+    'say "hi"',
+    'back\\slash',
+    'tab\there',
+    'nl\nand\rcr',
+    'nul\u0000bell\u0007del\u007f',
+    'ünïcødé',
+    '日本語',
+    'emoji 😀',
+    'lone high \ud800 end',
+    'lone low \udc00 end',
+    'reversed \udc00\ud800',
+    '\u2028line\u2029sep',
+    '',
   ];
 
-  it.each(awkward)('round-trips %j through the master\'s batch validation in URLs, users, hosts, rules and categories', (s) => {
-    const q = new RecordQueue();
-    const r = rec(1, { url: `http://h/${s}`, user: `u${s}`, host: `h${s}`, client: `c${s}`, rule: `r${s}`, category: `k${s}`, policyHash: `p${s}` });
-    q.push(r);
-    const taken = q.take(10, 1_000_000, FIELDS)!;
-    const text = taken.json.toString('utf8');
-    // Valid UTF-8: decoding and re-encoding gives back the same bytes (no replacement characters).
-    expect(Buffer.from(text, 'utf8').equals(taken.json)).toBe(true);
-    const [got] = validateBatch(JSON.parse(text), 's', 10).records;
-    // Lone surrogates (no UTF-8 form; the master refuses them) arrive as U+FFFD, everything else as it went in.
-    const wellFormed = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v]));
-    expect(got).toEqual({ ...wellFormed, host: (wellFormed.host as string).toLowerCase() });
-  });
+  it.each(awkward)(
+    "round-trips %j through the master's batch validation in URLs, users, hosts, rules and categories",
+    (s) => {
+      const q = new RecordQueue();
+      const r = rec(1, {
+        url: `http://h/${s}`,
+        user: `u${s}`,
+        host: `h${s}`,
+        client: `c${s}`,
+        rule: `r${s}`,
+        category: `k${s}`,
+        policyHash: `p${s}`,
+      });
+      q.push(r);
+      const taken = q.take(10, 1_000_000, FIELDS)!;
+      const text = taken.json.toString('utf8');
+      // Valid UTF-8: decoding and re-encoding gives back the same bytes (no replacement characters).
+      expect(Buffer.from(text, 'utf8').equals(taken.json)).toBe(true);
+      const [got] = validateBatch(JSON.parse(text), 's', 10).records;
+      // Lone surrogates (no UTF-8 form; the master refuses them) arrive as U+FFFD, everything else as it went in.
+      const wellFormed = Object.fromEntries(
+        Object.entries(r).map(([k, v]) => [k, typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v]),
+      );
+      expect(got).toEqual({ ...wellFormed, host: (wellFormed.host as string).toLowerCase() });
+    },
+  );
 
-  it('writes each value as JSON.stringify would, in the order the batch\'s columns name', () => {
+  it("writes each value as JSON.stringify would, in the order the batch's columns name", () => {
     const q = new RecordQueue();
-    const rs = awkward.filter((s) => !new RegExp(LONE_SURROGATE.source).test(s)).map((s, i) => rec(i, { url: `http://h/${s}`, user: s || undefined, status: 200 + i, bytesUp: i * 1000, bytesDown: 2 ** 40 + i, durationMs: 10 ** i }));
+    const rs = awkward
+      .filter((s) => !new RegExp(LONE_SURROGATE.source).test(s))
+      .map((s, i) =>
+        rec(i, {
+          url: `http://h/${s}`,
+          user: s || undefined,
+          status: 200 + i,
+          bytesUp: i * 1000,
+          bytesDown: 2 ** 40 + i,
+          durationMs: 10 ** i,
+        }),
+      );
     for (const r of rs) q.push(r);
     const batch = parse(q.take(100, 1_000_000, FIELDS)!.json);
-    const expected = rs.map((r) => ROW_COLUMNS.map((c) => (c === 'policyHash' ? null : JSON.parse(JSON.stringify(r[c] ?? null)))));
+    const expected = rs.map((r) =>
+      ROW_COLUMNS.map((c) => (c === 'policyHash' ? null : JSON.parse(JSON.stringify(r[c] ?? null)))),
+    );
     expect(batch.rows).toEqual(expected);
   });
 
@@ -171,7 +231,11 @@ describe('record encoding', () => {
     const key = (row: unknown[]) => row[ROW_COLUMNS.indexOf('policyHash')] as number | null;
     expect(first.rows.map((r) => first.policyHashes[String(key(r))])).toEqual([a, a, b]);
     const second = q.take(10, 1_000_000, FIELDS)!;
-    expect(validateBatch(JSON.parse(second.json.toString('utf8')), 's', 10).records.map((r) => r.policyHash)).toEqual([undefined, b, a]);
+    expect(validateBatch(JSON.parse(second.json.toString('utf8')), 's', 10).records.map((r) => r.policyHash)).toEqual([
+      undefined,
+      b,
+      a,
+    ]);
     // Once their records are gone, hashes are no longer listed: a batch lists only hashes still queued.
     q.push(rec(2, { policyHash: 'sha256:cccc' }));
     q.push(rec(3, { policyHash: 'sha256:cccc' }));
@@ -180,7 +244,9 @@ describe('record encoding', () => {
     for (let i = 0; i < 1000; i++) q.push(rec(i, { policyHash: i % 2 ? a : b }));
     const mixed = q.take(1000, 1_000_000, FIELDS)!;
     expect(Object.values(parse(mixed.json).policyHashes).sort()).toEqual([a, b]);
-    expect(validateBatch(JSON.parse(mixed.json.toString('utf8')), 's', 1000).records.map((r) => r.policyHash)).toEqual(Array.from({ length: 1000 }, (_, i) => (i % 2 ? a : b)));
+    expect(validateBatch(JSON.parse(mixed.json.toString('utf8')), 's', 1000).records.map((r) => r.policyHash)).toEqual(
+      Array.from({ length: 1000 }, (_, i) => (i % 2 ? a : b)),
+    );
   });
 
   it('writes a count that is not a non-negative integer as 0 rather than an unparseable batch', () => {

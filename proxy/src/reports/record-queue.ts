@@ -88,7 +88,8 @@ export class RecordQueue {
     }
     const end = this.encoder.write(c.buf, used, source, durationMs, hashKey);
     c.ends[c.count++] = end;
-    if (hashKey >= 0 && c.hashKeys[c.hashKeys.length - 1] !== hashKey && !c.hashKeys.includes(hashKey)) c.hashKeys.push(hashKey);
+    if (hashKey >= 0 && c.hashKeys[c.hashKeys.length - 1] !== hashKey && !c.hashKeys.includes(hashKey))
+      c.hashKeys.push(hashKey);
     this.records++;
     this.byteCount += end - used;
     while ((this.records > this.capacity || this.byteCount > this.maxBytes) && this.records > 1) this.dropOldest();
@@ -126,7 +127,9 @@ export class RecordQueue {
   }
 
   private policyHashesJson(): string {
-    const members = [...this.hashKeys].map(([hash, key]) => `"${key}":${JSON.stringify((hash as WellFormable).toWellFormed())}`);
+    const members = [...this.hashKeys].map(
+      ([hash, key]) => `"${key}":${JSON.stringify((hash as WellFormable).toWellFormed())}`,
+    );
     return `"policyHashes":{${members.join(',')}},`;
   }
 
@@ -175,7 +178,14 @@ export class RecordQueue {
     return this.cut(records, bytes, lastChunk, lastEnd, head, tail);
   }
 
-  private cut(records: number, bytes: number, lastChunk: number, lastEnd: number, head: Buffer, tail: Buffer): TakenRecords {
+  private cut(
+    records: number,
+    bytes: number,
+    lastChunk: number,
+    lastEnd: number,
+    head: Buffer,
+    tail: Buffer,
+  ): TakenRecords {
     const length = head.length + bytes - 1 + tail.length;
     if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, 2 * this.scratch.length));
     const json = this.scratch.subarray(0, length);
@@ -226,6 +236,12 @@ export class RecordQueue {
       const reused = this.spare.pop();
       if (reused) return reused;
     }
-    return { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, atLeast)), ends: new Uint32Array(CHUNK_RECORDS), count: 0, first: 0, hashKeys: [] };
+    return {
+      buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, atLeast)),
+      ends: new Uint32Array(CHUNK_RECORDS),
+      count: 0,
+      first: 0,
+      hashKeys: [],
+    };
   }
 }

@@ -13,13 +13,27 @@ export interface Sql {
 
 /** Columns an ingested record fills, in AccessRecord order; the policy as its id in `policy_hashes`. */
 export const RECORD_COLUMNS = [
-  'ts', 'slave', 'client', 'user_name', 'method', 'host', 'url', 'status',
-  'bytes_up', 'bytes_down', 'duration_ms', 'action', 'rule', 'category', 'policy_id',
+  'ts',
+  'slave',
+  'client',
+  'user_name',
+  'method',
+  'host',
+  'url',
+  'status',
+  'bytes_up',
+  'bytes_down',
+  'duration_ms',
+  'action',
+  'rule',
+  'category',
+  'policy_id',
 ] as const;
 
 /** What a search reads of a record: the policy's hash from `policy_hashes`, or the row's own (stored before migration 4). */
 const RECORD_SELECT = [
-  'id', ...RECORD_COLUMNS.slice(0, -1),
+  'id',
+  ...RECORD_COLUMNS.slice(0, -1),
   'coalesce(policy_hash, (SELECT hash FROM policy_hashes p WHERE p.id = records.policy_id)) AS policy_hash',
 ].join(', ');
 
@@ -64,7 +78,13 @@ const ROLLUP_SOURCE = `slave, host, NULLIF(user_name, '') AS user_name, action, 
 function dimensionConds(f: ReportFilter): { conds: string[]; params: unknown[] } {
   const conds: string[] = [];
   const params: unknown[] = [];
-  for (const [col, v] of [['user_name', f.user], ['host', f.host], ['action', f.action], ['category', f.category], ['slave', f.slave]] as const) {
+  for (const [col, v] of [
+    ['user_name', f.user],
+    ['host', f.host],
+    ['action', f.action],
+    ['category', f.category],
+    ['slave', f.slave],
+  ] as const) {
     if (v === undefined) continue;
     conds.push(`${col} = ?`);
     params.push(v);
@@ -176,8 +196,18 @@ export function categoriesSql(f: ReportFilter, d: Dialect): Sql {
 
 /** Columns of `records_hourly` in the order rollupRows() produces values. */
 export const ROLLUP_COLUMNS = [
-  'hour', 'slave', 'host', 'user_name', 'action', 'category', 'rule',
-  'requests', 'bytes_up', 'bytes_down', 'first_ts', 'last_ts',
+  'hour',
+  'slave',
+  'host',
+  'user_name',
+  'action',
+  'category',
+  'rule',
+  'requests',
+  'bytes_up',
+  'bytes_down',
+  'first_ts',
+  'last_ts',
 ] as const;
 export const ROLLUP_KEY = 'hour, slave, host, user_name, action, category, rule';
 

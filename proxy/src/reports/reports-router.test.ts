@@ -26,7 +26,11 @@ beforeAll(async () => {
   app.use(
     '/api/v1/reports',
     createReportsRouter({
-      store, logger: pino({ level: 'silent' }), registry, maxBatchBytes: 64 * 1024, maxDecompressedBytes: 256 * 1024,
+      store,
+      logger: pino({ level: 'silent' }),
+      registry,
+      maxBatchBytes: 64 * 1024,
+      maxDecompressedBytes: 256 * 1024,
     }),
   );
   await new Promise<void>((resolve) => {
@@ -42,7 +46,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function post(body: unknown, opts: { gzip?: boolean; slave?: string; headers?: Record<string, string>; raw?: Buffer } = {}) {
+function post(
+  body: unknown,
+  opts: { gzip?: boolean; slave?: string; headers?: Record<string, string>; raw?: Buffer } = {},
+) {
   const json = Buffer.from(JSON.stringify(body));
   const gz = opts.gzip ?? true;
   return fetch(`${base}/batches`, {
@@ -60,8 +67,18 @@ function post(body: unknown, opts: { gzip?: boolean; slave?: string; headers?: R
 const body = (r: Response): Promise<any> => r.json();
 
 const record = (i: number, over: Partial<AccessRecord> = {}): AccessRecord => ({
-  time: T0 + 10 * 86_400_000 + i, slave: 'r1', client: '127.0.0.1', method: 'GET', host: 'batch.example',
-  url: `http://batch.example/${i}`, status: 200, bytesUp: 1, bytesDown: 2, durationMs: 3, action: 'allow', ...over,
+  time: T0 + 10 * 86_400_000 + i,
+  slave: 'r1',
+  client: '127.0.0.1',
+  method: 'GET',
+  host: 'batch.example',
+  url: `http://batch.example/${i}`,
+  status: 200,
+  bytesUp: 1,
+  bytesDown: 2,
+  durationMs: 3,
+  action: 'allow',
+  ...over,
 });
 
 const W = `from=${T0 - 86_400_000}&to=${T0 + 2 * 86_400_000}`;
@@ -89,9 +106,17 @@ describe('POST /batches', () => {
 
   it('refuses a bad record with its index and field, storing none of the batch', async () => {
     const before = await store.count();
-    const r = await post({ batchId: 'r1-bad', slave: 'r1', records: [record(5), record(6), { ...record(7), status: 'ok' }] });
+    const r = await post({
+      batchId: 'r1-bad',
+      slave: 'r1',
+      records: [record(5), record(6), { ...record(7), status: 'ok' }],
+    });
     expect(r.status).toBe(400);
-    expect(await body(r)).toEqual({ error: 'records[2].status: expected an integer, got "ok"', field: 'status', index: 2 });
+    expect(await body(r)).toEqual({
+      error: 'records[2].status: expected an integer, got "ok"',
+      field: 'status',
+      index: 2,
+    });
     expect(await store.count()).toBe(before);
     const missing = await post({ batchId: 'r1-bad2', slave: 'r1', records: [{ ...record(8), host: undefined }] });
     expect((await body(missing)).error).toBe('records[0].host: expected a string, got undefined');
@@ -129,12 +154,20 @@ describe('POST /batches', () => {
 
   it('answers 413 for an oversized body and for a gzip bomb, storing nothing', async () => {
     const before = await store.count();
-    const many = Array.from({ length: 2000 }, (_, i) => record(i, { url: `http://batch.example/${'x'.repeat(50)}${i}` }));
+    const many = Array.from({ length: 2000 }, (_, i) =>
+      record(i, { url: `http://batch.example/${'x'.repeat(50)}${i}` }),
+    );
     const big = await post({ batchId: 'r1-big', slave: 'r1', records: many }, { gzip: false });
     expect(big.status).toBe(413);
     expect((await body(big)).error).toMatch(/over the limit of 65536 bytes/);
     // 10 MB of spaces compress to ~10 KB: under the wire limit, far over the inflated limit.
-    const bomb = gzipSync(Buffer.concat([Buffer.from('{"batchId":"r1-bomb","slave":"r1","records":[]'), Buffer.alloc(10_000_000, ' '), Buffer.from('}')]));
+    const bomb = gzipSync(
+      Buffer.concat([
+        Buffer.from('{"batchId":"r1-bomb","slave":"r1","records":[]'),
+        Buffer.alloc(10_000_000, ' '),
+        Buffer.from('}'),
+      ]),
+    );
     expect(bomb.length).toBeLessThan(64 * 1024);
     const r = await post(null, { raw: bomb });
     expect(r.status).toBe(413);
@@ -157,10 +190,16 @@ describe('POST /batches with the default limits', () => {
   });
   afterAll(() => new Promise((r) => big.close(r)));
   const send = (gz: Buffer) =>
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gz });
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gz,
+    });
 
   it('stores a batch whose gzip body is over 64 KiB', async () => {
-    const records = Array.from({ length: 400 }, (_, i) => record(100 + i, { url: `http://batch.example/${randomBytes(200).toString('hex')}` }));
+    const records = Array.from({ length: 400 }, (_, i) =>
+      record(100 + i, { url: `http://batch.example/${randomBytes(200).toString('hex')}` }),
+    );
     const gz = gzipSync(JSON.stringify({ batchId: 'r1-large', slave: 'r1', records }));
     expect(gz.length).toBeGreaterThan(64 * 1024);
     const before = await store.count();
@@ -181,15 +220,28 @@ describe('POST /batches with the default limits', () => {
 describe('report queries', () => {
   const get = async (path: string) => {
     const r = await fetch(`${base}${path}`);
-    return { status: r.status, type: r.headers.get('content-type') ?? '', disposition: r.headers.get('content-disposition'), text: await r.text() };
+    return {
+      status: r.status,
+      type: r.headers.get('content-type') ?? '',
+      disposition: r.headers.get('content-disposition'),
+      text: await r.text(),
+    };
   };
 
   it('answers every report as JSON over the requested window', async () => {
     expect(JSON.parse((await get(`/summary?${W}`)).text)).toMatchObject({ requests: 9, blocked: 3 });
-    expect(JSON.parse((await get(`/top-sites?${W}&limit=2`)).text).map((r: { host: string }) => r.host)).toEqual(['example.com', 'other.org']);
-    expect(JSON.parse((await get(`/top-users?${W}&host=EXAMPLE.com`)).text).map((r: { user: string }) => r.user)).toEqual(['alice', 'bob']);
+    expect(JSON.parse((await get(`/top-sites?${W}&limit=2`)).text).map((r: { host: string }) => r.host)).toEqual([
+      'example.com',
+      'other.org',
+    ]);
+    expect(
+      JSON.parse((await get(`/top-users?${W}&host=EXAMPLE.com`)).text).map((r: { user: string }) => r.user),
+    ).toEqual(['alice', 'bob']);
     expect(JSON.parse((await get(`/blocked?${W}`)).text)).toHaveLength(2);
-    expect(JSON.parse((await get(`/per-slave?${W}`)).text).map((r: { slave: string }) => r.slave)).toEqual(['s1', 's2']);
+    expect(JSON.parse((await get(`/per-slave?${W}`)).text).map((r: { slave: string }) => r.slave)).toEqual([
+      's1',
+      's2',
+    ]);
     expect(JSON.parse((await get(`/timeline?${W}&bucket=day`)).text)).toHaveLength(2);
     expect(JSON.parse((await get(`/categories?${W}&action=deny`)).text)).toEqual([
       { category: 'social', requests: 3, blocked: 3, bytesDown: 0, bytesUp: 30 },
@@ -216,11 +268,17 @@ describe('report queries', () => {
     expect(r.type).toMatch(/^text\/csv/);
     expect(r.disposition).toMatch(/^attachment; filename="?safesquid-search-[0-9T-]+\.csv"?$/);
     const lines = r.text.split('\r\n');
-    expect(lines[0]).toBe('time,slave,client,user,method,host,url,status,action,rule,category,bytes_up,bytes_down,duration_ms,policy_hash');
-    expect(lines[1]).toBe(`${new Date(T0 + 30_000).toISOString()},c1,127.0.0.1,'=cmd|calc,GET,batch.example,"http://q.example/a,""b""",200,allow,,,1,2,3,`);
+    expect(lines[0]).toBe(
+      'time,slave,client,user,method,host,url,status,action,rule,category,bytes_up,bytes_down,duration_ms,policy_hash',
+    );
+    expect(lines[1]).toBe(
+      `${new Date(T0 + 30_000).toISOString()},c1,127.0.0.1,'=cmd|calc,GET,batch.example,"http://q.example/a,""b""",200,allow,,,1,2,3,`,
+    );
     expect(lines[2]).toBe('');
     const sites = await get(`/top-sites?${W}&format=csv&limit=1`);
-    expect(sites.text).toBe('host,requests,blocked,bytes_down,bytes_up,distinct_users\r\nexample.com,4,1,1200,40,2\r\n');
+    expect(sites.text).toBe(
+      'host,requests,blocked,bytes_down,bytes_up,distinct_users\r\nexample.com,4,1,1200,40,2\r\n',
+    );
   });
 
   it('names the bad parameter in a 400', async () => {
@@ -241,7 +299,11 @@ describe('report queries', () => {
     ];
     for (const [path, parameter] of cases) {
       const r = await get(path);
-      expect({ path, status: r.status, parameter: JSON.parse(r.text).parameter }).toEqual({ path, status: 400, parameter });
+      expect({ path, status: r.status, parameter: JSON.parse(r.text).parameter }).toEqual({
+        path,
+        status: 400,
+        parameter,
+      });
     }
   });
 });

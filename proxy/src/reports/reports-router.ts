@@ -10,11 +10,26 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { BatchValidationError, validateBatch } from './batch-validation.js';
 import { isoTime, toCsv, type CsvColumn } from './csv.js';
 import {
-  checkKnown, parseBucket, parseCursor, parseFilter, parseFormat, parseInteger, QueryParamError, type Query,
+  checkKnown,
+  parseBucket,
+  parseCursor,
+  parseFilter,
+  parseFormat,
+  parseInteger,
+  QueryParamError,
+  type Query,
 } from './query-params.js';
 import type {
-  BlockedRow, CategoryRow, IngestResponse, PerSlaveRow, ReportsError, StoredRecord, SummaryResult, TimelineRow,
-  TopSiteRow, TopUserRow,
+  BlockedRow,
+  CategoryRow,
+  IngestResponse,
+  PerSlaveRow,
+  ReportsError,
+  StoredRecord,
+  SummaryResult,
+  TimelineRow,
+  TopSiteRow,
+  TopUserRow,
 } from './query-types.js';
 import type { ReportStore } from './store.js';
 
@@ -53,7 +68,11 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpError(413, { error: `batch of ${declared} bytes is over the limit of ${limit} bytes; send smaller batches` }));
+      reject(
+        new HttpError(413, {
+          error: `batch of ${declared} bytes is over the limit of ${limit} bytes; send smaller batches`,
+        }),
+      );
       return;
     }
     const chunks: Buffer[] = [];
@@ -85,16 +104,19 @@ class OnePerTurn {
   private last: Promise<unknown> = Promise.resolve();
 
   run<T>(job: () => T): Promise<T> {
-    const result = this.last.then(() => new Promise<T>((resolve, reject) => {
-      // An immediate queued while immediates run waits for the next turn: I/O is polled in between.
-      setImmediate(() => {
-        try {
-          resolve(job());
-        } catch (err) {
-          reject(err);
-        }
-      });
-    }));
+    const result = this.last.then(
+      () =>
+        new Promise<T>((resolve, reject) => {
+          // An immediate queued while immediates run waits for the next turn: I/O is polled in between.
+          setImmediate(() => {
+            try {
+              resolve(job());
+            } catch (err) {
+              reject(err);
+            }
+          });
+        }),
+    );
     this.last = result.catch(() => undefined);
     return result;
   }
@@ -113,15 +135,21 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
   const maxRecords = opts.maxRecords ?? 10_000;
   const registers = opts.registry ? [opts.registry] : [];
   const ingestedRecords = new Counter({
-    name: 'safesquid_report_ingested_records_total', help: 'Access records stored from slave batches', registers,
+    name: 'safesquid_report_ingested_records_total',
+    help: 'Access records stored from slave batches',
+    registers,
   });
   const batches = new Counter({
-    name: 'safesquid_report_ingested_batches_total', help: 'Report batches received, by result',
-    labelNames: ['result'] as const, registers,
+    name: 'safesquid_report_ingested_batches_total',
+    help: 'Report batches received, by result',
+    labelNames: ['result'] as const,
+    registers,
   });
   const ingestSeconds = new Histogram({
-    name: 'safesquid_report_ingest_seconds', help: 'Time to decode, validate and store one batch',
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
+    name: 'safesquid_report_ingest_seconds',
+    help: 'Time to decode, validate and store one batch',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers,
   });
 
   const router = express.Router();
@@ -144,9 +172,10 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
       if (encoding === 'gzip') {
         try {
           // A small body inflates in about a millisecond: here, without the two thread hand-overs.
-          body = raw.length <= SYNC_GUNZIP_BYTES
-            ? gunzipSync(raw, { maxOutputLength: maxDecompressed })
-            : await gunzipAsync(raw, { maxOutputLength: maxDecompressed, chunkSize: GUNZIP_CHUNK_BYTES });
+          body =
+            raw.length <= SYNC_GUNZIP_BYTES
+              ? gunzipSync(raw, { maxOutputLength: maxDecompressed })
+              : await gunzipAsync(raw, { maxOutputLength: maxDecompressed, chunkSize: GUNZIP_CHUNK_BYTES });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
             throw new HttpError(413, { error: `batch inflates beyond ${maxDecompressed} bytes; send smaller batches` });
@@ -154,7 +183,9 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
           throw new HttpError(400, { error: `body is not valid gzip: ${(err as Error).message}` });
         }
       } else if (body.length > maxDecompressed) {
-        throw new HttpError(413, { error: `batch of ${body.length} bytes is over the limit of ${maxDecompressed} bytes` });
+        throw new HttpError(413, {
+          error: `batch of ${body.length} bytes is over the limit of ${maxDecompressed} bytes`,
+        });
       }
       const json = body;
       const batch = await decodeTurns.run(() => {
@@ -175,17 +206,26 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
       }
       batches.inc({ result: result.duplicate ? 'duplicate' : 'inserted' });
       ingestedRecords.inc(result.inserted);
-      if (result.duplicate) logger.info({ batchId: batch.batchId, slave: batch.slave }, 'duplicate report batch acknowledged, nothing stored');
+      if (result.duplicate)
+        logger.info(
+          { batchId: batch.batchId, slave: batch.slave },
+          'duplicate report batch acknowledged, nothing stored',
+        );
       const answer: IngestResponse = { batchId: batch.batchId, ...result };
       res.json(answer);
     } catch (err) {
       if (err instanceof BatchValidationError) {
         batches.inc({ result: 'invalid' });
         logger.warn({ slave: slaveHeader, err: err.message }, 'report batch refused');
-        sendError(res, 400, { error: err.message, field: err.field, ...(err.index === undefined ? {} : { index: err.index }) });
+        sendError(res, 400, {
+          error: err.message,
+          field: err.field,
+          ...(err.index === undefined ? {} : { index: err.index }),
+        });
       } else if (err instanceof HttpError) {
         batches.inc({ result: err.status === 503 ? 'store_error' : 'invalid' });
-        if (err.status !== 503) logger.warn({ slave: slaveHeader, status: err.status, err: err.message }, 'report batch refused');
+        if (err.status !== 503)
+          logger.warn({ slave: slaveHeader, status: err.status, err: err.message }, 'report batch refused');
         sendError(res, err.status, err.body);
       } else {
         logger.error({ err, slave: slaveHeader }, 'report batch failed');
@@ -229,101 +269,143 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
   }
 
   const topLimit = (q: Query) => parseInteger(q, 'limit', 1, 1000, 10);
-  const traffic = <T extends { requests: number; blocked: number; bytesDown: number; bytesUp: number }>(): CsvColumn<T>[] => [
+  const traffic = <
+    T extends { requests: number; blocked: number; bytesDown: number; bytesUp: number },
+  >(): CsvColumn<T>[] => [
     { header: 'requests', value: (r) => r.requests },
     { header: 'blocked', value: (r) => r.blocked },
     { header: 'bytes_down', value: (r) => r.bytesDown },
     { header: 'bytes_up', value: (r) => r.bytesUp },
   ];
 
-  report<SummaryResult>('/summary', [], async (q) => {
-    const s = await store.summary(parseFilter(q));
-    return { json: s, rows: [s] };
-  }, [
-    { header: 'from', value: (r) => isoTime(r.from) },
-    { header: 'to', value: (r) => isoTime(r.to) },
-    ...traffic<SummaryResult>(),
-    { header: 'distinct_users', value: (r) => r.distinctUsers },
-    { header: 'distinct_hosts', value: (r) => r.distinctHosts },
-    { header: 'distinct_slaves', value: (r) => r.distinctSlaves },
-    { header: 'first_time', value: (r) => isoTime(r.firstTime) },
-    { header: 'last_time', value: (r) => isoTime(r.lastTime) },
-  ]);
+  report<SummaryResult>(
+    '/summary',
+    [],
+    async (q) => {
+      const s = await store.summary(parseFilter(q));
+      return { json: s, rows: [s] };
+    },
+    [
+      { header: 'from', value: (r) => isoTime(r.from) },
+      { header: 'to', value: (r) => isoTime(r.to) },
+      ...traffic<SummaryResult>(),
+      { header: 'distinct_users', value: (r) => r.distinctUsers },
+      { header: 'distinct_hosts', value: (r) => r.distinctHosts },
+      { header: 'distinct_slaves', value: (r) => r.distinctSlaves },
+      { header: 'first_time', value: (r) => isoTime(r.firstTime) },
+      { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+    ],
+  );
 
-  report<TopSiteRow>('/top-sites', ['limit'], async (q) => {
-    const rows = await store.topSites({ filter: parseFilter(q), limit: topLimit(q) });
-    return { json: rows, rows };
-  }, [
-    { header: 'host', value: (r) => r.host },
-    ...traffic<TopSiteRow>(),
-    { header: 'distinct_users', value: (r) => r.distinctUsers },
-  ]);
+  report<TopSiteRow>(
+    '/top-sites',
+    ['limit'],
+    async (q) => {
+      const rows = await store.topSites({ filter: parseFilter(q), limit: topLimit(q) });
+      return { json: rows, rows };
+    },
+    [
+      { header: 'host', value: (r) => r.host },
+      ...traffic<TopSiteRow>(),
+      { header: 'distinct_users', value: (r) => r.distinctUsers },
+    ],
+  );
 
-  report<TopUserRow>('/top-users', ['limit'], async (q) => {
-    const rows = await store.topUsers({ filter: parseFilter(q), limit: topLimit(q) });
-    return { json: rows, rows };
-  }, [
-    { header: 'user', value: (r) => r.user },
-    ...traffic<TopUserRow>(),
-    { header: 'distinct_hosts', value: (r) => r.distinctHosts },
-  ]);
+  report<TopUserRow>(
+    '/top-users',
+    ['limit'],
+    async (q) => {
+      const rows = await store.topUsers({ filter: parseFilter(q), limit: topLimit(q) });
+      return { json: rows, rows };
+    },
+    [
+      { header: 'user', value: (r) => r.user },
+      ...traffic<TopUserRow>(),
+      { header: 'distinct_hosts', value: (r) => r.distinctHosts },
+    ],
+  );
 
-  report<BlockedRow>('/blocked', ['limit'], async (q) => {
-    const rows = await store.blocked({ filter: parseFilter(q), limit: topLimit(q) });
-    return { json: rows, rows };
-  }, [
-    { header: 'rule', value: (r) => r.rule },
-    { header: 'host', value: (r) => r.host },
-    { header: 'category', value: (r) => r.category },
-    { header: 'requests', value: (r) => r.requests },
-    { header: 'distinct_users', value: (r) => r.distinctUsers },
-    { header: 'last_time', value: (r) => isoTime(r.lastTime) },
-  ]);
+  report<BlockedRow>(
+    '/blocked',
+    ['limit'],
+    async (q) => {
+      const rows = await store.blocked({ filter: parseFilter(q), limit: topLimit(q) });
+      return { json: rows, rows };
+    },
+    [
+      { header: 'rule', value: (r) => r.rule },
+      { header: 'host', value: (r) => r.host },
+      { header: 'category', value: (r) => r.category },
+      { header: 'requests', value: (r) => r.requests },
+      { header: 'distinct_users', value: (r) => r.distinctUsers },
+      { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+    ],
+  );
 
-  report<PerSlaveRow>('/per-slave', [], async (q) => {
-    const rows = await store.perSlave(parseFilter(q));
-    return { json: rows, rows };
-  }, [
-    { header: 'slave', value: (r) => r.slave },
-    ...traffic<PerSlaveRow>(),
-    { header: 'first_time', value: (r) => isoTime(r.firstTime) },
-    { header: 'last_time', value: (r) => isoTime(r.lastTime) },
-  ]);
+  report<PerSlaveRow>(
+    '/per-slave',
+    [],
+    async (q) => {
+      const rows = await store.perSlave(parseFilter(q));
+      return { json: rows, rows };
+    },
+    [
+      { header: 'slave', value: (r) => r.slave },
+      ...traffic<PerSlaveRow>(),
+      { header: 'first_time', value: (r) => isoTime(r.firstTime) },
+      { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+    ],
+  );
 
-  report<TimelineRow>('/timeline', ['bucket'], async (q) => {
-    const filter = parseFilter(q);
-    const rows = await store.timeline(filter, parseBucket(q, filter));
-    return { json: rows, rows };
-  }, [{ header: 'time', value: (r) => isoTime(r.time) }, ...traffic<TimelineRow>()]);
+  report<TimelineRow>(
+    '/timeline',
+    ['bucket'],
+    async (q) => {
+      const filter = parseFilter(q);
+      const rows = await store.timeline(filter, parseBucket(q, filter));
+      return { json: rows, rows };
+    },
+    [{ header: 'time', value: (r) => isoTime(r.time) }, ...traffic<TimelineRow>()],
+  );
 
-  report<CategoryRow>('/categories', [], async (q) => {
-    const rows = await store.categories(parseFilter(q));
-    return { json: rows, rows };
-  }, [{ header: 'category', value: (r) => r.category }, ...traffic<CategoryRow>()]);
+  report<CategoryRow>(
+    '/categories',
+    [],
+    async (q) => {
+      const rows = await store.categories(parseFilter(q));
+      return { json: rows, rows };
+    },
+    [{ header: 'category', value: (r) => r.category }, ...traffic<CategoryRow>()],
+  );
 
-  report<StoredRecord>('/search', ['limit', 'cursor'], async (q) => {
-    // A CSV export may be long; a JSON page is what a screen shows.
-    const csv = parseFormat(q) === 'csv';
-    const limit = parseInteger(q, 'limit', 1, csv ? 100_000 : 1000, csv ? 10_000 : 100);
-    const result = await store.search({ filter: parseFilter(q), limit, cursor: parseCursor(q) });
-    return { json: result, rows: result.records };
-  }, [
-    { header: 'time', value: (r) => isoTime(r.time) },
-    { header: 'slave', value: (r) => r.slave },
-    { header: 'client', value: (r) => r.client },
-    { header: 'user', value: (r) => r.user },
-    { header: 'method', value: (r) => r.method },
-    { header: 'host', value: (r) => r.host },
-    { header: 'url', value: (r) => r.url },
-    { header: 'status', value: (r) => r.status },
-    { header: 'action', value: (r) => r.action },
-    { header: 'rule', value: (r) => r.rule },
-    { header: 'category', value: (r) => r.category },
-    { header: 'bytes_up', value: (r) => r.bytesUp },
-    { header: 'bytes_down', value: (r) => r.bytesDown },
-    { header: 'duration_ms', value: (r) => r.durationMs },
-    { header: 'policy_hash', value: (r) => r.policyHash },
-  ]);
+  report<StoredRecord>(
+    '/search',
+    ['limit', 'cursor'],
+    async (q) => {
+      // A CSV export may be long; a JSON page is what a screen shows.
+      const csv = parseFormat(q) === 'csv';
+      const limit = parseInteger(q, 'limit', 1, csv ? 100_000 : 1000, csv ? 10_000 : 100);
+      const result = await store.search({ filter: parseFilter(q), limit, cursor: parseCursor(q) });
+      return { json: result, rows: result.records };
+    },
+    [
+      { header: 'time', value: (r) => isoTime(r.time) },
+      { header: 'slave', value: (r) => r.slave },
+      { header: 'client', value: (r) => r.client },
+      { header: 'user', value: (r) => r.user },
+      { header: 'method', value: (r) => r.method },
+      { header: 'host', value: (r) => r.host },
+      { header: 'url', value: (r) => r.url },
+      { header: 'status', value: (r) => r.status },
+      { header: 'action', value: (r) => r.action },
+      { header: 'rule', value: (r) => r.rule },
+      { header: 'category', value: (r) => r.category },
+      { header: 'bytes_up', value: (r) => r.bytesUp },
+      { header: 'bytes_down', value: (r) => r.bytesDown },
+      { header: 'duration_ms', value: (r) => r.durationMs },
+      { header: 'policy_hash', value: (r) => r.policyHash },
+    ],
+  );
 
   return router;
 }

@@ -20,15 +20,38 @@ afterEach(async () => {
 });
 
 const rec = (time: number): AccessRecord => ({
-  time, slave: 's', client: '127.0.0.1', method: 'GET', host: 'h.example', url: 'http://h.example/',
-  status: 200, bytesUp: 0, bytesDown: 0, durationMs: 0, action: 'allow',
+  time,
+  slave: 's',
+  client: '127.0.0.1',
+  method: 'GET',
+  host: 'h.example',
+  url: 'http://h.example/',
+  status: 200,
+  bytesUp: 0,
+  bytesDown: 0,
+  durationMs: 0,
+  action: 'allow',
 });
 
 it('deletes every record older than the retention, in chunks, and keeps the rest', async () => {
   const now = Date.now();
-  await store.ingestBatch('old', 's', Array.from({ length: 25 }, (_, i) => rec(now - 10 * DAY + i)));
-  await store.ingestBatch('new', 's', Array.from({ length: 5 }, (_, i) => rec(now - DAY + i)));
-  const retention = startRetention({ store, retentionDays: 5, logger: pino({ level: 'silent' }), chunk: 10, pauseMs: 1 });
+  await store.ingestBatch(
+    'old',
+    's',
+    Array.from({ length: 25 }, (_, i) => rec(now - 10 * DAY + i)),
+  );
+  await store.ingestBatch(
+    'new',
+    's',
+    Array.from({ length: 5 }, (_, i) => rec(now - DAY + i)),
+  );
+  const retention = startRetention({
+    store,
+    retentionDays: 5,
+    logger: pino({ level: 'silent' }),
+    chunk: 10,
+    pauseMs: 1,
+  });
   try {
     expect(await retention.runOnce()).toBe(25);
     expect(await store.count()).toBe(5);

@@ -44,7 +44,10 @@ export function startRetention(opts: RetentionOptions): Retention {
       await new Promise((r) => setTimeout(r, pauseMs));
     }
     if (total > 0) {
-      logger.info({ deleted: total, before: new Date(cutoff).toISOString(), retentionDays: opts.retentionDays }, 'report retention purged old records');
+      logger.info(
+        { deleted: total, before: new Date(cutoff).toISOString(), retentionDays: opts.retentionDays },
+        'report retention purged old records',
+      );
     }
     return total;
   };

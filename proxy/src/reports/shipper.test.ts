@@ -94,7 +94,8 @@ async function startTestMaster(dir: string): Promise<TestMaster> {
     },
     stop,
     restart: listen,
-    storedTimes: () => (reader.prepare('SELECT ts FROM records ORDER BY id').all() as { ts: number }[]).map((r) => r.ts),
+    storedTimes: () =>
+      (reader.prepare('SELECT ts FROM records ORDER BY id').all() as { ts: number }[]).map((r) => r.ts),
     async close() {
       await stop();
       reader.close();
@@ -104,8 +105,17 @@ async function startTestMaster(dir: string): Promise<TestMaster> {
 }
 
 const rec = (i: number): AccessRecord => ({
-  time: T0 + i, slave: 'slave-a', client: '127.0.0.1', method: 'GET', host: 'up.example',
-  url: `http://up.example/${i}`, status: 200, bytesUp: 10, bytesDown: 100, durationMs: 1, action: 'allow',
+  time: T0 + i,
+  slave: 'slave-a',
+  client: '127.0.0.1',
+  method: 'GET',
+  host: 'up.example',
+  url: `http://up.example/${i}`,
+  status: 200,
+  bytesUp: 10,
+  bytesDown: 100,
+  durationMs: 1,
+  action: 'allow',
 });
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -141,8 +151,18 @@ afterEach(async () => {
 function ship(over: Partial<ReportShipperOptions> & { queue: RecordQueue }) {
   const registry = new Registry();
   const s = startReportShipper({
-    masterUrl: master.url, token: TOKEN, spoolDir: join(dir, 'spool'), slaveName: 'slave-a', logger: silent, registry,
-    batchSize: 100, flushIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 100, stopDeadlineMs: 1000, ...over,
+    masterUrl: master.url,
+    token: TOKEN,
+    spoolDir: join(dir, 'spool'),
+    slaveName: 'slave-a',
+    logger: silent,
+    registry,
+    batchSize: 100,
+    flushIntervalMs: 50,
+    retryBaseMs: 20,
+    retryMaxMs: 100,
+    stopDeadlineMs: 1000,
+    ...over,
   });
   shippers.push(s);
   return { shipper: s, registry };
@@ -170,11 +190,16 @@ it('cuts a batch short of batchSize rather than let its JSON pass maxBatchJsonBy
   for (let i = 0; i < 500; i++) queue.push({ ...rec(i), url: `http://up.example/${i}/${'p'.repeat(150)}` });
   await shipper.flush();
   const spoolDir = join(dir, 'spool');
-  const bodies = readdirSync(spoolDir).filter((f) => f.endsWith('.json.gz')).sort().map((f) => gunzipSync(readFileSync(join(spoolDir, f))));
+  const bodies = readdirSync(spoolDir)
+    .filter((f) => f.endsWith('.json.gz'))
+    .sort()
+    .map((f) => gunzipSync(readFileSync(join(spoolDir, f))));
   // 500 rows of ~250 bytes (~125 KB): as many as fit in 20 000 bytes per batch, the last one what is left.
   for (const b of bodies) expect(b.length).toBeLessThanOrEqual(20_000);
   for (const b of bodies.slice(0, -1)) expect(b.length).toBeGreaterThan(20_000 - 255);
-  const batches = bodies.map((b) => validateBatch(JSON.parse(b.toString('utf8')), 'slave-a', 1000).records.map((r) => r.time));
+  const batches = bodies.map((b) =>
+    validateBatch(JSON.parse(b.toString('utf8')), 'slave-a', 1000).records.map((r) => r.time),
+  );
   expect(batches.length).toBeGreaterThanOrEqual(6);
   expect(batches.flat()).toEqual(range(0, 500));
   master.failing = false;
@@ -250,7 +275,9 @@ it('counts records the in-memory queue dropped while full', async () => {
   const queue = new RecordQueue(10);
   const { shipper, registry } = ship({ queue, flushIntervalMs: 60_000 });
   for (let i = 0; i < 25; i++) queue.push(rec(i));
-  expect(await metric(registry, 'safesquid_report_queue_bytes')).toBe(range(15, 25).reduce((n, t) => n + rowBytes(rec(t - T0)), 0));
+  expect(await metric(registry, 'safesquid_report_queue_bytes')).toBe(
+    range(15, 25).reduce((n, t) => n + rowBytes(rec(t - T0)), 0),
+  );
   await shipper.flush();
   expect(await metric(registry, 'safesquid_report_queue_bytes')).toBe(0);
   expect(await metric(registry, 'safesquid_report_records_dropped_total', { reason: 'queue_full' })).toBe(15);
@@ -352,7 +379,13 @@ it('shares a registry with the proxy that already exports the queue depth', asyn
   const { Gauge } = await import('prom-client');
   new Gauge({ name: 'safesquid_report_queue_depth', help: 'from the proxy', registers: [registry] });
   const s = startReportShipper({
-    queue, masterUrl: master.url, token: TOKEN, spoolDir: join(dir, 'spool'), slaveName: 'slave-a', logger: silent, registry,
+    queue,
+    masterUrl: master.url,
+    token: TOKEN,
+    spoolDir: join(dir, 'spool'),
+    slaveName: 'slave-a',
+    logger: silent,
+    registry,
   });
   shippers.push(s);
   queue.push(rec(1));

@@ -64,7 +64,10 @@ export interface ReportShipper {
   flush(): Promise<void>;
 }
 
-type SendOutcome = { kind: 'ok' } | { kind: 'rejected'; status: number; reason: string } | { kind: 'retry'; reason: string };
+type SendOutcome =
+  | { kind: 'ok' }
+  | { kind: 'rejected'; status: number; reason: string }
+  | { kind: 'retry'; reason: string };
 
 /** 4xx answers that mean "this batch will never be accepted": set it aside. Others (401/403/404/408/429) may heal. */
 const PERMANENT = new Set([400, 413, 415, 422]);
@@ -101,7 +104,8 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
   const retryMax = opts.retryMaxMs ?? 30_000;
   const requestTimeout = opts.requestTimeoutMs ?? 15_000;
   const stopDeadline = opts.stopDeadlineMs ?? 5000;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`report batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`report batchSize must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(maxBatchJson) || maxBatchJson < 1) {
     throw new RangeError(`report maxBatchJsonBytes must be a positive integer, got ${maxBatchJson}`);
   }
@@ -114,39 +118,73 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
   const idPrefix = batchIdPrefix(slaveName);
   const spool = new Spool(opts.spoolDir);
   if (spool.batches > 0) {
-    logger.info({ batches: spool.batches, records: spool.records, bytes: spool.bytes }, 'report spool holds batches from an earlier run; delivering them first');
+    logger.info(
+      { batches: spool.batches, records: spool.records, bytes: spool.bytes },
+      'report spool holds batches from an earlier run; delivering them first',
+    );
   }
 
   const registers = [opts.registry];
   // The proxy may already export the depth of the queue it fills on this registry.
   if (!opts.registry.getSingleMetric('safesquid_report_queue_depth')) {
     new Gauge({
-      name: 'safesquid_report_queue_depth', help: 'Access records waiting in memory to be batched', registers,
-      collect() { this.set(queue.size); },
+      name: 'safesquid_report_queue_depth',
+      help: 'Access records waiting in memory to be batched',
+      registers,
+      collect() {
+        this.set(queue.size);
+      },
     });
   }
   new Gauge({
-    name: 'safesquid_report_queue_bytes', help: 'Bytes of access records (their JSON) waiting in memory to be batched', registers,
-    collect() { this.set(queue.bytes); },
+    name: 'safesquid_report_queue_bytes',
+    help: 'Bytes of access records (their JSON) waiting in memory to be batched',
+    registers,
+    collect() {
+      this.set(queue.bytes);
+    },
   });
   new Gauge({
-    name: 'safesquid_report_spool_bytes', help: 'Bytes of report batches spooled on disk, not yet acknowledged', registers,
-    collect() { this.set(spool.bytes); },
+    name: 'safesquid_report_spool_bytes',
+    help: 'Bytes of report batches spooled on disk, not yet acknowledged',
+    registers,
+    collect() {
+      this.set(spool.bytes);
+    },
   });
   new Gauge({
-    name: 'safesquid_report_spool_batches', help: 'Report batches spooled on disk, not yet acknowledged', registers,
-    collect() { this.set(spool.batches); },
+    name: 'safesquid_report_spool_batches',
+    help: 'Report batches spooled on disk, not yet acknowledged',
+    registers,
+    collect() {
+      this.set(spool.batches);
+    },
   });
-  const sentRecords = new Counter({ name: 'safesquid_report_records_sent_total', help: 'Access records acknowledged by the master', registers });
-  const sentBatches = new Counter({ name: 'safesquid_report_batches_sent_total', help: 'Report batches acknowledged by the master', registers });
-  const failures = new Counter({ name: 'safesquid_report_send_failures_total', help: 'Failed attempts to deliver a report batch (retried)', registers });
+  const sentRecords = new Counter({
+    name: 'safesquid_report_records_sent_total',
+    help: 'Access records acknowledged by the master',
+    registers,
+  });
+  const sentBatches = new Counter({
+    name: 'safesquid_report_batches_sent_total',
+    help: 'Report batches acknowledged by the master',
+    registers,
+  });
+  const failures = new Counter({
+    name: 'safesquid_report_send_failures_total',
+    help: 'Failed attempts to deliver a report batch (retried)',
+    registers,
+  });
   const rejected = new Counter({
-    name: 'safesquid_report_batches_rejected_total', help: 'Report batches the master refused as malformed, moved to the spool\'s rejected/', registers,
+    name: 'safesquid_report_batches_rejected_total',
+    help: "Report batches the master refused as malformed, moved to the spool's rejected/",
+    registers,
   });
   const dropped = new Counter({
     name: 'safesquid_report_records_dropped_total',
     help: 'Access records lost: queue full (master slow), spool full (master away too long), or invalid (the master refused the record)',
-    labelNames: ['reason'] as const, registers,
+    labelNames: ['reason'] as const,
+    registers,
   });
   dropped.inc({ reason: 'queue_full' }, 0);
   dropped.inc({ reason: 'spool_full' }, 0);
@@ -185,7 +223,10 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
       await spool.append(batchId, taken.records, body);
     } catch (err) {
       dropped.inc({ reason: 'spool_full' }, taken.records);
-      logger.error({ err, spoolDir: opts.spoolDir, records: taken.records }, 'cannot write a report batch to the spool; its records are lost');
+      logger.error(
+        { err, spoolDir: opts.spoolDir, records: taken.records },
+        'cannot write a report batch to the spool; its records are lost',
+      );
       return;
     }
     const lost = spool.enforceLimit(spoolLimit, current);
@@ -200,7 +241,11 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     cutting = cutting.then(async () => {
       noteQueueDrops();
       // A queue holding a batch's worth of bytes holds a full batch too, even below batchSize records.
-      while (queue.size >= batchSize || queue.bytes >= maxBatchJson || (queue.size > 0 && (all || Date.now() - lastCut >= flushIntervalMs))) {
+      while (
+        queue.size >= batchSize ||
+        queue.bytes >= maxBatchJson ||
+        (queue.size > 0 && (all || Date.now() - lastCut >= flushIntervalMs))
+      ) {
         lastCut = Date.now();
         await writeBatch();
       }
@@ -274,7 +319,10 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     const [record] = list.splice(index, 1);
     droppedFrom.records++;
     dropped.inc({ reason: 'invalid' });
-    logger.error({ batchId: entry.batchId, reason, record }, 'master refused a record of a report batch; dropped it, sending the rest');
+    logger.error(
+      { batchId: entry.batchId, reason, record },
+      'master refused a record of a report batch; dropped it, sending the rest',
+    );
     if (list.length === 0) await spool.remove(entry);
     else await spool.replace(entry, list.length, await gzipAsync(JSON.stringify(batch), { level: 1 }));
     return true;
@@ -313,7 +361,10 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
             sentRecords.inc(entry.records);
             attempt = 0;
             if (unreachableSince !== undefined) {
-              logger.info({ downMs: Date.now() - unreachableSince, spooledBatches: spool.batches }, 'master reachable again; delivering spooled reports');
+              logger.info(
+                { downMs: Date.now() - unreachableSince, spooledBatches: spool.batches },
+                'master reachable again; delivering spooled reports',
+              );
               unreachableSince = undefined;
             }
           } else if (outcome.kind === 'rejected') {
@@ -321,7 +372,13 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
             await spool.reject(entry);
             rejected.inc();
             logger.error(
-              { batchId: entry.batchId, records: entry.records, status: outcome.status, reason: outcome.reason, movedTo: spool.rejectedDir },
+              {
+                batchId: entry.batchId,
+                records: entry.records,
+                status: outcome.status,
+                reason: outcome.reason,
+                movedTo: spool.rejectedDir,
+              },
               'master refused a report batch; moved it aside',
             );
           } else {
@@ -329,7 +386,10 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
             attempt++;
             if (unreachableSince === undefined) {
               unreachableSince = Date.now();
-              logger.warn({ master: endpoint.origin, reason: outcome.reason, spooledBatches: spool.batches }, 'cannot deliver reports to the master; spooling and retrying');
+              logger.warn(
+                { master: endpoint.origin, reason: outcome.reason, spooledBatches: spool.batches },
+                'cannot deliver reports to the master; spooling and retrying',
+              );
             }
             scheduleRetry();
             return;
@@ -343,11 +403,16 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     return pumping;
   };
 
-  const tick = setInterval(() => {
-    void cut(false).then(() => {
-      if (!retryTimer && spool.batches > 0) return pump();
-    }).catch((err: unknown) => logger.error({ err }, 'report shipper tick failed'));
-  }, Math.max(10, Math.min(100, flushIntervalMs)));
+  const tick = setInterval(
+    () => {
+      void cut(false)
+        .then(() => {
+          if (!retryTimer && spool.batches > 0) return pump();
+        })
+        .catch((err: unknown) => logger.error({ err }, 'report shipper tick failed'));
+    },
+    Math.max(10, Math.min(100, flushIntervalMs)),
+  );
   tick.unref();
 
   const deliverNow = async () => {
@@ -377,14 +442,21 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
         }, stopDeadline);
       });
       // One attempt at what is spooled; what is left stays on disk for the next start.
-      await Promise.race([(async () => {
-        await pumping;
-        await pump();
-      })(), deadline]);
+      await Promise.race([
+        (async () => {
+          await pumping;
+          await pump();
+        })(),
+        deadline,
+      ]);
       clearTimeout(timer);
       await pumping;
       agent.destroy();
-      if (spool.batches > 0) logger.info({ batches: spool.batches, records: spool.records }, 'report shipper stopped; batches left in the spool for the next start');
+      if (spool.batches > 0)
+        logger.info(
+          { batches: spool.batches, records: spool.records },
+          'report shipper stopped; batches left in the spool for the next start',
+        );
     },
   };
 }

@@ -53,7 +53,13 @@ export class Spool {
       }
       const m = NAME.exec(name);
       if (!m) continue;
-      const entry = { name, seq: Number(m[1]), records: Number(m[2]), batchId: m[3], bytes: statSync(join(dir, name)).size };
+      const entry = {
+        name,
+        seq: Number(m[1]),
+        records: Number(m[2]),
+        batchId: m[3],
+        bytes: statSync(join(dir, name)).size,
+      };
       this.entries.push(entry);
       this.totalBytes += entry.bytes;
       this.nextSeq = Math.max(this.nextSeq, entry.seq + 1);
@@ -97,7 +103,13 @@ export class Spool {
   async replace(entry: SpoolEntry, records: number, body: Buffer): Promise<void> {
     const i = this.entries.indexOf(entry);
     if (i < 0) throw new Error(`report spool: batch ${entry.batchId} is no longer spooled`);
-    const next = { name: entryName(entry.seq, records, entry.batchId), seq: entry.seq, records, batchId: entry.batchId, bytes: body.length };
+    const next = {
+      name: entryName(entry.seq, records, entry.batchId),
+      seq: entry.seq,
+      records,
+      batchId: entry.batchId,
+      bytes: body.length,
+    };
     await this.writeDurably(next.name, body);
     if (next.name !== entry.name) await unlink(join(this.dir, entry.name));
     this.uncache(entry);

@@ -26,10 +26,12 @@ it('runs a long query off the event loop', async () => {
       [3_000_000],
     );
     const order: string[] = [];
-    const ticks = new Promise<void>((resolve) => setTimeout(() => {
-      order.push('timer');
-      resolve();
-    }, 5));
+    const ticks = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        order.push('timer');
+        resolve();
+      }, 5),
+    );
     await Promise.all([slow.then(() => order.push('query')), ticks]);
     expect(order[0]).toBe('timer');
     expect(await slow).toEqual([{ n: 3_000_000 }]);

@@ -34,8 +34,15 @@ export function fixtureBatches(): { id: string; slave: string; records: AccessRe
         rec({ time: T0 + MIN, slave: 's1', host: 'example.com', user: 'alice', url: 'http://example.com/a' }),
         rec({ time: T0 + HOUR + MIN, slave: 's1', host: 'example.com', user: 'alice', bytesDown: 1000 }),
         rec({
-          time: T0 + 2 * MIN, slave: 's1', host: 'example.com', user: 'bob', action: 'deny', status: 403,
-          rule: 'block-x', category: 'social', bytesDown: 0,
+          time: T0 + 2 * MIN,
+          slave: 's1',
+          host: 'example.com',
+          user: 'bob',
+          action: 'deny',
+          status: 403,
+          rule: 'block-x',
+          category: 'social',
+          bytesDown: 0,
         }),
       ],
     },
@@ -44,26 +51,63 @@ export function fixtureBatches(): { id: string; slave: string; records: AccessRe
       slave: 's2',
       records: [
         rec({
-          time: T0 + 3 * MIN, slave: 's2', host: 'social.net', user: 'bob', action: 'deny', status: 403,
-          rule: 'block-social', category: 'social', bytesDown: 0,
+          time: T0 + 3 * MIN,
+          slave: 's2',
+          host: 'social.net',
+          user: 'bob',
+          action: 'deny',
+          status: 403,
+          rule: 'block-social',
+          category: 'social',
+          bytesDown: 0,
         }),
         rec({
-          time: T0 + 4 * MIN, slave: 's2', host: 'social.net', user: 'bob', action: 'deny', status: 403,
-          rule: 'block-social', category: 'social', bytesDown: 0, method: 'POST',
+          time: T0 + 4 * MIN,
+          slave: 's2',
+          host: 'social.net',
+          user: 'bob',
+          action: 'deny',
+          status: 403,
+          rule: 'block-social',
+          category: 'social',
+          bytesDown: 0,
+          method: 'POST',
         }),
         rec({ time: T0 + 5 * MIN, slave: 's2', host: 'other.org', url: 'http://other.org/a?q=1', client: '10.0.0.2' }),
         rec({
-          time: T0 + DAY, slave: 's2', host: 'other.org', user: 'carol', action: 'redirect', status: 302,
-          rule: 'to-intranet', category: 'news',
+          time: T0 + DAY,
+          slave: 's2',
+          host: 'other.org',
+          user: 'carol',
+          action: 'redirect',
+          status: 302,
+          rule: 'to-intranet',
+          category: 'news',
         }),
-        rec({ time: T0 + 6 * MIN, slave: 's2', host: 'tunnel.example', method: 'CONNECT', url: 'tunnel.example:443', user: 'carol' }),
+        rec({
+          time: T0 + 6 * MIN,
+          slave: 's2',
+          host: 'tunnel.example',
+          method: 'CONNECT',
+          url: 'tunnel.example:443',
+          user: 'carol',
+        }),
       ],
     },
   ];
 }
 
 /** Text a store must keep as sent: array-literal, CSV and SQL metacharacters, a NULL look-alike, non-ASCII. */
-export const NASTY_TEXT = ['NULL', 'a"b', 'back\\slash\\', '{braces},comma', ' two  spaces ', "it's", 'naïve ☃ 日本', 'tab\tnewline\n'];
+export const NASTY_TEXT = [
+  'NULL',
+  'a"b',
+  'back\\slash\\',
+  '{braces},comma',
+  ' two  spaces ',
+  "it's",
+  'naïve ☃ 日本',
+  'tab\tnewline\n',
+];
 
 const ALL: ReportFilter = { from: T0 - DAY, to: T0 + 2 * DAY };
 
@@ -126,19 +170,35 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
 
     it('stores awkward text exactly as sent', async () => {
       const records = NASTY_TEXT.map((t, i) =>
-        rec({ time: T0 + 3 * DAY + i, slave: 's1', host: 'odd.example', user: t, url: `http://odd.example/${t}`, rule: t, category: t, policyHash: t }),
+        rec({
+          time: T0 + 3 * DAY + i,
+          slave: 's1',
+          host: 'odd.example',
+          user: t,
+          url: `http://odd.example/${t}`,
+          rule: t,
+          category: t,
+          policyHash: t,
+        }),
       );
       expect(await store.ingestBatch('nasty', 's1', records)).toEqual({ inserted: records.length, duplicate: false });
       const window = { from: T0 + 3 * DAY, to: T0 + 4 * DAY };
       const found = (await store.search({ filter: window, limit: 100 })).records.map(({ id: _id, ...r }) => r);
       expect(found.reverse()).toEqual(records);
-      expect((await store.topUsers({ filter: window, limit: 100 })).map((r) => r.user).sort()).toEqual([...NASTY_TEXT].sort());
+      expect((await store.topUsers({ filter: window, limit: 100 })).map((r) => r.user).sort()).toEqual(
+        [...NASTY_TEXT].sort(),
+      );
     });
 
-    it('reads back each record\'s policy hash, stored once per policy', async () => {
+    it("reads back each record's policy hash, stored once per policy", async () => {
       const hashes = ['sha256:' + 'a'.repeat(64), 'sha256:' + 'b'.repeat(64)];
       const records = Array.from({ length: 150 }, (_, i) =>
-        rec({ time: T0 + 5 * DAY + i, slave: 's1', host: 'policies.example', policyHash: i % 3 === 2 ? undefined : hashes[i % 3] }),
+        rec({
+          time: T0 + 5 * DAY + i,
+          slave: 's1',
+          host: 'policies.example',
+          policyHash: i % 3 === 2 ? undefined : hashes[i % 3],
+        }),
       );
       await store.ingestBatch('policies-1', 's1', records.slice(0, 70));
       await store.ingestBatch('policies-2', 's1', records.slice(70));
@@ -154,8 +214,16 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
 
     it('summarises a window (from inclusive, to exclusive)', async () => {
       expect(await store.summary(ALL)).toEqual({
-        ...ALL, requests: 9, blocked: 3, bytesUp: 90, bytesDown: 100 * 6 + 900,
-        distinctUsers: 3, distinctHosts: 4, distinctSlaves: 2, firstTime: T0, lastTime: T0 + DAY,
+        ...ALL,
+        requests: 9,
+        blocked: 3,
+        bytesUp: 90,
+        bytesDown: 100 * 6 + 900,
+        distinctUsers: 3,
+        distinctHosts: 4,
+        distinctSlaves: 2,
+        firstTime: T0,
+        lastTime: T0 + DAY,
       });
       const narrow = await store.summary({ from: T0 + MIN, to: T0 + 3 * MIN });
       expect(narrow).toMatchObject({ requests: 2, blocked: 1, firstTime: T0 + MIN, lastTime: T0 + 2 * MIN });
@@ -171,8 +239,12 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
         { host: 'tunnel.example', requests: 1, blocked: 0, bytesDown: 100, bytesUp: 10, distinctUsers: 1 },
       ]);
       expect((await store.topSites({ filter: ALL, limit: 1 })).map((r) => r.host)).toEqual(['example.com']);
-      expect((await store.topSites({ filter: { ...ALL, user: 'bob' }, limit: 10 })).map((r) => [r.host, r.requests]))
-        .toEqual([['social.net', 2], ['example.com', 1]]);
+      expect(
+        (await store.topSites({ filter: { ...ALL, user: 'bob' }, limit: 10 })).map((r) => [r.host, r.requests]),
+      ).toEqual([
+        ['social.net', 2],
+        ['example.com', 1],
+      ]);
     });
 
     it('ranks top users, unauthenticated traffic as null', async () => {
@@ -189,16 +261,46 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
 
     it('groups blocked requests by rule and host', async () => {
       expect(await store.blocked({ filter: ALL, limit: 10 })).toEqual([
-        { rule: 'block-social', host: 'social.net', category: 'social', requests: 2, distinctUsers: 1, lastTime: T0 + 4 * MIN },
-        { rule: 'block-x', host: 'example.com', category: 'social', requests: 1, distinctUsers: 1, lastTime: T0 + 2 * MIN },
+        {
+          rule: 'block-social',
+          host: 'social.net',
+          category: 'social',
+          requests: 2,
+          distinctUsers: 1,
+          lastTime: T0 + 4 * MIN,
+        },
+        {
+          rule: 'block-x',
+          host: 'example.com',
+          category: 'social',
+          requests: 1,
+          distinctUsers: 1,
+          lastTime: T0 + 2 * MIN,
+        },
       ]);
       expect(await store.blocked({ filter: { ...ALL, slave: 's1' }, limit: 10 })).toHaveLength(1);
     });
 
     it('splits traffic per slave', async () => {
       expect(await store.perSlave(ALL)).toEqual([
-        { slave: 's1', requests: 4, blocked: 1, bytesDown: 1200, bytesUp: 40, firstTime: T0, lastTime: T0 + HOUR + MIN },
-        { slave: 's2', requests: 5, blocked: 2, bytesDown: 300, bytesUp: 50, firstTime: T0 + 3 * MIN, lastTime: T0 + DAY },
+        {
+          slave: 's1',
+          requests: 4,
+          blocked: 1,
+          bytesDown: 1200,
+          bytesUp: 40,
+          firstTime: T0,
+          lastTime: T0 + HOUR + MIN,
+        },
+        {
+          slave: 's2',
+          requests: 5,
+          blocked: 2,
+          bytesDown: 300,
+          bytesUp: 50,
+          firstTime: T0 + 3 * MIN,
+          lastTime: T0 + DAY,
+        },
       ]);
     });
 
@@ -237,7 +339,10 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
       expect(withoutId).toEqual(fixtureBatches()[0].records[0]);
       const byUrl = await store.search({ filter: { ...ALL, url: '/a' }, limit: 10 });
       expect(byUrl.records.map((x) => x.url).sort()).toEqual(['http://example.com/a', 'http://other.org/a?q=1']);
-      const denied = await store.search({ filter: { ...ALL, action: 'deny', category: 'social', slave: 's2' }, limit: 10 });
+      const denied = await store.search({
+        filter: { ...ALL, action: 'deny', category: 'social', slave: 's2' },
+        limit: 10,
+      });
       expect(denied.records.map((x) => x.method)).toEqual(['POST', 'GET']);
       const none = await store.search({ filter: { ...ALL, host: 'nowhere.example' }, limit: 10 });
       expect(none).toEqual({ records: [], nextCursor: null });
@@ -245,7 +350,9 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
 
     it('pages through search results with a cursor, each record once', async () => {
       // Same-millisecond records must not be skipped or repeated across a page boundary.
-      const same = Array.from({ length: 5 }, (_, i) => rec({ time: T0 + 7 * MIN, slave: 's1', host: `same${i}.example` }));
+      const same = Array.from({ length: 5 }, (_, i) =>
+        rec({ time: T0 + 7 * MIN, slave: 's1', host: `same${i}.example` }),
+      );
       await store.ingestBatch('same-ms', 's1', same);
       const seen: number[] = [];
       let cursor: string | undefined;
@@ -270,9 +377,16 @@ export function describeReportStore(name: string, open: () => Promise<ReportStor
         { ...ALL, slave: 's2', category: 'social' },
       ];
       // A second batch into hours the first ones already filled: rollup rows are summed, not replaced.
-      await store.ingestBatch('s1-more', 's1', fixtureBatches()[0].records.map((r) => ({ ...r, time: r.time + 7 })));
+      await store.ingestBatch(
+        's1-more',
+        's1',
+        fixtureBatches()[0].records.map((r) => ({ ...r, time: r.time + 7 })),
+      );
       for (const w of windows) {
-        expect({ w, ...(await allAggregates(store, w)) }).toEqual({ w, ...(await allAggregates(store, { ...w, ...RAW })) });
+        expect({ w, ...(await allAggregates(store, w)) }).toEqual({
+          w,
+          ...(await allAggregates(store, { ...w, ...RAW })),
+        });
       }
       expect((await store.summary(ALL)).requests).toBe(13);
     });

@@ -8,12 +8,34 @@ import pg from 'pg';
 import type { AccessRecord } from './access-record.js';
 import type { ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
 import {
-  blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
-  ROLLUP_KEY, searchSql, summarySql, timelineSql, topSitesSql, topUsersSql, type Sql,
+  blockedSql,
+  categoriesSql,
+  decodeCursor,
+  HOUR_MS,
+  perSlaveSql,
+  rebuildHourSql,
+  RECORD_COLUMNS,
+  ROLLUP_COLUMNS,
+  ROLLUP_KEY,
+  searchSql,
+  summarySql,
+  timelineSql,
+  topSitesSql,
+  topUsersSql,
+  type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK, rollupRows, searchPage, toBlocked, toCategory, toPerSlave, toSummary, toTimeline,
-  toTopSite, toTopUser, type ReportStore,
+  DEFAULT_PURGE_CHUNK,
+  rollupRows,
+  searchPage,
+  toBlocked,
+  toCategory,
+  toPerSlave,
+  toSummary,
+  toTimeline,
+  toTopSite,
+  toTopUser,
+  type ReportStore,
 } from './store.js';
 import { joinElements, recordElements, rollupArrays } from './pg-array-literal.js';
 import { SCHEMA_POSTGRES } from './schema.js';
@@ -21,15 +43,40 @@ import { SCHEMA_POSTGRES } from './schema.js';
 type Row = Record<string, unknown>;
 
 const COLUMN_TYPES: Record<(typeof RECORD_COLUMNS)[number], string> = {
-  ts: 'bigint', slave: 'text', client: 'text', user_name: 'text', method: 'text', host: 'text',
-  url: 'text', status: 'int', bytes_up: 'bigint', bytes_down: 'bigint', duration_ms: 'bigint',
-  action: 'text', rule: 'text', category: 'text', policy_id: 'bigint',
+  ts: 'bigint',
+  slave: 'text',
+  client: 'text',
+  user_name: 'text',
+  method: 'text',
+  host: 'text',
+  url: 'text',
+  status: 'int',
+  bytes_up: 'bigint',
+  bytes_down: 'bigint',
+  duration_ms: 'bigint',
+  action: 'text',
+  rule: 'text',
+  category: 'text',
+  policy_id: 'bigint',
 };
 const INSERT_RECORDS = `INSERT INTO records (${RECORD_COLUMNS.join(', ')}) SELECT * FROM unnest(${RECORD_COLUMNS.map(
   (c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`,
 ).join(', ')})`;
 
-const ROLLUP_TYPES = ['bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint'];
+const ROLLUP_TYPES = [
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'bigint',
+  'bigint',
+  'bigint',
+  'bigint',
+  'bigint',
+];
 const UPSERT_ROLLUP = `INSERT INTO records_hourly (${ROLLUP_COLUMNS.join(', ')}) SELECT * FROM unnest(${ROLLUP_TYPES.map(
   (t, i) => `$${i + 1}::${t}[]`,
 ).join(', ')}) ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET requests = records_hourly.requests + EXCLUDED.requests,
@@ -79,11 +126,15 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
     }
     if (missing.size === 0) return;
     const hashes = [...missing];
-    await pool.query('INSERT INTO policy_hashes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [hashes]);
-    const rows = (await pool.query('SELECT id, hash FROM policy_hashes WHERE hash = ANY($1::text[])', [hashes])).rows as { id: string; hash: string }[];
+    await pool.query('INSERT INTO policy_hashes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [
+      hashes,
+    ]);
+    const rows = (await pool.query('SELECT id, hash FROM policy_hashes WHERE hash = ANY($1::text[])', [hashes]))
+      .rows as { id: string; hash: string }[];
     for (const row of rows) policyIds.set(row.hash, Number(row.id));
   };
-  const policyIdOf = (r: AccessRecord): number | null => (r.policyHash === undefined ? null : (policyIds.get(r.policyHash) ?? null));
+  const policyIdOf = (r: AccessRecord): number | null =>
+    r.policyHash === undefined ? null : (policyIds.get(r.policyHash) ?? null);
 
   return {
     kind: 'postgres',
@@ -149,12 +200,15 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        await client.query(
-          'DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < $1 LIMIT $2)',
-          [cutoff, maxRows],
-        );
+        await client.query('DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < $1 LIMIT $2)', [
+          cutoff,
+          maxRows,
+        ]);
         const newest = (
-          await client.query('SELECT max(ts) AS m FROM (SELECT ts FROM records WHERE ts < $1 ORDER BY ts LIMIT $2) c', [cutoff, maxRows])
+          await client.query('SELECT max(ts) AS m FROM (SELECT ts FROM records WHERE ts < $1 ORDER BY ts LIMIT $2) c', [
+            cutoff,
+            maxRows,
+          ])
         ).rows[0].m;
         if (newest === null) {
           await client.query('COMMIT');
@@ -194,7 +248,9 @@ async function migrate(pool: pg.Pool): Promise<void> {
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
     );
-    const current = Number((await client.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations')).rows[0].v);
+    const current = Number(
+      (await client.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations')).rows[0].v,
+    );
     const latest = SCHEMA_POSTGRES.length;
     if (current > latest) {
       throw new Error(`schema version ${current} is newer than this build knows (${latest}); upgrade the master`);

@@ -64,13 +64,25 @@ describe('SQLite report store', () => {
     const watcher = new Database(path, { readonly: true });
     const committed = () => Number((watcher.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n);
     const t0 = T0 + 5 * 86_400_000;
-    const batch = (s: number): AccessRecord[] => Array.from({ length: 10_000 }, (_, i) => {
-      const h = (i * 7919 + s * 104_729) % 3000;
-      return {
-        time: t0 + i, slave: `s${s}`, client: '10.0.0.1', user: `user${(i * 31 + s) % 700}`, method: 'GET', host: `site${h}.example`,
-        url: `http://site${h}.example/${i}`, status: 200, bytesUp: 1, bytesDown: 2, durationMs: 3, action: 'allow', category: 'news',
-      };
-    });
+    const batch = (s: number): AccessRecord[] =>
+      Array.from({ length: 10_000 }, (_, i) => {
+        const h = (i * 7919 + s * 104_729) % 3000;
+        return {
+          time: t0 + i,
+          slave: `s${s}`,
+          client: '10.0.0.1',
+          user: `user${(i * 31 + s) % 700}`,
+          method: 'GET',
+          host: `site${h}.example`,
+          url: `http://site${h}.example/${i}`,
+          status: 200,
+          bytesUp: 1,
+          bytesDown: 2,
+          durationMs: 3,
+          action: 'allow',
+          category: 'news',
+        };
+      });
     const batches = [0, 1, 2, 3].map(batch);
     let longestGap = 0;
     let last = performance.now();
@@ -84,12 +96,14 @@ describe('SQLite report store', () => {
     const seen: number[] = [];
     const started = performance.now();
     try {
-      await Promise.all(batches.map((records, s) =>
-        store.ingestBatch(`slices-${s}`, `s${s}`, records).then((r) => {
-          expect(r).toEqual({ inserted: 10_000, duplicate: false });
-          seen.push(committed());
-        }),
-      ));
+      await Promise.all(
+        batches.map((records, s) =>
+          store.ingestBatch(`slices-${s}`, `s${s}`, records).then((r) => {
+            expect(r).toEqual({ inserted: 10_000, duplicate: false });
+            seen.push(committed());
+          }),
+        ),
+      );
     } finally {
       clearInterval(timer);
     }
@@ -114,10 +128,21 @@ describe('SQLite report store', () => {
     const pages = () => statSync(path).size / 4096;
     const empty = pages();
     const t0 = T0 + 7 * 86_400_000;
-    const records = (b: number): AccessRecord[] => Array.from({ length: 10_000 }, (_, i) => ({
-      time: t0 + b * 10_000 + i, slave: 's1', client: '10.0.0.1', user: `user${i % 300}`, method: 'GET', host: `site${(i * 7) % 900}.example`,
-      url: `http://site${i % 900}.example/${i}`, status: 200, bytesUp: 1, bytesDown: 2, durationMs: 3, action: 'allow',
-    }));
+    const records = (b: number): AccessRecord[] =>
+      Array.from({ length: 10_000 }, (_, i) => ({
+        time: t0 + b * 10_000 + i,
+        slave: 's1',
+        client: '10.0.0.1',
+        user: `user${i % 300}`,
+        method: 'GET',
+        host: `site${(i * 7) % 900}.example`,
+        url: `http://site${i % 900}.example/${i}`,
+        status: 200,
+        bytesUp: 1,
+        bytesDown: 2,
+        durationMs: 3,
+        action: 'allow',
+      }));
     // The first checkpoint comes after 20 000 records, before the next transaction.
     for (let b = 0; b < 3; b++) await store.ingestBatch(`ckpt-${b}`, 's1', records(b));
     // SQLite's own checkpoint waits for 65 536 pages of WAL, far more than these records take:
@@ -176,7 +201,10 @@ describe('SQLite report store', () => {
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/NOT NULL constraint failed: records.host/);
     expect(await store.count()).toBe(0);
     // Nothing of the failed transaction stayed: the same batch ids are new, and the store takes more.
-    expect(await store.ingestBatch('good', a.slave, a.records)).toEqual({ inserted: a.records.length, duplicate: false });
+    expect(await store.ingestBatch('good', a.slave, a.records)).toEqual({
+      inserted: a.records.length,
+      duplicate: false,
+    });
     expect(await store.ingestBatch(b.id, b.slave, b.records)).toEqual({ inserted: b.records.length, duplicate: false });
     expect(await store.count()).toBe(a.records.length + b.records.length);
     const all = { from: T0 - 86_400_000, to: T0 + 2 * 86_400_000 };
@@ -196,12 +224,17 @@ describe('SQLite report store', () => {
     db.prepare('INSERT INTO schema_migrations VALUES (1, 0)').run();
     // Version 1 kept the policy hash itself in every row.
     const v1Columns = RECORD_COLUMNS.map((c) => (c === 'policy_id' ? 'policy_hash' : c));
-    const insert = db.prepare(`INSERT INTO records (${v1Columns.join(', ')}) VALUES (${v1Columns.map(() => '?').join(', ')})`);
-    for (const b of fixtureBatches()) for (const r of b.records) insert.run([...recordValues(r, null).slice(0, -1), r.policyHash ?? null]);
+    const insert = db.prepare(
+      `INSERT INTO records (${v1Columns.join(', ')}) VALUES (${v1Columns.map(() => '?').join(', ')})`,
+    );
+    for (const b of fixtureBatches())
+      for (const r of b.records) insert.run([...recordValues(r, null).slice(0, -1), r.policyHash ?? null]);
     db.close();
     const store = await openReportStore({ sqlitePath: path });
     const all = { from: T0 - 86_400_000, to: T0 + 2 * 86_400_000 };
-    expect(await store.topSites({ filter: all, limit: 10 })).toEqual(await store.topSites({ filter: { ...all, url: ':' }, limit: 10 }));
+    expect(await store.topSites({ filter: all, limit: 10 })).toEqual(
+      await store.topSites({ filter: { ...all, url: ':' }, limit: 10 }),
+    );
     expect((await store.summary(all)).requests).toBe(9);
     // Rows from before migration 4 carry their hash themselves.
     const hashes = (await store.search({ filter: all, limit: 100 })).records.map((r) => r.policyHash).filter(Boolean);
@@ -225,12 +258,16 @@ describe('SQLite report store', () => {
       const db = new Database(path, { readonly: true });
       const plan = (sql: string) =>
         (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, 2, 'x') as { detail: string }[]).map((r) => r.detail).join(' ');
-      expect(plan('SELECT count(*) FROM records WHERE ts >= ? AND ts < ? AND user_name = ?')).toMatch(/records_user_ts/);
+      expect(plan('SELECT count(*) FROM records WHERE ts >= ? AND ts < ? AND user_name = ?')).toMatch(
+        /records_user_ts/,
+      );
       expect(plan('SELECT count(*) FROM records WHERE ts >= ? AND ts < ? AND host = ?')).toMatch(/records_host_ts/);
       // records_action_ts is partial (no `allow`): the SQL the store runs says so, literally.
       const search = (action: ReportAction) => {
         const q = searchSql({ from: 1, to: 2, action }, 10, undefined, 'sqlite');
-        return (db.prepare(`EXPLAIN QUERY PLAN ${q.text}`).all(...q.params) as { detail: string }[]).map((r) => r.detail).join(' ');
+        return (db.prepare(`EXPLAIN QUERY PLAN ${q.text}`).all(...q.params) as { detail: string }[])
+          .map((r) => r.detail)
+          .join(' ');
       };
       expect(search('deny')).toMatch(/records_action_ts/);
       expect(search('redirect')).toMatch(/records_action_ts/);

@@ -10,12 +10,36 @@ import Database from 'better-sqlite3';
 import type { AccessRecord } from './access-record.js';
 import type { IngestResult, ReportFilter, TimelineBucket, TopQuery, SearchQuery } from './query-types.js';
 import {
-  blockedSql, categoriesSql, decodeCursor, HOUR_MS, perSlaveSql, rebuildHourSql, RECORD_COLUMNS, ROLLUP_COLUMNS,
-  ROLLUP_KEY, searchSql, summarySql, timelineSql, topSitesSql, topUsersSql, type Sql,
+  blockedSql,
+  categoriesSql,
+  decodeCursor,
+  HOUR_MS,
+  perSlaveSql,
+  rebuildHourSql,
+  RECORD_COLUMNS,
+  ROLLUP_COLUMNS,
+  ROLLUP_KEY,
+  searchSql,
+  summarySql,
+  timelineSql,
+  topSitesSql,
+  topUsersSql,
+  type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK, recordValues, RollupAccumulator, writeRecordValues, searchPage, toBlocked, toCategory, toPerSlave, toSummary,
-  toTimeline, toTopSite, toTopUser, type ReportStore,
+  DEFAULT_PURGE_CHUNK,
+  recordValues,
+  RollupAccumulator,
+  writeRecordValues,
+  searchPage,
+  toBlocked,
+  toCategory,
+  toPerSlave,
+  toSummary,
+  toTimeline,
+  toTopSite,
+  toTopUser,
+  type ReportStore,
 } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -78,7 +102,9 @@ export function openSqliteReportStore(path: string): ReportStore {
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread between transactions (CHECKPOINT_WAL_FRAMES); the
   // automatic one, inside a COMMIT on the event loop, is a safety net.
-  db.pragma(`wal_autocheckpoint = ${path === ':memory:' ? FALLBACK_AUTOCHECKPOINT_PAGES : WRITER_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(
+    `wal_autocheckpoint = ${path === ':memory:' ? FALLBACK_AUTOCHECKPOINT_PAGES : WRITER_AUTOCHECKPOINT_PAGES}`,
+  );
   db.pragma('journal_size_limit = 67108864');
   migrate(db, path);
   let checkpointer = path === ':memory:' ? undefined : new SqliteCheckpointer(path);
@@ -90,7 +116,9 @@ export function openSqliteReportStore(path: string): ReportStore {
   // OR FAIL: a constraint failure fails the whole transaction anyway (rolled back, every batch in
   // it refused), so a statement need not undo its own earlier rows, and SQLite then keeps no
   // statement journal (a copy of every page the statement touches): 4.1 -> 3.4 us per record.
-  const insertMany = db.prepare(`INSERT OR FAIL INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`);
+  const insertMany = db.prepare(
+    `INSERT OR FAIL INTO records (${cols}) VALUES ${Array(ROWS_PER_INSERT).fill(rowPh).join(', ')}`,
+  );
   const insertOne = db.prepare(`INSERT OR FAIL INTO records (${cols}) VALUES ${rowPh}`);
   /** The values of one multi-row INSERT, refilled for each. */
   const manyValues = new Array<string | number | null>(ROWS_PER_INSERT * RECORD_COLUMNS.length);
@@ -233,7 +261,11 @@ export function openSqliteReportStore(path: string): ReportStore {
     try {
       const { walFrames } = await c.run();
       // At most twice as far each time: a growing database dirties more pages per record.
-      if (walFrames > 0) checkpointAfter = Math.max(1000, Math.min(2 * records, Math.round((records * CHECKPOINT_WAL_FRAMES) / walFrames)));
+      if (walFrames > 0)
+        checkpointAfter = Math.max(
+          1000,
+          Math.min(2 * records, Math.round((records * CHECKPOINT_WAL_FRAMES) / walFrames)),
+        );
     } catch {
       // SQLite checkpoints by itself again, on this thread, as it would without the worker.
       checkpointer = undefined;
@@ -273,7 +305,9 @@ export function openSqliteReportStore(path: string): ReportStore {
   const purgeBatches = db.prepare(
     'DELETE FROM batches WHERE id IN (SELECT id FROM batches WHERE received_at < ? LIMIT ?)',
   );
-  const newestInChunk = db.prepare('SELECT max(ts) AS m FROM (SELECT ts FROM records WHERE ts < ? ORDER BY ts LIMIT ?)');
+  const newestInChunk = db.prepare(
+    'SELECT max(ts) AS m FROM (SELECT ts FROM records WHERE ts < ? ORDER BY ts LIMIT ?)',
+  );
   const dropRollupThrough = db.prepare('DELETE FROM records_hourly WHERE hour <= ?');
   const rebuildHour = db.prepare(rebuildHourSql().text);
   const countRecords = db.prepare('SELECT count(*) AS n FROM records');
@@ -319,18 +353,20 @@ export function openSqliteReportStore(path: string): ReportStore {
       return searchPage(await all(searchSql(q.filter, q.limit + 1, cursor, 'sqlite')), q.limit);
     },
     async purgeOlderThan(cutoff: number, maxRows = DEFAULT_PURGE_CHUNK) {
-      return betweenTransactions(db.transaction(() => {
-        purgeBatches.run(cutoff, maxRows);
-        const newest = (newestInChunk.get(cutoff, maxRows) as Row).m;
-        if (newest === null) return 0;
-        const deleted = purgeRecords.run(cutoff, maxRows).changes;
-        // Oldest first: every hour before the newest deleted record is gone from `records`;
-        // that record's own hour is rebuilt from what is left of it.
-        const hour = Math.floor(Number(newest) / HOUR_MS) * HOUR_MS;
-        dropRollupThrough.run(hour);
-        rebuildHour.run(hour, hour, hour + HOUR_MS);
-        return deleted;
-      }));
+      return betweenTransactions(
+        db.transaction(() => {
+          purgeBatches.run(cutoff, maxRows);
+          const newest = (newestInChunk.get(cutoff, maxRows) as Row).m;
+          if (newest === null) return 0;
+          const deleted = purgeRecords.run(cutoff, maxRows).changes;
+          // Oldest first: every hour before the newest deleted record is gone from `records`;
+          // that record's own hour is rebuilt from what is left of it.
+          const hour = Math.floor(Number(newest) / HOUR_MS) * HOUR_MS;
+          dropRollupThrough.run(hour);
+          rebuildHour.run(hour, hour, hour + HOUR_MS);
+          return deleted;
+        }),
+      );
     },
     async count() {
       return betweenTransactions(() => Number((countRecords.get() as Row).n));
@@ -354,7 +390,9 @@ function migrate(db: Database.Database, path: string): void {
   const current = Number((db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get() as Row).v);
   const latest = SCHEMA_SQLITE.length;
   if (current > latest) {
-    throw new Error(`report store ${path}: schema version ${current} is newer than this build knows (${latest}); upgrade the master`);
+    throw new Error(
+      `report store ${path}: schema version ${current} is newer than this build knows (${latest}); upgrade the master`,
+    );
   }
   for (let v = current + 1; v <= latest; v++) {
     db.transaction(() => {

@@ -4,8 +4,20 @@
  */
 import type { AccessRecord } from './access-record.js';
 import type {
-  BlockedRow, CategoryRow, IngestResult, PerSlaveRow, ReportFilter, SearchQuery, SearchResult,
-  StoredRecord, SummaryResult, TimelineBucket, TimelineRow, TopQuery, TopSiteRow, TopUserRow,
+  BlockedRow,
+  CategoryRow,
+  IngestResult,
+  PerSlaveRow,
+  ReportFilter,
+  SearchQuery,
+  SearchResult,
+  StoredRecord,
+  SummaryResult,
+  TimelineBucket,
+  TimelineRow,
+  TopQuery,
+  TopSiteRow,
+  TopUserRow,
 } from './query-types.js';
 import { encodeCursor, HOUR_MS, RECORD_COLUMNS } from './report-sql.js';
 
@@ -56,49 +68,86 @@ const strOrNull = (v: unknown): string | null => (v === null || v === undefined 
 
 export function toSummary(r: Row, f: ReportFilter): SummaryResult {
   return {
-    from: f.from, to: f.to,
-    requests: num(r.requests), blocked: num(r.blocked),
-    bytesUp: num(r.bytes_up), bytesDown: num(r.bytes_down),
-    distinctUsers: num(r.distinct_users), distinctHosts: num(r.distinct_hosts), distinctSlaves: num(r.distinct_slaves),
-    firstTime: numOrNull(r.first_time), lastTime: numOrNull(r.last_time),
+    from: f.from,
+    to: f.to,
+    requests: num(r.requests),
+    blocked: num(r.blocked),
+    bytesUp: num(r.bytes_up),
+    bytesDown: num(r.bytes_down),
+    distinctUsers: num(r.distinct_users),
+    distinctHosts: num(r.distinct_hosts),
+    distinctSlaves: num(r.distinct_slaves),
+    firstTime: numOrNull(r.first_time),
+    lastTime: numOrNull(r.last_time),
   };
 }
 
 export const toTopSite = (r: Row): TopSiteRow => ({
-  host: String(r.host), requests: num(r.requests), blocked: num(r.blocked),
-  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up), distinctUsers: num(r.distinct_users),
+  host: String(r.host),
+  requests: num(r.requests),
+  blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down),
+  bytesUp: num(r.bytes_up),
+  distinctUsers: num(r.distinct_users),
 });
 
 export const toTopUser = (r: Row): TopUserRow => ({
-  user: strOrNull(r.user_name), requests: num(r.requests), blocked: num(r.blocked),
-  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up), distinctHosts: num(r.distinct_hosts),
+  user: strOrNull(r.user_name),
+  requests: num(r.requests),
+  blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down),
+  bytesUp: num(r.bytes_up),
+  distinctHosts: num(r.distinct_hosts),
 });
 
 export const toBlocked = (r: Row): BlockedRow => ({
-  rule: strOrNull(r.rule), host: String(r.host), category: strOrNull(r.category),
-  requests: num(r.requests), distinctUsers: num(r.distinct_users), lastTime: num(r.last_time),
+  rule: strOrNull(r.rule),
+  host: String(r.host),
+  category: strOrNull(r.category),
+  requests: num(r.requests),
+  distinctUsers: num(r.distinct_users),
+  lastTime: num(r.last_time),
 });
 
 export const toPerSlave = (r: Row): PerSlaveRow => ({
-  slave: String(r.slave), requests: num(r.requests), blocked: num(r.blocked),
-  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up), firstTime: num(r.first_time), lastTime: num(r.last_time),
+  slave: String(r.slave),
+  requests: num(r.requests),
+  blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down),
+  bytesUp: num(r.bytes_up),
+  firstTime: num(r.first_time),
+  lastTime: num(r.last_time),
 });
 
 export const toTimeline = (r: Row): TimelineRow => ({
-  time: num(r.bucket), requests: num(r.requests), blocked: num(r.blocked),
-  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up),
+  time: num(r.bucket),
+  requests: num(r.requests),
+  blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down),
+  bytesUp: num(r.bytes_up),
 });
 
 export const toCategory = (r: Row): CategoryRow => ({
-  category: strOrNull(r.category), requests: num(r.requests), blocked: num(r.blocked),
-  bytesDown: num(r.bytes_down), bytesUp: num(r.bytes_up),
+  category: strOrNull(r.category),
+  requests: num(r.requests),
+  blocked: num(r.blocked),
+  bytesDown: num(r.bytes_down),
+  bytesUp: num(r.bytes_up),
 });
 
 export function toStoredRecord(r: Row): StoredRecord {
   const out: StoredRecord = {
-    id: num(r.id), time: num(r.ts), slave: String(r.slave), client: String(r.client),
-    method: String(r.method), host: String(r.host), url: String(r.url), status: num(r.status),
-    bytesUp: num(r.bytes_up), bytesDown: num(r.bytes_down), durationMs: num(r.duration_ms),
+    id: num(r.id),
+    time: num(r.ts),
+    slave: String(r.slave),
+    client: String(r.client),
+    method: String(r.method),
+    host: String(r.host),
+    url: String(r.url),
+    status: num(r.status),
+    bytesUp: num(r.bytes_up),
+    bytesDown: num(r.bytes_down),
+    durationMs: num(r.duration_ms),
     action: r.action as StoredRecord['action'],
   };
   if (r.user_name != null) out.user = String(r.user_name);
@@ -116,7 +165,12 @@ export function recordValues(r: AccessRecord, policyId: number | null): (string 
 }
 
 /** Writes the values of one record in RECORD_COLUMNS order into `out` from `at` (no array per record). */
-export function writeRecordValues(r: AccessRecord, policyId: number | null, out: (string | number | null)[], at: number): void {
+export function writeRecordValues(
+  r: AccessRecord,
+  policyId: number | null,
+  out: (string | number | null)[],
+  at: number,
+): void {
   out[at] = r.time;
   out[at + 1] = r.slave;
   out[at + 2] = r.client;
@@ -145,7 +199,20 @@ export function searchPage(rows: Row[], limit: number): SearchResult {
 }
 
 /** hour, slave, host, user ('' for none), action, category (''), rule (''), requests, bytes up/down, first/last ts. */
-export type RollupRow = [number, string, string, string, string, string, string, number, number, number, number, number];
+export type RollupRow = [
+  number,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 /**
  * Records' contribution to `records_hourly`, summed per key (each key once: one upsert per row).
@@ -209,8 +276,15 @@ export class RollupAccumulator {
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function compareRollupKeys(a: RollupRow, b: RollupRow): number {
-  return a[0] - b[0] || compareText(a[1], b[1]) || compareText(a[2], b[2]) || compareText(a[3], b[3]) ||
-    compareText(a[4], b[4]) || compareText(a[5], b[5]) || compareText(a[6], b[6]);
+  return (
+    a[0] - b[0] ||
+    compareText(a[1], b[1]) ||
+    compareText(a[2], b[2]) ||
+    compareText(a[3], b[3]) ||
+    compareText(a[4], b[4]) ||
+    compareText(a[5], b[5]) ||
+    compareText(a[6], b[6])
+  );
 }
 
 /** A batch's contribution to `records_hourly`, in key order. */

@@ -13,7 +13,8 @@ import { startPolicySync } from './policy-client.js';
 
 const logger = pino({ level: 'silent' });
 const TOKEN = 'sync-test-token';
-const text = (host: string) => `rules:\n  - {name: block, action: deny, match: {domains: [${host}]}}\naccessRestriction: {defaultAction: allow}\n`;
+const text = (host: string) =>
+  `rules:\n  - {name: block, action: deny, match: {domains: [${host}]}}\naccessRestriction: {defaultAction: allow}\n`;
 const bundleFor = (host: string) => compilePolicyBundle(parsePolicyDocuments(text(host), `${host}.yaml`));
 
 const cleanups: (() => unknown)[] = [];
@@ -113,7 +114,9 @@ describe('startPolicySync', () => {
     });
     // Events are delivered at least once: the first "applied" may arrive again after the outage.
     expect(entry.events.map((e) => e.kind).filter((k) => k !== 'applied')).toEqual(['unreachable', 'recovered']);
-    expect(entry.events.find((e) => e.kind === 'unreachable')!.detail).toMatch(/fetch failed|the master is shutting down/);
+    expect(entry.events.find((e) => e.kind === 'unreachable')!.detail).toMatch(
+      /fetch failed|the master is shutting down/,
+    );
     expect(entry.inSync).toBe(true);
   });
 

@@ -184,7 +184,10 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       if (changed) {
         metrics.applied.inc({ source });
         log.info({ hash: opts.activePolicy.hash, source }, 'policy applied');
-        record('applied', `policy ${opts.activePolicy.hash} from ${source === 'master' ? 'the master' : `file ${opts.fallbackBundleFile}`}`);
+        record(
+          'applied',
+          `policy ${opts.activePolicy.hash} from ${source === 'master' ? 'the master' : `file ${opts.fallbackBundleFile}`}`,
+        );
       }
     } catch (err) {
       const reason = describeError(err);
@@ -260,7 +263,10 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       bundle = compilePolicyBundle(parsePolicyDocuments(text, file));
     } catch (err) {
       metrics.refused.inc();
-      log.error({ file, reason: describeError(err) }, 'the fallback policy file does not load; still enforcing the previous policy');
+      log.error(
+        { file, reason: describeError(err) },
+        'the fallback policy file does not load; still enforcing the previous policy',
+      );
       record('refused', `file ${file}: ${describeError(err)}`);
       return;
     }

@@ -53,18 +53,42 @@ export function timelineChart({ points, from, to, bucketMs, label }) {
   const fmt = timeTickFormat(bucketMs, span);
   for (let i = 0; i < tickCount; i++) {
     const p = series[Math.round((i * (series.length - 1)) / Math.max(1, tickCount - 1))];
-    xTicks.push(s('text', { class: 'axis', x: x(p.t), y: H - 10, 'text-anchor': i === 0 ? 'start' : i === tickCount - 1 ? 'end' : 'middle' }, fmt(p.t)));
+    xTicks.push(
+      s(
+        'text',
+        {
+          class: 'axis',
+          x: x(p.t),
+          y: H - 10,
+          'text-anchor': i === 0 ? 'start' : i === tickCount - 1 ? 'end' : 'middle',
+        },
+        fmt(p.t),
+      ),
+    );
   }
 
-  const line = (/** @type {'requests' | 'blocked'} */ key) => series.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join('');
+  const line = (/** @type {'requests' | 'blocked'} */ key) =>
+    series.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join('');
   const area = `${line('requests')}L${x(series.at(-1).t).toFixed(1)},${y(0)}L${x(start).toFixed(1)},${y(0)}Z`;
   const marks = series
     .filter((p) => byT.has(p.t))
     .map((p) =>
       s(
         'circle',
-        { class: 'point', cx: x(p.t).toFixed(1), cy: y(p.requests).toFixed(1), r: 3, fill: COLORS.requests, 'data-t': p.t, 'data-requests': p.requests },
-        s('title', null, `${new Date(p.t).toLocaleString('en-GB')}: ${fmtInt(p.requests)} requests, ${fmtInt(p.blocked)} blocked`),
+        {
+          class: 'point',
+          cx: x(p.t).toFixed(1),
+          cy: y(p.requests).toFixed(1),
+          r: 3,
+          fill: COLORS.requests,
+          'data-t': p.t,
+          'data-requests': p.requests,
+        },
+        s(
+          'title',
+          null,
+          `${new Date(p.t).toLocaleString('en-GB')}: ${fmtInt(p.requests)} requests, ${fmtInt(p.blocked)} blocked`,
+        ),
       ),
     );
 
@@ -75,11 +99,27 @@ export function timelineChart({ points, from, to, bucketMs, label }) {
     { class: 'chart chart-timeline' },
     s(
       'svg',
-      { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${label}: ${fmtInt(total)} requests, ${fmtInt(blocked)} blocked, in ${series.length} intervals` },
+      {
+        viewBox: `0 0 ${W} ${H}`,
+        role: 'img',
+        'aria-label': `${label}: ${fmtInt(total)} requests, ${fmtInt(blocked)} blocked, in ${series.length} intervals`,
+      },
       grid,
       s('path', { class: 'area', d: area, fill: COLORS.requests, 'fill-opacity': 0.12 }),
-      s('path', { class: 'line line-requests', d: line('requests'), fill: 'none', stroke: COLORS.requests, 'stroke-width': 2 }),
-      s('path', { class: 'line line-blocked', d: line('blocked'), fill: 'none', stroke: COLORS.blocked, 'stroke-width': 2 }),
+      s('path', {
+        class: 'line line-requests',
+        d: line('requests'),
+        fill: 'none',
+        stroke: COLORS.requests,
+        'stroke-width': 2,
+      }),
+      s('path', {
+        class: 'line line-blocked',
+        d: line('blocked'),
+        fill: 'none',
+        stroke: COLORS.blocked,
+        'stroke-width': 2,
+      }),
       marks,
       xTicks,
     ),
@@ -95,8 +135,11 @@ export function timelineChart({ points, from, to, bucketMs, label }) {
 /** @param {number} bucketMs @param {number} span */
 function timeTickFormat(bucketMs, span) {
   const day = 86_400_000;
-  if (bucketMs >= day) return (/** @type {number} */ t) => new Date(t).toLocaleDateString('en-GB', { day: '2-digit', month: 'short' });
-  if (span > day) return (/** @type {number} */ t) => new Date(t).toLocaleString('en-GB', { day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit' });
+  if (bucketMs >= day)
+    return (/** @type {number} */ t) => new Date(t).toLocaleDateString('en-GB', { day: '2-digit', month: 'short' });
+  if (span > day)
+    return (/** @type {number} */ t) =>
+      new Date(t).toLocaleString('en-GB', { day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit' });
   return (/** @type {number} */ t) => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
 }
 
@@ -134,15 +177,41 @@ export function barChart({ rows, color = COLORS.requests, label, valueFormat = f
           }
         : { class: 'bar-row' },
       s('title', null, `${r.label}: ${valueFormat(r.value)}${r.detail ? ` (${r.detail})` : ''}`),
-      s('text', { class: 'bar-label', x: labelW - 8, y: y + rowH / 2 + 1, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, text),
+      s(
+        'text',
+        { class: 'bar-label', x: labelW - 8, y: y + rowH / 2 + 1, 'text-anchor': 'end', 'dominant-baseline': 'middle' },
+        text,
+      ),
       s('rect', { class: 'bar-track', x: labelW, y: y + 4, width: bw, height: rowH - 10, rx: 3 }),
-      s('rect', { class: 'bar', x: labelW, y: y + 4, width: Math.max(2, (r.value / max) * bw).toFixed(1), height: rowH - 10, rx: 3, fill: color, 'data-value': r.value }),
-      s('text', { class: 'bar-value', x: labelW + bw + 8, y: y + rowH / 2 + 1, 'dominant-baseline': 'middle' }, valueFormat(r.value)),
+      s('rect', {
+        class: 'bar',
+        x: labelW,
+        y: y + 4,
+        width: Math.max(2, (r.value / max) * bw).toFixed(1),
+        height: rowH - 10,
+        rx: 3,
+        fill: color,
+        'data-value': r.value,
+      }),
+      s(
+        'text',
+        { class: 'bar-value', x: labelW + bw + 8, y: y + rowH / 2 + 1, 'dominant-baseline': 'middle' },
+        valueFormat(r.value),
+      ),
     );
   });
   return h(
     'figure',
     { class: 'chart chart-bars' },
-    s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${label}: ${rows.map((r) => `${r.label} ${valueFormat(r.value)}`).join(', ')}`, style: `aspect-ratio:${W}/${H}` }, bars),
+    s(
+      'svg',
+      {
+        viewBox: `0 0 ${W} ${H}`,
+        role: 'img',
+        'aria-label': `${label}: ${rows.map((r) => `${r.label} ${valueFormat(r.value)}`).join(', ')}`,
+        style: `aspect-ratio:${W}/${H}`,
+      },
+      bars,
+    ),
   );
 }

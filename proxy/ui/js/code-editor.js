@@ -9,14 +9,24 @@ import { h } from './dom.js';
 export function codeEditor({ id, value, readOnly, label }) {
   const gutter = h('pre', { class: 'editor-gutter', 'aria-hidden': 'true' });
   const textarea = /** @type {HTMLTextAreaElement} */ (
-    h('textarea', { id, class: 'editor-text', spellcheck: 'false', wrap: 'off', autocapitalize: 'off', 'aria-label': label, readonly: readOnly })
+    h('textarea', {
+      id,
+      class: 'editor-text',
+      spellcheck: 'false',
+      wrap: 'off',
+      autocapitalize: 'off',
+      'aria-label': label,
+      readonly: readOnly,
+    })
   );
   let lines = 0;
   /** @type {Set<number>} */
   let marked = new Set();
   const draw = () => {
     gutter.replaceChildren(
-      ...Array.from({ length: lines }, (_, i) => h('span', { class: marked.has(i + 1) ? 'gutter-line gutter-issue' : 'gutter-line' }, String(i + 1))),
+      ...Array.from({ length: lines }, (_, i) =>
+        h('span', { class: marked.has(i + 1) ? 'gutter-line gutter-issue' : 'gutter-line' }, String(i + 1)),
+      ),
     );
     gutter.scrollTop = textarea.scrollTop;
   };

@@ -17,7 +17,12 @@ export function confirmDialog(question, detail, confirmLabel) {
           { method: 'dialog' },
           h('h2', { id: 'dialog-title' }, question),
           h('p', null, detail),
-          h('div', { class: 'dialog-actions' }, h('button', { value: 'cancel', class: 'btn', autofocus: true }, 'Cancel'), h('button', { value: 'confirm', class: 'btn btn-danger' }, confirmLabel)),
+          h(
+            'div',
+            { class: 'dialog-actions' },
+            h('button', { value: 'cancel', class: 'btn', autofocus: true }, 'Cancel'),
+            h('button', { value: 'confirm', class: 'btn btn-danger' }, confirmLabel),
+          ),
         ),
       )
     );

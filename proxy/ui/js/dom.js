@@ -69,7 +69,12 @@ export function errorBanner(err) {
 
 /** @param {string} text */
 export function loading(text = 'Loading…') {
-  return h('p', { class: 'loading', role: 'status', 'aria-live': 'polite' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), text);
+  return h(
+    'p',
+    { class: 'loading', role: 'status', 'aria-live': 'polite' },
+    h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+    text,
+  );
 }
 
 /** @param {string} text */

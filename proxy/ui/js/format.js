@@ -49,7 +49,14 @@ export function fmtAgo(t, now = Date.now()) {
 export function fmtTime(t) {
   const ms = toMs(t);
   if (ms === undefined) return '—';
-  return new Date(ms).toLocaleString('en-GB', { year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return new Date(ms).toLocaleString('en-GB', {
+    year: 'numeric',
+    month: 'short',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
 }
 
 /** Clock skew with a sign, in the unit a human reads. @param {number | null | undefined} ms */

@@ -25,7 +25,9 @@ export function stateBadge(state) {
  */
 export function slaveTable(slaves, ref) {
   if (!slaves.length) {
-    return emptyState('No slave has contacted this master yet. Slaves register on their first policy fetch (safesquid slave --master URL).');
+    return emptyState(
+      'No slave has contacted this master yet. Slaves register on their first policy fetch (safesquid slave --master URL).',
+    );
   }
   const now = Date.now();
   const rows = slaves.map((sl) => {
@@ -41,14 +43,18 @@ export function slaveTable(slaves, ref) {
         'td',
         null,
         sl.version || '—',
-        skewed ? h('span', { class: 'badge badge-warn', title: `master runs ${ref.masterVersion}` }, 'version skew') : null,
+        skewed
+          ? h('span', { class: 'badge badge-warn', title: `master runs ${ref.masterVersion}` }, 'version skew')
+          : null,
       ),
       h(
         'td',
         null,
         h('code', { title: sl.policyHash ?? '' }, shortHash(sl.policyHash)),
         ' ',
-        sl.inSync ? h('span', { class: 'badge badge-ok' }, 'in sync') : h('span', { class: 'badge badge-warn' }, 'behind'),
+        sl.inSync
+          ? h('span', { class: 'badge badge-ok' }, 'in sync')
+          : h('span', { class: 'badge badge-warn' }, 'behind'),
       ),
       h('td', { title: fmtTime(sl.lastSyncAt) }, fmtAgo(sl.lastSyncAt, now)),
       h('td', { title: fmtTime(sl.lastReportAt) }, fmtAgo(sl.lastReportAt, now)),
@@ -59,7 +65,16 @@ export function slaveTable(slaves, ref) {
             null,
             sl.state === 'online'
               ? null
-              : h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'forget', onclick: () => ref.onForget?.(sl.name) }, 'Forget'),
+              : h(
+                  'button',
+                  {
+                    type: 'button',
+                    class: 'btn btn-small',
+                    'data-action': 'forget',
+                    onclick: () => ref.onForget?.(sl.name),
+                  },
+                  'Forget',
+                ),
           )
         : null,
     );
@@ -77,7 +92,9 @@ export function slaveTable(slaves, ref) {
         h(
           'tr',
           null,
-          ['Name', 'State', 'Address', 'Version', 'Policy', 'Last sync', 'Last report'].map((t) => h('th', { scope: 'col' }, t)),
+          ['Name', 'State', 'Address', 'Version', 'Policy', 'Last sync', 'Last report'].map((t) =>
+            h('th', { scope: 'col' }, t),
+          ),
           h('th', { scope: 'col', class: 'num' }, 'Clock skew'),
           ref.onForget ? h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
         ),

@@ -24,14 +24,19 @@ function scan(raw, n) {
  * @returns {number | null} 1-based line number
  */
 export function locatePath(text, path, policySet) {
-  const lines = text.split('\n').map(scan).filter((l) => l !== null);
+  const lines = text
+    .split('\n')
+    .map(scan)
+    .filter((l) => l !== null);
   // Several YAML documents: start at the one naming the policy set, if any does.
   let lo = 0;
   let hi = lines.length;
   const raw = text.split('\n');
   const docStarts = [0, ...raw.flatMap((l, i) => (/^---\s*$/.test(l) ? [i + 1] : []))];
   if (policySet && docStarts.length > 1) {
-    const named = raw.findIndex((l) => new RegExp(`^\\s+name:\\s*["']?${policySet.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["']?\\s*$`).test(l));
+    const named = raw.findIndex((l) =>
+      new RegExp(`^\\s+name:\\s*["']?${policySet.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["']?\\s*$`).test(l),
+    );
     if (named >= 0) {
       const from = Math.max(...docStarts.filter((s) => s <= named));
       const to = Math.min(raw.length, ...docStarts.filter((s) => s > named));

@@ -2,20 +2,36 @@ import { authOptionsFromFlags, parseAuthFlags } from './auth-flags.js';
 
 describe('parseAuthFlags', () => {
   it('takes the --auth-* flags out and leaves the rest in order', () => {
-    const { auth, rest } = parseAuthFlags(['--policy', 'p.yaml', '--auth-users', '/s/users', '--listen=:3128', '--auth-realm=Corp', '--auth-cache-ttl', '30']);
+    const { auth, rest } = parseAuthFlags([
+      '--policy',
+      'p.yaml',
+      '--auth-users',
+      '/s/users',
+      '--listen=:3128',
+      '--auth-realm=Corp',
+      '--auth-cache-ttl',
+      '30',
+    ]);
     expect(rest).toEqual(['--policy', 'p.yaml', '--listen=:3128']);
     expect(auth).toEqual({ realm: 'Corp', users: { path: '/s/users' }, cache: { ttlMs: 30_000 } });
   });
 
   it('builds LDAP options with TLS pass-through', () => {
     const { auth } = parseAuthFlags([
-      '--auth-ldap-url', 'ldaps://ldap.corp:636',
-      '--auth-ldap-search-base', 'ou=people,dc=corp',
-      '--auth-ldap-service-dn', 'cn=proxy,dc=corp',
-      '--auth-ldap-service-password-file', '/s/pw',
-      '--auth-ldap-group-base', 'ou=groups,dc=corp',
-      '--auth-ldap-ca-file', '/s/ca.pem',
-      '--auth-ldap-timeout', '2',
+      '--auth-ldap-url',
+      'ldaps://ldap.corp:636',
+      '--auth-ldap-search-base',
+      'ou=people,dc=corp',
+      '--auth-ldap-service-dn',
+      'cn=proxy,dc=corp',
+      '--auth-ldap-service-password-file',
+      '/s/pw',
+      '--auth-ldap-group-base',
+      'ou=groups,dc=corp',
+      '--auth-ldap-ca-file',
+      '/s/ca.pem',
+      '--auth-ldap-timeout',
+      '2',
     ]);
     expect(auth?.ldap).toMatchObject({
       url: 'ldaps://ldap.corp:636',
@@ -46,7 +62,13 @@ describe('parseAuthFlags', () => {
   });
 
   it('accepts util.parseArgs-style values', () => {
-    expect(authOptionsFromFlags({ 'auth-ldap-url': 'ldap://127.0.0.1:389', 'auth-ldap-bind-dn': 'uid={user},dc=x', 'auth-ldap-starttls': true })?.ldap?.tls).toEqual({
+    expect(
+      authOptionsFromFlags({
+        'auth-ldap-url': 'ldap://127.0.0.1:389',
+        'auth-ldap-bind-dn': 'uid={user},dc=x',
+        'auth-ldap-starttls': true,
+      })?.ldap?.tls,
+    ).toEqual({
       caFile: undefined,
       startTls: true,
       rejectUnauthorized: true,

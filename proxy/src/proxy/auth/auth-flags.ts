@@ -80,7 +80,9 @@ export function authOptionsFromFlags(values: AuthFlagValues): AuthOptions | unde
   };
   const users = str('auth-users');
   const ldapUrl = str('auth-ldap-url');
-  const ldapOnly = (Object.keys(values) as AuthFlag[]).filter((k) => k.startsWith('auth-ldap-') && k !== 'auth-ldap-url');
+  const ldapOnly = (Object.keys(values) as AuthFlag[]).filter(
+    (k) => k.startsWith('auth-ldap-') && k !== 'auth-ldap-url',
+  );
   if (!ldapUrl && ldapOnly.length > 0) throw new Error(`--${ldapOnly[0]} needs --auth-ldap-url`);
   if (!users && !ldapUrl) {
     const stray = (['auth-realm', 'auth-cache-ttl'] as const).find((k) => values[k] !== undefined);

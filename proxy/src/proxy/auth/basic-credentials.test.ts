@@ -4,7 +4,10 @@ const basic = (s: string) => `Basic ${Buffer.from(s, 'utf8').toString('base64')}
 
 describe('parseBasicAuthorization', () => {
   it('reads user and password, keeping colons in the password', () => {
-    expect(parseBasicAuthorization(basic('alice:pa:ss word'))).toEqual({ ok: true, credentials: { user: 'alice', password: 'pa:ss word' } });
+    expect(parseBasicAuthorization(basic('alice:pa:ss word'))).toEqual({
+      ok: true,
+      credentials: { user: 'alice', password: 'pa:ss word' },
+    });
   });
 
   it('accepts the scheme in any case and UTF-8 names', () => {

@@ -20,7 +20,8 @@ export function parseBasicAuthorization(header: string | undefined): ParsedBasic
   if (!match) return { ok: false, reason: 'malformed Proxy-Authorization header' };
   const [, scheme, token] = match;
   if (scheme.toLowerCase() !== 'basic') return { ok: false, reason: `unsupported authentication scheme "${scheme}"` };
-  if (token.length % 4 !== 0 || !BASE64.test(token)) return { ok: false, reason: 'Basic credentials are not valid base64' };
+  if (token.length % 4 !== 0 || !BASE64.test(token))
+    return { ok: false, reason: 'Basic credentials are not valid base64' };
   const decoded = new TextDecoder('utf-8', { fatal: false }).decode(Buffer.from(token, 'base64'));
   const colon = decoded.indexOf(':');
   if (colon < 0) return { ok: false, reason: 'Basic credentials have no ":" between user and password' };

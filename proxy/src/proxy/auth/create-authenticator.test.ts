@@ -23,7 +23,15 @@ describe('createAuthenticator with a users file', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'auth-'));
     file = join(dir, 'users');
-    const argon = await argon2id({ password: 'bob-pw', salt: randomBytes(16), parallelism: 1, iterations: 2, memorySize: 256, hashLength: 32, outputType: 'encoded' });
+    const argon = await argon2id({
+      password: 'bob-pw',
+      salt: randomBytes(16),
+      parallelism: 1,
+      iterations: 2,
+      memorySize: 256,
+      hashLength: 32,
+      outputType: 'encoded',
+    });
     writeFileSync(file, `alice:${bcrypt.hashSync('alice-pw', 4)}:staff,admins\nbob:${argon}\n`);
     auth = createAuthenticator({ realm: 'Corp', users: { path: file } }, { logger, usersFilePollMs: 20 })!;
   });
@@ -45,7 +53,11 @@ describe('createAuthenticator with a users file', () => {
   it('accepts bcrypt and argon2 users with their groups', async () => {
     expect(auth.scheme).toBe('Basic');
     expect(auth.realm).toBe('Corp');
-    await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual({ ok: true, user: 'alice', groups: ['staff', 'admins'] });
+    await expect(auth.authenticate(basic('alice', 'alice-pw'))).resolves.toEqual({
+      ok: true,
+      user: 'alice',
+      groups: ['staff', 'admins'],
+    });
     await expect(auth.authenticate(basic('bob', 'bob-pw'))).resolves.toEqual({ ok: true, user: 'bob', groups: [] });
   });
 
@@ -55,7 +67,10 @@ describe('createAuthenticator with a users file', () => {
     expect(wrong).toEqual({ ok: false, reason: 'invalid user name or password' });
     expect(unknown).toEqual(wrong);
     await expect(auth.authenticate(undefined)).resolves.toEqual({ ok: false, reason: 'no Proxy-Authorization header' });
-    await expect(auth.authenticate('Digest x')).resolves.toEqual({ ok: false, reason: 'unsupported authentication scheme "Digest"' });
+    await expect(auth.authenticate('Digest x')).resolves.toEqual({
+      ok: false,
+      reason: 'unsupported authentication scheme "Digest"',
+    });
   });
 
   it('spends a hash verification on unknown users too, so timing does not reveal names', async () => {
@@ -98,10 +113,16 @@ describe('createAuthenticator with a users file', () => {
 
   it('turns checks away as unavailable (not as bad credentials) beyond its queue', async () => {
     // 4 checks run and 1 000 wait; the rest are answered at once, and nothing of theirs is cached.
-    const results = await Promise.all(Array.from({ length: 1010 }, (_, i) => auth.authenticate(basic('alice', `guess-${i}`))));
+    const results = await Promise.all(
+      Array.from({ length: 1010 }, (_, i) => auth.authenticate(basic('alice', `guess-${i}`))),
+    );
     const busy = results.filter((r) => !r.ok && r.unavailable);
     expect(busy).toHaveLength(6);
-    expect(busy[0]).toEqual({ ok: false, reason: 'too many authentications in progress; try again', unavailable: true });
+    expect(busy[0]).toEqual({
+      ok: false,
+      reason: 'too many authentications in progress; try again',
+      unavailable: true,
+    });
     expect(results.filter((r) => !r.ok && r.reason === 'invalid user name or password')).toHaveLength(1004);
   });
 

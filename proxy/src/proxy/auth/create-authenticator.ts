@@ -44,7 +44,11 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthDependencies = 
           cache.clear();
           logger?.info({ file: opts.users!.path, users: users.size }, 'proxy users reloaded');
         },
-        onError: (err) => logger?.error({ file: err.file, line: err.line, err: err.message }, 'proxy users file refused; keeping the previous users'),
+        onError: (err) =>
+          logger?.error(
+            { file: err.file, line: err.line, err: err.message },
+            'proxy users file refused; keeping the previous users',
+          ),
       },
       deps.usersFilePollMs,
     );
@@ -67,7 +71,8 @@ class BasicAuthenticator implements ProxyAuthenticator {
     private readonly failureLog = new LogThrottle(),
     private readonly backendLog = new LogThrottle(),
   ) {
-    if (/["\\\r\n]/.test(realm)) throw new Error(`auth realm "${realm}" may not contain quotes, backslashes or line breaks`);
+    if (/["\\\r\n]/.test(realm))
+      throw new Error(`auth realm "${realm}" may not contain quotes, backslashes or line breaks`);
   }
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
@@ -98,16 +103,28 @@ class BasicAuthenticator implements ProxyAuthenticator {
         case 'ok':
           return { ok: true, user: outcome.user, groups: outcome.groups };
         case 'rejected':
-          this.failureLog.log((suppressed) => this.logger?.warn({ user, by: verifier.name, detail: outcome.detail, suppressed }, 'proxy authentication failed'));
+          this.failureLog.log((suppressed) =>
+            this.logger?.warn(
+              { user, by: verifier.name, detail: outcome.detail, suppressed },
+              'proxy authentication failed',
+            ),
+          );
           return { ok: false, reason: INVALID };
         case 'error':
-          this.backendLog.log((suppressed) => this.logger?.error({ user, by: verifier.name, detail: outcome.detail, suppressed }, 'proxy authentication back end failed'));
+          this.backendLog.log((suppressed) =>
+            this.logger?.error(
+              { user, by: verifier.name, detail: outcome.detail, suppressed },
+              'proxy authentication back end failed',
+            ),
+          );
           return { ok: false, reason: UNAVAILABLE, unavailable: true, cacheable: false };
         case 'unknown':
           continue;
       }
     }
-    this.failureLog.log((suppressed) => this.logger?.warn({ user, suppressed }, 'proxy authentication failed: unknown user'));
+    this.failureLog.log((suppressed) =>
+      this.logger?.warn({ user, suppressed }, 'proxy authentication failed: unknown user'),
+    );
     return { ok: false, reason: INVALID };
   }
 }

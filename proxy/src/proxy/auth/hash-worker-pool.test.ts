@@ -8,7 +8,15 @@ describe('HashWorkerPool', () => {
   afterAll(() => pool.close());
 
   it('verifies bcrypt and argon2 off the event loop', async () => {
-    const argon = await argon2id({ password: 'pw', salt: randomBytes(16), parallelism: 1, iterations: 4, memorySize: 32 * 1024, hashLength: 32, outputType: 'encoded' });
+    const argon = await argon2id({
+      password: 'pw',
+      salt: randomBytes(16),
+      parallelism: 1,
+      iterations: 4,
+      memorySize: 32 * 1024,
+      hashLength: 32,
+      outputType: 'encoded',
+    });
     const bcryptHash = bcrypt.hashSync('pw', 10);
     let maxGapMs = 0;
     let last = performance.now();
@@ -19,7 +27,11 @@ describe('HashWorkerPool', () => {
     }, 2);
     const started = performance.now();
     try {
-      const results = await Promise.all([pool.verify('argon2', 'pw', argon), pool.verify('bcrypt', 'pw', bcryptHash), pool.verify('argon2', 'nope', argon)]);
+      const results = await Promise.all([
+        pool.verify('argon2', 'pw', argon),
+        pool.verify('bcrypt', 'pw', bcryptHash),
+        pool.verify('argon2', 'nope', argon),
+      ]);
       expect(results).toEqual([true, true, false]);
     } finally {
       clearInterval(ticker);

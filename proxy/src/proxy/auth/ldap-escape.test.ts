@@ -18,7 +18,9 @@ describe('LDAP escaping', () => {
 
   it('fills templates and names unknown placeholders', () => {
     expect(fillTemplate('uid={user},ou=people', { user: 'a\\,b' }, 'bind DN')).toBe('uid=a\\,b,ou=people');
-    expect(() => fillTemplate('uid={usr}', { user: 'a' }, 'bind DN')).toThrow('bind DN "uid={usr}": unknown placeholder {usr}');
+    expect(() => fillTemplate('uid={usr}', { user: 'a' }, 'bind DN')).toThrow(
+      'bind DN "uid={usr}": unknown placeholder {usr}',
+    );
   });
 
   it('reads the first RDN value of a DN, unescaped', () => {

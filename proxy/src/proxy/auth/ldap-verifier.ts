@@ -59,7 +59,12 @@ export class LdapVerifier implements CredentialVerifier {
     // ldapts breaks StartTLS when a plain ldap:// client also has tlsOptions, and it writes the
     // socket into the options it is given: hand each call its own copy, only where it belongs.
     const startTls = this.opts.tls?.startTls === true;
-    const client = new Client({ url: this.opts.url, timeout, connectTimeout: timeout, tlsOptions: startTls ? undefined : { ...this.tlsOptions } });
+    const client = new Client({
+      url: this.opts.url,
+      timeout,
+      connectTimeout: timeout,
+      tlsOptions: startTls ? undefined : { ...this.tlsOptions },
+    });
     try {
       if (startTls) await client.startTLS({ ...this.tlsOptions });
       const dn = await this.userDn(client, user);
@@ -67,7 +72,8 @@ export class LdapVerifier implements CredentialVerifier {
       try {
         await client.bind(dn, password);
       } catch (err) {
-        if (err instanceof InvalidCredentialsError) return { kind: 'rejected', detail: 'LDAP bind refused (invalid credentials)' };
+        if (err instanceof InvalidCredentialsError)
+          return { kind: 'rejected', detail: 'LDAP bind refused (invalid credentials)' };
         if (err instanceof NoSuchObjectError) return { kind: 'unknown' };
         throw err;
       }
@@ -88,8 +94,17 @@ export class LdapVerifier implements CredentialVerifier {
       return fillTemplate(this.opts.bindDnTemplate, { user: escapeDnValue(user) }, 'LDAP bind DN template');
     }
     await this.bindService(client);
-    const filter = fillTemplate(this.opts.searchFilter ?? DEFAULT_SEARCH_FILTER, { user: escapeFilterValue(user) }, 'LDAP search filter');
-    const { searchEntries } = await client.search(this.opts.searchBase!, { scope: 'sub', filter, attributes: ['1.1'], sizeLimit: 2 });
+    const filter = fillTemplate(
+      this.opts.searchFilter ?? DEFAULT_SEARCH_FILTER,
+      { user: escapeFilterValue(user) },
+      'LDAP search filter',
+    );
+    const { searchEntries } = await client.search(this.opts.searchBase!, {
+      scope: 'sub',
+      filter,
+      attributes: ['1.1'],
+      sizeLimit: 2,
+    });
     // Two entries for one name would make the login ambiguous: refuse rather than pick one.
     if (searchEntries.length !== 1) return undefined;
     return searchEntries[0].dn;
@@ -99,7 +114,11 @@ export class LdapVerifier implements CredentialVerifier {
     const groups = new Set<string>();
     const attribute = this.opts.groupAttribute;
     if (attribute) {
-      const { searchEntries } = await client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: [attribute] });
+      const { searchEntries } = await client.search(dn, {
+        scope: 'base',
+        filter: '(objectClass=*)',
+        attributes: [attribute],
+      });
       for (const value of asStrings(searchEntries[0]?.[attribute])) groups.add(firstRdnValue(value));
     }
     if (this.opts.groupSearchBase) {
@@ -111,7 +130,11 @@ export class LdapVerifier implements CredentialVerifier {
         'LDAP group search filter',
       );
       const nameAttribute = this.opts.groupNameAttribute ?? 'cn';
-      const { searchEntries } = await client.search(this.opts.groupSearchBase, { scope: 'sub', filter, attributes: [nameAttribute] });
+      const { searchEntries } = await client.search(this.opts.groupSearchBase, {
+        scope: 'sub',
+        filter,
+        attributes: [nameAttribute],
+      });
       for (const entry of searchEntries) {
         const [name] = asStrings(entry[nameAttribute]);
         groups.add(name ?? firstRdnValue(entry.dn));

@@ -4,7 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { hashKind, verifyPassword } from './password-hash.js';
 
 const argon = (password: string, fn = argon2id) =>
-  fn({ password, salt: randomBytes(16), parallelism: 1, iterations: 2, memorySize: 256, hashLength: 32, outputType: 'encoded' });
+  fn({
+    password,
+    salt: randomBytes(16),
+    parallelism: 1,
+    iterations: 2,
+    memorySize: 256,
+    hashLength: 32,
+    outputType: 'encoded',
+  });
 
 describe('verifyPassword', () => {
   it('verifies bcrypt hashes of every prefix', async () => {

@@ -10,7 +10,10 @@ const ARGON = '$argon2id$v=19$m=512,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$cyKf+5AJoVc/5
 
 describe('parseUsersFile', () => {
   it('reads users, optional groups, comments and blank lines', () => {
-    const users = parseUsersFile(`# staff\nalice:${HASH}\r\n\n  bob:${ARGON}:staff, admins \ncarol:${HASH}:\n`, 'users');
+    const users = parseUsersFile(
+      `# staff\nalice:${HASH}\r\n\n  bob:${ARGON}:staff, admins \ncarol:${HASH}:\n`,
+      'users',
+    );
     expect([...users.keys()]).toEqual(['alice', 'bob', 'carol']);
     expect(users.get('alice')).toEqual({ hash: HASH, groups: [] });
     expect(users.get('bob')).toEqual({ hash: ARGON, groups: ['staff', 'admins'] });
@@ -85,7 +88,11 @@ describe('UsersFileStore', () => {
     symlinkSync('..2026_01', join(dir, '..data'));
     symlinkSync('..data/users', join(dir, 'users'));
     const reloads: Map<string, UserEntry>[] = [];
-    const store = new UsersFileStore(join(dir, 'users'), { onReload: (u) => reloads.push(u), onError: () => undefined }, 20);
+    const store = new UsersFileStore(
+      join(dir, 'users'),
+      { onReload: (u) => reloads.push(u), onError: () => undefined },
+      20,
+    );
     try {
       expect(store.get('alice')).toBeDefined();
       version('..2026_02', `bob:${HASH}\n`);

@@ -36,7 +36,11 @@ export function parseUsersFile(text: string, file: string): Map<string, UserEntr
     if (line === '' || line.startsWith('#')) continue;
     const fields = line.split(':');
     if (fields.length < 2 || fields.length > 3) {
-      throw new UsersFileError(file, lineNo, `expected "user:hash" or "user:hash:group1,group2", got ${fields.length} ":"-separated fields`);
+      throw new UsersFileError(
+        file,
+        lineNo,
+        `expected "user:hash" or "user:hash:group1,group2", got ${fields.length} ":"-separated fields`,
+      );
     }
     const [user, hash, groupList] = fields;
     if (!USER_NAME.test(user)) throw new UsersFileError(file, lineNo, 'empty user name or user name with white space');
@@ -122,13 +126,26 @@ export class UsersFileStore {
       } catch (err) {
         if (!this.reportedMissing) {
           this.reportedMissing = true;
-          this.events.onError(new UsersFileError(this.file, undefined, `cannot read users file (${(err as Error).message}); keeping the users loaded before`));
+          this.events.onError(
+            new UsersFileError(
+              this.file,
+              undefined,
+              `cannot read users file (${(err as Error).message}); keeping the users loaded before`,
+            ),
+          );
         }
         return;
       }
       this.reportedMissing = false;
       const was = this.loadedStat;
-      if (was && now.mtimeMs === was.mtimeMs && now.ino === was.ino && now.size === was.size && now.ctimeMs === was.ctimeMs) return;
+      if (
+        was &&
+        now.mtimeMs === was.mtimeMs &&
+        now.ino === was.ino &&
+        now.size === was.size &&
+        now.ctimeMs === was.ctimeMs
+      )
+        return;
       this.loadedStat = now;
       try {
         this.current = readUsersFile(this.file);

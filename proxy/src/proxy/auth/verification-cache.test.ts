@@ -45,7 +45,10 @@ describe('VerificationCache', () => {
     expect(calls).toBe(2);
 
     let errors = 0;
-    const down = async () => (errors++, { ok: false as const, reason: 'authentication service unavailable', cacheable: false });
+    const down = async () => (
+      errors++,
+      { ok: false as const, reason: 'authentication service unavailable', cacheable: false }
+    );
     await cache.resolve('x', down);
     await cache.resolve('x', down);
     expect(errors).toBe(2);

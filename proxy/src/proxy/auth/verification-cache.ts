@@ -19,7 +19,9 @@ export class VerificationCache {
     private readonly now: () => number = Date.now,
   ) {
     if (!(ttlMs >= 0) || !Number.isInteger(maxEntries) || maxEntries < 0) {
-      throw new RangeError(`auth cache: ttlMs must be >= 0 and maxEntries a non-negative integer (got ${ttlMs}, ${maxEntries})`);
+      throw new RangeError(
+        `auth cache: ttlMs must be >= 0 and maxEntries a non-negative integer (got ${ttlMs}, ${maxEntries})`,
+      );
     }
   }
 

@@ -6,7 +6,13 @@ import { h, replace } from '../dom.js';
 export function render(main, ctx) {
   const error = h('div', { class: 'form-error', role: 'alert', 'aria-live': 'assertive' });
   const user = h('input', { id: 'login-username', name: 'username', autocomplete: 'username', required: true });
-  const pass = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const pass = h('input', {
+    id: 'login-password',
+    name: 'password',
+    type: 'password',
+    autocomplete: 'current-password',
+    required: true,
+  });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Sign in');
   const form = h(
     'form',
@@ -20,7 +26,10 @@ export function render(main, ctx) {
         submit.textContent = 'Signing in…';
         try {
           const username = /** @type {HTMLInputElement} */ (user).value.trim();
-          const res = await api('/session', { method: 'POST', json: { username, password: /** @type {HTMLInputElement} */ (pass).value } });
+          const res = await api('/session', {
+            method: 'POST',
+            json: { username, password: /** @type {HTMLInputElement} */ (pass).value },
+          });
           ctx.onSignedIn({ username: res?.username ?? username });
         } catch (err) {
           error.textContent = err instanceof Error ? err.message : String(err);

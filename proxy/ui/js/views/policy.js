@@ -25,12 +25,15 @@ export async function render(main, ctx) {
   if (!ctx.live()) return;
 
   const editable = Boolean(policy.editable);
-  const textOf = (/** @type {any} */ p) => (typeof p.text === 'string' ? p.text : JSON.stringify(p.bundle ?? {}, null, 2));
+  const textOf = (/** @type {any} */ p) =>
+    typeof p.text === 'string' ? p.text : JSON.stringify(p.bundle ?? {}, null, 2);
   /** The policy in force, as text: what the editor holds when there are no edits. */
   let baseline = textOf(policy);
   const editor = codeEditor({ id: 'policy-text', value: baseline, readOnly: !editable, label: 'Policy (YAML)' });
   const result = h('div', { id: 'policy-result', 'aria-live': 'polite' });
-  const comment = /** @type {HTMLInputElement} */ (h('input', { id: 'policy-comment', name: 'comment', maxlength: 200, placeholder: 'What changed and why' }));
+  const comment = /** @type {HTMLInputElement} */ (
+    h('input', { id: 'policy-comment', name: 'comment', maxlength: 200, placeholder: 'What changed and why' })
+  );
   const versionsBox = h('div', { id: 'policy-versions' });
   const diffBox = h('section', { class: 'panel', id: 'policy-diff', hidden: true, 'aria-live': 'polite' });
   const hashEl = h('code', { title: policy.hash }, shortHash(policy.hash));
@@ -57,22 +60,47 @@ export async function render(main, ctx) {
     });
     if (saved.base === policy.hash) {
       editor.setValue(saved.text);
-      replace(result, h('div', { class: 'banner banner-info', role: 'status', id: 'draft-notice' }, h('strong', null, 'Unsaved edits restored. '), 'They are not in force until saved. ', discard));
+      replace(
+        result,
+        h(
+          'div',
+          { class: 'banner banner-info', role: 'status', id: 'draft-notice' },
+          h('strong', null, 'Unsaved edits restored. '),
+          'They are not in force until saved. ',
+          discard,
+        ),
+      );
       return;
     }
     // The policy changed since the edits began: show the current one, offer the edits back.
     const restore = h('button', { type: 'button', class: 'btn btn-small', id: 'draft-restore' }, 'Restore my edits');
     restore.addEventListener('click', () => {
       editor.setValue(saved.text);
-      replace(result, h('div', { class: 'banner banner-info', role: 'status' }, 'Your edits are back; Validate shows how they fare against the current policy.'));
+      replace(
+        result,
+        h(
+          'div',
+          { class: 'banner banner-info', role: 'status' },
+          'Your edits are back; Validate shows how they fare against the current policy.',
+        ),
+      );
     });
     replace(
       result,
-      h('div', { class: 'banner banner-info', role: 'status', id: 'draft-notice' }, h('strong', null, 'The policy changed '), `(now ${shortHash(policy.hash)}) since you began editing ${shortHash(saved.base)}. `, restore, ' ', discard),
+      h(
+        'div',
+        { class: 'banner banner-info', role: 'status', id: 'draft-notice' },
+        h('strong', null, 'The policy changed '),
+        `(now ${shortHash(policy.hash)}) since you began editing ${shortHash(saved.base)}. `,
+        restore,
+        ' ',
+        discard,
+      ),
     );
   }
 
-  const busy = (/** @type {HTMLButtonElement} */ btn, /** @type {boolean} */ on) => (on ? btn.setAttribute('disabled', '') : btn.removeAttribute('disabled'));
+  const busy = (/** @type {HTMLButtonElement} */ btn, /** @type {boolean} */ on) =>
+    on ? btn.setAttribute('disabled', '') : btn.removeAttribute('disabled');
 
   const validateBtn = /** @type {HTMLButtonElement} */ (
     h('button', {
@@ -85,7 +113,16 @@ export async function render(main, ctx) {
         try {
           const res = await api('/policy/validate', { method: 'POST', text: editor.textarea.value });
           editor.markLines([]);
-          replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, 'Valid. '), `Bundle hash ${shortHash(res.hash)}`, summaryText(res.summary)));
+          replace(
+            result,
+            h(
+              'div',
+              { class: 'banner banner-ok', role: 'status' },
+              h('strong', null, 'Valid. '),
+              `Bundle hash ${shortHash(res.hash)}`,
+              summaryText(res.summary),
+            ),
+          );
         } catch (err) {
           replace(result, issuesView(err, editor));
         } finally {
@@ -117,7 +154,10 @@ export async function render(main, ctx) {
         try {
           const note = comment.value.trim();
           // In the query rather than a header: headers cannot carry non-Latin-1 text.
-          const res = await api(`/policy${note ? `?${query({ comment: note })}` : ''}`, { method: 'PUT', text: editor.textarea.value });
+          const res = await api(`/policy${note ? `?${query({ comment: note })}` : ''}`, {
+            method: 'PUT',
+            text: editor.textarea.value,
+          });
           draft = null;
           if (!ctx.live()) return;
           baseline = editor.textarea.value;
@@ -126,7 +166,15 @@ export async function render(main, ctx) {
           hashEl.textContent = shortHash(res.hash);
           hashEl.title = res.hash;
           comment.value = '';
-          replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, `Saved as version ${res.version}. `), `Slaves pick up ${shortHash(res.hash)} within seconds.`));
+          replace(
+            result,
+            h(
+              'div',
+              { class: 'banner banner-ok', role: 'status' },
+              h('strong', null, `Saved as version ${res.version}. `),
+              `Slaves pick up ${shortHash(res.hash)} within seconds.`,
+            ),
+          );
           await loadVersions();
         } catch (err) {
           replace(result, issuesView(err, editor));
@@ -135,7 +183,12 @@ export async function render(main, ctx) {
         }
       },
     },
-    h('div', { class: 'panel-head' }, h('h2', { id: 'editor-title' }, editable ? 'Edit policy' : 'Policy source'), h('span', { class: 'muted' }, 'YAML or JSON; PolicySet manifests or bare specs')),
+    h(
+      'div',
+      { class: 'panel-head' },
+      h('h2', { id: 'editor-title' }, editable ? 'Edit policy' : 'Policy source'),
+      h('span', { class: 'muted' }, 'YAML or JSON; PolicySet manifests or bare specs'),
+    ),
     editor.root,
     editable
       ? h(
@@ -154,7 +207,10 @@ export async function render(main, ctx) {
     try {
       const versions = await api('/policy/versions');
       if (!ctx.live()) return;
-      replace(versionsBox, versionsTable(versions, policy, { onDiff: showDiff, onRollback: editable ? rollback : undefined }));
+      replace(
+        versionsBox,
+        versionsTable(versions, policy, { onDiff: showDiff, onRollback: editable ? rollback : undefined }),
+      );
     } catch (err) {
       if (ctx.live()) replace(versionsBox, errorBanner(err));
     }
@@ -170,7 +226,9 @@ export async function render(main, ctx) {
       h(
         'select',
         { id: 'diff-against', onchange: () => void showDiff(v, Number(select.value), versions) },
-        versions.filter((x) => x.version !== v).map((x) => h('option', { value: x.version, selected: x.version === against }, `version ${x.version}`)),
+        versions
+          .filter((x) => x.version !== v)
+          .map((x) => h('option', { value: x.version, selected: x.version === against }, `version ${x.version}`)),
         h('option', { value: 0, selected: against === 0 }, 'empty policy'),
       )
     );
@@ -210,7 +268,15 @@ export async function render(main, ctx) {
       editor.setValue(baseline);
       hashEl.textContent = shortHash(current.hash);
       hashEl.title = current.hash;
-      replace(result, h('div', { class: 'banner banner-ok', role: 'status' }, h('strong', null, `Rolled back: version ${res.version} `), `now serves the policy of version ${v} (${shortHash(res.hash)}).`));
+      replace(
+        result,
+        h(
+          'div',
+          { class: 'banner banner-ok', role: 'status' },
+          h('strong', null, `Rolled back: version ${res.version} `),
+          `now serves the policy of version ${v} (${shortHash(res.hash)}).`,
+        ),
+      );
       await loadVersions();
     } catch (err) {
       replace(result, errorBanner(err));
@@ -219,7 +285,12 @@ export async function render(main, ctx) {
 
   replace(
     main,
-    h('div', { class: 'page-head' }, h('h1', null, 'Policy'), h('p', { class: 'muted' }, 'Serving ', hashEl, ` from ${sourceName(policy.source)}.`)),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', null, 'Policy'),
+      h('p', { class: 'muted' }, 'Serving ', hashEl, ` from ${sourceName(policy.source)}.`),
+    ),
     editable
       ? null
       : h(
@@ -242,7 +313,11 @@ export async function render(main, ctx) {
 
 /** @param {string | undefined} source */
 function sourceName(source) {
-  return source === 'configmap' ? 'the Kubernetes ConfigMap' : source === 'file' ? 'a mounted policy file' : 'the portal store';
+  return source === 'configmap'
+    ? 'the Kubernetes ConfigMap'
+    : source === 'file'
+      ? 'a mounted policy file'
+      : 'the portal store';
 }
 
 /** "5 rules, 4 categories, default action allow" from the compiler's summary. @param {unknown} summary */
@@ -250,11 +325,19 @@ function summaryText(summary) {
   if (!summary || typeof summary !== 'object') return typeof summary === 'string' ? ` · ${summary}` : '';
   const s = /** @type {Record<string, unknown>} */ (summary);
   const parts = [];
-  for (const [key, noun] of [['rules', 'rule'], ['categories', 'category'], ['userGroups', 'user group'], ['timeProfiles', 'time profile'], ['headerRules', 'header rule']]) {
+  for (const [key, noun] of [
+    ['rules', 'rule'],
+    ['categories', 'category'],
+    ['userGroups', 'user group'],
+    ['timeProfiles', 'time profile'],
+    ['headerRules', 'header rule'],
+  ]) {
     const n = s[key];
-    if (typeof n === 'number' && n > 0) parts.push(`${n} ${n === 1 ? noun : noun === 'category' ? 'categories' : `${noun}s`}`);
+    if (typeof n === 'number' && n > 0)
+      parts.push(`${n} ${n === 1 ? noun : noun === 'category' ? 'categories' : `${noun}s`}`);
   }
-  if (Array.isArray(s.policySets)) parts.unshift(`${s.policySets.length} policy set${s.policySets.length === 1 ? '' : 's'}`);
+  if (Array.isArray(s.policySets))
+    parts.unshift(`${s.policySets.length} policy set${s.policySets.length === 1 ? '' : 's'}`);
   if (typeof s.defaultAction === 'string') parts.push(`default action ${s.defaultAction}`);
   return parts.length ? ` · ${parts.join(', ')}` : '';
 }
@@ -265,15 +348,30 @@ function summaryText(summary) {
  * @param {unknown} err @param {ReturnType<typeof codeEditor>} editor
  */
 function issuesView(err, editor) {
-  const issues = err instanceof ApiError && err.body && typeof err.body === 'object' && Array.isArray(/** @type {any} */ (err.body).issues) ? /** @type {any} */ (err.body).issues : null;
+  const issues =
+    err instanceof ApiError &&
+    err.body &&
+    typeof err.body === 'object' &&
+    Array.isArray(/** @type {any} */ (err.body).issues)
+      ? /** @type {any} */ (err.body).issues
+      : null;
   if (!issues || !issues.length) return errorBanner(err);
   const text = editor.textarea.value;
-  const located = issues.map((/** @type {{ policySet?: string, path?: string, message: string }} */ i) => ({ ...i, line: i.path ? locatePath(text, i.path, i.policySet) : null }));
+  const located = issues.map((/** @type {{ policySet?: string, path?: string, message: string }} */ i) => ({
+    ...i,
+    line: i.path ? locatePath(text, i.path, i.policySet) : null,
+  }));
   editor.markLines(located.flatMap((i) => (i.line ? [i.line] : [])));
   return h(
     'div',
     { class: 'banner banner-error', role: 'alert', id: 'policy-issues' },
-    h('strong', null, issues.length === 1 ? 'The policy has 1 problem; nothing was saved.' : `The policy has ${issues.length} problems; nothing was saved.`),
+    h(
+      'strong',
+      null,
+      issues.length === 1
+        ? 'The policy has 1 problem; nothing was saved.'
+        : `The policy has ${issues.length} problems; nothing was saved.`,
+    ),
     h(
       'ul',
       { class: 'issues' },
@@ -281,7 +379,18 @@ function issuesView(err, editor) {
         h(
           'li',
           null,
-          i.line ? h('button', { type: 'button', class: 'btn btn-small issue-line', 'data-line': i.line, onclick: () => editor.goToLine(i.line) }, `line ${i.line}`) : null,
+          i.line
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-small issue-line',
+                  'data-line': i.line,
+                  onclick: () => editor.goToLine(i.line),
+                },
+                `line ${i.line}`,
+              )
+            : null,
           i.path ? h('code', { class: 'issue-path' }, i.path) : null,
           i.policySet ? h('span', { class: 'muted' }, ` in ${i.policySet}`) : null,
           i.path || i.policySet ? ': ' : '',
@@ -309,7 +418,15 @@ function versionsTable(versions, current, actions) {
     h(
       'table',
       { class: 'table', id: 'versions-table' },
-      h('thead', null, h('tr', null, ['Version', 'Hash', 'Saved', 'Author', 'Comment', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Version', 'Hash', 'Saved', 'Author', 'Comment', 'Actions'].map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
       h(
         'tbody',
         null,
@@ -318,7 +435,12 @@ function versionsTable(versions, current, actions) {
           return h(
             'tr',
             { 'data-version': v.version },
-            h('th', { scope: 'row' }, `v${v.version}`, v.version === latest ? h('span', { class: 'badge badge-ok' }, 'current') : null),
+            h(
+              'th',
+              { scope: 'row' },
+              `v${v.version}`,
+              v.version === latest ? h('span', { class: 'badge badge-ok' }, 'current') : null,
+            ),
             h('td', null, h('code', { title: v.hash }, shortHash(v.hash))),
             h('td', { class: 'nowrap' }, fmtTime(v.createdAt)),
             h('td', null, v.author ?? '—'),
@@ -329,14 +451,29 @@ function versionsTable(versions, current, actions) {
               h(
                 'div',
                 { class: 'actions' },
-              h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'diff', onclick: () => actions.onDiff(v.version, previous?.version ?? 0, sorted) }, 'Diff'),
-              onRollback
-                ? h(
-                    'button',
-                    { type: 'button', class: 'btn btn-small', 'data-action': 'rollback', disabled: v.version === latest || v.hash === current.hash, onclick: () => onRollback(v.version, v.hash) },
-                    'Roll back',
-                  )
-                : null,
+                h(
+                  'button',
+                  {
+                    type: 'button',
+                    class: 'btn btn-small',
+                    'data-action': 'diff',
+                    onclick: () => actions.onDiff(v.version, previous?.version ?? 0, sorted),
+                  },
+                  'Diff',
+                ),
+                onRollback
+                  ? h(
+                      'button',
+                      {
+                        type: 'button',
+                        class: 'btn btn-small',
+                        'data-action': 'rollback',
+                        disabled: v.version === latest || v.hash === current.hash,
+                        onclick: () => onRollback(v.version, v.hash),
+                      },
+                      'Roll back',
+                    )
+                  : null,
               ),
             ),
           );
@@ -353,7 +490,16 @@ function diffView(diff) {
     'pre',
     { class: 'code diff', id: 'diff-text' },
     diff.split('\n').map((line) => {
-      const cls = line.startsWith('+++') || line.startsWith('---') ? 'diff-file' : line.startsWith('@@') ? 'diff-hunk' : line.startsWith('+') ? 'diff-add' : line.startsWith('-') ? 'diff-del' : '';
+      const cls =
+        line.startsWith('+++') || line.startsWith('---')
+          ? 'diff-file'
+          : line.startsWith('@@')
+            ? 'diff-hunk'
+            : line.startsWith('+')
+              ? 'diff-add'
+              : line.startsWith('-')
+                ? 'diff-del'
+                : '';
       return h('span', { class: cls }, `${line}\n`);
     }),
   );

@@ -24,7 +24,8 @@ const PAGE = 25;
 const state = { range: '24h', customFrom: 0, customTo: 0 };
 
 function currentWindow() {
-  if (state.range === 'custom' && state.customTo > state.customFrom) return { from: state.customFrom, to: state.customTo };
+  if (state.range === 'custom' && state.customTo > state.customFrom)
+    return { from: state.customFrom, to: state.customTo };
   const ms = RANGES.find((r) => r.id === state.range)?.ms || DAY;
   const to = Date.now();
   return { from: to - ms, to };
@@ -50,7 +51,12 @@ export function render(main, ctx) {
   const searchBox = h('section', { class: 'panel', id: 'search' });
   replace(
     main,
-    h('div', { class: 'page-head' }, h('h1', null, 'Reports'), h('p', { class: 'muted' }, 'Access records from every slave, unified.')),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', null, 'Reports'),
+      h('p', { class: 'muted' }, 'Access records from every slave, unified.'),
+    ),
     rangePicker(() => load()),
     panels,
     searchBox,
@@ -66,8 +72,12 @@ export function render(main, ctx) {
 
 /** @param {() => void} onChange */
 function rangePicker(onChange) {
-  const fromInput = /** @type {HTMLInputElement} */ (h('input', { type: 'datetime-local', id: 'range-from', 'aria-label': 'From' }));
-  const toInput = /** @type {HTMLInputElement} */ (h('input', { type: 'datetime-local', id: 'range-to', 'aria-label': 'To' }));
+  const fromInput = /** @type {HTMLInputElement} */ (
+    h('input', { type: 'datetime-local', id: 'range-from', 'aria-label': 'From' })
+  );
+  const toInput = /** @type {HTMLInputElement} */ (
+    h('input', { type: 'datetime-local', id: 'range-to', 'aria-label': 'To' })
+  );
   const error = h('span', { class: 'form-error', role: 'alert' });
   const custom = h(
     'form',
@@ -99,7 +109,8 @@ function rangePicker(onChange) {
     h('button', { type: 'submit', class: 'btn btn-primary btn-small' }, 'Apply'),
     error,
   );
-  const local = (/** @type {number} */ ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  const local = (/** @type {number} */ ms) =>
+    new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
   const buttons = RANGES.map((r) =>
     h(
       'button',
@@ -135,7 +146,11 @@ function rangePicker(onChange) {
     { class: 'toolbar' },
     h('div', { class: 'segmented', role: 'group', 'aria-label': 'Time range' }, buttons),
     custom,
-    h('button', { type: 'button', class: 'btn btn-small btn-ghost-dark', id: 'reports-refresh', onclick: onChange }, 'Refresh'),
+    h(
+      'button',
+      { type: 'button', class: 'btn btn-small btn-ghost-dark', id: 'reports-refresh', onclick: onChange },
+      'Refresh',
+    ),
   );
 }
 
@@ -159,7 +174,12 @@ function renderPanels(box, win, ctx, searchFor) {
     const section = h(
       'section',
       { class: `panel ${cls}`, id, 'aria-busy': 'true' },
-      h('div', { class: 'panel-head' }, h('h2', null, heading), h('a', { class: 'btn btn-small csv', href: csvUrl(path, params), download: `${id}.csv` }, 'Export CSV')),
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', null, heading),
+        h('a', { class: 'btn btn-small csv', href: csvUrl(path, params), download: `${id}.csv` }, 'Export CSV'),
+      ),
       content,
     );
     api(`/reports${path}?${query(params)}`).then(
@@ -182,7 +202,12 @@ function renderPanels(box, win, ctx, searchFor) {
     (sum) => {
       if (!ctx.live()) return;
       const stat = (/** @type {string} */ label, /** @type {string} */ value, /** @type {string} */ id) =>
-        h('div', { class: 'card card-neutral', id }, h('div', { class: 'card-label' }, label), h('div', { class: 'card-value' }, value));
+        h(
+          'div',
+          { class: 'card card-neutral', id },
+          h('div', { class: 'card-label' }, label),
+          h('div', { class: 'card-value' }, value),
+        );
       replace(
         stats,
         stat('Requests', fmtInt(sum.requests), 'sum-requests'),
@@ -197,34 +222,76 @@ function renderPanels(box, win, ctx, searchFor) {
   replace(
     box,
     stats,
-    panel('report-timeline', `Traffic over time (per ${bucket.name})`, '/timeline', { ...base, bucket: bucket.name }, (data) => {
-      const rows = rowsOf(data);
-      if (!rows.length) return null;
-      return timelineChart({
-        points: rows.map((/** @type {any} */ r) => ({ t: Number(r.time), requests: r.requests, blocked: r.blocked })),
-        from: win.from,
-        to: win.to,
-        bucketMs: bucket.ms,
-        label: 'Requests over time',
-      });
-    }, 'panel-wide'),
+    panel(
+      'report-timeline',
+      `Traffic over time (per ${bucket.name})`,
+      '/timeline',
+      { ...base, bucket: bucket.name },
+      (data) => {
+        const rows = rowsOf(data);
+        if (!rows.length) return null;
+        return timelineChart({
+          points: rows.map((/** @type {any} */ r) => ({ t: Number(r.time), requests: r.requests, blocked: r.blocked })),
+          from: win.from,
+          to: win.to,
+          bucketMs: bucket.ms,
+          label: 'Requests over time',
+        });
+      },
+      'panel-wide',
+    ),
     h(
       'div',
       { class: 'grid-2' },
       panel('report-top-sites', 'Top sites', '/top-sites', top, (data) =>
-        bars(rowsOf(data), (r) => r.host, 'Top sites by requests', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`, (r) => ({ host: r.host }), searchFor),
+        bars(
+          rowsOf(data),
+          (r) => r.host,
+          'Top sites by requests',
+          (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`,
+          (r) => ({ host: r.host }),
+          searchFor,
+        ),
       ),
       panel('report-top-users', 'Top users', '/top-users', top, (data) =>
-        bars(rowsOf(data), (r) => r.user ?? '(not authenticated)', 'Top users by requests', (r) => `${fmtInt(r.distinctHosts)} sites · ${fmtBytes(r.bytesDown)} down`, (r) => (r.user ? { user: r.user } : null), searchFor),
+        bars(
+          rowsOf(data),
+          (r) => r.user ?? '(not authenticated)',
+          'Top users by requests',
+          (r) => `${fmtInt(r.distinctHosts)} sites · ${fmtBytes(r.bytesDown)} down`,
+          (r) => (r.user ? { user: r.user } : null),
+          searchFor,
+        ),
       ),
       panel('report-per-slave', 'Traffic per slave', '/per-slave', base, (data) =>
-        bars(rowsOf(data), (r) => r.slave, 'Requests per slave', (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`, (r) => ({ slave: r.slave }), searchFor),
+        bars(
+          rowsOf(data),
+          (r) => r.slave,
+          'Requests per slave',
+          (r) => `${fmtInt(r.blocked)} blocked · ${fmtBytes(r.bytesDown)} down`,
+          (r) => ({ slave: r.slave }),
+          searchFor,
+        ),
       ),
       panel('report-categories', 'By category', '/categories', base, (data) =>
-        bars(rowsOf(data), (r) => r.category ?? '(uncategorised)', 'Requests by category', (r) => `${fmtInt(r.blocked)} blocked`, (r) => (r.category ? { category: r.category } : null), searchFor),
+        bars(
+          rowsOf(data),
+          (r) => r.category ?? '(uncategorised)',
+          'Requests by category',
+          (r) => `${fmtInt(r.blocked)} blocked`,
+          (r) => (r.category ? { category: r.category } : null),
+          searchFor,
+        ),
       ),
     ),
-    panel('report-blocked', 'Blocked requests', '/blocked', { ...base, limit: 20 }, (data) => blockedTable(rowsOf(data)), 'panel-wide'),
+    panel(
+      'report-blocked',
+      'Blocked requests',
+      '/blocked',
+      { ...base, limit: 20 },
+      (data) => blockedTable(rowsOf(data)),
+      'panel-wide',
+    ),
   );
 }
 
@@ -238,7 +305,13 @@ function bars(rows, label, title, detail, filterOf, searchFor) {
   return barChart({
     rows: rows.map((r) => {
       const filter = filterOf(r);
-      return { label: label(r), value: r.requests, detail: detail(r), action: 'Search its records', onSelect: filter ? () => searchFor(filter) : undefined };
+      return {
+        label: label(r),
+        value: r.requests,
+        detail: detail(r),
+        action: 'Search its records',
+        onSelect: filter ? () => searchFor(filter) : undefined,
+      };
     }),
     label: title,
   });
@@ -254,7 +327,17 @@ function blockedTable(rows) {
     h(
       'table',
       { class: 'table' },
-      h('thead', null, h('tr', null, ['Site', 'Rule', 'Category', 'Requests', 'Users', 'Last blocked'].map((t) => h('th', { scope: 'col', class: t === 'Requests' || t === 'Users' ? 'num' : '' }, t)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Site', 'Rule', 'Category', 'Requests', 'Users', 'Last blocked'].map((t) =>
+            h('th', { scope: 'col', class: t === 'Requests' || t === 'Users' ? 'num' : '' }, t),
+          ),
+        ),
+      ),
       h(
         'tbody',
         null,
@@ -265,7 +348,15 @@ function blockedTable(rows) {
             h('td', { class: 'mono' }, r.host),
             h('td', null, r.rule ?? h('span', { class: 'muted' }, 'default action')),
             h('td', null, r.category ?? '—'),
-            h('td', { class: 'num' }, h('span', { class: 'inline-bar', style: `width:${Math.max(2, (40 * r.requests) / max)}px;background:${COLORS.blocked}` }), fmtInt(r.requests)),
+            h(
+              'td',
+              { class: 'num' },
+              h('span', {
+                class: 'inline-bar',
+                style: `width:${Math.max(2, (40 * r.requests) / max)}px;background:${COLORS.blocked}`,
+              }),
+              fmtInt(r.requests),
+            ),
             h('td', { class: 'num' }, fmtInt(r.distinctUsers)),
             h('td', { class: 'nowrap' }, fmtTime(r.lastTime)),
           ),
@@ -282,9 +373,16 @@ function blockedTable(rows) {
  */
 function renderSearch(box, win, ctx) {
   const field = (/** @type {string} */ name, /** @type {string} */ label, /** @type {string} */ placeholder) =>
-    h('div', { class: 'field' }, h('label', { for: `search-${name}` }, label), h('input', { id: `search-${name}`, name, placeholder }));
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: `search-${name}` }, label),
+      h('input', { id: `search-${name}`, name, placeholder }),
+    );
   const results = h('div', { id: 'search-results', 'aria-live': 'polite' });
-  const csv = /** @type {HTMLAnchorElement} */ (h('a', { class: 'btn btn-small csv', id: 'search-csv', download: 'records.csv' }, 'Export CSV'));
+  const csv = /** @type {HTMLAnchorElement} */ (
+    h('a', { class: 'btn btn-small csv', id: 'search-csv', download: 'records.csv' }, 'Export CSV')
+  );
   /** Cursors of the pages before the current one, to go back. @type {(string | undefined)[]} */
   let trail = [];
   /** @type {string | undefined} */
@@ -310,7 +408,14 @@ function renderSearch(box, win, ctx) {
         'div',
         { class: 'field' },
         h('label', { for: 'search-action' }, 'Action'),
-        h('select', { id: 'search-action', name: 'action' }, h('option', { value: '' }, 'any'), h('option', { value: 'allow' }, 'allow'), h('option', { value: 'deny' }, 'deny'), h('option', { value: 'redirect' }, 'redirect')),
+        h(
+          'select',
+          { id: 'search-action', name: 'action' },
+          h('option', { value: '' }, 'any'),
+          h('option', { value: 'allow' }, 'allow'),
+          h('option', { value: 'deny' }, 'deny'),
+          h('option', { value: 'redirect' }, 'redirect'),
+        ),
       ),
       field('category', 'Category', 'social'),
       field('slave', 'Slave', 'edge-1'),
@@ -338,8 +443,16 @@ function renderSearch(box, win, ctx) {
       if (!ctx.live()) return;
       const records = res.records ?? [];
       const page = trail.length + 1;
-      const prev = h('button', { type: 'button', class: 'btn btn-small', id: 'search-prev', disabled: page === 1 }, '← Newer');
-      const next = h('button', { type: 'button', class: 'btn btn-small', id: 'search-next', disabled: !res.nextCursor }, 'Older →');
+      const prev = h(
+        'button',
+        { type: 'button', class: 'btn btn-small', id: 'search-prev', disabled: page === 1 },
+        '← Newer',
+      );
+      const next = h(
+        'button',
+        { type: 'button', class: 'btn btn-small', id: 'search-next', disabled: !res.nextCursor },
+        'Older →',
+      );
       prev.addEventListener('click', () => {
         cursor = trail.pop();
         void run();
@@ -351,15 +464,28 @@ function renderSearch(box, win, ctx) {
       });
       replace(
         results,
-        records.length ? recordsTable(records) : emptyState(page === 1 ? 'No records match in this range.' : 'No more records.'),
-        h('div', { class: 'pager' }, prev, h('span', { class: 'muted', id: 'search-page' }, `Page ${page} · ${records.length} records`), next),
+        records.length
+          ? recordsTable(records)
+          : emptyState(page === 1 ? 'No records match in this range.' : 'No more records.'),
+        h(
+          'div',
+          { class: 'pager' },
+          prev,
+          h('span', { class: 'muted', id: 'search-page' }, `Page ${page} · ${records.length} records`),
+          next,
+        ),
       );
     } catch (err) {
       if (ctx.live()) replace(results, errorBanner(err));
     }
   }
 
-  replace(box, h('div', { class: 'panel-head' }, h('h2', { id: 'search-title', tabindex: -1 }, 'Search records'), csv), form, results);
+  replace(
+    box,
+    h('div', { class: 'panel-head' }, h('h2', { id: 'search-title', tabindex: -1 }, 'Search records'), csv),
+    form,
+    results,
+  );
   void run();
 
   return (/** @type {Record<string, string>} */ wanted) => {
@@ -387,7 +513,14 @@ function recordsTable(records) {
       h(
         'thead',
         null,
-        h('tr', null, ['Time', 'Slave', 'Client', 'User', 'Method', 'URL', 'Status', 'Action', 'Rule', 'Category'].map((t) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col', class: 'num' }, 'Bytes')),
+        h(
+          'tr',
+          null,
+          ['Time', 'Slave', 'Client', 'User', 'Method', 'URL', 'Status', 'Action', 'Rule', 'Category'].map((t) =>
+            h('th', { scope: 'col' }, t),
+          ),
+          h('th', { scope: 'col', class: 'num' }, 'Bytes'),
+        ),
       ),
       h(
         'tbody',
@@ -403,7 +536,15 @@ function recordsTable(records) {
             h('td', null, r.method),
             h('td', { class: 'mono url', title: r.url }, r.url),
             h('td', null, String(r.status)),
-            h('td', null, h('span', { class: `badge badge-${r.action === 'deny' ? 'bad' : r.action === 'redirect' ? 'warn' : 'ok'}` }, r.action)),
+            h(
+              'td',
+              null,
+              h(
+                'span',
+                { class: `badge badge-${r.action === 'deny' ? 'bad' : r.action === 'redirect' ? 'warn' : 'ok'}` },
+                r.action,
+              ),
+            ),
             h('td', null, r.rule ?? '—'),
             h('td', null, r.category ?? '—'),
             h('td', { class: 'num' }, fmtBytes(r.bytesDown + r.bytesUp)),

@@ -15,7 +15,16 @@ export async function render(main, ctx) {
   const notice = h('div', { id: 'slaves-notice' });
   replace(
     main,
-    h('div', { class: 'page-head' }, h('h1', null, 'Slaves'), h('p', { class: 'muted' }, 'Every proxy that fetched policy from this master, what it enforces and how its sync went.')),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', null, 'Slaves'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Every proxy that fetched policy from this master, what it enforces and how its sync went.',
+      ),
+    ),
     notice,
     body,
   );
@@ -42,7 +51,16 @@ export async function render(main, ctx) {
       if (!ctx.live()) return;
       replace(
         body,
-        h('section', { class: 'panel' }, h('h2', null, 'Registry'), slaveTable(cluster.slaves ?? [], { masterVersion: cluster.master?.version, policyHash: cluster.policy?.hash, onForget: (name) => void forget(name) })),
+        h(
+          'section',
+          { class: 'panel' },
+          h('h2', null, 'Registry'),
+          slaveTable(cluster.slaves ?? [], {
+            masterVersion: cluster.master?.version,
+            policyHash: cluster.policy?.hash,
+            onForget: (name) => void forget(name),
+          }),
+        ),
         h('section', { class: 'panel' }, h('h2', null, 'Sync events'), events(cluster.slaves ?? [])),
       );
     } catch (err) {
@@ -65,20 +83,30 @@ function events(slaves) {
     h(
       'table',
       { class: 'table', id: 'event-table' },
-      h('thead', null, h('tr', null, ['Time', 'Slave', 'Event', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Time', 'Slave', 'Event', 'Detail'].map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
       h(
         'tbody',
         null,
-        all.slice(0, 200).map((e) =>
-          h(
-            'tr',
-            null,
-            h('td', { class: 'nowrap' }, fmtTime(e.time)),
-            h('td', null, e.slave),
-            h('td', null, h('span', { class: `badge badge-${KIND_TONE[e.kind] ?? 'neutral'}` }, e.kind)),
-            h('td', null, e.detail ?? ''),
+        all
+          .slice(0, 200)
+          .map((e) =>
+            h(
+              'tr',
+              null,
+              h('td', { class: 'nowrap' }, fmtTime(e.time)),
+              h('td', null, e.slave),
+              h('td', null, h('span', { class: `badge badge-${KIND_TONE[e.kind] ?? 'neutral'}` }, e.kind)),
+              h('td', null, e.detail ?? ''),
+            ),
           ),
-        ),
       ),
     ),
   );
