@@ -19,6 +19,7 @@ build: install
 lint: install
 	npx eslint .
 	npx prettier --check --log-level warn '**/*.{ts,mjs,cjs,js}'
+	node scripts/check-import-cycles.mjs proxy/src operator/src test bench
 
 # The tests drive real Squid, etcd, Chromium, PostgreSQL, slapd and a Kubernetes control plane.
 system-deps:

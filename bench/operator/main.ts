@@ -149,13 +149,11 @@ async function main(): Promise<void> {
     const names = Array.from({ length: MANY }, (_, i) => `c${String(i).padStart(3, '0')}`);
     for (let i = 0; i < names.length; i += 20) {
       await Promise.all(
-        names
-          .slice(i, i + 20)
-          .map((n) =>
-            api.request('POST', collectionPath(RESOURCES.SafeSquidCluster, 'bench-many'), {
-              body: cluster('bench-many', n),
-            }),
-          ),
+        names.slice(i, i + 20).map((n) =>
+          api.request('POST', collectionPath(RESOURCES.SafeSquidCluster, 'bench-many'), {
+            body: cluster('bench-many', n),
+          }),
+        ),
       );
     }
     const created = performance.now() - t1;

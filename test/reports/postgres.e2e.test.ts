@@ -3,7 +3,7 @@
  */
 import pg from 'pg';
 import { SCHEMA_POSTGRES } from '../../proxy/src/reports/schema.js';
-import { openReportStore } from '../../proxy/src/reports/store.js';
+import { openReportStore } from '../../proxy/src/reports/open-report-store.js';
 import { describeReportStore } from '../../proxy/src/reports/store-contract.testkit.js';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
 

@@ -21,7 +21,7 @@ import {
 import { clusterStatus, type RegistryAnswer } from './cluster-status.js';
 import { statusMergePatch } from './conditions.js';
 import type { RegistryProber } from './registry-prober.js';
-import type { Caches, WatchedKind } from './operator.js';
+import type { Caches, WatchedKind } from './caches.js';
 import { selectPolicySets, type PolicyCompiler } from './policy-compile.js';
 
 export const MANAGED_BY_SELECTOR = 'app.kubernetes.io/managed-by=safesquid-operator';

@@ -2,34 +2,14 @@ import type { Logger } from 'pino';
 import { Informer } from '../kube/informer.js';
 import type { KubeClient, KubeObject } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
-import { RESOURCES, type KnownKind } from '../kube/resources.js';
+import { RESOURCES } from '../kube/resources.js';
 import { WorkQueue } from '../kube/work-queue.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { ClusterReconciler, MANAGED_BY_SELECTOR, PODS_SELECTOR } from './cluster-reconciler.js';
 import { PolicyCompiler } from './policy-compile.js';
 import { PolicySetStatusReconciler } from './policyset-status.js';
 import { RegistryProber } from './registry-prober.js';
-
-/** The kinds the operator keeps caches of; children are cached by the managed-by label only. */
-export const WATCHED_KINDS = [
-  'SafeSquidCluster',
-  'PolicySet',
-  'ConfigMap',
-  'Secret',
-  'Service',
-  'Deployment',
-  'StatefulSet',
-  'HorizontalPodAutoscaler',
-  'PodDisruptionBudget',
-  'NetworkPolicy',
-  'PersistentVolumeClaim',
-  'ServiceAccount',
-  'Role',
-  'RoleBinding',
-  'Pod',
-] as const satisfies readonly KnownKind[];
-export type WatchedKind = (typeof WATCHED_KINDS)[number];
-export type Caches = Record<WatchedKind, Informer>;
+import { WATCHED_KINDS, type Caches, type WatchedKind } from './caches.js';
 
 export interface OperatorOptions {
   client: KubeClient;

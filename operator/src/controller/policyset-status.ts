@@ -5,7 +5,7 @@ import type { EventRecorder } from '../kube/events.js';
 import { matchesSelector, type LabelSelector } from '../kube/selectors.js';
 import { objectPath, RESOURCES } from '../kube/resources.js';
 import { mergeConditions, statusMergePatch, type Condition } from './conditions.js';
-import type { Caches } from './operator.js';
+import type { Caches } from './caches.js';
 import { describeIssues, selectPolicySets, type PolicyCompiler } from './policy-compile.js';
 
 export interface PolicySetStatusDeps {

@@ -1,4 +1,4 @@
-import type { HostPort } from '../proxy/slave.js';
+import type { HostPort } from '../slave/slave.js';
 import { UsageError } from './usage-error.js';
 
 /**

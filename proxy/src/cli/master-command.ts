@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { createEngineCompiler } from '../portal/engine-compiler.js';
+import { createEngineCompiler } from '../portal/policy-compiler.js';
 import { startMaster } from '../portal/master.js';
 import { SecretFile } from './secret-file.js';
 import { openMasterReports } from '../portal/master-reports.js';

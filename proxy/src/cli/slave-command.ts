@@ -15,11 +15,11 @@ import {
   createAuthenticator,
   parseAuthFlags,
   type AuthOptions,
-} from '../proxy/auth/index.js';
-import type { AccessLogFormat } from '../proxy/access-log.js';
-import { startSlave, type Slave, type SlaveOptions } from '../proxy/slave.js';
-import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../proxy/worker-cluster.js';
-import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
+} from '../slave/auth/index.js';
+import type { AccessLogFormat } from '../slave/access-log.js';
+import { startSlave, type Slave, type SlaveOptions } from '../slave/slave.js';
+import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../slave/worker-cluster.js';
+import { PROXY_DEFAULTS } from '../slave/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
 import { parseHostPort } from './host-port.js';

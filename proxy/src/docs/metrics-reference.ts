@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { createEngineCompiler } from '../portal/engine-compiler.js';
+import { createEngineCompiler } from '../portal/policy-compiler.js';
 import { startMaster } from '../portal/master.js';
 import { openMasterReports } from '../portal/master-reports.js';
-import { startSlave } from '../proxy/slave.js';
+import { startSlave } from '../slave/slave.js';
 import { startReportShipper } from '../reports/shipper.js';
 import { startPolicySync } from '../sync/policy-client.js';
 

@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { CidrSet, normalizeIp } from '../policy/cidr.js';
 import type { AdminSessions } from './admin-sessions.js';
+import { secretEquals } from './secret-equals.js';
 
 export type Principal = { kind: 'slave' } | { kind: 'admin'; username: string; via: 'token' | 'session' };
 
@@ -25,13 +25,6 @@ export interface AccessControlOptions {
   sessions: AdminSessions;
   logger: Logger;
   registry: Registry;
-}
-
-/** Constant-time comparison that does not leak the length of the secret either. */
-export function secretEquals(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 function peerAddress(req: Request): string {

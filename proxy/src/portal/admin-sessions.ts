@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import bcrypt from 'bcryptjs';
 import type { Request, Response } from 'express';
-import { secretEquals } from './access-control.js';
+import { secretEquals } from './secret-equals.js';
 
 export const SESSION_COOKIE = 'safesquid_session';
 

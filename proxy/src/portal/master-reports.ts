@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createReportsRouter } from '../reports/reports-router.js';
 import { startRetention } from '../reports/retention.js';
-import { openReportStore, type ReportStore } from '../reports/store.js';
+import { openReportStore } from '../reports/open-report-store.js';
+import type { ReportStore } from '../reports/store.js';
 
 export interface MasterReports {
   store: ReportStore;

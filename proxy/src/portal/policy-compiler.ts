@@ -1,4 +1,12 @@
-import type { PolicyIssue } from '../policy/index.js';
+import {
+  BUNDLE_API_VERSION,
+  compilePolicyBundle,
+  loadCompiledPolicy,
+  parsePolicyDocuments,
+  PolicyValidationError,
+  type PolicyBundle,
+  type PolicyIssue,
+} from '../policy/index.js';
 
 /** The policy engine refused a policy text or bundle; `issues` say where and why. */
 export class PolicyRejectedError extends Error {
@@ -20,7 +28,7 @@ export interface CompiledPolicyText {
 
 /**
  * What the portal needs from the policy engine. Kept as an interface so the portal's HTTP layer
- * does not depend on the engine's internals; `engine-compiler.ts` is the real implementation.
+ * does not depend on the engine's internals; `createEngineCompiler` below is the real one.
  */
 export interface PolicyCompiler {
   /** Parses, validates and compiles policy text (YAML or JSON, one or more PolicySet documents). */
@@ -29,4 +37,53 @@ export interface PolicyCompiler {
   checkBundle(bundle: unknown, origin: string): { hash: string };
   /** Whether a parsed JSON value is a compiled bundle rather than policy source. */
   isBundle(value: unknown): boolean;
+}
+
+function rejected(err: unknown, origin: string): never {
+  if (err instanceof PolicyValidationError) throw new PolicyRejectedError(err.message, err.issues);
+  const message = err instanceof Error ? err.message : String(err);
+  throw new PolicyRejectedError(`${origin}: ${message}`, [{ policySet: origin, path: '', message }]);
+}
+
+/** The portal's view of the policy engine (proxy/src/policy). */
+export function createEngineCompiler(): PolicyCompiler {
+  return {
+    compileText(text, origin) {
+      let bundle: PolicyBundle;
+      try {
+        bundle = compilePolicyBundle(parsePolicyDocuments(text, origin));
+        // Loading builds the indexes and regexes a slave will build: refuse here what a slave would refuse.
+        loadCompiledPolicy(bundle);
+      } catch (err) {
+        rejected(err, origin);
+      }
+      const sets = bundle.policySets;
+      const count = (pick: (s: (typeof sets)[number]['spec']) => unknown[] | undefined) =>
+        sets.reduce((n, s) => n + (pick(s.spec)?.length ?? 0), 0);
+      return {
+        hash: bundle.hash,
+        bundle,
+        summary: {
+          policySets: sets.map((s) => ({ name: s.name, priority: s.priority })),
+          rules: count((s) => s.rules),
+          categories: count((s) => s.categories),
+          userGroups: count((s) => s.userGroups),
+          timeProfiles: count((s) => s.timeProfiles),
+          headerRules: count((s) => s.headerRules),
+          defaultAction: bundle.accessRestriction.defaultAction,
+        },
+      };
+    },
+    checkBundle(bundle, origin) {
+      try {
+        return { hash: loadCompiledPolicy(bundle as PolicyBundle).hash };
+      } catch (err) {
+        rejected(err, origin);
+      }
+    },
+    isBundle(value) {
+      const v = value as { kind?: unknown; apiVersion?: unknown } | null;
+      return typeof v === 'object' && v !== null && v.kind === 'PolicyBundle' && v.apiVersion === BUNDLE_API_VERSION;
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { createEngineCompiler } from './engine-compiler.js';
+import { createEngineCompiler } from './policy-compiler.js';
 import { startMaster, type MasterOptions, type RunningMaster } from './master.js';
 import { openMasterReports } from './master-reports.js';
 import { Registry } from 'prom-client';

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { AccessRecord } from './access-record.js';
 import { integerArray, joinElements, recordElements, rollupArrays, textArray } from './pg-array-literal.js';
-import { rollupRows } from './store.js';
+import { rollupRows } from './store-rows.js';
 import { fixtureBatches, NASTY_TEXT } from './store-contract.testkit.js';
 
 // pg's own encoder (what the store used before): the literals must read back the same.

@@ -5,7 +5,7 @@
  * on a 500-record batch that was about a third of the master's CPU per record on PostgreSQL.
  */
 import type { AccessRecord } from './access-record.js';
-import type { RollupRow } from './store.js';
+import type { RollupRow } from './store-rows.js';
 
 const NEEDS_ESCAPE = /["\\]/;
 const ESCAPED = /["\\]/g;

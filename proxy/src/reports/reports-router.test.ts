@@ -9,7 +9,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { AccessRecord } from './access-record.js';
 import { createReportsRouter } from './reports-router.js';
-import { openReportStore, type ReportStore } from './store.js';
+import { openReportStore } from './open-report-store.js';
+import type { ReportStore } from './store.js';
 import { fixtureBatches, T0 } from './store-contract.testkit.js';
 
 let dir: string;

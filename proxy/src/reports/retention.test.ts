@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { AccessRecord } from './access-record.js';
 import { startRetention } from './retention.js';
-import { openReportStore, type ReportStore } from './store.js';
+import { openReportStore } from './open-report-store.js';
+import type { ReportStore } from './store.js';
 
 const DAY = 86_400_000;
 let dir: string;

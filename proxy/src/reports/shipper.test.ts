@@ -18,7 +18,8 @@ import { RecordQueue } from './record-queue.js';
 import { rowBytes } from './record-queue.testkit.js';
 import { createReportsRouter } from './reports-router.js';
 import { startReportShipper, type ReportShipper, type ReportShipperOptions } from './shipper.js';
-import { openReportStore, type ReportStore } from './store.js';
+import { openReportStore } from './open-report-store.js';
+import type { ReportStore } from './store.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const TOKEN = 'sync-token-1';

@@ -25,7 +25,6 @@ import {
   type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK,
   rollupRows,
   searchPage,
   toBlocked,
@@ -35,8 +34,8 @@ import {
   toTimeline,
   toTopSite,
   toTopUser,
-  type ReportStore,
-} from './store.js';
+} from './store-rows.js';
+import { DEFAULT_PURGE_CHUNK, type ReportStore } from './store.js';
 import { joinElements, recordElements, rollupArrays } from './pg-array-literal.js';
 import { SCHEMA_POSTGRES } from './schema.js';
 

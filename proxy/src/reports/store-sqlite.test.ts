@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openReportStore } from './store.js';
+import { openReportStore } from './open-report-store.js';
 import { describeReportStore, fixtureBatches, T0 } from './store-contract.testkit.js';
 import type { AccessRecord } from './access-record.js';
 import type { ReportAction } from './query-types.js';
 import { RECORD_COLUMNS, searchSql } from './report-sql.js';
-import { recordValues } from './store.js';
+import { recordValues } from './store-rows.js';
 import { SCHEMA_SQLITE } from './schema.js';
 
 let dir: string;

@@ -27,7 +27,6 @@ import {
   type Sql,
 } from './report-sql.js';
 import {
-  DEFAULT_PURGE_CHUNK,
   recordValues,
   RollupAccumulator,
   writeRecordValues,
@@ -39,8 +38,8 @@ import {
   toTimeline,
   toTopSite,
   toTopUser,
-  type ReportStore,
-} from './store.js';
+} from './store-rows.js';
+import { DEFAULT_PURGE_CHUNK, type ReportStore } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteReaders } from './sqlite-readers.js';

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
-import { createEngineCompiler } from '../portal/engine-compiler.js';
+import { createEngineCompiler } from '../portal/policy-compiler.js';
 import { startMaster, type RunningMaster } from '../portal/master.js';
-import { ActivePolicy } from '../proxy/active-policy.js';
+import { ActivePolicy } from '../slave/active-policy.js';
 import { startPolicySync } from './policy-client.js';
 
 const logger = pino({ level: 'silent' });

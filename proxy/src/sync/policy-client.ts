@@ -17,7 +17,7 @@ import {
 } from './protocol.js';
 
 /**
- * What the sync client needs from the slave's active policy (proxy/src/proxy/active-policy.ts).
+ * What the sync client needs from the slave's active policy (proxy/src/slave/active-policy.ts).
  * `apply` throws on a bundle it cannot load and keeps enforcing the previous one.
  */
 export interface PolicyTarget {

@@ -1,6 +1,6 @@
-import { HashWorkerPool } from './hash-worker-pool.js';
+import { HashWorkerPool, type HashKind } from './hash-worker-pool.js';
 
-export type HashKind = 'bcrypt' | 'argon2';
+export type { HashKind };
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const ARGON2 = /^\$argon2(id|i|d)\$(v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;

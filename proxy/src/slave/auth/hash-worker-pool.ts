@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { HashKind } from './password-hash.js';
 
 /**
  * Password hashes are verified on worker threads: argon2 (WASM) runs to completion in one go
@@ -12,6 +11,9 @@ import type { HashKind } from './password-hash.js';
 
 // The worker is built from source text so that it needs no file of its own next to the compiled
 // (or, under jest, transformed) module; the libraries are passed as resolved paths.
+/** The password hash formats the proxy users file may hold. */
+export type HashKind = 'bcrypt' | 'argon2';
+
 const resolve = createRequire(import.meta.url).resolve;
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');

@@ -5,7 +5,7 @@
  * the usual 400/431 answers.
  */
 import { METHODS, type IncomingHttpHeaders } from 'node:http';
-import { nameIs } from './hop-headers.js';
+import { nameIs } from './header-name.js';
 
 /** RFC 9110 tchar, for methods and field names. */
 const TCHAR = new Uint8Array(256);

@@ -1,4 +1,5 @@
-import { endToEndHeaders, endToEndLines, fieldLines, nameIs, rawHeader, rawHeaderCount } from './hop-headers.js';
+import { endToEndHeaders, endToEndLines, fieldLines, rawHeader, rawHeaderCount } from './hop-headers.js';
+import { nameIs } from './header-name.js';
 import { headEnd, parseResponseHead } from './http-head.js';
 
 describe('endToEndHeaders', () => {
