@@ -1,6 +1,6 @@
 import { CoreV1Api, KubeConfig, Watch, type V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { backoffDelay } from '../sync/backoff.js';
+import { backoffDelay } from '../net/backoff.js';
 import { loadPolicyContent } from './file-policy-source.js';
 import type { PolicyCompiler } from './policy-compiler.js';
 import type { PolicyHub } from './policy-hub.js';

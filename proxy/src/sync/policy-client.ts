@@ -2,9 +2,10 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Agent, fetch, type Dispatcher } from 'undici';
 import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import type { Registry } from 'prom-client';
+import { backoffDelay, type BackoffOptions } from '../net/backoff.js';
 import { packageVersion } from './package-version.js';
+import { SyncMetrics } from './sync-metrics.js';
 import {
   MAX_WAIT_SECONDS,
   POLICY_HASH_HEADER,
@@ -75,145 +76,141 @@ class HttpStatusError extends Error {
   }
 }
 
-function syncMetrics(registry: Registry) {
-  return {
-    polls: new Counter({
-      name: 'safesquid_sync_polls_total',
-      help: 'Policy long-polls to the master, by outcome',
-      labelNames: ['result'] as const,
-      registers: [registry],
-    }),
-    reachable: new Gauge({
-      name: 'safesquid_sync_master_reachable',
-      help: '1 when the last exchange with the master succeeded',
-      registers: [registry],
-    }),
-    lastSuccess: new Gauge({
-      name: 'safesquid_sync_last_success_timestamp_seconds',
-      help: 'When the master last answered a policy poll',
-      registers: [registry],
-    }),
-    applied: new Counter({
-      name: 'safesquid_sync_policy_changes_total',
-      help: 'Policy bundles applied, by source',
-      labelNames: ['source'] as const,
-      registers: [registry],
-    }),
-    refused: new Counter({
-      name: 'safesquid_sync_policy_refused_total',
-      help: 'Policy bundles the slave could not load and refused',
-      registers: [registry],
-    }),
-  };
-}
-
 /**
  * Keeps the slave's policy in step with the master: long-polls `GET /api/v1/policy/bundle` with
  * `If-None-Match` = the enforced hash, applies changes live, and reports sync events. With the
  * master away it keeps enforcing what it has, retries with backoff and jitter, and applies the
  * mounted bundle file when that file changes after the policy in force was obtained.
  */
-export function startPolicySync(opts: PolicySyncOptions): PolicySync {
-  const base = opts.masterUrl.replace(/\/+$/, '');
-  const waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(1, opts.waitSeconds ?? 30));
-  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
-  const version = opts.version ?? packageVersion();
-  const log = opts.logger.child({ component: 'policy-sync', master: base });
-  const dispatcher: Dispatcher | undefined = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
-  const metrics = syncMetrics(opts.registry);
-  const abort = new AbortController();
-  const pending: SyncEvent[] = [];
-  let stopped = false;
-  let reachable = false;
-  let flushing = false;
+export class PolicySyncClient implements PolicySync {
+  readonly closed: Promise<void>;
+  private readonly base: string;
+  private readonly waitSeconds: number;
+  private readonly backoff: BackoffOptions;
+  private readonly version: string;
+  private readonly log: Logger;
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly metrics: SyncMetrics;
+  private readonly abort = new AbortController();
+  /** Sync events not delivered to the master yet, oldest first. */
+  private readonly pending: SyncEvent[] = [];
+  private stopped = false;
+  private reachable = false;
+  private flushing = false;
   /** A hash the master offered that we could not load: do not fetch it again until it changes. */
-  let refusedHash: string | undefined;
-  let lastRefusalAt = 0;
+  private refusedHash: string | undefined;
+  private lastRefusalAt = 0;
   /** When the policy in force was obtained; the fallback file must be newer than this. */
-  let policyObtainedAt = Date.now();
-  let fallbackCheckedMtime = 0;
-  let wakeSleep: (() => void) | undefined;
+  private policyObtainedAt = Date.now();
+  private fallbackCheckedMtime = 0;
+  private wakeSleep: (() => void) | undefined;
 
-  const headers = (): Record<string, string> => {
+  constructor(private readonly opts: PolicySyncOptions) {
+    this.base = opts.masterUrl.replace(/\/+$/, '');
+    this.waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(1, opts.waitSeconds ?? 30));
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.version = opts.version ?? packageVersion();
+    this.log = opts.logger.child({ component: 'policy-sync', master: this.base });
+    this.dispatcher = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
+    this.metrics = new SyncMetrics(opts.registry);
+    this.closed = this.loop().catch((err: unknown) => {
+      this.log.error({ err }, 'policy sync loop failed');
+    });
+  }
+
+  get masterReachable(): boolean {
+    return this.reachable;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+    this.wakeSleep?.();
+    void this.dispatcher?.close();
+  }
+
+  private headers(): Record<string, string> {
+    const opts = this.opts;
     const h: Record<string, string> = {
       authorization: `Bearer ${typeof opts.token === 'function' ? opts.token() : opts.token}`,
       [SLAVE_HEADER]: opts.slaveName,
-      [VERSION_HEADER]: version,
+      [VERSION_HEADER]: this.version,
       [TIME_HEADER]: String(Date.now()),
     };
     const hash = opts.activePolicy.hash;
     if (hash) h[POLICY_HASH_HEADER] = hash;
     return h;
-  };
+  }
 
-  const record = (kind: SyncEventKind, detail: string): void => {
-    pending.push({ time: Date.now(), kind, detail });
-    if (pending.length > MAX_PENDING_EVENTS) pending.shift();
-    if (reachable) void flushEvents();
-  };
+  private record(kind: SyncEventKind, detail: string): void {
+    this.pending.push({ time: Date.now(), kind, detail });
+    if (this.pending.length > MAX_PENDING_EVENTS) this.pending.shift();
+    if (this.reachable) void this.flushEvents();
+  }
 
-  async function flushEvents(): Promise<void> {
-    if (flushing) return;
-    flushing = true;
+  private async flushEvents(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
     try {
-      while (pending.length > 0 && !stopped) {
-        const event = pending[0];
-        const res = await fetch(`${base}/api/v1/slaves/${encodeURIComponent(opts.slaveName)}/events`, {
+      while (this.pending.length > 0 && !this.stopped) {
+        const event = this.pending[0];
+        const res = await fetch(`${this.base}/api/v1/slaves/${encodeURIComponent(this.opts.slaveName)}/events`, {
           method: 'POST',
-          headers: { ...headers(), 'content-type': 'application/json' },
+          headers: { ...this.headers(), 'content-type': 'application/json' },
           body: JSON.stringify(event),
-          signal: AbortSignal.any([abort.signal, AbortSignal.timeout(10_000)]),
-          dispatcher,
+          signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(10_000)]),
+          dispatcher: this.dispatcher,
         });
         await res.arrayBuffer();
         if (!res.ok && res.status !== 400) break; // 400: the master rejects this event for good; drop it.
-        pending.shift();
+        this.pending.shift();
       }
     } catch (err) {
-      if (!stopped) log.debug({ err }, 'could not deliver sync events yet');
+      if (!this.stopped) this.log.debug({ err }, 'could not deliver sync events yet');
     } finally {
-      flushing = false;
+      this.flushing = false;
     }
   }
 
-  function applyBundle(bundle: unknown, source: 'master' | 'file', offeredHash: string | undefined): void {
+  private applyBundle(bundle: unknown, source: 'master' | 'file', offeredHash: string | undefined): void {
+    const active = this.opts.activePolicy;
     try {
-      const { changed } = opts.activePolicy.apply(bundle, source);
-      refusedHash = undefined;
-      policyObtainedAt = Date.now();
+      const { changed } = active.apply(bundle, source);
+      this.refusedHash = undefined;
+      this.policyObtainedAt = Date.now();
       if (changed) {
-        metrics.applied.inc({ source });
-        log.info({ hash: opts.activePolicy.hash, source }, 'policy applied');
-        record(
+        this.metrics.applied.inc({ source });
+        this.log.info({ hash: active.hash, source }, 'policy applied');
+        this.record(
           'applied',
-          `policy ${opts.activePolicy.hash} from ${source === 'master' ? 'the master' : `file ${opts.fallbackBundleFile}`}`,
+          `policy ${active.hash} from ${source === 'master' ? 'the master' : `file ${this.opts.fallbackBundleFile}`}`,
         );
       }
     } catch (err) {
       const reason = describeError(err);
-      metrics.refused.inc();
-      refusedHash = offeredHash;
-      if (source === 'master') lastRefusalAt = Date.now();
-      log.error({ offeredHash, source, reason }, 'policy refused; still enforcing the previous one');
-      record('refused', `policy ${offeredHash ?? '(no hash)'} from ${source}: ${reason}`);
+      this.metrics.refused.inc();
+      this.refusedHash = offeredHash;
+      if (source === 'master') this.lastRefusalAt = Date.now();
+      this.log.error({ offeredHash, source, reason }, 'policy refused; still enforcing the previous one');
+      this.record('refused', `policy ${offeredHash ?? '(no hash)'} from ${source}: ${reason}`);
     }
   }
 
   /** `wait` 0 after a failure: the master answers at once, so recovery is noticed (and reported) at once. */
-  async function pollOnce(wait: number): Promise<void> {
-    const known = refusedHash ?? opts.activePolicy.hash ?? undefined;
-    const h = headers();
+  private async pollOnce(wait: number): Promise<void> {
+    const known = this.refusedHash ?? this.opts.activePolicy.hash ?? undefined;
+    const h = this.headers();
     if (known) h['if-none-match'] = `"${known}"`;
     // The master answers within `wait`; anything much later means the connection is dead.
     const timeout = AbortSignal.timeout((wait + 15) * 1000);
-    const res = await fetch(`${base}/api/v1/policy/bundle?wait=${wait}`, {
+    const res = await fetch(`${this.base}/api/v1/policy/bundle?wait=${wait}`, {
       headers: h,
-      signal: AbortSignal.any([abort.signal, timeout]),
-      dispatcher,
+      signal: AbortSignal.any([this.abort.signal, timeout]),
+      dispatcher: this.dispatcher,
     });
     if (res.status === 304) {
       await res.arrayBuffer();
-      metrics.polls.inc({ result: 'unchanged' });
+      this.metrics.polls.inc({ result: 'unchanged' });
       return;
     }
     if (res.status !== 200) {
@@ -228,33 +225,33 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
     const offeredHash = unquoteEtag(res.headers.get('etag'));
     const text = await res.text();
-    metrics.polls.inc({ result: 'changed' });
+    this.metrics.polls.inc({ result: 'changed' });
     let bundle: unknown;
     try {
       bundle = JSON.parse(text);
     } catch (err) {
       // Reachable but unusable: a refusal, not an outage.
-      metrics.refused.inc();
-      refusedHash = offeredHash;
-      lastRefusalAt = Date.now();
-      log.error({ offeredHash, reason: describeError(err) }, 'the master sent a policy bundle that is not JSON');
-      record('refused', `policy ${offeredHash ?? '(no hash)'} from master: not JSON (${describeError(err)})`);
+      this.metrics.refused.inc();
+      this.refusedHash = offeredHash;
+      this.lastRefusalAt = Date.now();
+      this.log.error({ offeredHash, reason: describeError(err) }, 'the master sent a policy bundle that is not JSON');
+      this.record('refused', `policy ${offeredHash ?? '(no hash)'} from master: not JSON (${describeError(err)})`);
       return;
     }
-    applyBundle(bundle, 'master', offeredHash);
+    this.applyBundle(bundle, 'master', offeredHash);
   }
 
-  async function tryFallbackFile(): Promise<void> {
-    const file = opts.fallbackBundleFile;
+  private async tryFallbackFile(): Promise<void> {
+    const file = this.opts.fallbackBundleFile;
     if (!file) return;
     let text: string;
     try {
       const st = await stat(file);
-      if (st.mtimeMs <= policyObtainedAt || st.mtimeMs === fallbackCheckedMtime) return;
-      fallbackCheckedMtime = st.mtimeMs;
+      if (st.mtimeMs <= this.policyObtainedAt || st.mtimeMs === this.fallbackCheckedMtime) return;
+      this.fallbackCheckedMtime = st.mtimeMs;
       text = await readFile(file, 'utf8');
     } catch (err) {
-      log.warn({ file, err: describeError(err) }, 'cannot read the fallback policy file');
+      this.log.warn({ file, err: describeError(err) }, 'cannot read the fallback policy file');
       return;
     }
     let bundle;
@@ -262,82 +259,72 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       // A compiled bundle (what the operator mounts) or PolicySet documents: the engine reads both.
       bundle = compilePolicyBundle(parsePolicyDocuments(text, file));
     } catch (err) {
-      metrics.refused.inc();
-      log.error(
+      this.metrics.refused.inc();
+      this.log.error(
         { file, reason: describeError(err) },
         'the fallback policy file does not load; still enforcing the previous policy',
       );
-      record('refused', `file ${file}: ${describeError(err)}`);
+      this.record('refused', `file ${file}: ${describeError(err)}`);
       return;
     }
-    if (bundle.hash === opts.activePolicy.hash) return;
-    log.info({ file, hash: bundle.hash }, 'master unreachable and the mounted policy file is newer: applying it');
-    applyBundle(bundle, 'file', bundle.hash);
+    if (bundle.hash === this.opts.activePolicy.hash) return;
+    this.log.info({ file, hash: bundle.hash }, 'master unreachable and the mounted policy file is newer: applying it');
+    this.applyBundle(bundle, 'file', bundle.hash);
   }
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
-      wakeSleep = () => {
+      this.wakeSleep = () => {
         clearTimeout(t);
         resolve();
       };
     });
+  }
 
-  async function loop(): Promise<void> {
+  private async loop(): Promise<void> {
     let failures = 0;
     let unreachableSince: number | undefined;
-    while (!stopped) {
+    while (!this.stopped) {
       try {
-        await pollOnce(reachable ? waitSeconds : 0);
+        await this.pollOnce(this.reachable ? this.waitSeconds : 0);
         // A refused bundle without an ETag cannot be skipped by If-None-Match: do not spin on it.
-        if (refusedHash === undefined && lastRefusalAt > Date.now() - 1000) await sleep(backoff.maxMs);
-        metrics.lastSuccess.set(Date.now() / 1000);
-        metrics.reachable.set(1);
-        reachable = true;
+        if (this.refusedHash === undefined && this.lastRefusalAt > Date.now() - 1000)
+          await this.sleep(this.backoff.maxMs);
+        this.metrics.lastSuccess.set(Date.now() / 1000);
+        this.metrics.reachable.set(1);
+        this.reachable = true;
         if (unreachableSince !== undefined) {
           const secs = ((Date.now() - unreachableSince) / 1000).toFixed(1);
-          log.info({ afterSeconds: Number(secs) }, 'master reachable again');
-          record('recovered', `master reachable again after ${secs} s`);
+          this.log.info({ afterSeconds: Number(secs) }, 'master reachable again');
+          this.record('recovered', `master reachable again after ${secs} s`);
           unreachableSince = undefined;
         }
         failures = 0;
-        if (pending.length > 0) void flushEvents();
+        if (this.pending.length > 0) void this.flushEvents();
       } catch (err) {
-        if (stopped) break;
+        if (this.stopped) break;
         failures++;
-        reachable = false;
-        metrics.reachable.set(0);
+        this.reachable = false;
+        this.metrics.reachable.set(0);
         const denied = err instanceof HttpStatusError && (err.status === 401 || err.status === 403);
-        metrics.polls.inc({ result: denied ? 'denied' : 'error' });
+        this.metrics.polls.inc({ result: denied ? 'denied' : 'error' });
         const reason = describeError(err);
         if (unreachableSince === undefined) {
           unreachableSince = Date.now();
-          log.warn({ reason }, 'master unreachable; still enforcing the last policy');
-          record('unreachable', reason);
+          this.log.warn({ reason }, 'master unreachable; still enforcing the last policy');
+          this.record('unreachable', reason);
         } else if (denied) {
-          log.error({ reason }, 'master refuses this slave: check the cluster token and the master allow list');
+          this.log.error({ reason }, 'master refuses this slave: check the cluster token and the master allow list');
         }
-        await tryFallbackFile();
-        await sleep(backoffDelay(failures, backoff));
+        await this.tryFallbackFile();
+        await this.sleep(backoffDelay(failures, this.backoff));
       }
     }
   }
+}
 
-  const closed = loop().catch((err: unknown) => {
-    log.error({ err }, 'policy sync loop failed');
-  });
-
-  return {
-    stop() {
-      stopped = true;
-      abort.abort();
-      wakeSleep?.();
-      void dispatcher?.close();
-    },
-    closed,
-    get masterReachable() {
-      return reachable;
-    },
-  };
+/** Starts the sync loop at once; `stop()` ends it. */
+export function startPolicySync(opts: PolicySyncOptions): PolicySync {
+  return new PolicySyncClient(opts);
 }
