@@ -35,6 +35,20 @@ function podNamespace(): string | undefined {
   }
 }
 
+/**
+ * This Pod, from the downward API (POD_NAME, POD_UID), as the owner of the leader-election Lease
+ * while it leads, so the Lease goes with the Pod when the Pod could not release it (helm uninstall
+ * deletes the RBAC before the Pod stops). Only when the Lease is in the Pod's own namespace: an owner
+ * reference across namespaces counts as a missing owner, and the garbage collector would delete the
+ * Lease at once.
+ */
+function leaseOwnerPod(leaseNamespace: string, ownNamespace: string | undefined) {
+  const name = process.env.POD_NAME;
+  const uid = process.env.POD_UID;
+  if (!name || !uid || leaseNamespace !== ownNamespace) return undefined;
+  return { name, uid };
+}
+
 async function run(o: OperatorOptions): Promise<number> {
   const logger = pino({ name: 'safesquid-operator', level: o.logLevel, base: { pid: process.pid } });
   if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
@@ -100,12 +114,14 @@ async function run(o: OperatorOptions): Promise<number> {
 
   if (o.leaderElect) {
     const leaseNamespace = o.leaseNamespace ?? o.namespace ?? ownNamespace ?? 'default';
+    const ownerPod = leaseOwnerPod(leaseNamespace, ownNamespace);
     elector = new LeaderElector(
       client,
       {
         namespace: leaseNamespace,
         name: o.leaseName,
         identity,
+        ownerPod,
         onStartedLeading: () => {
           metrics.leader.set(1);
           void operator.startReconciling();

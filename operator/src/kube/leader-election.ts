@@ -13,6 +13,13 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   /** Between attempts to acquire or renew (default 2 s). */
   retryPeriodMs?: number;
+  /**
+   * The candidate's own Pod (same namespace as the Lease). While leading, the Lease names it as an
+   * owner, so the garbage collector deletes the Lease once that Pod is gone without releasing it.
+   * That is what happens at `helm uninstall`: the RBAC is deleted while the Pod is still stopping,
+   * so release() is refused, and without an owner the Lease would outlive the release.
+   */
+  ownerPod?: { name: string; uid: string };
   onStartedLeading: () => void;
   /** Called once when leadership is lost without release (renewal failed past the deadline). */
   onStoppedLeading: () => void;
@@ -27,11 +34,27 @@ interface LeaseSpec {
   leaseTransitions?: number;
 }
 
+interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
 interface Lease {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: { name: string; namespace: string; resourceVersion?: string; ownerReferences?: OwnerReference[] };
   spec?: LeaseSpec;
+}
+
+/** The Lease's owner references with a candidate's Pod replaced by `pod` (none: no Pod at all). */
+export function withOwnerPod(
+  refs: OwnerReference[] | undefined,
+  pod: { name: string; uid: string } | undefined,
+): OwnerReference[] {
+  const others = (refs ?? []).filter((r) => !(r.apiVersion === 'v1' && r.kind === 'Pod'));
+  return pod ? [...others, { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid }] : others;
 }
 
 /** RFC 3339 with microseconds, the MicroTime format the Lease API requires. */
@@ -115,7 +138,11 @@ export class LeaderElector {
           body: {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
-            metadata: { name: this.opts.name, namespace: this.opts.namespace },
+            metadata: {
+              name: this.opts.name,
+              namespace: this.opts.namespace,
+              ...(this.opts.ownerPod ? { ownerReferences: withOwnerPod(undefined, this.opts.ownerPod) } : {}),
+            },
             spec: { ...mine, acquireTime: microTime(now), leaseTransitions: 0 },
           },
         })
@@ -133,6 +160,9 @@ export class LeaderElector {
     if (holder && holder !== this.opts.identity && this.observed!.at + durationMs > now) return false;
     const next: Lease = {
       ...current,
+      metadata: this.opts.ownerPod
+        ? { ...current.metadata, ownerReferences: withOwnerPod(current.metadata.ownerReferences, this.opts.ownerPod) }
+        : current.metadata,
       spec: {
         ...spec,
         ...mine,
@@ -207,6 +237,9 @@ export class LeaderElector {
       await this.client.request('PUT', this.path(), {
         body: {
           ...current,
+          // A released Lease belongs to no Pod: the next leader's Pod becomes its owner, and this
+          // Pod's deletion must not take the Lease from under that leader.
+          metadata: { ...current.metadata, ownerReferences: withOwnerPod(current.metadata.ownerReferences, undefined) },
           spec: {
             ...current.spec,
             holderIdentity: null,
@@ -218,9 +251,12 @@ export class LeaderElector {
       });
       this.logger.info({ identity: this.opts.identity }, 'lease released');
     } catch (err) {
+      if (isNotFound(err)) return; // deleted already (its owner Pod is gone): nothing to release
       this.logger.warn(
-        { err: err instanceof Error ? err.message : String(err) },
-        'could not release the lease; it expires on its own',
+        { err: err instanceof Error ? err.message : String(err), ownerPod: this.opts.ownerPod?.name },
+        this.opts.ownerPod
+          ? 'could not release the lease; it expires on its own and is deleted with this Pod'
+          : 'could not release the lease; it expires on its own',
       );
     }
   }
