@@ -6,13 +6,13 @@
  * spool grows up to its byte bound, past which the OLDEST batches are dropped (and counted).
  */
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { gunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { MasterClient, describeNetError } from '../net/master-client.js';
 import type { RecordQueue } from './record-queue.js';
+import { ShipperMetrics } from './shipper-metrics.js';
 import { Spool, type SpoolEntry } from './spool.js';
 
 const gzipAsync = promisify(gzip);
@@ -58,12 +58,6 @@ export interface ReportShipperOptions {
   ca?: string;
 }
 
-export interface ReportShipper {
-  stop(): Promise<void>;
-  /** Cuts every queued record into batches and tries to deliver the whole spool now. */
-  flush(): Promise<void>;
-}
-
 type SendOutcome =
   | { kind: 'ok' }
   | { kind: 'rejected'; status: number; reason: string }
@@ -94,220 +88,245 @@ function batchIdPrefix(slave: string): string {
   return /^[A-Za-z0-9]/.test(safe) ? safe : `s${safe}`;
 }
 
+/** Starts a shipper (kept for callers written before the class). */
 export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
-  const { queue, logger, slaveName } = opts;
-  const batchSize = opts.batchSize ?? 10_000;
-  const maxBatchJson = opts.maxBatchJsonBytes ?? 3.5 * 1024 * 1024;
-  const flushIntervalMs = opts.flushIntervalMs ?? 1000;
-  const spoolLimit = opts.spoolLimitBytes ?? 256 * 1024 * 1024;
-  const retryBase = opts.retryBaseMs ?? 500;
-  const retryMax = opts.retryMaxMs ?? 30_000;
-  const requestTimeout = opts.requestTimeoutMs ?? 15_000;
-  const stopDeadline = opts.stopDeadlineMs ?? 5000;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new RangeError(`report batchSize must be a positive integer, got ${batchSize}`);
-  if (!Number.isInteger(maxBatchJson) || maxBatchJson < 1) {
-    throw new RangeError(`report maxBatchJsonBytes must be a positive integer, got ${maxBatchJson}`);
-  }
-  const endpoint = new URL(`${opts.masterUrl.replace(/\/+$/, '')}/api/v1/reports/batches`);
-  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
-    throw new Error(`report shipper: master URL must be http(s), got "${opts.masterUrl}"`);
-  }
-  const client = endpoint.protocol === 'https:' ? https : http;
-  const agent = new client.Agent({ keepAlive: true, maxSockets: 1, ...(opts.ca ? { ca: opts.ca } : {}) });
-  const idPrefix = batchIdPrefix(slaveName);
-  const spool = new Spool(opts.spoolDir);
-  if (spool.batches > 0) {
-    logger.info(
-      { batches: spool.batches, records: spool.records, bytes: spool.bytes },
-      'report spool holds batches from an earlier run; delivering them first',
-    );
-  }
+  return new ReportShipper(opts);
+}
 
-  const registers = [opts.registry];
-  // The proxy may already export the depth of the queue it fills on this registry.
-  if (!opts.registry.getSingleMetric('safesquid_report_queue_depth')) {
-    new Gauge({
-      name: 'safesquid_report_queue_depth',
-      help: 'Access records waiting in memory to be batched',
-      registers,
-      collect() {
-        this.set(queue.size);
-      },
-    });
-  }
-  new Gauge({
-    name: 'safesquid_report_queue_bytes',
-    help: 'Bytes of access records (their JSON) waiting in memory to be batched',
-    registers,
-    collect() {
-      this.set(queue.bytes);
-    },
-  });
-  new Gauge({
-    name: 'safesquid_report_spool_bytes',
-    help: 'Bytes of report batches spooled on disk, not yet acknowledged',
-    registers,
-    collect() {
-      this.set(spool.bytes);
-    },
-  });
-  new Gauge({
-    name: 'safesquid_report_spool_batches',
-    help: 'Report batches spooled on disk, not yet acknowledged',
-    registers,
-    collect() {
-      this.set(spool.batches);
-    },
-  });
-  const sentRecords = new Counter({
-    name: 'safesquid_report_records_sent_total',
-    help: 'Access records acknowledged by the master',
-    registers,
-  });
-  const sentBatches = new Counter({
-    name: 'safesquid_report_batches_sent_total',
-    help: 'Report batches acknowledged by the master',
-    registers,
-  });
-  const failures = new Counter({
-    name: 'safesquid_report_send_failures_total',
-    help: 'Failed attempts to deliver a report batch (retried)',
-    registers,
-  });
-  const rejected = new Counter({
-    name: 'safesquid_report_batches_rejected_total',
-    help: "Report batches the master refused as malformed, moved to the spool's rejected/",
-    registers,
-  });
-  const dropped = new Counter({
-    name: 'safesquid_report_records_dropped_total',
-    help: 'Access records lost: queue full (master slow), spool full (master away too long), or invalid (the master refused the record)',
-    labelNames: ['reason'] as const,
-    registers,
-  });
-  dropped.inc({ reason: 'queue_full' }, 0);
-  dropped.inc({ reason: 'spool_full' }, 0);
-  dropped.inc({ reason: 'invalid' }, 0);
+/**
+ * Delivers what the proxy queued. Its state: `cutting` (batches are cut in order, one after the
+ * other), `pumping` (the one delivery loop), `current` (the batch being read or sent, which the
+ * spool bound must not drop), the retry `attempt` and its timer, and since when the master has
+ * been unreachable (for one warning per outage, and one "reachable again").
+ */
+export class ReportShipper {
+  /** The client every slave → master request of this shipper goes through (one connection). */
+  readonly client: MasterClient;
+  readonly spool: Spool;
+  readonly metrics: ShipperMetrics;
+  private readonly queue: RecordQueue;
+  private readonly logger: Logger;
+  private readonly batchSize: number;
+  private readonly maxBatchJson: number;
+  private readonly flushIntervalMs: number;
+  private readonly spoolLimit: number;
+  private readonly retryBase: number;
+  private readonly retryMax: number;
+  private readonly requestTimeout: number;
+  private readonly stopDeadline: number;
+  private readonly idPrefix: string;
+  private readonly slaveJson: string;
+  private readonly tick: NodeJS.Timeout;
 
-  let queueDroppedSeen = queue.dropped;
-  let lastCut = Date.now();
-  let cutting: Promise<void> = Promise.resolve();
-  let pumping: Promise<void> | undefined;
+  private queueDroppedSeen: number;
+  private lastCut = Date.now();
+  private cutting: Promise<void> = Promise.resolve();
+  private pumping: Promise<void> | undefined;
   /** The batch being read or sent: the spool bound must not drop it from under us. */
-  let current: SpoolEntry | undefined;
-  let abortInFlight: (() => void) | undefined;
-  let attempt = 0;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let unreachableSince: number | undefined;
-  let stopped = false;
+  private current: SpoolEntry | undefined;
+  private inFlight: AbortController | undefined;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private unreachableSince: number | undefined;
+  private stopped = false;
+  /** Records dropped one by one from the batch the master refuses records of (MAX_DROPPED_PER_BATCH). */
+  private droppedFrom: { batchId: string; records: number } | undefined;
 
-  const noteQueueDrops = () => {
-    const d = queue.dropped - queueDroppedSeen;
-    if (d > 0) {
-      dropped.inc({ reason: 'queue_full' }, d);
-      queueDroppedSeen = queue.dropped;
+  constructor(private readonly opts: ReportShipperOptions) {
+    this.queue = opts.queue;
+    this.logger = opts.logger;
+    this.batchSize = opts.batchSize ?? 10_000;
+    this.maxBatchJson = opts.maxBatchJsonBytes ?? 3.5 * 1024 * 1024;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
+    this.spoolLimit = opts.spoolLimitBytes ?? 256 * 1024 * 1024;
+    this.retryBase = opts.retryBaseMs ?? 500;
+    this.retryMax = opts.retryMaxMs ?? 30_000;
+    this.requestTimeout = opts.requestTimeoutMs ?? 15_000;
+    this.stopDeadline = opts.stopDeadlineMs ?? 5000;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
+      throw new RangeError(`report batchSize must be a positive integer, got ${this.batchSize}`);
+    if (!Number.isInteger(this.maxBatchJson) || this.maxBatchJson < 1) {
+      throw new RangeError(`report maxBatchJsonBytes must be a positive integer, got ${this.maxBatchJson}`);
     }
-  };
+    try {
+      // One connection: batches go one at a time, oldest first.
+      this.client = new MasterClient({
+        masterUrl: opts.masterUrl,
+        token: opts.token,
+        slaveName: opts.slaveName,
+        ca: opts.ca,
+        connections: 1,
+      });
+    } catch (err) {
+      throw new Error(`report shipper: ${(err as Error).message}`);
+    }
+    this.idPrefix = batchIdPrefix(opts.slaveName);
+    this.slaveJson = JSON.stringify(opts.slaveName);
+    this.spool = new Spool(opts.spoolDir);
+    if (this.spool.batches > 0) {
+      this.logger.info(
+        { batches: this.spool.batches, records: this.spool.records, bytes: this.spool.bytes },
+        'report spool holds batches from an earlier run; delivering them first',
+      );
+    }
+    this.metrics = new ShipperMetrics(opts.registry, this.queue, this.spool);
+    this.queueDroppedSeen = this.queue.dropped;
+    this.tick = setInterval(
+      () => {
+        void this.cut(false)
+          .then(() => {
+            if (!this.retryTimer && this.spool.batches > 0) return this.pump();
+          })
+          .catch((err: unknown) => this.logger.error({ err }, 'report shipper tick failed'));
+      },
+      Math.max(10, Math.min(100, this.flushIntervalMs)),
+    );
+    this.tick.unref();
+  }
 
-  const slaveJson = JSON.stringify(slaveName);
+  /** Whether the last delivery attempt reached the master (true before the first one). */
+  get masterReachable(): boolean {
+    return this.unreachableSince === undefined;
+  }
+
+  /** Cuts every queued record into batches and tries to deliver the whole spool now. */
+  async flush(): Promise<void> {
+    await this.cut(true);
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    await this.pumping;
+    await this.pump();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    clearInterval(this.tick);
+    await this.cut(true);
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.inFlight?.abort(new Error('shipper stopped'));
+        resolve();
+      }, this.stopDeadline);
+    });
+    // One attempt at what is spooled; what is left stays on disk for the next start.
+    await Promise.race([
+      (async () => {
+        await this.pumping;
+        await this.pump();
+      })(),
+      deadline,
+    ]);
+    clearTimeout(timer);
+    await this.pumping;
+    await this.client.close();
+    if (this.spool.batches > 0)
+      this.logger.info(
+        { batches: this.spool.batches, records: this.spool.records },
+        'report shipper stopped; batches left in the spool for the next start',
+      );
+  }
+
+  private noteQueueDrops(): void {
+    const d = this.queue.dropped - this.queueDroppedSeen;
+    if (d > 0) {
+      this.metrics.drop('queue_full', d);
+      this.queueDroppedSeen = this.queue.dropped;
+    }
+  }
+
   /** Takes the next batch from the queue (synchronously: batches are cut in order), then gzips and spools it. */
-  const writeBatch = async (): Promise<void> => {
-    const batchId = `${idPrefix}-${Date.now()}-${randomBytes(6).toString('hex')}`;
-    const taken = queue.take(batchSize, maxBatchJson, `"batchId":"${batchId}","slave":${slaveJson}`);
+  private async writeBatch(): Promise<void> {
+    const batchId = `${this.idPrefix}-${Date.now()}-${randomBytes(6).toString('hex')}`;
+    const taken = this.queue.take(
+      this.batchSize,
+      this.maxBatchJson,
+      `"batchId":"${batchId}","slave":${this.slaveJson}`,
+    );
     if (!taken) return;
     // Level 1: a third of level 6's CPU on the slave for ~20 % more bytes (access records compress ~6x anyway).
     // zlib's thread pool does it: the event loop goes on serving requests.
     const body = await gzipAsync(taken.json, { level: 1 });
     try {
-      await spool.append(batchId, taken.records, body);
+      await this.spool.append(batchId, taken.records, body);
     } catch (err) {
-      dropped.inc({ reason: 'spool_full' }, taken.records);
-      logger.error(
-        { err, spoolDir: opts.spoolDir, records: taken.records },
+      this.metrics.drop('spool_full', taken.records);
+      this.logger.error(
+        { err, spoolDir: this.opts.spoolDir, records: taken.records },
         'cannot write a report batch to the spool; its records are lost',
       );
       return;
     }
-    const lost = spool.enforceLimit(spoolLimit, current);
+    const lost = this.spool.enforceLimit(this.spoolLimit, this.current);
     if (lost > 0) {
-      dropped.inc({ reason: 'spool_full' }, lost);
-      logger.warn({ records: lost, spoolLimitBytes: spoolLimit }, 'report spool full: dropped the oldest batches');
+      this.metrics.drop('spool_full', lost);
+      this.logger.warn(
+        { records: lost, spoolLimitBytes: this.spoolLimit },
+        'report spool full: dropped the oldest batches',
+      );
     }
-  };
+  }
 
   /** Cuts full batches, and the partial one too when `all` or when it has waited flushIntervalMs. */
-  const cut = (all: boolean): Promise<void> => {
-    cutting = cutting.then(async () => {
-      noteQueueDrops();
+  private cut(all: boolean): Promise<void> {
+    this.cutting = this.cutting.then(async () => {
+      this.noteQueueDrops();
+      const q = this.queue;
       // A queue holding a batch's worth of bytes holds a full batch too, even below batchSize records.
       while (
-        queue.size >= batchSize ||
-        queue.bytes >= maxBatchJson ||
-        (queue.size > 0 && (all || Date.now() - lastCut >= flushIntervalMs))
+        q.size >= this.batchSize ||
+        q.bytes >= this.maxBatchJson ||
+        (q.size > 0 && (all || Date.now() - this.lastCut >= this.flushIntervalMs))
       ) {
-        lastCut = Date.now();
-        await writeBatch();
+        this.lastCut = Date.now();
+        await this.writeBatch();
       }
-      if (queue.size === 0) lastCut = Date.now();
+      if (q.size === 0) this.lastCut = Date.now();
     });
-    return cutting;
-  };
+    return this.cutting;
+  }
 
-  const send = (body: Buffer): Promise<SendOutcome> =>
-    new Promise((resolve) => {
-      let settled = false;
-      const done = (o: SendOutcome) => {
-        if (!settled) {
-          settled = true;
-          abortInFlight = undefined;
-          resolve(o);
-        }
-      };
-      const req = client.request(endpoint, {
+  private async send(body: Buffer): Promise<SendOutcome> {
+    const abort = new AbortController();
+    this.inFlight = abort;
+    try {
+      const { status, text } = await this.client.request('/api/v1/reports/batches', {
         method: 'POST',
-        agent,
-        timeout: requestTimeout,
+        timeoutMs: this.requestTimeout,
+        signal: abort.signal,
         headers: {
-          authorization: `Bearer ${typeof opts.token === 'function' ? opts.token() : opts.token}`,
           'content-type': 'application/json',
           'content-encoding': 'gzip',
-          'content-length': body.length,
-          'x-safesquid-slave': slaveName,
+          'content-length': String(body.length),
         },
+        body,
       });
-      abortInFlight = () => req.destroy(new Error('shipper stopped'));
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${requestTimeout} ms`)));
-      req.on('error', (err) => done({ kind: 'retry', reason: err.message }));
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          if ((size += c.length) <= 4096) chunks.push(c);
-        });
-        res.on('error', (err) => done({ kind: 'retry', reason: err.message }));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8').slice(0, 500);
-          if (status >= 200 && status < 300) done({ kind: 'ok' });
-          else if (PERMANENT.has(status)) done({ kind: 'rejected', status, reason: text });
-          else done({ kind: 'retry', reason: `HTTP ${status} ${text}` });
-        });
-      });
-      req.end(body);
-    });
+      const reason = text.slice(0, 500);
+      if (status >= 200 && status < 300) return { kind: 'ok' };
+      if (PERMANENT.has(status)) return { kind: 'rejected', status, reason };
+      return { kind: 'retry', reason: `HTTP ${status} ${reason}` };
+    } catch (err) {
+      return { kind: 'retry', reason: describeNetError(err) };
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
 
   /**
    * The master refused a batch for one record: takes that record out, so the others are not set
    * aside with it, and spools the rest in the batch's place (same id: nothing of it was stored).
    * False when the batch cannot be cut that way (the 400 names no record of it).
    */
-  let droppedFrom: { batchId: string; records: number } | undefined;
-  const dropRefusedRecord = async (entry: SpoolEntry, body: Buffer, reason: string): Promise<boolean> => {
+  private async dropRefusedRecord(entry: SpoolEntry, body: Buffer, reason: string): Promise<boolean> {
     const index = refusedRecordIndex(reason);
     if (index === undefined) return false;
-    if (droppedFrom?.batchId !== entry.batchId) droppedFrom = { batchId: entry.batchId, records: 0 };
-    if (droppedFrom.records >= MAX_DROPPED_PER_BATCH) return false;
+    if (this.droppedFrom?.batchId !== entry.batchId) this.droppedFrom = { batchId: entry.batchId, records: 0 };
+    if (this.droppedFrom.records >= MAX_DROPPED_PER_BATCH) return false;
     let batch: { rows?: unknown[]; records?: unknown[] };
     try {
       batch = JSON.parse((await gunzipAsync(body)).toString('utf8')) as typeof batch;
@@ -317,146 +336,90 @@ export function startReportShipper(opts: ReportShipperOptions): ReportShipper {
     const list = Array.isArray(batch.rows) ? batch.rows : Array.isArray(batch.records) ? batch.records : undefined;
     if (!list || index >= list.length) return false;
     const [record] = list.splice(index, 1);
-    droppedFrom.records++;
-    dropped.inc({ reason: 'invalid' });
-    logger.error(
+    this.droppedFrom.records++;
+    this.metrics.drop('invalid');
+    this.logger.error(
       { batchId: entry.batchId, reason, record },
       'master refused a record of a report batch; dropped it, sending the rest',
     );
-    if (list.length === 0) await spool.remove(entry);
-    else await spool.replace(entry, list.length, await gzipAsync(JSON.stringify(batch), { level: 1 }));
+    if (list.length === 0) await this.spool.remove(entry);
+    else await this.spool.replace(entry, list.length, await gzipAsync(JSON.stringify(batch), { level: 1 }));
     return true;
-  };
+  }
 
-  const scheduleRetry = () => {
-    if (stopped || retryTimer) return;
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
     // Full jitter: ten slaves that lost the master together do not come back in lockstep.
-    const delay = Math.random() * Math.min(retryMax, retryBase * 2 ** Math.min(attempt, 20));
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined;
-      void pump();
+    const delay = Math.random() * Math.min(this.retryMax, this.retryBase * 2 ** Math.min(this.attempt, 20));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.pump();
     }, delay);
-    retryTimer.unref();
-  };
+    this.retryTimer.unref();
+  }
 
   /** Delivers spooled batches oldest first until the spool is empty or an attempt fails. */
-  const pump = (): Promise<void> => {
-    pumping ??= (async () => {
+  private pump(): Promise<void> {
+    this.pumping ??= this.deliverSpool().finally(() => {
+      this.current = undefined;
+      this.pumping = undefined;
+    });
+    return this.pumping;
+  }
+
+  private async deliverSpool(): Promise<void> {
+    const { spool, metrics, logger } = this;
+    for (let entry = spool.oldest(); entry; entry = spool.oldest()) {
+      this.current = entry;
+      let body: Buffer;
       try {
-        for (let entry = spool.oldest(); entry; entry = spool.oldest()) {
-          current = entry;
-          let body: Buffer;
-          try {
-            body = await spool.read(entry);
-          } catch (err) {
-            logger.error({ err, file: entry.name }, 'cannot read a spooled report batch; setting it aside');
-            await spool.reject(entry).catch(() => spool.remove(entry!));
-            rejected.inc();
-            continue;
-          }
-          const outcome = await send(body);
-          if (outcome.kind === 'ok') {
-            await spool.remove(entry);
-            sentBatches.inc();
-            sentRecords.inc(entry.records);
-            attempt = 0;
-            if (unreachableSince !== undefined) {
-              logger.info(
-                { downMs: Date.now() - unreachableSince, spooledBatches: spool.batches },
-                'master reachable again; delivering spooled reports',
-              );
-              unreachableSince = undefined;
-            }
-          } else if (outcome.kind === 'rejected') {
-            if (outcome.status === 400 && (await dropRefusedRecord(entry, body, outcome.reason))) continue;
-            await spool.reject(entry);
-            rejected.inc();
-            logger.error(
-              {
-                batchId: entry.batchId,
-                records: entry.records,
-                status: outcome.status,
-                reason: outcome.reason,
-                movedTo: spool.rejectedDir,
-              },
-              'master refused a report batch; moved it aside',
-            );
-          } else {
-            failures.inc();
-            attempt++;
-            if (unreachableSince === undefined) {
-              unreachableSince = Date.now();
-              logger.warn(
-                { master: endpoint.origin, reason: outcome.reason, spooledBatches: spool.batches },
-                'cannot deliver reports to the master; spooling and retrying',
-              );
-            }
-            scheduleRetry();
-            return;
-          }
-        }
-      } finally {
-        current = undefined;
-        pumping = undefined;
+        body = await spool.read(entry);
+      } catch (err) {
+        logger.error({ err, file: entry.name }, 'cannot read a spooled report batch; setting it aside');
+        await spool.reject(entry).catch(() => spool.remove(entry!));
+        metrics.rejected.inc();
+        continue;
       }
-    })();
-    return pumping;
-  };
-
-  const tick = setInterval(
-    () => {
-      void cut(false)
-        .then(() => {
-          if (!retryTimer && spool.batches > 0) return pump();
-        })
-        .catch((err: unknown) => logger.error({ err }, 'report shipper tick failed'));
-    },
-    Math.max(10, Math.min(100, flushIntervalMs)),
-  );
-  tick.unref();
-
-  const deliverNow = async () => {
-    await cut(true);
-    if (retryTimer) {
-      clearTimeout(retryTimer);
-      retryTimer = undefined;
-    }
-    await pumping;
-    await pump();
-  };
-
-  return {
-    flush: deliverNow,
-    async stop() {
-      if (stopped) return;
-      clearInterval(tick);
-      await cut(true);
-      stopped = true;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          abortInFlight?.();
-          resolve();
-        }, stopDeadline);
-      });
-      // One attempt at what is spooled; what is left stays on disk for the next start.
-      await Promise.race([
-        (async () => {
-          await pumping;
-          await pump();
-        })(),
-        deadline,
-      ]);
-      clearTimeout(timer);
-      await pumping;
-      agent.destroy();
-      if (spool.batches > 0)
-        logger.info(
-          { batches: spool.batches, records: spool.records },
-          'report shipper stopped; batches left in the spool for the next start',
+      const outcome = await this.send(body);
+      if (outcome.kind === 'ok') {
+        await spool.remove(entry);
+        metrics.sentBatches.inc();
+        metrics.sentRecords.inc(entry.records);
+        this.attempt = 0;
+        if (this.unreachableSince !== undefined) {
+          logger.info(
+            { downMs: Date.now() - this.unreachableSince, spooledBatches: spool.batches },
+            'master reachable again; delivering spooled reports',
+          );
+          this.unreachableSince = undefined;
+        }
+      } else if (outcome.kind === 'rejected') {
+        if (outcome.status === 400 && (await this.dropRefusedRecord(entry, body, outcome.reason))) continue;
+        await spool.reject(entry);
+        metrics.rejected.inc();
+        logger.error(
+          {
+            batchId: entry.batchId,
+            records: entry.records,
+            status: outcome.status,
+            reason: outcome.reason,
+            movedTo: spool.rejectedDir,
+          },
+          'master refused a report batch; moved it aside',
         );
-    },
-  };
+      } else {
+        metrics.failures.inc();
+        this.attempt++;
+        if (this.unreachableSince === undefined) {
+          this.unreachableSince = Date.now();
+          logger.warn(
+            { master: this.client.origin, reason: outcome.reason, spooledBatches: spool.batches },
+            'cannot deliver reports to the master; spooling and retrying',
+          );
+        }
+        this.scheduleRetry();
+        return;
+      }
+    }
+  }
 }
