@@ -6,7 +6,7 @@ import { gunzip, gunzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { BatchValidationError, validateBatch } from './batch-validation.js';
 import { isoTime, toCsv, type CsvColumn } from './csv.js';
 import {
@@ -31,6 +31,7 @@ import type {
   TopSiteRow,
   TopUserRow,
 } from './query-types.js';
+import { ReportsRouterMetrics } from './reports-router-metrics.js';
 import type { ReportStore } from './store.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -128,34 +129,29 @@ function sendError(res: Response, status: number, body: ReportsError): void {
   res.status(status).json(body);
 }
 
-export function createReportsRouter(opts: ReportsRouterOptions): express.Router {
-  const { store, logger } = opts;
-  const maxBatchBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024;
-  const maxDecompressed = opts.maxDecompressedBytes ?? 8 * maxBatchBytes;
-  const maxRecords = opts.maxRecords ?? 10_000;
-  const registers = opts.registry ? [opts.registry] : [];
-  const ingestedRecords = new Counter({
-    name: 'safesquid_report_ingested_records_total',
-    help: 'Access records stored from slave batches',
-    registers,
-  });
-  const batches = new Counter({
-    name: 'safesquid_report_ingested_batches_total',
-    help: 'Report batches received, by result',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  const ingestSeconds = new Histogram({
-    name: 'safesquid_report_ingest_seconds',
-    help: 'Time to decode, validate and store one batch',
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers,
-  });
+/** The reports API: batch ingestion (POST /batches) and the report queries. */
+export class ReportsRouter {
+  readonly router = express.Router();
+  readonly metrics: ReportsRouterMetrics;
+  private readonly store: ReportStore;
+  private readonly logger: Logger;
+  private readonly maxBatchBytes: number;
+  private readonly maxDecompressed: number;
+  private readonly maxRecords: number;
+  private readonly decodeTurns = new OnePerTurn();
 
-  const router = express.Router();
-  const decodeTurns = new OnePerTurn();
+  constructor(opts: ReportsRouterOptions) {
+    this.store = opts.store;
+    this.logger = opts.logger;
+    this.maxBatchBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024;
+    this.maxDecompressed = opts.maxDecompressedBytes ?? 8 * this.maxBatchBytes;
+    this.maxRecords = opts.maxRecords ?? 10_000;
+    this.metrics = new ReportsRouterMetrics(opts.registry);
+    this.router.post('/batches', (req, res) => this.ingest(req, res));
+    this.queries();
+  }
 
-  router.post('/batches', async (req, res) => {
+  private async ingest(req: Request, res: Response): Promise<void> {
     const started = process.hrtime.bigint();
     const slaveHeader = req.get('x-safesquid-slave');
     try {
@@ -167,47 +163,49 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
       if (encoding !== 'gzip' && encoding !== 'identity') {
         throw new HttpError(415, { error: `Content-Encoding must be gzip or identity, got "${encoding}"` });
       }
-      const raw = await readBody(req, maxBatchBytes);
+      const raw = await readBody(req, this.maxBatchBytes);
       let body = raw;
       if (encoding === 'gzip') {
         try {
           // A small body inflates in about a millisecond: here, without the two thread hand-overs.
           body =
             raw.length <= SYNC_GUNZIP_BYTES
-              ? gunzipSync(raw, { maxOutputLength: maxDecompressed })
-              : await gunzipAsync(raw, { maxOutputLength: maxDecompressed, chunkSize: GUNZIP_CHUNK_BYTES });
+              ? gunzipSync(raw, { maxOutputLength: this.maxDecompressed })
+              : await gunzipAsync(raw, { maxOutputLength: this.maxDecompressed, chunkSize: GUNZIP_CHUNK_BYTES });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-            throw new HttpError(413, { error: `batch inflates beyond ${maxDecompressed} bytes; send smaller batches` });
+            throw new HttpError(413, {
+              error: `batch inflates beyond ${this.maxDecompressed} bytes; send smaller batches`,
+            });
           }
           throw new HttpError(400, { error: `body is not valid gzip: ${(err as Error).message}` });
         }
-      } else if (body.length > maxDecompressed) {
+      } else if (body.length > this.maxDecompressed) {
         throw new HttpError(413, {
-          error: `batch of ${body.length} bytes is over the limit of ${maxDecompressed} bytes`,
+          error: `batch of ${body.length} bytes is over the limit of ${this.maxDecompressed} bytes`,
         });
       }
       const json = body;
-      const batch = await decodeTurns.run(() => {
+      const batch = await this.decodeTurns.run(() => {
         let parsed: unknown;
         try {
           parsed = JSON.parse(json.toString('utf8'));
         } catch (err) {
           throw new HttpError(400, { error: `body is not valid JSON: ${(err as Error).message}` });
         }
-        return validateBatch(parsed, slaveHeader, maxRecords);
+        return validateBatch(parsed, slaveHeader, this.maxRecords);
       });
       let result;
       try {
-        result = await store.ingestBatch(batch.batchId, batch.slave, batch.records);
+        result = await this.store.ingestBatch(batch.batchId, batch.slave, batch.records);
       } catch (err) {
-        logger.error({ err, batchId: batch.batchId, slave: batch.slave }, 'report store failed to ingest a batch');
+        this.logger.error({ err, batchId: batch.batchId, slave: batch.slave }, 'report store failed to ingest a batch');
         throw new HttpError(503, { error: `report store unavailable: ${(err as Error).message}; retry later` });
       }
-      batches.inc({ result: result.duplicate ? 'duplicate' : 'inserted' });
-      ingestedRecords.inc(result.inserted);
+      this.metrics.batches.inc({ result: result.duplicate ? 'duplicate' : 'inserted' });
+      this.metrics.ingestedRecords.inc(result.inserted);
       if (result.duplicate)
-        logger.info(
+        this.logger.info(
           { batchId: batch.batchId, slave: batch.slave },
           'duplicate report batch acknowledged, nothing stored',
         );
@@ -215,35 +213,35 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
       res.json(answer);
     } catch (err) {
       if (err instanceof BatchValidationError) {
-        batches.inc({ result: 'invalid' });
-        logger.warn({ slave: slaveHeader, err: err.message }, 'report batch refused');
+        this.metrics.batches.inc({ result: 'invalid' });
+        this.logger.warn({ slave: slaveHeader, err: err.message }, 'report batch refused');
         sendError(res, 400, {
           error: err.message,
           field: err.field,
           ...(err.index === undefined ? {} : { index: err.index }),
         });
       } else if (err instanceof HttpError) {
-        batches.inc({ result: err.status === 503 ? 'store_error' : 'invalid' });
+        this.metrics.batches.inc({ result: err.status === 503 ? 'store_error' : 'invalid' });
         if (err.status !== 503)
-          logger.warn({ slave: slaveHeader, status: err.status, err: err.message }, 'report batch refused');
+          this.logger.warn({ slave: slaveHeader, status: err.status, err: err.message }, 'report batch refused');
         sendError(res, err.status, err.body);
       } else {
-        logger.error({ err, slave: slaveHeader }, 'report batch failed');
+        this.logger.error({ err, slave: slaveHeader }, 'report batch failed');
         sendError(res, 500, { error: 'internal error while ingesting the batch' });
       }
     } finally {
-      ingestSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.metrics.ingestSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
-  });
+  }
 
   /** One report endpoint: parse, query, answer JSON or CSV. */
-  function report<T>(
+  private report<T>(
     path: string,
     extraParams: readonly string[],
     run: (q: Query) => Promise<{ json: unknown; rows: readonly T[] }>,
     columns: readonly CsvColumn<T>[],
   ) {
-    router.get(path, async (req, res) => {
+    this.router.get(path, async (req, res) => {
       const q = req.query as Query;
       try {
         checkKnown(q, extraParams);
@@ -261,151 +259,155 @@ export function createReportsRouter(opts: ReportsRouterOptions): express.Router 
         } else if (err instanceof RangeError && /^cursor/.test(err.message)) {
           sendError(res, 400, { error: err.message, parameter: 'cursor' });
         } else {
-          logger.error({ err, path, query: q }, 'report query failed');
+          this.logger.error({ err, path, query: q }, 'report query failed');
           sendError(res, 500, { error: `report ${path} failed: ${(err as Error).message}` });
         }
       }
     });
   }
 
-  const topLimit = (q: Query) => parseInteger(q, 'limit', 1, 1000, 10);
-  const traffic = <
-    T extends { requests: number; blocked: number; bytesDown: number; bytesUp: number },
-  >(): CsvColumn<T>[] => [
-    { header: 'requests', value: (r) => r.requests },
-    { header: 'blocked', value: (r) => r.blocked },
-    { header: 'bytes_down', value: (r) => r.bytesDown },
-    { header: 'bytes_up', value: (r) => r.bytesUp },
-  ];
-
-  report<SummaryResult>(
-    '/summary',
-    [],
-    async (q) => {
-      const s = await store.summary(parseFilter(q));
-      return { json: s, rows: [s] };
-    },
-    [
-      { header: 'from', value: (r) => isoTime(r.from) },
-      { header: 'to', value: (r) => isoTime(r.to) },
-      ...traffic<SummaryResult>(),
-      { header: 'distinct_users', value: (r) => r.distinctUsers },
-      { header: 'distinct_hosts', value: (r) => r.distinctHosts },
-      { header: 'distinct_slaves', value: (r) => r.distinctSlaves },
-      { header: 'first_time', value: (r) => isoTime(r.firstTime) },
-      { header: 'last_time', value: (r) => isoTime(r.lastTime) },
-    ],
-  );
-
-  report<TopSiteRow>(
-    '/top-sites',
-    ['limit'],
-    async (q) => {
-      const rows = await store.topSites({ filter: parseFilter(q), limit: topLimit(q) });
-      return { json: rows, rows };
-    },
-    [
-      { header: 'host', value: (r) => r.host },
-      ...traffic<TopSiteRow>(),
-      { header: 'distinct_users', value: (r) => r.distinctUsers },
-    ],
-  );
-
-  report<TopUserRow>(
-    '/top-users',
-    ['limit'],
-    async (q) => {
-      const rows = await store.topUsers({ filter: parseFilter(q), limit: topLimit(q) });
-      return { json: rows, rows };
-    },
-    [
-      { header: 'user', value: (r) => r.user },
-      ...traffic<TopUserRow>(),
-      { header: 'distinct_hosts', value: (r) => r.distinctHosts },
-    ],
-  );
-
-  report<BlockedRow>(
-    '/blocked',
-    ['limit'],
-    async (q) => {
-      const rows = await store.blocked({ filter: parseFilter(q), limit: topLimit(q) });
-      return { json: rows, rows };
-    },
-    [
-      { header: 'rule', value: (r) => r.rule },
-      { header: 'host', value: (r) => r.host },
-      { header: 'category', value: (r) => r.category },
+  private queries(): void {
+    const topLimit = (q: Query) => parseInteger(q, 'limit', 1, 1000, 10);
+    const traffic = <
+      T extends { requests: number; blocked: number; bytesDown: number; bytesUp: number },
+    >(): CsvColumn<T>[] => [
       { header: 'requests', value: (r) => r.requests },
-      { header: 'distinct_users', value: (r) => r.distinctUsers },
-      { header: 'last_time', value: (r) => isoTime(r.lastTime) },
-    ],
-  );
-
-  report<PerSlaveRow>(
-    '/per-slave',
-    [],
-    async (q) => {
-      const rows = await store.perSlave(parseFilter(q));
-      return { json: rows, rows };
-    },
-    [
-      { header: 'slave', value: (r) => r.slave },
-      ...traffic<PerSlaveRow>(),
-      { header: 'first_time', value: (r) => isoTime(r.firstTime) },
-      { header: 'last_time', value: (r) => isoTime(r.lastTime) },
-    ],
-  );
-
-  report<TimelineRow>(
-    '/timeline',
-    ['bucket'],
-    async (q) => {
-      const filter = parseFilter(q);
-      const rows = await store.timeline(filter, parseBucket(q, filter));
-      return { json: rows, rows };
-    },
-    [{ header: 'time', value: (r) => isoTime(r.time) }, ...traffic<TimelineRow>()],
-  );
-
-  report<CategoryRow>(
-    '/categories',
-    [],
-    async (q) => {
-      const rows = await store.categories(parseFilter(q));
-      return { json: rows, rows };
-    },
-    [{ header: 'category', value: (r) => r.category }, ...traffic<CategoryRow>()],
-  );
-
-  report<StoredRecord>(
-    '/search',
-    ['limit', 'cursor'],
-    async (q) => {
-      // A CSV export may be long; a JSON page is what a screen shows.
-      const csv = parseFormat(q) === 'csv';
-      const limit = parseInteger(q, 'limit', 1, csv ? 100_000 : 1000, csv ? 10_000 : 100);
-      const result = await store.search({ filter: parseFilter(q), limit, cursor: parseCursor(q) });
-      return { json: result, rows: result.records };
-    },
-    [
-      { header: 'time', value: (r) => isoTime(r.time) },
-      { header: 'slave', value: (r) => r.slave },
-      { header: 'client', value: (r) => r.client },
-      { header: 'user', value: (r) => r.user },
-      { header: 'method', value: (r) => r.method },
-      { header: 'host', value: (r) => r.host },
-      { header: 'url', value: (r) => r.url },
-      { header: 'status', value: (r) => r.status },
-      { header: 'action', value: (r) => r.action },
-      { header: 'rule', value: (r) => r.rule },
-      { header: 'category', value: (r) => r.category },
-      { header: 'bytes_up', value: (r) => r.bytesUp },
+      { header: 'blocked', value: (r) => r.blocked },
       { header: 'bytes_down', value: (r) => r.bytesDown },
-      { header: 'duration_ms', value: (r) => r.durationMs },
-      { header: 'policy_hash', value: (r) => r.policyHash },
-    ],
-  );
+      { header: 'bytes_up', value: (r) => r.bytesUp },
+    ];
 
-  return router;
+    this.report<SummaryResult>(
+      '/summary',
+      [],
+      async (q) => {
+        const s = await this.store.summary(parseFilter(q));
+        return { json: s, rows: [s] };
+      },
+      [
+        { header: 'from', value: (r) => isoTime(r.from) },
+        { header: 'to', value: (r) => isoTime(r.to) },
+        ...traffic<SummaryResult>(),
+        { header: 'distinct_users', value: (r) => r.distinctUsers },
+        { header: 'distinct_hosts', value: (r) => r.distinctHosts },
+        { header: 'distinct_slaves', value: (r) => r.distinctSlaves },
+        { header: 'first_time', value: (r) => isoTime(r.firstTime) },
+        { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+      ],
+    );
+
+    this.report<TopSiteRow>(
+      '/top-sites',
+      ['limit'],
+      async (q) => {
+        const rows = await this.store.topSites({ filter: parseFilter(q), limit: topLimit(q) });
+        return { json: rows, rows };
+      },
+      [
+        { header: 'host', value: (r) => r.host },
+        ...traffic<TopSiteRow>(),
+        { header: 'distinct_users', value: (r) => r.distinctUsers },
+      ],
+    );
+
+    this.report<TopUserRow>(
+      '/top-users',
+      ['limit'],
+      async (q) => {
+        const rows = await this.store.topUsers({ filter: parseFilter(q), limit: topLimit(q) });
+        return { json: rows, rows };
+      },
+      [
+        { header: 'user', value: (r) => r.user },
+        ...traffic<TopUserRow>(),
+        { header: 'distinct_hosts', value: (r) => r.distinctHosts },
+      ],
+    );
+
+    this.report<BlockedRow>(
+      '/blocked',
+      ['limit'],
+      async (q) => {
+        const rows = await this.store.blocked({ filter: parseFilter(q), limit: topLimit(q) });
+        return { json: rows, rows };
+      },
+      [
+        { header: 'rule', value: (r) => r.rule },
+        { header: 'host', value: (r) => r.host },
+        { header: 'category', value: (r) => r.category },
+        { header: 'requests', value: (r) => r.requests },
+        { header: 'distinct_users', value: (r) => r.distinctUsers },
+        { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+      ],
+    );
+
+    this.report<PerSlaveRow>(
+      '/per-slave',
+      [],
+      async (q) => {
+        const rows = await this.store.perSlave(parseFilter(q));
+        return { json: rows, rows };
+      },
+      [
+        { header: 'slave', value: (r) => r.slave },
+        ...traffic<PerSlaveRow>(),
+        { header: 'first_time', value: (r) => isoTime(r.firstTime) },
+        { header: 'last_time', value: (r) => isoTime(r.lastTime) },
+      ],
+    );
+
+    this.report<TimelineRow>(
+      '/timeline',
+      ['bucket'],
+      async (q) => {
+        const filter = parseFilter(q);
+        const rows = await this.store.timeline(filter, parseBucket(q, filter));
+        return { json: rows, rows };
+      },
+      [{ header: 'time', value: (r) => isoTime(r.time) }, ...traffic<TimelineRow>()],
+    );
+
+    this.report<CategoryRow>(
+      '/categories',
+      [],
+      async (q) => {
+        const rows = await this.store.categories(parseFilter(q));
+        return { json: rows, rows };
+      },
+      [{ header: 'category', value: (r) => r.category }, ...traffic<CategoryRow>()],
+    );
+
+    this.report<StoredRecord>(
+      '/search',
+      ['limit', 'cursor'],
+      async (q) => {
+        // A CSV export may be long; a JSON page is what a screen shows.
+        const csv = parseFormat(q) === 'csv';
+        const limit = parseInteger(q, 'limit', 1, csv ? 100_000 : 1000, csv ? 10_000 : 100);
+        const result = await this.store.search({ filter: parseFilter(q), limit, cursor: parseCursor(q) });
+        return { json: result, rows: result.records };
+      },
+      [
+        { header: 'time', value: (r) => isoTime(r.time) },
+        { header: 'slave', value: (r) => r.slave },
+        { header: 'client', value: (r) => r.client },
+        { header: 'user', value: (r) => r.user },
+        { header: 'method', value: (r) => r.method },
+        { header: 'host', value: (r) => r.host },
+        { header: 'url', value: (r) => r.url },
+        { header: 'status', value: (r) => r.status },
+        { header: 'action', value: (r) => r.action },
+        { header: 'rule', value: (r) => r.rule },
+        { header: 'category', value: (r) => r.category },
+        { header: 'bytes_up', value: (r) => r.bytesUp },
+        { header: 'bytes_down', value: (r) => r.bytesDown },
+        { header: 'duration_ms', value: (r) => r.durationMs },
+        { header: 'policy_hash', value: (r) => r.policyHash },
+      ],
+    );
+  }
+}
+
+export function createReportsRouter(opts: ReportsRouterOptions): express.Router {
+  return new ReportsRouter(opts).router;
 }
