@@ -10,6 +10,7 @@ import {
   VERSION_HEADER,
   unquoteEtag,
 } from '../sync/protocol.js';
+import { TASKS_HEADER } from '../sync/task-protocol.js';
 import { clientIp } from './access-control.js';
 import { diffOffLoop } from './diff-off-loop.js';
 import { sendError, sendPolicyRejected } from './http-errors.js';
@@ -90,13 +91,19 @@ export function createPolicyRoutes(o: PolicyRoutesOptions): Router {
     const waitMs = Math.min(MAX_WAIT_SECONDS, waitRaw) * 1000;
     const done = slave ? o.registry.pollStarted(slave) : undefined;
     let answer = current.hash === known ? undefined : current;
-    if (!answer && waitMs > 0) {
+    // A task queued for this slave ends the poll early: the slave learns of it from TASKS_HEADER.
+    const tasks = o.registry.tasks;
+    if (!answer && waitMs > 0 && !(slave && tasks.hasUndelivered(slave.name))) {
       const gone = new AbortController();
       res.on('close', () => gone.abort());
-      answer = await o.hub.waitForChange(known!, waitMs, gone.signal);
+      const policy = o.hub.waitForChange(known!, waitMs, gone.signal);
+      if (slave) void tasks.waitForTask(slave.name, waitMs, gone.signal).then(() => gone.abort());
+      answer = await policy;
+      gone.abort();
     }
     done?.();
     if (res.writableEnded || res.destroyed) return;
+    if (slave) res.setHeader(TASKS_HEADER, String(tasks.openCount(slave.name)));
     if (o.shuttingDown()) res.setHeader('Connection', 'close');
     res.setHeader('Cache-Control', 'no-cache');
     polls.inc({ result: answer ? 'changed' : 'unchanged' });

@@ -28,8 +28,11 @@ export class SlaveRegistryFile {
   load(): void {
     if (!existsSync(this.path)) return;
     let saved: PersistedSlave[];
+    let tasks: unknown;
     try {
-      saved = parseSnapshot(readFileSync(this.path, 'utf8'));
+      const text = readFileSync(this.path, 'utf8');
+      saved = parseSnapshot(text);
+      tasks = (JSON.parse(text) as { tasks?: unknown }).tasks;
     } catch (err) {
       const aside = `${this.path}.unreadable-${Date.now()}`;
       renameSync(this.path, aside);
@@ -40,6 +43,7 @@ export class SlaveRegistryFile {
       return;
     }
     this.registry.restore(saved);
+    this.registry.tasks.restore(tasks);
     this.written = this.registry.changes;
     this.logger.info({ file: this.path, slaves: saved.length }, 'slave registry restored');
   }
@@ -61,7 +65,10 @@ export class SlaveRegistryFile {
     try {
       const fd = openSync(tmp, 'w', 0o600);
       try {
-        writeSync(fd, JSON.stringify({ format: FORMAT, slaves: this.registry.snapshot() }));
+        writeSync(
+          fd,
+          JSON.stringify({ format: FORMAT, slaves: this.registry.snapshot(), tasks: this.registry.tasks.snapshot() }),
+        );
         fsyncSync(fd);
       } finally {
         closeSync(fd);

@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { SyncEvent } from '../sync/protocol.js';
+import { SlaveTasks } from './slave-tasks.js';
 
 export type SlaveState = 'online' | 'stale' | 'offline';
 
@@ -70,12 +71,15 @@ export class SlaveRegistry {
   private readonly now: () => number;
   /** Bumped on every change, so a snapshot is written only when there is something new. */
   private version = 0;
+  /** Tasks for the slaves and their outcomes (persisted with the registry). */
+  readonly tasks: SlaveTasks;
 
   constructor(opts: SlaveRegistryOptions = {}) {
     this.onlineMs = opts.onlineMs ?? 20_000;
     this.staleMs = opts.staleMs ?? 300_000;
     this.maxEvents = opts.maxEvents ?? 50;
     this.now = opts.now ?? Date.now;
+    this.tasks = new SlaveTasks({ now: this.now, onChange: () => this.version++ });
   }
 
   /** A slave made a request: learn or refresh what it says about itself. */
@@ -175,6 +179,10 @@ export class SlaveRegistry {
       if (this.slaves.has(p.name)) continue;
       this.slaves.set(p.name, { ...p, events: p.events.slice(-this.maxEvents), skewSamples: [], openPolls: 0 });
     }
+  }
+
+  names(): string[] {
+    return [...this.slaves.keys()].sort();
   }
 
   has(name: string): boolean {

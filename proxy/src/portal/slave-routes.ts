@@ -6,6 +6,7 @@ import { sendError } from './http-errors.js';
 import type { PolicyHub } from './policy-hub.js';
 import { slaveContact } from './policy-routes.js';
 import type { SlaveRegistry } from './slave-registry.js';
+import { createSlaveTaskRoutes } from './slave-tasks-routes.js';
 
 export function createSlaveRoutes(o: {
   hub: PolicyHub;
@@ -15,6 +16,7 @@ export function createSlaveRoutes(o: {
 }): Router {
   const r = Router();
   const log = o.logger.child({ component: 'sync-events' });
+  r.use(createSlaveTaskRoutes({ registry: o.registry, logger: o.logger, guards: o.guards }));
 
   r.get('/slaves', o.guards.admin, (_req, res) => {
     res.json(o.registry.list(o.hub.current?.hash));
