@@ -58,6 +58,11 @@ export class SlaveRegistryFile {
     this.save();
   }
 
+  /** What the snapshot file holds; a backup (backup/master-backup.ts) holds the same. */
+  serialize(): string {
+    return JSON.stringify({ format: FORMAT, slaves: this.registry.snapshot(), tasks: this.registry.tasks.snapshot() });
+  }
+
   private save(): void {
     const changes = this.registry.changes;
     if (changes === this.written) return;
@@ -65,10 +70,7 @@ export class SlaveRegistryFile {
     try {
       const fd = openSync(tmp, 'w', 0o600);
       try {
-        writeSync(
-          fd,
-          JSON.stringify({ format: FORMAT, slaves: this.registry.snapshot(), tasks: this.registry.tasks.snapshot() }),
-        );
+        writeSync(fd, this.serialize());
         fsyncSync(fd);
       } finally {
         closeSync(fd);
