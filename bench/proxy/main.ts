@@ -1,7 +1,9 @@
 /**
  * bench/proxy: the slave against Debian's Squid and against no proxy at all, in one run.
- * Keep-alive 100-byte GETs with wrk, CONNECT bulk throughput of a 64 MiB HTTPS download with
- * curl, RSS, and the RSS that idle CONNECT tunnels add. See `--help`.
+ * Keep-alive 100-byte GETs with wrk (closed loop: the maximum rate, CPU per request, one and two
+ * workers), the same GETs at constant rates with vegeta's attacker (open loop: latency at equal
+ * offered load), CONNECT bulk throughput and CPU per GB of a 64 MiB HTTPS download with curl, RSS,
+ * and the RSS that idle CONNECT tunnels add. See `--help`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -9,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
-import { cpuTreeSeconds, ProcessGroup, rssTreeBytes } from './processes.js';
+import { cpuTreeSeconds, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
+import { ensureOpenLoopBinary, runOpenLoop, type OpenLoopResult } from './open-loop.js';
 import { POLICY_RULES, startSlave } from './slave.js';
 import { startSquid, type RunningProxy } from './squid.js';
 import { startNginxUpstream } from './nginx-upstream.js';
@@ -24,9 +27,16 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
   --connections N     wrk connections (default 50)
   --threads N         wrk threads (default 2)
   --tunnels N         idle CONNECT tunnels per proxy (default 10000, lowered to fit the fd limit)
-  --only LIST         comma-separated subset of direct,tcp-relay,squid,slave,slave+auth
+  --only LIST         comma-separated subset of direct,tcp-relay,squid,slave,slave+auth,slave-w2
                       (tcp-relay: HAProxy in TCP mode with splice, a floor for one extra hop; not a proxy)
                       (slave+auth: the slave requiring Basic auth of a bcrypt user, every request authenticated)
+                      (slave-w2: the slave with --workers 2, on every CPU; wrk rounds only)
+  --phases LIST       comma-separated subset of tunnels,wrk,latency,connect (default all)
+  --latency-rates L   open-loop rates in % of squid's wrk req/s of this run (default 25,50,75)
+  --latency-duration S  seconds of constant-rate load per target and rate (default 5)
+  --connect-rounds N  counted 64 MiB downloads per target (default 5)
+  --no-pin            do not pin processes to CPUs (default with 2+ CPUs: the proxy under test on
+                      the last CPU, load generators and upstreams on the others)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
   --cpu-prof DIR      run the slave under node --cpu-prof, profiles written to DIR
   --node-arg ARG      node option for the slave processes, e.g. --max-semi-space-size=64 (repeatable)
@@ -49,6 +59,11 @@ interface Options {
   nodeArgs: string[];
   baselineNodeArgs: string[];
   baselineRoot?: string;
+  phases: Set<string>;
+  latencyRates: number[];
+  latencyDurationS: number;
+  connectRounds: number;
+  pin: boolean;
 }
 
 interface Row {
@@ -62,13 +77,24 @@ interface Row {
   rssIdle?: number;
   rssLoaded?: number;
   tunnels?: { opened: number; requested: number; addedBytes: number; failures: string };
+  /** Open-loop runs, by rate in % of squid's maximum. */
+  latency?: Map<number, OpenLoopResult>;
   error?: string;
+}
+
+/** Where each process runs (`taskset -c` lists); undefined lists: not pinned. */
+interface Pinning {
+  load?: string;
+  proxy?: string;
+  all?: string;
 }
 
 const MB = 1024 * 1024;
 const TUNNEL_TARGET = 10_000;
-const CONNECT_ROUNDS = 5;
-const TARGETS = ['direct', 'tcp-relay', 'squid', 'slave', 'slave+auth'] as const;
+const TARGETS = ['direct', 'tcp-relay', 'squid', 'slave', 'slave+auth', 'slave-w2'] as const;
+const PHASES = ['tunnels', 'wrk', 'latency', 'connect'] as const;
+/** Open-loop targets: the issue's comparison is the slave against Squid, with direct as the floor. */
+const LATENCY_TARGETS = ['direct', 'squid', 'slave'];
 
 function parseOptions(argv: string[]): Options {
   const opts: Options = {
@@ -80,6 +106,11 @@ function parseOptions(argv: string[]): Options {
     slaveArgs: [],
     nodeArgs: [],
     baselineNodeArgs: [],
+    phases: new Set(PHASES),
+    latencyRates: [25, 50, 75],
+    latencyDurationS: 5,
+    connectRounds: 5,
+    pin: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -131,6 +162,28 @@ function parseOptions(argv: string[]): Options {
       case '--baseline':
         opts.baselineRoot = resolve(value());
         break;
+      case '--phases':
+        opts.phases = new Set(value().split(','));
+        for (const p of opts.phases)
+          if (!(PHASES as readonly string[]).includes(p))
+            throw new Error(`--phases: unknown phase "${p}" (expected some of ${PHASES.join(',')})`);
+        break;
+      case '--latency-rates': {
+        const v = value();
+        opts.latencyRates = v.split(',').map(Number);
+        if (opts.latencyRates.some((r) => !Number.isFinite(r) || r <= 0 || r > 200))
+          throw new Error(`--latency-rates: expected percentages between 0 and 200 like 25,50,75, got "${v}"`);
+        break;
+      }
+      case '--latency-duration':
+        opts.latencyDurationS = int();
+        break;
+      case '--connect-rounds':
+        opts.connectRounds = int();
+        break;
+      case '--no-pin':
+        opts.pin = false;
+        break;
       case '--help':
       case '-h':
         process.stdout.write(HELP);
@@ -143,6 +196,21 @@ function parseOptions(argv: string[]): Options {
   for (const name of opts.only)
     if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`--only: unknown target "${name}"`);
   return opts;
+}
+
+/**
+ * With 2+ CPUs the proxy under test gets the last CPU and everything that makes or answers load
+ * the others, so the proxies are compared on a CPU of their own rather than on what wrk and the
+ * upstreams leave them. The 2-worker slave gets every CPU: what a second core buys is the point.
+ */
+function pinning(opts: Options): Pinning {
+  const n = cpus().length;
+  if (!opts.pin || n < 2) return {};
+  return { load: n === 2 ? '0' : `0-${n - 2}`, proxy: String(n - 1), all: `0-${n - 1}` };
+}
+
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
 }
 
 /** Each tunnel costs the proxy two descriptors (client and upstream); keep clear of the limit. */
@@ -158,6 +226,12 @@ async function main(): Promise<number> {
   const group = new ProcessGroup();
   const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
   group.killOnExit();
+  const pin = pinning(opts);
+  // Children started from here on (upstreams, wrk, curl, vegeta) inherit the load CPUs.
+  if (pin.load) setAffinity(process.pid, pin.load);
+  const openLoop = opts.phases.has('latency') ? ensureOpenLoopBinary() : undefined;
+  /** `cat /proc/loadavg` as each phase starts: the machine is shared. */
+  const loads: [string, string][] = [];
   // The whole run is bounded: wrk runs plus downloads plus tunnels, with room to spare.
   const watchdog = setTimeout(
     () => {
@@ -165,7 +239,7 @@ async function main(): Promise<number> {
       group.killAllNow();
       process.exit(1);
     },
-    (opts.load.durationS * opts.rounds * 3 + 300) * 1000,
+    (opts.load.durationS * opts.rounds * 4 + opts.latencyRates.length * 3 * (opts.latencyDurationS + 10) + 300) * 1000,
   );
   watchdog.unref();
 
@@ -198,12 +272,14 @@ async function main(): Promise<number> {
     const slaves = [
       { name: 'slave', root },
       { name: 'slave+auth', root },
+      { name: 'slave-w2', root },
       ...(opts.baselineRoot ? [{ name: 'slave-base', root: opts.baselineRoot }] : []),
     ];
     for (const { name, root: slaveRoot } of slaves) {
       if (!opts.only.has(name) && !(name === 'slave-base' && opts.only.has('slave'))) continue;
       const nodeArgs = [...profArgs, ...(name === 'slave-base' ? opts.baselineNodeArgs : opts.nodeArgs)];
-      const launch = { name, extraArgs: opts.slaveArgs, nodeArgs, withAuth: name === 'slave+auth' };
+      const extraArgs = name === 'slave-w2' ? [...opts.slaveArgs, '--workers', '2'] : opts.slaveArgs;
+      const launch = { name, extraArgs, nodeArgs, withAuth: name === 'slave+auth' };
       const slave = await startSlave(group, slaveRoot, connectPorts, launch).catch((err: Error) => err);
       if (slave instanceof Error) rows.push({ name, error: slave.message });
       else proxies.push(slave);
@@ -212,14 +288,21 @@ async function main(): Promise<number> {
     rows.unshift(...targets.map((t) => t.row));
     await new Promise((r) => setTimeout(r, 1000));
     const pidOf = (t: (typeof targets)[number]) => (t.proxy ?? t.relay)?.child.pid;
+    // After the wait: a cluster's workers exist by now, and any forked later inherit the primary's CPUs.
+    for (const t of targets) {
+      const cpuList = t.row.name === 'slave-w2' ? pin.all : pin.proxy;
+      if (pidOf(t) && cpuList) setAffinity(pidOf(t)!, cpuList);
+    }
     for (const t of targets) if (pidOf(t)) t.row.rssIdle = rssTreeBytes(pidOf(t)!);
 
     // Idle tunnels first, on fresh processes: later, garbage left by the load phases is collected
     // at random moments and would swamp the difference being measured.
     const tunnels = tunnelsThatFit(opts.tunnels);
+    if (opts.phases.has('tunnels')) loads.push(['idle tunnels', loadAverage()]);
     for (const t of targets) {
-      // The authenticated slave tunnels like the plain one; its request figures show what auth costs.
-      if (!t.proxy || t.row.error || t.proxy.credentials) continue;
+      if (!opts.phases.has('tunnels')) break;
+      // The authenticated and the 2-worker slave tunnel like the plain one; their request figures are the point.
+      if (!t.proxy || t.row.error || t.proxy.credentials || t.row.name === 'slave-w2') continue;
       const pid = t.proxy.child.pid!;
       const before = rssTreeBytes(pid);
       const result = await openIdleTunnels(t.proxy.port, sinkPort, tunnels);
@@ -242,14 +325,16 @@ async function main(): Promise<number> {
         ? runWrk(dir, t.row.name, t.relay.httpPort, undefined, load)
         : runWrk(dir, t.row.name, nginx.port, t.proxy, load);
     // Unmeasured first: the slave's JIT and every proxy's connection pools warm up here, not in round 1.
+    const wrkPhase = opts.phases.has('wrk') || opts.phases.has('latency');
+    if (wrkPhase) loads.push(['wrk', loadAverage()]);
     for (const t of targets) {
-      if (t.row.error) continue;
+      if (t.row.error || !wrkPhase) continue;
       await wrkAt(t, { ...opts.load, durationS: opts.warmupS }).catch(
         (err: unknown) => (t.row.error = describe(err, t.proxy)),
       );
     }
     const wrkRuns = new Map<Row, WrkResult[]>();
-    for (let round = 0; round < opts.rounds; round++) {
+    for (let round = 0; round < (wrkPhase ? opts.rounds : 0); round++) {
       for (const t of order(round)) {
         if (t.row.error) continue;
         try {
@@ -265,10 +350,35 @@ async function main(): Promise<number> {
     }
     for (const [row, runs] of wrkRuns) row.wrk = combine(runs, opts.load.durationS);
 
+    // Open loop at fractions of the rate Squid reached under wrk in this run.
+    const squidMax = rows.find((r) => r.name === 'squid')?.wrk?.reqPerSec;
+    if (opts.phases.has('latency') && openLoop && squidMax) {
+      loads.push(['open-loop latency', loadAverage()]);
+      const latencyTargets = targets.filter((t) => LATENCY_TARGETS.includes(t.row.name));
+      const url = `http://127.0.0.1:${nginx.port}/bench`;
+      for (const [i, pct] of opts.latencyRates.entries()) {
+        const rate = Math.max(1, Math.round((squidMax * pct) / 100));
+        for (const t of i % 2 === 0 ? latencyTargets : [...latencyTargets].reverse()) {
+          if (t.row.error) continue;
+          try {
+            const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
+              rate,
+              durationS: opts.latencyDurationS,
+              cpus: pin.load,
+            });
+            (t.row.latency ??= new Map()).set(pct, r);
+          } catch (err) {
+            t.row.error = describe(err, t.proxy);
+          }
+        }
+      }
+    }
+
     const speeds = new Map<Row, number[]>();
-    for (let round = -1; round < CONNECT_ROUNDS; round++) {
+    if (opts.phases.has('connect')) loads.push(['CONNECT', loadAverage()]);
+    for (let round = -1; round < (opts.phases.has('connect') ? opts.connectRounds : -1); round++) {
       for (const t of order(round + 1)) {
-        if (t.row.error) continue;
+        if (t.row.error || t.row.name === 'slave-w2') continue;
         try {
           const pid = pidOf(t);
           const cpu0 = pid ? cpuTreeSeconds(pid) : 0;
@@ -290,7 +400,12 @@ async function main(): Promise<number> {
     for (const [row, s] of speeds) row.connectMBps = median(s);
     for (const t of targets) if (pidOf(t) && !t.row.error) t.row.rssLoaded = rssTreeBytes(pidOf(t)!);
 
-    print(rows, opts, tunnels < opts.tunnels ? tunnels : undefined, [loadBefore, loadavg()[0]]);
+    loads.push(['end', loadAverage()]);
+    print(rows, opts, tunnels < opts.tunnels ? tunnels : undefined, [loadBefore, loadavg()[0]], {
+      pin,
+      loads,
+      squidMax,
+    });
     return 0;
   } finally {
     await group.stopAll();
@@ -318,7 +433,13 @@ function combine(runs: WrkResult[], durationS: number): WrkResult {
   };
 }
 
-function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined, load1m: [number, number]): void {
+function print(
+  rows: Row[],
+  opts: Options,
+  fdLimitedTunnels: number | undefined,
+  load1m: [number, number],
+  run: { pin: Pinning; loads: [string, string][]; squidMax: number | undefined },
+): void {
   const { load } = opts;
   const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '-' : n.toFixed(digits));
   const mb = (b: number | undefined) => (b === undefined ? '-' : (b / MB).toFixed(1));
@@ -329,7 +450,7 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   out.push(
     `100-byte GETs from nginx (absolute-form through proxies; p50/p99 = mean over rounds; ${opts.warmupS}s unmeasured warm-up each);`,
   );
-  out.push(`CONNECT: median of ${CONNECT_ROUNDS} curl downloads`);
+  out.push(`CONNECT: median of ${opts.connectRounds} curl downloads`);
   out.push(`of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
   // Everything here shares the machine's cores with wrk, curl, the upstreams and whatever else runs.
   out.push(
@@ -337,6 +458,14 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   );
   out.push(
     `machine: ${cpus().length} cores, 1-min load average ${load1m[0].toFixed(1)} at start, ${load1m[1].toFixed(1)} at end`,
+  );
+  out.push(`/proc/loadavg as each phase started: ${run.loads.map(([phase, l]) => `${phase} ${l}`).join('; ')}`);
+  const { pin } = run;
+  out.push(
+    pin.proxy
+      ? `pinning (taskset -a -c): proxy under test (squid, slave, slave+auth, tcp-relay) on CPU ${pin.proxy}; ` +
+          `slave-w2 on CPUs ${pin.all}; bench, wrk, vegeta, curl, nginx and the HTTPS upstream on CPU ${pin.load}`
+      : 'pinning: none (--no-pin or a single CPU)',
   );
   out.push('');
   const head = [
@@ -374,6 +503,36 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
   for (const row of table)
     out.push(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   out.push('');
+  const latencyRows = rows.filter((r) => r.latency?.size);
+  if (latencyRows.length && run.squidMax) {
+    out.push(
+      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, keep-alive, absolute-form through proxies); ` +
+        `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}):`,
+    );
+    const lhead = ['', 'rate %', 'offered/s', 'sent/s', 'ok/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors'];
+    const ltable = [lhead];
+    for (const pct of opts.latencyRates) {
+      for (const r of latencyRows) {
+        const l = r.latency!.get(pct);
+        if (!l) continue;
+        ltable.push([
+          r.name,
+          String(pct),
+          fmt(Math.round((run.squidMax * pct) / 100)),
+          fmt(l.sentPerSec),
+          fmt(l.okPerSec),
+          fmt(l.p50Ms, 2),
+          fmt(l.p99Ms, 2),
+          fmt(l.p999Ms, 2),
+          fmt(l.maxMs, 1),
+          fmt(l.errors),
+        ]);
+      }
+    }
+    const lw = lhead.map((_, i) => Math.max(...ltable.map((row) => row[i].length)));
+    for (const row of ltable) out.push(row.map((c, i) => (i === 0 ? c.padEnd(lw[i]) : c.padStart(lw[i]))).join('  '));
+    out.push('');
+  }
   const by = (n: string) => rows.find((r) => r.name === n && !r.error);
   const direct = by('direct');
   const squid = by('squid');
@@ -388,6 +547,52 @@ function print(rows: Row[], opts: Options, fdLimitedTunnels: number | undefined,
     out.push(
       `target slave p99 <= 1/2 squid p99:   ${p99.toFixed(2)}x (${fmt(slave.wrk.p99Ms, 2)} vs ${fmt(squid.wrk.p99Ms, 2)} ms)  ${verdict(p99 <= 0.5)}`,
     );
+  }
+  if (slave?.latency && squid?.latency && run.squidMax) {
+    // A rate is sustained when nearly all of it was answered without error; past that p99 is a queue.
+    const sustained = (l: OpenLoopResult | undefined, offered: number) =>
+      l !== undefined && l.errors === 0 && l.okPerSec >= 0.97 * offered;
+    const parts: string[] = [];
+    let met = true;
+    for (const pct of opts.latencyRates) {
+      const offered = (run.squidMax * pct) / 100;
+      const a = slave.latency.get(pct);
+      const b = squid.latency.get(pct);
+      if (!sustained(a, offered) || !sustained(b, offered)) {
+        parts.push(`${pct}%: not sustained by both`);
+        continue;
+      }
+      const ratio = a!.p99Ms / b!.p99Ms;
+      met &&= ratio <= 0.5;
+      parts.push(`${pct}%: ${ratio.toFixed(2)}x (${fmt(a!.p99Ms, 2)} vs ${fmt(b!.p99Ms, 2)} ms)`);
+    }
+    out.push(`target open-loop slave p99 <= 1/2 squid: ${parts.join(', ')}  ${verdict(met)}`);
+  }
+  const w2 = by('slave-w2');
+  if (w2?.wrk && slave?.wrk) {
+    const cpu = (r: Row) => (r.wrkCpuS !== undefined && r.wrk ? (r.wrkCpuS / r.wrk.requests) * 1e6 : NaN);
+    out.push(
+      `--workers 2 vs 1: ${(w2.wrk.reqPerSec / slave.wrk.reqPerSec).toFixed(2)}x req/s (${fmt(w2.wrk.reqPerSec)} vs ${fmt(slave.wrk.reqPerSec)}), ` +
+        `${fmt(cpu(w2), 1)} vs ${fmt(cpu(slave), 1)} us CPU/req` +
+        (pin.proxy
+          ? ` (2 workers on CPUs ${pin.all}, sharing CPU ${pin.load} with the load; 1 worker on CPU ${pin.proxy})`
+          : ''),
+    );
+  }
+  if (
+    slave?.connectCpuS !== undefined &&
+    squid?.connectCpuS !== undefined &&
+    slave.connectBytes &&
+    squid.connectBytes
+  ) {
+    const a = slave.connectCpuS / (slave.connectBytes / 1e9);
+    const b = squid.connectCpuS / (squid.connectBytes / 1e9);
+    const relay = by('tcp-relay');
+    const floor =
+      relay?.connectCpuS !== undefined && relay.connectBytes
+        ? `; tcp-relay (splice) ${fmt(relay.connectCpuS / (relay.connectBytes / 1e9), 2)}`
+        : '';
+    out.push(`target CONNECT CPU s/GB slave <= squid: ${fmt(a, 2)} vs ${fmt(b, 2)}${floor}  ${verdict(a <= b)}`);
   }
   const hop = by('tcp-relay');
   if (hop?.wrk && direct?.wrk) {

@@ -1,0 +1,88 @@
+/**
+ * Constant-rate (open-loop) load with vegeta's attacker (`open-loop/main.go`). Unlike wrk, whose
+ * connections each wait for an answer before sending again, requests leave on schedule whatever
+ * the proxy does, so a stall shows in the latency of every request scheduled during it instead of
+ * hiding as a lower request rate (coordinated omission).
+ *
+ * The generator is built with `go build` into a cache outside the repository, named by a hash of its
+ * sources, so a checkout never carries a binary and a changed source is rebuilt once.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface OpenLoopResult {
+  requests: number;
+  /** Requests sent per second, as scheduled; and answered with 2xx/3xx per second. */
+  sentPerSec: number;
+  okPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  errors: number;
+}
+
+export interface OpenLoopLoad {
+  rate: number;
+  durationS: number;
+  /** `taskset -c` list for the generator; none: wherever the scheduler puts it. */
+  cpus?: string;
+}
+
+const SOURCE_DIR = fileURLToPath(new URL('../../proxy/open-loop/', import.meta.url));
+const CACHE_DIR = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'safesquid-bench', 'bin');
+
+/** Path of the built generator, building it first if this version of its sources has no binary yet. */
+export function ensureOpenLoopBinary(): string {
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(SOURCE_DIR, f)));
+  const bin = join(CACHE_DIR, `open-loop-vegeta-${hash.digest('hex').slice(0, 12)}`);
+  if (existsSync(bin)) return bin;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const tmp = `${bin}.${process.pid}.tmp`;
+  const r = spawnSync('go', ['build', '-trimpath', '-o', tmp, '.'], {
+    cwd: SOURCE_DIR,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (r.error || r.status !== 0)
+    throw new Error(
+      `building the open-loop generator (go build in ${SOURCE_DIR}) failed: ${r.error?.message ?? r.stderr.trim()}; ` +
+        'it needs Go 1.22 or later on PATH and the Go module proxy reachable',
+    );
+  renameSync(tmp, bin);
+  return bin;
+}
+
+/** Constant-rate GETs of `url`, through `proxyPort` on 127.0.0.1 or direct. */
+export async function runOpenLoop(
+  bin: string,
+  url: string,
+  proxyPort: number | undefined,
+  load: OpenLoopLoad,
+): Promise<OpenLoopResult> {
+  const args = ['-url', url, '-rate', String(load.rate), '-duration', `${load.durationS}s`, '-timeout', '5s'];
+  if (proxyPort !== undefined) args.push('-proxy', `http://127.0.0.1:${proxyPort}`);
+  const [cmd, argv] = load.cpus === undefined ? [bin, args] : ['taskset', ['-c', load.cpus, bin, ...args]];
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.stderr.on('data', (d) => (text += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (load.durationS + 30) * 1000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(text);
+      else reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}: ${text}`));
+    });
+  });
+  const m = /^OPENLOOP (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/m.exec(out);
+  if (!m) throw new Error(`the open-loop generator printed no result line:\n${out}`);
+  const [requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors] = m.slice(1).map(Number);
+  return { requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors };
+}
