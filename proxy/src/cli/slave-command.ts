@@ -21,12 +21,14 @@ import { startSlave, type Slave, type SlaveOptions } from '../slave/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../slave/worker-cluster.js';
 import { PROXY_DEFAULTS } from '../slave/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
-import { startPolicySync } from '../sync/policy-client.js';
+import { RecentErrors } from '../slave/recent-errors.js';
+import { SlaveTaskRunner, withoutSecrets } from '../slave/slave-tasks.js';
+import { PolicySyncClient } from '../sync/policy-client.js';
 import { parseHostPort } from './host-port.js';
 import { SecretFile } from './secret-file.js';
 import { checkedCidrs } from './cidr-flag.js';
 import { withEnvFlags } from './env-flags.js';
-import { checkLogLevel, makeLogger } from './logger.js';
+import { checkLogLevel, makeLogger, VERSION } from './logger.js';
 import { UsageError } from './usage-error.js';
 
 export const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
@@ -209,6 +211,19 @@ export function parseSlaveArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
 /** Logs go to stderr: stdout carries the access log. */
 
+/**
+ * Exit status after a `restart` task: not 0, so a supervisor that restarts only failed services
+ * (systemd `Restart=on-failure`) restarts the slave too. 75 is EX_TEMPFAIL.
+ */
+export const RESTART_EXIT_CODE = 75;
+let restartRequested = false;
+
+/** Drains like SIGTERM, then exits with RESTART_EXIT_CODE. */
+function requestRestart(): void {
+  restartRequested = true;
+  process.kill(process.pid, 'SIGTERM');
+}
+
 export async function runSlave(opts: SlaveCommandOptions, logger: Logger): Promise<() => Promise<void>> {
   if (opts.workers > 1 && !isClusterWorker()) return runPrimary({ ...opts, logger });
   if (isClusterWorker()) {
@@ -274,7 +289,27 @@ async function startSlaveProcess(
     registry: slave.registry,
     ca: opts.masterCa,
   };
-  const sync = startPolicySync({ ...common, activePolicy: slave.active, fallbackBundleFile: opts.policyFile });
+  // Tasks from the master (re-sync, reload users, restart, diagnostics) ride the policy long-poll.
+  const recentErrors = new RecentErrors().tap(logger);
+  const sync = new PolicySyncClient({
+    ...common,
+    activePolicy: slave.active,
+    fallbackBundleFile: opts.policyFile,
+    onTasks: (open) => tasks.check(open),
+  });
+  const tasks = new SlaveTaskRunner({
+    name: opts.name,
+    channel: sync,
+    logger,
+    registry: slave.registry,
+    policy: slave.active,
+    reloadUsers: authenticator?.reload ? () => authenticator.reload!() : undefined,
+    restart: requestRestart,
+    flags: withoutSecrets({ ...opts, masterCa: opts.masterCa ? '(PEM given)' : undefined }) as Record<string, unknown>,
+    version: VERSION,
+    recentErrors: () => recentErrors.list(),
+    stateDir: opts.stateDir,
+  });
   // With a master the slave keeps its default queue (queueCapacity is only 0 without one).
   const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir });
   return async () => {
@@ -313,7 +348,7 @@ export async function run(argv: string[]): Promise<number> {
       stopping = true;
       logger.info({ signal, drainDelayMs: opts.drainDelayMs, graceMs: opts.shutdownGraceMs }, 'shutting down');
       stop().then(
-        () => resolve(0),
+        () => resolve(restartRequested ? RESTART_EXIT_CODE : 0),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
           resolve(1);

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { backoffDelay, type BackoffOptions } from '../net/backoff.js';
 import { packageVersion } from './package-version.js';
 import { SyncMetrics } from './sync-metrics.js';
+import { TASKS_HEADER } from './task-protocol.js';
 import {
   MAX_WAIT_SECONDS,
   POLICY_HASH_HEADER,
@@ -46,6 +47,11 @@ export interface PolicySyncOptions {
   version?: string;
   /** PEM certificates trusted for an https:// master (a private CA) instead of the system's. */
   ca?: string;
+  /**
+   * Called after every poll answer with the number of open tasks the master holds for this slave
+   * (`x-safesquid-tasks`); a queued task ends the long-poll early (task-protocol.ts).
+   */
+  onTasks?: (open: number) => void;
 }
 
 export interface PolicySync {
@@ -66,6 +72,8 @@ function describeError(err: unknown): string {
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000 };
 /** Events that could not be delivered yet; beyond this the oldest are dropped (they are also logged). */
 const MAX_PENDING_EVENTS = 200;
+/** Recent events kept for diagnostics, delivered or not. */
+const RECENT_EVENTS = 20;
 
 class HttpStatusError extends Error {
   constructor(
@@ -94,6 +102,7 @@ export class PolicySyncClient implements PolicySync {
   private readonly abort = new AbortController();
   /** Sync events not delivered to the master yet, oldest first. */
   private readonly pending: SyncEvent[] = [];
+  private readonly recent: SyncEvent[] = [];
   private stopped = false;
   private reachable = false;
   private flushing = false;
@@ -142,7 +151,52 @@ export class PolicySyncClient implements PolicySync {
     return h;
   }
 
+  /** The last sync events, oldest first (for diagnostics). */
+  recentEvents(): readonly SyncEvent[] {
+    return this.recent;
+  }
+
+  /**
+   * A request to the master with this slave's headers, token and CA (the task channel uses it).
+   * `path` starts with `/api/v1/`.
+   */
+  async masterFetch(
+    path: string,
+    init: { method?: string; body?: string; timeoutMs?: number } = {},
+  ): Promise<{ status: number; text: string }> {
+    const res = await fetch(`${this.base}${path}`, {
+      method: init.method ?? 'GET',
+      headers: { ...this.headers(), ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: init.body,
+      signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(init.timeoutMs ?? 10_000)]),
+      dispatcher: this.dispatcher,
+    });
+    return { status: res.status, text: await res.text() };
+  }
+
+  /**
+   * Fetches the master's bundle now, whatever the hash in force (an administrator's "re-sync"):
+   * applies it if it differs, and clears a refusal so a fixed bundle is taken at once.
+   */
+  async resync(): Promise<{ hash: string | undefined; changed: boolean }> {
+    const before = this.opts.activePolicy.hash ?? undefined;
+    const res = await fetch(`${this.base}/api/v1/policy/bundle?wait=0`, {
+      headers: this.headers(),
+      signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(15_000)]),
+      dispatcher: this.dispatcher,
+    });
+    const text = await res.text();
+    if (res.status !== 200)
+      throw new HttpStatusError(res.status, `master answered ${res.status}: ${text.slice(0, 300)}`);
+    this.refusedHash = undefined;
+    this.applyBundle(JSON.parse(text), 'master', unquoteEtag(res.headers.get('etag')));
+    if (this.refusedHash !== undefined) throw new Error(`the master's policy ${this.refusedHash} does not load here`);
+    return { hash: this.opts.activePolicy.hash ?? undefined, changed: this.opts.activePolicy.hash !== before };
+  }
+
   private record(kind: SyncEventKind, detail: string): void {
+    this.recent.push({ time: Date.now(), kind, detail });
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
     this.pending.push({ time: Date.now(), kind, detail });
     if (this.pending.length > MAX_PENDING_EVENTS) this.pending.shift();
     if (this.reachable) void this.flushEvents();
@@ -208,6 +262,8 @@ export class PolicySyncClient implements PolicySync {
       signal: AbortSignal.any([this.abort.signal, timeout]),
       dispatcher: this.dispatcher,
     });
+    const tasks = Number(res.headers.get(TASKS_HEADER) ?? 0);
+    if (tasks > 0 && this.opts.onTasks) this.opts.onTasks(tasks);
     if (res.status === 304) {
       await res.arrayBuffer();
       this.metrics.polls.inc({ result: 'unchanged' });

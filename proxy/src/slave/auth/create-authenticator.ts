@@ -35,6 +35,7 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthDependencies = 
   const logger = deps.logger;
   const cache = new VerificationCache(opts.cache?.ttlMs, opts.cache?.maxEntries);
   const verifiers: CredentialVerifier[] = [];
+  let reloadUsers: (() => string) | undefined;
   if (opts.users) {
     const store = new UsersFileStore(
       opts.users.path,
@@ -54,9 +55,12 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthDependencies = 
     );
     // Alone, the file must not reveal by timing which names exist; before LDAP, unknown names go on.
     verifiers.push(new UsersFileVerifier(store, { decoyForUnknown: !opts.ldap }));
+    reloadUsers = () => `${store.reloadNow()} users reloaded from ${opts.users!.path}`;
   }
   if (opts.ldap) verifiers.push(new LdapVerifier(opts.ldap));
-  return new BasicAuthenticator(opts.realm ?? 'SafeSquid', verifiers, cache, logger);
+  const authenticator = new BasicAuthenticator(opts.realm ?? 'SafeSquid', verifiers, cache, logger);
+  authenticator.reloadUsers = reloadUsers;
+  return authenticator;
 }
 
 class BasicAuthenticator implements ProxyAuthenticator {
@@ -89,6 +93,15 @@ class BasicAuthenticator implements ProxyAuthenticator {
   cached(header: string | undefined): AuthResult | undefined {
     if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
     return this.cache.peek(header);
+  }
+
+  /** Set by createAuthenticator when there is a users file. */
+  reloadUsers?: () => string;
+
+  async reload(): Promise<string> {
+    const users = this.reloadUsers?.();
+    this.cache.clear();
+    return users ?? 'cached verifications cleared: each user is checked against LDAP again';
   }
 
   async close(): Promise<void> {

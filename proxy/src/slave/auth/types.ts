@@ -22,6 +22,11 @@ export interface ProxyAuthenticator {
    * when it would have to verify: lets the proxy stay synchronous on the hot path.
    */
   cached?(proxyAuthorization: string | undefined): AuthResult | undefined;
+  /**
+   * Re-reads the users file now and forgets cached verifications, so removed users and changed
+   * passwords or LDAP groups take effect at once; resolves with what was done, rejects on a bad file.
+   */
+  reload?(): Promise<string>;
   /** Stops file watchers and closes LDAP connections. */
   close?(): Promise<void>;
 }

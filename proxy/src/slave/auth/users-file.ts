@@ -112,6 +112,18 @@ export class UsersFileStore {
     return this.current.values().next().value?.hash;
   }
 
+  /**
+   * Re-reads the file now (an administrator's "reload users" task), whatever its status says.
+   * Throws a UsersFileError for a bad file and keeps the users loaded before.
+   */
+  reloadNow(): number {
+    const st = statOrUndefined(this.file);
+    this.current = readUsersFile(this.file);
+    this.loadedStat = st;
+    this.events.onReload(this.current);
+    return this.current.size;
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
