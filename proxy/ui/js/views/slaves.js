@@ -4,6 +4,7 @@ import { confirmDialog } from '../confirm-dialog.js';
 import { emptyState, errorBanner, h, loading, replace } from '../dom.js';
 import { fmtTime } from '../format.js';
 import { slaveTable } from '../slave-table.js';
+import { taskPanel } from '../task-panel.js';
 
 export const title = 'Slaves';
 const REFRESH_MS = 15_000;
@@ -27,6 +28,7 @@ export async function render(main, ctx) {
     ),
     notice,
     body,
+    taskPanel(ctx),
   );
   /** @param {string} name */
   const forget = async (name) => {
