@@ -1,2 +1,0 @@
-/** A command line that cannot be run as written: the command prints it with its usage and exits 2. */
-export class UsageError extends Error {}
