@@ -21,6 +21,9 @@ import { startSlave, type Slave, type SlaveOptions } from '../slave/slave.js';
 import { isClusterWorker, primaryEndpoints, reportToPrimary, runPrimary } from '../slave/worker-cluster.js';
 import { PROXY_DEFAULTS } from '../slave/proxy-server.js';
 import { startReportShipper } from '../reports/shipper.js';
+import { LogForwarder } from '../reports/shipper-logs.js';
+import { StatsReporter } from '../reports/shipper-stats.js';
+import { packageVersion } from '../sync/package-version.js';
 import { RecentErrors } from '../slave/recent-errors.js';
 import { SlaveTaskRunner, withoutSecrets } from '../slave/slave-tasks.js';
 import { PolicySyncClient } from '../sync/policy-client.js';
@@ -312,9 +315,21 @@ async function startSlaveProcess(
   });
   // With a master the slave keeps its default queue (queueCapacity is only 0 without one).
   const shipper = startReportShipper({ ...common, queue: slave.queue!, spoolDir });
+  // Live statistics and warning/error lines for the master's per-slave view, on the shipper's connection.
+  const logs = new LogForwarder().tap(logger);
+  const stats = new StatsReporter({
+    client: shipper.client,
+    registry: slave.registry,
+    logs,
+    logger,
+    version: packageVersion(),
+    process: spoolSubdir ?? 'main',
+  });
+  slave.status.attach({ url: opts.master, sync, shipper, logs });
   return async () => {
     sync.stop();
     await slave.stop(opts.shutdownGraceMs, opts.drainDelayMs);
+    await stats.stop();
     await shipper.stop();
   };
 }

@@ -63,6 +63,10 @@ export class MasterClient {
     });
   }
 
+  get slaveName(): string {
+    return this.opts.slaveName;
+  }
+
   /** Authorization and the slave's name: what the master's slave guard and registry read. */
   identity(): Record<string, string> {
     const token = typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;

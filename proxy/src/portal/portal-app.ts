@@ -15,6 +15,7 @@ import type { LoginThrottleOptions } from './login-throttle.js';
 import { createSessionRoutes } from './session-routes.js';
 import type { SlaveRegistry } from './slave-registry.js';
 import { createSlaveRoutes } from './slave-routes.js';
+import { createSlaveStatsRoutes, SlaveStatsStore } from './slave-stats.js';
 import type { StorePolicySource } from './store-policy-source.js';
 import type { CidrSet } from '../policy/cidr.js';
 
@@ -33,6 +34,8 @@ export interface PortalAppOptions {
   adminToken?: string | (() => string);
   /** The reports router (proxy/src/reports), mounted at /api/v1/reports. */
   reports?: RequestHandler;
+  /** Live per-slave statistics and log lines (slave-stats.ts); default: a store of its own. */
+  slaveStats?: SlaveStatsStore;
   /** Extra readiness check (e.g. the report store answers). */
   ready?: () => Promise<boolean> | boolean;
   logger: Logger;
@@ -118,6 +121,14 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     }),
   );
   api.use(createSlaveRoutes({ hub: o.hub, registry: o.slaves, logger: o.logger, guards }));
+  api.use(
+    createSlaveStatsRoutes({
+      stats: o.slaveStats ?? new SlaveStatsStore(),
+      registry: o.slaves,
+      logger: o.logger,
+      guards,
+    }),
+  );
   api.get('/cluster', guards.admin, (_req, res) => {
     const current = o.hub.current;
     res.json({

@@ -1,15 +1,20 @@
 /**
  * The slave's operations endpoint (port 9090 by default): `/metrics` for Prometheus, `/healthz`
  * (the process answers) and `/readyz` (ready only with a policy loaded: a load balancer must not
- * send traffic to a proxy that cannot decide).
+ * send traffic to a proxy that cannot decide), and `/status` (a read-only HTML page, or JSON for
+ * `Accept: application/json`) with `/status.json`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SlaveStatus } from './slave-status.js';
+import { renderStatusPage } from './status-page.js';
 
 export interface MetricsServerOptions {
   /** Prometheus text exposition and its content type. */
   metrics: () => Promise<{ contentType: string; body: string }>;
   readiness: () => { ready: boolean; detail: string };
+  /** What `/status` shows; without it `/status` is 404. */
+  status?: () => Promise<SlaveStatus>;
 }
 
 export class MetricsServer {
@@ -33,8 +38,30 @@ export class MetricsServer {
           (err: Error) =>
             res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics collection failed: ${err.message}\n`),
         );
+      } else if ((path === '/status' || path === '/status.json') && opts.status) {
+        const json = path === '/status.json' || /\bapplication\/json\b/.test(req.headers.accept ?? '');
+        opts.status().then(
+          (s) =>
+            json
+              ? res
+                  .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+                  .end(`${JSON.stringify(s, null, 2)}\n`)
+              : res
+                  .writeHead(200, {
+                    'Content-Type': 'text/html; charset=utf-8',
+                    'Cache-Control': 'no-store',
+                    // Nothing on the page runs or loads: say so to the browser too.
+                    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
+                    'X-Content-Type-Options': 'nosniff',
+                  })
+                  .end(renderStatusPage(s)),
+          (err: Error) =>
+            res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`status collection failed: ${err.message}\n`),
+        );
       } else {
-        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+        res
+          .writeHead(404, { 'Content-Type': 'text/plain' })
+          .end(`not found: try /metrics, /healthz, /readyz${opts.status ? ' or /status' : ''}\n`);
       }
     });
     this.server.keepAliveTimeout = 65_000;

@@ -16,6 +16,8 @@ import { PolicyFileWatcher } from './policy-file.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { ProxyServer } from './proxy-server.js';
 import { servedClients } from './served-clients.js';
+import { SlaveStatusBoard } from './slave-status.js';
+import { packageVersion } from '../sync/package-version.js';
 import type { Endpoint, Resolver } from './ssrf-guard.js';
 
 export interface HostPort {
@@ -62,6 +64,8 @@ export interface Slave {
   readonly proxy: ProxyServer;
   readonly proxyAddresses: AddressInfo[];
   readonly metricsAddress?: AddressInfo;
+  /** What `/status` on the metrics port shows; `attach` it to the master link once there is one. */
+  readonly status: SlaveStatusBoard;
   /**
    * Not ready at once (/readyz 503); still serving for `drainDelayMs`, so that load balancers take
    * the slave out first; then the listeners close and in-flight requests get `graceMs`.
@@ -76,6 +80,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
   const metrics = new ProxyMetrics(registry, queue);
   const active = new ActivePolicy({ stateDir: opts.stateDir, logger });
   active.on('change', (p) => metrics.setPolicyHash(p.hash));
+  const status = new SlaveStatusBoard({ name: opts.name, version: packageVersion(), registry, policy: active });
 
   if (active.loadPersisted()) logger.info({ hash: active.hash }, 'enforcing the persisted last-known-good policy');
   let watcher: PolicyFileWatcher | undefined;
@@ -129,6 +134,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
             : active.current
               ? { ready: true, detail: `ready: policy ${active.hash}` }
               : { ready: false, detail: 'not ready: no policy loaded yet' },
+        status: () => status.status(),
       });
       const m = await metricsServer.listen(opts.metricsListen.host, opts.metricsListen.port);
       metricsEndpoints = [{ address: m.address, port: m.port }];
@@ -156,6 +162,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
     proxy,
     proxyAddresses,
     metricsAddress: metricsServer?.address(),
+    status,
     async stop(graceMs: number, drainDelayMs = 0) {
       stopping = true;
       await waitOutDrainDelay(logger, drainDelayMs);
