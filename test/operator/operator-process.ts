@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { startChild, type ChildHandle } from '../support/child-process.js';
 import { tempDir, type TempDir } from '../support/temp-dir.js';
-import { getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
+import { eventually, getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 export const REPO = resolve(here, basename(resolve(here, '..')) === 'dist' ? '../../..' : '../..');
@@ -20,13 +20,22 @@ const RBAC_NAMESPACE = 'safesquid-system';
 /** `kubectl apply -f crds/` and wait until both CRDs serve. */
 export async function installCrds(): Promise<void> {
   await kubectlOk(['apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds')]);
-  await kubectlOk([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/safesquidclusters.safesquid.io',
-    'crd/policysets.safesquid.io',
-  ]);
+  // Not `kubectl wait`: it fails at once, instead of waiting, while a new CRD has no conditions yet.
+  await eventually(
+    'both CRDs Established',
+    async () => {
+      const crds = await Promise.all(
+        ['safesquidclusters.safesquid.io', 'policysets.safesquid.io'].map((n) =>
+          getJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['crd', n]),
+        ),
+      );
+      const established = crds.every((c) =>
+        c?.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'),
+      );
+      return established || undefined;
+    },
+    60_000,
+  );
 }
 
 export interface OperatorIdentity {
