@@ -24,6 +24,7 @@ import {
 import { MAX_REDIALS } from './ssrf-guard.js';
 import { wantsHtml } from './block-page.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
+import { DROP_ON_REQUEST, IDEMPOTENT } from './forwarding-rules.js';
 import { clientAddress, Exchange, socketDelta } from './exchange.js';
 import { endToEndHeaders, endToEndLines, fieldLines, rawHeader, rawHeaderCount } from './hop-headers.js';
 import {
@@ -60,8 +61,6 @@ export interface FastPathHost {
   logError(err: unknown, url: string): void;
 }
 
-const DROP_ON_REQUEST = ['host', 'x-forwarded-for'];
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const LAST_CHUNK = '0\r\n\r\n';
 

@@ -23,7 +23,6 @@ import {
   refusal,
   type Admission,
   type AdmissionDeps,
-  type Admitted,
   type PolicySource,
   type Refusal,
 } from './admission.js';
@@ -33,6 +32,7 @@ import type { CidrSet } from '../policy/cidr.js';
 import { LogThrottle } from './log-throttle.js';
 import { clientAddress, Exchange, identifyClient, setProxiedClient, socketDelta } from './exchange.js';
 import { FastConnection, type FastPathHost } from './fast-path.js';
+import { DROP_ON_REQUEST, IDEMPOTENT } from './forwarding-rules.js';
 import { endToEndHeaders, rawHeaderCount, rawHeader } from './hop-headers.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
@@ -48,6 +48,7 @@ import { adoptReadBuffer, splice, tunnelReadOptions } from './socket-splice.js';
 import { MAX_REDIALS, SsrfGuard, type Endpoint, type Resolver } from './ssrf-guard.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { refusalPage } from './refusal-page.js';
+import { RequestContext, TunnelContext } from './request-context.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
 
 export interface ProxyServerOptions {
@@ -87,8 +88,6 @@ export const PROXY_DEFAULTS = {
 };
 
 const UPSTREAM_CONNECT_TIMEOUT_MS = 15_000;
-const DROP_ON_REQUEST = ['host', 'x-forwarded-for'];
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const STALE_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 function statusLine(status: number): string {
@@ -459,21 +458,23 @@ export class ProxyServer {
       if (ex.status === 0) ex.status = res.statusCode;
       this.record(ex, d.read, d.written);
     });
+    const c = new RequestContext(req, res, ex);
     try {
-      this.handleRequest(req, res, ex, expectContinue);
+      this.handleRequest(c, expectContinue);
     } catch (err) {
-      this.internalError(req, res, ex, err);
+      this.internalError(c, err);
     }
   }
 
-  private internalError(req: IncomingMessage, res: ServerResponse, ex: Exchange, err: unknown): void {
-    this.opts.logger.error({ err, url: ex.url }, 'request handling failed');
-    this.fail(req, res, ex, refusal(500, 'internal proxy error', 'allow'));
+  private internalError(c: RequestContext, err: unknown): void {
+    this.opts.logger.error({ err, url: c.ex.url }, 'request handling failed');
+    this.fail(c, refusal(500, 'internal proxy error', 'allow'));
   }
 
-  private handleRequest(req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean): void {
+  private handleRequest(c: RequestContext, expectContinue: boolean): void {
+    const { req, ex } = c;
     if (tooManyFields(req.rawHeaders)) {
-      this.fail(req, res, ex, tooManyRequestFields());
+      this.fail(c, tooManyRequestFields());
       return;
     }
     let target: Target;
@@ -486,61 +487,49 @@ export class ProxyServer {
         throw new TargetError(`invalid Host header "${host.slice(0, 100)}"`);
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
-      this.fail(req, res, ex, refusal(400, err.message));
+      this.fail(c, refusal(400, err.message));
       return;
     }
+    c.target = target;
     ex.host = target.host;
     ex.url = target.display;
     const via = rawHeader(req.rawHeaders, 'via');
     if (via !== undefined && via.includes(this.viaPseudonym)) {
       this.fail(
-        req,
-        res,
-        ex,
+        c,
         refusal(
           508,
           `forwarding loop: the request already passed through ${this.opts.name} (Via: ${via.slice(0, 200)})`,
         ),
-        target,
       );
       return;
     }
     const admission = admit(this.deps, req, target, ex, false);
     if (!(admission instanceof Promise)) {
-      this.admitted(req, res, ex, target, admission, expectContinue);
+      this.onAdmission(c, admission, expectContinue);
       return;
     }
     admission.then(
-      (a) => this.admitted(req, res, ex, target, a, expectContinue),
-      (err: unknown) => this.internalError(req, res, ex, err),
+      (a) => this.onAdmission(c, a, expectContinue),
+      (err: unknown) => this.internalError(c, err),
     );
   }
 
-  private admitted(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ex: Exchange,
-    target: Target,
-    a: Admission,
-    expectContinue: boolean,
-  ): void {
+  private onAdmission(c: RequestContext, a: Admission, expectContinue: boolean): void {
     if (!a.ok) {
-      this.fail(req, res, ex, a, target);
+      this.fail(c, a);
       return;
     }
-    if (res.destroyed) return;
-    if (expectContinue) this.forwardExpectingContinue(req, res, ex, target, a);
-    else this.relay(req, res, ex, target, a, false);
+    if (c.res.destroyed) return;
+    c.admitted = a;
+    if (expectContinue) this.forwardExpectingContinue(c);
+    else this.relay(c);
   }
 
-  private relay(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ex: Exchange,
-    target: Target,
-    a: Admitted,
-    retried: boolean,
-  ): void {
+  /** The request's end-to-end fields with the policy's edits, then the slave's own. */
+  private upstreamRequestHeaders(c: RequestContext): string[] {
+    const { req, ex } = c;
+    const a = c.admitted!;
     const headers = endToEndHeaders(req.rawHeaders, {
       drop: DROP_ON_REQUEST,
       edits: a.policy.requestHeaderEdits(a.ctx),
@@ -548,34 +537,37 @@ export class ProxyServer {
     const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
     headers.push(
       'Host',
-      target.authority,
+      c.target!.authority,
       'Via',
       this.via,
       'X-Forwarded-For',
       xff ? `${xff}, ${ex.client}` : ex.client,
     );
+    return headers;
+  }
+
+  private relay(c: RequestContext): void {
+    const { req, res } = c;
+    const target = c.target!;
+    const a = c.admitted!;
+    const headers = this.upstreamRequestHeaders(c);
     const body = hasBody(req);
     const handler = new RelayHandler(res, body, {
-      onResponse: (status, statusText, raw) => this.respond(req, res, ex, target, a, status, statusText, raw),
+      onResponse: (status, statusText, raw) => this.respond(c, status, statusText, raw),
       onFailure: (err, retryable) => {
         // A pooled connection the upstream closed meanwhile: safe to retry a bodiless idempotent request once.
-        if (retryable && !retried && IDEMPOTENT.has(req.method ?? '') && STALE_CONNECTION.has(err.code ?? '')) {
-          this.relay(req, res, ex, target, a, true);
+        if (retryable && !c.retried && IDEMPOTENT.has(req.method ?? '') && STALE_CONNECTION.has(err.code ?? '')) {
+          c.retried = true;
+          this.relay(c);
           return;
         }
         // The next request to this host goes to another of its addresses, if it has one.
         this.guard.dialFailed(a.address, err.code);
         const f = upstreamFailure(err);
-        this.fail(
-          req,
-          res,
-          ex,
-          refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'),
-          target,
-        );
+        this.fail(c, refusal(f.status, `upstream ${target.authority} (${a.address}) ${f.why}`, 'allow'));
       },
     });
-    ex.abortUpstream = () => handler.abort();
+    c.ex.abortUpstream = () => handler.abort();
     const host = a.address.includes(':') ? `[${a.address}]` : a.address;
     this.upstreamAgent.dispatch(
       {
@@ -590,37 +582,31 @@ export class ProxyServer {
   }
 
   /** The upstream's response head: policy on the response, then the head to the client. False: do not stream the body. */
-  private respond(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ex: Exchange,
-    target: Target,
-    a: Admitted,
-    status: number,
-    statusText: string,
-    raw: string[],
-  ): boolean {
+  private respond(c: RequestContext, status: number, statusText: string, raw: string[]): boolean {
+    const { res } = c;
+    const a = c.admitted!;
     if (tooManyFields(raw)) {
-      this.fail(req, res, ex, tooManyResponseFields(target), target);
+      this.fail(c, tooManyResponseFields(c.target!));
       return false;
     }
-    const refused = admitResponse(a, ex, target, status, rawHeader(raw, 'content-type'));
+    const refused = admitResponse(a, c.ex, c.target!, status, rawHeader(raw, 'content-type'));
     if (refused) {
-      this.fail(req, res, ex, refused, target);
+      this.fail(c, refused);
       return false;
     }
     if (res.destroyed) return false;
     const headers = endToEndHeaders(raw, { edits: a.policy.responseHeaderEdits(a.ctx) });
     headers.push('Via', this.via);
-    ex.status = status;
+    c.ex.status = status;
     res.writeHead(status, statusText, headers);
     return true;
   }
 
   /** Answers with a block page, redirect or error page; never forwards. */
-  private fail(req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Refusal, target?: Target): void {
-    const page = refusalPage(ex, r, {
-      target: target?.display,
+  private fail(c: RequestContext, r: Refusal): void {
+    const { req, res } = c;
+    const page = refusalPage(c.ex, r, {
+      target: c.target?.display,
       proxy: this.opts.name,
       via: this.via,
       html: wantsHtml(req.headers.accept),
@@ -642,26 +628,11 @@ export class ProxyServer {
    * `Expect: 100-continue` requests go through node:http, which relays the upstream's 100 (and
    * so lets a client that is refused skip sending its body); undici's HTTP/1.1 client has no 100.
    */
-  private forwardExpectingContinue(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ex: Exchange,
-    target: Target,
-    a: Admitted,
-  ): void {
-    const headers = endToEndHeaders(req.rawHeaders, {
-      drop: DROP_ON_REQUEST,
-      edits: a.policy.requestHeaderEdits(a.ctx),
-    });
-    const xff = rawHeader(req.rawHeaders, 'x-forwarded-for');
-    headers.push(
-      'Host',
-      target.authority,
-      'Via',
-      this.via,
-      'X-Forwarded-For',
-      xff ? `${xff}, ${ex.client}` : ex.client,
-    );
+  private forwardExpectingContinue(c: RequestContext): void {
+    const { req, res } = c;
+    const target = c.target!;
+    const a = c.admitted!;
+    const headers = this.upstreamRequestHeaders(c);
     if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
     const isHttps = target.scheme === 'https';
     const upReq = (isHttps ? https : http).request({
@@ -676,14 +647,14 @@ export class ProxyServer {
       ...(isHttps && !net.isIP(target.host) ? { servername: target.host } : {}),
     });
     upReq.maxHeadersCount = 0;
-    ex.abortUpstream = () => upReq.destroy();
+    c.ex.abortUpstream = () => upReq.destroy();
     let responded = false;
     // The agent's socket timeout (the idle timeout) surfaces here while the request owns the socket.
     upReq.on('timeout', () => upReq.destroy(new UpstreamTimeout('upstream idle timeout')));
     upReq.on('continue', () => res.writeContinue());
     upReq.on('response', (upRes) => {
       responded = true;
-      this.relayResponse(req, res, ex, target, a, upRes);
+      this.relayResponse(c, upRes);
     });
     upReq.on('error', (err: NodeJS.ErrnoException) => {
       if (responded) {
@@ -693,37 +664,26 @@ export class ProxyServer {
       this.guard.dialFailed(a.address, err.code);
       const timeout = err instanceof UpstreamTimeout || err.code === 'ETIMEDOUT';
       const why = timeout ? 'timed out' : `failed: ${err.code ?? err.message}`;
-      this.fail(
-        req,
-        res,
-        ex,
-        refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'),
-        target,
-      );
+      this.fail(c, refusal(timeout ? 504 : 502, `upstream ${target.authority} (${a.address}) ${why}`, 'allow'));
     });
     upReq.flushHeaders();
     req.pipe(upReq);
     req.once('error', () => upReq.destroy());
   }
 
-  private relayResponse(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ex: Exchange,
-    target: Target,
-    a: Admitted,
-    upRes: IncomingMessage,
-  ): void {
+  private relayResponse(c: RequestContext, upRes: IncomingMessage): void {
+    const { res } = c;
+    const a = c.admitted!;
     const status = upRes.statusCode ?? 502;
     if (tooManyFields(upRes.rawHeaders)) {
       upRes.destroy();
-      this.fail(req, res, ex, tooManyResponseFields(target), target);
+      this.fail(c, tooManyResponseFields(c.target!));
       return;
     }
-    const refused = admitResponse(a, ex, target, status, upRes.headers['content-type']);
+    const refused = admitResponse(a, c.ex, c.target!, status, upRes.headers['content-type']);
     if (refused) {
       upRes.destroy();
-      this.fail(req, res, ex, refused, target);
+      this.fail(c, refused);
       return;
     }
     if (res.destroyed) {
@@ -732,7 +692,7 @@ export class ProxyServer {
     }
     const headers = endToEndHeaders(upRes.rawHeaders, { edits: a.policy.responseHeaderEdits(a.ctx) });
     headers.push('Via', this.via);
-    ex.status = status;
+    c.ex.status = status;
     res.writeHead(status, upRes.statusMessage, headers);
     upRes.pipe(res);
     // An upstream that dies mid-body must not look like a complete response to the client.
@@ -894,16 +854,16 @@ export class ProxyServer {
   private onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const ex = new Exchange('CONNECT', clientAddress(socket));
     ex.url = req.url ?? '';
-    this.handleConnect(req, socket, head, ex).catch((err: unknown) => {
+    this.handleConnect(req, new TunnelContext(socket, head, ex)).catch((err: unknown) => {
       this.opts.logger.error({ err, target: ex.url }, 'CONNECT handling failed');
       socket.destroy();
     });
   }
 
-  private async handleConnect(req: IncomingMessage, socket: Socket, head: Buffer, ex: Exchange): Promise<void> {
-    const startRead = socket.bytesRead;
+  private async handleConnect(req: IncomingMessage, t: TunnelContext): Promise<void> {
+    const { socket, ex } = t;
     if (tooManyFields(req.rawHeaders)) {
-      this.refuseTunnel(socket, ex, tooManyRequestFields(), startRead);
+      this.refuseTunnel(t, tooManyRequestFields());
       return;
     }
     let target: Target;
@@ -913,19 +873,17 @@ export class ProxyServer {
       target = parseConnectTarget(req.url ?? '');
     } catch (err) {
       if (!(err instanceof TargetError)) throw err;
-      this.refuseTunnel(socket, ex, refusal(400, err.message), startRead);
+      this.refuseTunnel(t, refusal(400, err.message));
       return;
     }
+    t.target = target;
     ex.host = target.host;
     ex.url = target.display;
     if (this.tunnels >= this.maxTunnels) {
       this.opts.metrics.rejected.labels('tunnel-limit').inc();
       this.refuseTunnel(
-        socket,
-        ex,
+        t,
         refusal(503, `the proxy is at its tunnel limit (${this.maxTunnels}); try again shortly`, 'allow'),
-        startRead,
-        target,
       );
       return;
     }
@@ -933,16 +891,17 @@ export class ProxyServer {
     const a = await admit(this.deps, req, target, ex, true);
     if (!a.ok || socket.destroyed) {
       this.tunnels--;
-      if (!a.ok) this.refuseTunnel(socket, ex, a, startRead, target);
+      if (!a.ok) this.refuseTunnel(t, a);
       else this.record(ex, 0, 0);
       return;
     }
     if (a.policy.accessRestriction.httpTunnelPorts.includes(target.port)) {
       this.tunnels--;
-      this.openHttpTunnel(socket, head, ex, target, startRead);
+      this.openHttpTunnel(t);
       return;
     }
-    this.dialTunnel(socket, head, ex, a, target, startRead, 0);
+    t.admitted = a;
+    this.dialTunnel(t);
   }
 
   /**
@@ -952,71 +911,60 @@ export class ProxyServer {
    * form: the full policy, block pages, header rules and an access record for each (undici's
    * ProxyAgent, and so Node's fetch through a proxy, sends http:// URLs this way).
    */
-  private openHttpTunnel(socket: Socket, head: Buffer, ex: Exchange, target: Target, startRead: number): void {
+  private openHttpTunnel(t: TunnelContext): void {
+    const { socket, head, ex } = t;
     ex.status = 200;
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    this.record(ex, socket.bytesRead - startRead, 0);
-    (socket as TunnelSocket)[kHttpTunnel] = target.authority;
+    this.record(ex, socket.bytesRead - t.startRead, 0);
+    (socket as TunnelSocket)[kHttpTunnel] = t.target!.authority;
     socket.pause();
-    if (head.length) socket.unshift(head);
+    if (head?.length) socket.unshift(head);
     this.http.emit('connection', socket);
     socket.resume();
   }
 
-  private refuseTunnel(socket: Socket, ex: Exchange, r: Refusal, startRead: number, target?: Target): void {
-    this.rawFail(socket, ex, r, target);
-    this.record(ex, socket.bytesRead - startRead, 0);
+  private refuseTunnel(t: TunnelContext, r: Refusal): void {
+    this.rawFail(t.socket, t.ex, r, t.target);
+    this.record(t.ex, t.socket.bytesRead - t.startRead, 0);
   }
 
-  private tunnelFailed(
-    socket: Socket,
-    ex: Exchange,
-    err: Error & { code?: string },
-    address: string,
-    target: Target,
-    startRead: number,
-  ): void {
+  private tunnelFailed(t: TunnelContext, err: Error & { code?: string }, address: string): void {
     this.tunnels--;
     const timeout = err instanceof UpstreamTimeout;
     const why = timeout ? 'timed out' : (err.code ?? err.message);
     this.refuseTunnel(
-      socket,
-      ex,
-      refusal(timeout ? 504 : 502, `cannot reach ${target.display} (${address}): ${why}`, 'allow'),
-      startRead,
-      target,
+      t,
+      refusal(timeout ? 504 : 502, `cannot reach ${t.target!.display} (${address}): ${why}`, 'allow'),
     );
   }
 
-  /** Separate from `handleConnect` so that the tunnel's closures keep neither the request nor the decision alive. */
-  private dialTunnel(
-    socket: Socket,
-    head: Buffer | undefined,
-    ex: Exchange,
-    a: Admitted,
-    target: Target,
-    startRead: number,
-    redials: number,
-  ): void {
+  /** Dials the admitted address; on a failure before anything reached it, the host's next address. */
+  private dialTunnel(t: TunnelContext): void {
+    const { socket } = t;
+    const a = t.admitted!;
     const address = a.address;
     const onread = tunnelReadOptions();
-    const upstream = net.connect({ host: address, port: target.port, allowHalfOpen: true, noDelay: true, onread });
+    const upstream = net.connect({ host: address, port: t.target!.port, allowHalfOpen: true, noDelay: true, onread });
     adoptReadBuffer(upstream, onread);
     upstream.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => upstream.destroy(new UpstreamTimeout('connect timed out')));
     const onEarlyError = (err: NodeJS.ErrnoException): void => {
       socket.off('close', onClientGone);
       // Nothing reached this address: try the host's next one, unless the client left meanwhile.
-      if (this.guard.dialFailed(address, err.code) && redials < MAX_REDIALS && !socket.destroyed) {
-        nextAddress(this.deps, a, target, ex).then(
+      if (this.guard.dialFailed(address, err.code) && t.redials < MAX_REDIALS && !socket.destroyed) {
+        nextAddress(this.deps, a, t.target!, t.ex).then(
           (next) => {
-            if (next && !socket.destroyed) this.dialTunnel(socket, head, ex, a, target, startRead, redials + 1);
-            else this.tunnelFailed(socket, ex, err, address, target, startRead);
+            if (!next || socket.destroyed) {
+              this.tunnelFailed(t, err, address);
+              return;
+            }
+            t.redials++;
+            this.dialTunnel(t);
           },
-          () => this.tunnelFailed(socket, ex, err, address, target, startRead),
+          () => this.tunnelFailed(t, err, address),
         );
         return;
       }
-      this.tunnelFailed(socket, ex, err, address, target, startRead);
+      this.tunnelFailed(t, err, address);
     };
     const onClientGone = (): void => {
       upstream.destroy();
@@ -1026,17 +974,28 @@ export class ProxyServer {
     upstream.once('connect', () => {
       upstream.off('error', onEarlyError);
       socket.off('close', onClientGone);
-      ex.status = 200;
-      this.opts.metrics.activeTunnels.inc();
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head?.length) upstream.write(head);
-      head = undefined;
-      splice(socket, upstream, this.idleTimeoutMs);
-      upstream.once('close', () => {
-        this.tunnels--;
-        this.opts.metrics.activeTunnels.dec();
-        this.record(ex, upstream.bytesWritten, upstream.bytesRead);
-      });
+      const head = t.head;
+      // The open tunnel holds neither the CONNECT's bytes nor the decision.
+      t.head = undefined;
+      t.admitted = undefined;
+      this.tunnelOpen(socket, upstream, t.ex, head);
+    });
+  }
+
+  /**
+   * Separate from `dialTunnel` so that the closure an open tunnel keeps (its close listener) holds
+   * only the exchange, not the dial's state.
+   */
+  private tunnelOpen(socket: Socket, upstream: Socket, ex: Exchange, head: Buffer | undefined): void {
+    ex.status = 200;
+    this.opts.metrics.activeTunnels.inc();
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head?.length) upstream.write(head);
+    splice(socket, upstream, this.idleTimeoutMs);
+    upstream.once('close', () => {
+      this.tunnels--;
+      this.opts.metrics.activeTunnels.dec();
+      this.record(ex, upstream.bytesWritten, upstream.bytesRead);
     });
   }
 }
