@@ -18,6 +18,8 @@ import type { LoginThrottleOptions } from './login-throttle.js';
 import { SlaveRegistry } from './slave-registry.js';
 import { SlaveRegistryFile } from './slave-registry-file.js';
 import { StorePolicySource } from './store-policy-source.js';
+import { MasterBackup } from '../backup/master-backup.js';
+import type { ReportStore } from '../reports/store.js';
 
 export interface MasterOptions {
   /** '' for every interface. */
@@ -38,7 +40,7 @@ export interface MasterOptions {
   /** Standalone: the policy an empty store is seeded with. */
   defaultPolicy: { text: string; origin: string };
   /** Reports (records up): built by the caller so the portal does not depend on the store choice. */
-  reports?: { router: RequestHandler; close(): Promise<void> };
+  reports?: { router: RequestHandler; close(): Promise<void>; store?: ReportStore };
   logger: Logger;
   registry?: Registry;
   /** HTTPS with this certificate and key (renewed files are picked up live); plain HTTP without. */
@@ -140,6 +142,14 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
     registry,
     shuttingDown: () => closing !== undefined,
     loginThrottle: o.loginThrottle,
+    backup: new MasterBackup({
+      dataDir: o.dataDir,
+      mode: editor ? 'standalone' : 'kubernetes',
+      policyStore: store,
+      slaves: slavesFile,
+      reports: o.reports?.store,
+      logger: log,
+    }).handle,
   });
   const certificate = o.tls && new ServingCertificate(o.tls, log);
   const server: Server | TlsServer = tlsPair ? createTlsServer(tlsPair, app) : createServer(app);

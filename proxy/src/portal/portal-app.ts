@@ -34,6 +34,8 @@ export interface PortalAppOptions {
   adminToken?: string | (() => string);
   /** The reports router (proxy/src/reports), mounted at /api/v1/reports. */
   reports?: RequestHandler;
+  /** `GET /api/v1/backup` (backup/master-backup.ts), for administrators. */
+  backup?: RequestHandler;
   /** Live per-slave statistics and log lines (slave-stats.ts); default: a store of its own. */
   slaveStats?: SlaveStatsStore;
   /** Extra readiness check (e.g. the report store answers). */
@@ -166,6 +168,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
       reports,
     );
   }
+  if (o.backup) api.get('/backup', guards.admin, o.backup);
   api.use((req, res) => sendError(res, 404, `no such API endpoint: ${req.method} ${req.baseUrl}${req.path}`));
   app.use('/api/v1', api);
 

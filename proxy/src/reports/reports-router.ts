@@ -32,7 +32,7 @@ import type {
   TopUserRow,
 } from './query-types.js';
 import { ReportsRouterMetrics } from './reports-router-metrics.js';
-import type { ReportStore } from './store.js';
+import { IngestPausedError, type ReportStore } from './store.js';
 
 const gunzipAsync = promisify(gunzip);
 /**
@@ -199,6 +199,7 @@ export class ReportsRouter {
       try {
         result = await this.store.ingestBatch(batch.batchId, batch.slave, batch.records);
       } catch (err) {
+        if (err instanceof IngestPausedError) throw new HttpError(503, { error: `${err.message}; retry later` });
         this.logger.error({ err, batchId: batch.batchId, slave: batch.slave }, 'report store failed to ingest a batch');
         throw new HttpError(503, { error: `report store unavailable: ${(err as Error).message}; retry later` });
       }

@@ -39,10 +39,11 @@ import {
   toTopSite,
   toTopUser,
 } from './store-rows.js';
-import { DEFAULT_PURGE_CHUNK, type ReportStore } from './store.js';
+import { DEFAULT_PURGE_CHUNK, IngestPausedError, type ReportStore } from './store.js';
 import { SCHEMA_SQLITE } from './schema.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteReaders } from './sqlite-readers.js';
+import { snapshotSqlite } from '../backup/sqlite-snapshot.js';
 
 type Row = Record<string, unknown>;
 
@@ -198,6 +199,8 @@ export class SqliteReportStore implements ReportStore {
   /** In-memory databases cannot be shared with reader threads; they are for tests and tools. */
   private readonly readers: SqliteReaders | undefined;
   private closed = false;
+  /** Why batches are refused, once pauseIngest was called. */
+  private paused: string | undefined;
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -230,6 +233,7 @@ export class SqliteReportStore implements ReportStore {
 
   ingestBatch(batchId: string, slave: string, records: readonly AccessRecord[]): Promise<IngestResult> {
     if (this.closed) return Promise.reject(new Error(`report store ${this.path} is closed`));
+    if (this.paused !== undefined) return Promise.reject(new IngestPausedError(this.paused));
     return new Promise<IngestResult>((resolve, reject) => {
       this.queue.push({ batchId, slave, records, resolve, reject });
       this.writing ??= this.drain();
@@ -282,6 +286,21 @@ export class SqliteReportStore implements ReportStore {
 
   async count() {
     return this.betweenTransactions(() => Number((this.st.countRecords.get() as Row).n));
+  }
+
+  async pauseIngest(reason: string) {
+    this.paused = reason;
+    await this.idle();
+  }
+
+  async backupTo(file: string) {
+    if (this.path === ':memory:') throw new Error('an in-memory report store cannot be backed up');
+    if (this.closed) throw new Error(`report store ${this.path} is closed`);
+    const { counts } = await snapshotSqlite(this.path, file, {
+      records: 'SELECT count(*) FROM records',
+      batches: 'SELECT count(*) FROM batches',
+    });
+    return { records: counts.records, batches: counts.batches };
   }
 
   async close() {

@@ -39,10 +39,25 @@ export interface ReportStore {
    * batch ids received before it; returns the records deleted. Call again while it returns `maxRows`.
    */
   purgeOlderThan(cutoff: number, maxRows?: number): Promise<number>;
+  /**
+   * SQLite only: a consistent copy of the database in `file` (which must not exist), taken
+   * while batches keep arriving; says how many records and batch ids the copy holds.
+   * PostgreSQL is backed up with pg_dump (docs/operations.md).
+   */
+  backupTo?(file: string): Promise<{ records: number; batches: number }>;
+  /**
+   * SQLite only: from now on refuse new batches with IngestPausedError (slaves keep them in
+   * their spool and retry); resolves once every batch accepted before is committed. For the
+   * last backup before this master is replaced: what it acknowledged is all in that backup.
+   */
+  pauseIngest?(reason: string): Promise<void>;
   /** Records stored (for metrics and tests). */
   count(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** The store takes no batches for now (pauseIngest); the slave should keep the batch and retry. */
+export class IngestPausedError extends Error {}
 
 export type ReportStoreOptions = { sqlitePath: string } | { postgresUrl: string };
 
