@@ -3,6 +3,7 @@
  * --help), so the reference cannot drift from the program: cli-reference.test.ts fails when the
  * committed file differs, and `node proxy/dist/cli/write-cli-reference.js` rewrites it.
  */
+import { BACKUP_USAGE, RESTORE_USAGE } from './backup-command.js';
 import { USAGE as MASTER } from './master-command.js';
 import { USAGE as POLICY } from './policy-command.js';
 import { USAGE as SLAVE } from './slave-command.js';
@@ -26,6 +27,8 @@ export function renderCliReference(): string {
     '',
     section('safesquid slave', 'The forward proxy.', SLAVE),
     section('safesquid master', 'The Configuration Portal: policy, slave registry and reports.', MASTER),
+    section('safesquid master backup', 'A backup of a running master, taken while slaves keep posting.', BACKUP_USAGE),
+    section('safesquid master restore', 'A backup put back into a stopped master’s data directory.', RESTORE_USAGE),
     section('safesquid policy', 'Check and explain PolicySet files offline.', POLICY),
   ].join('\n');
 }

@@ -18,6 +18,8 @@ import { checkLogLevel, makeLogger } from './logger.js';
 import { UsageError } from './usage-error.js';
 
 export const USAGE = `usage: safesquid master [options]
+       safesquid master backup --to FILE [options]      (safesquid master backup --help)
+       safesquid master restore --from FILE [options]   (safesquid master restore --help)
 
   --listen HOST:PORT         where the portal listens (default 127.0.0.1:8888; :8888 for every interface)
   --data-dir DIR             policy store, report database, generated secrets (default ./safesquid-data)
@@ -79,6 +81,10 @@ const MASTER_OPTIONS = {
 } satisfies ParseArgsConfig['options'];
 
 export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'backup' || argv[0] === 'restore') {
+    const { runBackup, runRestore } = await import('./backup-command.js');
+    return argv[0] === 'backup' ? runBackup(argv.slice(1)) : runRestore(argv.slice(1));
+  }
   let values;
   try {
     ({ values } = parseArgs({
