@@ -17,6 +17,7 @@ const common = {
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^@safesquid/proxy/(policy|reports)$': '<rootDir>/proxy/src/$1/index.ts',
+    '^@safesquid/proxy/log-messages$': '<rootDir>/proxy/src/log-messages.ts',
     '^@safesquid/proxy/backoff$': '<rootDir>/proxy/src/net/backoff.ts',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],

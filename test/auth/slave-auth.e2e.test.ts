@@ -13,10 +13,10 @@ import { tempDir } from '../support/temp-dir.js';
 import { until } from '../support/until.js';
 import { Slapd, SUFFIX } from './slapd.js';
 
-type RunningSlave = ChildHandle & { port: number };
+type SlaveProcess = ChildHandle & { port: number };
 
 /** `safesquid slave` on 127.0.0.1 with free ports, once it logged "slave started". */
-async function startSlave(args: string[]): Promise<RunningSlave> {
+async function startSlave(args: string[]): Promise<SlaveProcess> {
   const argv = ['slave', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--name', 'e2e-slave', ...args];
   const p = await startSafesquid('the slave', argv, slaveStarted, { readyTimeoutMs: 10_000 });
   return Object.assign(p, { port: p.ready.port });
@@ -47,7 +47,7 @@ describe('slave with LDAP authentication (real slapd)', () => {
   const dir = tempDir('slave-ldap');
   let slapd: Slapd;
   let upstream: Upstream;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   let base: string;
 
   beforeAll(async () => {
@@ -125,7 +125,7 @@ describe('slave with a users file that changes while it runs', () => {
   const dir = tempDir('slave-users');
   const users = join(dir.path, 'users');
   let upstream: Upstream;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   let base: string;
 
   beforeAll(async () => {

@@ -7,7 +7,10 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO, startSlave, tempDir, writePolicy } from '../slave/harness.js';
+import { writePolicy } from '../slave/harness.js';
+import { REPO } from '../support/repo.js';
+import { isSlaveStartedLine, startSlave } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const run = promisify(execFile);
 const BIN = join(REPO, 'proxy/bin/safesquid.js');
@@ -51,17 +54,13 @@ describe('safesquid on first use', () => {
       writePolicy(join(dir.path, 'p.yaml'), 'env', 'rules: []');
       // No --policy on the command line: SAFESQUID_POLICY gives it; --name beats SAFESQUID_NAME.
       const slave = await startSlave([], {
-        SAFESQUID_POLICY: join(dir.path, 'p.yaml'),
-        SAFESQUID_NAME: 'from-env',
-        SAFESQUID_ACCESS_LOG: 'json',
+        env: { SAFESQUID_POLICY: join(dir.path, 'p.yaml'), SAFESQUID_NAME: 'from-env', SAFESQUID_ACCESS_LOG: 'json' },
       });
       try {
-        const started = JSON.parse(
-          slave
-            .stderr()
-            .split('\n')
-            .find((l) => l.includes('"slave started"'))!,
-        ) as { policy?: string; name?: string };
+        const started = JSON.parse(slave.stderr().split('\n').find(isSlaveStartedLine)!) as {
+          policy?: string;
+          name?: string;
+        };
         expect(started.policy).toMatch(/^sha256:/);
         expect(slave.stderr()).not.toContain('from-env');
       } finally {
@@ -78,12 +77,7 @@ describe('safesquid on first use', () => {
       writePolicy(join(dir.path, 'p.yaml'), 'logs', 'rules: []');
       const slave = await startSlave(['--policy', join(dir.path, 'p.yaml'), '--log-level', 'debug']);
       try {
-        const line = JSON.parse(
-          slave
-            .stderr()
-            .split('\n')
-            .find((l) => l.includes('"slave started"'))!,
-        ) as Record<string, unknown>;
+        const line = JSON.parse(slave.stderr().split('\n').find(isSlaveStartedLine)!) as Record<string, unknown>;
         expect(line).toMatchObject({ level: 'info', role: 'slave', name: 'e2e-slave', version: VERSION });
         expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       } finally {

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChildHandle } from '../support/child-process.js';
 import type { ClusterSecrets } from '../support/cluster-secrets.js';
-import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
+import { portalListening, startSafesquid } from '../support/safesquid-process.js';
+import { masterFlags, startSlave as startSlaveProcess, type SlaveProcess } from '../support/slave-process.js';
 
 /** A master or slave process; `stop()` sends SIGTERM (or the given signal) to its PID, SIGKILL after 10 s. */
 export type Proc = ChildHandle;
@@ -39,34 +40,19 @@ export async function startMaster(
   return Object.assign(p, { url: p.ready, port: Number(new URL(p.ready).port) });
 }
 
-export interface SlaveProc extends Proc {
-  name: string;
-  port: number;
-  metricsPort: number;
-}
+export type SlaveProc = SlaveProcess;
 
+/** A slave of the cluster `s`: policy from `o.masterUrl`, reports there, state under `s.dir/<name>`. */
 export async function startSlave(
   s: ClusterSecrets,
   o: { name: string; masterUrl: string; port?: number; metricsPort?: number; tokenFile?: string; extra?: string[] },
 ): Promise<SlaveProc> {
-  const args = [
-    'slave',
-    '--name',
-    o.name,
-    '--listen',
-    `127.0.0.1:${o.port ?? 0}`,
-    '--metrics-listen',
-    `127.0.0.1:${o.metricsPort ?? 0}`,
-    '--master',
-    o.masterUrl,
-    '--token-file',
-    o.tokenFile ?? s.tokenFile,
-    '--state-dir',
-    join(s.dir, o.name),
-    ...(o.extra ?? []),
-  ];
-  const p = await startSafesquid(`slave ${o.name}`, args, slaveStarted);
-  return Object.assign(p, { name: o.name, port: p.ready.port, metricsPort: p.ready.metricsPort });
+  const master = { url: o.masterUrl, tokenFile: o.tokenFile ?? s.tokenFile };
+  return startSlaveProcess([...masterFlags(master, join(s.dir, o.name)), ...(o.extra ?? [])], {
+    name: o.name,
+    listen: `127.0.0.1:${o.port ?? 0}`,
+    metricsListen: `127.0.0.1:${o.metricsPort ?? 0}`,
+  });
 }
 
 export interface Upstream {

@@ -10,7 +10,10 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { rawRequest, startSlave, tempDir, until, viaProxy, writePolicy, type RunningSlave } from './harness.js';
+import { rawRequest, viaProxy, writePolicy } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 const run = promisify(execFile);
 const BULK = randomBytes(24 * 1024 * 1024);
@@ -24,7 +27,7 @@ describe('slave CONNECT tunnels', () => {
   let closedPort: number;
   let bulkServer: net.Server;
   let bulkPort: number;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   const cert = join(dir.path, 'cert.pem');
 
   beforeAll(async () => {
@@ -116,7 +119,7 @@ accessRestriction:
   ssrf: {allowRanges: [127.0.0.0/8, "::1/128"]}
 `,
     );
-    slave = await startSlave(['--policy', join(dir.path, 'policy.yaml')], { NODE_EXTRA_CA_CERTS: cert });
+    slave = await startSlave(['--policy', join(dir.path, 'policy.yaml')], { env: { NODE_EXTRA_CA_CERTS: cert } });
   });
 
   afterAll(async () => {
@@ -225,7 +228,7 @@ accessRestriction:
     socket.on('data', (d: Buffer) => (received += d.toString()));
     const ended = new Promise<void>((r) => socket.once('end', () => r()));
     socket.write(`CONNECT 127.0.0.1:${tcpPort} HTTP/1.1\r\nHost: 127.0.0.1:${tcpPort}\r\n\r\n`);
-    await until(() => received.includes('\r\n\r\n') || undefined, 'tunnel established');
+    await until('tunnel established', () => received.includes('\r\n\r\n') || undefined);
     expect(received).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n\r\n$/);
     socket.write(Buffer.alloc(100_000, 1));
     socket.end();

@@ -6,7 +6,9 @@
  */
 import net from 'node:net';
 import { join } from 'node:path';
-import { startSlave, startUpstream, tempDir, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import { startUpstream, writePolicy, type Upstream } from './harness.js';
+import { isSlaveStartedLine, startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** One request from `client` (named in a PROXY v1 header), read until the slave closes: the status. */
 function requestAs(port: number, client: string, request: string): Promise<number> {
@@ -30,8 +32,8 @@ function requestAs(port: number, client: string, request: string): Promise<numbe
 describe('clients served without allowedClients', () => {
   const dir = tempDir('clients');
   let upstream: Upstream;
-  let local: RunningSlave;
-  let open: RunningSlave;
+  let local: SlaveProcess;
+  let open: SlaveProcess;
   const get = () =>
     `GET http://127.0.0.1:${upstream.port}/x HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\nConnection: close\r\n\r\n`;
 
@@ -51,13 +53,8 @@ describe('clients served without allowedClients', () => {
     dir.remove();
   });
 
-  const started = (s: RunningSlave) =>
-    JSON.parse(
-      s
-        .stderr()
-        .split('\n')
-        .find((l) => l.includes('"slave started"'))!,
-    ) as { clients: string };
+  const started = (s: SlaveProcess) =>
+    JSON.parse(s.stderr().split('\n').find(isSlaveStartedLine)!) as { clients: string };
 
   it('says at start which clients it serves', () => {
     expect(started(local).clients).toMatch(

@@ -7,7 +7,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { startSlave, startUpstream, tempDir, writePolicy, type RunningSlave, type Upstream } from './harness.js';
+import { startUpstream, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const POLICY = `
 rules:
@@ -117,7 +119,7 @@ describe('slave fast path', () => {
   const BIG = randomBytes(3_000_000);
   let upstream: Upstream;
   let closing: net.Server;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   let base: string;
 
   beforeAll(async () => {
@@ -339,7 +341,7 @@ describe('slave fast path', () => {
 describe('slave fast path with a short idle timeout', () => {
   const dir = tempDir('fast-idle');
   let silent: net.Server;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
 
   beforeAll(async () => {
     // Never answers, or (for /stall) sends a head and 10 of 100 body bytes, then nothing.

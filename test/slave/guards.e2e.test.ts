@@ -5,17 +5,10 @@
  */
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import {
-  rawRequest,
-  startSlave,
-  startUpstream,
-  tempDir,
-  until,
-  viaProxy,
-  writePolicy,
-  type RunningSlave,
-  type Upstream,
-} from './harness.js';
+import { rawRequest, startUpstream, viaProxy, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 function policy(extra: string): string {
   return `
@@ -31,8 +24,8 @@ ${extra}
 describe('slave guards', () => {
   const dir = tempDir('guards');
   let upstream: Upstream;
-  let guarded: RunningSlave; // no SSRF exceptions
-  let open: RunningSlave; // 127.0.0.0/8 opened, small limits and timeouts
+  let guarded: SlaveProcess; // no SSRF exceptions
+  let open: SlaveProcess; // 127.0.0.0/8 opened, small limits and timeouts
   let holdServer: net.Server;
   let holdPort: number;
   const held: net.Socket[] = [];
@@ -207,7 +200,7 @@ describe('slave guards', () => {
       socket.on('data', (d: Buffer) => (got += d.toString()));
       const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now())));
       socket.write(`GET http://127.0.0.1:${upstream.port}/idle HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await until(() => got.includes('"/idle"') || undefined, 'the response');
+      await until('the response', () => got.includes('"/idle"') || undefined);
       const answered = Date.now();
       expect((await closed) - answered).toBeLessThan(4000);
     });
@@ -217,7 +210,7 @@ describe('slave guards', () => {
       let got = '';
       first.on('data', (d: Buffer) => (got += d.toString()));
       first.write(`CONNECT 127.0.0.1:${holdPort} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await until(() => got.includes('200 Connection Established') || undefined, 'first tunnel');
+      await until('first tunnel', () => got.includes('200 Connection Established') || undefined);
       const second = await rawRequest(open.port, `CONNECT 127.0.0.1:${holdPort} HTTP/1.1\r\nHost: x\r\n\r\n`);
       expect(second.status).toBe(503);
       expect(second.body).toContain('tunnel limit (1)');
@@ -227,11 +220,11 @@ describe('slave guards', () => {
 
     it('caps concurrent connections with a clear 503', async () => {
       await until(
+        'earlier connections to close',
         async () =>
           (await fetch(`http://127.0.0.1:${open.metricsPort}/metrics`).then((r) => r.text())).includes(
             'safesquid_proxy_active_connections 0',
           ) || undefined,
-        'earlier connections to close',
       );
       const idle = await Promise.all(
         Array.from(

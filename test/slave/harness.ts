@@ -1,91 +1,11 @@
 /**
- * Shared pieces of the slave's end-to-end tests: the built `safesquid slave` as a child process,
- * real upstream servers on 127.0.0.1 that record what reached them, and raw-socket clients for
+ * Shared pieces of the slave's end-to-end tests (the slave itself starts with
+ * test/support/slave-process.ts): real upstream servers on 127.0.0.1 that record what reached them, and raw-socket clients for
  * requests that well-behaved client libraries refuse to send.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-export const SAFESQUID = join(REPO, 'proxy/dist/cli/main.js');
-
-export function tempDir(prefix: string): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), `safesquid-${prefix}-`));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
-}
-
-export async function until<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-export interface RunningSlave {
-  proc: ChildProcess;
-  port: number;
-  metricsPort: number;
-  stdout: () => string;
-  stderr: () => string;
-  /** Sends `signal` (default SIGTERM) and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-  exited: Promise<number | null>;
-}
-
-/** Starts `safesquid slave` on 127.0.0.1 with free ports; resolves once it logged "slave started". */
-export async function startSlave(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningSlave> {
-  const proc = spawn(
-    process.execPath,
-    [SAFESQUID, 'slave', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--name', 'e2e-slave', ...args],
-    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const started = await Promise.race([
-    until(
-      () => {
-        const line = err.split('\n').find((l) => l.includes('"slave started"'));
-        return line ? (JSON.parse(line) as { listen: string[]; metrics: number }) : undefined;
-      },
-      'the slave to start',
-      10_000,
-    ),
-    exited.then((code) => {
-      throw new Error(`slave exited with ${code} before starting:\n${err}`);
-    }),
-  ]);
-  const port = Number(started.listen[0].split(':').pop());
-  return {
-    proc,
-    port,
-    metricsPort: started.metrics,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
 
 export interface SeenRequest {
   method: string;

@@ -6,16 +6,9 @@
  */
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import {
-  rawRequest,
-  startSlave,
-  type RawResponse,
-  startUpstream,
-  tempDir,
-  writePolicy,
-  type RunningSlave,
-  type Upstream,
-} from './harness.js';
+import { rawRequest, type RawResponse, startUpstream, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** `count` header field lines, the last one `last` (short ones: 1 100 of them stay under the 16 KiB head limits). */
 function fields(count: number, last: string): string {
@@ -41,7 +34,7 @@ describe('header field count', () => {
   let manyFields: net.Server; // answers every request with `responseFields` fields, the last X-Last
   let manyPort: number;
   let responseFields = 1100;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
 
   beforeAll(async () => {
     upstream = await startUpstream();

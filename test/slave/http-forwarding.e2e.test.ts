@@ -9,17 +9,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  rawRequest,
-  startSlave,
-  startUpstream,
-  tempDir,
-  until,
-  viaProxy,
-  writePolicy,
-  type RunningSlave,
-  type Upstream,
-} from './harness.js';
+import { rawRequest, startUpstream, viaProxy, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 const run = promisify(execFile);
 const BIG = randomBytes(16 * 1024 * 1024);
@@ -52,7 +45,7 @@ accessRestriction:
 describe('slave HTTP forwarding', () => {
   const dir = tempDir('http');
   let upstream: Upstream;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   let base: string;
 
   beforeAll(async () => {
@@ -349,11 +342,11 @@ describe('slave HTTP forwarding', () => {
       socket.write(
         `GET http://127.0.0.1:${ws.port}/chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
       );
-      await until(() => received.includes('\r\n\r\n') || undefined, '101 response');
+      await until('101 response', () => received.includes('\r\n\r\n') || undefined);
       expect(received).toMatch(/^HTTP\/1\.1 101/);
       expect(received).toMatch(/\r\nUpgrade: websocket/i);
       socket.write('ping');
-      await until(() => received.endsWith('echo:ping') || undefined, 'echoed frame');
+      await until('echoed frame', () => received.endsWith('echo:ping') || undefined);
       socket.destroy();
       expect(ws.seen).toHaveLength(0); // upgrades are not 'request' events upstream
     } finally {

@@ -8,24 +8,18 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, fetch } from 'undici';
-import {
-  rawRequest,
-  startSlave,
-  startUpstream,
-  tempDir,
-  until,
-  writePolicy,
-  type RunningSlave,
-  type Upstream,
-} from './harness.js';
+import { rawRequest, startUpstream, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 const run = promisify(execFile);
 
 describe('plain-HTTP tunnels', () => {
   const dir = tempDir('httptunnel');
   let upstream: Upstream;
-  let inspected: RunningSlave; // the upstream's port declared as plain HTTP
-  let opaque: RunningSlave; // the same port allowed for CONNECT only
+  let inspected: SlaveProcess; // the upstream's port declared as plain HTTP
+  let opaque: SlaveProcess; // the same port allowed for CONNECT only
   let agent: ProxyAgent;
 
   beforeAll(async () => {
@@ -85,13 +79,11 @@ ${extra}
 
   it('records every request inside the tunnel as an http:// URL', async () => {
     await fetch(url('/recorded'), { dispatcher: agent }).then((r) => r.text());
-    const line = await until(
-      () =>
-        inspected
-          .stdout()
-          .split('\n')
-          .find((l) => l.includes('/recorded')),
-      'the access log line',
+    const line = await until('the access log line', () =>
+      inspected
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('/recorded')),
     );
     expect(JSON.parse(line)).toMatchObject({ method: 'GET', url: url('/recorded'), status: 200 });
   });

@@ -9,18 +9,11 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { compilePolicyBundle, parsePolicyDocuments } from '../../proxy/src/policy/index.js';
-import {
-  metricsText,
-  rawRequest,
-  SAFESQUID,
-  startSlave,
-  startUpstream,
-  tempDir,
-  until,
-  viaProxy,
-  writePolicy,
-  type Upstream,
-} from './harness.js';
+import { metricsText, rawRequest, startUpstream, viaProxy, writePolicy, type Upstream } from './harness.js';
+import { SAFESQUID_CLI } from '../support/repo.js';
+import { startSlave } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 const run = promisify(execFile);
 
@@ -71,8 +64,8 @@ describe('slave lifecycle', () => {
 
       writePolicy(file, 'reload', spec('second'));
       await until(
-        async () => (await viaProxy(slave.port, `${base}/second`)).status === 403 || undefined,
         'the edited policy',
+        async () => (await viaProxy(slave.port, `${base}/second`)).status === 403 || undefined,
       );
       expect((await viaProxy(slave.port, `${base}/first`)).status).toBe(200);
       const goodHash = /safesquid_policy_info\{hash="([^"]+)"\} 1/.exec(await metricsText(slave.metricsPort))![1];
@@ -82,8 +75,8 @@ describe('slave lifecycle', () => {
         'apiVersion: safesquid.io/v1alpha1\nkind: PolicySet\nmetadata: {name: reload}\nspec:\n  rules:\n    - name: broken\n      action: explode\n',
       );
       await until(
-        () => slave.stderr().includes('refused the new policy file') || undefined,
         'the refusal to be logged',
+        () => slave.stderr().includes('refused the new policy file') || undefined,
       );
       expect(slave.stderr()).toMatch(/explode/);
       expect((await viaProxy(slave.port, `${base}/second`)).status).toBe(403);
@@ -116,8 +109,8 @@ describe('slave lifecycle', () => {
       renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
       rmSync(join(mount, '..v1'), { recursive: true });
       await until(
-        async () => (await viaProxy(slave.port, `${base}/beta`)).status === 403 || undefined,
         'the swapped bundle',
+        async () => (await viaProxy(slave.port, `${base}/beta`)).status === 403 || undefined,
       );
       expect((await viaProxy(slave.port, `${base}/alpha`)).status).toBe(200);
     } finally {
@@ -143,7 +136,7 @@ describe('slave lifecycle', () => {
     }
     // Without a state dir the same broken file is fatal, with the file named.
     const failed = await run(process.execPath, [
-      SAFESQUID,
+      SAFESQUID_CLI,
       'slave',
       '--policy',
       file,
@@ -194,7 +187,7 @@ describe('slave lifecycle', () => {
         await viaProxy(s.port, `http://127.0.0.1:${upstream.port}/denied`);
       }
       expect((await rawRequest(json.port, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(403);
-      await until(() => squid.stdout().split('\n').length > 2 || undefined, 'squid log lines');
+      await until('squid log lines', () => squid.stdout().split('\n').length > 2 || undefined);
       const [allowed, denied] = squid.stdout().trim().split('\n');
       expect(allowed).toMatch(
         new RegExp(
@@ -202,7 +195,7 @@ describe('slave lifecycle', () => {
         ),
       );
       expect(denied).toMatch(/ TCP_DENIED\/403 \d+ GET http:\/\/127\.0\.0\.1:\d+\/denied - HIER_NONE\/- -$/);
-      await until(() => json.stdout().split('\n').length > 3 || undefined, 'json log lines');
+      await until('json log lines', () => json.stdout().split('\n').length > 3 || undefined);
       const records = json
         .stdout()
         .trim()
@@ -237,15 +230,15 @@ describe('slave lifecycle', () => {
     writePolicy(join(dir, 'p.yaml'), 'shutdown', spec('denied'));
     const slave = await startSlave(['--policy', join(dir, 'p.yaml'), '--shutdown-grace', '5000']);
     const inflight = viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/slow`);
-    await until(() => upstream.seen.some((r) => r.url === '/slow') || undefined, 'the slow request upstream');
-    slave.proc.kill('SIGTERM');
+    await until('the slow request upstream', () => upstream.seen.some((r) => r.url === '/slow') || undefined);
+    process.kill(slave.pid, 'SIGTERM');
     await until(
+      'not ready',
       async () =>
         (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`).then(
           (r) => r.status,
           () => 0,
         )) !== 200 || undefined,
-      'not ready',
     );
     const refused = await new Promise<string>((resolve) => {
       const req = http.get(
@@ -272,13 +265,14 @@ describe('slave lifecycle', () => {
       );
     expect(await readyz()).toBe(200);
     const signalled = Date.now();
-    slave.proc.kill('SIGTERM');
-    await until(async () => (await readyz()) === 503 || undefined, 'not ready');
+    process.kill(slave.pid, 'SIGTERM');
+    await until('not ready', async () => (await readyz()) === 503 || undefined);
     // Not ready before the listener closes: a balancer that has not noticed yet still gets its
     // new connection served.
     const agent = new http.Agent({ keepAlive: false });
     expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/during-drain`, { agent })).status).toBe(200);
     const refused = await until(
+      'the listener closed',
       () =>
         new Promise<number | undefined>((resolve) => {
           const req = http.get(
@@ -290,7 +284,6 @@ describe('slave lifecycle', () => {
           );
           req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? Date.now() : undefined));
         }),
-      'the listener closed',
       5000,
     );
     expect(refused - signalled).toBeGreaterThanOrEqual(1450);
@@ -307,7 +300,7 @@ describe('slave lifecycle', () => {
       [['--policy', 'x.yaml', '--master', 'http://127.0.0.1:1'], /--token-file/],
     ];
     for (const [args, message] of cases) {
-      const err = (await run(process.execPath, [SAFESQUID, 'slave', ...args]).catch((e: unknown) => e)) as {
+      const err = (await run(process.execPath, [SAFESQUID_CLI, 'slave', ...args]).catch((e: unknown) => e)) as {
         code: number;
         stderr: string;
       };
@@ -337,10 +330,10 @@ describe('slave with --workers', () => {
       expect(text).toContain('safesquid_proxy_requests_total{action="deny"} 1');
       expect(text).toMatch(/safesquid_policy_info\{hash="sha256:[0-9a-f]{64}"\} 1\n/);
       // The primary goes not-ready first and its workers serve on through the drain delay.
-      slave.proc.kill('SIGTERM');
+      process.kill(slave.pid, 'SIGTERM');
       await until(
-        async () => (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`)).status === 503 || undefined,
         'not ready',
+        async () => (await fetch(`http://127.0.0.1:${slave.metricsPort}/readyz`)).status === 503 || undefined,
       );
       expect((await viaProxy(slave.port, `http://127.0.0.1:${upstream.port}/draining`, { agent })).status).toBe(200);
       expect(await slave.exited).toBe(0);

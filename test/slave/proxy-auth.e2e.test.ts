@@ -6,17 +6,10 @@
 import bcrypt from 'bcryptjs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  rawRequest,
-  startSlave,
-  startUpstream,
-  tempDir,
-  until,
-  viaProxy,
-  writePolicy,
-  type RunningSlave,
-  type Upstream,
-} from './harness.js';
+import { rawRequest, startUpstream, viaProxy, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 const basic = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -24,7 +17,7 @@ const basic = (user: string, password: string): string =>
 describe('slave proxy authentication', () => {
   const dir = tempDir('auth');
   let upstream: Upstream;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   let base: string;
 
   beforeAll(async () => {
@@ -95,8 +88,8 @@ accessRestriction:
     expect(res.status).toBe(200);
     expect(upstream.seen.at(-1)!.headers['proxy-authorization']).toBeUndefined();
     await until(
-      () => slave.stdout().includes('"/ok') || slave.stdout().includes('/ok"') || undefined,
       'the access log line',
+      () => slave.stdout().includes('"/ok') || slave.stdout().includes('/ok"') || undefined,
     );
     const line = slave
       .stdout()

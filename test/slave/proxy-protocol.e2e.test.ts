@@ -6,16 +6,10 @@
  */
 import net from 'node:net';
 import { join } from 'node:path';
-import {
-  metricsText,
-  startSlave,
-  startUpstream,
-  tempDir,
-  until,
-  writePolicy,
-  type RunningSlave,
-  type Upstream,
-} from './harness.js';
+import { metricsText, startUpstream, writePolicy, type Upstream } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
+import { until } from '../support/until.js';
 
 const V2_SIG = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 
@@ -61,7 +55,7 @@ const statuses = (answer: string) => [...answer.matchAll(/^HTTP\/1\.1 (\d{3})/gm
 describe('slave behind a PROXY protocol load balancer', () => {
   const dir = tempDir('proxy-protocol');
   let upstream: Upstream;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
   let get: (path: string, extra?: string) => string;
 
   beforeAll(async () => {
@@ -107,13 +101,13 @@ accessRestriction:
 
   /** The access log's client for the request to `path`. */
   const loggedClient = (path: string) =>
-    until(() => {
+    until(`the access log line of /${path}`, () => {
       const line = slave
         .stdout()
         .split('\n')
         .find((l) => l.includes(`/${path}"`));
       return line ? (JSON.parse(line) as { client: string }).client : undefined;
-    }, `the access log line of /${path}`);
+    });
   const forwardedFor = (path: string) => upstream.seen.find((r) => r.url === `/${path}`)?.headers['x-forwarded-for'];
 
   it('takes the client from a v1 header: X-Forwarded-For, access record and policy sources', async () => {
@@ -159,13 +153,11 @@ accessRestriction:
     expect(statuses(answer)).toEqual([200, 200]);
     expect(upstream.seen.some((r) => r.url === '/through-tunnel')).toBe(true);
     expect(
-      await until(
-        () =>
-          slave
-            .stdout()
-            .split('\n')
-            .find((l) => l.includes('"CONNECT"') && l.includes('"192.0.2.44"')),
-        "the tunnel's access log line",
+      await until("the tunnel's access log line", () =>
+        slave
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes('"CONNECT"') && l.includes('"192.0.2.44"')),
       ),
     ).toBeTruthy();
   });
@@ -206,9 +198,9 @@ accessRestriction:
     for (let i = 0; i < 5; i++) await connectAndEnd(Buffer.alloc(0));
     await connectAndEnd(v2Header('PROXY', '198.51.100.9').subarray(0, 20));
     expect(
-      await until(async () => ((await rejected()) === rejectedBefore + 1 ? true : undefined), 'the cut header counted'),
+      await until('the cut header counted', async () => ((await rejected()) === rejectedBefore + 1 ? true : undefined)),
     ).toBe(true);
-    expect(await until(() => (refusals() === recordsBefore + 1 ? true : undefined), "the cut header's record")).toBe(
+    expect(await until("the cut header's record", () => (refusals() === recordsBefore + 1 ? true : undefined))).toBe(
       true,
     );
     // Past the 400 ms header timeout, which would have refused the silent ones had they been kept open.

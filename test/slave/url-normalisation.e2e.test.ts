@@ -5,7 +5,9 @@
  * path the rule judged.
  */
 import { startNginx, type RunningNginx } from '../support/nginx.js';
-import { rawRequest, startSlave, tempDir, writePolicy, type RunningSlave } from './harness.js';
+import { rawRequest, writePolicy } from './harness.js';
+import { startSlave, type SlaveProcess } from '../support/slave-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const POLICY = `
 rules:
@@ -33,7 +35,7 @@ const SECRET_FORMS = [
 describe('URL normalisation against nginx', () => {
   const dir = tempDir('urlnorm');
   let nginx: RunningNginx;
-  let slave: RunningSlave;
+  let slave: SlaveProcess;
 
   beforeAll(async () => {
     nginx = await startNginx({

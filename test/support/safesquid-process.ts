@@ -1,12 +1,8 @@
-import { basename, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SAFESQUID_CLI } from './repo.js';
+import { LOG } from '@safesquid/proxy/log-messages';
 import { startChild, type ChildHandle, type ChildOptions } from './child-process.js';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-// From test/support (jest) or test/dist/support (compiled, as benches import it).
-const repo = resolve(here, basename(resolve(here, '..')) === 'dist' ? '../../..' : '../..');
-/** The built CLI: `node SAFESQUID_CLI master|slave ...`. */
-export const SAFESQUID_CLI = join(repo, 'proxy/dist/cli/main.js');
+export { SAFESQUID_CLI };
 
 export type LogEntry = Record<string, unknown>;
 
@@ -71,12 +67,12 @@ export async function startSafesquid<T>(
 
 /** The master's "Configuration Portal listening" line: its URL. */
 export function portalListening(entry: LogEntry): string | undefined {
-  return entry.msg === 'Configuration Portal listening' ? String(entry.url) : undefined;
+  return entry.msg === LOG.portalListening ? String(entry.url) : undefined;
 }
 
 /** The slave's "slave started" line: its first proxy port and its metrics port (undefined when off). */
 export function slaveStarted(entry: LogEntry): { port: number; metricsPort: number } | undefined {
-  if (entry.msg !== 'slave started') return undefined;
+  if (entry.msg !== LOG.slaveStarted) return undefined;
   return {
     port: Number(
       String((entry.listen as string[])[0])

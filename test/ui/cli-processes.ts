@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import type { ChildHandle } from '../support/child-process.js';
 import { clusterSecrets, writeSecret, type ClusterSecrets } from '../support/cluster-secrets.js';
-import { portalListening, slaveStarted, startSafesquid } from '../support/safesquid-process.js';
+import { portalListening, startSafesquid } from '../support/safesquid-process.js';
+import { masterFlags, startSlave, type SlaveProcess } from '../support/slave-process.js';
 import { until } from '../support/until.js';
 
 // These processes get SIGTERM, then SIGKILL after 5 s.
@@ -52,17 +53,11 @@ export async function startMasterProcess(extraArgs: string[] = []): Promise<Mast
   });
 }
 
-export interface SlaveProcess extends ChildHandle {
-  name: string;
-  /** The forward proxy's port on 127.0.0.1. */
-  port: number;
-}
+export type { SlaveProcess };
 
 /** A slave that takes its policy from `master` and ships reports to it; resolves once the master lists it in sync. */
 export async function startSlaveProcess(master: MasterProcess, name: string): Promise<SlaveProcess> {
-  const args = ['slave', '--name', name, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
-  args.push('--master', master.url, '--token-file', master.tokenFile, '--state-dir', join(master.dir, name));
-  const p = await startSafesquid(`slave ${name}`, args, slaveStarted, { stopGraceMs });
+  const p = await startSlave(masterFlags(master, join(master.dir, name)), { name, stopGraceMs });
   try {
     const inSync = async () => {
       const res = await fetch(`${master.url}/api/v1/slaves`, {
@@ -76,5 +71,5 @@ export async function startSlaveProcess(master: MasterProcess, name: string): Pr
     await p.stop();
     throw new Error(`${(err as Error).message}:\n${p.outputTail()}`);
   }
-  return Object.assign(p, { name, port: p.ready.port });
+  return p;
 }

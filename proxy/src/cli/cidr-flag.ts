@@ -1,5 +1,5 @@
 import { CidrSet } from '../policy/cidr.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 /** The values of a CIDR flag, checked: a bad one is a usage error naming the flag and the value. */
 export function checkedCidrs(cidrs: readonly string[], flag: string): string[] {

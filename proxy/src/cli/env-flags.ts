@@ -8,7 +8,7 @@
  * can carry one (`--postgres-url` with a password) is left out with `notFromEnv`.
  */
 import type { ParseArgsConfig } from 'node:util';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

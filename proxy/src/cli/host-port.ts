@@ -1,5 +1,5 @@
 import type { HostPort } from '../slave/slave.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 /**
  * `--listen` and friends, the same for every command: `127.0.0.1:8888`, `[::1]:8888`, and

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 /** The package's version (proxy/package.json, two levels up from both src/cli and dist/cli). */
 export const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;

@@ -20,7 +20,7 @@ import {
   type Explanation,
   type RequestContext,
 } from '../policy/index.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 export const USAGE = `usage: safesquid policy validate FILE...
        safesquid policy explain FILE... --url URL --client IP [options]

@@ -32,7 +32,7 @@ import { SecretFile } from './secret-file.js';
 import { checkedCidrs } from './cidr-flag.js';
 import { withEnvFlags } from './env-flags.js';
 import { checkLogLevel, makeLogger, VERSION } from './logger.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 export const USAGE = `usage: safesquid slave --policy FILE --listen HOST:PORT [options]
 

@@ -4,7 +4,8 @@
  * everywhere: the ConfigMap annotation, the master's ETag, the slave's metrics label.
  */
 import { createHash } from 'node:crypto';
-import { PolicyValidationError, type PolicyIssue } from './issues.js';
+import { PolicyValidationError } from '../errors.js';
+import type { PolicyIssue } from './issues.js';
 import { comparePolicySets, DEFAULT_PRIORITY, type PolicySetSource } from './policy-set.js';
 import type { PolicySetSpec } from './schema.js';
 import { validatePolicySets } from './validate.js';

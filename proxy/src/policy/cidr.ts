@@ -4,18 +4,10 @@
  * IPv4 everywhere, so a dual-stack socket's `::ffff:` client address matches an IPv4 CIDR.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { CidrParseError } from '../errors.js';
+export { CidrParseError };
 
 export type ParsedIp = { version: 4; value: number } | { version: 6; value: bigint };
-
-export class CidrParseError extends Error {
-  constructor(
-    readonly value: string,
-    reason: string,
-  ) {
-    super(`invalid CIDR "${value}": ${reason}`);
-    this.name = 'CidrParseError';
-  }
-}
 
 const V4_MAPPED_PREFIX = 0xffffn << 32n;
 const V6_MAX = (1n << 128n) - 1n;

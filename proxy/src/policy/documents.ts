@@ -7,7 +7,8 @@
 import { basename, extname } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { BUNDLE_API_VERSION, verifyPolicyBundle } from './bundle.js';
-import { PolicyValidationError, type PolicyIssue } from './issues.js';
+import { PolicyValidationError } from '../errors.js';
+import type { PolicyIssue } from './issues.js';
 import type { PolicySetSource } from './policy-set.js';
 import type { PolicySetSpec } from './schema.js';
 

@@ -10,7 +10,8 @@ export * from './decision.js';
 export { policySetSpecSchema, ACTIONS, MODES, DAYS } from './schema.js';
 export type { PolicySetSpec, RuleSpec, HeaderRuleSpec, RuleMatchSpec, HeaderEditSpec, Day } from './schema.js';
 export type { PolicySetSource } from './policy-set.js';
-export { PolicyValidationError, formatIssue, type PolicyIssue } from './issues.js';
+export { formatIssue, type PolicyIssue } from './issues.js';
+export { PolicyValidationError } from '../errors.js';
 export { parsePolicyDocuments } from './documents.js';
 export { validatePolicySets } from './validate.js';
 export {

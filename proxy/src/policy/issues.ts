@@ -9,13 +9,3 @@ export interface PolicyIssue {
 export function formatIssue(issue: PolicyIssue): string {
   return issue.path ? `${issue.policySet}: ${issue.path}: ${issue.message}` : `${issue.policySet}: ${issue.message}`;
 }
-
-export class PolicyValidationError extends Error {
-  constructor(readonly issues: PolicyIssue[]) {
-    super(
-      `policy is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n` +
-        issues.map(formatIssue).join('\n'),
-    );
-    this.name = 'PolicyValidationError';
-  }
-}

@@ -1,3 +1,5 @@
+import { PathError } from '../errors.js';
+export { PathError };
 /**
  * URL path normalisation (RFC 3986 §6.2.2), so that URL conditions judge the path an upstream will
  * serve, and an encoding trick (`/%73ecret`, `//secret`, `/a/../secret`) cannot walk past a rule.
@@ -15,9 +17,6 @@
  * Dot segments (`.`, `..`, `%2e`) and backslashes in the request target are resolved by the URL
  * parser before this runs (`proxy/request-target.ts`), after `collapseSlashes`.
  */
-
-/** Thrown by the strict form for a path no upstream should be asked for. */
-export class PathError extends Error {}
 
 const HEX = '0123456789ABCDEF';
 

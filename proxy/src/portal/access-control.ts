@@ -4,6 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import { CidrSet, normalizeIp } from '../policy/cidr.js';
 import type { AdminSessions } from './admin-sessions.js';
 import { secretEquals } from './secret-equals.js';
+import { LOG } from '../log-messages.js';
 
 export type Principal = { kind: 'slave' } | { kind: 'admin'; username: string; via: 'token' | 'session' };
 
@@ -91,7 +92,7 @@ export function createAccessControl(opts: AccessControlOptions) {
     denied.inc({ reason: label });
     log.warn(
       { client: clientIp(req), method: req.method, path: req.originalUrl.split('?')[0], status, reason },
-      'portal request refused',
+      LOG.portalRequestRefused,
     );
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="safesquid"');
     res.status(status).json({ error: reason });

@@ -4,6 +4,7 @@ import { backoffDelay } from '../net/backoff.js';
 import { loadPolicyContent } from './file-policy-source.js';
 import type { PolicyCompiler } from './policy-compiler.js';
 import type { PolicyHub } from './policy-hub.js';
+import { LOG } from '../log-messages.js';
 
 /** Keys tried, in order, when the ConfigMap holds several: the compiled bundle first. */
 const PREFERRED_KEYS = ['bundle.json', 'policy.json', 'policy.yaml'];
@@ -104,10 +105,7 @@ export class ConfigMapPolicySource {
       }
     } catch (err) {
       if (initial && !this.hub.current) throw err;
-      this.logger.error(
-        { origin, err: err instanceof Error ? err.message : String(err) },
-        'policy ConfigMap does not load; keeping the previous policy',
-      );
+      this.logger.error({ origin, err: err instanceof Error ? err.message : String(err) }, LOG.policyConfigMapRefused);
     }
   }
 

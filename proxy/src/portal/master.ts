@@ -20,6 +20,7 @@ import { SlaveRegistryFile } from './slave-registry-file.js';
 import { StorePolicySource } from './store-policy-source.js';
 import { MasterBackup } from '../backup/master-backup.js';
 import type { ReportStore } from '../reports/store.js';
+import { LOG } from '../log-messages.js';
 
 export interface MasterOptions {
   /** '' for every interface. */
@@ -171,7 +172,7 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const url = `${tlsPair ? 'https' : 'http'}://${host}:${port}`;
   log.info(
     { url, mode: editor ? 'standalone' : 'kubernetes', policyHash: hub.current?.hash, allow: o.allow },
-    'Configuration Portal listening',
+    LOG.portalListening,
   );
 
   return {

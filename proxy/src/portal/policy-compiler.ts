@@ -5,18 +5,9 @@ import {
   parsePolicyDocuments,
   PolicyValidationError,
   type PolicyBundle,
-  type PolicyIssue,
 } from '../policy/index.js';
-
-/** The policy engine refused a policy text or bundle; `issues` say where and why. */
-export class PolicyRejectedError extends Error {
-  constructor(
-    message: string,
-    readonly issues: PolicyIssue[],
-  ) {
-    super(message);
-  }
-}
+import { PolicyRejectedError } from '../errors.js';
+export { PolicyRejectedError };
 
 export interface CompiledPolicyText {
   hash: string;

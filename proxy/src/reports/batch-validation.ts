@@ -11,17 +11,8 @@
  */
 import type { AccessRecord } from './access-record.js';
 import type { ReportBatch } from './query-types.js';
-
-export class BatchValidationError extends Error {
-  constructor(
-    message: string,
-    readonly field: string,
-    readonly index?: number,
-  ) {
-    super(message);
-    this.name = 'BatchValidationError';
-  }
-}
+import { BatchValidationError } from '../errors.js';
+export { BatchValidationError };
 
 /** Batch ids double as spool file names on the slave, so keep them path-safe. */
 const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;

@@ -4,16 +4,8 @@
  */
 import type { ReportAction, ReportFilter, TimelineBucket } from './query-types.js';
 import { BUCKET_MS } from './report-sql.js';
-
-export class QueryParamError extends Error {
-  constructor(
-    readonly parameter: string,
-    message: string,
-  ) {
-    super(`${parameter}: ${message}`);
-    this.name = 'QueryParamError';
-  }
-}
+import { QueryParamError } from '../errors.js';
+export { QueryParamError };
 
 export const DEFAULT_WINDOW_MS = 24 * 3_600_000;
 /** More buckets than this is a mistake (a minute timeline over a year), not a chart. */

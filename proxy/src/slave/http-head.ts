@@ -6,6 +6,8 @@
  */
 import { METHODS, type IncomingHttpHeaders } from 'node:http';
 import { nameIs } from './header-name.js';
+import { ResponseHeadError } from '../errors.js';
+export { ResponseHeadError };
 
 /** RFC 9110 tchar, for methods and field names. */
 const TCHAR = new Uint8Array(256);
@@ -225,10 +227,6 @@ export interface ResponseHead extends HeadLines {
   length: number;
   /** The upstream connection may carry another request after this response. */
   reusable: boolean;
-}
-
-export class ResponseHeadError extends Error {
-  readonly code = 'HPE_INVALID_RESPONSE';
 }
 
 /** `HTTP/1.x NNN reason`: the minor version, status and reason, or undefined when not strict. */

@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
 import type { ActivePolicy } from './active-policy.js';
+import { LOG } from '../log-messages.js';
 
 export interface PolicyFileWatcherOptions {
   path: string;
@@ -80,7 +81,7 @@ export class PolicyFileWatcher {
       this.lastText = d;
       this.opts.logger.error(
         { path: this.path, error: (err as Error).message, keptHash: this.opts.active.hash },
-        'refused the new policy file; the policy in force stays',
+        LOG.policyFileRefused,
       );
       this.opts.onReload?.({ ok: false, changed: false, error: err as Error });
     }

@@ -7,6 +7,8 @@
  * escapes in the path refused).
  */
 import { collapseSlashes, normaliseEscapes, PathError } from '../policy/url-path.js';
+import { TargetError } from '../errors.js';
+export { TargetError };
 
 export interface Target {
   scheme: 'http' | 'https';
@@ -20,8 +22,6 @@ export interface Target {
   /** What the access record and block page call it: the URL, or `host:port` for CONNECT. */
   display: string;
 }
-
-export class TargetError extends Error {}
 
 const NAME = /^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?$/;
 const IPV6 = /^[0-9a-f:.]+$/;

@@ -19,6 +19,7 @@ import { servedClients } from './served-clients.js';
 import { SlaveStatusBoard } from './slave-status.js';
 import { packageVersion } from '../sync/package-version.js';
 import type { Endpoint, Resolver } from './ssrf-guard.js';
+import { LOG } from '../log-messages.js';
 
 export interface HostPort {
   host: string;
@@ -152,7 +153,7 @@ export async function startSlave(opts: SlaveOptions): Promise<Slave> {
       policy: active.hash,
       clients: servedClients(active.current),
     },
-    opts.role === 'worker' ? 'worker started' : 'slave started',
+    opts.role === 'worker' ? LOG.workerStarted : LOG.slaveStarted,
   );
 
   return {

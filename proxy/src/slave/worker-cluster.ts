@@ -14,6 +14,7 @@ import { MetricsServer } from './metrics-server.js';
 import { servedClients } from './served-clients.js';
 import type { Endpoint } from './ssrf-guard.js';
 import type { HostPort } from './slave.js';
+import { LOG } from '../log-messages.js';
 
 const METRICS_ENV = 'SAFESQUID_PRIMARY_METRICS';
 const RESTART_DELAY_MS = 1000;
@@ -133,7 +134,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
     await metrics?.close();
     throw err;
   });
-  logger.info({ listen: started, metrics: metricsAddress?.port, workers: opts.workers, clients }, 'slave started');
+  logger.info({ listen: started, metrics: metricsAddress?.port, workers: opts.workers, clients }, LOG.slaveStarted);
 
   return async () => {
     stopping = true;

@@ -7,6 +7,7 @@ import type { AuthOptions, AuthResult, ProxyAuthenticator } from './types.js';
 import { VerificationCache } from './verification-cache.js';
 import { VerificationLimiter } from './verification-limiter.js';
 import { LogThrottle } from '../log-throttle.js';
+import { LOG } from '../../log-messages.js';
 
 /** The pino subset authentication logs through; messages never carry a password or header. */
 export interface AuthLogger {
@@ -45,11 +46,7 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthDependencies = 
           cache.clear();
           logger?.info({ file: opts.users!.path, users: users.size }, 'proxy users reloaded');
         },
-        onError: (err) =>
-          logger?.error(
-            { file: err.file, line: err.line, err: err.message },
-            'proxy users file refused; keeping the previous users',
-          ),
+        onError: (err) => logger?.error({ file: err.file, line: err.line, err: err.message }, LOG.proxyUsersRefused),
       },
       deps.usersFilePollMs,
     );

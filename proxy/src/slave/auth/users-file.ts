@@ -1,21 +1,12 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hashKind } from './password-hash.js';
+import { UsersFileError } from '../../errors.js';
+export { UsersFileError };
 
 export interface UserEntry {
   hash: string;
   groups: string[];
-}
-
-export class UsersFileError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number | undefined,
-    detail: string,
-  ) {
-    super(line === undefined ? `${file}: ${detail}` : `${file}:${line}: ${detail}`);
-    this.name = 'UsersFileError';
-  }
 }
 
 const USER_NAME = /^[^\s:]+$/;
