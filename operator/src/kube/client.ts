@@ -56,6 +56,8 @@ export interface RequestParams {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Accept header; e.g. `application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1` for names and labels only. */
+  accept?: string;
   timeoutMs?: number;
 }
 
@@ -70,6 +72,8 @@ export type RequestObserver = (method: string, path: string, status: number) => 
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const WATCH_IDLE_MS = 7 * 60_000;
+/** Requests in flight at once (watches not counted): 8 reconciles of ~11 parallel applies fit in 2-3 rounds. */
+const REQUEST_SOCKETS = 32;
 
 function queryString(q: RequestParams['query']): string {
   if (!q) return '';
@@ -89,14 +93,30 @@ export class KubeClient {
   readonly server: URL;
   readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0 };
   private readonly agent: Agent | HttpAgent;
+  /** Watches hold their connection for minutes: on a pool of their own they never take the sockets requests need. */
+  private readonly watchAgent: Agent | HttpAgent;
   private observers: RequestObserver[] = [];
 
   constructor(readonly connection: KubeConnection) {
     this.server = new URL(connection.server);
-    this.agent =
+    // HTTP/1.1 keep-alive: a reconcile's applies reuse warm TLS connections. Up to REQUEST_SOCKETS
+    // requests are in flight at once; more wait in the agent, which keeps them in order.
+    const agent = (maxSockets: number) =>
       this.server.protocol === 'https:'
-        ? new Agent({ keepAlive: true, maxSockets: 32, ...connection.tls })
-        : new HttpAgent({ keepAlive: true, maxSockets: 32 });
+        ? new Agent({ keepAlive: true, maxSockets, ...connection.tls })
+        : new HttpAgent({ keepAlive: true, maxSockets });
+    this.agent = agent(REQUEST_SOCKETS);
+    this.watchAgent = agent(Infinity);
+  }
+
+  /** Sockets open to the API server now: [requests in flight or idle, watches]. */
+  get sockets(): { requests: number; idle: number; watches: number } {
+    const count = (r: NodeJS.ReadOnlyDict<unknown[]>) => Object.values(r).reduce((n, l) => n + (l?.length ?? 0), 0);
+    return {
+      requests: count(this.agent.sockets),
+      idle: count(this.agent.freeSockets),
+      watches: count(this.watchAgent.sockets),
+    };
   }
 
   /** Called after every answered request (metrics). */
@@ -109,12 +129,13 @@ export class KubeClient {
     path: string,
     headers: Record<string, string>,
     timeoutMs: number | undefined,
+    agent = this.agent,
   ): Promise<RequestOptions> {
     const base = this.server.pathname.replace(/\/$/, '');
     return {
       method,
       headers: { accept: 'application/json', ...(await this.connection.headers()), ...headers },
-      agent: this.agent,
+      agent,
       hostname: this.server.hostname.replace(/^\[|\]$/g, ''),
       port: this.server.port || (this.server.protocol === 'https:' ? 443 : 80),
       path: base + path,
@@ -131,6 +152,7 @@ export class KubeClient {
     const full = path + queryString(p.query);
     const payload = p.body === undefined ? undefined : typeof p.body === 'string' ? p.body : JSON.stringify(p.body);
     const headers: Record<string, string> = {};
+    if (p.accept) headers.accept = p.accept;
     if (payload !== undefined) {
       headers['content-type'] = p.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
@@ -175,11 +197,12 @@ export class KubeClient {
     query: RequestParams['query'],
     onEvent: (type: string, obj: KubeObject) => void,
     signal: AbortSignal,
+    accept?: string,
   ): Promise<void> {
     const full = path + queryString({ ...query, watch: true });
     // Bookmarks and the server's own timeoutSeconds keep a live watch talking: a connection silent for
     // this long is dead (a NAT or load balancer dropped it) and is given up so the watch restarts.
-    const opts = await this.options('GET', full, {}, WATCH_IDLE_MS);
+    const opts = await this.options('GET', full, accept ? { accept } : {}, WATCH_IDLE_MS, this.watchAgent);
     this.counts.watches++;
     return new Promise<void>((resolve, reject) => {
       if (signal.aborted) return resolve();
@@ -248,5 +271,6 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
