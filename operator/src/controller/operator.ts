@@ -9,6 +9,7 @@ import { ClusterReconciler, MANAGED_BY_SELECTOR, PODS_SELECTOR } from './cluster
 import { PolicyCompiler } from './policy-compile.js';
 import { PolicySetStatusReconciler } from './policyset-status.js';
 import { RegistryProber } from './registry-prober.js';
+import { SlaveTaskController } from './slave-tasks.js';
 import { WATCHED_KINDS, type Caches, type WatchedKind } from './caches.js';
 
 export interface OperatorOptions {
@@ -71,6 +72,7 @@ export class SafeSquidOperator {
   private readonly clusters: ClusterReconciler;
   private readonly policySets: PolicySetStatusReconciler;
   private readonly registry: RegistryProber;
+  private readonly tasks: SlaveTaskController;
   private resyncTimer: NodeJS.Timeout | undefined;
   private reconciling = false;
 
@@ -103,6 +105,7 @@ export class SafeSquidOperator {
       compiler,
       registry: this.registry,
     });
+    this.tasks = new SlaveTaskController({ ...o, caches: this.caches, events: this.events });
     this.policySets = new PolicySetStatusReconciler({
       client: o.client,
       logger: log,
@@ -176,6 +179,10 @@ export class SafeSquidOperator {
         const [namespace, name] = key.slice(CLUSTER_KEY.length).split('/');
         result = await this.clusters.reconcile(namespace, name);
         if (result?.policySetsTouched) this.enqueuePolicySets(namespace);
+        // Tasks asked for by annotation (slave-tasks.ts): look again sooner while one is unfinished.
+        const task = await this.tasks.reconcile(namespace, name);
+        if (task.requeueAfterMs && !(result?.requeueAfterMs && result.requeueAfterMs < task.requeueAfterMs))
+          result = { ...result, requeueAfterMs: task.requeueAfterMs };
       } else {
         await this.policySets.reconcile(key.slice(POLICYSETS_KEY.length));
       }

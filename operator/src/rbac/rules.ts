@@ -17,6 +17,8 @@ const CHILD_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
 
 export const OPERATOR_RULES: PolicyRule[] = [
   { apiGroups: ['safesquid.io'], resources: ['safesquidclusters', 'policysets'], verbs: ['get', 'list', 'watch'] },
+  // The outcome of a task asked for by annotation (safesquid.io/task-result).
+  { apiGroups: ['safesquid.io'], resources: ['safesquidclusters'], verbs: ['patch'] },
   { apiGroups: ['safesquid.io'], resources: ['safesquidclusters/status', 'policysets/status'], verbs: ['patch'] },
   // Children. Secrets: the generated sync token and admin credentials, and reading the ones a spec names.
   {
@@ -33,6 +35,8 @@ export const OPERATOR_RULES: PolicyRule[] = [
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: CHILD_VERBS },
   // Status: which master and slave pods are ready, and why not.
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  // Drain-and-restart tasks evict slave pods, so that the PodDisruptionBudget is respected.
+  { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 
