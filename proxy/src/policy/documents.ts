@@ -5,12 +5,13 @@
  * reports every problem at once.
  */
 import { basename, extname } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { isCollection, LineCounter, parseAllDocuments } from 'yaml';
 import { BUNDLE_API_VERSION, verifyPolicyBundle } from './bundle.js';
 import { PolicyValidationError } from '../errors.js';
 import type { PolicyIssue } from './issues.js';
 import type { PolicySetSource } from './policy-set.js';
 import type { PolicySetSpec } from './schema.js';
+import { nodeLocator, rememberLocator } from './source-positions.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -57,6 +58,7 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
           policySet: where(i),
           path: '',
           message: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}`,
+          ...(pos ? { line: pos.line, column: pos.col } : {}),
         });
       }
       return;
@@ -65,10 +67,11 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
     if (problem !== undefined) return void issues.push({ policySet: where(i), path: '', message: problem });
     const value = values[i];
     if (value === null || value === undefined) return;
-    collect(value, i, nonEmpty);
+    collect(value, doc.contents, i, nonEmpty);
   });
 
-  function collect(value: unknown, index: number, count: number, itemPath = ''): void {
+  function collect(value: unknown, node: unknown, index: number, count: number, itemPath = ''): void {
+    const child = (key: string | number): unknown => (isCollection(node) ? node.get(key, true) : undefined);
     const fail = (message: string): void => void issues.push({ policySet: where(index), path: itemPath, message });
     if (!isObj(value))
       return fail(
@@ -81,7 +84,8 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
           `apiVersion and kind: required for a PolicySet manifest (add "apiVersion: ${BUNDLE_API_VERSION}" and "kind: PolicySet"), or give the spec's fields alone`,
         );
       }
-      sets.push({ name: derivedName(origin, index, count), spec: value as PolicySetSpec, origin: where(index) });
+      const source = { name: derivedName(origin, index, count), spec: value as PolicySetSpec, origin: where(index) };
+      sets.push(rememberLocator(source, nodeLocator(node, lines)));
       return;
     }
     if (value.apiVersion === undefined && value.kind !== 'List') {
@@ -96,12 +100,18 @@ export function parsePolicyDocuments(text: string, origin: string): PolicySetSou
         const name = isObj(value.metadata) ? value.metadata.name : undefined;
         if (typeof name !== 'string' || name === '') return fail('metadata.name: required for a PolicySet manifest');
         if (value.spec === undefined) return fail(`spec: required (PolicySet "${name}")`);
-        sets.push({ name, spec: value.spec as PolicySetSpec, origin: where(index) });
+        const source = { name, spec: value.spec as PolicySetSpec, origin: where(index) };
+        sets.push(rememberLocator(source, nodeLocator(child('spec'), lines)));
         return;
       }
       case 'List':
         if (!Array.isArray(value.items)) return fail('items: expected a list');
-        value.items.forEach((item, k) => collect(item, index, count, `items[${k}]`));
+        {
+          const items = child('items');
+          value.items.forEach((item, k) =>
+            collect(item, isCollection(items) ? items.get(k, true) : undefined, index, count, `items[${k}]`),
+          );
+        }
         return;
       case 'PolicyBundle':
         try {

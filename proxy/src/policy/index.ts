@@ -13,6 +13,7 @@ export type { PolicySetSource } from './policy-set.js';
 export { formatIssue, type PolicyIssue } from './issues.js';
 export { PolicyValidationError } from '../errors.js';
 export { parsePolicyDocuments } from './documents.js';
+export { locateIssues, type Locator, type SourcePosition } from './source-positions.js';
 export { validatePolicySets } from './validate.js';
 export {
   compilePolicyBundle,

@@ -4,6 +4,9 @@ export interface PolicyIssue {
   /** Field path inside the spec, e.g. `rules[3].match.urlRegex`; empty for the whole document. */
   path: string;
   message: string;
+  /** Where in the source text (1-based), when the issue came from text the parser kept positions for. */
+  line?: number;
+  column?: number;
 }
 
 export function formatIssue(issue: PolicyIssue): string {

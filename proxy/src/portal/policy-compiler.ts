@@ -4,7 +4,9 @@ import {
   loadCompiledPolicy,
   parsePolicyDocuments,
   PolicyValidationError,
+  locateIssues,
   type PolicyBundle,
+  type PolicySetSource,
 } from '../policy/index.js';
 import { PolicyRejectedError } from '../errors.js';
 export { PolicyRejectedError };
@@ -30,8 +32,9 @@ export interface PolicyCompiler {
   isBundle(value: unknown): boolean;
 }
 
-function rejected(err: unknown, origin: string): never {
-  if (err instanceof PolicyValidationError) throw new PolicyRejectedError(err.message, err.issues);
+function rejected(err: unknown, origin: string, sources: readonly PolicySetSource[] = []): never {
+  if (err instanceof PolicyValidationError)
+    throw new PolicyRejectedError(err.message, locateIssues(err.issues, sources));
   const message = err instanceof Error ? err.message : String(err);
   throw new PolicyRejectedError(`${origin}: ${message}`, [{ policySet: origin, path: '', message }]);
 }
@@ -41,12 +44,14 @@ export function createEngineCompiler(): PolicyCompiler {
   return {
     compileText(text, origin) {
       let bundle: PolicyBundle;
+      let sources: PolicySetSource[] = [];
       try {
-        bundle = compilePolicyBundle(parsePolicyDocuments(text, origin));
+        sources = parsePolicyDocuments(text, origin);
+        bundle = compilePolicyBundle(sources);
         // Loading builds the indexes and regexes a slave will build: refuse here what a slave would refuse.
         loadCompiledPolicy(bundle);
       } catch (err) {
-        rejected(err, origin);
+        rejected(err, origin, sources);
       }
       const sets = bundle.policySets;
       const count = (pick: (s: (typeof sets)[number]['spec']) => unknown[] | undefined) =>

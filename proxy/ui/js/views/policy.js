@@ -8,7 +8,6 @@ import { codeEditor } from '../code-editor.js';
 import { emptyState, errorBanner, h, loading, replace } from '../dom.js';
 import { confirmDialog } from '../confirm-dialog.js';
 import { fmtTime, shortHash } from '../format.js';
-import { locatePath } from '../yaml-locate.js';
 
 export const title = 'Policy';
 
@@ -343,8 +342,8 @@ function summaryText(summary) {
 }
 
 /**
- * The policy engine's issues, each with the set and path it names and, when the path can be
- * followed in the text, the line (marked in the gutter, one click away).
+ * The policy engine's issues, each with the set and path it names and, when the server could
+ * place it in the text, the line (marked in the gutter, one click away).
  * @param {unknown} err @param {ReturnType<typeof codeEditor>} editor
  */
 function issuesView(err, editor) {
@@ -356,11 +355,13 @@ function issuesView(err, editor) {
       ? /** @type {any} */ (err.body).issues
       : null;
   if (!issues || !issues.length) return errorBanner(err);
-  const text = editor.textarea.value;
-  const located = issues.map((/** @type {{ policySet?: string, path?: string, message: string }} */ i) => ({
-    ...i,
-    line: i.path ? locatePath(text, i.path, i.policySet) : null,
-  }));
+  // The server gives each issue the line (and column) the YAML parser saw its field at.
+  const located = issues.map(
+    (/** @type {{ policySet?: string, path?: string, message: string, line?: number }} */ i) => ({
+      ...i,
+      line: typeof i.line === 'number' ? i.line : null,
+    }),
+  );
   editor.markLines(located.flatMap((i) => (i.line ? [i.line] : [])));
   return h(
     'div',
