@@ -279,7 +279,9 @@ async function main(): Promise<number> {
       if (!opts.only.has(name) && !(name === 'slave-base' && opts.only.has('slave'))) continue;
       const nodeArgs = [...profArgs, ...(name === 'slave-base' ? opts.baselineNodeArgs : opts.nodeArgs)];
       const extraArgs = name === 'slave-w2' ? [...opts.slaveArgs, '--workers', '2'] : opts.slaveArgs;
-      const launch = { name, extraArgs, nodeArgs, withAuth: name === 'slave+auth' };
+      // Each worker loads the policy on its own: on a loaded machine a cluster takes longer to listen.
+      const listenTimeoutMs = name === 'slave-w2' ? 60_000 : undefined;
+      const launch = { name, extraArgs, nodeArgs, withAuth: name === 'slave+auth', listenTimeoutMs };
       const slave = await startSlave(group, slaveRoot, connectPorts, launch).catch((err: Error) => err);
       if (slave instanceof Error) rows.push({ name, error: slave.message });
       else proxies.push(slave);
@@ -554,6 +556,7 @@ function print(
       l !== undefined && l.errors === 0 && l.okPerSec >= 0.97 * offered;
     const parts: string[] = [];
     let met = true;
+    let compared = 0;
     for (const pct of opts.latencyRates) {
       const offered = (run.squidMax * pct) / 100;
       const a = slave.latency.get(pct);
@@ -564,9 +567,10 @@ function print(
       }
       const ratio = a!.p99Ms / b!.p99Ms;
       met &&= ratio <= 0.5;
+      compared++;
       parts.push(`${pct}%: ${ratio.toFixed(2)}x (${fmt(a!.p99Ms, 2)} vs ${fmt(b!.p99Ms, 2)} ms)`);
     }
-    out.push(`target open-loop slave p99 <= 1/2 squid: ${parts.join(', ')}  ${verdict(met)}`);
+    out.push(`target open-loop slave p99 <= 1/2 squid: ${parts.join(', ')}  ${compared ? verdict(met) : 'not judged'}`);
   }
   const w2 = by('slave-w2');
   if (w2?.wrk && slave?.wrk) {

@@ -39,6 +39,8 @@ export interface SlaveLaunch {
   nodeArgs?: string[];
   /** Require Basic authentication of one user from a users file (bcrypt, cost 10). */
   withAuth?: boolean;
+  /** How long the slave may take to listen (default 15 s). */
+  listenTimeoutMs?: number;
 }
 
 /** `launch` may be just the extra CLI arguments (bench/reports calls it so). */
@@ -84,7 +86,7 @@ export async function startSlave(
     const child = group.start(launch.name, process.execPath, args, { cwd: dir });
     const output = collectOutput(child);
     try {
-      await waitForPort(port, launch.name, child);
+      await waitForPort(port, launch.name, child, launch.listenTimeoutMs);
     } catch (err) {
       if (attempt < 3 && output().includes('EADDRINUSE')) continue;
       throw new Error(`${(err as Error).message}\n${output()}`);
