@@ -14,6 +14,7 @@ import {
 } from '../resources/index.js';
 
 export {
+  buildSecrets,
   generatedSecretNames,
   generateSecretValue,
   secretRefs,
@@ -39,12 +40,13 @@ let denyAll: PolicyBundle | undefined;
 /**
  * Every child of the cluster. `bundle` is the freshly compiled policy, or (when the engine refused
  * the PolicySets) the one in force: the caller leaves the ConfigMap out in that case. With no bundle
- * at all yet, the other children are built from the empty policy (deny everything).
+ * at all yet, the other children are built from the empty policy (deny everything). Without
+ * `secrets`, the generated Secrets are left out (`buildSecrets` makes them once the values are known).
  */
 export function buildChildren(
   ref: ClusterRef,
   bundle: PolicyBundle | undefined,
-  secrets: SecretValues,
+  secrets: SecretValues | undefined,
   portalPeers?: NetworkPolicyPeer[],
 ): KubeObject[] {
   denyAll ??= compilePolicyBundle([]);

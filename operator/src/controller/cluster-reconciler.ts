@@ -9,6 +9,7 @@ import { objectPath, RESOURCES, resourceOf } from '../kube/resources.js';
 import type { OperatorMetrics } from '../metrics.js';
 import {
   buildChildren,
+  buildSecrets,
   bundleInConfigMap,
   generatedSecretNames,
   generateSecretValue,
@@ -28,6 +29,8 @@ export const MANAGED_BY_SELECTOR = 'app.kubernetes.io/managed-by=safesquid-opera
 export const PODS_SELECTOR = 'app.kubernetes.io/name=safesquid';
 const INSTANCE = 'app.kubernetes.io/instance';
 const COMPONENT = 'app.kubernetes.io/component';
+/** Applied before the other children, which refer to them. */
+const FIRST_ROUND = new Set(['ServiceAccount', 'Role', 'ConfigMap', 'PersistentVolumeClaim']);
 
 export interface ClusterReconcilerDeps {
   client: KubeClient;
@@ -90,6 +93,13 @@ export class ClusterReconciler {
       spec,
     };
 
+    // The generated Secrets' values (a read from the API server on a cache miss), beside the first round.
+    const reading = this.secretValues(ref).then(
+      (values) => ({ values }),
+      (error: unknown) => ({ error }),
+    );
+    // Events are best effort (the recorder never throws): sent beside the work, awaited at the end.
+    const recorded: Promise<void>[] = [];
     const sets = selectPolicySets(this.d.caches.PolicySet.list(namespace), namespace, spec.policySelector);
     const compiled = this.d.compiler.compile(sets);
     let bundle: PolicyBundle | undefined;
@@ -99,24 +109,26 @@ export class ClusterReconciler {
         { issues: compiled.issues.slice(0, 10) },
         'PolicySets refused by the policy engine; the previous policy stays',
       );
-      await this.d.events.record(
-        ssc,
-        'Warning',
-        'PolicyRefused',
-        `the previous policy stays in force: ${compiled.message}`,
+      recorded.push(
+        this.d.events.record(
+          ssc,
+          'Warning',
+          'PolicyRefused',
+          `the previous policy stays in force: ${compiled.message}`,
+        ),
       );
     }
 
     const policyName = `${name}-policy`;
     const inForce = bundle ?? bundleInConfigMap(this.d.caches.ConfigMap.get(`${namespace}/${policyName}`));
-    const secretValues = await this.secretValues(ref);
-    let desired = buildChildren(ref, inForce, secretValues, this.d.portalPeers);
+    let desired = buildChildren(ref, inForce, undefined, this.d.portalPeers);
     // A refused policy never reaches the ConfigMap: the one in force stays as it is.
     if (!bundle) desired = desired.filter((c) => !(c.kind === 'ConfigMap' && c.metadata?.name === policyName));
     if (desired.some((c) => c.kind === 'HorizontalPodAutoscaler')) {
       for (const c of desired) if (c.kind === 'StatefulSet') delete (c.spec as Record<string, unknown>).replicas;
     }
 
+    let secretValues: SecretValues = {};
     const errors: string[] = [];
     const created: string[] = [];
     const updated: string[] = [];
@@ -138,16 +150,29 @@ export class ClusterReconciler {
         log.error({ kind, name: child.metadata!.name, err: message }, 'apply failed');
       }
     };
-    // RBAC in order (a RoleBinding needs its Role first), everything else at once.
-    const ordered = new Set(['ServiceAccount', 'Role', 'RoleBinding']);
-    for (const child of desired.filter((c) => ordered.has(c.kind!))) await applyOne(child);
-    await Promise.all(desired.filter((c) => !ordered.has(c.kind!)).map(applyOne));
+    // Two rounds of parallel applies, each child once: first what the others refer to (a RoleBinding
+    // needs its Role; pods their ServiceAccount, ConfigMap and claim), then the rest with the generated
+    // Secrets, whose values may have needed the read above (pods are made by controllers after their
+    // workload exists, and the kubelet waits for a Secret it mounts).
+    await Promise.all(desired.filter((c) => FIRST_ROUND.has(c.kind!)).map(applyOne));
+    const read = await reading;
+    if ('error' in read) {
+      await Promise.all(recorded);
+      throw read.error;
+    }
+    secretValues = read.values;
+    desired = [...buildSecrets(ref, secretValues), ...desired];
+    await Promise.all(desired.filter((c) => !FIRST_ROUND.has(c.kind!)).map(applyOne));
     // One Event per reconcile and outcome, not one per child: a new cluster is one story.
-    if (created.length) await this.d.events.record(ssc, 'Normal', 'Created', `created ${created.join(', ')}`);
+    if (created.length) recorded.push(this.d.events.record(ssc, 'Normal', 'Created', `created ${created.join(', ')}`));
     if (updated.length)
-      await this.d.events.record(ssc, 'Normal', 'Updated', `updated to match the spec: ${updated.join(', ')}`);
-    if (errors.length) await this.d.events.record(ssc, 'Warning', 'ApplyFailed', errors.join('; '));
-    await this.prune(ssc, desired, log);
+      recorded.push(this.d.events.record(ssc, 'Normal', 'Updated', `updated to match the spec: ${updated.join(', ')}`));
+    if (errors.length) recorded.push(this.d.events.record(ssc, 'Warning', 'ApplyFailed', errors.join('; ')));
+    try {
+      await this.prune(ssc, desired, log);
+    } finally {
+      await Promise.all(recorded);
+    }
 
     const status = await this.observe(ssc, spec, ref, secretValues, {
       policyRefused: compiled.ok ? undefined : compiled.message,
@@ -181,12 +206,15 @@ export class ClusterReconciler {
       return s?.data as Record<string, string> | undefined;
     };
     const values: SecretValues = {};
+    const [syncData, adminData] = await Promise.all([
+      names.syncToken ? read(names.syncToken) : undefined,
+      names.admin ? read(names.admin) : undefined,
+    ]);
     if (names.syncToken) {
-      const data = await read(names.syncToken);
-      values.syncToken = decode(data?.token) || issued?.syncToken || generateSecretValue();
+      values.syncToken = decode(syncData?.token) || issued?.syncToken || generateSecretValue();
     }
     if (names.admin) {
-      const data = await read(names.admin);
+      const data = adminData;
       values.adminPassword = decode(data?.password) || issued?.adminPassword || generateSecretValue();
       values.adminToken = decode(data?.token) || issued?.adminToken || generateSecretValue();
     }

@@ -9,6 +9,12 @@ const all = (spec = {}) =>
   });
 
 describe('buildClusterChildren', () => {
+  it('leaves the generated Secrets out when their values are not given', () => {
+    const kinds = buildClusterChildren({ cluster: clusterRef(), bundle: bundle() }).map((o) => o.kind);
+    expect(kinds).not.toContain('Secret');
+    expect(kinds).toHaveLength(all().length - 2);
+  });
+
   it('returns every child in apply order, named after the cluster', () => {
     expect(all().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'ServiceAccount/corp-master',

@@ -53,8 +53,11 @@ export interface ClusterChildrenInput {
   cluster: ClusterRef;
   /** The compiled bundle of the PolicySets it selects (the last good one if a PolicySet is refused). */
   bundle: PolicyBundle;
-  /** Values of the generated Secrets (generated once, then read back from the cluster). */
-  secrets: SecretValues;
+  /**
+   * Values of the generated Secrets (generated once, then read back from the cluster). Absent: the
+   * generated Secrets are left out, for a caller that builds them with `buildSecrets` once it knows them.
+   */
+  secrets?: SecretValues;
   /** Extra peers allowed to the master's portal port (e.g. the operator's pods). */
   portalPeers?: NetworkPolicyPeer[];
 }
@@ -65,7 +68,7 @@ export function buildClusterChildren(input: ClusterChildrenInput): KubernetesObj
   const optional = (o: KubernetesObject | undefined) => (o ? [o] : []);
   return [
     ...buildMasterRbac(cluster),
-    ...buildSecrets(cluster, input.secrets),
+    ...(input.secrets ? buildSecrets(cluster, input.secrets) : []),
     buildPolicyConfigMap(cluster, input.bundle),
     ...optional(buildMasterPvc(cluster)),
     buildMasterDeployment(cluster),
