@@ -9,6 +9,7 @@ import * as login from './views/login.js';
 import * as overview from './views/overview.js';
 import * as policy from './views/policy.js';
 import * as reports from './views/reports.js';
+import * as slave from './views/slave.js';
 import * as slaves from './views/slaves.js';
 
 /** @typedef {{ username: string }} Session */
@@ -19,7 +20,7 @@ import * as slaves from './views/slaves.js';
  */
 
 /** @type {Record<string, { title: string, render: (main: HTMLElement, ctx: ViewContext) => Promise<void> | void }>} */
-const views = { overview, policy, reports, slaves };
+const views = { overview, policy, reports, slaves, slave };
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));

@@ -36,7 +36,11 @@ export function slaveTable(slaves, ref) {
     return h(
       'tr',
       { 'data-slave': sl.name },
-      h('th', { scope: 'row' }, sl.name),
+      h(
+        'th',
+        { scope: 'row' },
+        h('a', { href: `#/slave?name=${encodeURIComponent(sl.name)}`, class: 'slave-link' }, sl.name),
+      ),
       h('td', null, stateBadge(sl.state)),
       h('td', { class: 'mono' }, sl.address || '—'),
       h(
