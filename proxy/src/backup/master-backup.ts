@@ -8,7 +8,7 @@
  * needs its volume. The parts are staged in the data directory (the one writable place in the
  * image), streamed as one archive (backup-archive.ts), and removed.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Request, Response } from 'express';
@@ -43,7 +43,11 @@ export class MasterBackup {
   /** One backup at a time: each holds a copy of every database on disk meanwhile. */
   private running = false;
 
-  constructor(private readonly o: MasterBackupOptions) {}
+  constructor(private readonly o: MasterBackupOptions) {
+    // Parts left behind by a master that died while streaming a backup.
+    for (const name of readdirSync(o.dataDir))
+      if (name.startsWith('.backup-')) rmSync(join(o.dataDir, name), { recursive: true, force: true });
+  }
 
   /** Express handler. */
   readonly handle = (req: Request, res: Response): void => {
@@ -51,6 +55,11 @@ export class MasterBackup {
   };
 
   private async serve(req: Request, res: Response): Promise<void> {
+    // A HEAD (a link checker, a probe) must not take a backup.
+    if (req.method === 'HEAD') {
+      res.status(200).type('application/gzip').end();
+      return;
+    }
     const final = req.query.final === 'true' || req.query.final === '1';
     if (final && this.o.reports?.kind === 'sqlite' && !this.o.reports.pauseIngest) {
       res.status(501).json({ error: 'this report store cannot pause for a final backup' });
