@@ -2,7 +2,7 @@
  * The master's live view of each slave's statistics and warning/error lines, from the slaves'
  * `POST /api/v1/slaves/<name>/stats`. In memory and bounded: per slave the latest post of each
  * of its processes (at most MAX_PROCESSES), HISTORY summed samples and MAX_LOGS log lines; at
- * most `maxSlaves` slaves (the least recently heard from goes first). About 100 KB per slave at
+ * most `maxSlaves` slaves (the least recently heard from goes first). About 300 KB per slave at
  * the worst (200 lines of ~1 KB); lost on a master restart, refilled by the next posts.
  */
 import express, { Router } from 'express';
