@@ -122,15 +122,14 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
       shuttingDown: o.shuttingDown ?? (() => false),
     }),
   );
+  const slaveStats = o.slaveStats ?? new SlaveStatsStore();
+  // A slave the registry forgets (DELETE, 204) leaves the statistics too.
+  api.delete('/slaves/:name', (req, res, next) => {
+    res.on('finish', () => res.statusCode === 204 && slaveStats.forget(req.params.name as string));
+    next();
+  });
   api.use(createSlaveRoutes({ hub: o.hub, registry: o.slaves, logger: o.logger, guards }));
-  api.use(
-    createSlaveStatsRoutes({
-      stats: o.slaveStats ?? new SlaveStatsStore(),
-      registry: o.slaves,
-      logger: o.logger,
-      guards,
-    }),
-  );
+  api.use(createSlaveStatsRoutes({ stats: slaveStats, registry: o.slaves, logger: o.logger, guards }));
   api.get('/cluster', guards.admin, (_req, res) => {
     const current = o.hub.current;
     res.json({
