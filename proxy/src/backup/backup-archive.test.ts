@@ -11,16 +11,17 @@ import {
   BackupFileError,
   readBackupArchive,
   writeBackupArchive,
+  type BackupManifest,
 } from './backup-archive.js';
 
-const manifest = {
+const manifest: Omit<BackupManifest, 'files'> = {
   format: BACKUP_FORMAT,
   version: BACKUP_VERSION,
   createdAt: '2026-12-02T08:00:00.000Z',
-  master: { version: '0.1.0', mode: 'standalone' as const },
+  master: { version: '0.1.0', mode: 'standalone' },
   policy: { versions: 2, latestVersion: 2, latestHash: 'sha256:ab' },
   slaves: { count: 0 },
-  reports: { store: 'postgres' as const },
+  reports: { store: 'postgres' },
 };
 
 let dir: string;

@@ -145,6 +145,8 @@ export async function runBackup(argv: string[]): Promise<number> {
     try {
       base = new URL(values.master);
       if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
+      // A portal behind a path prefix (an Ingress at /safesquid/) keeps it: API paths are relative to it.
+      if (!base.pathname.endsWith('/')) base.pathname += '/';
     } catch {
       throw new UsageError(`--master must be an http:// or https:// URL, got "${values.master}"`);
     }
@@ -178,7 +180,7 @@ export async function runBackup(argv: string[]): Promise<number> {
       headers.authorization = `Bearer ${readSecret(values['admin-token-file'], '--admin-token-file')}`;
     } else {
       const password = readSecret(values['admin-password-file'] as string, '--admin-password-file');
-      const login = await request(new URL('/api/v1/session', base), {
+      const login = await request(new URL('api/v1/session', base), {
         method: 'POST',
         dispatcher,
         headers: { 'content-type': 'application/json' },
@@ -193,7 +195,7 @@ export async function runBackup(argv: string[]): Promise<number> {
       const cookie = (Array.isArray(setCookie) ? setCookie : [setCookie ?? '']).map((c) => c.split(';')[0]).join('; ');
       headers.cookie = cookie;
     }
-    const url = new URL('/api/v1/backup', base);
+    const url = new URL('api/v1/backup', base);
     if (values.final) url.searchParams.set('final', 'true');
     const res = await request(url, { dispatcher, headers });
     if (res.statusCode !== 200) throw new Error(`the master answered ${res.statusCode}: ${await errorText(res)}`);
