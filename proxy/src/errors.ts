@@ -3,6 +3,7 @@
  * carry `UND_ERR_*`). Callers branch on `code` or `instanceof`; API answers and logs carry the
  * code, so scripts need not parse messages; the message is for people and may be reworded.
  */
+import type { ErrorDetails } from './net/error-body.js';
 import { formatIssue, type PolicyIssue } from './policy/issues.js';
 
 export abstract class SafeSquidError extends Error {
@@ -102,6 +103,19 @@ export class BatchValidationError extends SafeSquidError {
     message: string,
     readonly field: string,
     readonly index?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A request the master refuses with `status` (a report batch too large, of the wrong type, ...). */
+export class HttpRefusal extends SafeSquidError {
+  readonly code = 'SS_REQUEST_REFUSED';
+
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
   }

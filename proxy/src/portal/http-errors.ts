@@ -1,14 +1,12 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { PolicyRejectedError } from './policy-compiler.js';
+import { PolicyRejectedError, SafeSquidError } from '../errors.js';
+import { sendError } from '../net/error-body.js';
 
-/** Every portal error has the same shape: `{ error: "<human sentence>", issues?: [...] }`. */
-export function sendError(res: Response, status: number, error: string, issues?: unknown[]): void {
-  res.status(status).json(issues ? { error, issues } : { error });
-}
+export { sendError };
 
 export function sendPolicyRejected(res: Response, err: PolicyRejectedError): void {
-  res.status(422).json({ ok: false, error: err.message, issues: err.issues });
+  res.status(422).json({ ok: false, error: err.message, code: err.code, issues: err.issues });
 }
 
 /** Body-parser failures become 400/413 with a reason; anything else is a logged 500. */
@@ -24,7 +22,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return sendError(res, 413, `request body larger than the limit of ${e.limit} bytes`);
     if (e.type === 'entity.parse.failed') return sendError(res, 400, `request body is not valid JSON: ${e.message}`);
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
-      return sendError(res, e.status, e.message ?? 'bad request');
+      return sendError(
+        res,
+        e.status,
+        e.message ?? 'bad request',
+        err instanceof SafeSquidError ? { code: err.code } : {},
+      );
     logger.error({ err, method: req.method, path: req.originalUrl }, 'portal request failed');
     sendError(res, 500, `internal error: ${e.message ?? String(err)}`);
   };

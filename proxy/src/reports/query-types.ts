@@ -138,14 +138,8 @@ export interface IngestResponse extends IngestResult {
 }
 
 /** Body of every 4xx/5xx answer of the reports API. */
-export interface ReportsError {
-  error: string;
-  /** The query parameter or record field at fault, when there is one. */
-  parameter?: string;
-  field?: string;
-  /** Index of the first bad record of a batch. */
-  index?: number;
-}
+/** What the report API answers on an error (the master's one error shape). */
+export type { ErrorBody as ReportsError } from '../net/error-body.js';
 
 /** The wire shape of a batch (gzip JSON): slaves send it, the master validates it. */
 export interface ReportBatch {

@@ -114,6 +114,7 @@ describe('POST /batches', () => {
     });
     expect(r.status).toBe(400);
     expect(await body(r)).toEqual({
+      code: 'SS_BATCH_INVALID',
       error: 'records[2].status: expected an integer, got "ok"',
       field: 'status',
       index: 2,

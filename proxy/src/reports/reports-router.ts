@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { HttpRefusal } from '../errors.js';
+import { sendError } from '../net/error-body.js';
 import { BatchValidationError, validateBatch } from './batch-validation.js';
 import { isoTime, toCsv, type CsvColumn } from './csv.js';
 import {
@@ -24,7 +26,6 @@ import type {
   CategoryRow,
   IngestResponse,
   PerSlaveRow,
-  ReportsError,
   StoredRecord,
   SummaryResult,
   TimelineRow,
@@ -56,23 +57,12 @@ export interface ReportsRouterOptions {
   maxRecords?: number;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: ReportsError,
-  ) {
-    super(body.error);
-  }
-}
-
 function readBody(req: Request, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       reject(
-        new HttpError(413, {
-          error: `batch of ${declared} bytes is over the limit of ${limit} bytes; send smaller batches`,
-        }),
+        new HttpRefusal(413, `batch of ${declared} bytes is over the limit of ${limit} bytes; send smaller batches`),
       );
       return;
     }
@@ -82,7 +72,7 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
       size += c.length;
       if (size > limit) {
         req.off('data', onData);
-        reject(new HttpError(413, { error: `batch is over the limit of ${limit} bytes; send smaller batches` }));
+        reject(new HttpRefusal(413, `batch is over the limit of ${limit} bytes; send smaller batches`));
         return;
       }
       chunks.push(c);
@@ -123,12 +113,6 @@ class OnePerTurn {
   }
 }
 
-function sendError(res: Response, status: number, body: ReportsError): void {
-  // Unread request bodies (413) would otherwise keep the connection busy: close it.
-  if (status === 413) res.setHeader('Connection', 'close');
-  res.status(status).json(body);
-}
-
 /** The reports API: batch ingestion (POST /batches) and the report queries. */
 export class ReportsRouter {
   readonly router = express.Router();
@@ -157,11 +141,11 @@ export class ReportsRouter {
     try {
       const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
       if (type !== 'application/json') {
-        throw new HttpError(415, { error: `Content-Type must be application/json, got "${type || '(none)'}"` });
+        throw new HttpRefusal(415, `Content-Type must be application/json, got "${type || '(none)'}"`);
       }
       const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
       if (encoding !== 'gzip' && encoding !== 'identity') {
-        throw new HttpError(415, { error: `Content-Encoding must be gzip or identity, got "${encoding}"` });
+        throw new HttpRefusal(415, `Content-Encoding must be gzip or identity, got "${encoding}"`);
       }
       const raw = await readBody(req, this.maxBatchBytes);
       let body = raw;
@@ -174,16 +158,12 @@ export class ReportsRouter {
               : await gunzipAsync(raw, { maxOutputLength: this.maxDecompressed, chunkSize: GUNZIP_CHUNK_BYTES });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-            throw new HttpError(413, {
-              error: `batch inflates beyond ${this.maxDecompressed} bytes; send smaller batches`,
-            });
+            throw new HttpRefusal(413, `batch inflates beyond ${this.maxDecompressed} bytes; send smaller batches`);
           }
-          throw new HttpError(400, { error: `body is not valid gzip: ${(err as Error).message}` });
+          throw new HttpRefusal(400, `body is not valid gzip: ${(err as Error).message}`);
         }
       } else if (body.length > this.maxDecompressed) {
-        throw new HttpError(413, {
-          error: `batch of ${body.length} bytes is over the limit of ${this.maxDecompressed} bytes`,
-        });
+        throw new HttpRefusal(413, `batch of ${body.length} bytes is over the limit of ${this.maxDecompressed} bytes`);
       }
       const json = body;
       const batch = await this.decodeTurns.run(() => {
@@ -191,7 +171,7 @@ export class ReportsRouter {
         try {
           parsed = JSON.parse(json.toString('utf8'));
         } catch (err) {
-          throw new HttpError(400, { error: `body is not valid JSON: ${(err as Error).message}` });
+          throw new HttpRefusal(400, `body is not valid JSON: ${(err as Error).message}`);
         }
         return validateBatch(parsed, slaveHeader, this.maxRecords);
       });
@@ -199,9 +179,9 @@ export class ReportsRouter {
       try {
         result = await this.store.ingestBatch(batch.batchId, batch.slave, batch.records);
       } catch (err) {
-        if (err instanceof IngestPausedError) throw new HttpError(503, { error: `${err.message}; retry later` });
+        if (err instanceof IngestPausedError) throw new HttpRefusal(503, `${err.message}; retry later`);
         this.logger.error({ err, batchId: batch.batchId, slave: batch.slave }, 'report store failed to ingest a batch');
-        throw new HttpError(503, { error: `report store unavailable: ${(err as Error).message}; retry later` });
+        throw new HttpRefusal(503, `report store unavailable: ${(err as Error).message}; retry later`);
       }
       this.metrics.batches.inc({ result: result.duplicate ? 'duplicate' : 'inserted' });
       this.metrics.ingestedRecords.inc(result.inserted);
@@ -216,19 +196,19 @@ export class ReportsRouter {
       if (err instanceof BatchValidationError) {
         this.metrics.batches.inc({ result: 'invalid' });
         this.logger.warn({ slave: slaveHeader, err: err.message }, 'report batch refused');
-        sendError(res, 400, {
-          error: err.message,
+        sendError(res, 400, err.message, {
+          code: err.code,
           field: err.field,
           ...(err.index === undefined ? {} : { index: err.index }),
         });
-      } else if (err instanceof HttpError) {
+      } else if (err instanceof HttpRefusal) {
         this.metrics.batches.inc({ result: err.status === 503 ? 'store_error' : 'invalid' });
         if (err.status !== 503)
           this.logger.warn({ slave: slaveHeader, status: err.status, err: err.message }, 'report batch refused');
-        sendError(res, err.status, err.body);
+        sendError(res, err.status, err.message, err.details);
       } else {
         this.logger.error({ err, slave: slaveHeader }, 'report batch failed');
-        sendError(res, 500, { error: 'internal error while ingesting the batch' });
+        sendError(res, 500, 'internal error while ingesting the batch');
       }
     } finally {
       this.metrics.ingestSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -256,12 +236,12 @@ export class ReportsRouter {
         }
       } catch (err) {
         if (err instanceof QueryParamError) {
-          sendError(res, 400, { error: err.message, parameter: err.parameter });
+          sendError(res, 400, err.message, { code: err.code, parameter: err.parameter });
         } else if (err instanceof RangeError && /^cursor/.test(err.message)) {
-          sendError(res, 400, { error: err.message, parameter: 'cursor' });
+          sendError(res, 400, err.message, { parameter: 'cursor' });
         } else {
           this.logger.error({ err, path, query: q }, 'report query failed');
-          sendError(res, 500, { error: `report ${path} failed: ${(err as Error).message}` });
+          sendError(res, 500, `report ${path} failed: ${(err as Error).message}`);
         }
       }
     });
