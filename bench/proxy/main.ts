@@ -648,6 +648,8 @@ function print(
     );
   }
   for (const r of rows) {
+    for (const [pct, l] of r.latency ?? [])
+      if (l.firstError) out.push(`${r.name} open loop at ${pct}%: ${l.errors} errors, first: ${l.firstError}`);
     if (r.tunnels?.failures) out.push(`${r.name} tunnel failures: ${r.tunnels.failures}`);
     if (r.error) out.push(`${r.name}: not measured: ${r.error}`);
   }

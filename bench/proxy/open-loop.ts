@@ -24,6 +24,8 @@ export interface OpenLoopResult {
   p999Ms: number;
   maxMs: number;
   errors: number;
+  /** The first error vegeta saw, when there were any. */
+  firstError?: string;
 }
 
 export interface OpenLoopLoad {
@@ -84,5 +86,6 @@ export async function runOpenLoop(
   const m = /^OPENLOOP (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/m.exec(out);
   if (!m) throw new Error(`the open-loop generator printed no result line:\n${out}`);
   const [requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors] = m.slice(1).map(Number);
-  return { requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors };
+  const firstError = /^open-loop: first error: (.*)$/m.exec(out)?.[1];
+  return { requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors, firstError };
 }
