@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,4 +109,14 @@ it('the manifest is a file an administrator can read', async () => {
   const m = JSON.parse(execFileSync('tar', ['-xzOf', file, 'manifest.json']).toString());
   expect(m).toMatchObject({ format: 'safesquid-backup', version: 1, policy: { versions: 2 } });
   expect(readFileSync(file).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+});
+
+it('gives up, rather than waiting forever, when the reader goes away mid-stream', async () => {
+  const path = join(dir, 'big');
+  writeFileSync(path, randomBytes(4 * 1024 * 1024)); // incompressible: more than any stream buffers
+  const out = new PassThrough({ highWaterMark: 1024 }); // never read, like a client that stopped reading
+  setTimeout(() => out.destroy(), 100);
+  await expect(writeBackupArchive(out, manifest, { 'policy.db': path })).rejects.toThrow(
+    /the connection closed before the whole backup was sent/,
+  );
 });

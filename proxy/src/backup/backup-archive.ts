@@ -56,7 +56,19 @@ export async function writeBackupArchive(
   for (const [name, path] of entries) full.files[name] = await digest(path);
   const gzip = createGzip({ level: 6 });
   gzip.pipe(out);
-  const now = new Date(manifest.createdAt);
+  // A client that goes away mid-stream would otherwise leave us waiting for a 'drain' forever.
+  const onClose = () => gzip.destroy(new Error('the connection closed before the whole backup was sent'));
+  out.once('close', onClose);
+  try {
+    await writeEntries(gzip, full, entries);
+  } finally {
+    out.off('close', onClose);
+  }
+  return full;
+}
+
+async function writeEntries(gzip: Writable, full: BackupManifest, entries: [BackupFileName, string][]): Promise<void> {
+  const now = new Date(full.createdAt);
   const json = Buffer.from(JSON.stringify(full, null, 2) + '\n');
   await writeChunk(
     gzip,
@@ -71,7 +83,6 @@ export async function writeBackupArchive(
   }
   gzip.end(tarEnd());
   await finished(gzip);
-  return full;
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
