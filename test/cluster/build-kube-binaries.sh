@@ -6,10 +6,11 @@
 #   kwok (simulates nodes so pods get scheduled and report Running/Ready)
 #   helm (the chart tests; go install of a pinned release)
 #   metrics-server (the real node's metrics API, for the HPA; go install of a pinned release)
-#   prometheus-k8s-sd (Prometheus with kubernetes_sd_configs, module in prometheus-build/; Debian's
-#     prometheus is built without it)
+#   prometheus-k8s-sd (Prometheus with kubernetes_sd_configs and no other cloud discovery, module in
+#     prometheus-build/; Debian's prometheus is built without it)
 # A second run with every binary present does nothing; FORCE=1 rebuilds.
-# Writes build.json beside bin/ (seconds per step, binary sizes) for bench/cluster.
+# Writes build.json beside bin/ (seconds per step, wall and CPU seconds per binary, binary sizes) for
+# bench/cluster.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -45,10 +46,19 @@ nice_cmd=(nice -n "${BUILD_NICE:-10}")
 export GOFLAGS="${GOFLAGS:-} -trimpath -buildvcs=false"
 ldflags='-s -w'
 # COLD=1 measures a cold build: a fresh, temporary Go build cache (modules stay downloaded).
-if [[ "${COLD:-}" == 1 ]]; then
+# COLD=all as on a fresh machine: the module cache too (every module and the Go toolchain through
+# the module proxy).
+if [[ "${COLD:-}" == 1 || "${COLD:-}" == all ]]; then
   GOCACHE="$(mktemp -d)"
   export GOCACHE
-  trap 'rm -rf "$GOCACHE"' EXIT
+  cold_dirs=("$GOCACHE")
+  if [[ "$COLD" == all ]]; then
+    GOMODCACHE="$(mktemp -d)"
+    export GOMODCACHE
+    cold_dirs+=("$GOMODCACHE")
+  fi
+  # The module cache is read-only on disk.
+  trap 'chmod -R u+w "${cold_dirs[@]}" 2>/dev/null; rm -rf "${cold_dirs[@]}"' EXIT
 fi
 # What `make` in the kubernetes repo stamps in (less the commit, which the module proxy does not
 # carry); without it the binaries report v0.0.0-master and clients warn about version skew.
@@ -62,6 +72,31 @@ now() { date +%s.%N; }
 # Only what is missing is built (FORCE=1: everything), so adding a binary to the list builds just that one.
 have() { [[ -x "$bin/$1" && "${FORCE:-}" != 1 ]]; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# Seconds per binary built in this run, wall and CPU (user + system of the go processes: less
+# dependent on what else the machine runs), for build.json; the steps run in subshells.
+per_binary="$(mktemp)"
+per_binary_cpu="$(mktemp)"
+times_file="$(mktemp)"
+# Sets cpu_total: user + system seconds of this shell's finished children. `times` runs in this shell
+# (in a pipe or $(...) it would report a fresh subshell's children); its second line is theirs.
+cpu_now() {
+  times >"$times_file"
+  cpu_total=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.1f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$times_file")
+}
+timed() {
+  local name=$1 start cpu0 wall cpu
+  shift
+  start=$(now)
+  cpu_now
+  cpu0=$cpu_total
+  "$@"
+  wall=$(elapsed "$start" "$(now)")
+  cpu_now
+  cpu=$(elapsed "$cpu0" "$cpu_total")
+  echo "\"$name\": $wall" >>"$per_binary"
+  echo "\"$name\": $cpu" >>"$per_binary_cpu"
+  echo "built $name in $wall s, $cpu s CPU (load $(cut -d' ' -f1-3 /proc/loadavg))"
+}
 
 t0=$(now)
 (
@@ -70,7 +105,7 @@ t0=$(now)
   for c in "${kube_cmds[@]}"; do
     have "$c" && continue
     echo "building $c $KUBE_VERSION with $GO_TOOLCHAIN ..."
-    "${nice_cmd[@]}" go build -ldflags="$kube_ldflags" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c"
+    timed "$c" "${nice_cmd[@]}" go build -ldflags="$kube_ldflags" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c"
     mv "$bin/$c.tmp" "$bin/$c"
   done
 )
@@ -78,7 +113,7 @@ t1=$(now)
 have etcd || (
   echo "building etcd $ETCD_VERSION with $GO_TOOLCHAIN ..."
   cd "$here/etcd-build"
-  GOTOOLCHAIN="$GO_TOOLCHAIN" "${nice_cmd[@]}" go build -ldflags="$ldflags" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
+  GOTOOLCHAIN="$GO_TOOLCHAIN" timed etcd "${nice_cmd[@]}" go build -ldflags="$ldflags" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$bin/etcd.tmp" "$bin/etcd"
 )
 te=$(now)
@@ -86,30 +121,45 @@ have kwok || (
   echo "building kwok $KWOK_VERSION with $KWOK_TOOLCHAIN ..."
   # go install with an @version uses kwok's own go.mod and go.sum, checked against the checksum database.
   cd "$cache"
-  GOTOOLCHAIN="$KWOK_TOOLCHAIN" GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  GOTOOLCHAIN="$KWOK_TOOLCHAIN" GOBIN="$bin" timed kwok "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 )
 t2=$(now)
 have helm || (
   echo "building helm $HELM_VERSION ..."
   cd "$cache"
-  GOTOOLCHAIN=local GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  GOTOOLCHAIN=local GOBIN="$bin" timed helm "${nice_cmd[@]}" go install -ldflags="$ldflags -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 )
 t3=$(now)
 have metrics-server || (
   echo "building metrics-server $METRICS_SERVER_VERSION ..."
   cd "$cache"
   # Its go.mod declares a newer Go than Kubernetes 1.32's: the installed Go builds it.
-  GOTOOLCHAIN=local GOBIN="$bin" "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  GOTOOLCHAIN=local GOBIN="$bin" timed metrics-server "${nice_cmd[@]}" go install -ldflags="$ldflags" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
 )
 t4=$(now)
 have prometheus-k8s-sd || (
   echo "building prometheus $PROMETHEUS_VERSION (kubernetes_sd_configs) with $GO_TOOLCHAIN ..."
   cd "$here/prometheus-build"
-  # 2.54 has no build tags to leave out the other service discoveries: all of them are built in.
+  export GOTOOLCHAIN="$GO_TOOLCHAIN"
+  # Only the Kubernetes service discovery: a copy of the Prometheus module whose plugins/plugins.go
+  # (all 23 discoveries) is replaced by prometheus-build/plugins/plugins.go, built through a
+  # `replace` in a copy of go.mod (-modfile). A fixed place under the cache keeps Go's build cache
+  # valid for a FORCE=1 rebuild.
+  dir="$(go mod download -json github.com/prometheus/prometheus | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -f "$dir/plugins/plugins.go" ]] || { echo "prometheus module not found in the module cache (got '$dir')" >&2; exit 1; }
+  work="$cache/prometheus-k8s-sd-src"
+  rm -rf "$work"
+  mkdir -p "$work"
+  cp -R "$dir" "$work/prometheus"
+  chmod -R u+w "$work/prometheus"
+  cp plugins/plugins.go "$work/prometheus/plugins/plugins.go"
+  cp go.mod go.sum "$work/"
+  go mod edit -modfile="$work/go.mod" -replace "github.com/prometheus/prometheus=$work/prometheus"
   v=${PROMETHEUS_VERSION#v}
-  GOTOOLCHAIN="$GO_TOOLCHAIN" "${nice_cmd[@]}" go build -o "$bin/prometheus-k8s-sd.tmp" \
+  timed prometheus-k8s-sd "${nice_cmd[@]}" go build -modfile="$work/go.mod" -o "$bin/prometheus-k8s-sd.tmp" \
     -ldflags="$ldflags -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=HEAD" \
     github.com/prometheus/prometheus/cmd/prometheus
+  rm -rf "$work"
   mv "$bin/prometheus-k8s-sd.tmp" "$bin/prometheus-k8s-sd"
 )
 t5=$(now)
@@ -134,12 +184,16 @@ cat >"$cache/build.json" <<EOF
   "prometheusVersion": "$PROMETHEUS_VERSION",
   "prometheusBuildSeconds": $(elapsed "$t4" "$t5"),
   "totalSeconds": $(elapsed "$t0" "$t5"),
-  "goBuildCache": "$([[ "${COLD:-}" == 1 ]] && echo cold || echo reused)",
+  "secondsPerBinary": { $(paste -sd, "$per_binary" | sed 's/,/, /g') },
+  "cpuSecondsPerBinary": { $(paste -sd, "$per_binary_cpu" | sed 's/,/, /g') },
+  "goBuildCache": "$([[ "${COLD:-}" == 1 || "${COLD:-}" == all ]] && echo cold || echo reused)",
+  "goModuleCache": "$([[ "${COLD:-}" == all ]] && echo cold || echo reused)",
   "cpus": $(nproc),
   "loadAverageAtEnd": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "binaryBytes": { ${sizes%, } },
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 EOF
+rm -f "$per_binary" "$per_binary_cpu" "$times_file"
 cat "$cache/build.json"
 du -sh "$bin"
