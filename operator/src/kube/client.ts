@@ -74,6 +74,7 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const WATCH_IDLE_MS = 7 * 60_000;
 /** Requests in flight at once (watches not counted): 8 reconciles of ~11 parallel applies fit in 2-3 rounds. */
 const REQUEST_SOCKETS = 32;
+const LEASES_API = '/apis/coordination.k8s.io/';
 
 function queryString(q: RequestParams['query']): string {
   if (!q) return '';
@@ -95,6 +96,8 @@ export class KubeClient {
   private readonly agent: Agent | HttpAgent;
   /** Watches hold their connection for minutes: on a pool of their own they never take the sockets requests need. */
   private readonly watchAgent: Agent | HttpAgent;
+  /** Leases (leader election) never queue behind a burst of applies: a late renewal loses leadership. */
+  private readonly leaseAgent: Agent | HttpAgent;
   private observers: RequestObserver[] = [];
 
   constructor(readonly connection: KubeConnection) {
@@ -107,6 +110,7 @@ export class KubeClient {
         : new HttpAgent({ keepAlive: true, maxSockets });
     this.agent = agent(REQUEST_SOCKETS);
     this.watchAgent = agent(Infinity);
+    this.leaseAgent = agent(2);
   }
 
   /** Sockets open to the API server now: [requests in flight or idle, watches]. */
@@ -157,7 +161,13 @@ export class KubeClient {
       headers['content-type'] = p.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
-    const opts = await this.options(method, full, headers, p.timeoutMs ?? 30_000);
+    const opts = await this.options(
+      method,
+      full,
+      headers,
+      p.timeoutMs ?? 30_000,
+      path.startsWith(LEASES_API) ? this.leaseAgent : this.agent,
+    );
     if (WRITE_METHODS.has(method) && !p.query?.dryRun) this.counts.writes++;
     else this.counts.reads++;
     return new Promise<T>((resolve, reject) => {
@@ -272,5 +282,6 @@ export class KubeClient {
   close(): void {
     this.agent.destroy();
     this.watchAgent.destroy();
+    this.leaseAgent.destroy();
   }
 }
