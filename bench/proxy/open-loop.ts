@@ -7,12 +7,13 @@
  * The generator is built with `go build` into a cache outside the repository, named by a hash of its
  * sources, so a checkout never carries a binary and a changed source is rebuilt once.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runToEnd } from './processes.js';
 
 export interface OpenLoopResult {
   requests: number;
@@ -70,19 +71,7 @@ export async function runOpenLoop(
   const args = ['-url', url, '-rate', String(load.rate), '-duration', `${load.durationS}s`, '-timeout', '5s'];
   if (proxyPort !== undefined) args.push('-proxy', `http://127.0.0.1:${proxyPort}`);
   const [cmd, argv] = load.cpus === undefined ? [bin, args] : ['taskset', ['-c', load.cpus, bin, ...args]];
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.stderr.on('data', (d) => (text += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (load.durationS + 30) * 1000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(text);
-      else reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}: ${text}`));
-    });
-  });
+  const out = await runToEnd(cmd, argv, (load.durationS + 30) * 1000);
   const m = /^OPENLOOP (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/m.exec(out);
   if (!m) throw new Error(`the open-loop generator printed no result line:\n${out}`);
   const [requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors] = m.slice(1).map(Number);

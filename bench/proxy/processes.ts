@@ -164,3 +164,20 @@ export function collectOutput(child: ChildProcess, limit = 64 * 1024): () => str
   child.stderr?.on('data', add);
   return () => out;
 }
+
+/** Runs a load generator to its end; its stdout and stderr together, or an error naming the command. */
+export function runToEnd(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout!.on('data', (d) => (text += d));
+    child.stderr!.on('data', (d) => (text += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(text);
+      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${text}`));
+    });
+  });
+}

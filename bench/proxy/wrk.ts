@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runToEnd } from './processes.js';
 
 export interface WrkResult {
   requests: number;
@@ -62,19 +62,7 @@ export async function runWrk(
     script,
     target,
   ];
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.stderr.on('data', (d) => (text += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (load.durationS + 30) * 1000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(text);
-      else reject(new Error(`wrk ${args.join(' ')} exited with ${code}: ${text}`));
-    });
-  });
+  const out = await runToEnd('wrk', args, (load.durationS + 30) * 1000);
   const m = /^WRK (\d+) (\d+) (\d+) (\d+) (\d+)$/m.exec(out);
   if (!m) throw new Error(`wrk printed no result line:\n${out}`);
   const [requests, durationUs, p50Us, p99Us, errors] = m.slice(1).map(Number);
