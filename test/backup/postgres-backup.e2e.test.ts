@@ -99,7 +99,8 @@ it('pg_dump under traffic, pg_restore into a fresh database: same records, batch
     await run(join(PG_BIN, 'pg_dump'), ['--format=custom', '--file', dump, '--dbname', source]);
     const after = await recordsAt(m1);
 
-    // The master's own backup says where the reports are, and holds none of them.
+    // The master's own backup says where the reports are, and holds none of them. --final: this
+    // master then takes no more batches (the slave keeps them), as before a handover.
     const backup = join(secrets.dir, 'master.tar.gz');
     const b = await run(process.execPath, [
       CLI,
@@ -112,10 +113,20 @@ it('pg_dump under traffic, pg_restore into a fresh database: same records, batch
       '--to',
       backup,
       '--json',
+      '--final',
     ]);
     const manifest = JSON.parse(b.stdout).manifest;
     expect(manifest.reports).toEqual({ store: 'postgres' });
     expect(Object.keys(manifest.files)).not.toContain('reports.db');
+    const late = await request(`${m1.url}/api/v1/reports/batches`, {
+      method: 'POST',
+      token: secrets.clusterToken,
+      type: 'application/json',
+      headers: { 'x-safesquid-slave': 'pg1' },
+      body: JSON.stringify({ batchId: 'after-the-final-backup', slave: 'pg1', records: [] }),
+    });
+    expect(late.status).toBe(503);
+    expect(late.json.error).toMatch(/took its final backup and takes no more reports.*retry later/);
 
     const target = await server.createDatabase('reports_restored');
     await run(join(PG_BIN, 'pg_restore'), ['--no-owner', '--exit-on-error', '--dbname', target, dump]);

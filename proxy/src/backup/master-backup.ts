@@ -61,7 +61,7 @@ export class MasterBackup {
       return;
     }
     const final = req.query.final === 'true' || req.query.final === '1';
-    if (final && this.o.reports?.kind === 'sqlite' && !this.o.reports.pauseIngest) {
+    if (final && this.o.reports && !this.o.reports.pauseIngest) {
       res.status(501).json({ error: 'this report store cannot pause for a final backup' });
       return;
     }

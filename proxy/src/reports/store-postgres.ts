@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { AccessRecord } from './access-record.js';
-import type { ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
+import type { IngestResult, ReportFilter, SearchQuery, TimelineBucket, TopQuery } from './query-types.js';
 import {
   blockedSql,
   categoriesSql,
@@ -35,7 +35,7 @@ import {
   toTopSite,
   toTopUser,
 } from './store-rows.js';
-import { DEFAULT_PURGE_CHUNK, type ReportStore } from './store.js';
+import { DEFAULT_PURGE_CHUNK, IngestPausedError, type ReportStore } from './store.js';
 import { joinElements, recordElements, rollupArrays } from './pg-array-literal.js';
 import { SCHEMA_POSTGRES } from './schema.js';
 
@@ -135,40 +135,56 @@ export async function openPostgresReportStore(url: string): Promise<ReportStore>
   const policyIdOf = (r: AccessRecord): number | null =>
     r.policyHash === undefined ? null : (policyIds.get(r.policyHash) ?? null);
 
+  /** Why batches are refused, once pauseIngest was called; and the ingests still running. */
+  let paused: string | undefined;
+  const ingesting = new Set<Promise<IngestResult>>();
+
+  async function ingest(batchId: string, slave: string, records: readonly AccessRecord[]): Promise<IngestResult> {
+    // Built before the transaction, in slices with a turn of the event loop between them: the
+    // array literals of 10 000 records take 10-40 ms, which would hold every other request.
+    await learnPolicyIds(records);
+    const slices: string[][] = [];
+    for (let i = 0; i < records.length; i += ARRAY_SLICE_RECORDS) {
+      if (i > 0) await nextTurn();
+      slices.push(recordElements(records, i, Math.min(i + ARRAY_SLICE_RECORDS, records.length), policyIdOf));
+    }
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const b = await client.query(
+        'INSERT INTO batches (id, slave, received_at, records) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING',
+        [batchId, slave, Date.now(), records.length],
+      );
+      if (b.rowCount === 0) {
+        await client.query('ROLLBACK');
+        return { inserted: 0, duplicate: true };
+      }
+      if (records.length > 0) {
+        await client.query(INSERT_RECORDS, joinElements(slices));
+        await client.query(UPSERT_ROLLUP, rollupArrays(rollupRows(records)));
+      }
+      await client.query('COMMIT');
+      return { inserted: records.length, duplicate: false };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   return {
     kind: 'postgres',
-    async ingestBatch(batchId, slave, records) {
-      // Built before the transaction, in slices with a turn of the event loop between them: the
-      // array literals of 10 000 records take 10-40 ms, which would hold every other request.
-      await learnPolicyIds(records);
-      const slices: string[][] = [];
-      for (let i = 0; i < records.length; i += ARRAY_SLICE_RECORDS) {
-        if (i > 0) await nextTurn();
-        slices.push(recordElements(records, i, Math.min(i + ARRAY_SLICE_RECORDS, records.length), policyIdOf));
-      }
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const b = await client.query(
-          'INSERT INTO batches (id, slave, received_at, records) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING',
-          [batchId, slave, Date.now(), records.length],
-        );
-        if (b.rowCount === 0) {
-          await client.query('ROLLBACK');
-          return { inserted: 0, duplicate: true };
-        }
-        if (records.length > 0) {
-          await client.query(INSERT_RECORDS, joinElements(slices));
-          await client.query(UPSERT_ROLLUP, rollupArrays(rollupRows(records)));
-        }
-        await client.query('COMMIT');
-        return { inserted: records.length, duplicate: false };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+    ingestBatch(batchId, slave, records) {
+      if (paused !== undefined) return Promise.reject(new IngestPausedError(paused));
+      const p = ingest(batchId, slave, records);
+      ingesting.add(p);
+      void p.finally(() => ingesting.delete(p)).catch(() => undefined);
+      return p;
+    },
+    async pauseIngest(reason: string) {
+      paused = reason;
+      await Promise.allSettled([...ingesting]);
     },
     async summary(f: ReportFilter) {
       return toSummary((await all(summarySql(f, 'postgres')))[0], f);
