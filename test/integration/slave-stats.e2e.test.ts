@@ -223,3 +223,49 @@ test("the slave's /status follows a policy change and a master outage, and its w
   );
   expect(view.logs.find((l) => l.msg.startsWith('master unreachable'))!.level).toBe('warn');
 });
+
+test('with --workers 2 the primary serves /status for the whole slave, and the master sums the workers', async () => {
+  const hash = (await admin('/cluster')).json.policy.hash as string;
+  const w = await startSlave(secrets, { name: 'w2', masterUrl: master.url, extra: ['--workers', '2'] });
+  try {
+    const statusOf = async () =>
+      (await request(`http://127.0.0.1:${w.metricsPort}/status.json`)).json as Status & {
+        workers?: { count: number; policyHashes: string[] };
+      };
+    await until(
+      'both workers on the policy',
+      async () => {
+        const s = await statusOf();
+        return s?.workers?.count === 2 && s.workers.policyHashes.every((h) => h === hash) && s.policy.hash === hash;
+      },
+      20_000,
+      100,
+    );
+    const sent = 20;
+    // New connections each: the primary deals them out to both workers.
+    for (let i = 0; i < sent; i++) {
+      const r = await request(`http://127.0.0.1:${upstream.port}/w/${i}`, {
+        proxyPort: w.port,
+        headers: { connection: 'close' },
+      });
+      expect(r.status).toBe(200);
+    }
+    const s = await until('the requests on the primary /status', async () => {
+      const v = await statusOf();
+      return v.counters.requests === sent ? v : undefined;
+    });
+    expect(s).toMatchObject({ name: 'w2', policy: { hash, source: 'master' }, master: { reachable: true } });
+    const view = await until(
+      'the requests at the master, summed over the workers',
+      async () => {
+        const r = await admin('/slaves/w2/stats');
+        return r.status === 200 && r.json.counters.requests === sent ? r.json : undefined;
+      },
+      20_000,
+      250,
+    );
+    expect(view.processes.map((p: { process: string }) => p.process).sort()).toEqual(['worker-1', 'worker-2']);
+  } finally {
+    await w.stop();
+  }
+});

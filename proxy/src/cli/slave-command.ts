@@ -262,7 +262,8 @@ async function startSlaveProcess(
 ): Promise<() => Promise<void>> {
   const authenticator = opts.auth ? createAuthenticator(opts.auth, { logger }) : undefined;
   const announce = (slave: Slave): void => {
-    if (opts.role === 'worker') reportToPrimary(slave.registry, slave.proxyAddresses, slave.active);
+    if (opts.role === 'worker')
+      reportToPrimary(slave.registry, slave.proxyAddresses, slave.active, () => slave.status.status());
   };
   if (!opts.master) {
     // Without a master nobody would drain a record queue: no records are kept (the access log

@@ -46,6 +46,8 @@ export interface SlaveStatus {
   };
   /** The slave's last warning and error lines, oldest first. */
   logs: { time: string; level: string; msg: string; detail?: string }[];
+  /** With `--workers N`: N, and the policy hash each worker enforces (they may differ for a moment). */
+  workers?: { count: number; policyHashes: (string | null)[] };
 }
 
 /** What the board reads once the slave talks to a master (slave-command wires it). */
@@ -149,4 +151,28 @@ export class SlaveStatusBoard {
       })),
     };
   }
+}
+
+/**
+ * The slave's status from its workers' (`--workers N`; the primary serves /status): who and which
+ * policy as the first worker says, the master reachable only when every worker reaches it,
+ * counters summed, warnings of all workers.
+ */
+export function mergeWorkerStatuses(all: readonly SlaveStatus[]): SlaveStatus {
+  const [first] = all;
+  const counters = { ...first.counters };
+  for (const s of all.slice(1))
+    for (const k of Object.keys(counters) as (keyof SlaveStatus['counters'])[]) counters[k] += s.counters[k];
+  const byTime = <T extends { time: string }>(a: T, b: T) => a.time.localeCompare(b.time);
+  return {
+    ...first,
+    now: new Date().toISOString(),
+    master: first.master && { ...first.master, reachable: all.every((s) => s.master?.reachable) },
+    counters,
+    logs: all
+      .flatMap((s) => s.logs)
+      .sort(byTime)
+      .slice(-20),
+    workers: { count: all.length, policyHashes: all.map((s) => s.policy.hash) },
+  };
 }

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { ActivePolicy } from './active-policy.js';
 import { MetricsServer } from './metrics-server.js';
 import { ProxyMetrics } from './proxy-metrics.js';
-import { SlaveStatusBoard, type SlaveStatus } from './slave-status.js';
+import { mergeWorkerStatuses, SlaveStatusBoard, type SlaveStatus } from './slave-status.js';
 import { renderStatusPage } from './status-page.js';
 import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
 
@@ -87,4 +87,21 @@ test('/status answers HTML, JSON by Accept, and /status.json; the board follows 
   } finally {
     await server.close();
   }
+});
+
+test("a --workers primary's status: counters summed, the master reachable only if every worker reaches it", () => {
+  const master = { url: 'http://m', reachable: true, lastSyncAt: null, reportsReachable: true };
+  const a = status({ master, logs: [{ time: '2026-01-01T00:00:02.000Z', level: 'warn', msg: 'a' }] });
+  const b = status({
+    master: { ...master, reachable: false },
+    policy: { ...a.policy, hash: 'sha256:new' },
+    logs: [{ time: '2026-01-01T00:00:01.000Z', level: 'error', msg: 'b' }],
+  });
+  const m = mergeWorkerStatuses([a, b]);
+  expect(m.counters.requests).toBe(6);
+  expect(m.counters.bytesDown).toBe(4096);
+  expect(m.master?.reachable).toBe(false);
+  expect(m.logs.map((l) => l.msg)).toEqual(['b', 'a']);
+  expect(m.workers).toEqual({ count: 2, policyHashes: ['sha256:abc', 'sha256:new'] });
+  expect(renderStatusPage(m)).toContain('<td id="workers">2 (policy sha256:abc, sha256:new)</td>');
 });

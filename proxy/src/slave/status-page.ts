@@ -73,6 +73,7 @@ th[scope=row]{width:14rem;font-weight:600}code{font-size:12px;color:#4a5568;word
 ${row('Policy hash', esc(s.policy.hash ?? 'none loaded'), 'policy-hash')}
 ${row('Came from', esc(s.policy.source ?? '-'), 'policy-source')}
 ${row('In force since', esc(s.policy.since ?? '-'))}
+${s.workers ? row('Workers', `${s.workers.count} (policy ${[...new Set(s.workers.policyHashes)].map(esc).join(', ')})`, 'workers') : ''}
 ${masterRows.join('\n')}
 </table>
 <h2>Counters</h2>

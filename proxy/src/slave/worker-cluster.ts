@@ -14,6 +14,7 @@ import { MetricsServer } from './metrics-server.js';
 import { servedClients } from './served-clients.js';
 import type { Endpoint } from './ssrf-guard.js';
 import type { HostPort } from './slave.js';
+import { mergeWorkerStatuses, type SlaveStatus } from './slave-status.js';
 import { LOG } from '../log-messages.js';
 
 const METRICS_ENV = 'SAFESQUID_PRIMARY_METRICS';
@@ -21,7 +22,11 @@ const RESTART_DELAY_MS = 1000;
 
 type WorkerMessage =
   | { type: 'safesquid:listening'; addresses: Array<{ address: string; port: number }>; clients: string }
-  | { type: 'safesquid:policy'; hash: string | undefined };
+  | { type: 'safesquid:policy'; hash: string | undefined }
+  | { type: 'safesquid:status'; status: SlaveStatus };
+
+/** How often a worker sends the primary what its /status would show. */
+const STATUS_EVERY_MS = 2000;
 
 export function isClusterWorker(): boolean {
   return cluster.isWorker;
@@ -38,6 +43,7 @@ export function reportToPrimary(
   registry: Registry,
   addresses: AddressInfo[],
   policy: { hash: string | undefined; current: CompiledPolicy | undefined; on(e: 'change', l: () => void): unknown },
+  status?: () => Promise<SlaveStatus>,
 ): void {
   AggregatorRegistry.setRegistries([registry]);
   // prom-client installs the worker's answer to the primary's metrics requests on construction.
@@ -52,6 +58,16 @@ export function reportToPrimary(
   });
   send({ type: 'safesquid:policy', hash: policy.hash });
   policy.on('change', () => send({ type: 'safesquid:policy', hash: policy.hash }));
+  if (status) {
+    // The primary serves /status for the whole slave: it does not proxy, the workers know.
+    const tell = () =>
+      void status().then(
+        (s) => send({ type: 'safesquid:status', status: s }),
+        () => {},
+      );
+    tell();
+    setInterval(tell, STATUS_EVERY_MS).unref();
+  }
 }
 
 export interface PrimaryOptions {
@@ -67,6 +83,7 @@ export interface PrimaryOptions {
 export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<void>> {
   const { logger } = opts;
   const hashes = new Map<number, string | undefined>();
+  const statuses = new Map<number, SlaveStatus>();
   const aggregator = new AggregatorRegistry();
   let stopping = false;
   let metrics: MetricsServer | undefined;
@@ -86,6 +103,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
           detail: `ready: ${live.length} workers, policy ${[...new Set(live.map((w) => hashes.get(w.id)))].join(', ')}`,
         };
       },
+      status: () => {
+        const all = [...statuses.entries()].sort(([a], [b]) => a - b).map(([, s]) => s);
+        return all.length
+          ? Promise.resolve(mergeWorkerStatuses(all))
+          : Promise.reject(new Error('no worker has reported its status yet'));
+      },
     });
     metricsAddress = await metrics.listen(opts.metricsListen.host, opts.metricsListen.port);
   }
@@ -103,6 +126,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
     const worker = cluster.fork(env);
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'safesquid:policy') hashes.set(worker.id, m.hash);
+      if (m.type === 'safesquid:status') statuses.set(worker.id, m.status);
       if (m.type === 'safesquid:listening') {
         listeningWorkers.add(worker.id);
         clients = m.clients;
@@ -112,6 +136,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<() => Promise<vo
   };
   cluster.on('exit', (worker, code, signal) => {
     hashes.delete(worker.id);
+    statuses.delete(worker.id);
     if (stopping) return;
     logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker died; starting a new one');
     setTimeout(() => {
