@@ -46,7 +46,7 @@ export interface ReportStore {
    */
   backupTo?(file: string): Promise<{ records: number; batches: number }>;
   /**
-   * SQLite only: from now on refuse new batches with IngestPausedError (slaves keep them in
+   * From now on refuse new batches with IngestPausedError (slaves keep them in
    * their spool and retry); resolves once every batch accepted before is committed. For the
    * last backup before this master is replaced: what it acknowledged is all in that backup.
    */
