@@ -72,7 +72,7 @@ it('round-trips every file with its size and SHA-256 in the manifest, and GNU ta
     'cluster-token',
   ]);
   expect(execFileSync('tar', ['-xzOf', file, 'policy.db']).toString()).toBe('policy');
-});
+}, 30_000);
 
 it.each<[string, (tar: Buffer) => Buffer, RegExp]>([
   ['truncated', (tar) => gzipSync(tar.subarray(0, 1024)), /truncated/],
@@ -119,4 +119,8 @@ it('gives up, rather than waiting forever, when the reader goes away mid-stream'
   await expect(writeBackupArchive(out, manifest, { 'policy.db': path })).rejects.toThrow(
     /the connection closed before the whole backup was sent/,
   );
-});
+  // Gone before the first byte (while the master copied the databases): the same.
+  const gone = new PassThrough();
+  gone.destroy();
+  await expect(writeBackupArchive(gone, manifest, { 'policy.db': path })).rejects.toThrow(/connection closed/);
+}, 30_000);

@@ -59,6 +59,8 @@ export async function writeBackupArchive(
   // A client that goes away mid-stream would otherwise leave us waiting for a 'drain' forever.
   const onClose = () => gzip.destroy(new Error('the connection closed before the whole backup was sent'));
   out.once('close', onClose);
+  // ... or went away already, while the parts were being copied and hashed.
+  if (out.destroyed) onClose();
   try {
     await writeEntries(gzip, full, entries);
   } finally {
