@@ -166,7 +166,7 @@ t5=$(now)
 
 sizes=""
 for c in "${kube_cmds[@]}" etcd kwok helm metrics-server prometheus-k8s-sd; do
-  sizes+="\"$c\": $(stat -c %s "$bin/$c"), "
+  sizes+="\"$c\": $(stat -L -c %s "$bin/$c"), "
 done
 cat >"$cache/build.json" <<EOF
 {
