@@ -15,7 +15,7 @@ import { parseHostPort } from './host-port.js';
 import { checkedCidrs, commaList } from './cidr-flag.js';
 import { withEnvFlags } from './env-flags.js';
 import { checkLogLevel, makeLogger } from './logger.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../errors.js';
 
 export const USAGE = `usage: safesquid master [options]
        safesquid master backup --to FILE [options]      (safesquid master backup --help)
