@@ -45,20 +45,21 @@ fi
 nice_cmd=(nice -n "${BUILD_NICE:-10}")
 export GOFLAGS="${GOFLAGS:-} -trimpath -buildvcs=false"
 ldflags='-s -w'
+# Temporary files and directories of this run, removed however it ends.
+scratch=()
+trap 'chmod -R u+w "${scratch[@]}" 2>/dev/null; rm -rf "${scratch[@]}"' EXIT
 # COLD=1 measures a cold build: a fresh, temporary Go build cache (modules stay downloaded).
 # COLD=all as on a fresh machine: the module cache too (every module and the Go toolchain through
 # the module proxy).
 if [[ "${COLD:-}" == 1 || "${COLD:-}" == all ]]; then
   GOCACHE="$(mktemp -d)"
   export GOCACHE
-  cold_dirs=("$GOCACHE")
+  scratch+=("$GOCACHE")
   if [[ "$COLD" == all ]]; then
     GOMODCACHE="$(mktemp -d)"
     export GOMODCACHE
-    cold_dirs+=("$GOMODCACHE")
+    scratch+=("$GOMODCACHE") # read-only on disk: the trap makes it writable first
   fi
-  # The module cache is read-only on disk.
-  trap 'chmod -R u+w "${cold_dirs[@]}" 2>/dev/null; rm -rf "${cold_dirs[@]}"' EXIT
 fi
 # What `make` in the kubernetes repo stamps in (less the commit, which the module proxy does not
 # carry); without it the binaries report v0.0.0-master and clients warn about version skew.
@@ -77,6 +78,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 per_binary="$(mktemp)"
 per_binary_cpu="$(mktemp)"
 times_file="$(mktemp)"
+scratch+=("$per_binary" "$per_binary_cpu" "$times_file")
 # Sets cpu_total: user + system seconds of this shell's finished children. `times` runs in this shell
 # (in a pipe or $(...) it would report a fresh subshell's children); its second line is theirs.
 cpu_now() {
@@ -194,6 +196,5 @@ cat >"$cache/build.json" <<EOF
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 EOF
-rm -f "$per_binary" "$per_binary_cpu" "$times_file"
 cat "$cache/build.json"
 du -sh "$bin"
