@@ -168,6 +168,17 @@ test("the slave's warnings reach the master, rate-limited, and the master says h
     250,
   );
   expect(after.suppressedBefore).toBeGreaterThan(0);
+  // Each refused connection is an access record (host '-'); the master stores them all.
+  const shipped = await until(
+    'the refused connections reported',
+    async () => {
+      const v = await stats();
+      return v && v.counters.recordsSent + v.counters.recordsDropped >= 42 + sent + 1 ? v : undefined;
+    },
+    20_000,
+    250,
+  );
+  expect(shipped.counters.recordsDropped).toBe(0);
 });
 
 test("the slave's /status follows a policy change and a master outage, and its warnings arrive afterwards", async () => {

@@ -418,6 +418,9 @@ export class ProxyServer {
   /** The access record of a connection refused before any request was read from it (`error:<what>`). */
   private recordRefusedConnection(client: string, what: string, status: number, bytesUp: number): void {
     const ex = new Exchange('NONE', client);
+    // No request was read, so no host: '-' as in Squid's log. The master refuses an empty host,
+    // and a refused record would be dropped (counted in recordsDropped), not reported.
+    ex.host = '-';
     ex.url = `error:${what}`;
     ex.status = status;
     ex.action = 'deny';

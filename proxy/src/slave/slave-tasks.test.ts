@@ -66,13 +66,13 @@ describe('SlaveTaskRunner', () => {
   it('runs an id once and, after a restart of the slave, re-posts its result instead of running it again', async () => {
     const { ch, posted } = channel([{ id: 'r1', kind: 'restart' }]);
     let restarts = 0;
-    runner(ch, () => restarts++).check(1);
+    runner(ch, () => void restarts++).check(1);
     await settle();
     expect(restarts).toBe(1);
     expect(posted).toEqual([{ id: 'r1', body: expect.objectContaining({ status: 'succeeded' }) }]);
 
     // A new process on the same state dir is handed the same task again.
-    runner(ch, () => restarts++).check(1);
+    runner(ch, () => void restarts++).check(1);
     await settle();
     expect(restarts).toBe(1);
     expect(posted).toHaveLength(2);
