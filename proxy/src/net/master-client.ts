@@ -22,6 +22,8 @@ export interface MasterClientOptions {
 
 export interface MasterAnswer {
   status: number;
+  /** Header names in lower case. */
+  headers: Record<string, string | string[] | undefined>;
   /** The first `maxBodyBytes` of the answer, as UTF-8. */
   text: string;
 }
@@ -33,7 +35,7 @@ export interface MasterRequest {
   /** Longest wait for the answer's headers, then between body chunks. */
   timeoutMs: number;
   signal?: AbortSignal;
-  /** Answer bytes kept; the rest is read and discarded. Default 4096. */
+  /** Answer bytes kept; the rest is read and discarded. Default 4096; Infinity for a policy bundle. */
   maxBodyBytes?: number;
 }
 
@@ -92,7 +94,12 @@ export class MasterClient {
       if (size < limit) chunks.push(c);
       size += c.length;
     }
-    return { status: res.statusCode, text: Buffer.concat(chunks).subarray(0, limit).toString('utf8') };
+    const text = Buffer.concat(chunks);
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      text: (size > limit ? text.subarray(0, limit) : text).toString('utf8'),
+    };
   }
 
   close(): Promise<void> {
@@ -105,4 +112,10 @@ export function describeNetError(err: unknown): string {
   const e = err as { message?: unknown; code?: unknown; cause?: { message?: unknown } } | null;
   if (!e || typeof e.message !== 'string') return String(err);
   return typeof e.cause?.message === 'string' ? `${e.message}: ${e.cause.message}` : e.message;
+}
+
+/** One value of a header from a MasterAnswer (the first, when repeated). */
+export function headerValue(answer: MasterAnswer, name: string): string | undefined {
+  const v = answer.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }

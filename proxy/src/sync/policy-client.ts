@@ -1,16 +1,15 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { Agent, fetch, type Dispatcher } from 'undici';
 import { compilePolicyBundle, parsePolicyDocuments } from '../policy/index.js';
 import type { Registry } from 'prom-client';
 import { backoffDelay, type BackoffOptions } from '../net/backoff.js';
+import { describeNetError, headerValue, MasterClient } from '../net/master-client.js';
 import { packageVersion } from './package-version.js';
 import { SyncMetrics } from './sync-metrics.js';
 import { TASKS_HEADER } from './task-protocol.js';
 import {
   MAX_WAIT_SECONDS,
   POLICY_HASH_HEADER,
-  SLAVE_HEADER,
   TIME_HEADER,
   VERSION_HEADER,
   unquoteEtag,
@@ -62,12 +61,7 @@ export interface PolicySync {
   readonly masterReachable: boolean;
 }
 
-/** `fetch failed: connect ECONNREFUSED 127.0.0.1:8888` rather than just `fetch failed`. */
-function describeError(err: unknown): string {
-  const e = err as { message?: unknown; cause?: { message?: unknown } } | null;
-  if (!e || typeof e.message !== 'string') return String(err);
-  return typeof e.cause?.message === 'string' ? `${e.message}: ${e.cause.message}` : e.message;
-}
+const describeError = describeNetError;
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000 };
 /** Events that could not be delivered yet; beyond this the oldest are dropped (they are also logged). */
@@ -92,12 +86,12 @@ class HttpStatusError extends Error {
  */
 export class PolicySyncClient implements PolicySync {
   readonly closed: Promise<void>;
-  private readonly base: string;
   private readonly waitSeconds: number;
   private readonly backoff: BackoffOptions;
   private readonly version: string;
   private readonly log: Logger;
-  private readonly dispatcher: Dispatcher | undefined;
+  /** Its own pool: a long-poll held for 30 s never queues the shipper's batches behind it. */
+  private readonly client: MasterClient;
   private readonly metrics: SyncMetrics;
   private readonly abort = new AbortController();
   /** Sync events not delivered to the master yet, oldest first. */
@@ -115,12 +109,16 @@ export class PolicySyncClient implements PolicySync {
   private wakeSleep: (() => void) | undefined;
 
   constructor(private readonly opts: PolicySyncOptions) {
-    this.base = opts.masterUrl.replace(/\/+$/, '');
     this.waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(1, opts.waitSeconds ?? 30));
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.version = opts.version ?? packageVersion();
-    this.log = opts.logger.child({ component: 'policy-sync', master: this.base });
-    this.dispatcher = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
+    this.log = opts.logger.child({ component: 'policy-sync', master: opts.masterUrl.replace(/\/+$/, '') });
+    this.client = new MasterClient({
+      masterUrl: opts.masterUrl,
+      token: opts.token,
+      slaveName: opts.slaveName,
+      ca: opts.ca,
+    });
     this.metrics = new SyncMetrics(opts.registry);
     this.closed = this.loop().catch((err: unknown) => {
       this.log.error({ err }, 'policy sync loop failed');
@@ -135,18 +133,16 @@ export class PolicySyncClient implements PolicySync {
     this.stopped = true;
     this.abort.abort();
     this.wakeSleep?.();
-    void this.dispatcher?.close();
+    void this.client.close();
   }
 
   private headers(): Record<string, string> {
-    const opts = this.opts;
+    // Authorization and the slave's name come from the MasterClient.
     const h: Record<string, string> = {
-      authorization: `Bearer ${typeof opts.token === 'function' ? opts.token() : opts.token}`,
-      [SLAVE_HEADER]: opts.slaveName,
       [VERSION_HEADER]: this.version,
       [TIME_HEADER]: String(Date.now()),
     };
-    const hash = opts.activePolicy.hash;
+    const hash = this.opts.activePolicy.hash;
     if (hash) h[POLICY_HASH_HEADER] = hash;
     return h;
   }
@@ -164,14 +160,16 @@ export class PolicySyncClient implements PolicySync {
     path: string,
     init: { method?: string; body?: string; timeoutMs?: number } = {},
   ): Promise<{ status: number; text: string }> {
-    const res = await fetch(`${this.base}${path}`, {
-      method: init.method ?? 'GET',
+    const timeoutMs = init.timeoutMs ?? 10_000;
+    const res = await this.client.request(path, {
+      method: init.method === 'POST' ? 'POST' : 'GET',
       headers: { ...this.headers(), ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: init.body,
-      signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(init.timeoutMs ?? 10_000)]),
-      dispatcher: this.dispatcher,
+      timeoutMs,
+      signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]),
+      maxBodyBytes: Infinity,
     });
-    return { status: res.status, text: await res.text() };
+    return { status: res.status, text: res.text };
   }
 
   /**
@@ -180,16 +178,17 @@ export class PolicySyncClient implements PolicySync {
    */
   async resync(): Promise<{ hash: string | undefined; changed: boolean }> {
     const before = this.opts.activePolicy.hash ?? undefined;
-    const res = await fetch(`${this.base}/api/v1/policy/bundle?wait=0`, {
+    const res = await this.client.request('/api/v1/policy/bundle?wait=0', {
       headers: this.headers(),
+      timeoutMs: 15_000,
       signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(15_000)]),
-      dispatcher: this.dispatcher,
+      maxBodyBytes: Infinity,
     });
-    const text = await res.text();
+    const text = res.text;
     if (res.status !== 200)
       throw new HttpStatusError(res.status, `master answered ${res.status}: ${text.slice(0, 300)}`);
     this.refusedHash = undefined;
-    this.applyBundle(JSON.parse(text), 'master', unquoteEtag(res.headers.get('etag')));
+    this.applyBundle(JSON.parse(text), 'master', unquoteEtag(headerValue(res, 'etag') ?? null));
     if (this.refusedHash !== undefined) throw new Error(`the master's policy ${this.refusedHash} does not load here`);
     return { hash: this.opts.activePolicy.hash ?? undefined, changed: this.opts.activePolicy.hash !== before };
   }
@@ -208,15 +207,15 @@ export class PolicySyncClient implements PolicySync {
     try {
       while (this.pending.length > 0 && !this.stopped) {
         const event = this.pending[0];
-        const res = await fetch(`${this.base}/api/v1/slaves/${encodeURIComponent(this.opts.slaveName)}/events`, {
+        const res = await this.client.request(`/api/v1/slaves/${encodeURIComponent(this.opts.slaveName)}/events`, {
           method: 'POST',
           headers: { ...this.headers(), 'content-type': 'application/json' },
           body: JSON.stringify(event),
+          timeoutMs: 10_000,
           signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(10_000)]),
-          dispatcher: this.dispatcher,
         });
-        await res.arrayBuffer();
-        if (!res.ok && res.status !== 400) break; // 400: the master rejects this event for good; drop it.
+        const ok = res.status >= 200 && res.status < 300;
+        if (!ok && res.status !== 400) break; // 400: the master rejects this event for good; drop it.
         this.pending.shift();
       }
     } catch (err) {
@@ -257,20 +256,20 @@ export class PolicySyncClient implements PolicySync {
     if (known) h['if-none-match'] = `"${known}"`;
     // The master answers within `wait`; anything much later means the connection is dead.
     const timeout = AbortSignal.timeout((wait + 15) * 1000);
-    const res = await fetch(`${this.base}/api/v1/policy/bundle?wait=${wait}`, {
+    const res = await this.client.request(`/api/v1/policy/bundle?wait=${wait}`, {
       headers: h,
+      timeoutMs: (wait + 15) * 1000,
       signal: AbortSignal.any([this.abort.signal, timeout]),
-      dispatcher: this.dispatcher,
+      maxBodyBytes: Infinity,
     });
-    const tasks = Number(res.headers.get(TASKS_HEADER) ?? 0);
+    const tasks = Number(headerValue(res, TASKS_HEADER) ?? 0);
     if (tasks > 0 && this.opts.onTasks) this.opts.onTasks(tasks);
     if (res.status === 304) {
-      await res.arrayBuffer();
       this.metrics.polls.inc({ result: 'unchanged' });
       return;
     }
     if (res.status !== 200) {
-      const text = await res.text();
+      const text = res.text;
       let reason = text.slice(0, 300);
       try {
         reason = (JSON.parse(text) as { error?: string }).error ?? reason;
@@ -279,8 +278,8 @@ export class PolicySyncClient implements PolicySync {
       }
       throw new HttpStatusError(res.status, `master answered ${res.status}: ${reason}`);
     }
-    const offeredHash = unquoteEtag(res.headers.get('etag'));
-    const text = await res.text();
+    const offeredHash = unquoteEtag(headerValue(res, 'etag') ?? null);
+    const text = res.text;
     this.metrics.polls.inc({ result: 'changed' });
     let bundle: unknown;
     try {
