@@ -120,3 +120,65 @@ export class HttpRefusal extends SafeSquidError {
     super(message);
   }
 }
+
+/** The upstream did not answer in time; the code is the one a socket timeout carries, so one branch handles both. */
+export class UpstreamTimeout extends SafeSquidError {
+  readonly code = 'ETIMEDOUT';
+}
+
+/** The master answered a slave's request with an error status. */
+export class HttpStatusError extends SafeSquidError {
+  readonly code = 'SS_MASTER_STATUS';
+
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A restore that would lose or mix data (a running master's files, a data dir in use, no --force). */
+export class RestoreRefused extends SafeSquidError {
+  readonly code = 'SS_RESTORE_REFUSED';
+}
+
+/** A backup file that is not the tar archive it should be. */
+export class TarFormatError extends SafeSquidError {
+  readonly code = 'SS_BACKUP_NOT_TAR';
+}
+
+/** A backup file that is damaged, truncated or not SafeSquid's. */
+export class BackupFileError extends SafeSquidError {
+  readonly code = 'SS_BACKUP_INVALID';
+}
+
+/** A slave's statistics post the master refuses; `field` says where. */
+export class StatsPostError extends SafeSquidError {
+  readonly code = 'SS_STATS_INVALID';
+
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/** The report store takes no batches for now (a final backup is handing over); slaves keep them spooled. */
+export class IngestPausedError extends SafeSquidError {
+  readonly code = 'SS_INGEST_PAUSED';
+}
+
+/** A task request the master refuses; `field` names the bad one, `status` is the HTTP answer. */
+export class TaskInputError extends SafeSquidError {
+  readonly code = 'SS_TASK_INVALID';
+
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}

@@ -11,6 +11,8 @@ import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { readTar, tarEnd, TarFormatError, tarHeader, tarPadding, writeChunk } from './tar.js';
+import { BackupFileError } from '../errors.js';
+export { BackupFileError };
 
 export const BACKUP_FORMAT = 'safesquid-backup';
 export const BACKUP_VERSION = 1;
@@ -31,9 +33,6 @@ export interface BackupManifest {
   reports: { store: 'sqlite'; records: number; batches: number } | { store: 'postgres' };
   files: Partial<Record<BackupFileName, { bytes: number; sha256: string }>>;
 }
-
-/** The file is not a usable backup; the message says why. */
-export class BackupFileError extends Error {}
 
 async function digest(path: string): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');

@@ -15,9 +15,8 @@ import { parseSnapshot } from '../portal/slave-registry-file.js';
 import { SCHEMA_SQLITE } from '../reports/schema.js';
 import { BackupFileError, readBackupArchive, type BackupFileName, type BackupManifest } from './backup-archive.js';
 import { databaseInUse } from './data-dir-in-use.js';
-
-/** Restore would overwrite something it must not, or the file is no backup: the message says what to do. */
-export class RestoreRefused extends Error {}
+import { RestoreRefused } from '../errors.js';
+export { RestoreRefused };
 
 /** A master's state in its data directory, as restore replaces it (WAL side files included). */
 const STATE_FILES = [

@@ -5,6 +5,8 @@
  * base-256 size field, which GNU tar and bsdtar read.
  */
 import type { Readable, Writable } from 'node:stream';
+import { TarFormatError } from '../errors.js';
+export { TarFormatError };
 
 const BLOCK = 512;
 const MAX_OCTAL_SIZE = 8 ** 11 - 1;
@@ -49,8 +51,6 @@ export function tarHeader(h: TarEntryHeader): Buffer {
 export const tarPadding = (size: number): Buffer => Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
 /** Two zero blocks end an archive. */
 export const tarEnd = (): Buffer => Buffer.alloc(2 * BLOCK);
-
-export class TarFormatError extends Error {}
 
 function parseHeader(b: Buffer, offset: number): TarEntryHeader | undefined {
   if (b.every((x) => x === 0)) return undefined;

@@ -14,6 +14,8 @@ import {
   type TaskResult,
 } from '../sync/task-protocol.js';
 import { SLAVE_NAME_PATTERN } from '../sync/protocol.js';
+import { TaskInputError } from '../errors.js';
+export { TaskInputError };
 
 export type TaskOutcomeState = 'pending' | 'delivered' | 'succeeded' | 'failed' | 'expired';
 const FINISHED: readonly TaskOutcomeState[] = ['succeeded', 'failed', 'expired'];
@@ -65,17 +67,6 @@ export interface TaskRequest {
   slave?: unknown;
   expiresInSeconds?: unknown;
   expiresAt?: unknown;
-}
-
-/** Bad input: `field` names what to fix. Shown as a 400. */
-export class TaskInputError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
 }
 
 export interface SlaveTasksOptions {

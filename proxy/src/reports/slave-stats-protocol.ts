@@ -1,3 +1,5 @@
+import { StatsPostError } from '../errors.js';
+export { StatsPostError };
 /**
  * What a slave posts to `POST /api/v1/slaves/<name>/stats` (the statistics channel beside its
  * report batches): live counters and gauges, and its recent warning/error log lines. The slave
@@ -95,15 +97,6 @@ export const GAUGE_FIELDS: readonly (keyof SlaveGauges)[] = [
   'spoolBatches',
   'spoolBytes',
 ];
-
-export class StatsPostError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-  }
-}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

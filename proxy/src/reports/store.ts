@@ -18,6 +18,8 @@ import type {
   TopSiteRow,
   TopUserRow,
 } from './query-types.js';
+import { IngestPausedError } from '../errors.js';
+export { IngestPausedError };
 
 export interface ReportStore {
   readonly kind: 'sqlite' | 'postgres';
@@ -55,9 +57,6 @@ export interface ReportStore {
   count(): Promise<number>;
   close(): Promise<void>;
 }
-
-/** The store takes no batches for now (pauseIngest); the slave should keep the batch and retry. */
-export class IngestPausedError extends Error {}
 
 export type ReportStoreOptions = { sqlitePath: string } | { postgresUrl: string };
 

@@ -50,6 +50,7 @@ import { UpstreamPool } from './upstream-pool.js';
 import { refusalPage } from './refusal-page.js';
 import { RequestContext, TunnelContext } from './request-context.js';
 import { createUpstreamAgent, RelayHandler, upstreamFailure } from './upstream-relay.js';
+import { UpstreamTimeout } from '../errors.js';
 
 export interface ProxyServerOptions {
   /** Slave name: in `Via`, block pages and access records. */
@@ -143,10 +144,6 @@ function tooManyResponseFields(target: Target): Refusal {
     `upstream ${target.authority} sent more than ${MAX_HEADER_FIELDS} header fields; the response was not forwarded`,
     'allow',
   );
-}
-
-class UpstreamTimeout extends Error {
-  readonly code = 'ETIMEDOUT';
 }
 
 export class ProxyServer {

@@ -16,6 +16,7 @@ import {
   type SyncEvent,
   type SyncEventKind,
 } from './protocol.js';
+import { HttpStatusError } from '../errors.js';
 
 /**
  * What the sync client needs from the slave's active policy (proxy/src/slave/active-policy.ts).
@@ -68,15 +69,6 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000 };
 const MAX_PENDING_EVENTS = 200;
 /** Recent events kept for diagnostics, delivered or not. */
 const RECENT_EVENTS = 20;
-
-class HttpStatusError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Keeps the slave's policy in step with the master: long-polls `GET /api/v1/policy/bundle` with
