@@ -10,6 +10,7 @@ import { gunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { backoffDelay } from '../net/backoff.js';
 import { MasterClient, describeNetError } from '../net/master-client.js';
 import type { RecordQueue } from './record-queue.js';
 import { ShipperMetrics } from './shipper-metrics.js';
@@ -47,7 +48,7 @@ export interface ReportShipperOptions {
   flushIntervalMs?: number;
   /** Spool bound. Default 256 MiB. */
   spoolLimitBytes?: number;
-  /** First retry delay after a failure; doubles up to retryMaxMs (full jitter). Defaults 500 ms, 30 s. */
+  /** First retry delay after a failure; doubles up to retryMaxMs (equal jitter, net/backoff.ts). Defaults 500 ms, 30 s. */
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** Per-request timeout. Default 15 s. */
@@ -349,8 +350,8 @@ export class ReportShipper {
 
   private scheduleRetry(): void {
     if (this.stopped || this.retryTimer) return;
-    // Full jitter: ten slaves that lost the master together do not come back in lockstep.
-    const delay = Math.random() * Math.min(this.retryMax, this.retryBase * 2 ** Math.min(this.attempt, 20));
+    // The same backoff as the policy sync: slaves that lost the master together do not come back in lockstep.
+    const delay = backoffDelay(this.attempt, { initialMs: this.retryBase, maxMs: this.retryMax });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.pump();
