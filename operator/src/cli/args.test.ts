@@ -13,7 +13,7 @@ describe('parseOperatorArgs', () => {
       metricsHost: '0.0.0.0',
       metricsPort: 9090,
       resyncMs: 300_000,
-      concurrency: 8,
+      concurrency: 16,
       leaseName: 'safesquid-operator',
     });
   });

@@ -18,7 +18,7 @@ options:
   --lease-name NAME         name of the Lease (default safesquid-operator)
   --metrics-listen H:P      /metrics, /healthz, /readyz (default 0.0.0.0:9090; port 0 picks one)
   --resync-period SECONDS   reconcile every cluster at least this often (default 300)
-  --concurrency N           clusters reconciled at once (default 8)
+  --concurrency N           clusters reconciled at once (default 16)
   --master-url NS/NAME=URL  reach that cluster's master at URL instead of its Service's
                             in-cluster DNS name (an operator run outside the cluster); repeatable
   --log-level LEVEL         fatal, error, warn, info, debug (default info)
@@ -117,7 +117,7 @@ export function parseOperatorArgs(argv: string[]): ParsedArgs {
       metricsHost: host,
       metricsPort: port,
       resyncMs: integer('--resync-period', values['resync-period'], 300, 1, 86_400) * 1000,
-      concurrency: integer('--concurrency', values.concurrency, 8, 1, 64),
+      concurrency: integer('--concurrency', values.concurrency, 16, 1, 64),
       masterUrls,
       logLevel,
     },
