@@ -18,6 +18,7 @@ const common = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^@safesquid/proxy/(policy|reports)$': '<rootDir>/proxy/src/$1/index.ts',
     '^@safesquid/proxy/log-messages$': '<rootDir>/proxy/src/log-messages.ts',
+    '^@safesquid/proxy/errors$': '<rootDir>/proxy/src/errors.ts',
     '^@safesquid/proxy/backoff$': '<rootDir>/proxy/src/net/backoff.ts',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],

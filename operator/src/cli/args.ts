@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-
-export class UsageError extends Error {}
+import { UsageError } from '../errors.js';
+export { UsageError };
 
 export const USAGE = `usage: safesquid-operator [options]
 

@@ -11,6 +11,8 @@
  * `#` starts a comment line.
  */
 import { explainRequest, normalizeIp, type PolicyEngine, type RequestContext } from '@safesquid/proxy/policy';
+import { ClaimError } from '../errors.js';
+export { ClaimError };
 
 export interface Claim {
   line: string;
@@ -18,8 +20,6 @@ export interface Claim {
   mime?: string;
   expect: { refused: true } | { refused: false; action: string; rule: string; reported: string[]; sets: Record<string, string> };
 }
-
-export class ClaimError extends Error {}
 
 function target(url: string): Pick<RequestContext, 'host' | 'port' | 'path' | 'scheme' | 'method'> {
   if (/^https?:\/\//.test(url)) {

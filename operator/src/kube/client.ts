@@ -1,6 +1,8 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import type { KubeConnection } from './kubeconfig.js';
+import { KubeApiError } from '../errors.js';
+export { KubeApiError };
 
 /** A JSON Kubernetes object as the API returns it; typed loosely, the controller reads what it needs. */
 export interface KubeObject {
@@ -32,20 +34,6 @@ export interface ObjectMeta {
   deletionTimestamp?: string;
   managedFields?: unknown[];
   [key: string]: unknown;
-}
-
-/** An answer of the API server other than 2xx; `reason` is the Status reason (NotFound, Conflict, Expired...). */
-export class KubeApiError extends Error {
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly status: number,
-    readonly reason: string,
-    readonly detail: string,
-  ) {
-    super(`${method} ${path}: HTTP ${status} ${reason}: ${detail}`);
-    this.name = 'KubeApiError';
-  }
 }
 
 export const isNotFound = (err: unknown) => err instanceof KubeApiError && err.status === 404;

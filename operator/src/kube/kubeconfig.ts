@@ -3,6 +3,8 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { RequestOptions } from 'node:https';
 import { parse } from 'yaml';
+import { NeedsAuthPlugin } from '../errors.js';
+export { NeedsAuthPlugin };
 
 /** Where and how to reach the API server: what KubeClient needs, nothing more. */
 export interface KubeConnection {
@@ -76,9 +78,6 @@ interface KubeconfigFile {
   clusters?: NamedCluster[];
   users?: NamedUser[];
 }
-
-/** Thrown for a kubeconfig whose user authenticates by a plugin (exec, auth-provider): client-node handles those. */
-export class NeedsAuthPlugin extends Error {}
 
 /**
  * A kubeconfig file's current context: client certificates, bearer tokens (inline or tokenFile), basic
