@@ -302,7 +302,7 @@ async function main(): Promise<void> {
     const p50 = pct(one, 50);
     const p99 = pct(one, 99);
     console.log(
-      `operator bench: ${perCluster} children per cluster, control plane with ${cp.nodeNames.length} kwok nodes, resync ${RESYNC_S} s, concurrency ${CONCURRENCY ?? 'default (8)'}, ${new Date().toISOString()}`,
+      `operator bench: ${perCluster} children per cluster, control plane with ${cp.nodeNames.length} kwok nodes, resync ${RESYNC_S} s, concurrency ${CONCURRENCY ?? 'default (16)'}, ${new Date().toISOString()}`,
     );
     console.log(
       `load average (1/5/15 min): start ${loadStart}; after one-by-one ${loadOne}; ${MANY} clusters from ${loadManyStart} to ${loadMany}; end ${loadEnd} (2 CPUs shared with other jobs)`,
