@@ -19,6 +19,7 @@ const common = {
     '^@safesquid/proxy/(policy|reports)$': '<rootDir>/proxy/src/$1/index.ts',
     '^@safesquid/proxy/log-messages$': '<rootDir>/proxy/src/log-messages.ts',
     '^@safesquid/proxy/errors$': '<rootDir>/proxy/src/errors.ts',
+    '^@safesquid/operator/log-messages$': '<rootDir>/operator/src/log-messages.ts',
     '^@safesquid/proxy/backoff$': '<rootDir>/proxy/src/net/backoff.ts',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],

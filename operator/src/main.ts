@@ -14,6 +14,7 @@ import { KubeClient } from './kube/client.js';
 import { loadKubeConnection } from './kube/kubeconfig.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { OperatorMetrics, resourceOfPath, startHealthServer, verbOf } from './metrics.js';
+import { OPERATOR_LOG } from './log-messages.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -149,7 +150,7 @@ async function run(o: OperatorOptions): Promise<number> {
       server: client.server.origin,
       credentials: connection.source,
     },
-    'operator started',
+    OPERATOR_LOG.started,
   );
   void operator.waitForSync().then(() => logger.info({}, 'caches synced'));
   return exit;

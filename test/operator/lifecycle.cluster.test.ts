@@ -13,6 +13,7 @@ import {
   type OperatorIdentity,
   type OperatorProc,
 } from './operator-process.js';
+import { OPERATOR_LOG } from '@safesquid/operator/log-messages';
 
 jest.setTimeout(180_000);
 
@@ -132,7 +133,7 @@ it('elects one leader of two, and the other takes over when the leader is SIGKIL
     30_000,
   );
   const holder = (await getJson(['lease', 'safesquid-operator', '-n', ns])).spec.holderIdentity as string;
-  expect(leader.logs().find((l) => l.msg === 'operator started')?.identity).toBe(holder);
+  expect(leader.logs().find((l) => l.msg === OPERATOR_LOG.started)?.identity).toBe(holder);
 
   // Only the leader reconciles: a new cluster is built, and the follower has processed nothing.
   await kubectlOk(['apply', '-n', ns, '-f', '-'], clusterYaml('l6'));

@@ -10,6 +10,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { startChild, type ChildHandle } from '../support/child-process.js';
 import { tempDir, type TempDir } from '../support/temp-dir.js';
 import { eventually, getJson, kubectl, kubectlOk } from '../cluster/kubectl.js';
+import { OPERATOR_LOG } from '@safesquid/operator/log-messages';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 export const REPO = resolve(here, basename(resolve(here, '..')) === 'dist' ? '../../..' : '../..');
@@ -156,7 +157,7 @@ export async function startOperator(
   const deadline = Date.now() + timeoutMs;
   let address: string | undefined;
   while (!address) {
-    address = logs.find((l) => l.msg === 'operator started')?.metrics as string | undefined;
+    address = logs.find((l) => l.msg === OPERATOR_LOG.started)?.metrics as string | undefined;
     if (address) break;
     if (!child.running() || Date.now() > deadline) {
       await child.stop('SIGKILL');

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { sleep } from './sleep.js';
 import { isConflict, isNotFound, KubeApiError, type KubeClient } from './client.js';
 import { collectionPath, objectPath, RESOURCES } from './resources.js';
+import { OPERATOR_LOG } from '../log-messages.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -208,7 +209,7 @@ export class LeaderElector {
           this.transitions++;
           this.logger.info(
             { identity: this.opts.identity, lease: `${this.opts.namespace}/${this.opts.name}` },
-            'became leader',
+            OPERATOR_LOG.becameLeader,
           );
           this.opts.onStartedLeading();
         }
