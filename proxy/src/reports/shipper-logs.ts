@@ -5,7 +5,8 @@
  * into a flood of posts; the next line that passes says how many were held back), and at most
  * `maxPending` wait for delivery (the oldest go first). Dropped lines are counted, never sent.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { tapWarnings } from '../log-tap.js';
 import {
   MAX_LOG_DETAIL,
   MAX_LOG_MSG,
@@ -53,18 +54,10 @@ export class LogForwarder {
 
   /**
    * Starts taking the lines `logger` (and its children, which share its destination) writes; the
-   * destination still gets every line. The same tap as slave/recent-errors.ts.
+   * destination still gets every line.
    */
   tap(logger: Logger): this {
-    const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym];
-    if (!stream || typeof stream.write !== 'function') return this;
-    const write = stream.write.bind(stream);
-    stream.write = (line: string) => {
-      // Cheap test first: most lines are info.
-      if (line.includes('"level":"warn"') || line.includes('"level":"error"') || line.includes('"level":"fatal"'))
-        this.write(line);
-      return write(line);
-    };
+    tapWarnings(logger, (line) => this.write(line));
     return this;
   }
 

@@ -3,7 +3,8 @@
  * logger's destination, so every child logger's lines are seen without changing how logs are
  * written.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { tapWarnings } from '../log-tap.js';
 
 export interface RecentLogLine {
   time: string;
@@ -19,15 +20,7 @@ export class RecentErrors {
 
   /** Starts keeping the warn/error lines `logger` (and its children) write. */
   tap(logger: Logger): this {
-    const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym];
-    if (!stream || typeof stream.write !== 'function') return this;
-    const write = stream.write.bind(stream);
-    stream.write = (line: string) => {
-      // Cheap test first: most lines are info.
-      if (line.includes('"level":"warn"') || line.includes('"level":"error"') || line.includes('"level":"fatal"'))
-        this.keep(line);
-      return write(line);
-    };
+    tapWarnings(logger, (line) => this.keep(line));
     return this;
   }
 
