@@ -3,8 +3,6 @@ import type { Logger } from 'pino';
 import { PolicyRejectedError, SafeSquidError } from '../errors.js';
 import { sendError } from '../net/error-body.js';
 
-export { sendError };
-
 export function sendPolicyRejected(res: Response, err: PolicyRejectedError): void {
   res.status(422).json({ ok: false, error: err.message, code: err.code, issues: err.issues });
 }

@@ -13,7 +13,8 @@ import {
 import { TASKS_HEADER } from '../sync/task-protocol.js';
 import { clientIp } from './access-control.js';
 import { diffOffLoop } from './diff-off-loop.js';
-import { sendError, sendPolicyRejected } from './http-errors.js';
+import { sendError } from '../net/error-body.js';
+import { sendPolicyRejected } from './http-errors.js';
 import { PolicyRejectedError, type PolicyCompiler } from './policy-compiler.js';
 import type { PolicyHub } from './policy-hub.js';
 import type { PolicyStore } from './policy-store.js';

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import { clientIp } from './access-control.js';
 import type { AdminSessions } from './admin-sessions.js';
-import { sendError } from './http-errors.js';
+import { sendError } from '../net/error-body.js';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 
 /**

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import { SLAVE_NAME_PATTERN, SYNC_EVENT_KINDS, type SyncEvent } from '../sync/protocol.js';
 import { clientIp } from './access-control.js';
-import { sendError } from './http-errors.js';
+import { sendError } from '../net/error-body.js';
 import type { PolicyHub } from './policy-hub.js';
 import { slaveContact } from './policy-routes.js';
 import type { SlaveRegistry } from './slave-registry.js';

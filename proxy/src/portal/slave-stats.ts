@@ -20,7 +20,7 @@ import {
 } from '../reports/slave-stats-protocol.js';
 import { SLAVE_NAME_PATTERN } from '../sync/protocol.js';
 import { clientIp } from './access-control.js';
-import { sendError } from './http-errors.js';
+import { sendError } from '../net/error-body.js';
 import { slaveContact } from './policy-routes.js';
 import type { SlaveRegistry } from './slave-registry.js';
 

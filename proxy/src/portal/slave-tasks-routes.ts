@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { SLAVE_NAME_PATTERN } from '../sync/protocol.js';
 import { MAX_TASK_RESULT_BYTES, type TaskResult } from '../sync/task-protocol.js';
 import { clientIp } from './access-control.js';
-import { sendError } from './http-errors.js';
+import { sendError } from '../net/error-body.js';
 import { slaveContact } from './policy-routes.js';
 import type { SlaveRegistry } from './slave-registry.js';
 import { TaskInputError, type TaskRequest } from './slave-tasks.js';

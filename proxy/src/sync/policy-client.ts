@@ -62,8 +62,6 @@ export interface PolicySync {
   readonly masterReachable: boolean;
 }
 
-const describeError = describeNetError;
-
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000 };
 /** Events that could not be delivered yet; beyond this the oldest are dropped (they are also logged). */
 const MAX_PENDING_EVENTS = 200;
@@ -232,7 +230,7 @@ export class PolicySyncClient implements PolicySync {
         );
       }
     } catch (err) {
-      const reason = describeError(err);
+      const reason = describeNetError(err);
       this.metrics.refused.inc();
       this.refusedHash = offeredHash;
       if (source === 'master') this.lastRefusalAt = Date.now();
@@ -281,8 +279,11 @@ export class PolicySyncClient implements PolicySync {
       this.metrics.refused.inc();
       this.refusedHash = offeredHash;
       this.lastRefusalAt = Date.now();
-      this.log.error({ offeredHash, reason: describeError(err) }, 'the master sent a policy bundle that is not JSON');
-      this.record('refused', `policy ${offeredHash ?? '(no hash)'} from master: not JSON (${describeError(err)})`);
+      this.log.error(
+        { offeredHash, reason: describeNetError(err) },
+        'the master sent a policy bundle that is not JSON',
+      );
+      this.record('refused', `policy ${offeredHash ?? '(no hash)'} from master: not JSON (${describeNetError(err)})`);
       return;
     }
     this.applyBundle(bundle, 'master', offeredHash);
@@ -298,7 +299,7 @@ export class PolicySyncClient implements PolicySync {
       this.fallbackCheckedMtime = st.mtimeMs;
       text = await readFile(file, 'utf8');
     } catch (err) {
-      this.log.warn({ file, err: describeError(err) }, 'cannot read the fallback policy file');
+      this.log.warn({ file, err: describeNetError(err) }, 'cannot read the fallback policy file');
       return;
     }
     let bundle;
@@ -308,10 +309,10 @@ export class PolicySyncClient implements PolicySync {
     } catch (err) {
       this.metrics.refused.inc();
       this.log.error(
-        { file, reason: describeError(err) },
+        { file, reason: describeNetError(err) },
         'the fallback policy file does not load; still enforcing the previous policy',
       );
-      this.record('refused', `file ${file}: ${describeError(err)}`);
+      this.record('refused', `file ${file}: ${describeNetError(err)}`);
       return;
     }
     if (bundle.hash === this.opts.activePolicy.hash) return;
@@ -356,7 +357,7 @@ export class PolicySyncClient implements PolicySync {
         this.metrics.reachable.set(0);
         const denied = err instanceof HttpStatusError && (err.status === 401 || err.status === 403);
         this.metrics.polls.inc({ result: denied ? 'denied' : 'error' });
-        const reason = describeError(err);
+        const reason = describeNetError(err);
         if (unreachableSince === undefined) {
           unreachableSince = Date.now();
           this.log.warn({ reason }, 'master unreachable; still enforcing the last policy');
