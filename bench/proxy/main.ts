@@ -34,6 +34,8 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
   --phases LIST       comma-separated subset of tunnels,wrk,latency,connect (default all)
   --latency-rates L   open-loop rates in % of squid's wrk req/s of this run (default 25,50,75)
   --latency-duration S  seconds of constant-rate load per target and rate (default 5)
+  --latency-connections N  most connections the open-loop generator keeps to a target (default 100);
+                      a request finding all busy waits for one, and the wait is in its latency
   --connect-rounds N  counted 64 MiB downloads per target (default 5)
   --no-pin            do not pin processes to CPUs (default with 2+ CPUs: the proxy under test on
                       the last CPU, load generators and upstreams on the others)
@@ -62,6 +64,7 @@ interface Options {
   phases: Set<string>;
   latencyRates: number[];
   latencyDurationS: number;
+  latencyConnections: number;
   connectRounds: number;
   pin: boolean;
 }
@@ -94,7 +97,7 @@ const TUNNEL_TARGET = 10_000;
 const TARGETS = ['direct', 'tcp-relay', 'squid', 'slave', 'slave+auth', 'slave-w2'] as const;
 const PHASES = ['tunnels', 'wrk', 'latency', 'connect'] as const;
 /** Open-loop targets: the issue's comparison is the slave against Squid, with direct as the floor. */
-const LATENCY_TARGETS = ['direct', 'squid', 'slave'];
+const LATENCY_TARGETS = ['direct', 'squid', 'slave', 'slave-base'];
 
 function parseOptions(argv: string[]): Options {
   const opts: Options = {
@@ -109,6 +112,7 @@ function parseOptions(argv: string[]): Options {
     phases: new Set(PHASES),
     latencyRates: [25, 50, 75],
     latencyDurationS: 5,
+    latencyConnections: 100,
     connectRounds: 5,
     pin: true,
   };
@@ -177,6 +181,9 @@ function parseOptions(argv: string[]): Options {
       }
       case '--latency-duration':
         opts.latencyDurationS = int();
+        break;
+      case '--latency-connections':
+        opts.latencyConnections = int();
         break;
       case '--connect-rounds':
         opts.connectRounds = int();
@@ -366,6 +373,7 @@ async function main(): Promise<number> {
             const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
               rate,
               durationS: opts.latencyDurationS,
+              connections: opts.latencyConnections,
               cpus: pin.load,
             });
             (t.row.latency ??= new Map()).set(pct, r);
@@ -508,10 +516,22 @@ function print(
   const latencyRows = rows.filter((r) => r.latency?.size);
   if (latencyRows.length && run.squidMax) {
     out.push(
-      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, keep-alive, absolute-form through proxies); ` +
+      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
         `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}):`,
     );
-    const lhead = ['', 'rate %', 'offered/s', 'sent/s', 'ok/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors'];
+    const lhead = [
+      '',
+      'rate %',
+      'offered/s',
+      'sent/s',
+      'ok/s',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'errors',
+      'SYN drops',
+    ];
     const ltable = [lhead];
     for (const pct of opts.latencyRates) {
       for (const r of latencyRows) {
@@ -528,11 +548,15 @@ function print(
           fmt(l.p999Ms, 2),
           fmt(l.maxMs, 1),
           fmt(l.errors),
+          l.listenOverflows || l.synRetransmits ? `${fmt(l.listenOverflows)}/${fmt(l.synRetransmits)}` : '0',
         ]);
       }
     }
     const lw = lhead.map((_, i) => Math.max(...ltable.map((row) => row[i].length)));
     for (const row of ltable) out.push(row.map((c, i) => (i === 0 ? c.padEnd(lw[i]) : c.padStart(lw[i]))).join('  '));
+    out.push(
+      'SYN drops: accept-queue overflows / SYN retransmits on the machine during the point (TcpExt); each costs a connection 1 s or more',
+    );
     out.push('');
   }
   const by = (n: string) => rows.find((r) => r.name === n && !r.error);

@@ -27,6 +27,12 @@ export interface OpenLoopResult {
   errors: number;
   /** The first error vegeta saw, when there were any. */
   firstError?: string;
+  /**
+   * SYNs the kernel dropped during the point (accept queues full, TcpExt ListenOverflows) and SYNs
+   * it sent again: each such connection waited 1 s or more, whichever process's queue it was.
+   */
+  listenOverflows: number;
+  synRetransmits: number;
 }
 
 export interface OpenLoopLoad {
@@ -34,6 +40,8 @@ export interface OpenLoopLoad {
   durationS: number;
   /** `taskset -c` list for the generator; none: wherever the scheduler puts it. */
   cpus?: string;
+  /** Most connections the generator keeps to the proxy; requests beyond wait for one, in their latency. */
+  connections: number;
 }
 
 const SOURCE_DIR = fileURLToPath(new URL('../../proxy/open-loop/', import.meta.url));
@@ -69,12 +77,37 @@ export async function runOpenLoop(
   load: OpenLoopLoad,
 ): Promise<OpenLoopResult> {
   const args = ['-url', url, '-rate', String(load.rate), '-duration', `${load.durationS}s`, '-timeout', '5s'];
+  args.push('-connections', String(load.connections));
   if (proxyPort !== undefined) args.push('-proxy', `http://127.0.0.1:${proxyPort}`);
   const [cmd, argv] = load.cpus === undefined ? [bin, args] : ['taskset', ['-c', load.cpus, bin, ...args]];
+  const tcp0 = tcpCounters();
   const out = await runToEnd(cmd, argv, (load.durationS + 30) * 1000);
+  const tcp1 = tcpCounters();
   const m = /^OPENLOOP (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/m.exec(out);
   if (!m) throw new Error(`the open-loop generator printed no result line:\n${out}`);
   const [requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors] = m.slice(1).map(Number);
   const firstError = /^open-loop: first error: (.*)$/m.exec(out)?.[1];
-  return { requests, sentPerSec, okPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors, firstError };
+  return {
+    requests,
+    sentPerSec,
+    okPerSec,
+    p50Ms,
+    p99Ms,
+    p999Ms,
+    maxMs,
+    errors,
+    firstError,
+    listenOverflows: tcp1.ListenOverflows - tcp0.ListenOverflows,
+    synRetransmits: tcp1.TCPSynRetrans - tcp0.TCPSynRetrans,
+  };
+}
+
+/** The machine's TcpExt counters of dropped and resent SYNs (`/proc/net/netstat`); 0 where absent. */
+export function tcpCounters(): { ListenOverflows: number; TCPSynRetrans: number } {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = i === -1 ? [] : lines[i].split(/\s+/);
+  const values = i === -1 ? [] : lines[i + 1].split(/\s+/).map(Number);
+  const get = (n: string) => values[names.indexOf(n)] ?? 0;
+  return { ListenOverflows: get('ListenOverflows'), TCPSynRetrans: get('TCPSynRetrans') };
 }

@@ -22,6 +22,7 @@ func main() {
 	rate := flag.Int("rate", 0, "requests per second (required, > 0)")
 	duration := flag.Duration("duration", 5*time.Second, "how long to send")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request timeout")
+	connections := flag.Int("connections", 0, "most connections to the proxy (or target) at once; 0: vegeta's default (no cap)")
 	flag.Parse()
 	if *target == "" || *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "open-loop: -url and a positive -rate are required")
@@ -32,6 +33,12 @@ func main() {
 		vegeta.KeepAlive(true),
 		vegeta.HTTP2(false),
 		vegeta.Redirects(vegeta.NoFollow),
+	}
+	if *connections > 0 {
+		// A request that finds every connection busy waits for one, and the wait counts in its
+		// latency (vegeta times from before the client call), so a stall still shows in full
+		// while it cannot turn into thousands of new connections (and dropped SYNs) on the machine.
+		opts = append(opts, vegeta.Connections(*connections), vegeta.MaxConnections(*connections))
 	}
 	if *proxy != "" {
 		u, err := url.Parse(*proxy)
