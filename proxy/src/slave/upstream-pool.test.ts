@@ -105,4 +105,28 @@ describe('UpstreamPool', () => {
       pool.destroy();
     }
   });
+
+  it('closes a burst of idle sockets in one sweep and forgets one the upstream closed', async () => {
+    const pool = new UpstreamPool(2000, 300);
+    try {
+      const acquired = Array.from({ length: 50 }, () => pool.acquire('127.0.0.1', port, new Owner()).socket);
+      await until(() => acquired.every((s) => !s.connecting), 'the connections');
+      const closedBefore = closedAt.length;
+      for (const s of acquired) pool.release(s);
+      await until(() => closedAt.length >= closedBefore + 50, 'all 50 idle sockets to close');
+      expect(acquired.every((s) => s.destroyed)).toBe(true);
+
+      // An idle socket its upstream closes leaves the idle list at once: it is never handed out.
+      const acceptedBefore = accepted.length;
+      const a = pool.acquire('127.0.0.1', port, new Owner());
+      await until(() => !a.socket.connecting && accepted.length > acceptedBefore, 'the connection');
+      const serverSide = accepted[acceptedBefore];
+      pool.release(a.socket);
+      serverSide.end();
+      await until(() => a.socket.destroyed, 'the pooled socket to close');
+      expect(pool.acquire('127.0.0.1', port, new Owner()).reused).toBe(false);
+    } finally {
+      pool.destroy();
+    }
+  });
 });

@@ -30,12 +30,15 @@ const kKey = Symbol('safesquid.poolKey');
 const kError = Symbol('safesquid.upstreamError');
 const kReads = Symbol('safesquid.upstreamReads');
 const kIdleSince = Symbol('safesquid.idleSince');
+const kIdle = Symbol('safesquid.inIdleList');
 type PooledSocket = Socket & {
   [kOwner]: UpstreamOwner | undefined;
   [kKey]: string;
   [kError]?: Error;
   [kReads]: ReadBuffers;
   [kIdleSince]: number;
+  /** On its key's idle list: closing it must take it off. */
+  [kIdle]: boolean;
   pool: UpstreamPool;
 };
 
@@ -97,6 +100,7 @@ export class UpstreamPool {
     const pooled = free?.pop();
     if (pooled) {
       if (free!.length === 0) this.idle.delete(key);
+      pooled[kIdle] = false;
       pooled[kOwner] = owner;
       return { socket: pooled, reused: true };
     }
@@ -111,6 +115,7 @@ export class UpstreamPool {
     s[kKey] = key;
     s[kReads] = reads;
     s[kIdleSince] = 0;
+    s[kIdle] = false;
     s.pool = this;
     s.setTimeout(this.connectTimeoutMs);
     s.once('connect', onConnect);
@@ -133,6 +138,7 @@ export class UpstreamPool {
     }
     s.resume();
     s[kIdleSince] = performance.now();
+    s[kIdle] = true;
     const list = this.idle.get(s[kKey]);
     if (list) list.push(s);
     else this.idle.set(s[kKey], [s]);
@@ -148,8 +154,14 @@ export class UpstreamPool {
   private sweep(): void {
     const oldest = performance.now() - this.keepAliveMs;
     for (const [key, list] of this.idle) {
-      // `forget` runs only at the socket's close event: take it off the list now.
-      while (list.length > 0 && list[0][kIdleSince] <= oldest) list.shift()!.destroy();
+      // Oldest first: the expired ones are a prefix, taken off in one splice (a burst can leave
+      // thousands), and off the list before `forget` would look for them at their close event.
+      let n = 0;
+      while (n < list.length && list[n][kIdleSince] <= oldest) n++;
+      for (const s of list.splice(0, n)) {
+        s[kIdle] = false;
+        s.destroy();
+      }
       if (list.length === 0) this.idle.delete(key);
     }
     if (this.idle.size === 0) {
@@ -167,6 +179,9 @@ export class UpstreamPool {
   forget(socket: Socket): void {
     this.all.delete(socket);
     const s = socket as PooledSocket;
+    // A socket in use is on no list: no scan of the idle ones per closed connection.
+    if (!s[kIdle]) return;
+    s[kIdle] = false;
     const list = this.idle.get(s[kKey]);
     if (!list) return;
     const i = list.indexOf(s);
