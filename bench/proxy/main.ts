@@ -12,7 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
 import { cpuTreeSeconds, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
-import { ensureOpenLoopBinary, runOpenLoop, type OpenLoopResult } from './open-loop.js';
+import {
+  ensureOpenLoopBinary,
+  runOpenLoop,
+  summarizeOpenLoop,
+  type OpenLoopResult,
+  type OpenLoopSummary,
+} from './open-loop.js';
 import { POLICY_RULES, startSlave } from './slave.js';
 import { startSquid, type RunningProxy } from './squid.js';
 import { startNginxUpstream } from './nginx-upstream.js';
@@ -34,6 +40,8 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
   --phases LIST       comma-separated subset of tunnels,wrk,latency,connect (default all)
   --latency-rates L   open-loop rates in % of squid's wrk req/s of this run (default 25,50,75)
   --latency-duration S  seconds of constant-rate load per target and rate (default 5)
+  --latency-rounds N  open-loop rounds, each every target at every rate in alternating order; each
+                      figure is the median over rounds (default 3)
   --latency-connections N  most connections the open-loop generator keeps to a target (default 100);
                       a request finding all busy waits for one, and the wait is in its latency
   --connect-rounds N  counted 64 MiB downloads per target (default 5)
@@ -65,6 +73,7 @@ interface Options {
   latencyRates: number[];
   latencyDurationS: number;
   latencyConnections: number;
+  latencyRounds: number;
   connectRounds: number;
   pin: boolean;
 }
@@ -80,8 +89,8 @@ interface Row {
   rssIdle?: number;
   rssLoaded?: number;
   tunnels?: { opened: number; requested: number; addedBytes: number; failures: string };
-  /** Open-loop runs, by rate in % of squid's maximum. */
-  latency?: Map<number, OpenLoopResult>;
+  /** Open-loop runs, by rate in % of squid's maximum: the median over rounds. */
+  latency?: Map<number, OpenLoopSummary>;
   error?: string;
 }
 
@@ -113,6 +122,7 @@ function parseOptions(argv: string[]): Options {
     latencyRates: [25, 50, 75],
     latencyDurationS: 5,
     latencyConnections: 100,
+    latencyRounds: 3,
     connectRounds: 5,
     pin: true,
   };
@@ -182,6 +192,9 @@ function parseOptions(argv: string[]): Options {
       case '--latency-duration':
         opts.latencyDurationS = int();
         break;
+      case '--latency-rounds':
+        opts.latencyRounds = int();
+        break;
       case '--latency-connections':
         opts.latencyConnections = int();
         break;
@@ -246,7 +259,10 @@ async function main(): Promise<number> {
       group.killAllNow();
       process.exit(1);
     },
-    (opts.load.durationS * opts.rounds * 4 + opts.latencyRates.length * 3 * (opts.latencyDurationS + 10) + 300) * 1000,
+    (opts.load.durationS * opts.rounds * 4 +
+      opts.latencyRounds * opts.latencyRates.length * 4 * (opts.latencyDurationS + 10) +
+      300) *
+      1000,
   );
   watchdog.unref();
 
@@ -365,23 +381,31 @@ async function main(): Promise<number> {
       loads.push(['open-loop latency', loadAverage()]);
       const latencyTargets = targets.filter((t) => LATENCY_TARGETS.includes(t.row.name));
       const url = `http://127.0.0.1:${nginx.port}/bench`;
-      for (const [i, pct] of opts.latencyRates.entries()) {
-        const rate = Math.max(1, Math.round((squidMax * pct) / 100));
-        for (const t of i % 2 === 0 ? latencyTargets : [...latencyTargets].reverse()) {
-          if (t.row.error) continue;
-          try {
-            const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
-              rate,
-              durationS: opts.latencyDurationS,
-              connections: opts.latencyConnections,
-              cpus: pin.load,
-            });
-            (t.row.latency ??= new Map()).set(pct, r);
-          } catch (err) {
-            t.row.error = describe(err, t.proxy);
+      // One 5 s point is at the mercy of whatever else the machine did in those seconds: rounds,
+      // alternating the order of targets, and the median of each figure over them.
+      const runs = new Map<Row, Map<number, OpenLoopResult[]>>();
+      for (let round = 0; round < opts.latencyRounds; round++) {
+        for (const [i, pct] of opts.latencyRates.entries()) {
+          const rate = Math.max(1, Math.round((squidMax * pct) / 100));
+          for (const t of (i + round) % 2 === 0 ? latencyTargets : [...latencyTargets].reverse()) {
+            if (t.row.error) continue;
+            try {
+              const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
+                rate,
+                durationS: opts.latencyDurationS,
+                connections: opts.latencyConnections,
+                cpus: pin.load,
+              });
+              const byRate = runs.get(t.row) ?? new Map<number, OpenLoopResult[]>();
+              runs.set(t.row, byRate.set(pct, [...(byRate.get(pct) ?? []), r]));
+            } catch (err) {
+              t.row.error = describe(err, t.proxy);
+            }
           }
         }
       }
+      for (const [row, byRate] of runs)
+        row.latency = new Map([...byRate].map(([pct, rs]) => [pct, summarizeOpenLoop(rs)]));
     }
 
     const speeds = new Map<Row, number[]>();
@@ -516,7 +540,7 @@ function print(
   const latencyRows = rows.filter((r) => r.latency?.size);
   if (latencyRows.length && run.squidMax) {
     out.push(
-      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
+      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, median of ${opts.latencyRounds} rounds, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
         `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}):`,
     );
     const lhead = [
@@ -531,6 +555,7 @@ function print(
       'max ms',
       'errors',
       'SYN drops',
+      'p99 ms by round',
     ];
     const ltable = [lhead];
     for (const pct of opts.latencyRates) {
@@ -549,6 +574,7 @@ function print(
           fmt(l.maxMs, 1),
           fmt(l.errors),
           l.listenOverflows || l.synRetransmits ? `${fmt(l.listenOverflows)}/${fmt(l.synRetransmits)}` : '0',
+          l.p99ByRound.map((v) => fmt(v, 1)).join(' '),
         ]);
       }
     }
@@ -585,6 +611,11 @@ function print(
       const offered = (run.squidMax * pct) / 100;
       const a = slave.latency.get(pct);
       const b = squid.latency.get(pct);
+      // Direct is the floor: a rate it does not sustain is beyond the generator and upstream on their CPU.
+      if (direct?.latency && !sustained(direct.latency.get(pct), offered)) {
+        parts.push(`${pct}%: beyond the generator (direct not sustained)`);
+        continue;
+      }
       if (!sustained(a, offered) || !sustained(b, offered)) {
         parts.push(`${pct}%: not sustained by both`);
         continue;

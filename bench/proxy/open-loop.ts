@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './connect-bulk.js';
 import { runToEnd } from './processes.js';
 
 export interface OpenLoopResult {
@@ -99,6 +100,34 @@ export async function runOpenLoop(
     firstError,
     listenOverflows: tcp1.ListenOverflows - tcp0.ListenOverflows,
     synRetransmits: tcp1.TCPSynRetrans - tcp0.TCPSynRetrans,
+  };
+}
+
+export interface OpenLoopSummary extends OpenLoopResult {
+  /** p99 of each round, in the order they ran. */
+  p99ByRound: number[];
+}
+
+/**
+ * Rounds of one target at one rate: rates and percentiles are the median over rounds, errors and
+ * dropped SYNs the sum, max the largest.
+ */
+export function summarizeOpenLoop(rounds: OpenLoopResult[]): OpenLoopSummary {
+  const med = (f: (r: OpenLoopResult) => number) => median(rounds.map(f));
+  const sum = (f: (r: OpenLoopResult) => number) => rounds.reduce((n, r) => n + f(r), 0);
+  return {
+    requests: sum((r) => r.requests),
+    sentPerSec: med((r) => r.sentPerSec),
+    okPerSec: med((r) => r.okPerSec),
+    p50Ms: med((r) => r.p50Ms),
+    p99Ms: med((r) => r.p99Ms),
+    p999Ms: med((r) => r.p999Ms),
+    maxMs: Math.max(...rounds.map((r) => r.maxMs)),
+    errors: sum((r) => r.errors),
+    firstError: rounds.find((r) => r.firstError)?.firstError,
+    listenOverflows: sum((r) => r.listenOverflows),
+    synRetransmits: sum((r) => r.synRetransmits),
+    p99ByRound: rounds.map((r) => r.p99Ms),
   };
 }
 

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectOutput, freePort, type ProcessGroup, waitForPort } from './processes.js';
 import type { RunningProxy } from './squid.js';
+import { LOG } from '@safesquid/proxy/log-messages';
+import type { ChildProcess } from 'node:child_process';
 
 export const POLICY_RULES = 1000;
 
@@ -87,6 +89,8 @@ export async function startSlave(
     const output = collectOutput(child);
     try {
       await waitForPort(port, launch.name, child, launch.listenTimeoutMs);
+      // The metrics port opens after the proxy port: a slave that lost it exits a moment later.
+      await waitForStarted(child, output, launch.listenTimeoutMs ?? 15_000);
     } catch (err) {
       if (attempt < 3 && output().includes('EADDRINUSE')) continue;
       throw new Error(`${(err as Error).message}\n${output()}`);
@@ -99,5 +103,15 @@ export async function startSlave(
       output,
       cleanup: () => rmSync(dir, { recursive: true, force: true }),
     };
+  }
+}
+
+/** Waits for the slave's "slave started" line, logged once every listener (metrics too) is open. */
+async function waitForStarted(child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!output().includes(`"msg":"${LOG.slaveStarted}"`)) {
+    if (child.exitCode !== null) throw new Error(`the slave exited with status ${child.exitCode} while starting`);
+    if (Date.now() > end) throw new Error(`the slave logged no "${LOG.slaveStarted}" within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
