@@ -21,6 +21,7 @@ const common = {
     '^@safesquid/proxy/errors$': '<rootDir>/proxy/src/errors.ts',
     '^@safesquid/operator/log-messages$': '<rootDir>/operator/src/log-messages.ts',
     '^@safesquid/proxy/backoff$': '<rootDir>/proxy/src/net/backoff.ts',
+    '^@safesquid/proxy/node-flags$': '<rootDir>/proxy/src/cli/node-flags.ts',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
 };

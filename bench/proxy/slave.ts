@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { collectOutput, freePort, type ProcessGroup, waitForPort } from './processes.js';
 import type { RunningProxy } from './squid.js';
 import { LOG } from '@safesquid/proxy/log-messages';
+import { SERVER_NODE_FLAGS } from '@safesquid/proxy/node-flags';
 import type { ChildProcess } from 'node:child_process';
 
 export const POLICY_RULES = 1000;
@@ -70,7 +71,9 @@ export async function startSlave(
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const metricsPort = await freePort();
+    // As the proxy image runs it: the same V8 options first, then the bench's own.
     const args = [
+      ...SERVER_NODE_FLAGS,
       ...(launch.nodeArgs ?? []),
       cli,
       'slave',

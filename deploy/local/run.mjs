@@ -11,13 +11,16 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'proxy/dist/cli/main.js');
+const nodeFlags = join(root, 'proxy/dist/cli/node-flags.js');
 const state = join(root, '.run');
 const portal = 'http://127.0.0.1:8888';
 
-if (!existsSync(cli)) {
+if (!existsSync(cli) || !existsSync(nodeFlags)) {
   console.error(`run: ${cli} is missing: build first (make run does, or npx tsc -b)`);
   process.exit(1);
 }
+// The V8 options the proxy image runs master and slaves with (proxy/src/cli/node-flags.ts).
+const { SERVER_NODE_FLAGS } = await import(nodeFlags);
 
 function secret(name) {
   const file = join(state, name);
@@ -33,7 +36,7 @@ const children = new Map(); // name → ChildProcess
 let stopping = false;
 
 function start(name, args) {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.set(name, child);
   const prefix = (stream, out) => {
     let rest = '';

@@ -17,6 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
+import { SERVER_NODE_FLAGS } from '@safesquid/proxy/node-flags';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,7 +39,10 @@ import { rootMountOptions, startContainer, uidsOf, type Bind, type RuncContainer
 const run = promisify(execFile);
 const NONROOT = 65532;
 const EXPECTED = {
-  proxy: { entrypoint: ['/usr/local/bin/node', '/app/proxy/dist/cli/main.js'], title: 'safesquid/proxy' },
+  proxy: {
+    entrypoint: ['/usr/local/bin/node', ...SERVER_NODE_FLAGS, '/app/proxy/dist/cli/main.js'],
+    title: 'safesquid/proxy',
+  },
   operator: { entrypoint: ['/usr/local/bin/node', '/app/operator/dist/main.js'], title: 'safesquid/operator' },
 } as const;
 // The image runs as this user, read-only: it may only write where a volume is mounted.
@@ -130,7 +134,7 @@ describe.each(['proxy', 'operator'] as const)('image safesquid/%s', (name) => {
     );
     // What a runtime makes of the image config (umoci's runtime spec): that user, that program.
     expect(spec.process.user).toEqual(expect.objectContaining({ uid: NONROOT, gid: NONROOT }));
-    expect(spec.process.args.slice(0, 2)).toEqual(EXPECTED[name].entrypoint);
+    expect(spec.process.args.slice(0, EXPECTED[name].entrypoint.length)).toEqual(EXPECTED[name].entrypoint);
   });
 
   it('has no shell or package manager, and node runs from it with its own libraries', () => {
