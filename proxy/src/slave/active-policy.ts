@@ -45,6 +45,11 @@ export class ActivePolicy extends EventEmitter<ActivePolicyEvents> {
     return this.source;
   }
 
+  /** `source` vouches that `hash` is current (the master answered "unchanged"): it becomes the source of that policy. */
+  confirm(hash: string, source: PolicySourceKind): void {
+    if (this.policy?.hash === hash) this.source = source;
+  }
+
   /**
    * Validates, compiles, swaps atomically and persists the bundle as last-known-good.
    * Throws `PolicyValidationError` (and keeps the old policy) on bad input.

@@ -94,6 +94,26 @@ describe('startPolicySync', () => {
     expect(entry.state).toBe('online');
   });
 
+  it("counts a persisted policy the master answers unchanged as the master's", async () => {
+    const m = await master(tmp());
+    const stateDir = tmp();
+    const synced = new ActivePolicy({ stateDir, logger });
+    const first = slave(m.url, { activePolicy: synced });
+    await until('first policy', () => synced.hash === m.hub.current!.hash);
+    first.sync.stop();
+    await first.sync.closed;
+
+    // A restarted slave (or another worker on the same state directory) starts on the persisted bundle.
+    const restarted = new ActivePolicy({ stateDir, logger });
+    expect(restarted.loadPersisted()).toBe(true);
+    expect(restarted.currentSource).toBe('state');
+    const polls = new Registry();
+    slave(m.url, { activePolicy: restarted, registry: polls });
+    await until('the master to confirm it', () => restarted.currentSource === 'master');
+    expect(restarted.hash).toBe(m.hub.current!.hash);
+    expect(await polls.getSingleMetricAsString('safesquid_sync_polls_total')).toMatch(/result="unchanged"} [1-9]/);
+  });
+
   it('keeps enforcing while the master is away, then reports unreachable and recovered', async () => {
     const dataDir = tmp();
     const m1 = await master(dataDir);

@@ -25,6 +25,8 @@ import { HttpStatusError } from '../errors.js';
 export interface PolicyTarget {
   readonly hash: string | undefined | null;
   apply(bundle: unknown, source: 'file' | 'master' | 'state'): { changed: boolean };
+  /** The master answered that `hash` is still its policy: the one in force, if it is that, is now the master's. */
+  confirm?(hash: string, source: 'master'): void;
 }
 
 export interface PolicySyncOptions {
@@ -256,6 +258,8 @@ export class PolicySyncClient implements PolicySync {
     if (tasks > 0 && this.opts.onTasks) this.opts.onTasks(tasks);
     if (res.status === 304) {
       this.metrics.polls.inc({ result: 'unchanged' });
+      // A persisted last-known-good (or file) policy the master still serves is the master's policy.
+      if (known && known === this.opts.activePolicy.hash) this.opts.activePolicy.confirm?.(known, 'master');
       return;
     }
     if (res.status !== 200) {
