@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectOutput, freePort, type ProcessGroup, waitForPort } from './processes.js';
+import { collectOutput, freePort, type ProcessGroup } from './processes.js';
 import type { RunningProxy } from './squid.js';
 import { LOG } from '@safesquid/proxy/log-messages';
 import { SERVER_NODE_FLAGS } from '@safesquid/proxy/node-flags';
@@ -91,8 +91,7 @@ export async function startSlave(
     const child = group.start(launch.name, process.execPath, args, { cwd: dir });
     const output = collectOutput(child);
     try {
-      await waitForPort(port, launch.name, child, launch.listenTimeoutMs);
-      // The metrics port opens after the proxy port: a slave that lost it exits a moment later.
+      // Not just the proxy port: the metrics port opens after it, and a slave that lost it exits.
       await waitForStarted(child, output, launch.listenTimeoutMs ?? 15_000);
     } catch (err) {
       if (attempt < 3 && output().includes('EADDRINUSE')) continue;

@@ -30,15 +30,13 @@ const kKey = Symbol('safesquid.poolKey');
 const kError = Symbol('safesquid.upstreamError');
 const kReads = Symbol('safesquid.upstreamReads');
 const kIdleSince = Symbol('safesquid.idleSince');
-const kIdle = Symbol('safesquid.inIdleList');
 type PooledSocket = Socket & {
   [kOwner]: UpstreamOwner | undefined;
   [kKey]: string;
   [kError]?: Error;
   [kReads]: ReadBuffers;
+  /** When it went on its key's idle list; 0 while it is on none (in use, or taken off). */
   [kIdleSince]: number;
-  /** On its key's idle list: closing it must take it off. */
-  [kIdle]: boolean;
   pool: UpstreamPool;
 };
 
@@ -100,7 +98,7 @@ export class UpstreamPool {
     const pooled = free?.pop();
     if (pooled) {
       if (free!.length === 0) this.idle.delete(key);
-      pooled[kIdle] = false;
+      pooled[kIdleSince] = 0;
       pooled[kOwner] = owner;
       return { socket: pooled, reused: true };
     }
@@ -115,7 +113,6 @@ export class UpstreamPool {
     s[kKey] = key;
     s[kReads] = reads;
     s[kIdleSince] = 0;
-    s[kIdle] = false;
     s.pool = this;
     s.setTimeout(this.connectTimeoutMs);
     s.once('connect', onConnect);
@@ -138,7 +135,6 @@ export class UpstreamPool {
     }
     s.resume();
     s[kIdleSince] = performance.now();
-    s[kIdle] = true;
     const list = this.idle.get(s[kKey]);
     if (list) list.push(s);
     else this.idle.set(s[kKey], [s]);
@@ -159,7 +155,7 @@ export class UpstreamPool {
       let n = 0;
       while (n < list.length && list[n][kIdleSince] <= oldest) n++;
       for (const s of list.splice(0, n)) {
-        s[kIdle] = false;
+        s[kIdleSince] = 0;
         s.destroy();
       }
       if (list.length === 0) this.idle.delete(key);
@@ -180,8 +176,8 @@ export class UpstreamPool {
     this.all.delete(socket);
     const s = socket as PooledSocket;
     // A socket in use is on no list: no scan of the idle ones per closed connection.
-    if (!s[kIdle]) return;
-    s[kIdle] = false;
+    if (s[kIdleSince] === 0) return;
+    s[kIdleSince] = 0;
     const list = this.idle.get(s[kKey]);
     if (!list) return;
     const i = list.indexOf(s);
