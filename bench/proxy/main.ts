@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
-import { cpuTreeSeconds, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
+import { CpuAwake } from './cpu-awake.js';
+import { CPU_CLOCK, cpuTreeSeconds, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
 import {
   ensureOpenLoopBinary,
   runOpenLoop,
@@ -44,7 +45,11 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
                       figure is the median over rounds (default 3)
   --latency-connections N  most connections the open-loop generator keeps to a target (default 100);
                       a request finding all busy waits for one, and the wait is in its latency
-  --connect-rounds N  counted 64 MiB downloads per target (default 5)
+  --connect-rounds N  counted 64 MiB downloads per target (default 10)
+  --connect-warmup N  unmeasured 64 MiB downloads per target first (default 16: 1 GiB, until the
+                      slave's JIT has compiled the relay; fewer measure its compiler too)
+  --no-idle-loops     let idle CPUs halt during the open loop (default: a SCHED_IDLE busy loop on
+                      each CPU, as idle=poll would; a VM's wake-up from halt is otherwise most of the tail)
   --no-pin            do not pin processes to CPUs (default with 2+ CPUs: the proxy under test on
                       the last CPU, load generators and upstreams on the others)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
@@ -75,6 +80,8 @@ interface Options {
   latencyConnections: number;
   latencyRounds: number;
   connectRounds: number;
+  connectWarmup: number;
+  idleLoops: boolean;
   pin: boolean;
 }
 
@@ -123,7 +130,9 @@ function parseOptions(argv: string[]): Options {
     latencyDurationS: 5,
     latencyConnections: 100,
     latencyRounds: 3,
-    connectRounds: 5,
+    connectRounds: 10,
+    connectWarmup: 16,
+    idleLoops: true,
     pin: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -200,6 +209,12 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--connect-rounds':
         opts.connectRounds = int();
+        break;
+      case '--connect-warmup':
+        opts.connectWarmup = int();
+        break;
+      case '--no-idle-loops':
+        opts.idleLoops = false;
         break;
       case '--no-pin':
         opts.pin = false;
@@ -384,25 +399,31 @@ async function main(): Promise<number> {
       // One 5 s point is at the mercy of whatever else the machine did in those seconds: rounds,
       // alternating the order of targets, and the median of each figure over them.
       const runs = new Map<Row, Map<number, OpenLoopResult[]>>();
-      for (let round = 0; round < opts.latencyRounds; round++) {
-        for (const [i, pct] of opts.latencyRates.entries()) {
-          const rate = Math.max(1, Math.round((squidMax * pct) / 100));
-          for (const t of (i + round) % 2 === 0 ? latencyTargets : [...latencyTargets].reverse()) {
-            if (t.row.error) continue;
-            try {
-              const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
-                rate,
-                durationS: opts.latencyDurationS,
-                connections: opts.latencyConnections,
-                cpus: pin.load,
-              });
-              const byRate = runs.get(t.row) ?? new Map<number, OpenLoopResult[]>();
-              runs.set(t.row, byRate.set(pct, [...(byRate.get(pct) ?? []), r]));
-            } catch (err) {
-              t.row.error = describe(err, t.proxy);
+      const awake = new CpuAwake(group);
+      if (opts.idleLoops) await awake.start();
+      try {
+        for (let round = 0; round < opts.latencyRounds; round++) {
+          for (const [i, pct] of opts.latencyRates.entries()) {
+            const rate = Math.max(1, Math.round((squidMax * pct) / 100));
+            for (const t of (i + round) % 2 === 0 ? latencyTargets : [...latencyTargets].reverse()) {
+              if (t.row.error) continue;
+              try {
+                const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
+                  rate,
+                  durationS: opts.latencyDurationS,
+                  connections: opts.latencyConnections,
+                  cpus: pin.load,
+                });
+                const byRate = runs.get(t.row) ?? new Map<number, OpenLoopResult[]>();
+                runs.set(t.row, byRate.set(pct, [...(byRate.get(pct) ?? []), r]));
+              } catch (err) {
+                t.row.error = describe(err, t.proxy);
+              }
             }
           }
         }
+      } finally {
+        await awake.stop();
       }
       for (const [row, byRate] of runs)
         row.latency = new Map([...byRate].map(([pct, rs]) => [pct, summarizeOpenLoop(rs)]));
@@ -410,7 +431,8 @@ async function main(): Promise<number> {
 
     const speeds = new Map<Row, number[]>();
     if (opts.phases.has('connect')) loads.push(['CONNECT', loadAverage()]);
-    for (let round = -1; round < (opts.phases.has('connect') ? opts.connectRounds : -1); round++) {
+    const firstRound = -opts.connectWarmup;
+    for (let round = firstRound; round < (opts.phases.has('connect') ? opts.connectRounds : firstRound); round++) {
       for (const t of order(round + 1)) {
         if (t.row.error || t.row.name === 'slave-w2') continue;
         try {
@@ -419,7 +441,8 @@ async function main(): Promise<number> {
           const mbps = t.relay
             ? await downloadMBps(t.relay.httpsPort, undefined)
             : await downloadMBps(upstreams.httpsPort, t.proxy);
-          // Round -1 warms up TLS and the upstream's JIT; it is not counted.
+          // Warm-up rounds are not counted: in the first 1 GiB the slave's optimizing compiler
+          // took 16-22 % of its samples, and the upstream's JIT and TLS warm up too.
           if (round < 0) continue;
           speeds.set(t.row, [...(speeds.get(t.row) ?? []), mbps]);
           if (pid) {
@@ -484,12 +507,13 @@ function print(
   out.push(
     `100-byte GETs from nginx (absolute-form through proxies; p50/p99 = mean over rounds; ${opts.warmupS}s unmeasured warm-up each);`,
   );
-  out.push(`CONNECT: median of ${opts.connectRounds} curl downloads`);
+  out.push(`CONNECT: median of ${opts.connectRounds} curl downloads after ${opts.connectWarmup} unmeasured ones`);
   out.push(`of 64 MiB over HTTPS; slave policy: ${POLICY_RULES} deny rules + 1 allow; all on 127.0.0.1`);
   // Everything here shares the machine's cores with wrk, curl, the upstreams and whatever else runs.
   out.push(
     'CPU us/req and CPU s/GB: CPU time the proxy process tree used per request / per GB tunnelled (less sensitive to machine load)',
   );
+  out.push(`CPU clock: ${CPU_CLOCK}`);
   out.push(
     `machine: ${cpus().length} cores, 1-min load average ${load1m[0].toFixed(1)} at start, ${load1m[1].toFixed(1)} at end`,
   );
@@ -541,7 +565,10 @@ function print(
   if (latencyRows.length && run.squidMax) {
     out.push(
       `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, median of ${opts.latencyRounds} rounds, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
-        `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}):`,
+        `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}); ` +
+        (opts.idleLoops
+          ? 'every CPU kept from halting by a SCHED_IDLE busy loop (--no-idle-loops: let them halt):'
+          : 'idle CPUs may halt (--no-idle-loops): on a VM their wake-up is in every figure:'),
     );
     const lhead = [
       '',
