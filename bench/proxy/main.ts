@@ -400,8 +400,9 @@ async function main(): Promise<number> {
       // alternating the order of targets, and the median of each figure over them.
       const runs = new Map<Row, Map<number, OpenLoopResult[]>>();
       const awake = new CpuAwake(group);
-      if (opts.idleLoops) await awake.start();
       try {
+        // In the try: loops started before one failed to start are stopped too.
+        if (opts.idleLoops) await awake.start();
         for (let round = 0; round < opts.latencyRounds; round++) {
           for (const [i, pct] of opts.latencyRates.entries()) {
             const rate = Math.max(1, Math.round((squidMax * pct) / 100));

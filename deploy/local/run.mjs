@@ -15,9 +15,11 @@ const nodeFlags = join(root, 'proxy/dist/cli/node-flags.js');
 const state = join(root, '.run');
 const portal = 'http://127.0.0.1:8888';
 
-if (!existsSync(cli) || !existsSync(nodeFlags)) {
-  console.error(`run: ${cli} is missing: build first (make run does, or npx tsc -b)`);
-  process.exit(1);
+for (const file of [cli, nodeFlags]) {
+  if (!existsSync(file)) {
+    console.error(`run: ${file} is missing: build first (make run does, or npx tsc -b)`);
+    process.exit(1);
+  }
 }
 // The V8 options the proxy image runs master and slaves with (proxy/src/cli/node-flags.ts).
 const { SERVER_NODE_FLAGS } = await import(nodeFlags);

@@ -258,8 +258,9 @@ export class PolicySyncClient implements PolicySync {
     if (tasks > 0 && this.opts.onTasks) this.opts.onTasks(tasks);
     if (res.status === 304) {
       this.metrics.polls.inc({ result: 'unchanged' });
-      // A persisted last-known-good (or file) policy the master still serves is the master's policy.
-      if (known && known === this.opts.activePolicy.hash) this.opts.activePolicy.confirm?.(known, 'master');
+      // A persisted last-known-good (or file) policy the master still serves is the master's policy;
+      // confirm ignores a hash that is not the one in force (a refused one).
+      if (known) this.opts.activePolicy.confirm?.(known, 'master');
       return;
     }
     if (res.status !== 200) {
