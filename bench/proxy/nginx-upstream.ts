@@ -15,6 +15,8 @@ export interface NginxUpstream {
  * Debian's nginx answering every GET with the 100-byte body, keep-alive without a request
  * limit. The request-rate runs use it rather than a node server: a node upstream spends a third
  * of this 2-core machine answering, and the proxies would be measured on what it leaves them.
+ * One process (`master_process off`): the PID the bench starts is the one that serves, so stopping
+ * it by PID leaves no worker behind, even when the bench itself is killed and cannot stop it.
  */
 export async function startNginxUpstream(group: ProcessGroup): Promise<NginxUpstream> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
@@ -26,7 +28,7 @@ export async function startNginxUpstream(group: ProcessGroup): Promise<NginxUpst
     conf,
     [
       'daemon off;',
-      'worker_processes 1;',
+      'master_process off;',
       `pid ${join(dir, 'nginx.pid')};`,
       `error_log ${join(dir, 'logs', 'error.log')} warn;`,
       'events { worker_connections 4096; }',
