@@ -33,7 +33,7 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      roots: ['<rootDir>/proxy/src', '<rootDir>/operator/src'],
+      roots: ['<rootDir>/proxy/src', '<rootDir>/operator/src', '<rootDir>/bench'],
       testMatch: ['**/*.test.ts'],
     },
     {

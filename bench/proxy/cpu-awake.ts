@@ -41,6 +41,11 @@ export class CpuAwake {
         throw new Error(`the idle loop (taskset, chrt --idle, sh) exited with ${child.exitCode}: ${output().trim()}`);
   }
 
+  /** PIDs of the running loops (the shells: taskset and chrt exec them). */
+  pids(): number[] {
+    return this.loops.map((c) => c.pid!).filter((p) => p !== undefined);
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.loops.splice(0).map((c) => this.group.stop(c)));
   }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
 import { CpuAwake } from './cpu-awake.js';
-import { CPU_CLOCK, cpuTreeSeconds, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
+import { CPU_CLOCK, cpuTreeSeconds, descendants, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
 import {
   ensureOpenLoopBinary,
   runOpenLoop,
@@ -26,6 +26,14 @@ import { startNginxUpstream } from './nginx-upstream.js';
 import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 import { BIG_BODY_BYTES, startUpstreams } from './upstreams.js';
 import { runWrk, type WrkLoad, type WrkResult } from './wrk.js';
+import {
+  breakdown,
+  shares,
+  sumBreakdowns,
+  SwitchRecorder,
+  TAIL_CLASSES,
+  type TailBreakdown,
+} from './tail-breakdown.js';
 
 const HELP = `usage: node bench/dist/proxy/main.js [options]
   --duration S        wrk duration of one round (default 5)
@@ -50,6 +58,9 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
                       slave's JIT has compiled the relay; fewer measure its compiler too)
   --no-idle-loops     let idle CPUs halt during the open loop (default: a SCHED_IDLE busy loop on
                       each CPU, as idle=poll would; a VM's wake-up from halt is otherwise most of the tail)
+  --tail-breakdown    record the proxy's CPU (perf sched_switch) during each open-loop run and print
+                      what it ran while the slowest 1 % of requests were in flight: the proxy's event
+                      loop, its other threads, other tasks (named), or nothing (the wait was elsewhere)
   --no-pin            do not pin processes to CPUs (default with 2+ CPUs: the proxy under test on
                       the last CPU, load generators and upstreams on the others)
   --slave-arg ARG     extra argument for "safesquid slave" (repeatable)
@@ -82,6 +93,7 @@ interface Options {
   connectRounds: number;
   connectWarmup: number;
   idleLoops: boolean;
+  tailBreakdown: boolean;
   pin: boolean;
 }
 
@@ -98,6 +110,8 @@ interface Row {
   tunnels?: { opened: number; requested: number; addedBytes: number; failures: string };
   /** Open-loop runs, by rate in % of squid's maximum: the median over rounds. */
   latency?: Map<number, OpenLoopSummary>;
+  /** With --tail-breakdown: the proxy CPU's time during the slowest requests, by rate, all rounds. */
+  tail?: Map<number, TailBreakdown>;
   error?: string;
 }
 
@@ -133,6 +147,7 @@ function parseOptions(argv: string[]): Options {
     connectRounds: 10,
     connectWarmup: 16,
     idleLoops: true,
+    tailBreakdown: false,
     pin: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -216,6 +231,9 @@ function parseOptions(argv: string[]): Options {
       case '--no-idle-loops':
         opts.idleLoops = false;
         break;
+      case '--tail-breakdown':
+        opts.tailBreakdown = true;
+        break;
       case '--no-pin':
         opts.pin = false;
         break;
@@ -230,6 +248,9 @@ function parseOptions(argv: string[]): Options {
   }
   for (const name of opts.only)
     if (!(TARGETS as readonly string[]).includes(name)) throw new Error(`--only: unknown target "${name}"`);
+  if (opts.tailBreakdown && (!opts.pin || cpus().length < 2))
+    throw new Error('--tail-breakdown watches the CPU the proxy is pinned to: it needs 2+ CPUs and no --no-pin');
+  if (opts.tailBreakdown) SwitchRecorder.check();
   return opts;
 }
 
@@ -399,6 +420,7 @@ async function main(): Promise<number> {
       // One 5 s point is at the mercy of whatever else the machine did in those seconds: rounds,
       // alternating the order of targets, and the median of each figure over them.
       const runs = new Map<Row, Map<number, OpenLoopResult[]>>();
+      const tails = new Map<Row, Map<number, TailBreakdown[]>>();
       const awake = new CpuAwake(group);
       try {
         // In the try: loops started before one failed to start are stopped too.
@@ -408,17 +430,31 @@ async function main(): Promise<number> {
             const rate = Math.max(1, Math.round((squidMax * pct) / 100));
             for (const t of (i + round) % 2 === 0 ? latencyTargets : [...latencyTargets].reverse()) {
               if (t.row.error) continue;
+              const watch =
+                opts.tailBreakdown && t.proxy ? new SwitchRecorder(pin.proxy!, join(dir, 'sched.data')) : undefined;
+              const trace = watch ? join(dir, 'open-loop-trace.txt') : undefined;
               try {
+                await watch?.start();
                 const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
                   rate,
                   durationS: opts.latencyDurationS,
                   connections: opts.latencyConnections,
                   cpus: pin.load,
+                  trace,
                 });
                 const byRate = runs.get(t.row) ?? new Map<number, OpenLoopResult[]>();
                 runs.set(t.row, byRate.set(pct, [...(byRate.get(pct) ?? []), r]));
+                if (watch && trace && t.proxy) {
+                  await watch.end();
+                  const roles = { proxy: new Set(descendants(t.proxy.child.pid!)), idleLoops: new Set(awake.pids()) };
+                  const b = breakdown(watch.slices(), readFileSync(trace, 'utf8'), roles);
+                  const tailByRate = tails.get(t.row) ?? new Map<number, TailBreakdown[]>();
+                  tails.set(t.row, tailByRate.set(pct, [...(tailByRate.get(pct) ?? []), b]));
+                }
               } catch (err) {
                 t.row.error = describe(err, t.proxy);
+              } finally {
+                await watch?.end();
               }
             }
           }
@@ -428,6 +464,7 @@ async function main(): Promise<number> {
       }
       for (const [row, byRate] of runs)
         row.latency = new Map([...byRate].map(([pct, rs]) => [pct, summarizeOpenLoop(rs)]));
+      for (const [row, byRate] of tails) row.tail = new Map([...byRate].map(([pct, bs]) => [pct, sumBreakdowns(bs)]));
     }
 
     const speeds = new Map<Row, number[]>();
@@ -611,6 +648,40 @@ function print(
     out.push(
       'SYN drops: accept-queue overflows / SYN retransmits on the machine during the point (TcpExt); each costs a connection 1 s or more',
     );
+    out.push('');
+  }
+  const tailRows = rows.filter((r) => r.tail?.size);
+  if (tailRows.length) {
+    out.push(
+      `where the slowest 1 % of requests waited: what CPU ${run.pin.proxy} (the proxy's) ran while the requests at or above each round's p99 were in flight, ` +
+        'all rounds, from perf sched_switch; in brackets, the same over the whole runs. idle: the proxy had nothing to run (the wait was on the other CPU: load generator, upstream, network)',
+    );
+    const thead = ['', 'rate %', 'slow req', ...TAIL_CLASSES, 'most of other'];
+    const ttable = [thead];
+    const pc = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
+    for (const pct of opts.latencyRates) {
+      for (const r of tailRows) {
+        const t = r.tail!.get(pct);
+        if (!t) continue;
+        const slow = shares(t.slow);
+        const whole = shares(t.whole);
+        const slowUs = [...t.slow.values()].reduce((a, b) => a + b, 0);
+        const others = [...t.others]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 2)
+          .map(([comm, us]) => `${comm} ${pc(slowUs ? us / slowUs : 0)}`);
+        ttable.push([
+          r.name,
+          String(pct),
+          fmt(t.slowRequests),
+          ...TAIL_CLASSES.map((c) => `${pc(slow.get(c))} (${pc(whole.get(c))})`),
+          others.join(', ') || '-',
+        ]);
+      }
+    }
+    const tw = thead.map((_, i) => Math.max(...ttable.map((row) => row[i].length)));
+    for (const row of ttable)
+      out.push(row.map((c, i) => (i === 0 || i === row.length - 1 ? c.padEnd(tw[i]) : c.padStart(tw[i]))).join('  '));
     out.push('');
   }
   const by = (n: string) => rows.find((r) => r.name === n && !r.error);

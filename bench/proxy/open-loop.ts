@@ -41,6 +41,8 @@ export interface OpenLoopLoad {
   durationS: number;
   /** `taskset -c` list for the generator; none: wherever the scheduler puts it. */
   cpus?: string;
+  /** File for the generator's per-request trace: start (µs, CLOCK_MONOTONIC) and latency (µs). */
+  trace?: string;
   /** Most connections the generator keeps to the proxy; requests beyond wait for one, in their latency. */
   connections: number;
 }
@@ -79,6 +81,7 @@ export async function runOpenLoop(
 ): Promise<OpenLoopResult> {
   const args = ['-url', url, '-rate', String(load.rate), '-duration', `${load.durationS}s`, '-timeout', '5s'];
   args.push('-connections', String(load.connections));
+  if (load.trace) args.push('-trace', load.trace);
   if (proxyPort !== undefined) args.push('-proxy', `http://127.0.0.1:${proxyPort}`);
   const [cmd, argv] = load.cpus === undefined ? [bin, args] : ['taskset', ['-c', load.cpus, bin, ...args]];
   const tcp0 = tcpCounters();

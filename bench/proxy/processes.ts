@@ -88,7 +88,8 @@ export async function waitForPort(port: number, what: string, child?: ChildProce
 
 const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-function descendants(pid: number): number[] {
+/** A process's PID and its living descendants'. */
+export function descendants(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

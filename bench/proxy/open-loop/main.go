@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"syscall"
 	"time"
+	"unsafe"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
@@ -23,6 +25,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long to send")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request timeout")
 	connections := flag.Int("connections", 0, "most connections to the proxy (or target) at once; 0: vegeta's default (no cap)")
+	trace := flag.String("trace", "", "file for one line per request: its start on CLOCK_MONOTONIC and its latency, both in us")
 	flag.Parse()
 	if *target == "" || *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "open-loop: -url and a positive -rate are required")
@@ -55,14 +58,27 @@ func main() {
 	// Exact percentiles from every latency: a few tens of thousands of values at most.
 	latencies := make([]time.Duration, 0, *rate*int(duration.Seconds()+1))
 	errors := 0
+	var traceLines []byte
+	monoAnchor, wallAnchor := monotonicNow(), time.Now()
 	for res := range attacker.Attack(targeter, pace, *duration, "bench") {
 		m.Add(res)
 		latencies = append(latencies, res.Latency)
+		if *trace != "" {
+			// Sub uses the monotonic readings both times carry: the start on the clock perf records with.
+			start := monoAnchor + res.Timestamp.Sub(wallAnchor)
+			traceLines = fmt.Appendf(traceLines, "%d %d\n", start.Microseconds(), res.Latency.Microseconds())
+		}
 		if res.Error != "" || res.Code < 200 || res.Code >= 400 {
 			errors++
 		}
 	}
 	m.Close()
+	if *trace != "" {
+		if err := os.WriteFile(*trace, traceLines, 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "open-loop: -trace: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	if len(latencies) == 0 {
 		fmt.Fprintln(os.Stderr, "open-loop: no request was sent")
 		os.Exit(1)
@@ -78,4 +94,15 @@ func main() {
 	if errors > 0 && len(m.Errors) > 0 {
 		fmt.Fprintf(os.Stderr, "open-loop: first error: %s\n", m.Errors[0])
 	}
+}
+
+// monotonicNow reads CLOCK_MONOTONIC, the clock `perf record -k CLOCK_MONOTONIC` stamps events with;
+// Go keeps its own monotonic reading private.
+func monotonicNow() time.Duration {
+	var ts syscall.Timespec
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1 /* CLOCK_MONOTONIC */, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		fmt.Fprintf(os.Stderr, "open-loop: clock_gettime(CLOCK_MONOTONIC): %v\n", errno)
+		os.Exit(1)
+	}
+	return time.Duration(ts.Nano())
 }
