@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { collectOutput, freePort, type ProcessGroup } from './processes.js';
 import type { RunningProxy } from './squid.js';
 import { LOG } from '@safesquid/proxy/log-messages';
-import { SERVER_NODE_FLAGS } from '@safesquid/proxy/node-flags';
+import { BACKGROUND_THREADS_PRELOAD, SERVER_NODE_FLAGS, serverNodeArgs } from '@safesquid/proxy/node-flags';
 import type { ChildProcess } from 'node:child_process';
 
 export const POLICY_RULES = 1000;
@@ -71,9 +71,12 @@ export async function startSlave(
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const metricsPort = await freePort();
-    // As the proxy image runs it: the same V8 options first, then the bench's own.
+    // As the proxy image runs it: the same node options first, then the bench's own. A --baseline
+    // checkout built before the preload existed runs as it was built.
     const args = [
-      ...SERVER_NODE_FLAGS,
+      ...(existsSync(join(root, 'proxy/dist', BACKGROUND_THREADS_PRELOAD))
+        ? serverNodeArgs(join(root, 'proxy/dist'))
+        : SERVER_NODE_FLAGS),
       ...(launch.nodeArgs ?? []),
       cli,
       'slave',

@@ -21,8 +21,9 @@ for (const file of [cli, nodeFlags]) {
     process.exit(1);
   }
 }
-// The V8 options the proxy image runs master and slaves with (proxy/src/cli/node-flags.ts).
-const { SERVER_NODE_FLAGS } = await import(nodeFlags);
+// node's options as the proxy image runs master and slaves (proxy/src/cli/node-flags.ts).
+const { serverNodeArgs } = await import(nodeFlags);
+const nodeArgs = serverNodeArgs(join(root, 'proxy/dist'));
 
 function secret(name) {
   const file = join(state, name);
@@ -38,7 +39,7 @@ const children = new Map(); // name → ChildProcess
 let stopping = false;
 
 function start(name, args) {
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.set(name, child);
   const prefix = (stream, out) => {
     let rest = '';

@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
-import { SERVER_NODE_FLAGS } from '@safesquid/proxy/node-flags';
+import { serverNodeArgs } from '@safesquid/proxy/node-flags';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,7 +40,7 @@ const run = promisify(execFile);
 const NONROOT = 65532;
 const EXPECTED = {
   proxy: {
-    entrypoint: ['/usr/local/bin/node', ...SERVER_NODE_FLAGS, '/app/proxy/dist/cli/main.js'],
+    entrypoint: ['/usr/local/bin/node', ...serverNodeArgs('/app/proxy/dist'), '/app/proxy/dist/cli/main.js'],
     title: 'safesquid/proxy',
   },
   operator: { entrypoint: ['/usr/local/bin/node', '/app/operator/dist/main.js'], title: 'safesquid/operator' },

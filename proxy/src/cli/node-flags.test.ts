@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { SERVER_NODE_FLAGS } from './node-flags.js';
+import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS, serverNodeArgs } from './node-flags.js';
 
 const containerfile = new URL('../../../images/proxy/Containerfile', import.meta.url);
 const runScript = new URL('../../../deploy/local/run.mjs', import.meta.url);
@@ -12,11 +13,17 @@ describe('SERVER_NODE_FLAGS', () => {
       .find((l) => l.startsWith('ENTRYPOINT '));
     expect(line).toBeDefined();
     const entrypoint = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
-    expect(entrypoint).toEqual(['/usr/local/bin/node', ...SERVER_NODE_FLAGS, '/app/proxy/dist/cli/main.js']);
+    expect(entrypoint).toEqual([
+      '/usr/local/bin/node',
+      ...serverNodeArgs('/app/proxy/dist'),
+      '/app/proxy/dist/cli/main.js',
+    ]);
   });
 
   it('are the options make run starts master and slaves with', () => {
-    expect(readFileSync(runScript, 'utf8')).toMatch(/spawn\(process\.execPath, \[\.\.\.SERVER_NODE_FLAGS, cli/);
+    const script = readFileSync(runScript, 'utf8');
+    expect(script).toMatch(/const nodeArgs = serverNodeArgs\(join\(root, 'proxy\/dist'\)\);/);
+    expect(script).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeArgs, cli/);
   });
 
   it('are accepted by this node and give a 16 MiB young generation', () => {
@@ -53,5 +60,52 @@ describe('SERVER_NODE_FLAGS', () => {
     expect(grown(SERVER_NODE_FLAGS)).toBeLessThan(1);
     // V8's default pretenures the site: the figure above is not small by default.
     expect(grown(SERVER_NODE_FLAGS.filter((f) => f !== '--no-allocation-site-pretenuring'))).toBeGreaterThan(2);
+  });
+
+  it("leave V8's platform threads at nice 10, the main thread and libuv's pool at 0", () => {
+    // Each thread's nice (/proc stat field 19) before any I/O, then after a file read started the pool.
+    const script = `
+      const fs = require('fs');
+      const nice = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((t) => {
+        const s = fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8');
+        return [t, Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16])];
+      }));
+      const before = nice();
+      fs.readFile(__filename, () => console.log(JSON.stringify({ pid: process.pid, before, after: nice() })));`;
+    const dist = fileURLToPath(new URL('../../dist', import.meta.url));
+    const r = spawnSync(process.execPath, [...serverNodeArgs(dist), '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    type Nice = Record<string, number>;
+    const { pid, before, after } = JSON.parse(r.stdout) as { pid: number; before: Nice; after: Nice };
+    const background = Object.entries(before).filter(([t]) => Number(t) !== pid);
+    expect(background.length).toBeGreaterThanOrEqual(2);
+    expect(background.every(([, n]) => n === 10)).toBe(true);
+    expect(after[String(pid)]).toBe(0);
+    const pool = Object.entries(after).filter(([t]) => !(t in before));
+    expect(pool.length).toBeGreaterThanOrEqual(1);
+    expect(pool.every(([, n]) => n === 0)).toBe(true);
+  });
+
+  it('leave a worker thread, and the pool it finds, at nice 0 (workers run the preload too)', () => {
+    const script = `
+      const fs = require('fs');
+      const { Worker } = require('worker_threads');
+      const nice = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((t) => {
+        const s = fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8');
+        return [t, Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16])];
+      }));
+      const before = nice();
+      fs.readFile(__filename, () => {
+        const w = new Worker('require("worker_threads").parentPort.postMessage(0)', { eval: true });
+        w.once('message', () => { console.log(JSON.stringify({ before, after: nice() })); w.terminate(); });
+      });`;
+    const dist = fileURLToPath(new URL('../../dist', import.meta.url));
+    const r = spawnSync(process.execPath, [...serverNodeArgs(dist), '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const { before, after } = JSON.parse(r.stdout) as { before: Record<string, number>; after: Record<string, number> };
+    const later = Object.entries(after).filter(([t]) => !(t in before));
+    // libuv's pool and the worker's own thread at least
+    expect(later.length).toBeGreaterThanOrEqual(2);
+    expect(later.every(([, n]) => n === 0)).toBe(true);
   });
 });

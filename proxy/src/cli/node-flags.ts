@@ -1,6 +1,6 @@
 /**
  * V8 options master and slaves run with: the proxy image's ENTRYPOINT and `make run` pass them
- * (a test holds the Containerfile to this list), `--workers` children inherit them. They must be on
+ * (serverNodeArgs; a test holds the Containerfile to it), `--workers` children inherit them. They must be on
  * node's command line: V8 sizes its heap when the process starts, and NODE_OPTIONS refuses them.
  *
  * `--min-semi-space-size=16` keeps the young generation at 16 MiB. By default V8 shrinks it while
@@ -25,3 +25,15 @@
  * promoted by two scavenges as before.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=16', '--no-allocation-site-pretenuring'];
+
+/** The preload that lowers V8's background threads' priority (background-threads.cts), in proxy/dist. */
+export const BACKGROUND_THREADS_PRELOAD = 'cli/background-threads.cjs';
+
+/**
+ * node's options for a master or slave whose built proxy package is `proxyDist`: the V8 options
+ * above and the preload, which must be on the command line too (it has to run before the event
+ * loop starts libuv's pool).
+ */
+export function serverNodeArgs(proxyDist: string): string[] {
+  return [...SERVER_NODE_FLAGS, '--require', `${proxyDist}/${BACKGROUND_THREADS_PRELOAD}`];
+}
