@@ -62,8 +62,12 @@ describe('SERVER_NODE_FLAGS', () => {
     expect(grown(SERVER_NODE_FLAGS.filter((f) => f !== '--no-allocation-site-pretenuring'))).toBeGreaterThan(2);
   });
 
-  it("leave V8's platform threads at nice 10, the main thread and libuv's pool at 0", () => {
-    // Each thread's nice (/proc stat field 19) before any I/O, then after a file read started the pool.
+  type Nice = Record<string, number>;
+  /**
+   * Runs `body` in node started as a server is, after a helper `nice()` (each thread's nice, /proc
+   * stat field 19, by thread id) and `before` (its value before any I/O); `body` prints the result.
+   */
+  const underServerArgs = <T>(body: string): T => {
     const script = `
       const fs = require('fs');
       const nice = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((t) => {
@@ -71,39 +75,35 @@ describe('SERVER_NODE_FLAGS', () => {
         return [t, Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16])];
       }));
       const before = nice();
-      fs.readFile(__filename, () => console.log(JSON.stringify({ pid: process.pid, before, after: nice() })));`;
+      ${body}`;
     const dist = fileURLToPath(new URL('../../dist', import.meta.url));
     const r = spawnSync(process.execPath, [...serverNodeArgs(dist), '-e', script], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    type Nice = Record<string, number>;
-    const { pid, before, after } = JSON.parse(r.stdout) as { pid: number; before: Nice; after: Nice };
+    return JSON.parse(r.stdout) as T;
+  };
+  const startedLater = (before: Nice, after: Nice) => Object.entries(after).filter(([t]) => !(t in before));
+
+  it("leave V8's platform threads at nice 10, the main thread and libuv's pool at 0", () => {
+    // A file read starts the pool.
+    const { pid, before, after } = underServerArgs<{ pid: number; before: Nice; after: Nice }>(
+      `fs.readFile(__filename, () => console.log(JSON.stringify({ pid: process.pid, before, after: nice() })));`,
+    );
     const background = Object.entries(before).filter(([t]) => Number(t) !== pid);
     expect(background.length).toBeGreaterThanOrEqual(2);
     expect(background.every(([, n]) => n === 10)).toBe(true);
     expect(after[String(pid)]).toBe(0);
-    const pool = Object.entries(after).filter(([t]) => !(t in before));
+    const pool = startedLater(before, after);
     expect(pool.length).toBeGreaterThanOrEqual(1);
     expect(pool.every(([, n]) => n === 0)).toBe(true);
   });
 
   it('leave a worker thread, and the pool it finds, at nice 0 (workers run the preload too)', () => {
-    const script = `
-      const fs = require('fs');
-      const { Worker } = require('worker_threads');
-      const nice = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((t) => {
-        const s = fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8');
-        return [t, Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16])];
-      }));
-      const before = nice();
+    const { before, after } = underServerArgs<{ before: Nice; after: Nice }>(`
       fs.readFile(__filename, () => {
-        const w = new Worker('require("worker_threads").parentPort.postMessage(0)', { eval: true });
+        const w = new (require('worker_threads').Worker)('require("worker_threads").parentPort.postMessage(0)', { eval: true });
         w.once('message', () => { console.log(JSON.stringify({ before, after: nice() })); w.terminate(); });
-      });`;
-    const dist = fileURLToPath(new URL('../../dist', import.meta.url));
-    const r = spawnSync(process.execPath, [...serverNodeArgs(dist), '-e', script], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    const { before, after } = JSON.parse(r.stdout) as { before: Record<string, number>; after: Record<string, number> };
-    const later = Object.entries(after).filter(([t]) => !(t in before));
+      });`);
+    const later = startedLater(before, after);
     // libuv's pool and the worker's own thread at least
     expect(later.length).toBeGreaterThanOrEqual(2);
     expect(later.every(([, n]) => n === 0)).toBe(true);
