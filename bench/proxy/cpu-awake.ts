@@ -43,7 +43,7 @@ export class CpuAwake {
 
   /** PIDs of the running loops (the shells: taskset and chrt exec them). */
   pids(): number[] {
-    return this.loops.map((c) => c.pid!).filter((p) => p !== undefined);
+    return this.loops.flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
   }
 
   async stop(): Promise<void> {

@@ -265,6 +265,14 @@ function pinning(opts: Options): Pinning {
   return { load: n === 2 ? '0' : `0-${n - 2}`, proxy: String(n - 1), all: `0-${n - 1}` };
 }
 
+/** A table's rows as lines, each column as wide as its widest cell: names left, figures right. */
+function alignedRows(table: string[][], leftColumns: ReadonlySet<number> = new Set([0])): string[] {
+  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  return table.map((row) =>
+    row.map((c, i) => (leftColumns.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
+  );
+}
+
 function loadAverage(): string {
   return readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
 }
@@ -595,9 +603,7 @@ function print(
       mb(r.tunnels?.addedBytes),
     ]);
   }
-  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  for (const row of table)
-    out.push(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  out.push(...alignedRows(table));
   out.push('');
   const latencyRows = rows.filter((r) => r.latency?.size);
   if (latencyRows.length && run.squidMax) {
@@ -643,8 +649,7 @@ function print(
         ]);
       }
     }
-    const lw = lhead.map((_, i) => Math.max(...ltable.map((row) => row[i].length)));
-    for (const row of ltable) out.push(row.map((c, i) => (i === 0 ? c.padEnd(lw[i]) : c.padStart(lw[i]))).join('  '));
+    out.push(...alignedRows(ltable));
     out.push(
       'SYN drops: accept-queue overflows / SYN retransmits on the machine during the point (TcpExt); each costs a connection 1 s or more',
     );
@@ -653,7 +658,7 @@ function print(
   const tailRows = rows.filter((r) => r.tail?.size);
   if (tailRows.length) {
     out.push(
-      `where the slowest 1 % of requests waited: what CPU ${run.pin.proxy} (the proxy's) ran while the requests at or above each round's p99 were in flight, ` +
+      `where the slowest 1 % of requests waited: what CPU ${run.pin.proxy} (the proxy's) ran while the slowest 1 % of each round's requests were in flight, ` +
         'all rounds, from perf sched_switch; in brackets, the same over the whole runs. idle: the proxy had nothing to run (the wait was on the other CPU: load generator, upstream, network)',
     );
     const thead = ['', 'rate %', 'slow req', ...TAIL_CLASSES, 'most of other'];
@@ -679,9 +684,7 @@ function print(
         ]);
       }
     }
-    const tw = thead.map((_, i) => Math.max(...ttable.map((row) => row[i].length)));
-    for (const row of ttable)
-      out.push(row.map((c, i) => (i === 0 || i === row.length - 1 ? c.padEnd(tw[i]) : c.padStart(tw[i]))).join('  '));
+    out.push(...alignedRows(ttable, new Set([0, thead.length - 1])));
     out.push('');
   }
   const by = (n: string) => rows.find((r) => r.name === n && !r.error);

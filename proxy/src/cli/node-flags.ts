@@ -1,7 +1,8 @@
 /**
  * V8 options master and slaves run with: the proxy image's ENTRYPOINT and `make run` pass them
- * (serverNodeArgs; a test holds the Containerfile to it), `--workers` children inherit them. They must be on
- * node's command line: V8 sizes its heap when the process starts, and NODE_OPTIONS refuses them.
+ * (serverNodeArgs; a test holds the Containerfile to it), `--workers` children inherit them. They
+ * must be on node's command line: V8 sizes its heap when the process starts, and NODE_OPTIONS
+ * refuses them.
  *
  * `--min-semi-space-size=16` keeps the young generation at 16 MiB. By default V8 shrinks it while
  * a process idles and grows it again only when many objects survive, which a proxy's short-lived
