@@ -1,23 +1,53 @@
 import { breakdown, classify, parseSwitches, shares, slowWindows, sumBreakdowns } from './tail-breakdown.js';
 
-// `perf script -F pid,tid,time,trace --ns` of sched_switch, as perf 6.1 prints it.
-const line = (pid: number, tid: number, s: number, comm: string, next: string) =>
-  `${String(pid).padStart(6)}/${tid} ${s.toFixed(9)}: prev_comm=${comm} prev_pid=${tid} prev_prio=120 prev_state=S ==> next_comm=${next} next_pid=1 next_prio=120`;
+// `perf script -F pid,tid,time,event,trace --ns`, as perf 6.1 prints it.
+const at = (pid: number, tid: number, s: number) => `${String(pid).padStart(6)}/${tid} ${s.toFixed(9)}:`;
+const line = (pid: number, tid: number, s: number, comm: string, next: string, nextTid: number) =>
+  `${at(pid, tid, s)} sched:sched_switch: prev_comm=${comm} prev_pid=${tid} prev_prio=120 prev_state=S ==> next_comm=${next} next_pid=${nextTid} next_prio=120`;
+const runtime = (s: number, comm: string, tid: number, ns: number) =>
+  `${at(100, tid, s)} sched:sched_stat_runtime: comm=${comm} pid=${tid} runtime=${ns} [ns]`;
 
 describe('parseSwitches', () => {
-  it('gives each switch the slice of the task leaving the CPU, from the switch before', () => {
-    const text = [
-      line(0, 0, 10.0, 'swapper/1', 'node'),
-      line(100, 100, 10.002, 'node', 'node'),
-      line(100, 104, 10.0025, 'node', 'kdamond.0'),
-      "'trace' not valid for software events. Ignoring.",
-      line(72, 72, 10.004, 'kdamond.0', 'swapper/1'),
-    ].join('\n');
-    expect(parseSwitches(text)).toEqual([
-      { start: 10_000_000, end: 10_002_000, pid: 100, tid: 100, comm: 'node' },
-      { start: 10_002_000, end: 10_002_500, pid: 100, tid: 104, comm: 'node' },
-      { start: 10_002_500, end: 10_004_000, pid: 72, tid: 72, comm: 'kdamond.0' },
-    ]);
+  it.each([
+    {
+      name: 'each switch ends the slice of the task leaving the CPU',
+      lines: [
+        line(0, 0, 10.0, 'swapper/1', 'node', 100),
+        line(100, 100, 10.002, 'node', 'node', 104),
+        line(100, 104, 10.0025, 'node', 'kdamond.0', 72),
+        "'trace' not valid for software events. Ignoring.",
+        line(72, 72, 10.004, 'kdamond.0', 'swapper/1', 0),
+      ],
+      want: [
+        { start: 10_000_000, end: 10_002_000, pid: 100, tid: 100, comm: 'node' },
+        { start: 10_002_000, end: 10_002_500, pid: 100, tid: 104, comm: 'node' },
+        { start: 10_002_500, end: 10_004_000, pid: 72, tid: 72, comm: 'kdamond.0' },
+      ],
+    },
+    {
+      name: 'an untraced switch out of idle: the task began its reported runtime before leaving',
+      lines: [
+        line(100, 100, 10.0, 'node', 'swapper/1', 0),
+        runtime(10.0031, 'node', 100, 150_000),
+        runtime(10.0032, 'node', 100, 50_000),
+        line(100, 100, 10.0032, 'node', 'swapper/1', 0),
+      ],
+      want: [
+        { start: 10_000_000, end: 10_003_000, pid: 0, tid: 0, comm: 'swapper/1' },
+        { start: 10_003_000, end: 10_003_200, pid: 100, tid: 100, comm: 'node' },
+      ],
+    },
+    {
+      name: 'an untraced switch without a runtime since the last switch: the gap is named, not guessed',
+      lines: [
+        runtime(9.999, 'node', 100, 150_000),
+        line(100, 100, 10.0, 'node', 'swapper/1', 0),
+        line(100, 100, 10.001, 'node', 'swapper/1', 0),
+      ],
+      want: [{ start: 10_000_000, end: 10_001_000, pid: -1, tid: -1, comm: 'untraced: swapper/1, then node' }],
+    },
+  ])('$name', ({ lines, want }) => {
+    expect(parseSwitches(lines.join('\n'))).toEqual(want);
   });
 });
 

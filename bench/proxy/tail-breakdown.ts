@@ -6,12 +6,12 @@
  * clock (CLOCK_MONOTONIC). Over the time the slowest 1 % of the point's requests were in flight,
  * the CPU's time is split among: the proxy's own threads (its event loop, and the rest: V8's
  * compiler and GC helpers, Squid's helpers), tasks that are neither the proxy nor the busy loops
- * (kernel threads and other processes, named), and idle (the busy loop or the idle task: the proxy
+ * (kernel threads and other processes, named), and idle (the idle task or, with --idle-loops, the busy loops: the proxy
  * had nothing to run, so those requests were waiting on the other CPU, the load generator or the
  * upstream). Compared with the same split over the whole point, it shows what the tail is made of.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 
 export const TAIL_CLASSES = ['event loop', 'proxy threads', 'idle', 'other'] as const;
 export type TailClass = (typeof TAIL_CLASSES)[number];
@@ -36,21 +36,46 @@ export interface TailBreakdown {
 }
 
 /**
- * `perf script -F pid,tid,time,trace` of sched_switch events, as slices: each event ends the slice
- * of the task it was recorded in (the one leaving the CPU) and starts its successor's.
+ * `perf script -F pid,tid,time,event,trace` of one CPU's sched_switch and sched_stat_runtime
+ * events, as slices: each switch ends the slice of the task leaving the CPU.
+ *
+ * This VM traces nothing in a halted vCPU's context, so the switch from the idle task to the task
+ * it wakes for is missing: a switch whose leaving task is not the one the previous switch put on
+ * the CPU had an untraced switch before it. The runtime the scheduler reported for that task since
+ * the previous switch says when it began, and the rest of the gap was the previous task's (idle);
+ * with no runtime reported the gap is its own slice, named so, rather than guessed.
  */
 export function parseSwitches(text: string): CpuSlice[] {
   const slices: CpuSlice[] = [];
-  let last: number | undefined;
-  const re = /^\s*(-?\d+)\/(\d+)\s+(\d+\.\d+):\s+prev_comm=(.*?) prev_pid=\d+ .*==> next_comm=/;
+  const ranNs = new Map<number, number>();
+  let last: { at: number; tid: number; comm: string } | undefined;
+  const switchRe =
+    /^\s*(-?\d+)\/(\d+)\s+(\d+\.\d+):\s+sched:sched_switch: prev_comm=(.*?) prev_pid=(\d+) .*==> next_comm=(.*?) next_pid=(\d+) /;
+  const runtimeRe = /^\s*-?\d+\/\d+\s+\d+\.\d+:\s+sched:sched_stat_runtime: comm=.*? pid=(\d+) runtime=(\d+) /;
   for (const line of text.split('\n')) {
-    const m = re.exec(line);
+    const r = runtimeRe.exec(line);
+    if (r) {
+      ranNs.set(Number(r[1]), (ranNs.get(Number(r[1])) ?? 0) + Number(r[2]));
+      continue;
+    }
+    const m = switchRe.exec(line);
     if (!m) continue;
-    const t = Math.round(Number(m[3]) * 1e6);
-    if (last !== undefined) slices.push({ start: last, end: t, pid: Number(m[1]), tid: Number(m[2]), comm: m[4] });
-    last = t;
+    const [at, pid, tid, comm] = [Math.round(Number(m[3]) * 1e6), Number(m[1]), Number(m[5]), m[4]];
+    if (last?.tid === tid) slices.push({ start: last.at, end: at, pid, tid, comm });
+    else if (last) {
+      const ran = ranNs.get(tid);
+      if (ran === undefined) {
+        slices.push({ start: last.at, end: at, pid: -1, tid: -1, comm: `untraced: ${last.comm}, then ${comm}` });
+      } else {
+        const began = Math.max(last.at, at - Math.round(ran / 1000));
+        slices.push({ start: last.at, end: began, pid: last.tid === 0 ? 0 : -1, tid: last.tid, comm: last.comm });
+        slices.push({ start: began, end: at, pid, tid, comm });
+      }
+    }
+    ranNs.clear();
+    last = { at, tid: Number(m[7]), comm: m[6] };
   }
-  return slices;
+  return slices.filter((sl) => sl.end > sl.start);
 }
 
 /**
@@ -138,6 +163,8 @@ export function shares<K>(us: Map<K, number>): Map<K, number> {
   return new Map([...us].map(([k, v]) => [k, total ? v / total : 0]));
 }
 
+const EVENTS = ['-e', 'sched:sched_switch', '-e', 'sched:sched_stat_runtime'];
+
 /** `perf record` of the scheduler's switches on one CPU, for the length of one open-loop run. */
 export class SwitchRecorder {
   private child?: ChildProcess;
@@ -150,34 +177,34 @@ export class SwitchRecorder {
 
   /** Fails with what perf said when it is missing or not allowed to trace (perf_event_paranoid). */
   static check(): void {
-    const r = spawnSync('perf', ['record', '-q', '-e', 'sched:sched_switch', '-a', '-o', '/dev/null', '--', 'true'], {
+    const r = spawnSync('perf', ['record', '-q', ...EVENTS, '-a', '-o', '/dev/null', '--', 'true'], {
       encoding: 'utf8',
     });
     if (r.error || r.status !== 0)
       throw new Error(
-        `--tail-breakdown needs perf tracing sched:sched_switch on all CPUs (Debian: linux-perf; root or ` +
+        `--tail-breakdown needs perf tracing sched:sched_switch and sched:sched_stat_runtime on all CPUs (Debian: linux-perf; root or ` +
           `kernel.perf_event_paranoid <= -1): ${r.error?.message ?? r.stderr.trim()}`,
       );
   }
 
   async start(): Promise<void> {
-    this.child = spawn(
-      'perf',
-      ['record', '-q', '-e', 'sched:sched_switch', '-k', 'CLOCK_MONOTONIC', '-C', this.cpu, '-o', this.file],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    this.child = spawn('perf', ['record', '-q', ...EVENTS, '-k', 'CLOCK_MONOTONIC', '-C', this.cpu, '-o', this.file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.child.stderr!.on('data', (d) => (this.output += d));
     // perf has no ready signal; the file's header is written once the events are enabled.
     for (let i = 0; i < 50; i++) {
       await new Promise((r) => setTimeout(r, 20));
       if (this.child.exitCode !== null)
         throw new Error(`perf record exited with ${this.child.exitCode}: ${this.output}`);
-      try {
-        if (readFileSync(this.file).length > 0) return;
-      } catch {
-        // not created yet
-      }
+      if (fileSize(this.file) > 0) return;
     }
+    // Going on would measure a run whose start perf missed, and the breakdown would not say so.
+    await this.end();
+    throw new Error(
+      `perf record -C ${this.cpu} wrote nothing to ${this.file} within 1 s of starting` +
+        (this.output ? `: ${this.output.trim()}` : '; is the disk full, or the machine too loaded to start it?'),
+    );
   }
 
   /** Stops the recording; again: nothing. */
@@ -191,11 +218,19 @@ export class SwitchRecorder {
 
   /** The recording's slices, once ended. */
   slices(): CpuSlice[] {
-    const r = spawnSync('perf', ['script', '-i', this.file, '-F', 'pid,tid,time,trace', '--ns'], {
+    const r = spawnSync('perf', ['script', '-i', this.file, '-F', 'pid,tid,time,event,trace', '--ns'], {
       encoding: 'utf8',
       maxBuffer: 1 << 30,
     });
     if (r.status !== 0) throw new Error(`perf script -i ${this.file} failed: ${r.stderr}`);
     return parseSwitches(r.stdout);
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // not created yet
   }
 }
