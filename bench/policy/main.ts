@@ -21,6 +21,7 @@ import {
   type RequestContext,
   type RuleSpec,
 } from '@safesquid/proxy/policy';
+import { alignedRows, underline } from '../aligned-rows.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '3' }, batch: { type: 'string', default: '64' } },
@@ -315,20 +316,12 @@ function main(): void {
     ['decisions timed', fmt(s.decisions), fmt(l.decisions), '', ''],
     ['action mix', mix(s), mix(l), '', ''],
   ];
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) =>
-    r
-      .map((cell, c) => cell.padEnd(widths[c]))
-      .join('  ')
-      .trimEnd();
   const out = [
     `policy engine benchmark — node ${process.version}, ${SECONDS}s per policy in alternating 0.25 s slices, timed in batches of ${BATCH} decisions`,
     '(p50/p99 are over per-batch means: one decision is shorter than the timer overhead)',
     `both policies decide the same stream of ${fmt(REQUESTS)} requests: 40% category hosts, 30% rule hosts, 30% unknown hosts (of the large policy)`,
     '',
-    line(rows[0]),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.slice(1).map(line),
+    ...alignedRows([rows[0], underline(rows), ...rows.slice(1)], new Set(rows[0].keys())),
     '',
     `compile of the large policy (${fmt(domainCount(large))} category domains, ${fmt(ruleCount(large))} rules):`,
     `  step                                                           wall ms   CPU ms`,

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alignedRows } from '../aligned-rows.js';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
 import { CpuAwake } from './cpu-awake.js';
@@ -263,14 +264,6 @@ function pinning(opts: Options): Pinning {
   const n = cpus().length;
   if (!opts.pin || n < 2) return {};
   return { load: n === 2 ? '0' : `0-${n - 2}`, proxy: String(n - 1), all: `0-${n - 1}` };
-}
-
-/** A table's rows as lines, each column as wide as its widest cell: names left, figures right. */
-function alignedRows(table: string[][], leftColumns: ReadonlySet<number> = new Set([0])): string[] {
-  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  return table.map((row) =>
-    row.map((c, i) => (leftColumns.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
-  );
 }
 
 function loadAverage(): string {

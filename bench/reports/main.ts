@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openReportStore, type ReportFilter, type ReportStoreOptions } from '@safesquid/proxy/reports';
 import { startPostgres, type PostgresServer } from '@safesquid/test/dist/reports/postgres-server.js';
+import { alignedRows, underline } from '../aligned-rows.js';
 import { ProcessGroup } from '../proxy/processes.js';
 import { ingestThroughHttp, ingestThroughStore, ingestWithoutIndexes } from './ingest.js';
 import { postgresCpuSeconds, startMaster } from './master.js';
@@ -41,9 +42,7 @@ const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)} %`;
 
 function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+  return alignedRows([cells[0], underline(cells), ...cells.slice(1)]).join('\n');
 }
 
 async function rollupRowCount(opts: ReportStoreOptions): Promise<number> {
