@@ -3,15 +3,15 @@ import type { ChildProcess } from 'node:child_process';
 import { collectOutput, type ProcessGroup } from './processes.js';
 
 /**
- * A busy loop at SCHED_IDLE on every CPU, so that no CPU goes idle while the open loop runs.
+ * With `--idle-loops`: a busy loop at SCHED_IDLE on every CPU, so that no CPU goes idle while the
+ * open loop runs. SCHED_IDLE yields to any other runnable thread at once, so the loops take only
+ * time that would otherwise be idle: the same as booting with idle=poll.
  *
  * On a VM an idle vCPU halts, and waking it (an interrupt to the host, the host scheduling the
- * vCPU's thread again) took long enough here to be most of every proxy's tail: with a proxy on
- * one CPU and vegeta and nginx on the other, each request wakes a CPU four times. Measured at
- * 25 % of Squid's rate, 3 rounds each: p99 of Squid 5.2-6.8 ms and of the slave 3.8-9.6 ms
- * without the loops, 1.1-1.4 and 1.1-1.8 ms with them; direct's 0.77-0.92 and 0.41-0.46 ms.
- * SCHED_IDLE yields to any other runnable thread at once, so the loops take only time that
- * would otherwise be idle; the same as booting the guest with idle=poll, for this phase only.
+ * vCPU's thread again) once took long enough here to be most of every proxy's tail, and the loops
+ * were the default. On another day they did the harm instead: the load generator's timer-driven
+ * sends then came about every 1.06 ms, and the slave's p99 at 25 % rose from 0.7-1.0 to 2.8-3.8 ms
+ * (bench/proxy/README.md has the figures).
  */
 export class CpuAwake {
   private readonly loops: ChildProcess[] = [];

@@ -57,8 +57,8 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
   --connect-rounds N  counted 64 MiB downloads per target (default 10)
   --connect-warmup N  unmeasured 64 MiB downloads per target first (default 16: 1 GiB, until the
                       slave's JIT has compiled the relay; fewer measure its compiler too)
-  --no-idle-loops     let idle CPUs halt during the open loop (default: a SCHED_IDLE busy loop on
-                      each CPU, as idle=poll would; a VM's wake-up from halt is otherwise most of the tail)
+  --idle-loops        keep every CPU busy with a SCHED_IDLE loop during the open loop, as idle=poll
+                      would (default: idle CPUs halt); for a VM whose halted vCPUs are slow to wake
   --tail-breakdown    record the proxy's CPU (perf sched_switch) during each open-loop run and print
                       what it ran while the slowest 1 % of requests were in flight: the proxy's event
                       loop, its other threads, other tasks (named), or nothing (the wait was elsewhere)
@@ -147,7 +147,7 @@ function parseOptions(argv: string[]): Options {
     latencyRounds: 3,
     connectRounds: 10,
     connectWarmup: 16,
-    idleLoops: true,
+    idleLoops: false,
     tailBreakdown: false,
     pin: true,
   };
@@ -229,8 +229,8 @@ function parseOptions(argv: string[]): Options {
       case '--connect-warmup':
         opts.connectWarmup = int();
         break;
-      case '--no-idle-loops':
-        opts.idleLoops = false;
+      case '--idle-loops':
+        opts.idleLoops = true;
         break;
       case '--tail-breakdown':
         opts.tailBreakdown = true;
@@ -604,8 +604,8 @@ function print(
       `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, median of ${opts.latencyRounds} rounds, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
         `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}); ` +
         (opts.idleLoops
-          ? 'every CPU kept from halting by a SCHED_IDLE busy loop (--no-idle-loops: let them halt):'
-          : 'idle CPUs may halt (--no-idle-loops): on a VM their wake-up is in every figure:'),
+          ? 'every CPU kept from halting by a SCHED_IDLE busy loop (--idle-loops):'
+          : 'idle CPUs halt (--idle-loops keeps them busy):'),
     );
     const lhead = [
       '',
