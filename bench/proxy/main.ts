@@ -13,7 +13,15 @@ import { alignedRows } from '../aligned-rows.js';
 import { downloadMBps, median } from './connect-bulk.js';
 import { closeTunnels, openIdleTunnels } from './idle-tunnels.js';
 import { CpuAwake } from './cpu-awake.js';
-import { CPU_CLOCK, cpuTreeSeconds, descendants, ProcessGroup, rssTreeBytes, setAffinity } from './processes.js';
+import {
+  CPU_CLOCK,
+  cpuTreeSeconds,
+  descendants,
+  OneAtATime,
+  ProcessGroup,
+  rssTreeBytes,
+  setAffinity,
+} from './processes.js';
 import {
   ensureOpenLoopBinary,
   runOpenLoop,
@@ -315,6 +323,7 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const proxies: RunningProxy[] = [];
   let relay: TcpRelay | undefined;
+  let solo: OneAtATime | undefined;
   try {
     const targets: { row: Row; proxy?: RunningProxy; relay?: TcpRelay }[] = [];
     if (opts.only.has('direct')) targets.push({ row: { name: 'direct' } });
@@ -356,6 +365,8 @@ async function main(): Promise<number> {
       if (pidOf(t) && cpuList) setAffinity(pidOf(t)!, cpuList);
     }
     for (const t of targets) if (pidOf(t)) t.row.rssIdle = rssTreeBytes(pidOf(t)!);
+    // From the wrk phase on, each target runs alone (the tunnels phase measures memory only).
+    solo = new OneAtATime(targets.flatMap((t) => pidOf(t) ?? []));
 
     // Idle tunnels first, on fresh processes: later, garbage left by the load phases is collected
     // at random moments and would swamp the difference being measured.
@@ -391,6 +402,7 @@ async function main(): Promise<number> {
     if (wrkPhase) loads.push(['wrk', loadAverage()]);
     for (const t of targets) {
       if (t.row.error || !wrkPhase) continue;
+      await solo.only(pidOf(t));
       await wrkAt(t, { ...opts.load, durationS: opts.warmupS }).catch(
         (err: unknown) => (t.row.error = describe(err, t.proxy)),
       );
@@ -401,6 +413,7 @@ async function main(): Promise<number> {
         if (t.row.error) continue;
         try {
           const pid = pidOf(t);
+          await solo.only(pid);
           const cpu0 = pid ? cpuTreeSeconds(pid) : 0;
           const r = await wrkAt(t, opts.load);
           if (pid) t.row.wrkCpuS = (t.row.wrkCpuS ?? 0) + cpuTreeSeconds(pid) - cpu0;
@@ -435,6 +448,7 @@ async function main(): Promise<number> {
                 opts.tailBreakdown && t.proxy ? new SwitchRecorder(pin.proxy!, join(dir, 'sched.data')) : undefined;
               const trace = watch ? join(dir, 'open-loop-trace.txt') : undefined;
               try {
+                await solo.only(pidOf(t));
                 await watch?.start();
                 const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
                   rate,
@@ -476,6 +490,7 @@ async function main(): Promise<number> {
         if (t.row.error || t.row.name === 'slave-w2') continue;
         try {
           const pid = pidOf(t);
+          await solo.only(pid);
           const cpu0 = pid ? cpuTreeSeconds(pid) : 0;
           const mbps = t.relay
             ? await downloadMBps(t.relay.httpsPort, undefined)
@@ -504,6 +519,7 @@ async function main(): Promise<number> {
     });
     return 0;
   } finally {
+    solo?.resumeAll();
     await group.stopAll();
     for (const p of proxies) p.cleanup();
     relay?.cleanup();
@@ -563,6 +579,9 @@ function print(
       ? `pinning (taskset -a -c): proxy under test (squid, slave, slave+auth, tcp-relay) on CPU ${pin.proxy}; ` +
           `slave-w2 on CPUs ${pin.all}; bench, wrk, vegeta, curl, nginx and the HTTPS upstream on CPU ${pin.load}`
       : 'pinning: none (--no-pin or a single CPU)',
+  );
+  out.push(
+    'one target at a time: the other proxies are stopped (SIGSTOP) while one runs wrk, the open loop or CONNECT',
   );
   out.push('');
   const head = [
