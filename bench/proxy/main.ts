@@ -58,6 +58,8 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
   --phases LIST       comma-separated subset of tunnels,wrk,latency,connect (default all)
   --latency-rates L   open-loop rates in % of squid's wrk req/s of this run (default 25,50,75)
   --latency-duration S  seconds of constant-rate load per target and rate (default 5)
+  --latency-warmup S  seconds at the rate before those, not counted (default 1): the generator's
+                      start-up, its 100 connections opened, is the first 30 ms' slowest requests
   --latency-rounds N  open-loop rounds, each every target at every rate in alternating order; each
                       figure is the median over rounds (default 3)
   --latency-connections N  most connections the open-loop generator keeps to a target (default 100);
@@ -97,6 +99,7 @@ interface Options {
   phases: Set<string>;
   latencyRates: number[];
   latencyDurationS: number;
+  latencyWarmupS: number;
   latencyConnections: number;
   latencyRounds: number;
   connectRounds: number;
@@ -151,6 +154,7 @@ function parseOptions(argv: string[]): Options {
     phases: new Set(PHASES),
     latencyRates: [25, 50, 75],
     latencyDurationS: 5,
+    latencyWarmupS: 1,
     latencyConnections: 100,
     latencyRounds: 3,
     connectRounds: 10,
@@ -225,6 +229,13 @@ function parseOptions(argv: string[]): Options {
       case '--latency-duration':
         opts.latencyDurationS = int();
         break;
+      case '--latency-warmup': {
+        const v = value();
+        opts.latencyWarmupS = Number(v);
+        if (!Number.isInteger(opts.latencyWarmupS) || opts.latencyWarmupS < 0)
+          throw new Error(`--latency-warmup: expected a whole number of seconds, 0 or more, got "${v}"`);
+        break;
+      }
       case '--latency-rounds':
         opts.latencyRounds = int();
         break;
@@ -305,7 +316,7 @@ async function main(): Promise<number> {
       process.exit(1);
     },
     (opts.load.durationS * opts.rounds * 4 +
-      opts.latencyRounds * opts.latencyRates.length * 4 * (opts.latencyDurationS + 10) +
+      opts.latencyRounds * opts.latencyRates.length * 4 * (opts.latencyWarmupS + opts.latencyDurationS + 10) +
       300) *
       1000,
   );
@@ -453,6 +464,7 @@ async function main(): Promise<number> {
                 const r = await runOpenLoop(openLoop, url, t.proxy?.port, {
                   rate,
                   durationS: opts.latencyDurationS,
+                  warmupS: opts.latencyWarmupS,
                   connections: opts.latencyConnections,
                   cpus: pin.load,
                   trace,
@@ -620,7 +632,7 @@ function print(
   const latencyRows = rows.filter((r) => r.latency?.size);
   if (latencyRows.length && run.squidMax) {
     out.push(
-      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point, median of ${opts.latencyRounds} rounds, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
+      `open loop (vegeta attacker, constant rate, ${opts.latencyDurationS}s per point after ${opts.latencyWarmupS}s not counted, median of ${opts.latencyRounds} rounds, keep-alive, at most ${opts.latencyConnections} connections, absolute-form through proxies); ` +
         `rates in % of squid's wrk req/s of this run (${fmt(run.squidMax)}); ` +
         (opts.idleLoops
           ? 'every CPU kept from halting by a SCHED_IDLE busy loop (--idle-loops):'

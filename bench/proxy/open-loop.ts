@@ -39,6 +39,8 @@ export interface OpenLoopResult {
 export interface OpenLoopLoad {
   rate: number;
   durationS: number;
+  /** Seconds at the rate before `durationS`, not counted: the generator's start-up is not the target's. */
+  warmupS: number;
   /** `taskset -c` list for the generator; none: wherever the scheduler puts it. */
   cpus?: string;
   /** File for the generator's per-request trace: start (µs, CLOCK_MONOTONIC) and latency (µs). */
@@ -80,12 +82,13 @@ export async function runOpenLoop(
   load: OpenLoopLoad,
 ): Promise<OpenLoopResult> {
   const args = ['-url', url, '-rate', String(load.rate), '-duration', `${load.durationS}s`, '-timeout', '5s'];
+  args.push('-warmup', `${load.warmupS}s`);
   args.push('-connections', String(load.connections));
   if (load.trace) args.push('-trace', load.trace);
   if (proxyPort !== undefined) args.push('-proxy', `http://127.0.0.1:${proxyPort}`);
   const [cmd, argv] = load.cpus === undefined ? [bin, args] : ['taskset', ['-c', load.cpus, bin, ...args]];
   const tcp0 = tcpCounters();
-  const out = await runToEnd(cmd, argv, (load.durationS + 30) * 1000);
+  const out = await runToEnd(cmd, argv, (load.warmupS + load.durationS + 30) * 1000);
   const tcp1 = tcpCounters();
   const m = /^OPENLOOP (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/m.exec(out);
   if (!m) throw new Error(`the open-loop generator printed no result line:\n${out}`);

@@ -22,7 +22,9 @@ func main() {
 	target := flag.String("url", "", "absolute URL to GET (required)")
 	proxy := flag.String("proxy", "", "HTTP proxy URL; empty: direct")
 	rate := flag.Int("rate", 0, "requests per second (required, > 0)")
-	duration := flag.Duration("duration", 5*time.Second, "how long to send")
+	duration := flag.Duration("duration", 5*time.Second, "how long to send, counted")
+	warmup := flag.Duration("warmup", 0, "how long to send at the rate first, not counted: the generator's start-up "+
+		"(its connections, its first allocations) is not the target's latency")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request timeout")
 	connections := flag.Int("connections", 0, "most connections to the proxy (or target) at once; 0: vegeta's default (no cap)")
 	trace := flag.String("trace", "", "file for one line per request: its start on CLOCK_MONOTONIC and its latency, both in us")
@@ -60,7 +62,11 @@ func main() {
 	errors := 0
 	var traceLines []byte
 	monoAnchor, wallAnchor := monotonicNow(), time.Now()
-	for res := range attacker.Attack(targeter, pace, *duration, "bench") {
+	counted := wallAnchor.Add(*warmup)
+	for res := range attacker.Attack(targeter, pace, *warmup+*duration, "bench") {
+		if res.Timestamp.Before(counted) {
+			continue
+		}
 		m.Add(res)
 		latencies = append(latencies, res.Latency)
 		if *trace != "" {
