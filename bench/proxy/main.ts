@@ -69,7 +69,7 @@ const HELP = `usage: node bench/dist/proxy/main.js [options]
                       slave's JIT has compiled the relay; fewer measure its compiler too)
   --idle-loops        keep every CPU busy with a SCHED_IDLE loop during the open loop, as idle=poll
                       would (default: idle CPUs halt); for a VM whose halted vCPUs are slow to wake
-  --tail-breakdown    record the proxy's CPU (perf sched_switch) during each open-loop run and print
+  --tail-breakdown    record the proxy's CPU (perf scheduler events) during each open-loop run and print
                       what it ran while the slowest 1 % of requests were in flight: the proxy's event
                       loop, its other threads, other tasks (named), or nothing (the wait was elsewhere)
   --no-pin            do not pin processes to CPUs (default with 2+ CPUs: the proxy under test on
@@ -683,7 +683,7 @@ function print(
   if (tailRows.length) {
     out.push(
       `where the slowest 1 % of requests waited: what CPU ${run.pin.proxy} (the proxy's) ran while the slowest 1 % of each round's requests were in flight, ` +
-        'all rounds, from perf sched_switch; in brackets, the same over the whole runs. idle: the proxy had nothing to run (the wait was on the other CPU: load generator, upstream, network)',
+        'all rounds, from perf sched_switch and sched_stat_runtime; in brackets, the same over the whole runs. idle: the proxy had nothing to run (the wait was on the other CPU: load generator, upstream, network)',
     );
     const thead = ['', 'rate %', 'slow req', ...TAIL_CLASSES, 'most of other'];
     const ttable = [thead];

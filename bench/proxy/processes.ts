@@ -88,14 +88,23 @@ export async function waitForPort(port: number, what: string, child?: ChildProce
 
 const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/**
+ * The fields of /proc/PID/stat after the command name, which may hold spaces and parentheses:
+ * [0] the state, [1] the parent's PID, [11] and [12] user and system time in clock ticks.
+ * Throws once the process has exited.
+ */
+export function statFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** A process's PID and its living descendants'. */
 export function descendants(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(entry)[1]);
       parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
     } catch {
       // exited while we looked
@@ -125,13 +134,15 @@ export class OneAtATime {
 
   /** Stops every tree but `pid`'s (none for `undefined`, direct) and resumes `pid`'s. */
   async only(pid: number | undefined): Promise<void> {
-    const stopping = this.pids.filter((p) => p !== pid && !this.stopped.has(p));
-    for (const p of stopping) this.signal(p, 'SIGSTOP');
-    // A signal takes effect when its process next runs: wait until each is stopped.
+    const stopping = this.pids
+      .filter((p) => p !== pid && !this.stopped.has(p))
+      .flatMap((p) => this.signal(p, 'SIGSTOP'));
+    // A signal takes effect when its process next runs: wait until each is stopped (or gone).
+    const running = () => stopping.filter((p) => !['T', 'Z', undefined].includes(processState(p)));
     await waitFor(
-      () => stopping.flatMap(descendants).every((p) => ['T', 'Z', undefined].includes(processState(p))),
+      () => running().length === 0,
       2000,
-      'SIGSTOP',
+      () => `SIGSTOP: processes ${running().join(', ')} still running`,
     );
     if (pid === undefined || !this.stopped.has(pid)) return;
     this.signal(pid, 'SIGCONT');
@@ -144,8 +155,10 @@ export class OneAtATime {
     for (const p of [...this.stopped]) this.signal(p, 'SIGCONT');
   }
 
-  private signal(pid: number, sig: 'SIGSTOP' | 'SIGCONT'): void {
-    for (const p of descendants(pid)) {
+  /** Signals the tree of `pid`; returns the processes in it. */
+  private signal(pid: number, sig: 'SIGSTOP' | 'SIGCONT'): number[] {
+    const tree = descendants(pid);
+    for (const p of tree) {
       try {
         process.kill(p, sig);
       } catch {
@@ -154,23 +167,23 @@ export class OneAtATime {
     }
     if (sig === 'SIGSTOP') this.stopped.add(pid);
     else this.stopped.delete(pid);
+    return tree;
   }
 }
 
 /** The state letter of /proc/PID/stat (R, S, D, T...), or undefined once it has exited. */
 export function processState(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2);
+    return statFields(pid)[0];
   } catch {
     return undefined;
   }
 }
 
-async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(done: () => boolean, timeoutMs: number, why: () => string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!done()) {
-    if (Date.now() > end) throw new Error(`${what}: not in effect within ${timeoutMs} ms`);
+    if (Date.now() > end) throw new Error(`${why()} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -249,8 +262,7 @@ export function cpuTreeSeconds(pid: number): number {
         total += threadsCpuNs(p) / 1e9;
         continue;
       }
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = statFields(p);
       total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
     } catch {
       // exited while we looked

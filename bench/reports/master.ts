@@ -4,7 +4,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SummaryResult } from '@safesquid/proxy/reports';
-import { collectOutput, freePort, type ProcessGroup, waitForPort } from '../proxy/processes.js';
+import { collectOutput, freePort, type ProcessGroup, statFields, waitForPort } from '../proxy/processes.js';
 
 export interface BenchMaster {
   url: string;
@@ -86,8 +86,7 @@ export function postgresCpuSeconds(dataDir: string): number {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(entry)[1]);
       if (ppid === postmaster) total += processCpuSeconds(Number(entry));
     } catch {
       // The process exited between readdir and read.
@@ -117,8 +116,7 @@ export function processPreemptions(pid: number): number {
 
 /** utime + stime from /proc/<pid>/stat, in seconds (clock ticks of 1/100 s on Linux). */
 export function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
